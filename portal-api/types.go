@@ -1,0 +1,225 @@
+// Package portalapi holds the northbound contract of garo-server: the wire types of the
+// portal REST API under /api/v1 and its OpenAPI description (openapi.yaml, embedded).
+// The server maps its store models to these types; the client in portal-api/client and
+// garoctl decode them. Nothing here knows about the database or about echo.
+package portalapi
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Provider names accepted in a policy.
+const (
+	ProviderDocker     = "docker"
+	ProviderKubernetes = "kubernetes"
+)
+
+// Token scopes. ScopeAdmin implies every other scope.
+const (
+	ScopeAdmin          = "admin"
+	ScopePoliciesRead   = "policies:read"
+	ScopePoliciesWrite  = "policies:write"
+	ScopeAgentsRead     = "agents:read"
+	ScopeAgentsWrite    = "agents:write"
+	DefaultAgentGroup   = "default"
+	MergePatchMediaType = "application/merge-patch+json"
+)
+
+// AllScopes lists every scope a token may carry, in a stable order.
+var AllScopes = []string{ScopeAdmin, ScopePoliciesRead, ScopePoliciesWrite, ScopeAgentsRead, ScopeAgentsWrite}
+
+// PolicyRequest is the body of a create (POST) or replace (PUT), and the document that a
+// JSON merge patch (PATCH, RFC 7396) is applied to. Optional fields left out take their
+// documented defaults.
+type PolicyRequest struct {
+	// Name identifies the policy within its repository: lower-case letters, digits and
+	// hyphens, 1-63 characters (it ends up in Kubernetes labels).
+	Name string `json:"name"`
+	// Labels are the runner labels a job must ask for (case-insensitive).
+	Labels     []string `json:"labels"`
+	MinIdle    int      `json:"min_idle"`
+	MaxRunners int      `json:"max_runners"`
+	// Ephemeral runners take one job and are removed. Default true.
+	Ephemeral *bool `json:"ephemeral,omitempty"`
+	// IdleGrace is how long a runner beyond min_idle may stay idle. Default 5m.
+	IdleGrace *Duration `json:"idle_grace,omitempty"`
+	// BootstrapTimeout is how long a runner may take to come online. Default 10m.
+	BootstrapTimeout *Duration `json:"bootstrap_timeout,omitempty"`
+	// AgentGroup is the group of agents that serves this policy. Default "default".
+	AgentGroup string `json:"agent_group,omitempty"`
+	// Enabled policies are served. Default true.
+	Enabled  *bool      `json:"enabled,omitempty"`
+	Provider string     `json:"provider"`
+	Runner   RunnerSpec `json:"runner"`
+}
+
+// RunnerSpec says what a runner of a policy looks like.
+type RunnerSpec struct {
+	Image string `json:"image"`
+	// CPU is a Kubernetes-style quantity ("2", "500m"), a limit on Docker.
+	CPU string `json:"cpu,omitempty"`
+	// Memory is a Kubernetes-style quantity ("4Gi", "512Mi").
+	Memory     string            `json:"memory,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	Docker     *DockerSpec       `json:"docker,omitempty"`
+	Kubernetes *KubernetesSpec   `json:"kubernetes,omitempty"`
+}
+
+// DockerSpec holds the Docker-only part of a runner spec.
+type DockerSpec struct {
+	// NetworkMode is "bridge", "host", "none" or the name of a user-defined network.
+	NetworkMode string `json:"network_mode,omitempty"`
+}
+
+// KubernetesSpec holds the Kubernetes-only part of a runner spec.
+type KubernetesSpec struct {
+	Namespace      string            `json:"namespace,omitempty"`
+	NodeSelector   map[string]string `json:"node_selector,omitempty"`
+	Tolerations    []Toleration      `json:"tolerations,omitempty"`
+	ServiceAccount string            `json:"service_account,omitempty"`
+}
+
+// Toleration mirrors the fields of a Kubernetes toleration.
+type Toleration struct {
+	Key               string `json:"key,omitempty"`
+	Operator          string `json:"operator,omitempty"`
+	Value             string `json:"value,omitempty"`
+	Effect            string `json:"effect,omitempty"`
+	TolerationSeconds *int64 `json:"toleration_seconds,omitempty"`
+}
+
+// Policy is a stored runner policy as the API returns it. Version is the optimistic-lock
+// counter; the ETag header of a policy response is its quoted decimal form.
+type Policy struct {
+	ID               string     `json:"id"`
+	Repository       string     `json:"repository"`
+	Name             string     `json:"name"`
+	Labels           []string   `json:"labels"`
+	MinIdle          int        `json:"min_idle"`
+	MaxRunners       int        `json:"max_runners"`
+	Ephemeral        bool       `json:"ephemeral"`
+	IdleGrace        Duration   `json:"idle_grace"`
+	BootstrapTimeout Duration   `json:"bootstrap_timeout"`
+	AgentGroup       string     `json:"agent_group"`
+	Enabled          bool       `json:"enabled"`
+	Provider         string     `json:"provider"`
+	Runner           RunnerSpec `json:"runner"`
+	Version          int64      `json:"version"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+}
+
+// Request returns the writable part of p, with every optional field set, as the document
+// a merge patch applies to.
+func (p Policy) Request() PolicyRequest {
+	eph, en := p.Ephemeral, p.Enabled
+	grace, boot := p.IdleGrace, p.BootstrapTimeout
+	return PolicyRequest{
+		Name: p.Name, Labels: p.Labels, MinIdle: p.MinIdle, MaxRunners: p.MaxRunners,
+		Ephemeral: &eph, IdleGrace: &grace, BootstrapTimeout: &boot,
+		AgentGroup: p.AgentGroup, Enabled: &en, Provider: p.Provider, Runner: p.Runner,
+	}
+}
+
+// PolicyList is one page of policies. NextCursor is empty on the last page.
+type PolicyList struct {
+	Items      []Policy `json:"items"`
+	NextCursor string   `json:"next_cursor,omitempty"`
+}
+
+// AgentGroupRequest creates an agent group.
+type AgentGroupRequest struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// AgentGroup is a set of agents that serve the same policies.
+type AgentGroup struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	PolicyCount int64     `json:"policy_count"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// AgentGroupList is the list of agent groups (there are few: no pagination).
+type AgentGroupList struct {
+	Items []AgentGroup `json:"items"`
+}
+
+// TokenRequest creates an API token.
+type TokenRequest struct {
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"`
+	// OwnerPrefixes, when not empty, restrict the token to repositories whose
+	// "owner/name" starts with one of them (case-insensitive), e.g. "acme/" or "acme/web-".
+	OwnerPrefixes []string `json:"owner_prefixes,omitempty"`
+	// ExpiresIn is the token's lifetime; empty means it does not expire.
+	ExpiresIn *Duration `json:"expires_in,omitempty"`
+}
+
+// Token describes an API token; the secret itself is never returned after creation.
+type Token struct {
+	ID            string     `json:"id"`
+	Name          string     `json:"name"`
+	Scopes        []string   `json:"scopes"`
+	OwnerPrefixes []string   `json:"owner_prefixes"`
+	CreatedBy     string     `json:"created_by"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt    *time.Time `json:"last_used_at,omitempty"`
+}
+
+// CreatedToken is the answer to a token creation: the only time the secret is shown.
+type CreatedToken struct {
+	Token
+	Secret string `json:"token"`
+}
+
+// TokenList is the list of API tokens.
+type TokenList struct {
+	Items []Token `json:"items"`
+}
+
+// WhoAmI describes the token that made the request.
+type WhoAmI struct {
+	TokenID       string   `json:"token_id"`
+	Name          string   `json:"name"`
+	Scopes        []string `json:"scopes"`
+	OwnerPrefixes []string `json:"owner_prefixes"`
+}
+
+// AuditEvent records one write: who, what, when, and the resource before and after.
+type AuditEvent struct {
+	ID           int64           `json:"id"`
+	Time         time.Time       `json:"time"`
+	Actor        string          `json:"actor"`
+	ActorTokenID string          `json:"actor_token_id"`
+	Action       string          `json:"action"`
+	ResourceType string          `json:"resource_type"`
+	ResourceID   string          `json:"resource_id"`
+	Repository   string          `json:"repository,omitempty"`
+	RequestID    string          `json:"request_id,omitempty"`
+	Before       json.RawMessage `json:"before,omitempty"`
+	After        json.RawMessage `json:"after,omitempty"`
+}
+
+// AuditEventList is one page of audit events, newest first.
+type AuditEventList struct {
+	Items      []AuditEvent `json:"items"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+// VersionInfo describes the running server build.
+type VersionInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	BuildDate string `json:"build_date"`
+	GoVersion string `json:"go_version"`
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks,omitempty"`
+}
