@@ -3,11 +3,14 @@ package portalapi
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 )
 
 // Duration is a time.Duration that travels as a Go duration string ("90s", "5m", "1h30m").
 type Duration time.Duration
+
+var durationType = reflect.TypeOf(Duration(0))
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
@@ -21,14 +24,15 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads a duration string; numbers are refused so that units are explicit.
+// Errors are *json.UnmarshalTypeError so that the decoder names the field.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"5m\" or \"90s\"")
+		return &json.UnmarshalTypeError{Value: "non-string " + string(b), Type: durationType}
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("must be a duration string such as \"5m\" or \"90s\": %q", s)
+		return &json.UnmarshalTypeError{Value: fmt.Sprintf("string %q", s), Type: durationType}
 	}
 	*d = Duration(v)
 	return nil

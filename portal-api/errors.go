@@ -1,6 +1,9 @@
 package portalapi
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Error codes used in ErrorBody.Error.Code. Clients switch on the code, not the message.
 const (
@@ -46,4 +49,23 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	return fmt.Sprintf("garo api: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// ValidationError lists every invalid field of a request; the server answers it with 400
+// and one FieldError per field.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Invalid returns a ValidationError for one field.
+func Invalid(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Fields: []FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}}
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Error()
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
 }

@@ -1,0 +1,120 @@
+// Package auth authenticates portal API tokens and decides what a token may do. Tokens are
+// "garo_" followed by 43 URL-safe base64 characters (32 random bytes); the server keeps only
+// their SHA-256, so a leaked database does not leak usable tokens.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// TokenPrefix starts every Garo API token, so that secret scanners can recognise them.
+const TokenPrefix = "garo_"
+
+// ErrUnauthenticated means the request carries no usable token.
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+// NewSecret returns a fresh random token.
+func NewSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate token: %w", err)
+	}
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Hash returns the hex SHA-256 of a token, the only form the server stores.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Principal is the authenticated token behind a request.
+type Principal struct {
+	TokenID       string
+	Name          string
+	Scopes        []string
+	OwnerPrefixes []string
+}
+
+// Has reports whether the principal carries scope; admin carries every scope.
+func (p *Principal) Has(scope string) bool {
+	return slices.Contains(p.Scopes, portalapi.ScopeAdmin) || slices.Contains(p.Scopes, scope)
+}
+
+// MayTouch reports whether the principal may act on the repository "owner/name" (any case).
+func (p *Principal) MayTouch(repository string) bool {
+	if len(p.OwnerPrefixes) == 0 {
+		return true
+	}
+	key := strings.ToLower(repository)
+	for _, prefix := range p.OwnerPrefixes {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// Actor names the principal in the audit trail.
+func (p *Principal) Actor(requestID string) store.Actor {
+	return store.Actor{Name: "token:" + p.Name, TokenID: p.TokenID, RequestID: requestID}
+}
+
+// tokenFinder is the part of the store the authenticator needs.
+type tokenFinder interface {
+	TokenByHash(ctx context.Context, hash string) (*store.APIToken, error)
+	TouchToken(ctx context.Context, id string, at time.Time) error
+}
+
+// Authenticator checks bearer tokens against the store.
+type Authenticator struct {
+	tokens tokenFinder
+	now    func() time.Time
+}
+
+// NewAuthenticator returns an Authenticator; now may be nil for the wall clock.
+func NewAuthenticator(tokens tokenFinder, now func() time.Time) *Authenticator {
+	if now == nil {
+		now = time.Now
+	}
+	return &Authenticator{tokens: tokens, now: now}
+}
+
+// Authenticate resolves an Authorization header value to a principal. Every failure of the
+// token itself is ErrUnauthenticated (with a reason safe to show); store failures are not.
+func (a *Authenticator) Authenticate(ctx context.Context, authorization string) (*Principal, error) {
+	scheme, secret, ok := strings.Cut(authorization, " ")
+	if authorization == "" {
+		return nil, fmt.Errorf("%w: missing Authorization header", ErrUnauthenticated)
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+		return nil, fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", ErrUnauthenticated)
+	}
+	t, err := a.tokens.TokenByHash(ctx, Hash(strings.TrimSpace(secret)))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	now := a.now().UTC()
+	if t.ExpiresAt != nil && !t.ExpiresAt.After(now) {
+		return nil, fmt.Errorf("%w: token expired at %s", ErrUnauthenticated, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if err := a.tokens.TouchToken(ctx, t.ID, now); err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	return &Principal{TokenID: t.ID, Name: t.Name, Scopes: t.Scopes, OwnerPrefixes: t.OwnerPrefixes}, nil
+}

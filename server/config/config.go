@@ -1,0 +1,177 @@
+// Package config loads garo-server's configuration with viper: defaults, then a YAML file,
+// then GARO_* environment variables, then command-line flags, each overriding the last.
+// Validate names the offending key of every bad value.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix is the prefix of environment variables: database.dsn is GARO_DATABASE_DSN.
+const EnvPrefix = "GARO"
+
+// Config is the whole configuration of garo-server.
+type Config struct {
+	Server   Server   `mapstructure:"server" yaml:"server"`
+	Database Database `mapstructure:"database" yaml:"database"`
+	Auth     Auth     `mapstructure:"auth" yaml:"auth"`
+	Log      Log      `mapstructure:"log" yaml:"log"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	Listen          string        `mapstructure:"listen" yaml:"listen"`
+	ReadTimeout     time.Duration `mapstructure:"read_timeout" yaml:"read_timeout"`
+	WriteTimeout    time.Duration `mapstructure:"write_timeout" yaml:"write_timeout"`
+	IdleTimeout     time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
+	MaxBodyBytes    int64         `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
+}
+
+// Database says which store to use.
+type Database struct {
+	Driver          string        `mapstructure:"driver" yaml:"driver"`
+	SQLitePath      string        `mapstructure:"sqlite_path" yaml:"sqlite_path"`
+	DSN             string        `mapstructure:"dsn" yaml:"dsn"`
+	MaxOpenConns    int           `mapstructure:"max_open_conns" yaml:"max_open_conns"`
+	ConnMaxLifetime time.Duration `mapstructure:"conn_max_lifetime" yaml:"conn_max_lifetime"`
+}
+
+// Auth is the bootstrap of the first admin token.
+type Auth struct {
+	// BootstrapAdminToken, when set, is stored (hashed) as the admin token on a first start.
+	BootstrapAdminToken string `mapstructure:"bootstrap_admin_token" yaml:"bootstrap_admin_token"`
+	// AdminTokenFile receives a generated admin token (mode 0600) on a first start when
+	// BootstrapAdminToken is empty.
+	AdminTokenFile string `mapstructure:"admin_token_file" yaml:"admin_token_file"`
+}
+
+// Log is the logger's setup.
+type Log struct {
+	Level  string `mapstructure:"level" yaml:"level"`
+	Format string `mapstructure:"format" yaml:"format"`
+}
+
+// Defaults returns the documented defaults (docs/configuration.md).
+func Defaults() Config {
+	return Config{
+		Server: Server{
+			Listen: "127.0.0.1:8080", ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
+			IdleTimeout: 120 * time.Second, ShutdownTimeout: 20 * time.Second, MaxBodyBytes: 1 << 20,
+		},
+		Database: Database{Driver: "sqlite", SQLitePath: "garo-data/garo.db", MaxOpenConns: 20, ConnMaxLifetime: 30 * time.Minute},
+		Auth:     Auth{AdminTokenFile: "garo-data/admin.token"},
+		Log:      Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load builds the configuration from defaults, the file at path (optional: "" reads none),
+// the environment and the flags that were set in fs (may be nil). It validates the result.
+func Load(path string, fs *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	setDefaults(v, "", Defaults())
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if path != "" {
+		if err := readFile(v, path); err != nil {
+			return Config{}, err
+		}
+	}
+	if fs != nil {
+		var bindErr error
+		fs.VisitAll(func(f *pflag.Flag) {
+			if key, ok := flagKeys[f.Name]; ok && bindErr == nil {
+				bindErr = v.BindPFlag(key, f)
+			}
+		})
+		if bindErr != nil {
+			return Config{}, fmt.Errorf("bind flags: %w", bindErr)
+		}
+	}
+	var c Config
+	for _, l := range leaves(&c) {
+		if err := decode(v, l); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks every value and names the key of each bad one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		bad("server.listen", "must be host:port, got %q", c.Server.Listen)
+	}
+	for key, d := range map[string]time.Duration{
+		"server.read_timeout": c.Server.ReadTimeout, "server.write_timeout": c.Server.WriteTimeout,
+		"server.idle_timeout": c.Server.IdleTimeout, "server.shutdown_timeout": c.Server.ShutdownTimeout,
+	} {
+		if d <= 0 || d > time.Hour {
+			bad(key, "must be between 1ns and 1h, got %s", d)
+		}
+	}
+	if c.Server.MaxBodyBytes < 1024 || c.Server.MaxBodyBytes > 64<<20 {
+		bad("server.max_body_bytes", "must be between 1024 and 67108864, got %d", c.Server.MaxBodyBytes)
+	}
+	switch c.Database.Driver {
+	case "sqlite":
+		if c.Database.SQLitePath == "" {
+			bad("database.sqlite_path", "must be set when database.driver is sqlite")
+		}
+	case "postgres":
+		if c.Database.DSN == "" {
+			bad("database.dsn", "must be set when database.driver is postgres")
+		}
+	default:
+		bad("database.driver", `must be "sqlite" or "postgres", got %q`, c.Database.Driver)
+	}
+	if c.Database.MaxOpenConns < 1 || c.Database.MaxOpenConns > 1000 {
+		bad("database.max_open_conns", "must be between 1 and 1000, got %d", c.Database.MaxOpenConns)
+	}
+	if c.Database.ConnMaxLifetime < 0 {
+		bad("database.conn_max_lifetime", "must not be negative, got %s", c.Database.ConnMaxLifetime)
+	}
+	if t := c.Auth.BootstrapAdminToken; t != "" && len(t) < 32 {
+		bad("auth.bootstrap_admin_token", "must be at least 32 characters long")
+	}
+	if c.Auth.BootstrapAdminToken == "" && c.Auth.AdminTokenFile == "" {
+		bad("auth.admin_token_file", "must be set when auth.bootstrap_admin_token is empty")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", `must be one of debug, info, warn, error, got %q`, c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", `must be "text" or "json", got %q`, c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns c with every secret replaced by "<redacted>" (empty ones stay empty).
+func (c Config) Redacted() Config {
+	if c.Database.DSN != "" {
+		c.Database.DSN = redactDSN(c.Database.DSN)
+	}
+	if c.Auth.BootstrapAdminToken != "" {
+		c.Auth.BootstrapAdminToken = "<redacted>"
+	}
+	return c
+}

@@ -1,0 +1,45 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// toAPI maps a stored policy to its wire form.
+func toAPI(p *store.Policy) (*portalapi.Policy, error) {
+	var spec portalapi.RunnerSpec
+	if err := json.Unmarshal(p.RunnerSpec, &spec); err != nil {
+		return nil, fmt.Errorf("decode runner spec of policy %s: %w", p.ID, err)
+	}
+	labels := []string(p.Labels)
+	if labels == nil {
+		labels = []string{}
+	}
+	return &portalapi.Policy{
+		ID: p.ID, Repository: p.Repository(), Name: p.Name, Labels: labels,
+		MinIdle: p.MinIdle, MaxRunners: p.MaxRunners, Ephemeral: p.Ephemeral,
+		IdleGrace: portalapi.Duration(p.IdleGrace), BootstrapTimeout: portalapi.Duration(p.BootstrapTimeout),
+		AgentGroup: p.AgentGroup, Enabled: p.Enabled, Provider: p.Provider, Runner: spec,
+		Version: p.Version, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+	}, nil
+}
+
+// fromRequest fills the writable columns of p from a validated request (defaults applied).
+func fromRequest(p *store.Policy, req *portalapi.PolicyRequest) error {
+	spec, err := json.Marshal(req.Runner)
+	if err != nil {
+		return fmt.Errorf("encode runner spec: %w", err)
+	}
+	p.Name = req.Name
+	p.Labels = append(store.StringList{}, req.Labels...)
+	p.MinIdle, p.MaxRunners = req.MinIdle, req.MaxRunners
+	p.Ephemeral, p.Enabled = *req.Ephemeral, *req.Enabled
+	p.IdleGrace = time.Duration(*req.IdleGrace)
+	p.BootstrapTimeout = time.Duration(*req.BootstrapTimeout)
+	p.AgentGroup, p.Provider, p.RunnerSpec = req.AgentGroup, req.Provider, spec
+	return nil
+}

@@ -1,0 +1,244 @@
+// Package policy is the runner-policy service of garo-server: it validates portal requests,
+// applies defaults and merge patches, enforces optimistic locking, and records every write
+// in the audit trail in the same transaction as the write.
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+)
+
+// Defaults applied to optional fields left out of a request.
+const (
+	DefaultIdleGrace        = 5 * time.Minute
+	DefaultBootstrapTimeout = 10 * time.Minute
+)
+
+// Limits of the validation rules (docs/api.md).
+const (
+	maxLabels     = 50
+	maxMinIdle    = 1000
+	maxMaxRunners = 10000
+	maxIdleGrace  = 24 * time.Hour
+	minBootstrap  = 30 * time.Second
+	maxBootstrap  = 2 * time.Hour
+)
+
+var (
+	nameRe     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	repoNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+	labelRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+/-]{0,99}$`)
+	cpuRe      = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|[0-9]+m)$`)
+	memoryRe   = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|K|M|G|T)?$`)
+	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	dockerNet  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+)
+
+// fieldErrors collects field errors while validating.
+type fieldErrors []portalapi.FieldError
+
+func (f *fieldErrors) add(field, format string, args ...any) {
+	*f = append(*f, portalapi.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (f fieldErrors) err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	return &portalapi.ValidationError{Fields: f}
+}
+
+// ValidateOwner checks a GitHub user or organisation name: 1-39 alphanumerics or single
+// inner hyphens.
+func ValidateOwner(owner string) error {
+	if len(owner) < 1 || len(owner) > 39 {
+		return fmt.Errorf("must be 1-39 characters, got %d", len(owner))
+	}
+	for i, r := range owner {
+		alnum := r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		switch {
+		case alnum:
+		case r == '-' && i > 0 && i < len(owner)-1 && owner[i-1] != '-':
+		default:
+			return fmt.Errorf("must hold only letters, digits and single hyphens inside the name, got %q", owner)
+		}
+	}
+	return nil
+}
+
+// ValidateRepoName checks a GitHub repository name.
+func ValidateRepoName(name string) error {
+	switch {
+	case !repoNameRe.MatchString(name):
+		return fmt.Errorf("must be 1-100 characters of letters, digits, '.', '_' and '-', got %q", name)
+	case name == "." || name == "..":
+		return fmt.Errorf("must not be %q", name)
+	case strings.HasSuffix(strings.ToLower(name), ".git"):
+		return fmt.Errorf("must not end in .git, got %q", name)
+	}
+	return nil
+}
+
+// ValidateName checks a policy or agent group name.
+func ValidateName(name string) error {
+	if !nameRe.MatchString(name) {
+		return fmt.Errorf("must be 1-63 lower-case letters, digits or inner hyphens, got %q", name)
+	}
+	return nil
+}
+
+// ParseRepository splits and checks "owner/name".
+func ParseRepository(full string) (owner, repo string, err error) {
+	owner, repo, ok := strings.Cut(full, "/")
+	if !ok {
+		return "", "", fmt.Errorf("must be owner/name, got %q", full)
+	}
+	if err := ValidateOwner(owner); err != nil {
+		return "", "", fmt.Errorf("owner %w", err)
+	}
+	if err := ValidateRepoName(repo); err != nil {
+		return "", "", fmt.Errorf("name %w", err)
+	}
+	return owner, repo, nil
+}
+
+// validateRequest checks req and fills in its defaults. It does not check that the agent
+// group exists: that needs the store.
+func validateRequest(req *portalapi.PolicyRequest) error {
+	var errs fieldErrors
+	if err := ValidateName(req.Name); err != nil {
+		errs.add("name", "%v", err)
+	}
+	validateLabels(&errs, req.Labels)
+	if req.MinIdle < 0 || req.MinIdle > maxMinIdle {
+		errs.add("min_idle", "must be between 0 and %d, got %d", maxMinIdle, req.MinIdle)
+	}
+	if req.MaxRunners < 1 || req.MaxRunners > maxMaxRunners {
+		errs.add("max_runners", "must be between 1 and %d, got %d", maxMaxRunners, req.MaxRunners)
+	} else if req.MaxRunners < req.MinIdle {
+		errs.add("max_runners", "must be at least min_idle (%d), got %d", req.MinIdle, req.MaxRunners)
+	}
+	if req.Ephemeral == nil {
+		req.Ephemeral = ptr(true)
+	}
+	if req.Enabled == nil {
+		req.Enabled = ptr(true)
+	}
+	if req.IdleGrace == nil {
+		req.IdleGrace = portalapi.DurationOf(DefaultIdleGrace)
+	} else if d := req.IdleGrace.D(); d < 0 || d > maxIdleGrace {
+		errs.add("idle_grace", "must be between 0s and %s, got %s", maxIdleGrace, d)
+	}
+	if req.BootstrapTimeout == nil {
+		req.BootstrapTimeout = portalapi.DurationOf(DefaultBootstrapTimeout)
+	} else if d := req.BootstrapTimeout.D(); d < minBootstrap || d > maxBootstrap {
+		errs.add("bootstrap_timeout", "must be between %s and %s, got %s", minBootstrap, maxBootstrap, d)
+	}
+	if req.AgentGroup == "" {
+		req.AgentGroup = portalapi.DefaultAgentGroup
+	} else if err := ValidateName(req.AgentGroup); err != nil {
+		errs.add("agent_group", "%v", err)
+	}
+	switch req.Provider {
+	case portalapi.ProviderDocker, portalapi.ProviderKubernetes:
+	case "":
+		errs.add("provider", `is required: "docker" or "kubernetes"`)
+	default:
+		errs.add("provider", `must be "docker" or "kubernetes", got %q`, req.Provider)
+	}
+	validateRunner(&errs, req.Provider, &req.Runner)
+	return errs.err()
+}
+
+func validateLabels(errs *fieldErrors, labels []string) {
+	if len(labels) == 0 {
+		errs.add("labels", "at least one label is required")
+		return
+	}
+	if len(labels) > maxLabels {
+		errs.add("labels", "at most %d labels, got %d", maxLabels, len(labels))
+	}
+	seen := map[string]bool{}
+	for i, l := range labels {
+		field := fmt.Sprintf("labels[%d]", i)
+		if !labelRe.MatchString(l) {
+			errs.add(field, "must be 1-100 characters of letters, digits and . _ : + / -, starting with a letter or digit, got %q", l)
+			continue
+		}
+		if seen[strings.ToLower(l)] {
+			errs.add(field, "duplicate label %q (labels are case-insensitive)", l)
+		}
+		seen[strings.ToLower(l)] = true
+	}
+}
+
+func validateRunner(errs *fieldErrors, provider string, r *portalapi.RunnerSpec) {
+	if strings.TrimSpace(r.Image) == "" {
+		errs.add("runner.image", "is required")
+	} else if len(r.Image) > 500 || strings.ContainsAny(r.Image, " \t\n") {
+		errs.add("runner.image", "must be an image reference without spaces, at most 500 characters")
+	}
+	if r.CPU != "" && !cpuRe.MatchString(r.CPU) {
+		errs.add("runner.cpu", `must be a CPU quantity such as "2", "0.5" or "500m", got %q`, r.CPU)
+	}
+	if r.Memory != "" && !memoryRe.MatchString(r.Memory) {
+		errs.add("runner.memory", `must be a memory quantity such as "512Mi" or "4Gi", got %q`, r.Memory)
+	}
+	for k := range r.Env {
+		field := "runner.env." + k
+		switch {
+		case !envKeyRe.MatchString(k):
+			errs.add(field, "must be a variable name of letters, digits and underscores")
+		case strings.HasPrefix(strings.ToUpper(k), "GARO_") || strings.HasPrefix(strings.ToUpper(k), "ACTIONS_RUNNER_"):
+			errs.add(field, "GARO_ and ACTIONS_RUNNER_ variables are reserved")
+		}
+	}
+	if r.Docker != nil {
+		if provider != portalapi.ProviderDocker {
+			errs.add("runner.docker", "is only allowed with provider docker")
+		} else if m := r.Docker.NetworkMode; m != "" && !dockerNet.MatchString(m) {
+			errs.add("runner.docker.network_mode", "must be bridge, host, none or a network name, got %q", m)
+		}
+	}
+	if k := r.Kubernetes; k != nil {
+		if provider != portalapi.ProviderKubernetes {
+			errs.add("runner.kubernetes", "is only allowed with provider kubernetes")
+			return
+		}
+		if k.Namespace != "" && ValidateName(k.Namespace) != nil {
+			errs.add("runner.kubernetes.namespace", "must be a DNS label (1-63 lower-case letters, digits, inner hyphens), got %q", k.Namespace)
+		}
+		if k.ServiceAccount != "" && ValidateName(k.ServiceAccount) != nil && !dnsSubdomain(k.ServiceAccount) {
+			errs.add("runner.kubernetes.service_account", "must be a DNS subdomain, got %q", k.ServiceAccount)
+		}
+		for i, t := range k.Tolerations {
+			field := fmt.Sprintf("runner.kubernetes.tolerations[%d]", i)
+			switch t.Operator {
+			case "", "Equal", "Exists":
+			default:
+				errs.add(field+".operator", `must be "Equal" or "Exists", got %q`, t.Operator)
+			}
+			if t.Operator == "Exists" && t.Value != "" {
+				errs.add(field+".value", `must be empty when operator is "Exists"`)
+			}
+			switch t.Effect {
+			case "", "NoSchedule", "PreferNoSchedule", "NoExecute":
+			default:
+				errs.add(field+".effect", "must be NoSchedule, PreferNoSchedule or NoExecute, got %q", t.Effect)
+			}
+			if t.TolerationSeconds != nil && t.Effect != "NoExecute" {
+				errs.add(field+".toleration_seconds", "is only allowed with effect NoExecute")
+			}
+		}
+	}
+}
+
+var dnsSubdomainRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+func dnsSubdomain(s string) bool { return len(s) <= 253 && dnsSubdomainRe.MatchString(s) }
+
+func ptr[T any](v T) *T { return &v }
