@@ -1,0 +1,127 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/auth"
+	"github.com/garo-dev/garo/server/policy"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// apiError is an error with its HTTP answer already decided.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func newError(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func forbidden(format string, args ...any) *apiError {
+	return newError(http.StatusForbidden, portalapi.CodeForbidden, format, args...)
+}
+
+func notFoundError(format string, args ...any) *apiError {
+	return newError(http.StatusNotFound, portalapi.CodeNotFound, format, args...)
+}
+
+// errorHandler answers every error with the one error body of the API. It is echo's
+// HTTPErrorHandler, so it also covers echo's own 404, 405 and 413.
+func (s *server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	body := s.classify(err, c)
+	if body.status == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="garo"`)
+	}
+	detail := portalapi.ErrorDetail{Code: body.code, Message: body.msg, Fields: body.fields}
+	var werr error
+	if c.Request().Method == http.MethodHead {
+		werr = c.NoContent(body.status)
+	} else {
+		werr = c.JSON(body.status, portalapi.ErrorBody{Error: detail})
+	}
+	if werr != nil {
+		s.log.Debug("write error response", "err", werr, "request_id", requestID(c))
+	}
+}
+
+type errorAnswer struct {
+	status int
+	code   string
+	msg    string
+	fields []portalapi.FieldError
+}
+
+// classify maps an error from a handler or a service to its answer. Anything it does not
+// know is a 500 whose details go to the log, not to the client.
+func (s *server) classify(err error, c echo.Context) errorAnswer {
+	var (
+		ae       *apiError
+		verr     *portalapi.ValidationError
+		ferr     portalapi.FieldError
+		herr     *echo.HTTPError
+		maxBytes *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &ae):
+		return errorAnswer{status: ae.status, code: ae.code, msg: ae.msg}
+	case errors.As(err, &verr):
+		return errorAnswer{status: http.StatusBadRequest, code: portalapi.CodeInvalidRequest, msg: verr.Error(), fields: verr.Fields}
+	case errors.As(err, &ferr):
+		return errorAnswer{status: http.StatusBadRequest, code: portalapi.CodeInvalidRequest, msg: "invalid request: " + ferr.Error(), fields: []portalapi.FieldError{ferr}}
+	case errors.As(err, &maxBytes):
+		return errorAnswer{status: http.StatusRequestEntityTooLarge, code: portalapi.CodeTooLarge, msg: fmt.Sprintf("request body is larger than %d bytes", maxBytes.Limit)}
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return errorAnswer{status: http.StatusUnauthorized, code: portalapi.CodeUnauthorized, msg: err.Error()}
+	case errors.Is(err, policy.ErrPreconditionFailed):
+		return errorAnswer{status: http.StatusPreconditionFailed, code: portalapi.CodePreconditionFailed, msg: err.Error() + ": If-Match does not match; fetch the policy again"}
+	case errors.Is(err, store.ErrNotFound):
+		return errorAnswer{status: http.StatusNotFound, code: portalapi.CodeNotFound, msg: err.Error()}
+	case errors.Is(err, store.ErrAlreadyExists), errors.Is(err, store.ErrInUse), errors.Is(err, store.ErrVersionMismatch):
+		return errorAnswer{status: http.StatusConflict, code: portalapi.CodeConflict, msg: err.Error()}
+	case errors.As(err, &herr):
+		return s.classifyEcho(herr)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: "the request was cancelled or timed out"}
+	}
+	s.log.Error("request failed", "err", err, "request_id", requestID(c),
+		"method", c.Request().Method, "route", c.Path())
+	return errorAnswer{status: http.StatusInternalServerError, code: portalapi.CodeInternal,
+		msg: "internal error; the server log has the details under request_id " + requestID(c)}
+}
+
+func (s *server) classifyEcho(herr *echo.HTTPError) errorAnswer {
+	msg := http.StatusText(herr.Code)
+	if m, ok := herr.Message.(string); ok && m != "" {
+		msg = m
+	}
+	code := map[int]string{
+		http.StatusNotFound:              portalapi.CodeNotFound,
+		http.StatusMethodNotAllowed:      portalapi.CodeMethodNotAllowed,
+		http.StatusRequestEntityTooLarge: portalapi.CodeTooLarge,
+		http.StatusUnsupportedMediaType:  portalapi.CodeUnsupportedMedia,
+		http.StatusUnauthorized:          portalapi.CodeUnauthorized,
+		http.StatusForbidden:             portalapi.CodeForbidden,
+		http.StatusServiceUnavailable:    portalapi.CodeUnavailable,
+	}[herr.Code]
+	if code == "" {
+		if herr.Code >= 500 {
+			s.log.Error("request failed", "err", herr)
+			return errorAnswer{status: http.StatusInternalServerError, code: portalapi.CodeInternal, msg: "internal error"}
+		}
+		code = portalapi.CodeInvalidRequest
+	}
+	return errorAnswer{status: herr.Code, code: code, msg: msg}
+}

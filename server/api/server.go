@@ -1,0 +1,140 @@
+// Package api is garo-server's northbound REST API (echo): the portal and garoctl routes
+// under /api/v1, health and readiness. Handlers are thin: they bind and check the request,
+// call a service, and map errors to the one error body of portal-api.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/auth"
+	"github.com/garo-dev/garo/server/groups"
+	"github.com/garo-dev/garo/server/policy"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// Deps are what the API needs from the rest of the server.
+type Deps struct {
+	Store        *store.Store
+	Log          *slog.Logger
+	MaxBodyBytes int64
+	Version      portalapi.VersionInfo
+	// Now is the clock; nil means the wall clock.
+	Now func() time.Time
+}
+
+type server struct {
+	store    *store.Store
+	log      *slog.Logger
+	maxBody  int64
+	version  portalapi.VersionInfo
+	now      func() time.Time
+	auth     *auth.Authenticator
+	policies *policy.Service
+	groups   *groups.Service
+	tokens   *auth.Tokens
+}
+
+// New returns the HTTP handler of the API.
+func New(d Deps) *echo.Echo {
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &server{
+		store: d.Store, log: d.Log, maxBody: d.MaxBodyBytes, version: d.Version, now: now,
+		auth:     auth.NewAuthenticator(d.Store, now),
+		policies: policy.NewService(d.Store),
+		groups:   groups.NewService(d.Store),
+		tokens:   auth.NewTokens(d.Store),
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 1 << 20
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(withRequestID, s.accessLog, s.recoverPanic, s.limitBody)
+	s.routes(e)
+	return e
+}
+
+func (s *server) routes(e *echo.Echo) {
+	jsonBody := requireJSON(echo.MIMEApplicationJSON)
+	patchBody := requireJSON(echo.MIMEApplicationJSON, portalapi.MergePatchMediaType)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	v1 := e.Group("/api/v1")
+	v1.GET("/version", s.getVersion)
+	v1.GET("/openapi.yaml", s.getOpenAPI)
+	v1.GET("/whoami", s.whoami, s.require(""))
+
+	read, write := s.require(portalapi.ScopePoliciesRead), s.require(portalapi.ScopePoliciesWrite)
+	v1.GET("/policies", s.listPolicies, read)
+	v1.GET("/repos/:owner/:repo/policies", s.listRepoPolicies, read)
+	v1.POST("/repos/:owner/:repo/policies", s.createPolicy, write, jsonBody)
+	v1.GET("/repos/:owner/:repo/policies/:name", s.getPolicy, read)
+	v1.PUT("/repos/:owner/:repo/policies/:name", s.replacePolicy, write, jsonBody)
+	v1.PATCH("/repos/:owner/:repo/policies/:name", s.patchPolicy, write, patchBody)
+	v1.DELETE("/repos/:owner/:repo/policies/:name", s.deletePolicy, write)
+
+	agentsRead, agentsWrite := s.require(portalapi.ScopeAgentsRead), s.require(portalapi.ScopeAgentsWrite)
+	v1.GET("/agent-groups", s.listGroups, agentsRead)
+	v1.POST("/agent-groups", s.createGroup, agentsWrite, jsonBody)
+	v1.GET("/agent-groups/:group", s.getGroup, agentsRead)
+	v1.DELETE("/agent-groups/:group", s.deleteGroup, agentsWrite)
+
+	admin := s.require(portalapi.ScopeAdmin)
+	v1.GET("/tokens", s.listTokens, admin)
+	v1.POST("/tokens", s.createToken, admin, jsonBody)
+	v1.GET("/tokens/:id", s.getToken, admin)
+	v1.DELETE("/tokens/:id", s.deleteToken, admin)
+	v1.GET("/audit-events", s.listAuditEvents, admin)
+}
+
+func (s *server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, portalapi.Health{Status: "ok"})
+}
+
+// readyz answers 503 while the database does not answer, so a load balancer stops sending
+// traffic to this replica.
+func (s *server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, portalapi.Health{
+			Status: "unavailable", Checks: map[string]string{"database": "unreachable"},
+		})
+	}
+	return c.JSON(http.StatusOK, portalapi.Health{Status: "ok", Checks: map[string]string{"database": "ok"}})
+}
+
+func (s *server) getVersion(c echo.Context) error {
+	return c.JSON(http.StatusOK, s.version)
+}
+
+func (s *server) getOpenAPI(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", portalapi.OpenAPISpec)
+}
+
+func (s *server) whoami(c echo.Context) error {
+	p := principal(c)
+	return c.JSON(http.StatusOK, portalapi.WhoAmI{
+		TokenID: p.TokenID, Name: p.Name, Scopes: nonNil(p.Scopes), OwnerPrefixes: nonNil(p.OwnerPrefixes),
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,106 @@
+// Command garo-server is Garo's hub: the portal REST API, and later the GitHub webhook
+// receiver and the agent protocol. See docs/ and `garo-server --help`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/garo-dev/garo/server/app"
+	"github.com/garo-dev/garo/server/config"
+	"github.com/garo-dev/garo/shared/logging"
+	"github.com/garo-dev/garo/shared/version"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "garo-server:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	var configFile string
+	root := &cobra.Command{
+		Use:   "garo-server",
+		Short: "Garo's hub: runner policies, portal API, GitHub webhooks, agent protocol",
+		Long: "garo-server stores runner policies per repository and serves them to the portal,\n" +
+			"garoctl and Garo agents. Configuration comes from a YAML file (--config or GARO_CONFIG),\n" +
+			"GARO_* environment variables and flags, in rising order of precedence.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&configFile, "config", os.Getenv("GARO_CONFIG"), "YAML configuration file")
+	config.RegisterFlags(root.PersistentFlags())
+
+	load := func(cmd *cobra.Command) (config.Config, error) {
+		cfg, err := config.Load(configFile, cmd.Flags())
+		if err != nil {
+			return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+		}
+		return cfg, nil
+	}
+
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return app.Run(ctx, cfg, log, func(addr net.Addr, tokenFile string) {
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "garo-server %s listening on http://%s (database: %s)\n", version.Version, addr, cfg.Database.Driver)
+				if tokenFile != "" {
+					fmt.Fprintf(out, "first start: the admin token is in %s (mode 0600)\n  export GARO_TOKEN=$(cat %s)\n", tokenFile, tokenFile)
+				}
+			})
+		},
+	}
+
+	printCmd := &cobra.Command{
+		Use:   "print",
+		Short: "Print the effective configuration as YAML, secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			enc := yaml.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent(2)
+			if err := enc.Encode(cfg.Redacted()); err != nil {
+				return fmt.Errorf("print configuration: %w", err)
+			}
+			return enc.Close()
+		},
+	}
+	configCmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
+	configCmd.AddCommand(printCmd)
+
+	versionCmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "garo-server", version.Get())
+		},
+	}
+	root.AddCommand(serve, configCmd, versionCmd)
+	return root
+}
