@@ -57,7 +57,7 @@ func (s *Store) CreateAgentGroup(ctx context.Context, g *AgentGroup) error {
 func (s *Store) DeleteAgentGroup(ctx context.Context, name string) error {
 	res := s.conn(ctx).Where("name = ?", name).Delete(&AgentGroup{})
 	if res.Error != nil {
-		if errors.Is(res.Error, gorm.ErrForeignKeyViolated) {
+		if isForeignKey(res.Error) {
 			return fmt.Errorf("delete agent group %s: %w", name, ErrInUse)
 		}
 		return fmt.Errorf("delete agent group %s: %w", name, res.Error)

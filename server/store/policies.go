@@ -167,7 +167,7 @@ func classifyWrite(err error) error {
 	switch {
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return fmt.Errorf("%w: %w", ErrAlreadyExists, err)
-	case errors.Is(err, gorm.ErrForeignKeyViolated):
+	case isForeignKey(err):
 		return fmt.Errorf("%w: %w", ErrUnknownGroup, err)
 	}
 	return err

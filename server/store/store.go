@@ -66,7 +66,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("unknown database driver %q (want %q or %q)", cfg.Driver, DriverSQLite, DriverPostgres)
 	}
-	now := func() time.Time { return time.Now().UTC() }
+	// Microseconds: PostgreSQL keeps no more, and both stores must read back what was written.
+	now := func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	db, err := gorm.Open(dialector, &gorm.Config{
 		Logger:         logger.Discard,
 		NowFunc:        now,
@@ -168,6 +169,12 @@ func (s *Store) Now() time.Time { return s.now() }
 
 // conn returns the handle bound to ctx.
 func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// isForeignKey reports a foreign-key violation. SQLite reports ON DELETE RESTRICT as a
+// trigger constraint (extended code 1811), which gorm does not translate.
+func isForeignKey(err error) bool {
+	return errors.Is(err, gorm.ErrForeignKeyViolated) || strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}
 
 // notFound maps gorm's record-not-found to ErrNotFound.
 func notFound(err error) error {

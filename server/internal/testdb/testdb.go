@@ -8,7 +8,7 @@
 //	func TestStore(t *testing.T) {
 //		testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 //			t.Parallel() // allowed
-//			st, err := store.Open(t.Context(), b.Driver, b.DSN)
+//			st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN}, log)
 //			...
 //		})
 //	}
