@@ -1,0 +1,159 @@
+package api_test
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/portal-api/client"
+	"github.com/garo-dev/garo/portal-api/contract"
+	"github.com/garo-dev/garo/server/api"
+	"github.com/garo-dev/garo/server/auth"
+	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/server/store"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+// adminSecret is the bootstrap admin token of every test server.
+const adminSecret = "garo_test-admin-token-0123456789abcdefghijklmno"
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// env is one API server on one store, with every exchange checked against openapi.yaml.
+type env struct {
+	t     *testing.T
+	url   string
+	st    *store.Store
+	check *contract.Validator
+	admin *client.Client
+}
+
+func newEnv(t *testing.T, b testdb.Backend) *env {
+	t.Helper()
+	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 20}, discard)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := auth.Bootstrap(t.Context(), st, auth.BootstrapConfig{Token: adminSecret}, discard); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	srv := httptest.NewServer(api.New(api.Deps{
+		Store: st, Log: discard, MaxBodyBytes: 64 << 10,
+		Version: portalapi.VersionInfo{Version: "test", Commit: "c", BuildDate: "d", GoVersion: "go"},
+	}))
+	t.Cleanup(srv.Close)
+	doc, err := contract.Load()
+	if err != nil {
+		t.Fatalf("load spec: %v", err)
+	}
+	check, err := contract.NewValidator(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, url: srv.URL, st: st, check: check}
+	e.admin = e.client(adminSecret)
+	t.Cleanup(func() {
+		for _, f := range check.Failures() {
+			t.Errorf("response does not match openapi.yaml: %s", f)
+		}
+	})
+	return e
+}
+
+// client returns an API client with token whose traffic is checked against the spec.
+func (e *env) client(token string) *client.Client {
+	e.t.Helper()
+	c, err := client.New(e.url, token, client.WithHTTPClient(&http.Client{Transport: e.check.Transport(nil)}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// do sends a raw request (through the spec check) and returns the response with its body.
+func (e *env) do(method, path, token, contentType, body string, headers ...string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.t.Context(), method, e.url+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := (&http.Client{Transport: e.check.Transport(nil)}).Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// token creates a token with scopes and owner prefixes and returns its secret.
+func (e *env) token(name string, scopes []string, prefixes ...string) string {
+	e.t.Helper()
+	ct, err := e.admin.CreateToken(e.t.Context(), portalapi.TokenRequest{Name: name, Scopes: scopes, OwnerPrefixes: prefixes})
+	if err != nil {
+		e.t.Fatalf("create token %s: %v", name, err)
+	}
+	return ct.Secret
+}
+
+// apiError returns the API error in err's chain, failing the test if there is none.
+func apiError(t *testing.T, err error) *portalapi.APIError {
+	t.Helper()
+	var ae *portalapi.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want an API error, got %v", err)
+	}
+	return ae
+}
+
+// wantStatus fails unless err is an API error with status (and, if field is set, that
+// field named in its field errors).
+func wantStatus(t *testing.T, err error, status int, field string) {
+	t.Helper()
+	ae := apiError(t, err)
+	if ae.Status != status {
+		t.Fatalf("status = %d (%s), want %d", ae.Status, ae.Message, status)
+	}
+	if field == "" {
+		return
+	}
+	for _, f := range ae.Fields {
+		if f.Field == field {
+			if !strings.Contains(ae.Message, field) {
+				t.Fatalf("message %q does not name the field %s", ae.Message, field)
+			}
+			return
+		}
+	}
+	t.Fatalf("fields %+v do not name %s (message %q)", ae.Fields, field, ae.Message)
+}
+
+func policyRequest(name string) portalapi.PolicyRequest {
+	return portalapi.PolicyRequest{
+		Name: name, Labels: []string{"self-hosted", "linux", "x64"}, MinIdle: 1, MaxRunners: 4,
+		Provider: portalapi.ProviderDocker,
+		Runner: portalapi.RunnerSpec{
+			Image: "ghcr.io/actions/actions-runner:2.320.0", CPU: "2", Memory: "4Gi",
+			Env: map[string]string{"RUNNER_TEMP": "/tmp/runner"}, Docker: &portalapi.DockerSpec{NetworkMode: "host"},
+		},
+	}
+}
