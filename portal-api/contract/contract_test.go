@@ -31,7 +31,7 @@ var routeTable = []struct {
 	{"GET", "/api/v1/repos/:owner/:repo/policies/:name", []int{200, 400, 401, 403, 404}, false},
 	{"PUT", "/api/v1/repos/:owner/:repo/policies/:name", []int{200, 400, 401, 403, 404, 412, 413, 415}, false},
 	{"PATCH", "/api/v1/repos/:owner/:repo/policies/:name", []int{200, 400, 401, 403, 404, 412, 413, 415}, false},
-	{"DELETE", "/api/v1/repos/:owner/:repo/policies/:name", []int{204, 401, 403, 404, 412}, false},
+	{"DELETE", "/api/v1/repos/:owner/:repo/policies/:name", []int{204, 400, 401, 403, 404, 412}, false},
 	{"GET", "/api/v1/agent-groups", []int{200, 401, 403}, false},
 	{"POST", "/api/v1/agent-groups", []int{201, 400, 401, 403, 409, 413, 415}, false},
 	{"GET", "/api/v1/agent-groups/:group", []int{200, 401, 403, 404}, false},

@@ -144,7 +144,9 @@ func TestPolicyValidation(t *testing.T) {
 			{"bad policy name", func(r *portalapi.PolicyRequest) { r.Name = "Linux_Small" }, "name"},
 			{"no image", func(r *portalapi.PolicyRequest) { r.Runner.Image = "" }, "runner.image"},
 			{"bad cpu", func(r *portalapi.PolicyRequest) { r.Runner.CPU = "two" }, "runner.cpu"},
-			{"reserved env", func(r *portalapi.PolicyRequest) { r.Runner.Env = map[string]string{"ACTIONS_RUNNER_INPUT_JITCONFIG": "x"} }, "runner.env.ACTIONS_RUNNER_INPUT_JITCONFIG"},
+			{"reserved env", func(r *portalapi.PolicyRequest) {
+				r.Runner.Env = map[string]string{"ACTIONS_RUNNER_INPUT_JITCONFIG": "x"}
+			}, "runner.env.ACTIONS_RUNNER_INPUT_JITCONFIG"},
 			{"kubernetes block on docker", func(r *portalapi.PolicyRequest) { r.Runner.Kubernetes = &portalapi.KubernetesSpec{Namespace: "ci"} }, "runner.kubernetes"},
 			{"unknown agent group", func(r *portalapi.PolicyRequest) { r.AgentGroup = "gpu" }, "agent_group"},
 		} {

@@ -86,7 +86,7 @@ func decode(v *viper.Viper, l leaf) error {
 	raw := v.Get(l.key)
 	switch {
 	case l.field.Type() == durationType:
-		d, err := cast.ToDurationE(raw)
+		d, err := toDuration(raw)
 		if err != nil {
 			return fmt.Errorf("%s: must be a duration such as \"30s\", got %v", l.key, raw)
 		}
@@ -107,6 +107,18 @@ func decode(v *viper.Viper, l leaf) error {
 		return fmt.Errorf("%s: unsupported field type %s", l.key, l.field.Type())
 	}
 	return nil
+}
+
+// toDuration accepts a time.Duration (defaults, flags) or a string with a unit. A bare
+// number is refused: "30" would otherwise mean 30 nanoseconds.
+func toDuration(raw any) (time.Duration, error) {
+	switch v := raw.(type) {
+	case time.Duration:
+		return v, nil
+	case string:
+		return time.ParseDuration(strings.TrimSpace(v))
+	}
+	return 0, fmt.Errorf("not a duration string: %v", raw)
 }
 
 // readFile reads the YAML file at path into v, refusing keys that Garo does not know (a
