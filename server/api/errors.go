@@ -92,7 +92,7 @@ func (s *server) classify(err error, c echo.Context) errorAnswer {
 	case errors.Is(err, store.ErrAlreadyExists), errors.Is(err, store.ErrInUse), errors.Is(err, store.ErrVersionMismatch):
 		return errorAnswer{status: http.StatusConflict, code: portalapi.CodeConflict, msg: err.Error()}
 	case errors.As(err, &herr):
-		return s.classifyEcho(herr)
+		return s.classifyEcho(herr, c)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: "the request was cancelled or timed out"}
 	}
@@ -102,10 +102,16 @@ func (s *server) classify(err error, c echo.Context) errorAnswer {
 		msg: "internal error; the server log has the details under request_id " + requestID(c)}
 }
 
-func (s *server) classifyEcho(herr *echo.HTTPError) errorAnswer {
+func (s *server) classifyEcho(herr *echo.HTTPError, c echo.Context) errorAnswer {
 	msg := http.StatusText(herr.Code)
 	if m, ok := herr.Message.(string); ok && m != "" {
 		msg = m
+	}
+	switch herr.Code {
+	case http.StatusNotFound:
+		msg = fmt.Sprintf("no route %s %s", c.Request().Method, c.Request().URL.Path)
+	case http.StatusMethodNotAllowed:
+		msg = fmt.Sprintf("%s is not allowed on %s", c.Request().Method, c.Request().URL.Path)
 	}
 	code := map[int]string{
 		http.StatusNotFound:              portalapi.CodeNotFound,
