@@ -27,28 +27,36 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // env is one API server on one store, with every exchange checked against openapi.yaml.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	st    *store.Store
 	check *contract.Validator
 	admin *client.Client
 }
 
-func newEnv(t *testing.T, b testdb.Backend) *env {
-	t.Helper()
-	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 20}, discard)
+// serve starts an API server on a fresh store of backend b with the bootstrap admin token.
+func serve(tb testing.TB, b testdb.Backend) (string, *store.Store) {
+	tb.Helper()
+	st, err := store.Open(tb.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 20}, discard)
 	if err != nil {
-		t.Fatalf("open store: %v", err)
+		tb.Fatalf("open store: %v", err)
 	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := auth.Bootstrap(t.Context(), st, auth.BootstrapConfig{Token: adminSecret}, discard); err != nil {
-		t.Fatalf("bootstrap: %v", err)
+	tb.Cleanup(func() { st.Close() })
+	if _, err := auth.Bootstrap(tb.Context(), st, auth.BootstrapConfig{Token: adminSecret}, discard); err != nil {
+		tb.Fatalf("bootstrap: %v", err)
 	}
 	srv := httptest.NewServer(api.New(api.Deps{
 		Store: st, Log: discard, MaxBodyBytes: 64 << 10,
 		Version: portalapi.VersionInfo{Version: "test", Commit: "c", BuildDate: "d", GoVersion: "go"},
 	}))
-	t.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
+	return srv.URL, st
+}
+
+// newEnv serves the API on backend b and checks every exchange against openapi.yaml.
+func newEnv(t *testing.T, b testdb.Backend) *env {
+	t.Helper()
+	url, st := serve(t, b)
 	doc, err := contract.Load()
 	if err != nil {
 		t.Fatalf("load spec: %v", err)
@@ -57,7 +65,7 @@ func newEnv(t *testing.T, b testdb.Backend) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, url: srv.URL, st: st, check: check}
+	e := &env{t: t, url: url, st: st, check: check}
 	e.admin = e.client(adminSecret)
 	t.Cleanup(func() {
 		for _, f := range check.Failures() {
@@ -65,6 +73,18 @@ func newEnv(t *testing.T, b testdb.Backend) *env {
 		}
 	})
 	return e
+}
+
+// newBenchEnv serves the API on backend be without the spec check, which would dominate
+// the figures.
+func newBenchEnv(b *testing.B, be testdb.Backend) *env {
+	b.Helper()
+	url, st := serve(b, be)
+	admin, err := client.New(url, adminSecret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &env{t: b, url: url, st: st, admin: admin}
 }
 
 // client returns an API client with token whose traffic is checked against the spec.

@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -194,14 +195,31 @@ func TestPolicyValidation(t *testing.T) {
 			}
 		}
 
+		// A body without Content-Length is cut off at the limit, and still answered 413.
+		chunked, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/api/v1/repos/acme/web/policies",
+			io.MultiReader(strings.NewReader(`{"name":"`), strings.NewReader(strings.Repeat("x", 70<<10)), strings.NewReader(`"}`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunked.Header.Set("Authorization", "Bearer "+adminSecret)
+		chunked.Header.Set("Content-Type", "application/json")
+		resp, err := (&http.Client{Transport: e.check.Transport(nil)}).Do(chunked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || chunked.ContentLength != 0 {
+			t.Fatalf("chunked oversized body = %d (content length %d), want 413", resp.StatusCode, chunked.ContentLength)
+		}
+
 		// A patch can neither rename a policy nor add unknown fields; nothing is written.
 		if _, err := e.admin.CreatePolicy(ctx, "acme/web", policyRequest("p")); err != nil {
 			t.Fatal(err)
 		}
-		_, err := e.admin.PatchPolicy(ctx, "acme/web", "p", map[string]any{"name": "q"}, "")
+		_, err = e.admin.PatchPolicy(ctx, "acme/web", "p", map[string]any{"name": "q"}, "")
 		wantStatus(t, err, http.StatusBadRequest, "name")
 		_, err = e.admin.PatchPolicy(ctx, "acme/web", "p", map[string]any{"runner": map[string]any{"gpu": 1}}, "")
-		wantStatus(t, err, http.StatusBadRequest, "gpu")
+		wantStatus(t, err, http.StatusBadRequest, "runner.gpu")
 		_, err = e.admin.PatchPolicy(ctx, "acme/web", "p", map[string]any{"min_idle": 10}, "")
 		wantStatus(t, err, http.StatusBadRequest, "max_runners")
 		resp, body := e.do(http.MethodPatch, "/api/v1/repos/acme/web/policies/p", adminSecret, portalapi.MergePatchMediaType, `[1]`)

@@ -60,7 +60,7 @@ func (p *Principal) MayTouch(repository string) bool {
 	}
 	key := strings.ToLower(repository)
 	for _, prefix := range p.OwnerPrefixes {
-		if strings.HasPrefix(key, prefix) {
+		if strings.HasPrefix(key, strings.ToLower(prefix)) {
 			return true
 		}
 	}

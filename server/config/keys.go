@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,7 +99,7 @@ func decode(v *viper.Viper, l leaf) error {
 		}
 		l.field.SetString(s)
 	case l.field.Kind() == reflect.Int || l.field.Kind() == reflect.Int64:
-		n, err := cast.ToInt64E(raw)
+		n, err := toInt(raw)
 		if err != nil {
 			return fmt.Errorf("%s: must be an integer, got %v", l.key, raw)
 		}
@@ -119,6 +120,15 @@ func toDuration(raw any) (time.Duration, error) {
 		return time.ParseDuration(strings.TrimSpace(v))
 	}
 	return 0, fmt.Errorf("not a duration string: %v", raw)
+}
+
+// toInt accepts an integer or a decimal string: "010" is ten, not eight, and "0x10" is
+// refused.
+func toInt(raw any) (int64, error) {
+	if s, ok := raw.(string); ok {
+		return strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	}
+	return cast.ToInt64E(raw)
 }
 
 // readFile reads the YAML file at path into v, refusing keys that Garo does not know (a

@@ -102,9 +102,21 @@ func Each(t *testing.T, fn func(t *testing.T, b Backend)) {
 	})
 }
 
+// EachB is Each for benchmarks: sub-benchmarks "sqlite" and "postgres", each with a
+// brand-new empty database.
+func EachB(b *testing.B, fn func(b *testing.B, be Backend)) {
+	b.Helper()
+	b.Run("sqlite", func(b *testing.B) {
+		fn(b, sqlite(b))
+	})
+	b.Run("postgres", func(b *testing.B) {
+		fn(b, Postgres(b))
+	})
+}
+
 // sqlite returns a path for a SQLite database file that does not exist yet, in a directory
 // of its own that the test removes when it ends.
-func sqlite(t *testing.T) Backend {
+func sqlite(t testing.TB) Backend {
 	t.Helper()
 	return Backend{Name: "sqlite", Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "garo.db")}
 }
@@ -112,7 +124,7 @@ func sqlite(t *testing.T) Backend {
 // Postgres returns a fresh empty PostgreSQL database (DSN) for tests that need two connections
 // to one database (e.g. two server replicas); it skips/fails like Each does. The database is
 // dropped when the test ends.
-func Postgres(t *testing.T) Backend {
+func Postgres(t testing.TB) Backend {
 	t.Helper()
 	switch {
 	case !state.mainCalled:
