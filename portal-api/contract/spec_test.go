@@ -183,7 +183,7 @@ func TestExamplesDecodeIntoWireTypes(t *testing.T) {
 			if err := json.Unmarshal(must(json.Marshal(base.Request())), &target); err != nil {
 				t.Fatal(err)
 			}
-			got := decodeStrict(t, mergePatch(target, ex), reflect.TypeFor[portalapi.PolicyRequest]()).(*portalapi.PolicyRequest)
+			got := decodeStrict(t, portalapi.MergePatch(target, ex), reflect.TypeFor[portalapi.PolicyRequest]()).(*portalapi.PolicyRequest)
 			if got.MaxRunners != 40 || *got.Enabled || got.Runner.Memory != "8Gi" || got.Runner.Image != base.Runner.Image {
 				t.Errorf("patched policy request = %+v", got)
 			}
@@ -235,25 +235,6 @@ func schemaName(ref *openapi3.SchemaRef) string {
 	return strings.TrimPrefix(ref.Ref, "#/components/schemas/")
 }
 
-// mergePatch applies an RFC 7396 merge patch, as the server does for PATCH.
-func mergePatch(target, patch any) any {
-	p, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	t, ok := target.(map[string]any)
-	if !ok {
-		t = map[string]any{}
-	}
-	for k, v := range p {
-		if v == nil {
-			delete(t, k)
-			continue
-		}
-		t[k] = mergePatch(t[k], v)
-	}
-	return t
-}
 
 func must[T any](v T, err error) T {
 	if err != nil {

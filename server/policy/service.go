@@ -206,14 +206,7 @@ func (s *Service) update(ctx context.Context, actor store.Actor, ref Ref, pre Pr
 	next func(cur *portalapi.Policy) (portalapi.PolicyRequest, error)) (*portalapi.Policy, error) {
 	var out *portalapi.Policy
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
-		p, err := tx.GetPolicy(ctx, ref.key(), ref.Name, true)
-		if err != nil {
-			return err
-		}
-		if !pre.Matches(p.Version) {
-			return fmt.Errorf("policy %s is at version %d: %w", ref.resourceID(), p.Version, ErrPreconditionFailed)
-		}
-		before, err := toAPI(p)
+		p, before, err := lockForWrite(ctx, tx, ref, pre)
 		if err != nil {
 			return err
 		}
@@ -247,14 +240,7 @@ func (s *Service) update(ctx context.Context, actor store.Actor, ref Ref, pre Pr
 // Delete removes a policy.
 func (s *Service) Delete(ctx context.Context, actor store.Actor, ref Ref, pre Precondition) error {
 	return s.st.Tx(ctx, func(tx *store.Store) error {
-		p, err := tx.GetPolicy(ctx, ref.key(), ref.Name, true)
-		if err != nil {
-			return err
-		}
-		if !pre.Matches(p.Version) {
-			return fmt.Errorf("policy %s is at version %d: %w", ref.resourceID(), p.Version, ErrPreconditionFailed)
-		}
-		before, err := toAPI(p)
+		p, before, err := lockForWrite(ctx, tx, ref, pre)
 		if err != nil {
 			return err
 		}
@@ -266,6 +252,23 @@ func (s *Service) Delete(ctx context.Context, actor store.Actor, ref Ref, pre Pr
 			Repository: p.RepoKey, Before: before,
 		})
 	})
+}
+
+// lockForWrite reads the policy for a write in tx (locked on PostgreSQL) and checks the
+// precondition against the version it read. It returns the row and its wire form.
+func lockForWrite(ctx context.Context, tx *store.Store, ref Ref, pre Precondition) (*store.Policy, *portalapi.Policy, error) {
+	p, err := tx.GetPolicy(ctx, ref.key(), ref.Name, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !pre.Matches(p.Version) {
+		return nil, nil, fmt.Errorf("policy %s is at version %d: %w", ref.resourceID(), p.Version, ErrPreconditionFailed)
+	}
+	before, err := toAPI(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, before, nil
 }
 
 // checkGroup turns an unknown agent group into a field error before the write.
@@ -303,7 +306,7 @@ func applyMergePatch(req portalapi.PolicyRequest, patch any) (portalapi.PolicyRe
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return req, fmt.Errorf("decode policy for patch: %w", err)
 	}
-	merged, err := json.Marshal(mergePatch(doc, patch))
+	merged, err := json.Marshal(portalapi.MergePatch(doc, patch))
 	if err != nil {
 		return req, fmt.Errorf("encode patched policy: %w", err)
 	}
@@ -318,22 +321,3 @@ func applyMergePatch(req portalapi.PolicyRequest, patch any) (portalapi.PolicyRe
 	return out, nil
 }
 
-// mergePatch is RFC 7396: objects merge key by key, null deletes, anything else replaces.
-func mergePatch(target, patch any) any {
-	p, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	t, ok := target.(map[string]any)
-	if !ok {
-		t = map[string]any{}
-	}
-	for k, v := range p {
-		if v == nil {
-			delete(t, k)
-			continue
-		}
-		t[k] = mergePatch(t[k], v)
-	}
-	return t
-}
