@@ -60,4 +60,3 @@ func TestMergePatchRFC7396(t *testing.T) {
 		})
 	}
 }
-

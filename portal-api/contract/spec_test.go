@@ -235,7 +235,6 @@ func schemaName(ref *openapi3.SchemaRef) string {
 	return strings.TrimPrefix(ref.Ref, "#/components/schemas/")
 }
 
-
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)

@@ -320,4 +320,3 @@ func applyMergePatch(req portalapi.PolicyRequest, patch any) (portalapi.PolicyRe
 	}
 	return out, nil
 }
-
