@@ -419,18 +419,6 @@ func TestValidateRequestRejects(t *testing.T) {
 	}
 }
 
-// jsonEqual compares two JSON documents by value.
-func jsonEqual(t *testing.T, a, b string) bool {
-	t.Helper()
-	var x, y any
-	if err := json.Unmarshal([]byte(a), &x); err != nil {
-		t.Fatalf("bad JSON %s: %v", a, err)
-	}
-	if err := json.Unmarshal([]byte(b), &y); err != nil {
-		t.Fatalf("bad JSON %s: %v", b, err)
-	}
-	return reflect.DeepEqual(x, y)
-}
 
 // patchBase is a complete request as Policy.Request would give it.
 func patchBase(t *testing.T) portalapi.PolicyRequest {
