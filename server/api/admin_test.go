@@ -171,6 +171,9 @@ func TestTokensAPI(t *testing.T) {
 			wantStatus(t, err, http.StatusBadRequest, tc.field)
 		}
 
+		_, err = e.admin.CreateToken(ctx, portalapi.TokenRequest{Name: "x", Scopes: []string{"admin"}, OwnerPrefixes: []string{"acme/"}})
+		wantStatus(t, err, http.StatusBadRequest, "owner_prefixes")
+
 		// Revocation is immediate.
 		if err := e.admin.DeleteToken(ctx, created.ID); err != nil {
 			t.Fatal(err)
@@ -311,6 +314,10 @@ func TestMetaRoutes(t *testing.T) {
 		}
 		if _, err := e.admin.Health(shortCtx); err != nil {
 			t.Fatalf("health with a closed database = %v", err)
+		}
+		resp, body = e.do(http.MethodGet, "/api/v1/policies", adminSecret, "", "")
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, `"unavailable"`) {
+			t.Fatalf("API call with a closed database = %d %q %s, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -42,8 +43,11 @@ func (s *server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	body := s.classify(err, c)
-	if body.status == http.StatusUnauthorized {
+	switch body.status {
+	case http.StatusUnauthorized:
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="garo"`)
+	case http.StatusServiceUnavailable:
+		c.Response().Header().Set("Retry-After", "5")
 	}
 	detail := portalapi.ErrorDetail{Code: body.code, Message: body.msg, Fields: body.fields}
 	var werr error
@@ -96,10 +100,24 @@ func (s *server) classify(err error, c echo.Context) errorAnswer {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: "the request was cancelled or timed out"}
 	}
+	if s.databaseDown(c) {
+		s.log.Warn("request failed: database unreachable", "err", err, "request_id", requestID(c),
+			"method", c.Request().Method, "route", c.Path())
+		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable,
+			msg: "the database is unreachable; retry later"}
+	}
 	s.log.Error("request failed", "err", err, "request_id", requestID(c),
 		"method", c.Request().Method, "route", c.Path())
 	return errorAnswer{status: http.StatusInternalServerError, code: portalapi.CodeInternal,
 		msg: "internal error; the server log has the details under request_id " + requestID(c)}
+}
+
+// databaseDown tells an outage (answered 503, retry later) from a bug (500) when a
+// request failed for a reason classify does not know.
+func (s *server) databaseDown(c echo.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), time.Second)
+	defer cancel()
+	return s.store.Ping(ctx) != nil
 }
 
 func (s *server) classifyEcho(herr *echo.HTTPError, c echo.Context) errorAnswer {

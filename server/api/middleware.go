@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"regexp"
@@ -54,10 +55,16 @@ func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if p := principal(c); p != nil {
 			attrs = append(attrs, "token_id", p.TokenID)
 		}
-		s.log.Info("http request", attrs...)
+		level := slog.LevelInfo
+		if isProbe(c.Path()) && c.Response().Status < 400 {
+			level = slog.LevelDebug // probes every few seconds would drown the log
+		}
+		s.log.Log(c.Request().Context(), level, "http request", attrs...)
 		return nil
 	}
 }
+
+func isProbe(route string) bool { return route == "/healthz" || route == "/readyz" }
 
 // recoverPanic turns a panic in a handler into a 500 and a log line with the stack's value.
 func (s *server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {

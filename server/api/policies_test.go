@@ -80,6 +80,10 @@ func TestPolicyLifecycle(t *testing.T) {
 			fmt.Sprint(patched.Runner.Env) != "map[A:1]" || patched.Runner.Image != req.Runner.Image {
 			t.Fatalf("patched = %+v", patched)
 		}
+		// What a write answers is what a read returns afterwards.
+		if reread, err := e.admin.GetPolicy(ctx, "acme/web", "linux-small"); err != nil || !reread.UpdatedAt.Equal(patched.UpdatedAt) {
+			t.Fatalf("updated_at answered %v, stored %v (%v)", patched.UpdatedAt, reread.UpdatedAt, err)
+		}
 		// If-Match: * matches any existing version.
 		if _, err := e.admin.PatchPolicy(ctx, "acme/web", "linux-small", map[string]any{"enabled": false}, "*"); err != nil {
 			t.Fatal(err)

@@ -114,3 +114,33 @@ func start(t *testing.T, cfg config.Config) (net.Addr, string, func() error) {
 	}
 	return nil, "", nil
 }
+
+// TestFreshDatabaseAdoptsTokenFile: a server started on a new database next to an existing
+// admin token file stores that token instead of overwriting the file.
+func TestFreshDatabaseAdoptsTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Defaults()
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Database.SQLitePath = filepath.Join(dir, "first.db")
+	cfg.Auth.AdminTokenFile = filepath.Join(dir, "admin.token")
+	_, _, stop := start(t, cfg)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(cfg.Auth.AdminTokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.Database.SQLitePath = filepath.Join(dir, "second.db")
+	addr, tokenFile, stop := start(t, cfg)
+	defer stop()
+	again, _ := os.ReadFile(cfg.Auth.AdminTokenFile)
+	if tokenFile != cfg.Auth.AdminTokenFile || string(again) != string(first) {
+		t.Fatalf("token file %q rewritten: %q -> %q", tokenFile, first, again)
+	}
+	c, _ := client.New("http://"+addr.String(), strings.TrimSpace(string(first)))
+	if _, err := c.WhoAmI(t.Context()); err != nil {
+		t.Fatalf("the adopted token does not work: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -26,8 +27,9 @@ type BootstrapConfig struct {
 var bootstrapActor = store.Actor{Name: "garo-server"}
 
 // Bootstrap makes sure an admin token exists on a first start. With cfg.Token it stores
-// that token; otherwise it generates one and writes it to cfg.File, never to the log. It
-// does nothing once any admin token exists. It returns the file written, if any.
+// that token. Otherwise it adopts the token already in cfg.File (a database started afresh
+// keeps the operator's token), or generates one and writes it there, never to the log. It
+// does nothing once any admin token exists. It returns the token file used, if any.
 func Bootstrap(ctx context.Context, st *store.Store, cfg BootstrapConfig, log *slog.Logger) (string, error) {
 	admins, err := st.CountAdminTokens(ctx)
 	if err != nil {
@@ -38,15 +40,17 @@ func Bootstrap(ctx context.Context, st *store.Store, cfg BootstrapConfig, log *s
 	}
 	secret, file := cfg.Token, ""
 	if secret == "" {
-		if secret, err = NewSecret(); err != nil {
-			return "", err
-		}
-		// The file is written before the hash is committed: a failure in between leaves a
-		// useless file, never a server whose only admin token nobody has.
-		if err := writeSecretFile(cfg.File, secret); err != nil {
-			return "", fmt.Errorf("bootstrap admin token: %w", err)
-		}
 		file = cfg.File
+		if secret = readSecretFile(file); secret == "" {
+			if secret, err = NewSecret(); err != nil {
+				return "", err
+			}
+			// The file is written before the hash is committed: a failure in between leaves
+			// a useless file, never a server whose only admin token nobody has.
+			if err := writeSecretFile(file, secret); err != nil {
+				return "", fmt.Errorf("bootstrap admin token: %w", err)
+			}
+		}
 	}
 	t := &store.APIToken{
 		ID: uuid.NewString(), Name: "bootstrap-admin", Hash: Hash(secret),
@@ -74,6 +78,19 @@ func Bootstrap(ctx context.Context, st *store.Store, cfg BootstrapConfig, log *s
 		log.Info("stored the configured bootstrap admin token")
 	}
 	return file, nil
+}
+
+// readSecretFile returns the token in path, or "" when there is no well-formed one.
+func readSecretFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	secret := strings.TrimSpace(string(b))
+	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) < 32 || strings.ContainsAny(secret, " \t\n") {
+		return ""
+	}
+	return secret
 }
 
 // writeSecretFile writes secret to path with mode 0600, atomically.

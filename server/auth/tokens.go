@@ -138,6 +138,9 @@ func validateTokenRequest(req *portalapi.TokenRequest) ([]string, error) {
 		}
 		prefixes = append(prefixes, strings.ToLower(p))
 	}
+	if len(req.OwnerPrefixes) > 0 && slices.Contains(req.Scopes, portalapi.ScopeAdmin) {
+		bad("owner_prefixes", "an admin token manages tokens, groups and the audit trail for everyone, so it cannot be limited to owner prefixes")
+	}
 	if req.ExpiresIn != nil {
 		if d := req.ExpiresIn.D(); d < minTokenLifetime || d > maxTokenLifetime {
 			bad("expires_in", "must be between %s and %s, got %s", minTokenLifetime, maxTokenLifetime, d)

@@ -140,7 +140,8 @@ func (s *Store) UpdatePolicy(ctx context.Context, p *Policy, expected int64) err
 	res := s.conn(ctx).Model(&Policy{}).
 		Where("id = ? AND version = ?", p.ID, expected).
 		Select("*").Omit("id", "created_at").
-		Updates(p)
+		UpdateColumns(p) // UpdateColumns: keep our UpdatedAt, not a second clock reading
+
 	if res.Error != nil {
 		return fmt.Errorf("update policy %s/%s: %w", p.RepoKey, p.Name, classifyWrite(res.Error))
 	}
