@@ -38,10 +38,12 @@ func Bootstrap(ctx context.Context, st *store.Store, cfg BootstrapConfig, log *s
 	if admins > 0 {
 		return "", nil
 	}
-	secret, file := cfg.Token, ""
+	secret, file, adopted := cfg.Token, "", false
 	if secret == "" {
 		file = cfg.File
-		if secret = readSecretFile(file); secret == "" {
+		secret = readSecretFile(file)
+		adopted = secret != ""
+		if !adopted {
 			if secret, err = NewSecret(); err != nil {
 				return "", err
 			}
@@ -72,9 +74,12 @@ func Bootstrap(ctx context.Context, st *store.Store, cfg BootstrapConfig, log *s
 	if err != nil {
 		return "", fmt.Errorf("bootstrap admin token: %w", err)
 	}
-	if file != "" {
+	switch {
+	case adopted:
+		log.Info("stored the admin token found in the token file", "file", file)
+	case file != "":
 		log.Warn("generated the first admin token; read it from the file and keep it safe", "file", file)
-	} else {
+	default:
 		log.Info("stored the configured bootstrap admin token")
 	}
 	return file, nil

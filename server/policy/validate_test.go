@@ -419,7 +419,6 @@ func TestValidateRequestRejects(t *testing.T) {
 	}
 }
 
-
 // patchBase is a complete request as Policy.Request would give it.
 func patchBase(t *testing.T) portalapi.PolicyRequest {
 	t.Helper()
