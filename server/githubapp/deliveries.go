@@ -1,0 +1,86 @@
+package githubapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+)
+
+// Delivery is one delivery of the App's webhook. GUID is the X-GitHub-Delivery header of
+// the delivery (shared by its redeliveries); ID identifies this attempt.
+type Delivery struct {
+	ID                           int64
+	GUID, Event, Action, Status  string
+	StatusCode                   int
+	Redelivery                   bool
+	DeliveredAt                  time.Time
+	RepositoryID, InstallationID int64
+}
+
+func deliveryFrom(d *github.HookDelivery) Delivery {
+	return Delivery{
+		ID: d.GetID(), GUID: d.GetGUID(), Event: d.GetEvent(), Action: d.GetAction(), Status: d.GetStatus(),
+		StatusCode: d.GetStatusCode(), Redelivery: d.GetRedelivery(), DeliveredAt: d.GetDeliveredAt().Time,
+		RepositoryID: d.GetRepositoryID(), InstallationID: d.GetInstallationID(),
+	}
+}
+
+// errAppOnly: the call needs the App's own identity, which a PAT does not have.
+func errAppOnly(op string) error {
+	return fmt.Errorf("%s: needs GitHub App mode (github.app_id): %w", op, errors.ErrUnsupported)
+}
+
+// ListDeliveries returns the App's webhook deliveries, newest first, from the newest back
+// to since (exclusive) or until max are collected, following the cursor. App mode only
+// (else errors.ErrUnsupported).
+func (c *Client) ListDeliveries(ctx context.Context, since time.Time, max int) ([]Delivery, error) {
+	if c.mode != "app" {
+		return nil, errAppOnly("list webhook deliveries")
+	}
+	if max <= 0 {
+		return nil, fmt.Errorf("list webhook deliveries: max must be positive, got %d", max)
+	}
+	var out []Delivery
+	opts := &github.ListCursorOptions{PerPage: min(max, 100)}
+	for {
+		page, resp, err := c.app.Apps.ListHookDeliveries(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list webhook deliveries: %w", classify(err, c.now()))
+		}
+		for _, d := range page {
+			dd := deliveryFrom(d)
+			if !dd.DeliveredAt.After(since) {
+				return out, nil
+			}
+			out = append(out, dd)
+			if len(out) >= max {
+				return out, nil
+			}
+		}
+		if len(page) == 0 || resp.Cursor == "" || resp.Cursor == opts.Cursor {
+			return out, nil
+		}
+		opts.Cursor = resp.Cursor
+	}
+}
+
+// Redeliver asks GitHub to deliver a webhook delivery again (it answers 202 and delivers
+// later). ErrNotFound for an unknown delivery. App mode only (else errors.ErrUnsupported).
+func (c *Client) Redeliver(ctx context.Context, deliveryID int64) error {
+	if c.mode != "app" {
+		return errAppOnly("redeliver webhook delivery")
+	}
+	_, _, err := c.app.Apps.RedeliverHookDelivery(ctx, deliveryID)
+	var accepted *github.AcceptedError
+	if errors.As(err, &accepted) {
+		err = nil // 202 is GitHub's normal answer here
+	}
+	if err != nil {
+		return fmt.Errorf("redeliver webhook delivery %d: %w", deliveryID, classify(err, c.now()))
+	}
+	c.log.Info("github webhook redelivery requested", "delivery_id", deliveryID)
+	return nil
+}

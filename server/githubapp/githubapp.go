@@ -1,0 +1,382 @@
+// Package githubapp is garo-server's GitHub client, the only code of Garo that talks to
+// GitHub's REST API and the only holder of the GitHub App private key. It mints
+// just-in-time runner configs and registration tokens, removes runners, reads runners,
+// jobs and queued work, and replays missed webhook deliveries.
+//
+// Authentication. A GitHub App (Config.AppID + Config.PrivateKey) is the preferred mode:
+// the client finds the App's installation on each repository (cached for
+// Config.InstallationCacheTTL) and acts with that installation's token, which
+// ghinstallation mints and refreshes by itself one minute before it expires. A personal
+// access token (Config.PAT) is the second choice, for setups that cannot register an App;
+// it cannot read or redeliver webhook deliveries.
+//
+// Rate limits and retries live in one place, a RoundTripper under go-github (see
+// rateTransport): it reads X-RateLimit-* on every answer, exports the budget as metrics,
+// waits out a rate limit when the wait is at most Config.MaxRateLimitWait (else
+// ErrRateLimited with RetryAt), holds requests back while the known budget is spent, and
+// retries idempotent requests (GET, DELETE) on 5xx answers and network errors with
+// shared/backoff. A POST is never retried blindly: only a rate-limit answer, which
+// means GitHub did not act on it, sends it again.
+//
+// Secrets: installation tokens, the PAT, JWTs, registration tokens and JIT configs never
+// appear in an error or a log line; JITConfig and RegistrationToken redact themselves
+// when printed.
+package githubapp
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bradleyfalzon/ghinstallation/v2"
+	jwt "github.com/golang-jwt/jwt/v4"
+	"github.com/google/go-github/v60/github"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/garo-dev/garo/shared/backoff"
+	"github.com/garo-dev/garo/shared/version"
+)
+
+// Defaults of Config.
+const (
+	DefaultInstallationCacheTTL = time.Hour
+	DefaultMaxRateLimitWait     = 60 * time.Second
+)
+
+// Config configures a Client. Exactly one of (AppID with PrivateKey) or PAT is set.
+type Config struct {
+	// APIURL is the REST API root. "" means https://api.github.com/. For GitHub
+	// Enterprise Server give https://ghe.example.com/api/v3/ ("/api/v3/" is added when
+	// missing, as go-github's WithEnterpriseURLs does, unless the host starts with "api.").
+	APIURL string
+	// AppID and PrivateKey (PEM, RSA) select GitHub App mode, the preferred one.
+	AppID      int64
+	PrivateKey []byte
+	// PAT is a personal access token, used only when AppID is 0: the second choice,
+	// for setups without a GitHub App. It needs the repository "administration" scope
+	// (fine-grained) or "repo" (classic) to manage runners.
+	PAT string
+	// InstallationCacheTTL is how long the installation of a repository is remembered.
+	// 0 means 1h.
+	InstallationCacheTTL time.Duration
+	// MaxRateLimitWait is the longest wait for a rate limit to lift before a call gives
+	// up with ErrRateLimited. 0 means 60s.
+	MaxRateLimitWait time.Duration
+	// Transport is the base transport. nil means a clone of http.DefaultTransport with
+	// dial, TLS and response-header timeouts.
+	Transport http.RoundTripper
+	// Now and After are the clock and timer of cache expiry and rate-limit waits; nil
+	// means time.Now and time.After. (ghinstallation reads the real clock for token
+	// expiry and JWT timestamps; that cannot be injected.)
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
+}
+
+// Client talks to GitHub for garo-server. It is safe for concurrent use.
+type Client struct {
+	log   *slog.Logger
+	now   func() time.Time
+	lim   *limiter
+	mode  string
+	ttl   time.Duration
+	base  http.RoundTripper
+	api   *url.URL // go-github BaseURL, with trailing slash
+	up    *url.URL // go-github UploadURL
+	agent string   // User-Agent
+
+	// PAT mode: the one client.
+	pat *github.Client
+
+	// App mode.
+	appID int64
+	key   *rsa.PrivateKey
+	app   *github.Client // authenticated as the App (JWT)
+
+	mu       sync.Mutex
+	repos    map[string]repoInstall  // lower-case "owner/repo"
+	installs map[int64]*installation // by installation id
+	lookups  singleflight.Group      // one FindRepositoryInstallation per repo at a time
+}
+
+type repoInstall struct {
+	id      int64
+	expires time.Time
+}
+
+// installation is the go-github client acting as one installation of the App.
+type installation struct {
+	id int64
+	gh *github.Client
+}
+
+// New validates cfg and builds a Client. Errors name the configuration key at fault
+// (github.app_id, github.private_key, github.pat, github.api_url). log may be nil; reg may
+// be nil (metrics are then kept but not exported).
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Client, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c := &Client{
+		log:      log,
+		now:      cfg.Now,
+		ttl:      cfg.InstallationCacheTTL,
+		base:     cfg.Transport,
+		agent:    "garo/" + version.Version,
+		repos:    map[string]repoInstall{},
+		installs: map[int64]*installation{},
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	after := cfg.After
+	if after == nil {
+		after = time.After
+	}
+	if c.base == nil {
+		c.base = defaultTransport()
+	}
+	switch {
+	case c.ttl < 0:
+		return nil, fmt.Errorf("github installation cache TTL %v: must not be negative", c.ttl)
+	case c.ttl == 0:
+		c.ttl = DefaultInstallationCacheTTL
+	}
+	maxWait := cfg.MaxRateLimitWait
+	switch {
+	case maxWait < 0:
+		return nil, fmt.Errorf("github max rate-limit wait %v: must not be negative", maxWait)
+	case maxWait == 0:
+		maxWait = DefaultMaxRateLimitWait
+	}
+
+	if err := c.setURLs(cfg.APIURL); err != nil {
+		return nil, err
+	}
+	if err := c.setCredentials(cfg); err != nil {
+		return nil, err
+	}
+
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	c.lim = &limiter{
+		now:     c.now,
+		after:   after,
+		maxWait: maxWait,
+		policy:  backoff.Default(),
+		log:     log,
+		m:       m,
+		budgets: map[budgetKey]RateState{},
+	}
+
+	if c.mode == "pat" {
+		c.pat = c.newGitHub(c.transport("pat")).WithAuthToken(cfg.PAT)
+	} else {
+		atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport("app"), c.appID, c.key)
+		atr.BaseURL = c.ghinstallationBaseURL()
+		c.app = c.newGitHub(atr)
+	}
+	log.Info("github client ready", "mode", c.mode, "api_url", c.api.String())
+	return c, nil
+}
+
+func (c *Client) setURLs(raw string) error {
+	if raw == "" {
+		c.api, _ = url.Parse("https://api.github.com/")
+		c.up, _ = url.Parse("https://uploads.github.com/")
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("github.api_url %q: %w", raw, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("github.api_url %q: want an absolute http(s) URL such as https://ghe.example.com/api/v3/", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("github.api_url %q: must not carry credentials, a query or a fragment", u.Redacted())
+	}
+	upload := *u
+	upload.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api/v3") + "/api/uploads/"
+	gh, err := github.NewClient(nil).WithEnterpriseURLs(u.String(), upload.String())
+	if err != nil {
+		return fmt.Errorf("github.api_url %q: %w", raw, err)
+	}
+	c.api, c.up = gh.BaseURL, gh.UploadURL
+	return nil
+}
+
+func (c *Client) setCredentials(cfg Config) error {
+	switch {
+	case cfg.AppID < 0:
+		return fmt.Errorf("github.app_id %d: must be a positive GitHub App id", cfg.AppID)
+	case cfg.AppID > 0 && cfg.PAT != "":
+		return fmt.Errorf("github.app_id and github.pat are both set: configure a GitHub App (preferred) or a personal access token, not both")
+	case cfg.AppID > 0:
+		if len(cfg.PrivateKey) == 0 {
+			return fmt.Errorf("github.private_key: required with github.app_id (the App's PEM private key)")
+		}
+		key, err := jwt.ParseRSAPrivateKeyFromPEM(cfg.PrivateKey)
+		if err != nil {
+			// The parser's message never quotes the key; still, keep only its verdict.
+			return fmt.Errorf("github.private_key: not a PEM-encoded RSA private key (%v)", err)
+		}
+		c.mode, c.appID, c.key = "app", cfg.AppID, key
+		return nil
+	case len(cfg.PrivateKey) != 0:
+		return fmt.Errorf("github.private_key is set but github.app_id is not: set the App's id")
+	case cfg.PAT == "":
+		return fmt.Errorf("github: no credentials: set github.app_id and github.private_key (GitHub App, preferred) or github.pat (personal access token)")
+	case strings.ContainsAny(cfg.PAT, " \t\r\n"):
+		return fmt.Errorf("github.pat: contains white space; paste the token alone")
+	}
+	c.mode = "pat"
+	return nil
+}
+
+// defaultTransport is http.DefaultTransport with bounds on every step but the body: a
+// rate-limit wait happens inside RoundTrip, so there is no overall client timeout; callers
+// bound calls with their context.
+func defaultTransport() http.RoundTripper {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.ResponseHeaderTimeout = 30 * time.Second
+	tr.ExpectContinueTimeout = time.Second
+	return tr
+}
+
+// transport returns the rate transport for one credential.
+func (c *Client) transport(credential string) http.RoundTripper {
+	return &rateTransport{base: c.base, lim: c.lim, credential: credential, basePath: c.api.Path}
+}
+
+// ghinstallationBaseURL is the API root as ghinstallation wants it: no trailing slash.
+func (c *Client) ghinstallationBaseURL() string {
+	return strings.TrimSuffix(c.api.String(), "/")
+}
+
+func (c *Client) newGitHub(rt http.RoundTripper) *github.Client {
+	gh := github.NewClient(&http.Client{Transport: rt})
+	// Equivalent to WithEnterpriseURLs, whose result setURLs computed once.
+	base, up := *c.api, *c.up
+	gh.BaseURL, gh.UploadURL = &base, &up
+	gh.UserAgent = c.agent
+	return gh
+}
+
+// Mode returns "app" or "pat".
+func (c *Client) Mode() string { return c.mode }
+
+// RateLimit returns the "core" budget GitHub reported last, whichever credential it was
+// for (the zero RateState before the first answer).
+func (c *Client) RateLimit() RateState { return c.lim.state() }
+
+func repoKey(owner, repo string) string { return strings.ToLower(owner + "/" + repo) }
+
+// forRepo returns the go-github client that acts on owner/repo, and the installation id
+// behind it (0 in PAT mode).
+func (c *Client) forRepo(ctx context.Context, owner, repo string) (*github.Client, int64, error) {
+	if c.mode == "pat" {
+		return c.pat, 0, nil
+	}
+	key := repoKey(owner, repo)
+	c.mu.Lock()
+	if ri, ok := c.repos[key]; ok && c.now().Before(ri.expires) {
+		if inst := c.installs[ri.id]; inst != nil {
+			c.mu.Unlock()
+			return inst.gh, inst.id, nil
+		}
+	}
+	c.mu.Unlock()
+
+	v, err, _ := c.lookups.Do(key, func() (any, error) { return c.lookup(ctx, owner, repo) })
+	if err != nil {
+		return nil, 0, err
+	}
+	inst := v.(*installation)
+	return inst.gh, inst.id, nil
+}
+
+// lookup finds the App's installation on owner/repo and caches it.
+func (c *Client) lookup(ctx context.Context, owner, repo string) (*installation, error) {
+	found, _, err := c.app.Apps.FindRepositoryInstallation(ctx, owner, repo)
+	if err != nil {
+		err = classify(err, c.now())
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("find app installation of %s/%s: %w", owner, repo, ErrNotInstalled)
+		}
+		return nil, fmt.Errorf("find app installation of %s/%s: %w", owner, repo, err)
+	}
+	id := found.GetID()
+	if id == 0 {
+		return nil, fmt.Errorf("find app installation of %s/%s: answer without an installation id", owner, repo)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	inst := c.installs[id]
+	if inst == nil {
+		// Each installation gets its own AppsTransport: ghinstallation's token refresh
+		// writes fields of the AppsTransport it was built from, so sharing one between
+		// installations would race.
+		atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport(fmt.Sprintf("installation/%d", id)), c.appID, c.key)
+		atr.BaseURL = c.ghinstallationBaseURL()
+		itr := ghinstallation.NewFromAppsTransport(atr, id)
+		inst = &installation{id: id, gh: c.newGitHub(itr)}
+		c.installs[id] = inst
+	}
+	c.repos[repoKey(owner, repo)] = repoInstall{id: id, expires: c.now().Add(c.ttl)}
+	c.log.Debug("github app installation found", "repo", owner+"/"+repo, "installation_id", id)
+	return inst, nil
+}
+
+// done classifies the error of a call made for owner/repo through installation id and
+// keeps the cache honest: a 401 or 404 forgets the repository's installation so that a
+// reinstall is found on the next call; a 401 or a failed token refresh also drops the
+// installation's token.
+func (c *Client) done(owner, repo string, id int64, err error) error {
+	if err == nil {
+		return nil
+	}
+	refresh := tokenRefreshStatus(err)
+	code := statusOf(err)
+	err = classify(err, c.now())
+	if id == 0 {
+		return err
+	}
+	switch {
+	case refresh != 0 && refresh < 500:
+		c.forgetInstallation(id)
+		c.log.Warn("github app installation token refused; forgetting the installation", "repo", owner+"/"+repo, "installation_id", id, "status", refresh)
+	case code == http.StatusUnauthorized:
+		c.forgetInstallation(id)
+		c.log.Warn("github rejected the installation token; forgetting the installation", "repo", owner+"/"+repo, "installation_id", id)
+	case code == http.StatusNotFound:
+		c.mu.Lock()
+		delete(c.repos, repoKey(owner, repo))
+		c.mu.Unlock()
+	}
+	return err
+}
+
+func (c *Client) forgetInstallation(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.installs, id)
+	for k, ri := range c.repos {
+		if ri.id == id {
+			delete(c.repos, k)
+		}
+	}
+}
