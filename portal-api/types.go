@@ -223,3 +223,46 @@ type Health struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks,omitempty"`
 }
+
+// Job states: what Garo knows of a GitHub Actions job.
+const (
+	JobQueued     = "queued"      // matched to a policy, waiting for a runner
+	JobWaiting    = "waiting"     // GitHub holds it (deployment protection rules)
+	JobUnmatched  = "unmatched"   // no enabled policy of its repository offers its labels
+	JobInProgress = "in_progress" // a runner took it
+	JobCompleted  = "completed"
+)
+
+// Job is a GitHub Actions job in Garo's log.
+type Job struct {
+	ID              int64      `json:"id"`
+	RunID           int64      `json:"run_id"`
+	Repository      string     `json:"repository"`
+	Name            string     `json:"name"`
+	WorkflowName    string     `json:"workflow_name"`
+	Labels          []string   `json:"labels"`
+	State           string     `json:"state"`
+	GitHubStatus    string     `json:"github_status"`
+	Conclusion      string     `json:"conclusion,omitempty"`
+	Policy          string     `json:"policy,omitempty"`
+	UnmatchedReason string     `json:"unmatched_reason,omitempty"`
+	RunnerName      string     `json:"runner_name,omitempty"`
+	HTMLURL         string     `json:"html_url,omitempty"`
+	Source          string     `json:"source"`
+	ReceivedAt      time.Time  `json:"received_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	Timeline        []JobEvent `json:"timeline"`
+}
+
+// JobEvent is one step of a job's life and when Garo saw it. Steps: created (on GitHub),
+// received, matched, runner_requested, runner_online, in_progress, completed.
+type JobEvent struct {
+	Step string    `json:"step"`
+	At   time.Time `json:"at"`
+}
+
+// JobList is one page of jobs, newest first.
+type JobList struct {
+	Items      []Job  `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}

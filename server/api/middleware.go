@@ -15,6 +15,7 @@ import (
 )
 
 const (
+	webhookPath     = "/webhooks/github"
 	headerRequestID = "X-Request-ID"
 	ctxRequestID    = "garo.request_id"
 	ctxPrincipal    = "garo.principal"
@@ -85,6 +86,9 @@ func (s *server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 // reading otherwise (http.MaxBytesError, answered 413).
 func (s *server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if c.Path() == webhookPath {
+			return next(c)
+		}
 		req := c.Request()
 		if req.ContentLength > s.maxBody {
 			return newError(http.StatusRequestEntityTooLarge, portalapi.CodeTooLarge, "request body is larger than %d bytes", s.maxBody)

@@ -14,6 +14,7 @@ import (
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/groups"
+	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/store"
 )
@@ -26,6 +27,10 @@ type Deps struct {
 	Version      portalapi.VersionInfo
 	// Now is the clock; nil means the wall clock.
 	Now func() time.Time
+	// Webhook receives GitHub's deliveries at POST /webhooks/github.
+	Webhook http.Handler
+	// Metrics serves /metrics (Prometheus text format).
+	Metrics http.Handler
 }
 
 type server struct {
@@ -38,6 +43,7 @@ type server struct {
 	policies *policy.Service
 	groups   *groups.Service
 	tokens   *auth.Tokens
+	jobs     *jobs.Query
 }
 
 // New returns the HTTP handler of the API.
@@ -52,6 +58,7 @@ func New(d Deps) *echo.Echo {
 		policies: policy.NewService(d.Store),
 		groups:   groups.NewService(d.Store),
 		tokens:   auth.NewTokens(d.Store),
+		jobs:     jobs.NewQuery(d.Store),
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
@@ -60,16 +67,28 @@ func New(d Deps) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(withRequestID, s.accessLog, s.recoverPanic, s.limitBody)
-	s.routes(e)
+	s.routes(e, d)
 	return e
 }
 
-func (s *server) routes(e *echo.Echo) {
+func (s *server) routes(e *echo.Echo, d Deps) {
 	jsonBody := requireJSON(echo.MIMEApplicationJSON)
 	patchBody := requireJSON(echo.MIMEApplicationJSON, portalapi.MergePatchMediaType)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	metrics := d.Metrics
+	if metrics == nil {
+		metrics = http.NotFoundHandler()
+	}
+	e.GET("/metrics", echo.WrapHandler(metrics))
+	// The webhook handler applies its own, larger body limit (GitHub's 25 MB): limitBody
+	// skips this route.
+	webhook := d.Webhook
+	if webhook == nil {
+		webhook = http.NotFoundHandler()
+	}
+	e.POST(webhookPath, echo.WrapHandler(webhook))
 
 	v1 := e.Group("/api/v1")
 	v1.GET("/version", s.getVersion)
@@ -84,6 +103,10 @@ func (s *server) routes(e *echo.Echo) {
 	v1.PUT("/repos/:owner/:repo/policies/:name", s.replacePolicy, write, jsonBody)
 	v1.PATCH("/repos/:owner/:repo/policies/:name", s.patchPolicy, write, patchBody)
 	v1.DELETE("/repos/:owner/:repo/policies/:name", s.deletePolicy, write)
+
+	v1.GET("/jobs", s.listJobs, read)
+	v1.GET("/repos/:owner/:repo/jobs", s.listRepoJobs, read)
+	v1.GET("/repos/:owner/:repo/jobs/:job_id", s.getJob, read)
 
 	agentsRead, agentsWrite := s.require(portalapi.ScopeAgentsRead), s.require(portalapi.ScopeAgentsWrite)
 	v1.GET("/agent-groups", s.listGroups, agentsRead)

@@ -10,11 +10,17 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/api"
 	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/config"
+	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/server/webhook"
 	"github.com/garo-dev/garo/shared/version"
 )
 
@@ -36,9 +42,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 		return err
 	}
 	v := version.Get()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	jobLog := jobs.NewService(st, log, reg)
+	if len(webhookSecrets(cfg.GitHub)) == 0 {
+		log.Warn("github.webhook_secret is not set: webhooks are refused with 503")
+	}
+	hook := webhook.NewHandler(webhook.Config{Secrets: webhookSecrets(cfg.GitHub), MaxBody: cfg.GitHub.WebhookMaxBodyBytes}, jobLog, st, log, reg)
 	handler := api.New(api.Deps{
 		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Version: portalapi.VersionInfo{Version: v.Version, Commit: v.Commit, BuildDate: v.BuildDate, GoVersion: v.GoVersion},
+		Webhook: hook,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 	})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -83,4 +98,15 @@ func storeConfig(d config.Database) store.Config {
 		c.DSN = d.SQLitePath
 	}
 	return c
+}
+
+// webhookSecrets lists the accepted webhook secrets, the current one first.
+func webhookSecrets(g config.GitHub) [][]byte {
+	var out [][]byte
+	for _, s := range []string{g.WebhookSecret, g.WebhookSecretPrevious} {
+		if s != "" {
+			out = append(out, []byte(s))
+		}
+	}
+	return out
 }

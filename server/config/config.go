@@ -22,7 +22,38 @@ type Config struct {
 	Server   Server   `mapstructure:"server" yaml:"server"`
 	Database Database `mapstructure:"database" yaml:"database"`
 	Auth     Auth     `mapstructure:"auth" yaml:"auth"`
+	GitHub   GitHub   `mapstructure:"github" yaml:"github"`
 	Log      Log      `mapstructure:"log" yaml:"log"`
+}
+
+// GitHub is how the server reaches GitHub and receives its webhooks. A GitHub App (app_id
+// and a private key) is the first choice; a personal access token (pat) is the fallback
+// for small setups.
+type GitHub struct {
+	// APIURL is GitHub's REST API; set it for GitHub Enterprise Server
+	// (https://ghe.example.com/api/v3/). Empty means https://api.github.com/.
+	APIURL         string `mapstructure:"api_url" yaml:"api_url"`
+	AppID          int64  `mapstructure:"app_id" yaml:"app_id"`
+	PrivateKeyFile string `mapstructure:"private_key_file" yaml:"private_key_file"`
+	PrivateKey     string `mapstructure:"private_key" yaml:"private_key"`
+	PAT            string `mapstructure:"pat" yaml:"pat"`
+	// WebhookSecret checks X-Hub-Signature-256; WebhookSecretPrevious is also accepted
+	// while a new secret is rolled out.
+	WebhookSecret         string  `mapstructure:"webhook_secret" yaml:"webhook_secret"`
+	WebhookSecretPrevious string  `mapstructure:"webhook_secret_previous" yaml:"webhook_secret_previous"`
+	WebhookMaxBodyBytes   int64   `mapstructure:"webhook_max_body_bytes" yaml:"webhook_max_body_bytes"`
+	Catchup               Catchup `mapstructure:"catchup" yaml:"catchup"`
+}
+
+// Catchup tunes the loops that repair what webhooks missed. An interval of 0 turns a loop off.
+type Catchup struct {
+	RedeliverInterval     time.Duration `mapstructure:"redeliver_interval" yaml:"redeliver_interval"`
+	RedeliverLookback     time.Duration `mapstructure:"redeliver_lookback" yaml:"redeliver_lookback"`
+	RedeliverMax          int           `mapstructure:"redeliver_max" yaml:"redeliver_max"`
+	ReconcileInterval     time.Duration `mapstructure:"reconcile_interval" yaml:"reconcile_interval"`
+	ReconcileMaxRepos     int           `mapstructure:"reconcile_max_repos" yaml:"reconcile_max_repos"`
+	ReconcileMaxJobs      int           `mapstructure:"reconcile_max_jobs" yaml:"reconcile_max_jobs"`
+	ReconcileMinRemaining int           `mapstructure:"reconcile_min_remaining" yaml:"reconcile_min_remaining"`
 }
 
 // Server is the HTTP listener.
@@ -68,7 +99,14 @@ func Defaults() Config {
 		},
 		Database: Database{Driver: "sqlite", SQLitePath: "garo-data/garo.db", MaxOpenConns: 20, ConnMaxLifetime: 30 * time.Minute},
 		Auth:     Auth{AdminTokenFile: "garo-data/admin.token"},
-		Log:      Log{Level: "info", Format: "text"},
+		GitHub: GitHub{
+			WebhookMaxBodyBytes: 25 << 20,
+			Catchup: Catchup{
+				RedeliverInterval: 5 * time.Minute, RedeliverLookback: time.Hour, RedeliverMax: 50,
+				ReconcileInterval: 2 * time.Minute, ReconcileMaxRepos: 20, ReconcileMaxJobs: 100, ReconcileMinRemaining: 500,
+			},
+		},
+		Log: Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -152,6 +190,7 @@ func (c Config) Validate() error {
 	if c.Auth.BootstrapAdminToken == "" && c.Auth.AdminTokenFile == "" {
 		bad("auth.admin_token_file", "must be set when auth.bootstrap_admin_token is empty")
 	}
+	c.GitHub.validate(bad)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -170,8 +209,13 @@ func (c Config) Redacted() Config {
 	if c.Database.DSN != "" {
 		c.Database.DSN = redactDSN(c.Database.DSN)
 	}
-	if c.Auth.BootstrapAdminToken != "" {
-		c.Auth.BootstrapAdminToken = "<redacted>"
+	for _, secret := range []*string{
+		&c.Auth.BootstrapAdminToken, &c.GitHub.PrivateKey, &c.GitHub.PAT,
+		&c.GitHub.WebhookSecret, &c.GitHub.WebhookSecretPrevious,
+	} {
+		if *secret != "" {
+			*secret = "<redacted>"
+		}
 	}
 	return c
 }

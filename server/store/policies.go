@@ -87,16 +87,7 @@ func (s *Store) ListPolicies(ctx context.Context, f PolicyFilter) ([]Policy, boo
 		q = q.Where("enabled = ?", *f.Enabled)
 	}
 	if len(f.OwnerPrefixes) > 0 {
-		or := s.db.Session(&gorm.Session{NewDB: true})
-		for i, p := range f.OwnerPrefixes {
-			cond := "repo_key LIKE ? ESCAPE '\\'"
-			if i == 0 {
-				or = or.Where(cond, likePrefix(p))
-			} else {
-				or = or.Or(cond, likePrefix(p))
-			}
-		}
-		q = q.Where(or)
+		q = q.Where(prefixCondition(s.db, f.OwnerPrefixes))
 	}
 	if f.AfterRepoKey != "" || f.AfterName != "" {
 		q = q.Where("(repo_key > ?) OR (repo_key = ? AND name > ?)", f.AfterRepoKey, f.AfterRepoKey, f.AfterName)
@@ -114,6 +105,20 @@ func (s *Store) ListPolicies(ctx context.Context, f PolicyFilter) ([]Policy, boo
 		out = out[:limit]
 	}
 	return out, more, nil
+}
+
+// prefixCondition matches rows whose repo_key starts with one of prefixes.
+func prefixCondition(db *gorm.DB, prefixes []string) *gorm.DB {
+	or := db.Session(&gorm.Session{NewDB: true})
+	for i, p := range prefixes {
+		cond := "repo_key LIKE ? ESCAPE '\\'"
+		if i == 0 {
+			or = or.Where(cond, likePrefix(strings.ToLower(p)))
+		} else {
+			or = or.Or(cond, likePrefix(strings.ToLower(p)))
+		}
+	}
+	return or
 }
 
 // likePrefix escapes a prefix for LIKE ... ESCAPE '\'.

@@ -1,0 +1,96 @@
+package jobs
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/garo-dev/garo/server/store"
+)
+
+// Labels every runner has without being asked for them. A policy that names another OS or
+// architecture among its labels replaces the default of that kind.
+var (
+	osLabels   = map[string]bool{"linux": true, "windows": true, "macos": true}
+	archLabels = map[string]bool{"x64": true, "arm64": true, "arm": true}
+)
+
+// runnerLabels is the set of labels a runner of p answers to, lower-cased: its policy's
+// labels, "self-hosted", and an OS and architecture (linux and x64 unless the policy names
+// others).
+func runnerLabels(p *store.Policy) map[string]bool {
+	set := map[string]bool{"self-hosted": true}
+	hasOS, hasArch := false, false
+	for _, l := range p.Labels {
+		l = strings.ToLower(l)
+		set[l] = true
+		hasOS = hasOS || osLabels[l]
+		hasArch = hasArch || archLabels[l]
+	}
+	if !hasOS {
+		set["linux"] = true
+	}
+	if !hasArch {
+		set["x64"] = true
+	}
+	return set
+}
+
+// Match picks the policy of a repository that serves a job asking for labels: among the
+// enabled policies whose runners carry every requested label (case-insensitive), the most
+// specific one, i.e. the one with the fewest policy labels the job did not ask for (a
+// job asking for [self-hosted, linux] goes to "linux-small" rather than "linux-gpu"); a tie
+// goes to the policy whose name sorts first. It returns nil and the reason when none fits.
+func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
+	if len(policies) == 0 {
+		return nil, "the repository has no enabled runner policy"
+	}
+	want := map[string]bool{}
+	for _, l := range labels {
+		want[strings.ToLower(l)] = true
+	}
+	type candidate struct {
+		p     *store.Policy
+		extra int
+	}
+	var fits []candidate
+	for i := range policies {
+		p := &policies[i]
+		if !p.Enabled {
+			continue
+		}
+		have := runnerLabels(p)
+		ok := true
+		for l := range want {
+			if !have[l] {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		extra := 0
+		for _, l := range p.Labels {
+			if !want[strings.ToLower(l)] {
+				extra++
+			}
+		}
+		fits = append(fits, candidate{p, extra})
+	}
+	if len(fits) == 0 {
+		names := make([]string, 0, len(policies))
+		for _, p := range policies {
+			names = append(names, p.Name)
+		}
+		sort.Strings(names)
+		return nil, fmt.Sprintf("no enabled policy offers the labels %v (policies: %s)", labels, strings.Join(names, ", "))
+	}
+	sort.Slice(fits, func(i, j int) bool {
+		if fits[i].extra != fits[j].extra {
+			return fits[i].extra < fits[j].extra
+		}
+		return fits[i].p.Name < fits[j].p.Name
+	})
+	return fits[0].p, ""
+}

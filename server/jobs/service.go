@@ -1,0 +1,266 @@
+// Package jobs keeps Garo's durable log of GitHub Actions jobs: it applies workflow_job
+// events (from webhooks or from reconciliation) to the log in one transaction with the
+// delivery that carried them, matches new jobs to a policy of their repository, and never
+// lets an event that arrives out of order move a job backwards.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// Sources of a job event.
+const (
+	SourceWebhook   = "webhook"
+	SourceReconcile = "reconcile"
+)
+
+// Outcomes of a delivery.
+const (
+	OutcomeProcessed = "processed" // the job log changed
+	OutcomeStale     = "stale"     // an older event than what the log holds: nothing changed
+	OutcomeDuplicate = "duplicate" // this delivery was processed before: nothing changed
+)
+
+// Event is what GitHub says about a job, in a workflow_job webhook or a REST answer.
+type Event struct {
+	Action       string // queued, waiting, in_progress, completed
+	JobID, RunID int64
+	Owner, Repo  string
+	Name         string
+	WorkflowName string
+	Labels       []string
+	Conclusion   string
+	RunnerName   string
+	RunnerID     int64
+	HTMLURL      string
+	CreatedAt    time.Time
+	Source       string
+}
+
+// Delivery identifies the webhook delivery that carried an event.
+type Delivery struct {
+	GUID, Event, Action string
+}
+
+// rank orders GitHub's statuses: an event only applies when it does not go back. queued
+// and waiting share a rank: GitHub moves a job between them, and the later one wins.
+var rank = map[string]int{"queued": 1, "waiting": 1, "in_progress": 2, "completed": 3}
+
+// KnownAction reports whether action is a workflow_job action Garo tracks.
+func KnownAction(action string) bool { _, ok := rank[action]; return ok }
+
+// Service applies job events to the store.
+type Service struct {
+	st        *store.Store
+	log       *slog.Logger
+	unmatched prometheus.Counter
+	events    *prometheus.CounterVec
+}
+
+// NewService returns the job service; its metrics are registered with reg.
+func NewService(st *store.Store, log *slog.Logger, reg prometheus.Registerer) *Service {
+	s := &Service{
+		st:  st,
+		log: log,
+		unmatched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "garo_jobs_unmatched_total",
+			Help: "Jobs whose labels matched no enabled policy of their repository.",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "garo_jobs_events_total",
+			Help: "workflow_job events applied to the job log, by action, source and outcome.",
+		}, []string{"action", "source", "outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.unmatched, s.events)
+	}
+	return s
+}
+
+// HandleDelivery applies ev and records the delivery, in one transaction: when it returns
+// nil, both are committed. A delivery seen before changes nothing (OutcomeDuplicate).
+func (s *Service) HandleDelivery(ctx context.Context, d Delivery, ev Event) (string, *store.WorkflowJob, error) {
+	var outcome string
+	var job *store.WorkflowJob
+	err := s.retryCreateRace(ctx, func(tx *store.Store) error {
+		if err := tx.RecordDelivery(ctx, &store.WebhookDelivery{GUID: d.GUID, Event: d.Event, Action: d.Action, JobID: ev.JobID, Outcome: "processing"}); err != nil {
+			return err
+		}
+		var err error
+		outcome, job, err = s.apply(ctx, tx, ev)
+		if err != nil {
+			return err
+		}
+		return tx.SetDeliveryOutcome(ctx, d.GUID, outcome)
+	})
+	if errors.Is(err, store.ErrAlreadyExists) && s.isDuplicate(ctx, d.GUID) {
+		s.events.WithLabelValues(ev.Action, ev.Source, OutcomeDuplicate).Inc()
+		return OutcomeDuplicate, nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("apply %s delivery %s: %w", d.Event, d.GUID, err)
+	}
+	s.events.WithLabelValues(ev.Action, ev.Source, outcome).Inc()
+	return outcome, job, nil
+}
+
+// Apply applies ev without a delivery (reconciliation).
+func (s *Service) Apply(ctx context.Context, ev Event) (string, *store.WorkflowJob, error) {
+	var outcome string
+	var job *store.WorkflowJob
+	err := s.retryCreateRace(ctx, func(tx *store.Store) error {
+		var err error
+		outcome, job, err = s.apply(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("apply %s of job %d: %w", ev.Action, ev.JobID, err)
+	}
+	s.events.WithLabelValues(ev.Action, ev.Source, outcome).Inc()
+	return outcome, job, nil
+}
+
+// retryCreateRace runs fn in a transaction and runs it again when it lost the race to
+// create a job (two events of a new job at once): the second run finds the row.
+func (s *Service) retryCreateRace(ctx context.Context, fn func(tx *store.Store) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.st.Tx(ctx, fn)
+		if !errors.Is(err, errJobCreateRace) || attempt == 2 {
+			return err
+		}
+	}
+}
+
+var errJobCreateRace = errors.New("job created concurrently")
+
+func (s *Service) isDuplicate(ctx context.Context, guid string) bool {
+	_, err := s.st.GetDelivery(ctx, guid)
+	return err == nil
+}
+
+// apply moves the job of ev forward in tx.
+func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string, *store.WorkflowJob, error) {
+	if !KnownAction(ev.Action) {
+		return "", nil, fmt.Errorf("unknown workflow_job action %q", ev.Action)
+	}
+	now := tx.Now()
+	job, err := tx.GetJob(ctx, ev.JobID, true)
+	if errors.Is(err, store.ErrNotFound) {
+		job, err = s.newJob(ctx, tx, ev, now)
+		if err != nil {
+			return "", nil, err
+		}
+		if err := tx.CreateJob(ctx, job); err != nil {
+			if errors.Is(err, store.ErrAlreadyExists) {
+				return "", nil, errJobCreateRace
+			}
+			return "", nil, err
+		}
+		s.logJob(job, ev, "job recorded")
+		return OutcomeProcessed, job, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if rank[ev.Action] < rank[job.GitHubStatus] {
+		s.log.Debug("stale job event ignored", "job_id", job.ID, "repo", job.RepoKey, "action", ev.Action, "status", job.GitHubStatus)
+		return OutcomeStale, job, nil
+	}
+	advance(job, ev, now)
+	if err := tx.SaveJob(ctx, job); err != nil {
+		return "", nil, err
+	}
+	s.logJob(job, ev, "job updated")
+	return OutcomeProcessed, job, nil
+}
+
+// newJob builds the log entry of a job seen for the first time, matched to a policy.
+func (s *Service) newJob(ctx context.Context, tx *store.Store, ev Event, now time.Time) (*store.WorkflowJob, error) {
+	key := store.RepoKey(ev.Owner, ev.Repo)
+	enabled := true
+	policies, _, err := tx.ListPolicies(ctx, store.PolicyFilter{RepoKey: key, Enabled: &enabled, Limit: 500})
+	if err != nil {
+		return nil, err
+	}
+	job := &store.WorkflowJob{
+		ID: ev.JobID, RunID: ev.RunID, Owner: ev.Owner, Repo: ev.Repo, RepoKey: key,
+		Name: ev.Name, WorkflowName: ev.WorkflowName, Labels: append(store.StringList{}, ev.Labels...),
+		Source: ev.Source, ReceivedAt: now,
+	}
+	if !ev.CreatedAt.IsZero() {
+		created := ev.CreatedAt.UTC()
+		job.GitHubCreatedAt = &created
+	}
+	if p, reason := Match(ev.Labels, policies); p != nil {
+		job.PolicyID, job.PolicyName, job.MatchedAt = p.ID, p.Name, &now
+	} else {
+		job.UnmatchedReason = reason
+		s.unmatched.Inc()
+	}
+	advance(job, ev, now)
+	return job, nil
+}
+
+// advance applies ev's status to job, stamping the time of each step once.
+func advance(job *store.WorkflowJob, ev Event, now time.Time) {
+	job.GitHubStatus = ev.Action
+	if ev.Conclusion != "" {
+		job.Conclusion = ev.Conclusion
+	}
+	if ev.RunnerName != "" {
+		job.RunnerName, job.RunnerID = ev.RunnerName, ev.RunnerID
+	}
+	if ev.HTMLURL != "" {
+		job.HTMLURL = ev.HTMLURL
+	}
+	stamp := func(t **time.Time) {
+		if *t == nil {
+			*t = &now
+		}
+	}
+	switch ev.Action {
+	case "in_progress":
+		stamp(&job.InProgressAt)
+	case "completed":
+		stamp(&job.CompletedAt)
+	}
+	job.State = stateOf(job)
+}
+
+// stateOf derives Garo's state of a job from GitHub's status and the match.
+func stateOf(job *store.WorkflowJob) string {
+	switch job.GitHubStatus {
+	case "in_progress":
+		return portalapi.JobInProgress
+	case "completed":
+		return portalapi.JobCompleted
+	}
+	if job.PolicyID == "" {
+		return portalapi.JobUnmatched
+	}
+	if job.GitHubStatus == "waiting" {
+		return portalapi.JobWaiting
+	}
+	return portalapi.JobQueued
+}
+
+func (s *Service) logJob(job *store.WorkflowJob, ev Event, msg string) {
+	attrs := []any{"job_id", job.ID, "repo", job.RepoKey, "action", ev.Action, "state", job.State, "source", ev.Source}
+	if job.PolicyName != "" {
+		attrs = append(attrs, "policy", job.PolicyName)
+	}
+	if job.State == portalapi.JobUnmatched {
+		attrs = append(attrs, "labels", strings.Join(job.Labels, ","), "reason", job.UnmatchedReason)
+	}
+	s.log.Info(msg, attrs...)
+}

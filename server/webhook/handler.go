@@ -1,0 +1,207 @@
+// Package webhook receives GitHub App webhooks at POST /webhooks/github: it checks
+// X-Hub-Signature-256 over the raw body, answers ping, acknowledges events Garo does not
+// use, and commits each workflow_job event to the job log (deduplicated on
+// X-GitHub-Delivery) before it answers 2xx.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/prometheus/client_golang/prometheus"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/jobs"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// DefaultMaxBody is GitHub's own cap on webhook payloads (25 MB).
+const DefaultMaxBody = 25 << 20
+
+// jobLog is the part of the job service the handler needs.
+type jobLog interface {
+	HandleDelivery(ctx context.Context, d jobs.Delivery, ev jobs.Event) (string, *store.WorkflowJob, error)
+}
+
+// pinger tells whether the database answers, to tell an outage from a bug.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config of the webhook receiver.
+type Config struct {
+	// Secrets are the webhook secrets accepted: the current one first, then a previous one
+	// during a rotation. None configured: every delivery is answered 503.
+	Secrets [][]byte
+	MaxBody int64
+}
+
+// Handler is the webhook endpoint.
+type Handler struct {
+	cfg        Config
+	jobs       jobLog
+	db         pinger
+	log        *slog.Logger
+	deliveries *prometheus.CounterVec
+	latency    prometheus.Histogram
+	now        func() time.Time
+}
+
+// NewHandler returns the webhook handler; metrics are registered with reg.
+func NewHandler(cfg Config, jobs jobLog, db pinger, log *slog.Logger, reg prometheus.Registerer) *Handler {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	h := &Handler{
+		cfg: cfg, jobs: jobs, db: db, log: log, now: time.Now,
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "garo_webhook_deliveries_total",
+			Help: "Webhook deliveries received, by event and outcome.",
+		}, []string{"event", "outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "garo_webhook_answer_duration_seconds",
+			Help:    "Time from receiving a webhook to answering it (GitHub gives up after 10 s).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(h.deliveries, h.latency)
+	}
+	return h
+}
+
+// answer is the JSON body of a successful delivery.
+type answer struct {
+	Status string `json:"status"`
+	JobID  int64  `json:"job_id,omitempty"`
+	State  string `json:"state,omitempty"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	event := r.Header.Get("X-GitHub-Event")
+	guid := r.Header.Get("X-GitHub-Delivery")
+	status, outcome := h.serve(w, r, event, guid)
+	h.latency.Observe(h.now().Sub(start).Seconds())
+	h.deliveries.WithLabelValues(metricEvent(event), outcome).Inc()
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	} else if status >= 400 {
+		level = slog.LevelWarn
+	}
+	h.log.Log(r.Context(), level, "webhook delivery", "delivery_id", guid, "event", event, "status", status, "outcome", outcome)
+}
+
+// serve handles one delivery and returns the status it answered and the outcome label.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, guid string) (int, string) {
+	if len(h.cfg.Secrets) == 0 {
+		return writeError(w, http.StatusServiceUnavailable, portalapi.CodeUnavailable,
+			"webhooks are not configured on this server: set github.webhook_secret"), "not_configured"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return writeError(w, http.StatusRequestEntityTooLarge, portalapi.CodeTooLarge,
+			fmt.Sprintf("webhook body is larger than %d bytes", h.cfg.MaxBody)), "too_large"
+	}
+	if err != nil {
+		return writeError(w, http.StatusBadRequest, portalapi.CodeInvalidRequest, "read webhook body: "+err.Error()), "bad_request"
+	}
+	if err := Verify(r.Header.Get("X-Hub-Signature-256"), body, h.cfg.Secrets); err != nil {
+		return writeError(w, http.StatusUnauthorized, portalapi.CodeUnauthorized, err.Error()), "bad_signature"
+	}
+	if event == "" || guid == "" {
+		return writeError(w, http.StatusBadRequest, portalapi.CodeInvalidRequest,
+			"X-GitHub-Event and X-GitHub-Delivery headers are required"), "bad_request"
+	}
+	switch event {
+	case "ping":
+		return writeJSON(w, http.StatusOK, answer{Status: "pong"}), "pong"
+	case "workflow_job":
+	default:
+		return writeJSON(w, http.StatusOK, answer{Status: "ignored"}), "ignored"
+	}
+	ev, err := parseWorkflowJob(body)
+	if err != nil {
+		return writeError(w, http.StatusBadRequest, portalapi.CodeInvalidRequest, err.Error()), "bad_request"
+	}
+	if !jobs.KnownAction(ev.Action) {
+		return writeJSON(w, http.StatusOK, answer{Status: "ignored"}), "ignored"
+	}
+	outcome, job, err := h.jobs.HandleDelivery(r.Context(), jobs.Delivery{GUID: guid, Event: event, Action: ev.Action}, ev)
+	if err != nil {
+		if h.databaseDown(r.Context()) {
+			w.Header().Set("Retry-After", "5")
+			return writeError(w, http.StatusServiceUnavailable, portalapi.CodeUnavailable, "the database is unreachable; the delivery was not recorded"), "unavailable"
+		}
+		h.log.Error("webhook delivery failed", "delivery_id", guid, "job_id", ev.JobID, "repo", ev.Owner+"/"+ev.Repo, "err", err)
+		return writeError(w, http.StatusInternalServerError, portalapi.CodeInternal, "the delivery was not recorded: internal error"), "error"
+	}
+	a := answer{Status: outcome}
+	if job != nil {
+		a.JobID, a.State = job.ID, job.State
+	}
+	return writeJSON(w, http.StatusOK, a), outcome
+}
+
+func (h *Handler) databaseDown(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	return h.db.Ping(ctx) != nil
+}
+
+// parseWorkflowJob reads a workflow_job payload into a job event.
+func parseWorkflowJob(body []byte) (jobs.Event, error) {
+	var p github.WorkflowJobEvent
+	if err := json.Unmarshal(body, &p); err != nil {
+		return jobs.Event{}, fmt.Errorf("workflow_job payload is not valid JSON: %w", err)
+	}
+	j, repo := p.GetWorkflowJob(), p.GetRepo()
+	if p.Action == nil || p.WorkflowJob == nil || j.ID == nil || repo == nil {
+		return jobs.Event{}, errors.New("workflow_job payload lacks action, workflow_job.id or repository")
+	}
+	owner, name, ok := strings.Cut(repo.GetFullName(), "/")
+	if !ok {
+		owner, name = repo.GetOwner().GetLogin(), repo.GetName()
+	}
+	if owner == "" || name == "" {
+		return jobs.Event{}, errors.New("workflow_job payload lacks repository.full_name")
+	}
+	return jobs.Event{
+		Action: p.GetAction(), JobID: j.GetID(), RunID: j.GetRunID(), Owner: owner, Repo: name,
+		Name: j.GetName(), WorkflowName: j.GetWorkflowName(), Labels: j.Labels, Conclusion: j.GetConclusion(),
+		RunnerName: j.GetRunnerName(), RunnerID: j.GetRunnerID(), HTMLURL: j.GetHTMLURL(),
+		CreatedAt: j.GetCreatedAt().Time, Source: jobs.SourceWebhook,
+	}, nil
+}
+
+// metricEvent keeps the event label's cardinality bounded.
+func metricEvent(event string) string {
+	switch event {
+	case "workflow_job", "ping":
+		return event
+	case "":
+		return "none"
+	}
+	return "other"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+	return status
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) int {
+	return writeJSON(w, status, portalapi.ErrorBody{Error: portalapi.ErrorDetail{Code: code, Message: msg}})
+}
