@@ -19,6 +19,10 @@
 // (see converter); that is what a simulator should pass, since it has no excuse to send
 // anything GitHub does not describe.
 //
+// Where GitHub's description contradicts itself so that no real response could pass, an
+// erratum corrects it when it is loaded (Errata lists them; the vendored files stay as
+// published).
+//
 // Everything here is safe for concurrent use. The descriptions are parsed and compiled once,
 // on first use; a failure to do so is returned by every call.
 package githubspec

@@ -72,6 +72,9 @@ func loadREST(raw []byte) (*restSpec, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := applyErrata("rest", v); err != nil {
+		return nil, err
+	}
 	doc, _ := v.(map[string]any)
 	components, _ := doc["components"].(map[string]any)
 	schemas, _ := components["schemas"].(map[string]any)

@@ -35,6 +35,9 @@ func loadWebhooks(raw []byte) (*webhookSpec, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := applyErrata("webhooks", v); err != nil {
+		return nil, err
+	}
 	doc, _ := v.(map[string]any)
 	components, _ := doc["components"].(map[string]any)
 	schemas, _ := components["schemas"].(map[string]any)

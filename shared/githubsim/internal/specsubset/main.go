@@ -65,6 +65,8 @@ var (
 // restOperations are the routes the simulator serves, in GitHub's templated form.
 var restOperations = []struct{ method, path string }{
 	{"get", "/app"},
+	{"get", "/app/installations"},
+	{"get", "/app/installations/{installation_id}"},
 	{"get", "/repos/{owner}/{repo}/installation"},
 	{"post", "/app/installations/{installation_id}/access_tokens"},
 	{"post", "/repos/{owner}/{repo}/actions/runners/generate-jitconfig"},
@@ -75,6 +77,7 @@ var restOperations = []struct{ method, path string }{
 	{"delete", "/repos/{owner}/{repo}/actions/runners/{runner_id}"},
 	{"get", "/repos/{owner}/{repo}/actions/jobs/{job_id}"},
 	{"get", "/repos/{owner}/{repo}/actions/runs"},
+	{"get", "/repos/{owner}/{repo}/actions/runs/{run_id}"},
 	{"get", "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs"},
 	{"get", "/app/hook/deliveries"},
 	{"get", "/app/hook/deliveries/{delivery_id}"},
