@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,7 +18,9 @@ import (
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/api"
 	"github.com/garo-dev/garo/server/auth"
+	"github.com/garo-dev/garo/server/catchup"
 	"github.com/garo-dev/garo/server/config"
+	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/server/webhook"
@@ -49,6 +52,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 		log.Warn("github.webhook_secret is not set: webhooks are refused with 503")
 	}
 	hook := webhook.NewHandler(webhook.Config{Secrets: webhookSecrets(cfg.GitHub), MaxBody: cfg.GitHub.WebhookMaxBodyBytes}, jobLog, st, log, reg)
+	gh, err := newGitHubClient(cfg.GitHub, log, reg)
+	if err != nil {
+		return err
+	}
 	handler := api.New(api.Deps{
 		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Version: portalapi.VersionInfo{Version: v.Version, Commit: v.Commit, BuildDate: v.BuildDate, GoVersion: v.GoVersion},
@@ -74,6 +81,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	loopsDone := make(chan struct{})
+	loopsCtx, stopLoops := context.WithCancel(ctx)
+	defer func() { stopLoops(); <-loopsDone }()
+	go func() {
+		defer close(loopsDone)
+		if gh == nil {
+			return
+		}
+		c := cfg.GitHub.Catchup
+		catchup.New(catchup.Config{
+			RedeliverInterval: c.RedeliverInterval, RedeliverLookback: c.RedeliverLookback, RedeliverMax: c.RedeliverMax,
+			ReconcileInterval: c.ReconcileInterval, ReconcileMaxRepos: c.ReconcileMaxRepos, ReconcileMaxJobs: c.ReconcileMaxJobs,
+			ReconcileMinRemaining: c.ReconcileMinRemaining,
+		}, gh, st, jobLog, log, reg).Run(loopsCtx)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -109,4 +131,27 @@ func webhookSecrets(g config.GitHub) [][]byte {
 		}
 	}
 	return out
+}
+
+// newGitHubClient builds the GitHub client from the github section, or returns nil when no
+// GitHub credentials are configured (webhooks still work; catch-up and runner credentials
+// do not).
+func newGitHubClient(g config.GitHub, log *slog.Logger, reg prometheus.Registerer) (*githubapp.Client, error) {
+	if g.Mode() == "" {
+		log.Warn("no GitHub credentials (github.app_id or github.pat): catch-up loops and runner credentials are off")
+		return nil, nil
+	}
+	key := []byte(g.PrivateKey)
+	if g.PrivateKeyFile != "" {
+		var err error
+		if key, err = os.ReadFile(g.PrivateKeyFile); err != nil {
+			return nil, fmt.Errorf("github.private_key_file: %w", err)
+		}
+	}
+	gh, err := githubapp.New(githubapp.Config{APIURL: g.APIURL, AppID: g.AppID, PrivateKey: key, PAT: g.PAT}, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("GitHub client ready", "mode", gh.Mode(), "api_url", g.APIURL)
+	return gh, nil
 }
