@@ -1,0 +1,127 @@
+// Package runners is the server-side service behind runner credentials and removal: it
+// mints a just-in-time runner configuration (or, for long-lived runners and for GitHub
+// Enterprise Server versions without JIT, a registration token) for a runner of a policy,
+// removes runners from GitHub, and lists them. The agent protocol exposes it to agents,
+// after checking that the agent serves the repository; agents never see GitHub
+// credentials.
+package runners
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/garo-dev/garo/server/githubapp"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// Credential kinds.
+const (
+	KindJIT               = "jit"
+	KindRegistrationToken = "registration_token"
+)
+
+// ErrRunnerBusy: GitHub refused to remove a runner that is running a job. Keep it.
+var ErrRunnerBusy = githubapp.ErrRunnerBusy
+
+// gitHub is the part of the GitHub client the service needs.
+type gitHub interface {
+	GenerateJITConfig(ctx context.Context, owner, repo string, req githubapp.JITRequest) (*githubapp.JITConfig, error)
+	RegistrationToken(ctx context.Context, owner, repo string) (*githubapp.RegistrationToken, error)
+	RemoveRunner(ctx context.Context, owner, repo string, runnerID int64) error
+	ListRunners(ctx context.Context, owner, repo string) ([]githubapp.Runner, error)
+	GetRunner(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
+}
+
+// Credentials let one runner join a repository. Exactly one of JITConfig and
+// RegistrationToken is set. They are secrets: String never shows them.
+type Credentials struct {
+	Kind              string
+	RunnerName        string
+	RunnerID          int64 // set for JIT; a token-registered runner gets its id when it registers
+	Labels            []string
+	Ephemeral         bool
+	JITConfig         string
+	RegistrationToken string
+	ExpiresAt         time.Time
+}
+
+func (c Credentials) String() string {
+	return fmt.Sprintf("runner credentials (%s) for %s", c.Kind, c.RunnerName)
+}
+
+// Config of the service.
+type Config struct {
+	// NoJIT makes every runner register with a registration token: for GitHub Enterprise
+	// Server versions without just-in-time runner configuration.
+	NoJIT bool
+	// RunnerGroupID is the runner group of JIT runners (1, "Default", unless set).
+	RunnerGroupID int64
+}
+
+// Service mints and revokes runner credentials.
+type Service struct {
+	cfg Config
+	gh  gitHub
+}
+
+// NewService returns the service on GitHub client gh.
+func NewService(cfg Config, gh gitHub) *Service {
+	if cfg.RunnerGroupID == 0 {
+		cfg.RunnerGroupID = 1
+	}
+	return &Service{cfg: cfg, gh: gh}
+}
+
+// runnerNameRe is what Garo accepts as a runner name (GitHub allows more; agents use
+// garo-<policy>-<random>).
+var runnerNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Credentials mints what a new runner of policy p needs. Ephemeral policies get a JIT
+// configuration (one job, then the runner is gone) unless NoJIT; other policies get a
+// registration token, with which the runner registers itself with p's labels.
+func (s *Service) Credentials(ctx context.Context, p *store.Policy, runnerName string) (*Credentials, error) {
+	if !runnerNameRe.MatchString(runnerName) {
+		return nil, fmt.Errorf("runner name %q: must be 1-64 letters, digits, '.', '_' or '-'", runnerName)
+	}
+	labels := append([]string{"self-hosted"}, p.Labels...)
+	c := &Credentials{RunnerName: runnerName, Labels: labels, Ephemeral: p.Ephemeral}
+	if p.Ephemeral && !s.cfg.NoJIT {
+		jit, err := s.gh.GenerateJITConfig(ctx, p.Owner, p.Repo, githubapp.JITRequest{
+			Name: runnerName, Labels: labels, RunnerGroupID: s.cfg.RunnerGroupID,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("mint jit config for %s on %s: %w", runnerName, p.Repository(), err)
+		}
+		c.Kind, c.RunnerID, c.JITConfig = KindJIT, jit.RunnerID, jit.EncodedJITConfig
+		return c, nil
+	}
+	tok, err := s.gh.RegistrationToken(ctx, p.Owner, p.Repo)
+	if err != nil {
+		return nil, fmt.Errorf("mint registration token for %s on %s: %w", runnerName, p.Repository(), err)
+	}
+	c.Kind, c.RegistrationToken, c.ExpiresAt = KindRegistrationToken, tok.Token, tok.ExpiresAt
+	return c, nil
+}
+
+// Remove deletes a runner from GitHub. A runner GitHub no longer knows is already gone
+// (nil); a busy runner gives ErrRunnerBusy and must be kept, not retried blindly.
+func (s *Service) Remove(ctx context.Context, owner, repo string, runnerID int64) error {
+	err := s.gh.RemoveRunner(ctx, owner, repo, runnerID)
+	if errors.Is(err, githubapp.ErrRunnerBusy) {
+		return fmt.Errorf("remove runner %d of %s/%s: %w", runnerID, owner, repo, ErrRunnerBusy)
+	}
+	return err
+}
+
+// List returns the repository's self-hosted runners as GitHub sees them.
+func (s *Service) List(ctx context.Context, owner, repo string) ([]githubapp.Runner, error) {
+	return s.gh.ListRunners(ctx, owner, repo)
+}
+
+// Get returns one runner; githubapp.ErrNotFound when GitHub does not know it.
+func (s *Service) Get(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error) {
+	return s.gh.GetRunner(ctx, owner, repo, id)
+}
