@@ -39,10 +39,13 @@ type GitHub struct {
 	PAT            string `mapstructure:"pat" yaml:"pat"`
 	// WebhookSecret checks X-Hub-Signature-256; WebhookSecretPrevious is also accepted
 	// while a new secret is rolled out.
-	WebhookSecret         string  `mapstructure:"webhook_secret" yaml:"webhook_secret"`
-	WebhookSecretPrevious string  `mapstructure:"webhook_secret_previous" yaml:"webhook_secret_previous"`
-	WebhookMaxBodyBytes   int64   `mapstructure:"webhook_max_body_bytes" yaml:"webhook_max_body_bytes"`
-	Catchup               Catchup `mapstructure:"catchup" yaml:"catchup"`
+	WebhookSecret         string `mapstructure:"webhook_secret" yaml:"webhook_secret"`
+	WebhookSecretPrevious string `mapstructure:"webhook_secret_previous" yaml:"webhook_secret_previous"`
+	WebhookMaxBodyBytes   int64  `mapstructure:"webhook_max_body_bytes" yaml:"webhook_max_body_bytes"`
+	// RegistrationTokensOnly makes every runner register with a registration token instead
+	// of a just-in-time configuration: for GitHub Enterprise Server versions without JIT.
+	RegistrationTokensOnly bool    `mapstructure:"registration_tokens_only" yaml:"registration_tokens_only"`
+	Catchup                Catchup `mapstructure:"catchup" yaml:"catchup"`
 }
 
 // Catchup tunes the loops that repair what webhooks missed. An interval of 0 turns a loop off.

@@ -98,6 +98,12 @@ func decode(v *viper.Viper, l leaf) error {
 			return fmt.Errorf("%s: must be a string, got %v", l.key, raw)
 		}
 		l.field.SetString(s)
+	case l.field.Kind() == reflect.Bool:
+		b, err := toBool(raw)
+		if err != nil {
+			return fmt.Errorf("%s: must be true or false, got %v", l.key, raw)
+		}
+		l.field.SetBool(b)
 	case l.field.Kind() == reflect.Int || l.field.Kind() == reflect.Int64:
 		n, err := toInt(raw)
 		if err != nil {
@@ -120,6 +126,22 @@ func toDuration(raw any) (time.Duration, error) {
 		return time.ParseDuration(strings.TrimSpace(v))
 	}
 	return 0, fmt.Errorf("not a duration string: %v", raw)
+}
+
+// toBool accepts a bool or the strings true and false (any case).
+func toBool(raw any) (bool, error) {
+	switch v := raw.(type) {
+	case bool:
+		return v, nil
+	case string:
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+	}
+	return false, fmt.Errorf("not a bool: %v", raw)
 }
 
 // toInt accepts an integer or a decimal string: "010" is ten, not eight, and "0x10" is
