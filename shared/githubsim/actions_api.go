@@ -1,0 +1,327 @@
+package githubsim
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Handlers of the repository routes (installation token or PAT) and of /rate_limit.
+
+type runnersJSON struct {
+	TotalCount int          `json:"total_count"`
+	Runners    []runnerJSON `json:"runners"`
+}
+
+func (s *Sim) listRunners(c *call) {
+	name := c.r.URL.Query().Get("name")
+	s.mu.Lock()
+	var all []*runnerState
+	for _, rs := range s.runnersLocked(c.repo.fullName) {
+		if name == "" || rs.name == name {
+			all = append(all, rs)
+		}
+	}
+	from, to := s.page(c, len(all))
+	out := runnersJSON{TotalCount: len(all), Runners: []runnerJSON{}}
+	for _, rs := range all[from:to] {
+		out.Runners = append(out.Runners, s.runnerJSONLocked(rs))
+	}
+	s.mu.Unlock()
+	writeJSON(c.w, http.StatusOK, out)
+}
+
+type jitConfigJSON struct {
+	Runner           runnerJSON `json:"runner"`
+	EncodedJITConfig string     `json:"encoded_jit_config"`
+}
+
+func (s *Sim) generateJITConfig(c *call) {
+	var body struct {
+		Name          string   `json:"name"`
+		RunnerGroupID *int64   `json:"runner_group_id"`
+		Labels        []string `json:"labels"`
+		WorkFolder    string   `json:"work_folder"`
+	}
+	if !s.decodeBody(c, &body) {
+		return
+	}
+	invalid := func(msg string) {
+		s.writeError(c, http.StatusUnprocessableEntity, "Invalid request.\n\n"+msg, c.doc())
+	}
+	switch {
+	case body.Name == "":
+		invalid(`"name" wasn't supplied.`)
+		return
+	case body.RunnerGroupID == nil:
+		invalid(`"runner_group_id" wasn't supplied.`)
+		return
+	case len(body.Labels) < 1:
+		invalid(`For 'properties/labels', [] has fewer items than 1.`)
+		return
+	case len(body.Labels) > 100:
+		invalid(fmt.Sprintf(`For 'properties/labels', %d items is more than 100.`, len(body.Labels)))
+		return
+	case *body.RunnerGroupID != defaultGroupID:
+		// A repository's runners all belong to the Default group.
+		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
+		return
+	}
+	for _, l := range body.Labels {
+		if strings.TrimSpace(l) == "" || len(l) > 256 {
+			invalid(fmt.Sprintf("Label %q is not valid.", l))
+			return
+		}
+	}
+	if body.WorkFolder == "" {
+		body.WorkFolder = "_work"
+	}
+	s.mu.Lock()
+	rs, ok := s.createRunnerLocked(c.repo, body.Name, body.Labels, true)
+	if !ok {
+		s.mu.Unlock()
+		s.writeError(c, http.StatusConflict, fmt.Sprintf("Already exists - A runner with the name %s already exists.", body.Name), c.doc())
+		return
+	}
+	out := jitConfigJSON{Runner: s.runnerJSONLocked(rs)}
+	s.mu.Unlock()
+	out.EncodedJITConfig = s.encodeJITConfig(rs, s.publicRoot(c.r), body.WorkFolder)
+	s.log.Info("jit runner registered", "repo", c.repo.fullName, "runner", rs.name, "runner_id", rs.id)
+	writeJSON(c.w, http.StatusCreated, out)
+}
+
+// createRunnerLocked registers a runner on repo; false when the name is taken there.
+// Its labels are the read-only defaults followed by the custom ones.
+func (s *Sim) createRunnerLocked(repo *repoState, name string, custom []string, ephemeral bool) (*runnerState, bool) {
+	for _, rs := range s.runners {
+		if rs.repo == repo && strings.EqualFold(rs.name, name) {
+			return nil, false
+		}
+	}
+	labels := slices.Clone(defaultLabels)
+	for _, l := range custom {
+		if !slices.ContainsFunc(labels, func(have string) bool { return strings.EqualFold(have, l) }) {
+			labels = append(labels, l)
+		}
+	}
+	rs := &runnerState{
+		id:        s.nextID("runner"),
+		name:      name,
+		repo:      repo,
+		labels:    labels,
+		os:        "unknown",
+		ephemeral: ephemeral,
+		secret:    randomAlnum(40),
+		created:   s.opts.Now(),
+	}
+	s.runners[rs.id] = rs
+	s.broadcastLocked()
+	return rs, true
+}
+
+type runnerTokenJSON struct {
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// runnerToken is a registration or remove token of a repository.
+type runnerToken struct {
+	repo    *repoState
+	expires time.Time
+}
+
+func (s *Sim) createRegistrationToken(c *call) { s.createRunnerToken(c, s.regTokens) }
+
+func (s *Sim) createRemoveToken(c *call) { s.createRunnerToken(c, s.removeTokens) }
+
+func (s *Sim) createRunnerToken(c *call, into map[string]*runnerToken) {
+	tok := strings.ToUpper(randomAlnum(29))
+	s.mu.Lock()
+	t := &runnerToken{repo: c.repo, expires: s.opts.Now().Add(time.Hour).UTC().Truncate(time.Second)}
+	into[tok] = t
+	s.mu.Unlock()
+	writeJSON(c.w, http.StatusCreated, runnerTokenJSON{Token: tok, ExpiresAt: ts(t.expires)})
+}
+
+// runnerByParam finds {runner_id} on the call's repository.
+func (s *Sim) runnerByParamLocked(c *call) (*runnerState, bool) {
+	id, ok := c.int64Param("runner_id")
+	if !ok {
+		return nil, false
+	}
+	rs, ok := s.runners[id]
+	if !ok || rs.repo != c.repo {
+		return nil, false
+	}
+	return rs, true
+}
+
+func (s *Sim) getRunner(c *call) {
+	s.mu.Lock()
+	rs, ok := s.runnerByParamLocked(c)
+	var out runnerJSON
+	if ok {
+		out = s.runnerJSONLocked(rs)
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
+		return
+	}
+	writeJSON(c.w, http.StatusOK, out)
+}
+
+func (s *Sim) deleteRunner(c *call) {
+	s.mu.Lock()
+	rs, ok := s.runnerByParamLocked(c)
+	switch {
+	case !ok:
+		s.mu.Unlock()
+		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
+		return
+	case rs.jobID != 0:
+		s.mu.Unlock()
+		// GitHub's message, stray quote included.
+		s.writeError(c, http.StatusUnprocessableEntity, fmt.Sprintf(`Bad request - Runner %q is still running a job"`, rs.name), c.doc())
+		return
+	}
+	delete(s.runners, rs.id)
+	s.broadcastLocked()
+	s.mu.Unlock()
+	s.log.Info("runner removed", "repo", c.repo.fullName, "runner", rs.name, "runner_id", rs.id)
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) getJob(c *call) {
+	id, ok := c.int64Param("job_id")
+	s.mu.Lock()
+	js, found := s.jobs[id]
+	var out jobJSON
+	if ok && found && js.run.repo == c.repo {
+		out = s.jobJSONLocked(js)
+	} else {
+		found = false
+	}
+	s.mu.Unlock()
+	if !found {
+		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
+		return
+	}
+	writeJSON(c.w, http.StatusOK, out)
+}
+
+type runsJSON struct {
+	TotalCount   int       `json:"total_count"`
+	WorkflowRuns []runJSON `json:"workflow_runs"`
+}
+
+func (s *Sim) listRuns(c *call) {
+	want := c.r.URL.Query().Get("status")
+	s.mu.Lock()
+	var all []*runState
+	for _, run := range s.runs {
+		if run.repo != c.repo {
+			continue
+		}
+		status, conclusion := s.runStatusLocked(run)
+		if want == "" || want == status || want == conclusion {
+			all = append(all, run)
+		}
+	}
+	slices.SortFunc(all, func(a, b *runState) int { return cmpInt64(b.id, a.id) }) // newest first
+	from, to := s.page(c, len(all))
+	out := runsJSON{TotalCount: len(all), WorkflowRuns: []runJSON{}}
+	for _, run := range all[from:to] {
+		out.WorkflowRuns = append(out.WorkflowRuns, s.runJSONLocked(run))
+	}
+	s.mu.Unlock()
+	writeJSON(c.w, http.StatusOK, out)
+}
+
+func (s *Sim) runByParamLocked(c *call) (*runState, bool) {
+	id, ok := c.int64Param("run_id")
+	if !ok {
+		return nil, false
+	}
+	run, ok := s.runs[id]
+	if !ok || run.repo != c.repo {
+		return nil, false
+	}
+	return run, true
+}
+
+func (s *Sim) getRun(c *call) {
+	s.mu.Lock()
+	run, ok := s.runByParamLocked(c)
+	var out runJSON
+	if ok {
+		out = s.runJSONLocked(run)
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
+		return
+	}
+	writeJSON(c.w, http.StatusOK, out)
+}
+
+type jobsJSON struct {
+	TotalCount int       `json:"total_count"`
+	Jobs       []jobJSON `json:"jobs"`
+}
+
+func (s *Sim) listRunJobs(c *call) {
+	s.mu.Lock()
+	run, ok := s.runByParamLocked(c)
+	if !ok {
+		s.mu.Unlock()
+		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
+		return
+	}
+	from, to := s.page(c, len(run.jobIDs))
+	out := jobsJSON{TotalCount: len(run.jobIDs), Jobs: []jobJSON{}}
+	for _, id := range run.jobIDs[from:to] {
+		out.Jobs = append(out.Jobs, s.jobJSONLocked(s.jobs[id]))
+	}
+	s.mu.Unlock()
+	writeJSON(c.w, http.StatusOK, out)
+}
+
+type rateJSON struct {
+	Limit     int   `json:"limit"`
+	Used      int   `json:"used"`
+	Remaining int   `json:"remaining"`
+	Reset     int64 `json:"reset"`
+}
+
+type rateLimitJSON struct {
+	Resources map[string]rateJSON `json:"resources"`
+	Rate      rateJSON            `json:"rate"`
+}
+
+// getRateLimit answers GET /rate_limit, which does not count against the limit.
+func (s *Sim) getRateLimit(c *call) {
+	rs := s.rateSnapshot()
+	s.setRateHeaders(c, rs)
+	core := rateJSON{Limit: rs.limit, Used: rs.limit - rs.remaining, Remaining: rs.remaining, Reset: rs.reset.Unix()}
+	full := func(limit int, window time.Duration) rateJSON {
+		return rateJSON{Limit: limit, Remaining: limit, Reset: s.opts.Now().Add(window).Unix()}
+	}
+	writeJSON(c.w, http.StatusOK, rateLimitJSON{
+		Resources: map[string]rateJSON{
+			"core":                        core,
+			"search":                      full(30, time.Minute),
+			"graphql":                     full(5000, time.Hour),
+			"integration_manifest":        full(5000, time.Hour),
+			"source_import":               full(100, time.Minute),
+			"code_scanning_upload":        full(1000, time.Hour),
+			"actions_runner_registration": full(10000, time.Hour),
+			"scim":                        full(15000, time.Hour),
+			"dependency_snapshots":        full(100, time.Minute),
+			"code_search":                 full(10, time.Minute),
+		},
+		Rate: core,
+	})
+}

@@ -1,0 +1,509 @@
+package githubsim
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The runner side of the sim: what a self-hosted runner does against GitHub's (private)
+// Actions service, reduced to connect → acquire a job → complete. Served under /_sim/
+// (see the package documentation) and, for tests without containers, RunRunner.
+
+// jitConfig is the JSON document inside encoded_jit_config (base64). It is a secret: it
+// lets its holder act as the runner. Never log it.
+type jitConfig struct {
+	RunnerID   int64    `json:"runner_id"`
+	RunnerName string   `json:"runner_name"`
+	Labels     []string `json:"labels"`
+	Repository string   `json:"repository"`
+	SimURL     string   `json:"sim_url"`
+	WorkFolder string   `json:"work_folder"`
+	Ephemeral  bool     `json:"ephemeral"`
+	Secret     string   `json:"secret"`
+}
+
+// encodeJITConfig builds encoded_jit_config for rs; rs's fields used here never change
+// after creation, so no lock is needed.
+func (s *Sim) encodeJITConfig(rs *runnerState, simURL, workFolder string) string {
+	b, err := json.Marshal(jitConfig{
+		RunnerID:   rs.id,
+		RunnerName: rs.name,
+		Labels:     rs.labels,
+		Repository: rs.repo.fullName,
+		SimURL:     simURL,
+		WorkFolder: workFolder,
+		Ephemeral:  rs.ephemeral,
+		Secret:     rs.secret,
+	})
+	if err != nil {
+		panic(fmt.Sprintf("githubsim: encode jit config: %v", err)) // plain struct always encodes
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func decodeJITConfig(encoded string) (jitConfig, error) {
+	var cfg jitConfig
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
+	if err != nil {
+		return cfg, ErrUnknownRunner
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil || cfg.RunnerID == 0 {
+		return cfg, ErrUnknownRunner
+	}
+	return cfg, nil
+}
+
+// connect opens the runner's session: online and idle. It returns the runner id and the
+// session token later calls must show.
+func (s *Sim) connect(encoded, os string) (int64, string, error) {
+	cfg, err := decodeJITConfig(encoded)
+	if err != nil {
+		return 0, "", err
+	}
+	if os == "" {
+		os = "linux"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs, ok := s.runners[cfg.RunnerID]
+	if !ok || subtle.ConstantTimeCompare([]byte(rs.secret), []byte(cfg.Secret)) != 1 {
+		return 0, "", ErrUnknownRunner
+	}
+	if rs.session != "" {
+		return 0, "", ErrSessionConflict
+	}
+	rs.session = randomAlnum(40)
+	rs.os = os
+	s.broadcastLocked()
+	s.log.Info("runner online", "repo", rs.repo.fullName, "runner", rs.name, "runner_id", rs.id)
+	return rs.id, rs.session, nil
+}
+
+// sessionLocked finds runner id and checks its session token.
+func (s *Sim) sessionLocked(id int64, session string) (*runnerState, error) {
+	rs, ok := s.runners[id]
+	if !ok {
+		return nil, ErrUnknownRunner
+	}
+	if rs.session == "" || subtle.ConstantTimeCompare([]byte(rs.session), []byte(session)) != 1 {
+		return nil, ErrNotConnected
+	}
+	return rs, nil
+}
+
+// acquire waits up to wait for a job for runner id: the oldest queued job of its
+// repository whose labels the runner has. It marks the job in_progress, delivers
+// workflow_job in_progress and returns the job id; 0 when none came in time. A runner
+// that already has a job gets that job again (no second webhook).
+func (s *Sim) acquire(ctx context.Context, id int64, session string, wait time.Duration) (int64, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		rs, err := s.sessionLocked(id, session)
+		if err != nil {
+			s.mu.Unlock()
+			return 0, err
+		}
+		if rs.jobID != 0 {
+			s.mu.Unlock()
+			return rs.jobID, nil
+		}
+		if js := s.matchJobLocked(rs); js != nil {
+			now := s.opts.Now().UTC().Truncate(time.Second)
+			js.status = "in_progress"
+			js.runnerID = rs.id
+			js.runnerName = rs.name
+			js.started = now
+			js.run.updated = now
+			rs.jobID = js.id
+			s.broadcastLocked()
+			s.mu.Unlock()
+			s.log.Info("job assigned", "repo", rs.repo.fullName, "job_id", js.id, "runner", rs.name, "runner_id", rs.id)
+			s.deliverJob(js.id, "in_progress")
+			return js.id, nil
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			return 0, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// matchJobLocked returns the oldest assignable queued job rs can run, or nil.
+func (s *Sim) matchJobLocked(rs *runnerState) *jobState {
+	have := map[string]bool{"self-hosted": true, "linux": true, "x64": true}
+	for _, l := range rs.labels {
+		have[strings.ToLower(l)] = true
+	}
+	var best *jobState
+	for _, js := range s.jobs {
+		if js.status != "queued" || !js.assignable || js.run.repo != rs.repo || (best != nil && js.id > best.id) {
+			continue
+		}
+		ok := true
+		for _, l := range js.labels {
+			if !have[strings.ToLower(l)] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			best = js
+		}
+	}
+	return best
+}
+
+// conclusions a runner may report.
+var conclusions = map[string]bool{"success": true, "failure": true, "cancelled": true}
+
+// complete finishes the runner's job with conclusion and delivers workflow_job
+// completed; an ephemeral runner is then removed. A job cancelled meanwhile keeps its
+// conclusion and gets no second webhook.
+func (s *Sim) complete(id int64, session, conclusion string) (int64, error) {
+	if !conclusions[conclusion] {
+		return 0, fmt.Errorf("githubsim: conclusion %q: want success, failure or cancelled", conclusion)
+	}
+	s.mu.Lock()
+	rs, err := s.sessionLocked(id, session)
+	if err != nil {
+		s.mu.Unlock()
+		return 0, err
+	}
+	if rs.jobID == 0 {
+		s.mu.Unlock()
+		return 0, ErrNoJob
+	}
+	js := s.jobs[rs.jobID]
+	send := js.status != "completed"
+	if send {
+		s.completeJobLocked(js, conclusion)
+	}
+	rs.lastJobID, rs.jobID = js.id, 0
+	if rs.ephemeral {
+		delete(s.runners, rs.id)
+		s.log.Info("ephemeral runner removed", "repo", rs.repo.fullName, "runner", rs.name, "runner_id", rs.id)
+	}
+	s.broadcastLocked()
+	s.mu.Unlock()
+	if send {
+		s.deliverJob(js.id, "completed")
+	}
+	return js.id, nil
+}
+
+// disconnect closes the runner's session: offline. A job it was running fails, as when
+// GitHub loses a runner.
+func (s *Sim) disconnect(id int64, session string) error {
+	s.mu.Lock()
+	rs, err := s.sessionLocked(id, session)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	rs.session = ""
+	var failed int64
+	if rs.jobID != 0 {
+		if js := s.jobs[rs.jobID]; js.status != "completed" {
+			s.completeJobLocked(js, "failure")
+			failed = js.id
+		}
+		rs.lastJobID, rs.jobID = rs.jobID, 0
+	}
+	s.broadcastLocked()
+	s.mu.Unlock()
+	s.log.Info("runner offline", "runner_id", id)
+	if failed != 0 {
+		s.deliverJob(failed, "completed")
+	}
+	return nil
+}
+
+// RunRunner plays a runner in-process, for tests that have no container: connect with
+// the JIT config, wait for a job, work for work, complete it with success. When ctx ends
+// first, the runner disconnects (a running job fails) and ctx's error is returned.
+func (s *Sim) RunRunner(ctx context.Context, encodedJITConfig string, work time.Duration) error {
+	id, session, err := s.connect(encodedJITConfig, "linux")
+	if err != nil {
+		return fmt.Errorf("run runner: %w", err)
+	}
+	var jobID int64
+	for jobID == 0 {
+		if jobID, err = s.acquire(ctx, id, session, time.Minute); err != nil {
+			_ = s.disconnect(id, session) // best effort: the runner may be gone already
+			return fmt.Errorf("run runner %d: %w", id, err)
+		}
+	}
+	t := time.NewTimer(work)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		_ = s.disconnect(id, session)
+		return fmt.Errorf("run runner %d on job %d: %w", id, jobID, ctx.Err())
+	}
+	if _, err := s.complete(id, session, "success"); err != nil {
+		return fmt.Errorf("run runner %d on job %d: %w", id, jobID, err)
+	}
+	return nil
+}
+
+// The /_sim/ HTTP routes.
+
+func (s *Sim) newSimMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /_sim/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("POST /_sim/runners/register", s.simRegister)
+	m.HandleFunc("POST /_sim/runners/connect", s.simConnect)
+	m.HandleFunc("POST /_sim/runners/{id}/acquire", s.simAcquire)
+	m.HandleFunc("POST /_sim/runners/{id}/complete", s.simComplete)
+	m.HandleFunc("POST /_sim/runners/{id}/disconnect", s.simDisconnect)
+	m.HandleFunc("POST /_sim/jobs", s.simQueueJob)
+	m.HandleFunc("GET /_sim/jobs", s.simListJobs)
+	m.HandleFunc("POST /_sim/jobs/{id}/cancel", s.simCancelJob)
+	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { simError(w, http.StatusNotFound, "Not Found") })
+	return m
+}
+
+func simError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"message": msg})
+}
+
+// simFail maps an error of the runner side to its status.
+func simFail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrUnknownRunner):
+		simError(w, http.StatusUnauthorized, "unknown runner: the JIT config is not valid or the runner registration was deleted")
+	case errors.Is(err, ErrNotConnected):
+		simError(w, http.StatusUnauthorized, "invalid session: connect first and send Authorization: Bearer <session_token>")
+	case errors.Is(err, ErrSessionConflict):
+		simError(w, http.StatusConflict, "session conflict: a session for this runner already exists")
+	case errors.Is(err, ErrNoJob):
+		simError(w, http.StatusConflict, "the runner has no job")
+	case errors.Is(err, ErrUnknownRepository), errors.Is(err, ErrUnknownJob):
+		simError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		simError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		simError(w, http.StatusBadRequest, err.Error())
+	}
+}
+
+func decodeSim(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
+		simError(w, http.StatusBadRequest, "Problems parsing JSON")
+		return false
+	}
+	return true
+}
+
+// simRunner reads {id} and the session token of a runner call.
+func simRunner(w http.ResponseWriter, r *http.Request) (int64, string, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		simError(w, http.StatusNotFound, "Not Found")
+		return 0, "", false
+	}
+	return id, credential(r.Header.Get("Authorization")), true
+}
+
+func (s *Sim) simRegister(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Token      string   `json:"token"`
+		Name       string   `json:"name"`
+		Labels     []string `json:"labels"`
+		Ephemeral  bool     `json:"ephemeral"`
+		WorkFolder string   `json:"work_folder"`
+	}
+	if !decodeSim(w, r, &body) {
+		return
+	}
+	if body.Name == "" {
+		simError(w, http.StatusUnprocessableEntity, "name is required")
+		return
+	}
+	if body.WorkFolder == "" {
+		body.WorkFolder = "_work"
+	}
+	s.mu.Lock()
+	t, ok := s.regTokens[body.Token]
+	if !ok || !s.opts.Now().Before(t.expires) {
+		s.mu.Unlock()
+		simError(w, http.StatusUnauthorized, "invalid or expired registration token")
+		return
+	}
+	rs, ok := s.createRunnerLocked(t.repo, body.Name, body.Labels, body.Ephemeral)
+	if !ok {
+		s.mu.Unlock()
+		simError(w, http.StatusConflict, fmt.Sprintf("Already exists - A runner with the name %s already exists.", body.Name))
+		return
+	}
+	out := struct {
+		Runner    runnerJSON `json:"runner"`
+		JITConfig string     `json:"jit_config"`
+	}{Runner: s.runnerJSONLocked(rs)}
+	s.mu.Unlock()
+	out.JITConfig = s.encodeJITConfig(rs, s.publicRoot(r), body.WorkFolder)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Sim) simConnect(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		JITConfig string `json:"jit_config"`
+		OS        string `json:"os"`
+	}
+	if !decodeSim(w, r, &body) {
+		return
+	}
+	id, session, err := s.connect(body.JITConfig, body.OS)
+	if err != nil {
+		simFail(w, err)
+		return
+	}
+	s.mu.Lock()
+	out := struct {
+		SessionToken string     `json:"session_token"`
+		Runner       runnerJSON `json:"runner"`
+	}{SessionToken: session, Runner: s.runnerJSONLocked(s.runners[id])}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// maxAcquireWait caps ?wait= of acquire.
+const maxAcquireWait = 60 * time.Second
+
+func (s *Sim) simAcquire(w http.ResponseWriter, r *http.Request) {
+	id, session, ok := simRunner(w, r)
+	if !ok {
+		return
+	}
+	wait := 30 * time.Second
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			secs, err2 := strconv.Atoi(v)
+			if err2 != nil || secs < 0 {
+				simError(w, http.StatusBadRequest, "wait: want a duration such as 30s")
+				return
+			}
+			d = time.Duration(secs) * time.Second
+		}
+		wait = min(max(d, 0), maxAcquireWait)
+	}
+	jobID, err := s.acquire(r.Context(), id, session, wait)
+	if err != nil {
+		simFail(w, err)
+		return
+	}
+	if jobID == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s.writeSimJob(w, http.StatusOK, jobID)
+}
+
+func (s *Sim) writeSimJob(w http.ResponseWriter, status int, jobID int64) {
+	s.mu.Lock()
+	out := struct {
+		Job jobJSON `json:"job"`
+	}{Job: s.jobJSONLocked(s.jobs[jobID])}
+	s.mu.Unlock()
+	writeJSON(w, status, out)
+}
+
+func (s *Sim) simComplete(w http.ResponseWriter, r *http.Request) {
+	id, session, ok := simRunner(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Conclusion string `json:"conclusion"`
+	}
+	if !decodeSim(w, r, &body) {
+		return
+	}
+	jobID, err := s.complete(id, session, body.Conclusion)
+	if err != nil {
+		simFail(w, err)
+		return
+	}
+	s.writeSimJob(w, http.StatusOK, jobID)
+}
+
+func (s *Sim) simDisconnect(w http.ResponseWriter, r *http.Request) {
+	id, session, ok := simRunner(w, r)
+	if !ok {
+		return
+	}
+	if err := s.disconnect(id, session); err != nil {
+		simFail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sim) simQueueJob(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Repository string   `json:"repository"`
+		Labels     []string `json:"labels"`
+		Quiet      bool     `json:"quiet"`
+	}
+	if !decodeSim(w, r, &body) {
+		return
+	}
+	var job Job
+	var err error
+	if body.Quiet {
+		job, err = s.QueueJobQuietly(body.Repository, body.Labels)
+	} else {
+		job, err = s.QueueJob(r.Context(), body.Repository, body.Labels)
+	}
+	if err != nil && job.ID == 0 {
+		simFail(w, err)
+		return
+	}
+	s.writeSimJob(w, http.StatusCreated, job.ID) // a failed delivery still made the job
+}
+
+func (s *Sim) simListJobs(w http.ResponseWriter, r *http.Request) {
+	repo := r.URL.Query().Get("repository")
+	s.mu.Lock()
+	out := struct {
+		Jobs []jobJSON `json:"jobs"`
+	}{Jobs: []jobJSON{}}
+	for _, js := range s.jobsLocked(repo) {
+		out.Jobs = append(out.Jobs, s.jobJSONLocked(js))
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Sim) simCancelJob(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		simError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	job, err := s.CancelJob(r.Context(), id)
+	if err != nil && job.ID == 0 {
+		simFail(w, err)
+		return
+	}
+	s.writeSimJob(w, http.StatusOK, job.ID)
+}

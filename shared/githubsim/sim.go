@@ -1,0 +1,624 @@
+package githubsim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Sim. The zero value is usable: App id 1, deliveries recorded but not
+// sent, served like api.github.com, only installation tokens accepted, real time.
+type Options struct {
+	AppID         int64            // default 1
+	WebhookURL    string           // where deliveries are POSTed; "" records them without sending
+	WebhookSecret string           // HMAC key of X-Hub-Signature(-256); "" sends no signature headers
+	PathPrefix    string           // "" like api.github.com; "/api/v3" to act as GitHub Enterprise Server
+	PATs          []string         // personal access tokens accepted for repo endpoints
+	Now           func() time.Time // default time.Now
+	Log           *slog.Logger     // default: discard
+	HTTPClient    *http.Client     // for deliveries; default with 10 s timeout
+
+	// BaseURL is the sim's own root URL as clients reach it, e.g. "http://127.0.0.1:9000".
+	// It is used for the API URLs inside payloads (url, run_url, ...) and as sim_url in JIT
+	// configs. "" keeps GitHub's own host names in payloads (api.github.com, or
+	// github.example.com for a PathPrefix) and takes sim_url from the request's Host.
+	BaseURL string
+}
+
+// Sentinel errors of the Go API.
+var (
+	ErrUnknownRepository = errors.New("githubsim: unknown repository")
+	ErrUnknownJob        = errors.New("githubsim: unknown job")
+	ErrUnknownRunner     = errors.New("githubsim: unknown runner")
+	ErrSessionConflict   = errors.New("githubsim: session conflict: a session for this runner already exists")
+	ErrNotConnected      = errors.New("githubsim: runner is not connected")
+	ErrNoJob             = errors.New("githubsim: runner has no job")
+	ErrDeliveryFailed    = errors.New("githubsim: webhook delivery failed")
+)
+
+// Repository is a repository the App is installed on.
+type Repository struct {
+	ID             int64
+	Owner          string
+	Name           string
+	FullName       string
+	InstallationID int64
+}
+
+// Job is a snapshot of a workflow job. Status is queued, in_progress or completed;
+// Conclusion is "" until the job is completed.
+type Job struct {
+	ID           int64
+	RunID        int64
+	Repo         string // full name, owner/name
+	Name         string
+	WorkflowName string
+	HeadBranch   string
+	HeadSHA      string
+	RunAttempt   int
+	Labels       []string
+	Status       string
+	Conclusion   string
+	RunnerID     int64
+	RunnerName   string
+	CreatedAt    time.Time
+	StartedAt    time.Time
+	CompletedAt  time.Time
+}
+
+// Runner is a snapshot of a self-hosted runner registered on a repository. Labels holds
+// every label name, the read-only defaults (self-hosted, Linux, X64) first.
+type Runner struct {
+	ID        int64
+	Name      string
+	Repo      string
+	OS        string
+	Status    string // online or offline
+	Busy      bool
+	Ephemeral bool
+	Labels    []string
+	GroupID   int64
+	JobID     int64 // the job it runs, 0 when idle
+}
+
+// Fault makes the next matching REST requests fail or slow down. Method "" matches every
+// method; PathPrefix matches the request path with or without Options.PathPrefix.
+// Status 0 only delays (Delay) and then serves the request normally; a 429 or 403
+// answer carries Retry-After when RetryAfter is set. Times 0 means forever.
+type Fault struct {
+	Method     string
+	PathPrefix string
+	Status     int
+	RetryAfter time.Duration
+	Delay      time.Duration
+	Times      int
+}
+
+// RequestRecord is one REST call the sim answered (GitHub routes, not /_sim/).
+type RequestRecord struct {
+	Method string
+	Path   string // as requested, without the query
+	Route  string // the GitHub route template it matched, "" for unknown routes
+	Status int
+	At     time.Time
+}
+
+// Sim is an in-memory fake of the parts of GitHub that Garo uses. It is safe for
+// concurrent use. Close it to stop redeliveries that are still under way.
+type Sim struct {
+	opts     Options
+	key      *rsa.PrivateKey
+	keyPEM   []byte
+	log      *slog.Logger
+	client   *http.Client
+	hookID   int64
+	hookshot string // the hex part of GitHub-Hookshot/<hex>
+	clientID string
+	created  time.Time
+	simMux   *http.ServeMux // the /_sim/ routes
+
+	ctx    context.Context // lifetime of background redeliveries
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu            sync.Mutex
+	seq           map[string]int64
+	owners        map[string]*ownerState // by lower-case login
+	repos         map[string]*repoState  // by lower-case full name
+	installations map[int64]*installState
+	tokens        map[string]*tokenState    // installation access tokens
+	regTokens     map[string]*runnerToken   // registration tokens
+	removeTokens  map[string]*runnerToken   // remove tokens
+	runners       map[int64]*runnerState    // registered runners
+	jobs          map[int64]*jobState       // every job ever queued
+	runs          map[int64]*runState       // every workflow run
+	deliveries    map[int64]*deliveryRecord // by delivery id
+	requests      []RequestRecord
+	faults        []*faultState
+	rate          rateState
+	labelIDs      map[string]int64 // by lower-case label name
+	changed       chan struct{}    // closed and replaced when jobs or runners change
+	delivered     chan struct{}    // closed and replaced when a delivery is recorded
+}
+
+type ownerState struct {
+	id           int64
+	login        string
+	installation *installState
+}
+
+type installState struct {
+	id      int64
+	owner   *ownerState
+	created time.Time
+}
+
+type repoState struct {
+	id         int64
+	owner      *ownerState
+	name       string
+	fullName   string
+	created    time.Time
+	workflowID int64
+	runNumber  int
+}
+
+type runState struct {
+	id          int64
+	repo        *repoState
+	number      int
+	checkSuite  int64
+	headSHA     string
+	treeSHA     string
+	created     time.Time
+	updated     time.Time
+	jobIDs      []int64
+	workflowNam string
+}
+
+type jobState struct {
+	id          int64
+	run         *runState
+	name        string
+	labels      []string
+	status      string
+	conclusion  string
+	runnerID    int64
+	runnerName  string
+	created     time.Time
+	started     time.Time
+	completed   time.Time
+	assignable  bool // false until its queued webhook has been sent, so hooks stay in order
+	cancelledBy bool // cancelled while a runner had it: the runner's complete only releases it
+}
+
+type runnerState struct {
+	id        int64
+	name      string
+	repo      *repoState
+	labels    []string
+	os        string
+	ephemeral bool
+	secret    string // inside the JIT config; proves the holder may connect
+	session   string // "" when offline
+	jobID     int64
+	lastJobID int64
+	created   time.Time
+}
+
+const (
+	defaultLimit     = 5000
+	tokenLifetime    = time.Hour
+	defaultGroupID   = 1
+	defaultGroupName = "Default"
+)
+
+// defaultLabels are the read-only labels every self-hosted Linux x64 runner carries.
+var defaultLabels = []string{"self-hosted", "Linux", "X64"}
+
+// New creates a Sim and generates its App's RSA 2048 key.
+func New(opts Options) (*Sim, error) {
+	if opts.AppID == 0 {
+		opts.AppID = 1
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	opts.PathPrefix = strings.TrimRight(opts.PathPrefix, "/")
+	if opts.PathPrefix != "" && !strings.HasPrefix(opts.PathPrefix, "/") {
+		return nil, fmt.Errorf("githubsim: path prefix %q must start with /", opts.PathPrefix)
+	}
+	if strings.HasPrefix(opts.PathPrefix, "/_sim") {
+		return nil, fmt.Errorf("githubsim: path prefix %q collides with /_sim", opts.PathPrefix)
+	}
+	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("githubsim: generate app key: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	now := opts.Now()
+	s := &Sim{
+		opts:          opts,
+		key:           key,
+		keyPEM:        pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+		log:           opts.Log,
+		client:        opts.HTTPClient,
+		hookID:        480000000 + opts.AppID,
+		hookshot:      randomHex(7),
+		clientID:      "Iv1." + randomHex(16),
+		created:       now.Add(-30 * 24 * time.Hour).UTC().Truncate(time.Second),
+		ctx:           ctx,
+		cancel:        cancel,
+		seq:           map[string]int64{},
+		owners:        map[string]*ownerState{},
+		repos:         map[string]*repoState{},
+		installations: map[int64]*installState{},
+		tokens:        map[string]*tokenState{},
+		regTokens:     map[string]*runnerToken{},
+		removeTokens:  map[string]*runnerToken{},
+		runners:       map[int64]*runnerState{},
+		jobs:          map[int64]*jobState{},
+		runs:          map[int64]*runState{},
+		deliveries:    map[int64]*deliveryRecord{},
+		rate:          rateState{limit: defaultLimit, remaining: defaultLimit, reset: now.Add(time.Hour)},
+		labelIDs:      map[string]int64{"self-hosted": 1, "linux": 2, "x64": 3},
+		changed:       make(chan struct{}),
+		delivered:     make(chan struct{}),
+	}
+	s.simMux = s.newSimMux()
+	return s, nil
+}
+
+// Close stops redeliveries still under way and waits for them.
+func (s *Sim) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// PrivateKeyPEM returns the App's private key as GitHub hands it out: PKCS#1 PEM.
+func (s *Sim) PrivateKeyPEM() []byte { return slices.Clone(s.keyPEM) }
+
+// AppID returns the App's id.
+func (s *Sim) AppID() int64 { return s.opts.AppID }
+
+// nextID hands out realistic ids: each kind counts up from a base of GitHub's magnitude.
+func (s *Sim) nextID(kind string) int64 {
+	bases := map[string]int64{
+		"owner":       90000000,
+		"repo":        700000000,
+		"install":     40000000,
+		"run":         9000000000,
+		"checksuite":  24000000000,
+		"job":         25000000000,
+		"runner":      100,
+		"delivery":    12000000000,
+		"label":       100,
+		"workflow":    80000000,
+		"hookrequest": 0,
+	}
+	s.seq[kind]++
+	return bases[kind] + s.seq[kind]
+}
+
+// broadcastLocked wakes every waiter of s.changed. s.mu must be held.
+func (s *Sim) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// AddRepository registers owner/name and installs the App on it: one installation per
+// owner, repository selection "all". Adding a repository twice returns the first one.
+// It panics on a name that is not owner/name, as a test set-up error.
+func (s *Sim) AddRepository(fullName string) Repository {
+	owner, name, ok := strings.Cut(fullName, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		panic(fmt.Sprintf("githubsim: repository %q is not owner/name", fullName))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.repos[strings.ToLower(fullName)]; ok {
+		return r.public()
+	}
+	now := s.opts.Now().UTC().Truncate(time.Second)
+	o, ok := s.owners[strings.ToLower(owner)]
+	if !ok {
+		o = &ownerState{id: s.nextID("owner"), login: owner}
+		o.installation = &installState{id: s.nextID("install"), owner: o, created: now}
+		s.owners[strings.ToLower(owner)] = o
+		s.installations[o.installation.id] = o.installation
+	}
+	r := &repoState{
+		id:         s.nextID("repo"),
+		owner:      o,
+		name:       name,
+		fullName:   o.login + "/" + name,
+		created:    now,
+		workflowID: s.nextID("workflow"),
+	}
+	s.repos[strings.ToLower(fullName)] = r
+	return r.public()
+}
+
+func (r *repoState) public() Repository {
+	return Repository{ID: r.id, Owner: r.owner.login, Name: r.name, FullName: r.fullName, InstallationID: r.owner.installation.id}
+}
+
+func (s *Sim) repoLocked(fullName string) (*repoState, bool) {
+	r, ok := s.repos[strings.ToLower(fullName)]
+	return r, ok
+}
+
+// Repositories lists the repositories the App is installed on, in the order they were added.
+func (s *Sim) Repositories() []Repository {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Repository, 0, len(s.repos))
+	for _, r := range s.repos {
+		out = append(out, r.public())
+	}
+	slices.SortFunc(out, func(a, b Repository) int { return cmpInt64(a.ID, b.ID) })
+	return out
+}
+
+// SetRateLimit sets the core rate limit's remaining calls and its reset time. The limit
+// itself stays 5000. Once the clock passes reset, the window refills.
+func (s *Sim) SetRateLimit(remaining int, reset time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rate.remaining = max(0, min(remaining, s.rate.limit))
+	s.rate.reset = reset
+}
+
+// AddFault adds a fault; faults are tried in the order they were added.
+func (s *Sim) AddFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &faultState{Fault: f, left: f.Times})
+}
+
+// ClearFaults removes every fault.
+func (s *Sim) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// Requests returns every REST call answered so far, oldest first.
+func (s *Sim) Requests() []RequestRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// QueueJob creates a workflow run with one job (status queued) on repo and delivers
+// workflow_job "queued". Runners can pick the job up once that delivery was attempted.
+// A delivery that could not be sent (no answer) returns the job together with an error
+// wrapping ErrDeliveryFailed: the job exists anyway, as on GitHub.
+func (s *Sim) QueueJob(ctx context.Context, repo string, labels []string) (Job, error) {
+	js, err := s.createJob(repo, labels, false)
+	if err != nil {
+		return Job{}, err
+	}
+	payload, job := s.jobEvent(js.id, "queued")
+	_, derr := s.deliver(ctx, "workflow_job", payload, newGUID(), false)
+	s.mu.Lock()
+	js.assignable = true
+	s.broadcastLocked()
+	s.mu.Unlock()
+	if derr != nil {
+		return job, fmt.Errorf("queue job %d on %s: %w", job.ID, repo, derr)
+	}
+	return job, nil
+}
+
+// QueueJobQuietly is QueueJob without the webhook: a delivery GitHub lost.
+func (s *Sim) QueueJobQuietly(repo string, labels []string) (Job, error) {
+	js, err := s.createJob(repo, labels, true)
+	if err != nil {
+		return Job{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return js.public(), nil
+}
+
+func (s *Sim) createJob(repo string, labels []string, assignable bool) (*jobState, error) {
+	if len(labels) == 0 {
+		return nil, fmt.Errorf("queue job on %s: a job needs at least one label", repo)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.repoLocked(repo)
+	if !ok {
+		return nil, fmt.Errorf("queue job on %s: %w", repo, ErrUnknownRepository)
+	}
+	now := s.opts.Now().UTC().Truncate(time.Second)
+	r.runNumber++
+	run := &runState{
+		id:          s.nextID("run"),
+		repo:        r,
+		number:      r.runNumber,
+		checkSuite:  s.nextID("checksuite"),
+		headSHA:     randomHex(40),
+		treeSHA:     randomHex(40),
+		created:     now,
+		updated:     now,
+		workflowNam: "CI",
+	}
+	js := &jobState{
+		id:         s.nextID("job"),
+		run:        run,
+		name:       "build",
+		labels:     slices.Clone(labels),
+		status:     "queued",
+		created:    now,
+		started:    now,
+		assignable: assignable,
+	}
+	run.jobIDs = append(run.jobIDs, js.id)
+	s.runs[run.id] = run
+	s.jobs[js.id] = js
+	if assignable {
+		s.broadcastLocked()
+	}
+	s.log.Info("job queued", "repo", r.fullName, "job_id", js.id, "run_id", run.id, "labels", labels)
+	return js, nil
+}
+
+// CancelJob cancels a queued or running job, as a user pressing "Cancel workflow" would,
+// and delivers workflow_job "completed" with conclusion cancelled. A runner running the
+// job stays busy until it reports completion. Cancelling a completed job changes nothing.
+func (s *Sim) CancelJob(ctx context.Context, id int64) (Job, error) {
+	s.mu.Lock()
+	js, ok := s.jobs[id]
+	if !ok {
+		s.mu.Unlock()
+		return Job{}, fmt.Errorf("cancel job %d: %w", id, ErrUnknownJob)
+	}
+	if js.status == "completed" {
+		defer s.mu.Unlock()
+		return js.public(), nil
+	}
+	if js.runnerID != 0 {
+		js.cancelledBy = true
+	}
+	s.completeJobLocked(js, "cancelled")
+	s.mu.Unlock()
+	payload, job := s.jobEvent(id, "completed")
+	if _, err := s.deliver(ctx, "workflow_job", payload, newGUID(), false); err != nil {
+		return job, fmt.Errorf("cancel job %d: %w", id, err)
+	}
+	return job, nil
+}
+
+func (s *Sim) completeJobLocked(js *jobState, conclusion string) {
+	now := s.opts.Now().UTC().Truncate(time.Second)
+	js.status = "completed"
+	js.conclusion = conclusion
+	js.completed = now
+	js.run.updated = now
+	s.broadcastLocked()
+}
+
+// Job returns a snapshot of job id.
+func (s *Sim) Job(id int64) (Job, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	js, ok := s.jobs[id]
+	if !ok {
+		return Job{}, false
+	}
+	return js.public(), true
+}
+
+// Jobs returns the jobs of repo ("" for every repository), oldest first.
+func (s *Sim) Jobs(repo string) []Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Job
+	for _, js := range s.jobsLocked(repo) {
+		out = append(out, js.public())
+	}
+	return out
+}
+
+func (s *Sim) jobsLocked(repo string) []*jobState {
+	var out []*jobState
+	for _, js := range s.jobs {
+		if repo == "" || strings.EqualFold(js.run.repo.fullName, repo) {
+			out = append(out, js)
+		}
+	}
+	slices.SortFunc(out, func(a, b *jobState) int { return cmpInt64(a.id, b.id) })
+	return out
+}
+
+// Runners returns the runners registered on repo, by id.
+func (s *Sim) Runners(repo string) []Runner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Runner
+	for _, rs := range s.runnersLocked(repo) {
+		out = append(out, rs.public())
+	}
+	return out
+}
+
+func (s *Sim) runnersLocked(repo string) []*runnerState {
+	var out []*runnerState
+	for _, rs := range s.runners {
+		if strings.EqualFold(rs.repo.fullName, repo) {
+			out = append(out, rs)
+		}
+	}
+	slices.SortFunc(out, func(a, b *runnerState) int { return cmpInt64(a.id, b.id) })
+	return out
+}
+
+func (js *jobState) public() Job {
+	return Job{
+		ID:           js.id,
+		RunID:        js.run.id,
+		Repo:         js.run.repo.fullName,
+		Name:         js.name,
+		WorkflowName: js.run.workflowNam,
+		HeadBranch:   "main",
+		HeadSHA:      js.run.headSHA,
+		RunAttempt:   1,
+		Labels:       slices.Clone(js.labels),
+		Status:       js.status,
+		Conclusion:   js.conclusion,
+		RunnerID:     js.runnerID,
+		RunnerName:   js.runnerName,
+		CreatedAt:    js.created,
+		StartedAt:    js.started,
+		CompletedAt:  js.completed,
+	}
+}
+
+func (rs *runnerState) public() Runner {
+	status := "offline"
+	if rs.session != "" {
+		status = "online"
+	}
+	return Runner{
+		ID:        rs.id,
+		Name:      rs.name,
+		Repo:      rs.repo.fullName,
+		OS:        rs.os,
+		Status:    status,
+		Busy:      rs.jobID != 0,
+		Ephemeral: rs.ephemeral,
+		Labels:    slices.Clone(rs.labels),
+		GroupID:   defaultGroupID,
+		JobID:     rs.jobID,
+	}
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

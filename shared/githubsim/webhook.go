@@ -1,0 +1,274 @@
+package githubsim
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Delivery is one attempt to deliver a webhook, as GitHub records it. StatusCode is the
+// receiver's answer, 0 when there was none (not sent, or no connection).
+type Delivery struct {
+	ID             int64
+	GUID           string
+	Event          string
+	Action         string
+	StatusCode     int
+	Redelivery     bool
+	DeliveredAt    time.Time
+	Payload        []byte
+	Status         string // GitHub's words: "OK", "Invalid HTTP Response: 500", ...
+	Duration       time.Duration
+	InstallationID int64
+	RepositoryID   int64
+}
+
+// deliveryRecord is a Delivery with what the delivery API shows of request and response.
+type deliveryRecord struct {
+	Delivery
+	url         string
+	reqHeaders  map[string]string
+	respHeaders map[string]string
+	respBody    string
+}
+
+// maxResponseBody is how much of a receiver's answer a delivery keeps.
+const maxResponseBody = 64 << 10
+
+// SendWebhook delivers an arbitrary payload as event (tests use it for ping and for
+// GitHub's published examples). The error is non-nil when the payload is not JSON, or
+// when no answer came back (ErrDeliveryFailed); a non-2xx answer is recorded, not an
+// error. The delivery is recorded either way.
+func (s *Sim) SendWebhook(ctx context.Context, event string, payload []byte) (Delivery, error) {
+	return s.deliver(ctx, event, payload, newGUID(), false)
+}
+
+// Deliveries returns every delivery attempt, oldest first.
+func (s *Sim) Deliveries() []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deliveriesLocked()
+}
+
+func (s *Sim) deliveriesLocked() []Delivery {
+	out := make([]Delivery, 0, len(s.deliveries))
+	for _, d := range s.deliveries {
+		dd := d.Delivery
+		dd.Payload = slices.Clone(d.Payload)
+		out = append(out, dd)
+	}
+	slices.SortFunc(out, func(a, b Delivery) int { return cmpInt64(a.ID, b.ID) })
+	return out
+}
+
+// WaitDeliveries waits until at least n deliveries were recorded and returns them all,
+// oldest first; redeliveries through the API happen in the background, so tests wait
+// for them here.
+func (s *Sim) WaitDeliveries(ctx context.Context, n int) ([]Delivery, error) {
+	for {
+		s.mu.Lock()
+		if len(s.deliveries) >= n {
+			defer s.mu.Unlock()
+			return s.deliveriesLocked(), nil
+		}
+		ch := s.delivered
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return s.Deliveries(), fmt.Errorf("wait for %d deliveries: %w", n, ctx.Err())
+		}
+	}
+}
+
+// deliver POSTs payload to the webhook URL once, signed as GitHub signs it, and records
+// the attempt. It never retries: GitHub does not either.
+func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid string, redelivery bool) (Delivery, error) {
+	var meta struct {
+		Action       *string `json:"action"`
+		Installation *struct {
+			ID int64 `json:"id"`
+		} `json:"installation"`
+		Repository *struct {
+			ID int64 `json:"id"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(payload, &meta); err != nil {
+		return Delivery{}, fmt.Errorf("deliver %s: payload is not a JSON object: %w", event, err)
+	}
+	s.mu.Lock()
+	id := s.nextID("delivery")
+	s.mu.Unlock()
+
+	rec := &deliveryRecord{
+		Delivery: Delivery{
+			ID:          id,
+			GUID:        guid,
+			Event:       event,
+			Redelivery:  redelivery,
+			DeliveredAt: s.opts.Now().UTC().Truncate(time.Second),
+			Payload:     slices.Clone(payload),
+		},
+		url:         s.opts.WebhookURL,
+		respHeaders: map[string]string{},
+	}
+	if meta.Action != nil {
+		rec.Action = *meta.Action
+	}
+	if meta.Installation != nil {
+		rec.InstallationID = meta.Installation.ID
+	}
+	if meta.Repository != nil {
+		rec.RepositoryID = meta.Repository.ID
+	}
+	rec.reqHeaders = s.hookHeaders(event, guid, payload)
+
+	var sendErr error
+	if s.opts.WebhookURL == "" {
+		rec.Status = "not sent: no webhook URL configured"
+	} else {
+		sendErr = s.post(ctx, rec, payload)
+	}
+	s.mu.Lock()
+	s.deliveries[rec.ID] = rec
+	close(s.delivered)
+	s.delivered = make(chan struct{})
+	s.mu.Unlock()
+	s.log.Info("webhook delivered", "delivery_id", rec.ID, "guid", guid, "event", event, "action", rec.Action,
+		"status_code", rec.StatusCode, "redelivery", redelivery)
+	out := rec.Delivery
+	out.Payload = slices.Clone(payload)
+	if sendErr != nil {
+		return out, fmt.Errorf("deliver %s %s: %w: %v", event, guid, ErrDeliveryFailed, sendErr)
+	}
+	return out, nil
+}
+
+// hookHeaders are the headers GitHub sends with a delivery.
+func (s *Sim) hookHeaders(event, guid string, payload []byte) map[string]string {
+	h := map[string]string{
+		"Accept":                                 "*/*",
+		"Content-Type":                           "application/json",
+		"User-Agent":                             "GitHub-Hookshot/" + s.hookshot,
+		"X-GitHub-Delivery":                      guid,
+		"X-GitHub-Event":                         event,
+		"X-GitHub-Hook-ID":                       strconv.FormatInt(s.hookID, 10),
+		"X-GitHub-Hook-Installation-Target-ID":   strconv.FormatInt(s.opts.AppID, 10),
+		"X-GitHub-Hook-Installation-Target-Type": "integration",
+	}
+	if s.opts.WebhookSecret != "" {
+		h["X-Hub-Signature"] = "sha1=" + Sign(sha1.New, s.opts.WebhookSecret, payload)
+		h["X-Hub-Signature-256"] = "sha256=" + Sign(sha256.New, s.opts.WebhookSecret, payload)
+	}
+	return h
+}
+
+// Sign returns the hex HMAC of body with secret, as in X-Hub-Signature-256 (with
+// sha256.New) after "sha256=".
+func Sign(newHash func() hash.Hash, secret string, body []byte) string {
+	m := hmac.New(newHash, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *Sim) post(ctx context.Context, rec *deliveryRecord, payload []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rec.url, bytes.NewReader(payload))
+	if err != nil {
+		rec.Status = "invalid webhook URL"
+		return err
+	}
+	for k, v := range rec.reqHeaders {
+		req.Header.Set(k, v)
+	}
+	start := time.Now()
+	resp, err := s.client.Do(req)
+	rec.Duration = time.Since(start)
+	if err != nil {
+		rec.Status = "failed to connect to host"
+		var te interface{ Timeout() bool }
+		if errors.As(err, &te) && te.Timeout() {
+			rec.Status = "timed out"
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	rec.StatusCode = resp.StatusCode
+	rec.respBody = string(body)
+	for k := range resp.Header {
+		rec.respHeaders[k] = resp.Header.Get(k)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		rec.Status = "OK"
+	} else {
+		rec.Status = fmt.Sprintf("Invalid HTTP Response: %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// redeliverAsync re-sends delivery id with its GUID in the background, as GitHub does
+// after POST .../attempts; false when there is no such delivery.
+func (s *Sim) redeliverAsync(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.deliveries[id]
+	if !ok {
+		return false
+	}
+	if s.ctx.Err() != nil {
+		return true // closed: accepted, never sent, like a GitHub outage
+	}
+	event, guid, payload := d.Event, d.GUID, slices.Clone(d.Payload)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if _, err := s.deliver(s.ctx, event, payload, guid, true); err != nil {
+			s.log.Info("redelivery not answered", "delivery_id", id, "guid", guid, "error", err)
+		}
+	}()
+	return true
+}
+
+// jobEvent builds the workflow_job payload of job id as it is now.
+func (s *Sim) jobEvent(id int64, action string) ([]byte, Job) {
+	s.mu.Lock()
+	js := s.jobs[id]
+	repo := js.run.repo
+	in := repo.owner.installation
+	ev := workflowJobEvent{
+		Action:       action,
+		WorkflowJob:  s.jobJSONLocked(js),
+		Repository:   s.repoJSON(repo),
+		Organization: s.orgJSON(repo.owner),
+		Sender:       s.simUser(),
+		Installation: installationLite{ID: in.id, NodeID: nodeID("IntegrationInstallation", in.id)},
+	}
+	job := js.public()
+	s.mu.Unlock()
+	payload, err := marshal(ev)
+	if err != nil {
+		panic(fmt.Sprintf("githubsim: encode workflow_job: %v", err)) // plain structs always encode
+	}
+	return payload, job
+}
+
+// deliverJob sends workflow_job action for job id with the sim's lifetime context, so
+// that a runner hanging up does not cut a delivery short.
+func (s *Sim) deliverJob(id int64, action string) {
+	payload, _ := s.jobEvent(id, action)
+	if _, err := s.deliver(s.ctx, "workflow_job", payload, newGUID(), false); err != nil {
+		s.log.Info("webhook not answered", "job_id", id, "action", action, "error", err)
+	}
+}
