@@ -143,18 +143,12 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	apiPath, inPrefix := strings.CutPrefix(r.URL.Path, s.opts.PathPrefix)
+	if inPrefix && strings.HasPrefix(apiPath, "/") {
+		c.rt, c.params = matchRoute(r.Method, apiPath)
+	}
 	if s.applyFault(c, apiPath) {
 		return
 	}
-	if inPrefix && s.opts.PathPrefix != "" && apiPath == "" {
-		apiPath = "/"
-	}
-	if !inPrefix || !strings.HasPrefix(apiPath, "/") {
-		s.setRateHeaders(c, s.rateSnapshot())
-		s.writeError(c, http.StatusNotFound, "Not Found", docsRoot)
-		return
-	}
-	c.rt, c.params = matchRoute(r.Method, apiPath)
 	if c.rt == nil {
 		s.setRateHeaders(c, s.rateSnapshot())
 		s.writeError(c, http.StatusNotFound, "Not Found", docsRoot)

@@ -1,0 +1,146 @@
+// Command garo-githubsim serves the GitHub simulator (package githubsim) on a local
+// address, for the local demo, the stub runner image and manual tests.
+//
+//	garo-githubsim --listen 127.0.0.1:9000 --repos acme/api,acme/web \
+//	    --webhook-url http://127.0.0.1:8080/webhooks/github --webhook-secret s3cret \
+//	    --private-key-out app.pem
+//
+// It prints where it listens, the App id and each repository's installation id.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/shared/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "garo-githubsim:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, serves until ctx ends, then shuts the server down.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("garo-githubsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
+	webhookURL := fs.String("webhook-url", "", "where webhook deliveries are POSTed (empty: recorded, not sent)")
+	webhookSecret := fs.String("webhook-secret", "", "secret of X-Hub-Signature-256")
+	appID := fs.Int64("app-id", 1, "the GitHub App's id")
+	repos := fs.String("repos", "", "comma-separated owner/name repositories the App is installed on")
+	keyOut := fs.String("private-key-out", "", "write the App's private key (PKCS#1 PEM) to this file, mode 0600")
+	pat := fs.String("pat", "", "comma-separated personal access tokens to accept on repository endpoints")
+	pathPrefix := fs.String("path-prefix", "", `serve the REST API under this prefix, "/api/v3" for GitHub Enterprise Server`)
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	log, err := logging.New(stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	repoNames := splitList(*repos)
+	for _, name := range repoNames {
+		if owner, repo, ok := strings.Cut(name, "/"); !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
+			return fmt.Errorf("--repos: %q is not owner/name", name)
+		}
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	base := "http://" + ln.Addr().String()
+	sim, err := githubsim.New(githubsim.Options{
+		AppID:         *appID,
+		WebhookURL:    *webhookURL,
+		WebhookSecret: *webhookSecret,
+		PathPrefix:    *pathPrefix,
+		PATs:          splitList(*pat),
+		Log:           log,
+		BaseURL:       base,
+	})
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	if *keyOut != "" {
+		if err := writeKey(*keyOut, sim.PrivateKeyPEM()); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "garo-githubsim listening on %s (REST API %s%s, app id %d)\n", base, base, *pathPrefix, sim.AppID())
+	for _, name := range repoNames {
+		r := sim.AddRepository(name)
+		fmt.Fprintf(stdout, "repository %s: id %d, installation id %d\n", r.FullName, r.ID, r.InstallationID)
+	}
+
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	<-served // http.ErrServerClosed
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// writeKey writes the key with mode 0600, also over an existing file.
+func writeKey(path string, pem []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("--private-key-out: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("--private-key-out: %w", err)
+	}
+	if _, err := f.Write(pem); err != nil {
+		f.Close()
+		return fmt.Errorf("--private-key-out: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--private-key-out: %w", err)
+	}
+	return nil
+}
