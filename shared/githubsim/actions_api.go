@@ -316,7 +316,7 @@ func (s *Sim) getRateLimit(c *call) {
 			"graphql":                     full(5000, time.Hour),
 			"integration_manifest":        full(5000, time.Hour),
 			"source_import":               full(100, time.Minute),
-			"code_scanning_upload":        full(1000, time.Hour),
+			"code_scanning_autofix":       full(10, time.Minute),
 			"actions_runner_registration": full(10000, time.Hour),
 			"scim":                        full(15000, time.Hour),
 			"dependency_snapshots":        full(100, time.Minute),

@@ -119,6 +119,7 @@ func (s *Sim) acquire(ctx context.Context, id int64, session string, wait time.D
 		}
 		if js := s.matchJobLocked(rs); js != nil {
 			now := s.opts.Now().UTC().Truncate(time.Second)
+			rs.repo.dequeueLocked(js)
 			js.status = "in_progress"
 			js.runnerID = rs.id
 			js.runnerName = rs.name
@@ -149,9 +150,8 @@ func (s *Sim) matchJobLocked(rs *runnerState) *jobState {
 	for _, l := range rs.labels {
 		have[strings.ToLower(l)] = true
 	}
-	var best *jobState
-	for _, js := range s.jobs {
-		if js.status != "queued" || !js.assignable || js.run.repo != rs.repo || (best != nil && js.id > best.id) {
+	for _, js := range rs.repo.queue {
+		if !js.assignable {
 			continue
 		}
 		ok := true
@@ -162,10 +162,10 @@ func (s *Sim) matchJobLocked(rs *runnerState) *jobState {
 			}
 		}
 		if ok {
-			best = js
+			return js
 		}
 	}
-	return best
+	return nil
 }
 
 // conclusions a runner may report.

@@ -330,15 +330,20 @@ func (s *Sim) setRateHeaders(c *call, rs rateState) {
 	h.Set("X-RateLimit-Resource", "core")
 }
 
-// errorBody is GitHub's error answer.
+// errorBody is GitHub's error answer. GitHub's description documents "status" for its
+// basic errors but not for validation errors (422), so those go without it.
 type errorBody struct {
 	Message          string `json:"message"`
 	DocumentationURL string `json:"documentation_url"`
-	Status           string `json:"status"`
+	Status           string `json:"status,omitempty"`
 }
 
 func (s *Sim) writeError(c *call, status int, msg, doc string) {
-	writeJSON(c.w, status, errorBody{Message: msg, DocumentationURL: doc, Status: strconv.Itoa(status)})
+	body := errorBody{Message: msg, DocumentationURL: doc, Status: strconv.Itoa(status)}
+	if status == http.StatusUnprocessableEntity {
+		body.Status = ""
+	}
+	writeJSON(c.w, status, body)
 }
 
 func (c *call) doc() string {

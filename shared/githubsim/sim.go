@@ -172,6 +172,7 @@ type repoState struct {
 	created    time.Time
 	workflowID int64
 	runNumber  int
+	queue      []*jobState // queued jobs, oldest first: what runners are offered
 }
 
 type runState struct {
@@ -357,6 +358,13 @@ func (s *Sim) AddRepository(fullName string) Repository {
 	return r.public()
 }
 
+// dequeueLocked takes js out of the queue of jobs offered to runners.
+func (r *repoState) dequeueLocked(js *jobState) {
+	if i := slices.Index(r.queue, js); i >= 0 {
+		r.queue = slices.Delete(r.queue, i, i+1)
+	}
+}
+
 func (r *repoState) public() Repository {
 	return Repository{ID: r.id, Owner: r.owner.login, Name: r.name, FullName: r.fullName, InstallationID: r.owner.installation.id}
 }
@@ -476,6 +484,7 @@ func (s *Sim) createJob(repo string, labels []string, assignable bool) (*jobStat
 	run.jobIDs = append(run.jobIDs, js.id)
 	s.runs[run.id] = run
 	s.jobs[js.id] = js
+	r.queue = append(r.queue, js) // ids grow, so the queue stays oldest first
 	if assignable {
 		s.broadcastLocked()
 	}
@@ -511,6 +520,7 @@ func (s *Sim) CancelJob(ctx context.Context, id int64) (Job, error) {
 
 func (s *Sim) completeJobLocked(js *jobState, conclusion string) {
 	now := s.opts.Now().UTC().Truncate(time.Second)
+	js.run.repo.dequeueLocked(js)
 	js.status = "completed"
 	js.conclusion = conclusion
 	js.completed = now
