@@ -62,8 +62,11 @@ var (
 	}
 )
 
+// operation is a method (lower case, as in OpenAPI) and a templated path.
+type operation struct{ method, path string }
+
 // restOperations are the routes the simulator serves, in GitHub's templated form.
-var restOperations = []struct{ method, path string }{
+var restOperations = []operation{
 	{"get", "/app"},
 	{"get", "/app/installations"},
 	{"get", "/app/installations/{installation_id}"},
@@ -139,9 +142,9 @@ func run(in, out string) error {
 		file string // the package's data file, inside the tarball's package/ folder
 		cut  func([]byte) ([]byte, error)
 	}{
-		{restPkg, "generated/api.github.com.json", cutREST},
-		{webhooksPkg, "generated/api.github.com.json", cutWebhooks},
-		{examplesPkg, "api.github.com/index.json", cutExamples},
+		{restPkg, "generated/api.github.com.json", func(b []byte) ([]byte, error) { return cutREST(b, restOperations) }},
+		{webhooksPkg, "generated/api.github.com.json", func(b []byte) ([]byte, error) { return cutWebhooks(b, webhookNames) }},
+		{examplesPkg, "api.github.com/index.json", func(b []byte) ([]byte, error) { return cutExamples(b, exampleEvents) }},
 	}
 	for _, s := range steps {
 		files, err := readTarball(filepath.Join(in, s.p.tarball()), s.p, s.file, "LICENSE")
@@ -240,8 +243,8 @@ func readTarball(path string, p pkg, want ...string) (map[string][]byte, error) 
 	return files, nil
 }
 
-// cutREST keeps restOperations and the components they reach.
-func cutREST(spec []byte) ([]byte, error) {
+// cutREST keeps ops and the components they reach.
+func cutREST(spec []byte, ops []operation) ([]byte, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(spec, &top); err != nil {
 		return nil, err
@@ -258,7 +261,7 @@ func cutREST(spec []byte) ([]byte, error) {
 
 	keptPaths := make(map[string]map[string]json.RawMessage)
 	usedTags := make(map[string]bool)
-	for _, op := range restOperations {
+	for _, op := range ops {
 		item, ok := paths[op.path]
 		if !ok {
 			return nil, fmt.Errorf("no path %s", op.path)
@@ -312,7 +315,7 @@ func cutREST(spec []byte) ([]byte, error) {
 	for _, k := range []string{"openapi", "info"} {
 		w.field(k, top[k])
 	}
-	w.field("x-garo-subset", subsetNote(restPkg, "paths", len(restOperations)))
+	w.field("x-garo-subset", subsetNote(restPkg, "operations", len(ops)))
 	w.field("tags", mustMarshal(tags))
 	for _, k := range []string{"servers", "externalDocs"} {
 		if v, ok := top[k]; ok {
@@ -344,8 +347,8 @@ func cutREST(spec []byte) ([]byte, error) {
 	return w.indented()
 }
 
-// cutWebhooks keeps webhookNames and the components they reach.
-func cutWebhooks(spec []byte) ([]byte, error) {
+// cutWebhooks keeps the webhooks named and the components they reach.
+func cutWebhooks(spec []byte, webhookNames []string) ([]byte, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(spec, &top); err != nil {
 		return nil, err
@@ -390,8 +393,8 @@ func cutWebhooks(spec []byte) ([]byte, error) {
 	return w.indented()
 }
 
-// cutExamples keeps the entries of exampleEvents, whole.
-func cutExamples(index []byte) ([]byte, error) {
+// cutExamples keeps the entries of the events named, whole.
+func cutExamples(index []byte, exampleEvents []string) ([]byte, error) {
 	var entries []json.RawMessage
 	if err := json.Unmarshal(index, &entries); err != nil {
 		return nil, err
