@@ -14,6 +14,7 @@ import (
 // ReconcileReport says what one reconcile cycle did.
 type ReconcileReport struct {
 	Repos, Added, Advanced int
+	Failed                 int    // repositories whose reconciliation failed (see the log)
 	Skipped                string // why the cycle did nothing or stopped early
 }
 
@@ -51,6 +52,7 @@ func (l *Loops) ReconcileOnce(ctx context.Context) (ReconcileReport, error) {
 			return rep, err
 		}
 		if err != nil {
+			rep.Failed++
 			l.log.Warn("reconcile repository failed", "repo", r.RepoKey, "err", err)
 		}
 	}

@@ -1,0 +1,222 @@
+package catchup_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/catchup"
+	"github.com/garo-dev/garo/server/githubapp"
+	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/server/jobs"
+	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/server/webhook"
+	"github.com/garo-dev/garo/shared/githubsim"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+const secret = "catchup-webhook-secret-0123"
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// gate answers 500 to the next fail deliveries, then passes them to the webhook handler:
+// a server that was down, or failed, when GitHub delivered.
+type gate struct {
+	next http.Handler
+	fail atomic.Int32
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.fail.Add(-1) >= 0 {
+		http.Error(w, "down for maintenance", http.StatusInternalServerError)
+		return
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// rig is a garo-server's job log with its webhook receiver, the GitHub simulator that
+// delivers to it, and a GitHub client on the simulator.
+type rig struct {
+	st   *store.Store
+	jobs *jobs.Service
+	gate *gate
+	sim  *githubsim.Sim
+	gh   *githubapp.Client
+}
+
+func newRig(t *testing.T, b testdb.Backend) *rig {
+	t.Helper()
+	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := &rig{st: st, jobs: jobs.NewService(st, discard, nil)}
+	r.gate = &gate{next: webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, r.jobs, st, discard, nil)}
+	hook := httptest.NewServer(r.gate)
+	t.Cleanup(hook.Close)
+	// The sim acts as GitHub Enterprise Server, as the client expects of a non-api.* host.
+	r.sim, err = githubsim.New(githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.sim.Close)
+	api := httptest.NewServer(r.sim)
+	t.Cleanup(api.Close)
+	r.sim.AddRepository("acme/web")
+	r.gh, err = githubapp.New(githubapp.Config{APIURL: api.URL + "/api/v3/", AppID: r.sim.AppID(), PrivateKey: r.sim.PrivateKeyPEM()}, discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.CreatePolicy(t.Context(), &store.Policy{
+		ID: "p1", Owner: "acme", Repo: "web", OwnerKey: "acme", RepoKey: "acme/web", Name: "linux",
+		Labels: []string{"linux"}, MaxRunners: 5, Ephemeral: true, AgentGroup: "default", Enabled: true,
+		Provider: "docker", RunnerSpec: store.JSONText(`{"image":"x"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *rig) loops(st *store.Store, now func() time.Time) *catchup.Loops {
+	l := catchup.New(catchup.Config{
+		RedeliverLookback: time.Hour, RedeliverMax: 10, ReconcileMaxRepos: 10, ReconcileMaxJobs: 50,
+		ReconcileMinRemaining: 500, QueuedGrace: time.Minute,
+	}, r.gh, st, jobs.NewService(st, discard, nil), discard, nil)
+	if now != nil {
+		catchup.SetClock(l, now)
+	}
+	return l
+}
+
+// TestRedeliversWhatTheServerFailed: GitHub's delivery is answered 500; the catch-up loop
+// asks for a redelivery, which lands, with the same GUID.
+func TestRedeliversWhatTheServerFailed(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		r := newRig(t, b)
+		ctx := t.Context()
+		r.gate.fail.Store(1)
+		job, err := r.sim.QueueJob(ctx, "acme/web", []string{"self-hosted", "linux"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.st.GetJob(ctx, job.ID, false); err == nil {
+			t.Fatal("the failed delivery reached the log")
+		}
+		l := r.loops(r.st, nil)
+		rep, err := l.RedeliverOnce(ctx)
+		if err != nil || rep.Failed != 1 || rep.Redelivered != 1 {
+			t.Fatalf("redeliver = %+v, %v", rep, err)
+		}
+		deliveries, err := r.sim.WaitDeliveries(waitCtx(t), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if deliveries[0].GUID != deliveries[1].GUID {
+			t.Fatalf("redelivery GUID %s differs from %s", deliveries[1].GUID, deliveries[0].GUID)
+		}
+		got, err := r.st.GetJob(ctx, job.ID, false)
+		if err != nil || got.State != portalapi.JobQueued {
+			t.Fatalf("job after redelivery = %+v, %v", got, err)
+		}
+		// The next cycle sees the successful attempt and asks for nothing.
+		rep, err = l.RedeliverOnce(ctx)
+		if err != nil || rep.Redelivered != 0 {
+			t.Fatalf("second cycle = %+v, %v", rep, err)
+		}
+	})
+}
+
+// TestReconcileRepairsTheLog: a job GitHub never announced is added; a job whose
+// in_progress and completed deliveries failed is moved on — also by a fresh server (a
+// restart between the webhook and the reconciliation).
+func TestReconcileRepairsTheLog(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		r := newRig(t, b)
+		ctx := t.Context()
+		quiet, err := r.sim.QueueJobQuietly("acme/web", []string{"self-hosted", "linux"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := r.loops(r.st, nil).ReconcileOnce(ctx)
+		if err != nil || rep.Added != 1 {
+			t.Fatalf("reconcile = %+v, %v", rep, err)
+		}
+		got, err := r.st.GetJob(ctx, quiet.ID, false)
+		if err != nil || got.Source != jobs.SourceReconcile || got.State != portalapi.JobQueued || got.PolicyName != "linux" {
+			t.Fatalf("added job = %+v, %v", got, err)
+		}
+
+		// A runner takes the job while the server fails every delivery.
+		r.gate.fail.Store(100)
+		jit, err := r.gh.GenerateJITConfig(ctx, "acme", "web", githubapp.JITRequest{Name: "r1", Labels: []string{"linux"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.sim.RunRunner(ctx, jit.EncodedJITConfig, 0); err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := r.sim.Job(quiet.ID); j.Status != "completed" {
+			t.Fatalf("sim job = %+v", j)
+		}
+
+		// "Restart": a new store handle and new loops on the same database.
+		st2, err := store.Open(ctx, store.Config{Driver: b.Driver, DSN: b.DSN}, discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st2.Close()
+		later := func() time.Time { return time.Now().Add(2 * time.Minute) }
+		rep, err = r.loops(st2, later).ReconcileOnce(ctx)
+		if err != nil || rep.Advanced != 1 {
+			t.Fatalf("reconcile after restart = %+v, %v", rep, err)
+		}
+		got, _ = st2.GetJob(ctx, quiet.ID, false)
+		if got.State != portalapi.JobCompleted || got.Conclusion != "success" {
+			t.Fatalf("job after reconciliation = %s/%s", got.State, got.Conclusion)
+		}
+	})
+}
+
+// TestReconcileStandsBackOnLowBudget: with GitHub's budget under the floor, a cycle sends
+// no request at all.
+func TestReconcileStandsBackOnLowBudget(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		r := newRig(t, b)
+		ctx := t.Context()
+		r.sim.SetRateLimit(100, time.Now().Add(time.Hour))
+		l := r.loops(r.st, nil)
+		// The first cycle learns the budget from GitHub's headers.
+		if _, err := l.ReconcileOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before := len(r.sim.Requests())
+		rep, err := l.ReconcileOnce(ctx)
+		if err != nil || rep.Skipped == "" {
+			t.Fatalf("low-budget cycle = %+v, %v", rep, err)
+		}
+		if after := len(r.sim.Requests()); after != before {
+			t.Fatalf("a low-budget cycle sent %d requests", after-before)
+		}
+		if got := r.gh.RateLimit(); got.Remaining >= 500 || got.Limit == 0 {
+			t.Fatalf("rate state = %+v", got)
+		}
+	})
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
