@@ -30,12 +30,22 @@ const secret = "webhook-secret-0123456789"
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.Store
 	url string
 }
 
 func newEnv(t *testing.T, b testdb.Backend, secrets ...string) *env {
+	t.Helper()
+	e := serve(t, b, secrets...)
+	e.t = t
+	return e
+}
+
+// newBenchEnv is newEnv for benchmarks.
+func newBenchEnv(b *testing.B, be testdb.Backend) *env { return serve(b, be) }
+
+func serve(t testing.TB, b testdb.Backend, secrets ...string) *env {
 	t.Helper()
 	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 30}, discard)
 	if err != nil {
