@@ -34,17 +34,17 @@ func errAppOnly(op string) error {
 }
 
 // ListDeliveries returns the App's webhook deliveries, newest first, from the newest back
-// to since (exclusive) or until max are collected, following the cursor. App mode only
+// to since (exclusive) or until limit are collected, following the cursor. App mode only
 // (else errors.ErrUnsupported).
-func (c *Client) ListDeliveries(ctx context.Context, since time.Time, max int) ([]Delivery, error) {
+func (c *Client) ListDeliveries(ctx context.Context, since time.Time, limit int) ([]Delivery, error) {
 	if c.mode != "app" {
 		return nil, errAppOnly("list webhook deliveries")
 	}
-	if max <= 0 {
-		return nil, fmt.Errorf("list webhook deliveries: max must be positive, got %d", max)
+	if limit <= 0 {
+		return nil, fmt.Errorf("list webhook deliveries: limit must be positive, got %d", limit)
 	}
 	var out []Delivery
-	opts := &github.ListCursorOptions{PerPage: min(max, 100)}
+	opts := &github.ListCursorOptions{PerPage: min(limit, 100)}
 	for {
 		page, resp, err := c.app.Apps.ListHookDeliveries(ctx, opts)
 		if err != nil {
@@ -56,7 +56,7 @@ func (c *Client) ListDeliveries(ctx context.Context, since time.Time, max int) (
 				return out, nil
 			}
 			out = append(out, dd)
-			if len(out) >= max {
+			if len(out) >= limit {
 				return out, nil
 			}
 		}

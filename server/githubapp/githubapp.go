@@ -187,7 +187,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Client, erro
 		atr.BaseURL = c.ghinstallationBaseURL()
 		c.app = c.newGitHub(atr)
 	}
-	log.Info("github client ready", "mode", c.mode, "api_url", c.api.String())
+	log.Debug("github client ready", "mode", c.mode, "api_url", c.api.String())
 	return c, nil
 }
 
@@ -292,21 +292,30 @@ func (c *Client) forRepo(ctx context.Context, owner, repo string) (*github.Clien
 		return c.pat, 0, nil
 	}
 	key := repoKey(owner, repo)
-	c.mu.Lock()
-	if ri, ok := c.repos[key]; ok && c.now().Before(ri.expires) {
-		if inst := c.installs[ri.id]; inst != nil {
-			c.mu.Unlock()
-			return inst.gh, inst.id, nil
-		}
+	if inst := c.cached(key); inst != nil {
+		return inst.gh, inst.id, nil
 	}
-	c.mu.Unlock()
-
-	v, err, _ := c.lookups.Do(key, func() (any, error) { return c.lookup(ctx, owner, repo) })
+	v, err, _ := c.lookups.Do(key, func() (any, error) {
+		if inst := c.cached(key); inst != nil {
+			return inst, nil // a lookup that just finished filled the cache
+		}
+		return c.lookup(ctx, owner, repo)
+	})
 	if err != nil {
 		return nil, 0, err
 	}
 	inst := v.(*installation)
 	return inst.gh, inst.id, nil
+}
+
+// cached returns the installation of a repository while its cache entry is fresh.
+func (c *Client) cached(key string) *installation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ri, ok := c.repos[key]; ok && c.now().Before(ri.expires) {
+		return c.installs[ri.id]
+	}
+	return nil
 }
 
 // lookup finds the App's installation on owner/repo and caches it.

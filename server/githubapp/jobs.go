@@ -47,13 +47,13 @@ func (c *Client) GetJob(ctx context.Context, owner, repo string, jobID int64) (*
 	return &out, nil
 }
 
-// ListQueuedJobs returns up to max queued jobs of owner/repo, for catching up on missed
+// ListQueuedJobs returns up to limit queued jobs of owner/repo, for catching up on missed
 // webhooks: the queued workflow runs (newest first, as GitHub lists them), then each run's
-// jobs that are queued. API use is bounded: at most max runs are examined, so a call costs
-// at most max job listings plus the run pages that hold them.
-func (c *Client) ListQueuedJobs(ctx context.Context, owner, repo string, max int) ([]Job, error) {
-	if max <= 0 {
-		return nil, fmt.Errorf("list queued jobs of %s/%s: max must be positive, got %d", owner, repo, max)
+// jobs that are queued. API use is bounded: at most limit runs are examined, so a call costs
+// at most limit job listings plus the run pages that hold them.
+func (c *Client) ListQueuedJobs(ctx context.Context, owner, repo string, limit int) ([]Job, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list queued jobs of %s/%s: limit must be positive, got %d", owner, repo, limit)
 	}
 	gh, id, err := c.forRepo(ctx, owner, repo)
 	if err != nil {
@@ -61,24 +61,24 @@ func (c *Client) ListQueuedJobs(ctx context.Context, owner, repo string, max int
 	}
 	var out []Job
 	runsSeen := 0
-	runOpts := &github.ListWorkflowRunsOptions{Status: "queued", ListOptions: github.ListOptions{PerPage: min(max, 100)}}
+	runOpts := &github.ListWorkflowRunsOptions{Status: "queued", ListOptions: github.ListOptions{PerPage: min(limit, 100)}}
 	for {
 		runs, resp, err := gh.Actions.ListRepositoryWorkflowRuns(ctx, owner, repo, runOpts)
 		if err != nil {
 			return nil, fmt.Errorf("list queued runs of %s/%s: %w", owner, repo, c.done(owner, repo, id, err))
 		}
 		for _, run := range runs.WorkflowRuns {
-			if runsSeen >= max || len(out) >= max {
+			if runsSeen >= limit || len(out) >= limit {
 				return out, nil
 			}
 			runsSeen++
-			jobs, err := c.queuedJobsOfRun(ctx, gh, owner, repo, run.GetID(), max-len(out))
+			jobs, err := c.queuedJobsOfRun(ctx, gh, owner, repo, run.GetID(), limit-len(out))
 			if err != nil {
 				return nil, fmt.Errorf("list queued jobs of %s/%s, run %d: %w", owner, repo, run.GetID(), c.done(owner, repo, id, err))
 			}
 			out = append(out, jobs...)
 		}
-		if len(out) >= max || runsSeen >= max || resp.NextPage == 0 || resp.NextPage == runOpts.Page {
+		if len(out) >= limit || runsSeen >= limit || resp.NextPage == 0 || resp.NextPage == runOpts.Page {
 			return out, nil
 		}
 		runOpts.Page = resp.NextPage
