@@ -536,7 +536,7 @@ func TestDeliveries(t *testing.T) {
 		h.fake.deliveries = append(h.fake.deliveries, map[string]any{
 			"id": int64(i), "guid": fmt.Sprintf("guid-%d", i), "event": "workflow_job", "action": "queued",
 			"status": "OK", "status_code": 200, "redelivery": false,
-			"delivered_at": base.Add(time.Duration(i) * time.Minute).Format(time.RFC3339),
+			"delivered_at":  base.Add(time.Duration(i) * time.Minute).Format(time.RFC3339),
 			"repository_id": 99, "installation_id": 7,
 		})
 	}
