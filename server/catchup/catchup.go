@@ -120,7 +120,28 @@ func (l *Loops) Run(ctx context.Context) {
 			})
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.every(ctx, "prune", time.Hour, func(ctx context.Context) error {
+			_, err := l.PruneOnce(ctx)
+			return err
+		})
+	}()
 	wg.Wait()
+}
+
+// deliveryRetention is how long delivery GUIDs are kept for deduplication: GitHub lets a
+// delivery be redelivered for 3 days, so a week is safely past any redelivery.
+const deliveryRetention = 7 * 24 * time.Hour
+
+// PruneOnce forgets delivery GUIDs older than the retention.
+func (l *Loops) PruneOnce(ctx context.Context) (int64, error) {
+	n, err := l.st.PruneDeliveries(ctx, l.now().Add(-deliveryRetention))
+	if n > 0 {
+		l.log.Info("pruned old webhook deliveries", "count", n)
+	}
+	return n, err
 }
 
 func (l *Loops) every(ctx context.Context, name string, interval time.Duration, cycle func(context.Context) error) {

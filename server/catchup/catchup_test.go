@@ -220,3 +220,21 @@ func waitCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func TestPruneKeepsRecentDeliveries(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		r := newRig(t, b)
+		ctx := t.Context()
+		if _, err := r.sim.QueueJob(ctx, "acme/web", []string{"linux"}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.loops(r.st, nil).PruneOnce(ctx); err != nil || n != 0 {
+			t.Fatalf("prune now = %d, %v; want 0", n, err)
+		}
+		inEightDays := func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+		if n, err := r.loops(r.st, inEightDays).PruneOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("prune in eight days = %d, %v; want 1", n, err)
+		}
+	})
+}
