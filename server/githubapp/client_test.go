@@ -134,7 +134,8 @@ func TestAPIURLs(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ in, api, upload string }{
 		{"", "https://api.github.com/", "https://uploads.github.com/"},
-		{"https://api.github.com/", "https://api.github.com/", "https://api.github.com/api/uploads/"},
+		{"https://api.github.com/", "https://api.github.com/", "https://uploads.github.com/"},
+		{"https://api.github.com", "https://api.github.com/", "https://uploads.github.com/"},
 		{"https://ghe.example.com/api/v3/", "https://ghe.example.com/api/v3/", "https://ghe.example.com/api/uploads/"},
 		{"https://ghe.example.com/api/v3", "https://ghe.example.com/api/v3/", "https://ghe.example.com/api/uploads/"},
 		{"https://ghe.example.com", "https://ghe.example.com/api/v3/", "https://ghe.example.com/api/uploads/"},

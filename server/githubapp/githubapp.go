@@ -207,6 +207,9 @@ func (c *Client) setURLs(raw string) error {
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("github.api_url %q: must not carry credentials, a query or a fragment", u.Redacted())
 	}
+	if u.Host == "api.github.com" && (u.Path == "" || u.Path == "/") {
+		return c.setURLs("")
+	}
 	upload := *u
 	upload.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api/v3") + "/api/uploads/"
 	gh, err := github.NewClient(nil).WithEnterpriseURLs(u.String(), upload.String())
