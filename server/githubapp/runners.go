@@ -153,8 +153,10 @@ func (c *Client) RegistrationToken(ctx context.Context, owner, repo string) (*Re
 }
 
 // RemoveRunner deletes a runner from owner/repo. A runner GitHub no longer knows (404)
-// counts as removed, so the call is idempotent. A runner that is running a job (422) is
-// not removed: the error wraps ErrRunnerBusy and the request is not repeated.
+// counts as removed, so the call is idempotent (GitHub also answers 404 when the App lost
+// access to the repository; the 404 forgets the cached installation, so the next call
+// reports ErrNotInstalled). A runner that is running a job (422) is not removed: the
+// error wraps ErrRunnerBusy and the request is not repeated.
 func (c *Client) RemoveRunner(ctx context.Context, owner, repo string, runnerID int64) error {
 	gh, id, err := c.forRepo(ctx, owner, repo)
 	if err != nil {
