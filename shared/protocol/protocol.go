@@ -1,0 +1,232 @@
+// Package protocol holds the wire types of the agent protocol: every call goes from
+// garo-agent to garo-server (never the other way), HTTPS + JSON, under PathPrefix.
+//
+//	POST /agent/v1/register              RegisterRequest → 201 RegisterResponse (no credential yet: the registration token is in the body)
+//	POST /agent/v1/heartbeat             HeartbeatRequest → 200 HeartbeatResponse
+//	GET  /agent/v1/config?wait=30s       If-None-Match: "<version>" → 200 Config (ETag) | 304 after the wait when unchanged
+//	GET  /agent/v1/jobs?wait=30s         If-None-Match: "<version>" → 200 JobsSnapshot (ETag) | 304
+//	POST /agent/v1/runners/credentials   CredentialsRequest → 201 Credentials
+//	POST /agent/v1/runners/remove        RemoveRunnerRequest → 204 | 409 code runner_busy
+//	POST /agent/v1/unregister            → 204
+//
+// Every call but register carries Authorization: Bearer <agent credential>. Errors use the
+// API's one error body {"error":{"code","message"}}. 401 means the credential is revoked
+// or unknown: the agent stops provisioning and must be registered again; it never retries
+// a 401. 403 means the agent does not serve the repository it named. 429 and 503 carry
+// Retry-After. Clients back off exponentially with full jitter (1 s to 60 s).
+package protocol
+
+import "time"
+
+// PathPrefix is the versioned root of the agent protocol.
+const PathPrefix = "/agent/v1"
+
+// Error codes specific to the agent protocol (the others are the portal API's).
+const (
+	CodeRunnerBusy  = "runner_busy"  // 409 on remove: GitHub says the runner runs a job
+	CodeNotOwner    = "not_owner"    // 403: the agent does not serve that repository
+	CodeGitHubLimit = "github_limit" // 503: GitHub's rate limit; Retry-After says when
+)
+
+// Agent states reported in heartbeats.
+const (
+	AgentActive   = "active"
+	AgentDraining = "draining"
+)
+
+// RegisterRequest exchanges a one-time registration token for the agent's own identity.
+type RegisterRequest struct {
+	Token    string `json:"token"`
+	Name     string `json:"name"`     // a human name, e.g. the host name
+	Version  string `json:"version"`  // garo-agent's version
+	Provider string `json:"provider"` // "docker", "kubernetes" or "memory"
+}
+
+// RegisterResponse is shown once: the credential is stored only as a hash on the server.
+type RegisterResponse struct {
+	AgentID    string    `json:"agent_id"`
+	Credential string    `json:"credential"`
+	Group      string    `json:"group"`
+	Intervals  Intervals `json:"intervals"`
+}
+
+// Intervals are chosen by the server.
+type Intervals struct {
+	Heartbeat Duration `json:"heartbeat"` // how often to send a heartbeat (±10 % jitter)
+	LongPoll  Duration `json:"long_poll"` // how long the server holds config and jobs polls
+	Offline   Duration `json:"offline"`   // silence after which the agent's repositories move
+}
+
+// RunnerState is a runner's life as the agent sees it.
+type RunnerState string
+
+// Runner states.
+const (
+	RunnerCreating RunnerState = "creating" // provider asked to create it
+	RunnerBooting  RunnerState = "booting"  // created, not yet online at GitHub
+	RunnerIdle     RunnerState = "idle"     // online, no job
+	RunnerBusy     RunnerState = "busy"     // running a job
+	RunnerFinished RunnerState = "finished" // exited after its job; to be removed
+	RunnerFailed   RunnerState = "failed"   // did not start or crashed; to be removed
+)
+
+// RunnerStatus is one runner in a heartbeat's inventory.
+type RunnerStatus struct {
+	Name       string      `json:"name"`
+	Repository string      `json:"repository"`
+	Policy     string      `json:"policy"`
+	ProviderID string      `json:"provider_id,omitempty"`
+	RunnerID   int64       `json:"runner_id,omitempty"` // GitHub's id, once known
+	State      RunnerState `json:"state"`
+	JobID      int64       `json:"job_id,omitempty"`
+	CreatedAt  time.Time   `json:"created_at"`
+	Reason     string      `json:"reason,omitempty"` // why it failed
+}
+
+// Job states the agent reports (in addition to GitHub's).
+const (
+	JobWaitingForCapacity = "waiting_for_capacity" // queued in the agent: the policy is at max_runners
+	JobRunnerRequested    = "runner_requested"     // a runner is being created for it
+)
+
+// JobStatus is the agent's view of one job, reported in heartbeats.
+type JobStatus struct {
+	JobID    int64  `json:"job_id"`
+	State    string `json:"state"`
+	Position int    `json:"position,omitempty"` // 1-based place in the policy's queue
+	Runner   string `json:"runner,omitempty"`
+}
+
+// HeartbeatRequest reports the agent's state, runners and jobs. It is idempotent: the
+// server replaces what it knew with it.
+type HeartbeatRequest struct {
+	State   string         `json:"state"`
+	Version string         `json:"version"`
+	Runners []RunnerStatus `json:"runners"`
+	Jobs    []JobStatus    `json:"jobs"`
+}
+
+// HeartbeatResponse may carry commands and new intervals.
+type HeartbeatResponse struct {
+	Intervals Intervals `json:"intervals"`
+	// Drain asks the agent to stop creating runners and let busy ones finish.
+	Drain bool `json:"drain,omitempty"`
+}
+
+// Config is what an agent serves: the enabled policies of the repositories it owns.
+// Version changes whenever any of it changes.
+type Config struct {
+	Version      string   `json:"version"`
+	AgentID      string   `json:"agent_id"`
+	Group        string   `json:"group"`
+	Repositories []string `json:"repositories"` // owned, "owner/name" as GitHub spells it
+	Policies     []Policy `json:"policies"`
+}
+
+// Policy is a runner policy as the agent needs it.
+type Policy struct {
+	ID               string            `json:"id"`
+	Repository       string            `json:"repository"`
+	Name             string            `json:"name"`
+	Labels           []string          `json:"labels"`
+	MinIdle          int               `json:"min_idle"`
+	MaxRunners       int               `json:"max_runners"`
+	Ephemeral        bool              `json:"ephemeral"`
+	IdleGrace        Duration          `json:"idle_grace"`
+	BootstrapTimeout Duration          `json:"bootstrap_timeout"`
+	Provider         string            `json:"provider"`
+	Runner           RunnerSpec        `json:"runner"`
+	Version          int64             `json:"version"`
+	Schedule         []ScheduleWindow  `json:"schedule,omitempty"`
+	Extra            map[string]string `json:"extra,omitempty"`
+}
+
+// RunnerSpec mirrors the portal's runner spec.
+type RunnerSpec struct {
+	Image      string            `json:"image"`
+	CPU        string            `json:"cpu,omitempty"`
+	Memory     string            `json:"memory,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	Command    []string          `json:"command,omitempty"`
+	Docker     *DockerSpec       `json:"docker,omitempty"`
+	Kubernetes *KubernetesSpec   `json:"kubernetes,omitempty"`
+}
+
+// DockerSpec is the Docker part of a runner spec.
+type DockerSpec struct {
+	NetworkMode string `json:"network_mode,omitempty"`
+}
+
+// KubernetesSpec is the Kubernetes part of a runner spec.
+type KubernetesSpec struct {
+	Namespace      string            `json:"namespace,omitempty"`
+	NodeSelector   map[string]string `json:"node_selector,omitempty"`
+	Tolerations    []Toleration      `json:"tolerations,omitempty"`
+	ServiceAccount string            `json:"service_account,omitempty"`
+}
+
+// Toleration mirrors a Kubernetes toleration.
+type Toleration struct {
+	Key               string `json:"key,omitempty"`
+	Operator          string `json:"operator,omitempty"`
+	Value             string `json:"value,omitempty"`
+	Effect            string `json:"effect,omitempty"`
+	TolerationSeconds *int64 `json:"toleration_seconds,omitempty"`
+}
+
+// ScheduleWindow overrides min_idle during a recurring window, e.g. 0 outside working
+// hours: Days (mon..sun), Start and End ("08:00", "18:00") in TimeZone (IANA).
+type ScheduleWindow struct {
+	Days     []string `json:"days"`
+	Start    string   `json:"start"`
+	End      string   `json:"end"`
+	TimeZone string   `json:"time_zone"`
+	MinIdle  int      `json:"min_idle"`
+}
+
+// Job is an open job of an owned repository, as the agent needs it.
+type Job struct {
+	ID         int64     `json:"id"`
+	Repository string    `json:"repository"`
+	Policy     string    `json:"policy"` // the matched policy's name ("" when unmatched: not served)
+	Labels     []string  `json:"labels"`
+	Status     string    `json:"status"` // GitHub's: queued, waiting, in_progress
+	RunnerName string    `json:"runner_name,omitempty"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// JobsSnapshot is every open (not completed) job of the agent's repositories, oldest first.
+type JobsSnapshot struct {
+	Version string `json:"version"`
+	Jobs    []Job  `json:"jobs"`
+}
+
+// CredentialsRequest asks for what a new runner needs to join GitHub.
+type CredentialsRequest struct {
+	Repository string `json:"repository"`
+	Policy     string `json:"policy"`
+	RunnerName string `json:"runner_name"`
+	JobID      int64  `json:"job_id,omitempty"` // the job it is created for, if any (for latency records)
+}
+
+// Credentials are secrets: pass them to the runner in its environment, never in argv or
+// logs. Exactly one of JITConfig and RegistrationToken is set.
+type Credentials struct {
+	Kind              string    `json:"kind"` // "jit" or "registration_token"
+	RunnerName        string    `json:"runner_name"`
+	RunnerID          int64     `json:"runner_id,omitempty"`
+	Labels            []string  `json:"labels"`
+	Ephemeral         bool      `json:"ephemeral"`
+	JITConfig         string    `json:"jit_config,omitempty"`
+	RegistrationToken string    `json:"registration_token,omitempty"`
+	ExpiresAt         time.Time `json:"expires_at,omitempty"`
+	RepositoryURL     string    `json:"repository_url,omitempty"` // for config.sh with a registration token
+}
+
+// RemoveRunnerRequest asks the server to remove a runner from GitHub before the agent
+// deletes its container or pod.
+type RemoveRunnerRequest struct {
+	Repository string `json:"repository"`
+	RunnerID   int64  `json:"runner_id"`
+	RunnerName string `json:"runner_name"`
+}
