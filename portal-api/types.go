@@ -7,6 +7,8 @@ package portalapi
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/garo-dev/garo/shared/spec"
 )
 
 // Provider names accepted in a policy.
@@ -54,40 +56,13 @@ type PolicyRequest struct {
 	Runner   RunnerSpec `json:"runner"`
 }
 
-// RunnerSpec says what a runner of a policy looks like.
-type RunnerSpec struct {
-	Image string `json:"image"`
-	// CPU is a Kubernetes-style quantity ("2", "500m"), a limit on Docker.
-	CPU string `json:"cpu,omitempty"`
-	// Memory is a Kubernetes-style quantity ("4Gi", "512Mi").
-	Memory     string            `json:"memory,omitempty"`
-	Env        map[string]string `json:"env,omitempty"`
-	Docker     *DockerSpec       `json:"docker,omitempty"`
-	Kubernetes *KubernetesSpec   `json:"kubernetes,omitempty"`
-}
-
-// DockerSpec holds the Docker-only part of a runner spec.
-type DockerSpec struct {
-	// NetworkMode is "bridge", "host", "none" or the name of a user-defined network.
-	NetworkMode string `json:"network_mode,omitempty"`
-}
-
-// KubernetesSpec holds the Kubernetes-only part of a runner spec.
-type KubernetesSpec struct {
-	Namespace      string            `json:"namespace,omitempty"`
-	NodeSelector   map[string]string `json:"node_selector,omitempty"`
-	Tolerations    []Toleration      `json:"tolerations,omitempty"`
-	ServiceAccount string            `json:"service_account,omitempty"`
-}
-
-// Toleration mirrors the fields of a Kubernetes toleration.
-type Toleration struct {
-	Key               string `json:"key,omitempty"`
-	Operator          string `json:"operator,omitempty"`
-	Value             string `json:"value,omitempty"`
-	Effect            string `json:"effect,omitempty"`
-	TolerationSeconds *int64 `json:"toleration_seconds,omitempty"`
-}
+// The runner spec types are shared verbatim with the agent protocol (shared/spec).
+type (
+	RunnerSpec     = spec.RunnerSpec
+	DockerSpec     = spec.DockerSpec
+	KubernetesSpec = spec.KubernetesSpec
+	Toleration     = spec.Toleration
+)
 
 // Policy is a stored runner policy as the API returns it. Version is the optimistic-lock
 // counter; the ETag header of a policy response is its quoted decimal form.

@@ -197,6 +197,14 @@ func validateRunner(errs *fieldErrors, provider string, r *portalapi.RunnerSpec)
 			errs.add(field, "GARO_ and ACTIONS_RUNNER_ variables are reserved")
 		}
 	}
+	if len(r.Command) > 20 {
+		errs.add("runner.command", "at most 20 arguments, got %d", len(r.Command))
+	}
+	for i, arg := range r.Command {
+		if arg == "" || len(arg) > 1000 || strings.ContainsRune(arg, 0) {
+			errs.add(fmt.Sprintf("runner.command[%d]", i), "must be 1-1000 characters without NUL")
+		}
+	}
 	if r.Docker != nil {
 		if provider != portalapi.ProviderDocker {
 			errs.add("runner.docker", "is only allowed with provider docker")

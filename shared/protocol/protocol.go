@@ -16,7 +16,11 @@
 // Retry-After. Clients back off exponentially with full jitter (1 s to 60 s).
 package protocol
 
-import "time"
+import (
+	"time"
+
+	"github.com/garo-dev/garo/shared/spec"
+)
 
 // PathPrefix is the versioned root of the agent protocol.
 const PathPrefix = "/agent/v1"
@@ -125,53 +129,19 @@ type Config struct {
 
 // Policy is a runner policy as the agent needs it.
 type Policy struct {
-	ID               string            `json:"id"`
-	Repository       string            `json:"repository"`
-	Name             string            `json:"name"`
-	Labels           []string          `json:"labels"`
-	MinIdle          int               `json:"min_idle"`
-	MaxRunners       int               `json:"max_runners"`
-	Ephemeral        bool              `json:"ephemeral"`
-	IdleGrace        Duration          `json:"idle_grace"`
-	BootstrapTimeout Duration          `json:"bootstrap_timeout"`
-	Provider         string            `json:"provider"`
-	Runner           RunnerSpec        `json:"runner"`
-	Version          int64             `json:"version"`
-	Schedule         []ScheduleWindow  `json:"schedule,omitempty"`
-	Extra            map[string]string `json:"extra,omitempty"`
-}
-
-// RunnerSpec mirrors the portal's runner spec.
-type RunnerSpec struct {
-	Image      string            `json:"image"`
-	CPU        string            `json:"cpu,omitempty"`
-	Memory     string            `json:"memory,omitempty"`
-	Env        map[string]string `json:"env,omitempty"`
-	Command    []string          `json:"command,omitempty"`
-	Docker     *DockerSpec       `json:"docker,omitempty"`
-	Kubernetes *KubernetesSpec   `json:"kubernetes,omitempty"`
-}
-
-// DockerSpec is the Docker part of a runner spec.
-type DockerSpec struct {
-	NetworkMode string `json:"network_mode,omitempty"`
-}
-
-// KubernetesSpec is the Kubernetes part of a runner spec.
-type KubernetesSpec struct {
-	Namespace      string            `json:"namespace,omitempty"`
-	NodeSelector   map[string]string `json:"node_selector,omitempty"`
-	Tolerations    []Toleration      `json:"tolerations,omitempty"`
-	ServiceAccount string            `json:"service_account,omitempty"`
-}
-
-// Toleration mirrors a Kubernetes toleration.
-type Toleration struct {
-	Key               string `json:"key,omitempty"`
-	Operator          string `json:"operator,omitempty"`
-	Value             string `json:"value,omitempty"`
-	Effect            string `json:"effect,omitempty"`
-	TolerationSeconds *int64 `json:"toleration_seconds,omitempty"`
+	ID               string           `json:"id"`
+	Repository       string           `json:"repository"`
+	Name             string           `json:"name"`
+	Labels           []string         `json:"labels"`
+	MinIdle          int              `json:"min_idle"`
+	MaxRunners       int              `json:"max_runners"`
+	Ephemeral        bool             `json:"ephemeral"`
+	IdleGrace        Duration         `json:"idle_grace"`
+	BootstrapTimeout Duration         `json:"bootstrap_timeout"`
+	Provider         string           `json:"provider"`
+	Runner           spec.RunnerSpec  `json:"runner"`
+	Version          int64            `json:"version"`
+	Schedule         []ScheduleWindow `json:"schedule,omitempty"`
 }
 
 // ScheduleWindow overrides min_idle during a recurring window, e.g. 0 outside working
