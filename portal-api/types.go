@@ -56,8 +56,10 @@ type PolicyRequest struct {
 	Runner   RunnerSpec `json:"runner"`
 }
 
-// The runner spec types are shared verbatim with the agent protocol (shared/spec).
+// The runner spec types and Duration are shared verbatim with the agent protocol
+// (shared/spec).
 type (
+	Duration       = spec.Duration
 	RunnerSpec     = spec.RunnerSpec
 	DockerSpec     = spec.DockerSpec
 	KubernetesSpec = spec.KubernetesSpec
@@ -198,6 +200,9 @@ type Health struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks,omitempty"`
 }
+
+// DurationOf converts a time.Duration, for building requests.
+func DurationOf(d time.Duration) *Duration { return spec.DurationOf(d) }
 
 // Job states: what Garo knows of a GitHub Actions job.
 const (

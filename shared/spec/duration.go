@@ -1,4 +1,4 @@
-package portalapi
+package spec
 
 import (
 	"encoding/json"
