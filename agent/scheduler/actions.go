@@ -1,0 +1,173 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/garo-dev/garo/agent/client"
+	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// Environment variables of a runner registered with a registration token: the actions
+// runner's config.sh reads ACTIONS_RUNNER_INPUT_<OPTION> for each of its options.
+const (
+	envURL       = "ACTIONS_RUNNER_INPUT_URL"
+	envToken     = "ACTIONS_RUNNER_INPUT_TOKEN"
+	envName      = "ACTIONS_RUNNER_INPUT_NAME"
+	envLabels    = "ACTIONS_RUNNER_INPUT_LABELS"
+	envEphemeral = "ACTIONS_RUNNER_INPUT_EPHEMERAL"
+)
+
+// credentialEnv puts the runner's credentials into its environment, never into argv.
+func credentialEnv(c protocol.Credentials) map[string]string {
+	if c.JITConfig != "" {
+		return map[string]string{provider.EnvJITConfig: c.JITConfig}
+	}
+	env := map[string]string{
+		envURL: c.RepositoryURL, envToken: c.RegistrationToken, envName: c.RunnerName,
+		envLabels: strings.Join(c.Labels, ","),
+	}
+	if c.Ephemeral {
+		env[envEphemeral] = "true"
+	}
+	return env
+}
+
+// create mints the runner's credentials and creates its instance. Its record is
+// pending (creating) until it reports back: booting, or failed.
+func (s *Scheduler) create(ctx context.Context, c Create) {
+	r := c.Record
+	log := s.log.With("repo", r.Repository, "policy", r.Policy, "runner", r.Name)
+	if r.ForJob != 0 {
+		log = log.With("job_id", r.ForJob)
+	}
+	creds, err := s.opts.Server.Credentials(ctx, protocol.CredentialsRequest{
+		Repository: r.Repository, Policy: r.Policy, RunnerName: r.Name, JobID: r.ForJob,
+	})
+	if err != nil {
+		s.createFailed(r, "no runner credentials", err)
+		return
+	}
+	r.RunnerID = creds.RunnerID
+	req := provider.RunnerRequest{
+		Name: r.Name, Repository: r.Repository, Policy: r.Policy,
+		Labels: Labels(s.opts.AgentID, r), Spec: c.Policy.Runner, Env: credentialEnv(creds),
+	}
+	inst, err := s.opts.Provider.Create(ctx, req)
+	if err != nil {
+		s.createFailed(r, "provider create failed", err)
+		s.forget(ctx, r) // its GitHub registration would stay behind, offline
+		return
+	}
+	s.mu.Lock()
+	delete(s.failures, r.Key)
+	delete(s.blocked, r.Key)
+	s.mu.Unlock()
+	s.update(r.Name, func(rec *Record) {
+		rec.ProviderID, rec.RunnerID, rec.Pending = inst.ID, creds.RunnerID, false
+		rec.State, rec.Since = protocol.RunnerBooting, s.opts.Now()
+	})
+	log.Info("runner created", "provider_id", inst.ID, "runner_id", creds.RunnerID)
+	s.Wake()
+}
+
+// createFailed marks r failed and holds the policy's creations back for a while.
+func (s *Scheduler) createFailed(r Record, what string, err error) {
+	if errors.Is(err, client.ErrUnauthorized) {
+		s.setFatal(err)
+	}
+	now := s.opts.Now()
+	s.mu.Lock()
+	n := s.failures[r.Key]
+	s.failures[r.Key] = n + 1
+	wait := max(s.opts.Backoff.Delay(n), time.Second)
+	s.blocked[r.Key] = now.Add(wait)
+	s.mu.Unlock()
+	s.update(r.Name, func(rec *Record) {
+		rec.State, rec.Since, rec.Pending, rec.Reason = protocol.RunnerFailed, now, false, what+": "+err.Error()
+	})
+	level := s.log.Warn
+	if errors.Is(err, context.Canceled) {
+		level = s.log.Info
+	}
+	level("runner not created", "repo", r.Repository, "policy", r.Policy, "runner", r.Name,
+		"job_id", r.ForJob, "err", err, "retry_in", wait.Round(time.Millisecond))
+	s.Wake()
+}
+
+// reap removes one runner: from GitHub first when it may be running (the server refuses
+// a busy one), then its instance, then its record.
+func (s *Scheduler) reap(ctx context.Context, rp Reap) {
+	r := rp.Record
+	log := s.log.With("repo", r.Repository, "policy", r.Policy, "runner", r.Name, "reason", r.Reason)
+	if rp.Running {
+		err := s.opts.Server.RemoveRunner(ctx, protocol.RemoveRunnerRequest{
+			Repository: r.Repository, RunnerID: r.RunnerID, RunnerName: r.Name,
+		})
+		var apiErr *client.APIError
+		switch {
+		case err == nil:
+		case errors.As(err, &apiErr) && apiErr.Status == 404: // not at GitHub (any more)
+		case errors.Is(err, client.ErrRunnerBusy):
+			log.Info("runner is busy at GitHub: kept")
+			s.keep(r.Name, s.opts.RefusedRetry)
+			return
+		case errors.Is(err, client.ErrNotOwner):
+			log.Info("repository not served by this agent: runner kept for its owner")
+			s.keep(r.Name, 2*s.opts.RefusedRetry)
+			return
+		default:
+			if errors.Is(err, client.ErrUnauthorized) {
+				s.setFatal(err)
+			}
+			log.Warn("runner removal from GitHub failed: kept for now", "err", err)
+			s.keep(r.Name, s.opts.RefusedRetry)
+			return
+		}
+	}
+	if r.ProviderID != "" {
+		if err := s.opts.Provider.Delete(ctx, r.ProviderID); err != nil {
+			log.Warn("runner instance not deleted: retrying later", "provider_id", r.ProviderID, "err", err)
+			s.keep(r.Name, s.opts.RefusedRetry)
+			return
+		}
+	}
+	s.mu.Lock()
+	delete(s.records, r.Name)
+	s.mu.Unlock()
+	if !rp.Running && r.State == protocol.RunnerFailed {
+		s.forget(ctx, r)
+	}
+	log.Info("runner removed")
+	s.Wake()
+}
+
+// keep clears r's pending mark and leaves it alone for d.
+func (s *Scheduler) keep(name string, d time.Duration) {
+	now := s.opts.Now()
+	s.update(name, func(rec *Record) { rec.Pending, rec.RetryAt = false, now.Add(d) })
+}
+
+// forget asks the server, best effort and briefly, to remove a runner that never ran a
+// job from GitHub, where its registration would stay behind offline.
+func (s *Scheduler) forget(ctx context.Context, r Record) {
+	if r.RunnerID == 0 || ctx.Err() != nil {
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := s.opts.Server.RemoveRunner(fctx, protocol.RemoveRunnerRequest{
+		Repository: r.Repository, RunnerID: r.RunnerID, RunnerName: r.Name,
+	})
+	if err != nil {
+		if errors.Is(err, client.ErrUnauthorized) {
+			s.setFatal(err)
+		}
+		s.log.Debug("runner registration not removed from GitHub", "repo", r.Repository, "runner", r.Name,
+			"runner_id", strconv.FormatInt(r.RunnerID, 10), "err", err)
+	}
+}

@@ -1,0 +1,497 @@
+package scheduler
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// GitHub's job statuses that matter here.
+const (
+	jobQueued     = "queued"
+	jobInProgress = "in_progress"
+)
+
+// Input is everything Reconcile decides from. It is a value: Reconcile changes nothing in
+// it.
+type Input struct {
+	Now     time.Time
+	AgentID string
+	// Config is nil until the first config arrives: then nothing is created, and running
+	// runners are neither adopted as orphans nor reaped as surplus.
+	Config *protocol.Config
+	// Jobs is nil until the first jobs snapshot arrives: then nothing is created.
+	Jobs *protocol.JobsSnapshot
+	// Inventory is what the provider lists with Garo's managed-by label.
+	Inventory []provider.Instance
+	// Records are the agent's runners, by name.
+	Records map[string]Record
+	// Draining: create nothing, let busy runners finish, reap the rest.
+	Draining bool
+	// Blocked holds, per policy, a time before which no runner is created (backoff after
+	// failed creations, e.g. while the server cannot mint credentials).
+	Blocked map[Key]time.Time
+	// NewName returns a fresh runner name for a policy.
+	NewName func(Key) string
+	// MaxLifetime sets the expiry of new runners; 0 means none.
+	MaxLifetime time.Duration
+}
+
+// Create asks for one new runner. Its record is already in Plan.Records (state creating,
+// pending).
+type Create struct {
+	Record Record
+	Policy protocol.Policy
+}
+
+// Reap asks to remove one runner. Running means its process may be running: the server
+// must remove it from GitHub first (a busy runner is refused there); otherwise the
+// instance is deleted at once and GitHub is told afterwards, best effort.
+type Reap struct {
+	Record   Record
+	Running  bool
+	Orphan   bool // the agent had no record of it
+	Instance provider.Instance
+}
+
+// Provisioned is a runner seen running for the first time, After its creation began.
+type Provisioned struct {
+	Key   Key
+	After time.Duration
+}
+
+// Plan is what Reconcile decided.
+type Plan struct {
+	Records map[string]Record
+	Creates []Create
+	Reaps   []Reap
+	// Jobs is the per-job state for heartbeats: runner_requested, waiting_for_capacity
+	// (with 1-based positions per policy) and in_progress on one of the agent's runners.
+	Jobs []protocol.JobStatus
+	// Queues is the number of jobs waiting for capacity per policy.
+	Queues map[Key]int
+	// Provisioned are runners seen running for the first time, with the time it took.
+	Provisioned []Provisioned
+	// Warnings are problems worth a log line (unreadable schedule windows).
+	Warnings []error
+}
+
+// Reconcile compares what should run with what runs and returns the records' new states
+// and the actions to take. It is pure: same input, same plan.
+//
+// Per policy: target = min(max_runners, busy + queued jobs + effective min_idle). Queued
+// jobs are served oldest first; those beyond max_runners wait with a position. Runners
+// are reaped when finished or failed, when idle beyond the target for idle_grace (at
+// once above max_runners), when they did not start within bootstrap_timeout or let a
+// queued job wait that long, and when the agent has no record of them. A busy runner is
+// never reaped here, and a running one only after the server removed it from GitHub.
+func Reconcile(in Input) Plan {
+	p := Plan{Records: cloneRecords(in.Records), Queues: map[Key]int{}}
+	if p.Records == nil {
+		p.Records = map[string]Record{}
+	}
+	policies := map[Key]protocol.Policy{}
+	owned := map[string]bool{}
+	if in.Config != nil {
+		for _, pol := range in.Config.Policies {
+			policies[Key{pol.Repository, pol.Name}] = pol
+		}
+		for _, r := range in.Config.Repositories {
+			owned[r] = true
+		}
+	}
+	busyJob := map[string]protocol.Job{} // runner name → its in_progress job
+	queued := map[Key][]protocol.Job{}
+	if in.Jobs != nil {
+		jobs := slices.Clone(in.Jobs.Jobs)
+		slices.SortStableFunc(jobs, func(a, b protocol.Job) int {
+			return cmp.Or(a.ReceivedAt.Compare(b.ReceivedAt), cmp.Compare(a.ID, b.ID))
+		})
+		for _, j := range jobs {
+			switch j.Status {
+			case jobInProgress:
+				if j.RunnerName != "" {
+					busyJob[j.RunnerName] = j
+				}
+			case jobQueued:
+				k := Key{j.Repository, j.Policy}
+				if _, ok := policies[k]; ok && j.Policy != "" {
+					queued[k] = append(queued[k], j)
+				}
+			}
+		}
+	}
+
+	// Instances: ours (our agent id, or a repository we own) by runner name.
+	mine := map[string]provider.Instance{}
+	var unknown []provider.Instance
+	for _, inst := range in.Inventory {
+		if inst.State == provider.StateGone {
+			continue
+		}
+		ours := inst.Labels[provider.LabelAgentID] == in.AgentID ||
+			(in.Config != nil && owned[inst.Labels[provider.LabelRepository]])
+		if !ours {
+			continue
+		}
+		name := inst.Labels[provider.LabelRunner]
+		if _, dup := mine[name]; dup || name == "" {
+			unknown = append(unknown, inst) // a second instance of a name is never ours
+			continue
+		}
+		if r, ok := p.Records[name]; ok && r.ProviderID != "" && r.ProviderID != inst.ID {
+			unknown = append(unknown, inst)
+			continue
+		}
+		mine[name] = inst
+	}
+	byName := maps.Clone(mine)
+	byID := map[string]provider.Instance{}
+	for _, inst := range in.Inventory {
+		byID[inst.ID] = inst
+	}
+
+	// Each record's state from its instance and the jobs.
+	for name, r := range p.Records {
+		inst, has := byName[name]
+		delete(byName, name)
+		if has && r.ProviderID == "" && !r.Pending {
+			r.ProviderID = inst.ID
+		}
+		pol, hasPolicy := policies[r.Key]
+		if hasPolicy {
+			r.Ephemeral = pol.Ephemeral
+		}
+		next, provisioned := observe(in, r, inst, has, busyJob, queued[r.Key], pol, hasPolicy)
+		if provisioned {
+			p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
+		}
+		p.Records[name] = next
+	}
+	// Instances without a record: a busy one is adopted (a busy runner is never
+	// removed), and so is a runner another agent left on a repository this agent now
+	// serves; the others are orphans.
+	for _, inst := range byName {
+		r, ok := fromInstance(inst, in.Now)
+		j, busy := busyJob[r.Name]
+		switch {
+		case ok && busy:
+			r.State, r.JobID, r.TookJob, r.Provisioned = protocol.RunnerBusy, j.ID, true, true
+			p.Records[r.Name] = r
+		case ok && inst.Labels[provider.LabelAgentID] != in.AgentID:
+			r.Provisioned = inst.State == provider.StateRunning
+			r, _ = observe(in, r, inst, true, busyJob, queued[r.Key], policies[r.Key], hasKey(policies, r.Key))
+			p.Records[r.Name] = r
+		default:
+			unknown = append(unknown, inst)
+		}
+	}
+	// Orphans become failed records on their way out, so that a refused or failed
+	// removal is retried with the same care as any other.
+	for _, inst := range unknown {
+		r, _ := fromInstance(inst, in.Now)
+		r.ProviderID, r.State, r.Since, r.Reason = inst.ID, protocol.RunnerFailed, in.Now, "orphan: the agent has no record of it"
+		if r.Name == "" {
+			r.Name = inst.ID
+		}
+		if have, taken := p.Records[r.Name]; taken {
+			if have.ProviderID == inst.ID {
+				continue // already on its way out
+			}
+			r.Name += "#" + inst.ID
+			if have, taken := p.Records[r.Name]; taken && have.ProviderID == inst.ID {
+				continue
+			}
+		}
+		r.Pending = true
+		p.Records[r.Name] = r
+		p.Reaps = append(p.Reaps, Reap{Record: r, Running: inst.State == provider.StateRunning, Orphan: true, Instance: inst})
+	}
+
+	keys := map[Key]bool{}
+	for k := range policies {
+		keys[k] = true
+	}
+	for _, r := range p.Records {
+		keys[r.Key] = true
+	}
+	sorted := slices.SortedFunc(func(yield func(Key) bool) {
+		for k := range keys {
+			if !yield(k) {
+				return
+			}
+		}
+	}, func(a, b Key) int {
+		return cmp.Or(cmp.Compare(a.Repository, b.Repository), cmp.Compare(a.Policy, b.Policy))
+	})
+	for _, k := range sorted {
+		pol, ok := policies[k]
+		p.schedule(in, k, pol, ok, queued[k], byID)
+	}
+	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
+	return p
+}
+
+// observe derives a record's state. provisioned reports the first sight of it running.
+func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[string]protocol.Job,
+	queued []protocol.Job, pol protocol.Policy, hasPolicy bool) (Record, bool) {
+	set := func(s protocol.RunnerState, reason string) {
+		if r.State != s {
+			r.State, r.Since = s, in.Now
+		}
+		r.Reason = reason
+	}
+	if r.State == protocol.RunnerCreating && r.Pending {
+		return r, false // the create action reports back
+	}
+	if r.State == protocol.RunnerFailed || r.State == protocol.RunnerFinished {
+		return r, false // on its way out
+	}
+	provisioned := false
+	if has && inst.State == provider.StateRunning && !r.Provisioned {
+		r.Provisioned, provisioned = true, true
+	}
+	if j, busy := busyJob[r.Name]; busy && (!has || inst.State != provider.StateExited) {
+		r.JobID, r.TookJob = j.ID, true
+		set(protocol.RunnerBusy, "")
+		return r, provisioned
+	}
+	if in.Jobs == nil && has && inst.State == provider.StateRunning && (r.TookJob || r.State == protocol.RunnerIdle) {
+		return r, provisioned // without the jobs, a running runner stays as it was
+	}
+	if r.TookJob { // its job is no longer open (or the process ended): done
+		if r.Ephemeral || !has || inst.State != provider.StateRunning {
+			set(protocol.RunnerFinished, "")
+			return r, provisioned
+		}
+		set(protocol.RunnerIdle, "")
+		return r, provisioned
+	}
+	age := in.Now.Sub(r.CreatedAt)
+	boot := time.Duration(0)
+	if hasPolicy {
+		boot = pol.BootstrapTimeout.D()
+	}
+	switch {
+	case !has:
+		set(protocol.RunnerFailed, "the instance disappeared")
+	case inst.State == provider.StateExited:
+		set(protocol.RunnerFailed, fmt.Sprintf("exited with code %d before taking a job%s", inst.ExitCode, suffix(inst.Reason)))
+	case inst.State == provider.StateCreated:
+		if boot > 0 && age >= boot {
+			set(protocol.RunnerFailed, fmt.Sprintf("not started within the bootstrap timeout (%s)%s", boot, suffix(inst.Reason)))
+		} else {
+			set(protocol.RunnerBooting, "")
+		}
+	default: // running, never took a job
+		set(protocol.RunnerIdle, "")
+		// A healthy runner takes a queued job of its policy within seconds. One that
+		// let such a job wait for the whole bootstrap timeout never came online.
+		if boot > 0 {
+			for _, j := range queued {
+				if in.Now.Sub(later(r.CreatedAt, j.ReceivedAt)) >= boot {
+					set(protocol.RunnerFailed, fmt.Sprintf("not online within the bootstrap timeout (%s): job %d waited", boot, j.ID))
+					break
+				}
+			}
+		}
+	}
+	return r, provisioned
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func suffix(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return ": " + reason
+}
+
+// schedule plans one policy: creations for queued jobs and min_idle, positions of the
+// jobs that wait, and reaps.
+// insts holds the inventory by provider id.
+func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, queued []protocol.Job, insts map[string]provider.Instance) {
+	var busy, avail, dying int
+	var idle []Record
+	runnerFor := map[int64]string{} // job → runner created for it
+	for _, r := range p.Records {
+		if r.Key != k {
+			continue
+		}
+		switch {
+		case r.State == protocol.RunnerBusy:
+			busy++
+		case r.live():
+			avail++
+			if r.ForJob != 0 {
+				runnerFor[r.ForJob] = r.Name
+			}
+			if r.State == protocol.RunnerIdle && !r.Pending {
+				idle = append(idle, r)
+			}
+		default:
+			if inst, ok := insts[r.ProviderID]; ok && inst.State != provider.StateExited && inst.State != provider.StateGone {
+				dying++ // failed or finished but still running: it holds capacity
+			}
+		}
+	}
+	// Finished and failed runners go; so does anything past its expiry that is not busy.
+	for name, r := range p.Records {
+		if r.Key != k || r.Pending || in.Now.Before(r.RetryAt) {
+			continue
+		}
+		expired := !r.Expiry.IsZero() && !in.Now.Before(r.Expiry) && r.State != protocol.RunnerBusy && r.State != protocol.RunnerCreating
+		if r.State == protocol.RunnerFailed || r.State == protocol.RunnerFinished || expired {
+			if expired && r.live() {
+				r.Reason = "expired"
+				avail--
+				idle = slices.DeleteFunc(idle, func(x Record) bool { return x.Name == name })
+			}
+			p.reap(name, r, insts)
+		}
+	}
+	if !hasPolicy {
+		// The policy is gone, or its repository moved to another agent: reap what is not
+		// busy. The server refuses (not_owner) a repository that moved, and then the
+		// runner stays for its new owner to adopt. Without a config nothing is known yet.
+		if in.Config != nil {
+			for _, r := range idle {
+				r.Reason = "its policy is no longer served"
+				p.reap(r.Name, r, insts)
+			}
+		}
+		return
+	}
+	minIdle, err := EffectiveMinIdle(pol, in.Now)
+	if err != nil {
+		p.Warnings = append(p.Warnings, err)
+	}
+	maxRunners := max(pol.MaxRunners, 0)
+	target := min(maxRunners, busy+len(queued)+minIdle)
+	if in.Draining {
+		target = busy // nothing new, and idle runners go
+	}
+	want := target - busy - avail
+	room := maxRunners - busy - avail - dying
+	n := max(0, min(want, room))
+	if in.Draining || in.Jobs == nil || in.NewName == nil || in.Now.Before(in.Blocked[k]) {
+		n = 0
+	}
+	// Surplus: runners that are not busy beyond what the target needs. Above max_runners
+	// they go at once, otherwise after idle_grace; longest idle first.
+	surplus := avail - max(0, target-busy)
+	over := busy + avail + dying - maxRunners
+	if in.Draining {
+		over = surplus // draining: idle runners go at once
+	}
+	slices.SortFunc(idle, func(a, b Record) int { return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Name, b.Name)) })
+	for _, r := range idle {
+		if surplus <= 0 {
+			break
+		}
+		if in.Now.Before(r.RetryAt) {
+			continue
+		}
+		switch {
+		case over > 0:
+			r.Reason = fmt.Sprintf("above max_runners (%d)", maxRunners)
+			over--
+		case in.Now.Sub(r.Since) >= pol.IdleGrace.D():
+			r.Reason = fmt.Sprintf("idle beyond min_idle (%d) for %s", minIdle, pol.IdleGrace.D())
+		default:
+			continue
+		}
+		surplus--
+		avail--
+		p.reap(r.Name, r, insts)
+	}
+	// Queued jobs, oldest first: the first ones are covered by runners that are not
+	// busy (GitHub gives the oldest job to the next runner that asks), the next get new
+	// runners, the rest wait for capacity. Creations beyond the jobs are for min_idle.
+	covered := min(avail, len(queued))
+	forJobs := min(n, len(queued)-covered)
+	for i, j := range queued {
+		st := protocol.JobStatus{JobID: j.ID, State: protocol.JobRunnerRequested, Runner: runnerFor[j.ID]}
+		switch {
+		case i < covered:
+		case i < covered+forJobs:
+			st.Runner = p.newRecord(in, k, pol, j.ID).Name
+		default:
+			st.State, st.Position = protocol.JobWaitingForCapacity, i-covered-forJobs+1
+			p.Queues[k]++
+		}
+		p.Jobs = append(p.Jobs, st)
+	}
+	for range n - forJobs {
+		p.newRecord(in, k, pol, 0)
+	}
+	var running []protocol.JobStatus
+	for _, r := range p.Records {
+		if r.Key == k && r.State == protocol.RunnerBusy {
+			running = append(running, protocol.JobStatus{JobID: r.JobID, State: jobInProgress, Runner: r.Name})
+		}
+	}
+	slices.SortFunc(running, func(a, b protocol.JobStatus) int { return cmp.Compare(a.JobID, b.JobID) })
+	p.Jobs = append(p.Jobs, running...)
+	if _, ok := p.Queues[k]; !ok {
+		p.Queues[k] = 0
+	}
+}
+
+func (p *Plan) newRecord(in Input, k Key, pol protocol.Policy, job int64) Record {
+	r := Record{
+		Name: in.NewName(k), Key: k, State: protocol.RunnerCreating, Ephemeral: pol.Ephemeral,
+		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true,
+	}
+	if in.MaxLifetime > 0 {
+		r.Expiry = in.Now.Add(in.MaxLifetime)
+	}
+	p.Records[r.Name] = r
+	p.Creates = append(p.Creates, Create{Record: r, Policy: pol})
+	return r
+}
+
+func (p *Plan) reap(name string, r Record, insts map[string]provider.Instance) {
+	inst, ok := insts[r.ProviderID]
+	r.Pending = true
+	p.Records[name] = r
+	p.Reaps = append(p.Reaps, Reap{Record: r, Running: ok && inst.State == provider.StateRunning, Instance: inst})
+}
+
+func hasKey(m map[Key]protocol.Policy, k Key) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// Adopt returns records for the instances of the agent (its agent id in their labels)
+// that records lacks: what a restarted agent learns again from its provider. Instances
+// whose labels do not say enough are left out; Reconcile sweeps them as orphans.
+func Adopt(agentID string, inventory []provider.Instance, records map[string]Record, now time.Time) map[string]Record {
+	out := cloneRecords(records)
+	if out == nil {
+		out = map[string]Record{}
+	}
+	for _, inst := range inventory {
+		if inst.State == provider.StateGone || inst.Labels[provider.LabelAgentID] != agentID {
+			continue
+		}
+		r, ok := fromInstance(inst, now)
+		if _, have := out[r.Name]; !ok || have {
+			continue
+		}
+		r.Provisioned = inst.State == provider.StateRunning
+		out[r.Name] = r
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package scheduler
+
+import (
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// Key names one policy: policy names are unique per repository only.
+type Key struct {
+	Repository string
+	Policy     string
+}
+
+func (k Key) String() string { return k.Repository + ":" + k.Policy }
+
+// Record is the agent's memory of one runner it created or adopted.
+type Record struct {
+	Name string
+	Key
+	ProviderID string
+	RunnerID   int64 // GitHub's id, 0 until known
+	State      protocol.RunnerState
+	Ephemeral  bool
+	ForJob     int64 // the job it was created for (0: for min_idle)
+	JobID      int64 // the job it runs (busy) or last ran
+	TookJob    bool  // it has run a job since the agent knows it
+	CreatedAt  time.Time
+	Since      time.Time // when it entered State
+	Reason     string    // why it failed or is being removed
+	Expiry     time.Time // nothing keeps a runner past this, unless it is busy
+
+	// Pending: an action (create or reap) runs on it; Reconcile plans nothing else for it.
+	Pending bool
+	// RetryAt: a reap was refused (busy, not owner) or failed; not before this again.
+	RetryAt time.Time
+	// Provisioned: it was seen running once (the provisioning latency is recorded then).
+	Provisioned bool
+}
+
+// Status is the record as a heartbeat reports it.
+func (r Record) Status() protocol.RunnerStatus {
+	s := protocol.RunnerStatus{
+		Name: r.Name, Repository: r.Repository, Policy: r.Policy, ProviderID: r.ProviderID,
+		RunnerID: r.RunnerID, State: r.State, CreatedAt: r.CreatedAt, Reason: r.Reason,
+	}
+	if r.State == protocol.RunnerBusy {
+		s.JobID = r.JobID
+	}
+	return s
+}
+
+// live reports whether the record holds capacity: every runner that is, or may soon be,
+// running counts against max_runners.
+func (r Record) live() bool {
+	switch r.State {
+	case protocol.RunnerCreating, protocol.RunnerBooting, protocol.RunnerIdle, protocol.RunnerBusy:
+		return true
+	}
+	return false
+}
+
+// Labels are the provider labels of a runner that agentID creates for r.
+func Labels(agentID string, r Record) map[string]string {
+	l := map[string]string{
+		provider.LabelManagedBy:  provider.ManagedByGaro,
+		provider.LabelAgentID:    agentID,
+		provider.LabelRunner:     r.Name,
+		provider.LabelRepository: r.Repository,
+		provider.LabelPolicy:     r.Policy,
+		provider.LabelCreated:    provider.Unix(r.CreatedAt),
+	}
+	if !r.Expiry.IsZero() {
+		l[provider.LabelExpiry] = provider.Unix(r.Expiry)
+	}
+	if r.RunnerID != 0 {
+		l[provider.LabelRunnerID] = strconv.FormatInt(r.RunnerID, 10)
+	}
+	return l
+}
+
+// fromInstance rebuilds a record from an instance's labels; false when they do not say
+// enough (no runner name, repository or policy).
+func fromInstance(in provider.Instance, now time.Time) (Record, bool) {
+	l := in.Labels
+	r := Record{
+		Name:       l[provider.LabelRunner],
+		Key:        Key{Repository: l[provider.LabelRepository], Policy: l[provider.LabelPolicy]},
+		ProviderID: in.ID,
+		State:      protocol.RunnerBooting,
+		Ephemeral:  true,
+		CreatedAt:  in.CreatedAt,
+		Since:      now,
+	}
+	if r.Name == "" || r.Repository == "" || r.Policy == "" {
+		return Record{}, false
+	}
+	if t, ok := provider.ParseUnix(l[provider.LabelCreated]); ok {
+		r.CreatedAt = t
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now
+	}
+	if t, ok := provider.ParseUnix(l[provider.LabelExpiry]); ok {
+		r.Expiry = t
+	}
+	if id, err := strconv.ParseInt(l[provider.LabelRunnerID], 10, 64); err == nil && id > 0 {
+		r.RunnerID = id
+	}
+	return r, true
+}
+
+func cloneRecords(in map[string]Record) map[string]Record { return maps.Clone(in) }
