@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -11,9 +12,27 @@ import (
 // Labels every runner has without being asked for them. A policy that names another OS or
 // architecture among its labels replaces the default of that kind.
 var (
-	osLabels   = map[string]bool{"linux": true, "windows": true, "macos": true}
-	archLabels = map[string]bool{"x64": true, "arm64": true, "arm": true}
+	osLabels        = map[string]bool{"linux": true, "windows": true, "macos": true}
+	archLabels      = map[string]bool{"x64": true, "arm64": true, "arm": true}
+	defaultPlatform = map[string]bool{"self-hosted": true, "linux": true, "x64": true}
+	// githubHosted matches the labels of GitHub's own runners (ubuntu-latest,
+	// windows-2022, macos-14-arm64, ...): such jobs are none of Garo's business.
+	githubHosted = regexp.MustCompile(`^(ubuntu|windows|macos)-(latest|[0-9][0-9.]*)(-[a-z0-9-]+)?$`)
 )
+
+// GitHubHosted reports whether a job asks for one of GitHub's own runners: every label is
+// a GitHub-hosted image label, and none is self-hosted.
+func GitHubHosted(labels []string) bool {
+	if len(labels) == 0 {
+		return false
+	}
+	for _, l := range labels {
+		if !githubHosted.MatchString(strings.ToLower(l)) {
+			return false
+		}
+	}
+	return true
+}
 
 // runnerLabels is the set of labels a runner of p answers to, lower-cased: its policy's
 // labels, "self-hosted", and an OS and architecture (linux and x64 unless the policy names
@@ -38,10 +57,14 @@ func runnerLabels(p *store.Policy) map[string]bool {
 
 // Match picks the policy of a repository that serves a job asking for labels: among the
 // enabled policies whose runners carry every requested label (case-insensitive), the most
-// specific one, i.e. the one with the fewest policy labels the job did not ask for (a
-// job asking for [self-hosted, linux] goes to "linux-small" rather than "linux-gpu"); a tie
-// goes to the policy whose name sorts first. It returns nil and the reason when none fits.
+// specific one, i.e. the one with the fewest policy labels the job did not ask for, not
+// counting the default platform (a job asking for [self-hosted, linux] goes to
+// "linux-small" rather than "linux-gpu"); a tie goes to the policy whose name sorts first.
+// Jobs for GitHub-hosted runners (ubuntu-latest, ...) never match. It returns nil and the reason when none fits.
 func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
+	if GitHubHosted(labels) {
+		return nil, "the job asks for a GitHub-hosted runner"
+	}
 	if len(policies) == 0 {
 		return nil, "the repository has no enabled runner policy"
 	}
@@ -70,9 +93,12 @@ func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
 		if !ok {
 			continue
 		}
+		// Unrequested labels make a policy less specific, but the default platform
+		// (linux, x64) does not count: [self-hosted] goes to a plain Linux policy rather
+		// than to an arm64 or Windows one.
 		extra := 0
 		for _, l := range p.Labels {
-			if !want[strings.ToLower(l)] {
+			if l = strings.ToLower(l); !want[l] && !defaultPlatform[l] {
 				extra++
 			}
 		}

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/garo-dev/garo/server/store"
@@ -35,6 +36,7 @@ func TestMatch(t *testing.T) {
 		{[]string{"gpu", "small"}, ""},
 		{[]string{"special"}, ""},
 		{[]string{"ubuntu-latest"}, ""},
+		{[]string{"macos-14-arm64"}, ""},
 	} {
 		p, reason := Match(tc.labels, policies)
 		got := ""
@@ -55,5 +57,24 @@ func TestMatch(t *testing.T) {
 	tie := []store.Policy{pol("b", true, "linux"), pol("a", true, "linux")}
 	if p, _ := Match([]string{"linux"}, tie); p == nil || p.Name != "a" {
 		t.Errorf("tie = %v, want a", p)
+	}
+}
+
+// TestMatchPrefersTheDefaultPlatform: [self-hosted] goes to the plain Linux policy, not to
+// an arm64 or Windows one whose name sorts first.
+func TestMatchPrefersTheDefaultPlatform(t *testing.T) {
+	t.Parallel()
+	policies := []store.Policy{
+		{ID: "a", Name: "arm", Enabled: true, Labels: []string{"arm64"}},
+		{ID: "l", Name: "linux-small", Enabled: true, Labels: []string{"linux"}},
+		{ID: "w", Name: "windows", Enabled: true, Labels: []string{"windows"}},
+	}
+	if p, reason := Match([]string{"self-hosted"}, policies); p == nil || p.Name != "linux-small" {
+		t.Fatalf("Match([self-hosted]) = %v (%s), want linux-small", p, reason)
+	}
+	for labels, want := range map[string]bool{"ubuntu-latest": true, "windows-2022": true, "ubuntu-24.04,self-hosted": false, "gpu": false} {
+		if got := GitHubHosted(strings.Split(labels, ",")); got != want {
+			t.Errorf("GitHubHosted(%s) = %v, want %v", labels, got, want)
+		}
 	}
 }

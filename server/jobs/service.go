@@ -205,7 +205,9 @@ func (s *Service) newJob(ctx context.Context, tx *store.Store, ev Event, now tim
 		job.PolicyID, job.PolicyName, job.MatchedAt = p.ID, p.Name, &now
 	} else {
 		job.UnmatchedReason = reason
-		s.unmatched.Inc()
+		if !GitHubHosted(ev.Labels) {
+			s.unmatched.Inc()
+		}
 	}
 	advance(job, ev, now)
 	return job, nil
@@ -259,8 +261,52 @@ func (s *Service) logJob(job *store.WorkflowJob, ev Event, msg string) {
 	if job.PolicyName != "" {
 		attrs = append(attrs, "policy", job.PolicyName)
 	}
+	level := slog.LevelInfo
 	if job.State == portalapi.JobUnmatched {
 		attrs = append(attrs, "labels", strings.Join(job.Labels, ","), "reason", job.UnmatchedReason)
+		if GitHubHosted(job.Labels) {
+			level = slog.LevelDebug // a GitHub-hosted job: not ours, not news
+		}
 	}
-	s.log.Info(msg, attrs...)
+	s.log.Log(context.Background(), level, msg, attrs...)
+}
+
+// Rematch gives the unmatched jobs of a repository that are still waiting on GitHub
+// another chance, after a policy was created or changed. It returns how many found one.
+func (s *Service) Rematch(ctx context.Context, repoKey string) (int, error) {
+	open, _, err := s.st.ListJobs(ctx, store.JobFilter{RepoKey: repoKey, State: portalapi.JobUnmatched, Limit: 500})
+	if err != nil || len(open) == 0 {
+		return 0, err
+	}
+	enabled := true
+	policies, _, err := s.st.ListPolicies(ctx, store.PolicyFilter{RepoKey: repoKey, Enabled: &enabled, Limit: 500})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range open {
+		if j.GitHubStatus != "queued" && j.GitHubStatus != "waiting" {
+			continue
+		}
+		p, _ := Match(j.Labels, policies)
+		if p == nil {
+			continue
+		}
+		err := s.st.Tx(ctx, func(tx *store.Store) error {
+			job, err := tx.GetJob(ctx, j.ID, true)
+			if err != nil || job.PolicyID != "" {
+				return err
+			}
+			now := tx.Now()
+			job.PolicyID, job.PolicyName, job.MatchedAt, job.UnmatchedReason = p.ID, p.Name, &now, ""
+			job.State = stateOf(job)
+			return tx.SaveJob(ctx, job)
+		})
+		if err != nil {
+			return n, fmt.Errorf("rematch job %d: %w", j.ID, err)
+		}
+		n++
+		s.log.Info("matched a waiting job to a new policy", "job_id", j.ID, "repo", repoKey, "policy", p.Name)
+	}
+	return n, nil
 }

@@ -388,3 +388,27 @@ func TestPingAfterClose(t *testing.T) {
 		}
 	})
 }
+
+// TestLeaderLock: on PostgreSQL, while one holder runs, another skips; on SQLite both run.
+func TestLeaderLock(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		a, c := open(t, b), open(t, b)
+		ctx := t.Context()
+		var inner bool
+		ran, err := a.WithLeaderLock(ctx, store.LockReconcile, func(ctx context.Context) error {
+			var err error
+			inner, err = c.WithLeaderLock(ctx, store.LockReconcile, func(context.Context) error { return nil })
+			return err
+		})
+		if err != nil || !ran {
+			t.Fatalf("outer = %v, %v", ran, err)
+		}
+		if want := b.Name != "postgres"; inner != want {
+			t.Fatalf("inner ran = %v, want %v", inner, want)
+		}
+		if ran, err := c.WithLeaderLock(ctx, store.LockReconcile, func(context.Context) error { return nil }); err != nil || !ran {
+			t.Fatalf("after release = %v, %v", ran, err)
+		}
+	})
+}
