@@ -33,6 +33,7 @@ type gitHub interface {
 // jobLog is the part of the job service the loops need.
 type jobLog interface {
 	Apply(ctx context.Context, ev jobs.Event) (string, *store.WorkflowJob, error)
+	Rematch(ctx context.Context, repoKey string) (int, error)
 }
 
 // Config bounds the loops; see config.Catchup. An interval of 0 turns a loop off.
@@ -68,7 +69,8 @@ type Loops struct {
 	skipped     *prometheus.CounterVec
 }
 
-// New returns the loops; metrics are registered with reg.
+// New returns the loops; metrics are registered with reg. gh may be nil (no GitHub
+// credentials): then only pruning runs.
 func New(cfg Config, gh gitHub, st *store.Store, jobs jobLog, log *slog.Logger, reg prometheus.Registerer) *Loops {
 	if cfg.QueuedGrace <= 0 {
 		cfg.QueuedGrace = time.Minute
@@ -95,27 +97,37 @@ func New(cfg Config, gh gitHub, st *store.Store, jobs jobLog, log *slog.Logger, 
 	return l
 }
 
-// Run runs both loops until ctx ends. A cycle's failure is logged; the loop goes on.
+// Run runs the loops until ctx ends. A cycle's failure is logged; the loop goes on. With
+// several replicas, each cycle of the GitHub loops runs on one replica at a time (an
+// advisory lock); the others skip it. Without a GitHub client only pruning runs.
 func (l *Loops) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	if l.cfg.RedeliverInterval > 0 && l.gh.Mode() == "app" {
+	if l.gh == nil {
+		l.log.Info("catch-up with GitHub is off: no GitHub credentials")
+	} else if l.cfg.RedeliverInterval > 0 && l.gh.Mode() == "app" {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			l.every(ctx, "redeliver", l.cfg.RedeliverInterval, func(ctx context.Context) error {
-				_, err := l.RedeliverOnce(ctx)
+				_, err := l.st.WithLeaderLock(ctx, store.LockRedeliver, func(ctx context.Context) error {
+					_, err := l.RedeliverOnce(ctx)
+					return err
+				})
 				return err
 			})
 		}()
 	} else if l.cfg.RedeliverInterval > 0 {
 		l.log.Info("webhook redelivery is off: it needs GitHub App mode (github.app_id)")
 	}
-	if l.cfg.ReconcileInterval > 0 {
+	if l.gh != nil && l.cfg.ReconcileInterval > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			l.every(ctx, "reconcile", l.cfg.ReconcileInterval, func(ctx context.Context) error {
-				_, err := l.ReconcileOnce(ctx)
+				_, err := l.st.WithLeaderLock(ctx, store.LockReconcile, func(ctx context.Context) error {
+					_, err := l.ReconcileOnce(ctx)
+					return err
+				})
 				return err
 			})
 		}()

@@ -238,3 +238,35 @@ func TestPruneKeepsRecentDeliveries(t *testing.T) {
 		}
 	})
 }
+
+// TestReconcileRematchesAfterANewPolicy: a job nobody served waits unmatched; once a
+// policy offers its labels, the next cycle matches it.
+func TestReconcileRematchesAfterANewPolicy(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		r := newRig(t, b)
+		ctx := t.Context()
+		job, err := r.sim.QueueJob(ctx, "acme/web", []string{"self-hosted", "gpu"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := r.st.GetJob(ctx, job.ID, false); got.State != portalapi.JobUnmatched {
+			t.Fatalf("gpu job before the policy = %s", got.State)
+		}
+		err = r.st.CreatePolicy(ctx, &store.Policy{
+			ID: "p-gpu", Owner: "acme", Repo: "web", OwnerKey: "acme", RepoKey: "acme/web", Name: "gpu",
+			Labels: []string{"gpu"}, MaxRunners: 1, Ephemeral: true, AgentGroup: "default", Enabled: true,
+			Provider: "docker", RunnerSpec: store.JSONText(`{"image":"x"}`),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := r.loops(r.st, nil).ReconcileOnce(ctx)
+		if err != nil || rep.Rematched != 1 {
+			t.Fatalf("reconcile = %+v, %v", rep, err)
+		}
+		if got, _ := r.st.GetJob(ctx, job.ID, false); got.State != portalapi.JobQueued || got.PolicyName != "gpu" || got.UnmatchedReason != "" {
+			t.Fatalf("gpu job after the policy = %+v", got)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/githubapp"
@@ -14,6 +15,7 @@ import (
 // ReconcileReport says what one reconcile cycle did.
 type ReconcileReport struct {
 	Repos, Added, Advanced int
+	Rematched              int    // unmatched jobs that a new or changed policy now serves
 	Failed                 int    // repositories whose reconciliation failed (see the log)
 	Skipped                string // why the cycle did nothing or stopped early
 }
@@ -23,9 +25,9 @@ type ReconcileReport struct {
 // ReconcileMaxJobs job lookups.
 func (l *Loops) ReconcileOnce(ctx context.Context) (ReconcileReport, error) {
 	var rep ReconcileReport
-	if rs := l.gh.RateLimit(); rs.Limit > 0 && rs.Remaining < l.cfg.ReconcileMinRemaining && l.now().Before(rs.Reset) {
-		rep.Skipped = fmt.Sprintf("rate-limit budget low (%d left, floor %d)", rs.Remaining, l.cfg.ReconcileMinRemaining)
+	if rep.Skipped = l.budgetLow(); rep.Skipped != "" {
 		l.skipped.WithLabelValues("reconcile", "budget_low").Inc()
+		l.log.Info("reconcile cycle skipped", "reason", rep.Skipped)
 		return rep, nil
 	}
 	repos, err := l.st.ReposWithEnabledPolicies(ctx)
@@ -63,6 +65,15 @@ func (l *Loops) ReconcileOnce(ctx context.Context) (ReconcileReport, error) {
 	return rep, nil
 }
 
+// budgetLow says why GitHub's known rate-limit budget is under the floor, or "".
+func (l *Loops) budgetLow() string {
+	rs := l.gh.RateLimit()
+	if rs.Limit > 0 && rs.Remaining < l.cfg.ReconcileMinRemaining && l.now().Before(rs.Reset) {
+		return fmt.Sprintf("rate-limit budget low (%d left, floor %d, reset %s)", rs.Remaining, l.cfg.ReconcileMinRemaining, rs.Reset.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
 func (l *Loops) advanceOffset(next int) {
 	l.mu.Lock()
 	l.repoOffset = next
@@ -71,6 +82,11 @@ func (l *Loops) advanceOffset(next int) {
 
 // reconcileRepo brings one repository's jobs in line and returns the API calls it used.
 func (l *Loops) reconcileRepo(ctx context.Context, r store.RepoRef, budget int, rep *ReconcileReport) (int, error) {
+	if n, err := l.jobs.Rematch(ctx, r.RepoKey); err != nil {
+		return 0, err
+	} else if n > 0 {
+		rep.Rematched += n
+	}
 	used := 1
 	queued, err := l.gh.ListQueuedJobs(ctx, r.Owner, r.Repo, budget)
 	if err != nil {
@@ -111,6 +127,15 @@ func (l *Loops) reconcileRepo(ctx context.Context, r store.RepoRef, budget int, 
 			used++
 			gj, err := l.gh.GetJob(ctx, r.Owner, r.Repo, j.ID)
 			if errors.Is(err, githubapp.ErrNotFound) {
+				// GitHub forgot the job (its run was deleted): close it rather than ask
+				// again every cycle.
+				gone := githubapp.Job{ID: j.ID, RunID: j.RunID, Owner: j.Owner, Repo: j.Repo, Labels: j.Labels, Conclusion: "unknown"}
+				if _, _, err := l.jobs.Apply(ctx, eventOf(gone, "completed")); err != nil {
+					return used, err
+				}
+				rep.Advanced++
+				l.reconciled.WithLabelValues("gone").Inc()
+				l.log.Info("closed a job GitHub no longer knows", "repo", r.RepoKey, "job_id", j.ID)
 				continue
 			}
 			if err != nil {

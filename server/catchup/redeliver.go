@@ -3,7 +3,6 @@ package catchup
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/garo-dev/garo/server/githubapp"
@@ -24,10 +23,18 @@ type RedeliverReport struct {
 // recorded, at most RedeliverMax per cycle.
 func (l *Loops) RedeliverOnce(ctx context.Context) (RedeliverReport, error) {
 	var rep RedeliverReport
+	if reason := l.budgetLow(); reason != "" {
+		l.skipped.WithLabelValues("redeliver", "budget_low").Inc()
+		l.log.Info("redelivery cycle skipped", "reason", reason)
+		return rep, nil
+	}
 	since := l.now().Add(-l.cfg.RedeliverLookback)
 	list, err := l.gh.ListDeliveries(ctx, since, 10*l.cfg.RedeliverMax)
 	if err != nil {
-		return rep, fmt.Errorf("list webhook deliveries: %w", err)
+		if errors.Is(err, githubapp.ErrRateLimited) {
+			l.skipped.WithLabelValues("redeliver", "rate_limited").Inc()
+		}
+		return rep, err
 	}
 	rep.Listed = len(list)
 	// All attempts of a delivery share its GUID; it succeeded if any attempt did.
