@@ -232,7 +232,20 @@ type Job struct {
 	ReceivedAt      time.Time  `json:"received_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 	Timeline        []JobEvent `json:"timeline"`
+	// AgentState is the serving agent's view of a queued job: waiting_for_capacity (the
+	// policy is at max_runners; QueuePosition is the job's 1-based place in the policy's
+	// queue) or runner_requested. Empty when no agent reported the job, and once a runner
+	// took it.
+	AgentState    string `json:"agent_state,omitempty"`
+	QueuePosition int    `json:"queue_position,omitempty"`
+	AgentID       string `json:"agent_id,omitempty"`
 }
+
+// Agent states of a queued job, as the serving agent reports them.
+const (
+	JobWaitingForCapacity = "waiting_for_capacity"
+	JobRunnerRequested    = "runner_requested"
+)
 
 // JobEvent is one step of a job's life and when Garo saw it. Steps: created (on GitHub),
 // received, matched, runner_requested, runner_online, in_progress, completed.
@@ -245,4 +258,71 @@ type JobEvent struct {
 type JobList struct {
 	Items      []Job  `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// Agent statuses, computed by the server from when it last heard from the agent.
+const (
+	AgentStatusActive  = "active"  // heard from within three heartbeat intervals
+	AgentStatusStale   = "stale"   // three heartbeats missed
+	AgentStatusOffline = "offline" // silent for longer than the offline interval, or unregistered
+	AgentStatusRevoked = "revoked" // its credential no longer works
+)
+
+// Agent is a registered garo-agent as the portal sees it.
+type Agent struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Group    string `json:"group"`
+	Version  string `json:"version"`
+	Provider string `json:"provider"`
+	// Status is computed from LastSeenAt with the server's intervals (AgentStatus*).
+	Status string `json:"status"`
+	// State is what the agent last reported: active, draining, or offline once it
+	// unregistered.
+	State        string     `json:"state"`
+	RegisteredAt time.Time  `json:"registered_at"`
+	LastSeenAt   time.Time  `json:"last_seen_at"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	// Repositories are those it serves now ("owner/name"), limited to what the token may see.
+	Repositories []string `json:"repositories"`
+	// Runners counts its runners by state (creating, booting, idle, busy, finished, failed).
+	Runners map[string]int64 `json:"runners"`
+	// Jobs counts the jobs it reported in its last heartbeat by agent state.
+	Jobs map[string]int64 `json:"jobs"`
+}
+
+// AgentList is the list of agents, oldest registration first (not paginated).
+type AgentList struct {
+	Items []Agent `json:"items"`
+}
+
+// RegistrationTokenRequest creates a registration token for an agent group.
+type RegistrationTokenRequest struct {
+	Description string `json:"description,omitempty"`
+	// ExpiresIn is the token's lifetime: default 1h, at most 720h (30 days).
+	ExpiresIn *Duration `json:"expires_in,omitempty"`
+	// Uses is how many agents may register with it: default 1, at most 1000.
+	Uses *int `json:"uses,omitempty"`
+}
+
+// RegistrationToken describes a registration token; the secret is never shown again.
+type RegistrationToken struct {
+	ID          string    `json:"id"`
+	Group       string    `json:"group"`
+	Description string    `json:"description"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	UsesLeft    int       `json:"uses_left"`
+	CreatedBy   string    `json:"created_by"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// CreatedRegistrationToken is the answer to a creation: the only time the secret is shown.
+type CreatedRegistrationToken struct {
+	RegistrationToken
+	Token string `json:"token"`
+}
+
+// RegistrationTokenList lists the registration tokens of a group, oldest first.
+type RegistrationTokenList struct {
+	Items []RegistrationToken `json:"items"`
 }

@@ -58,7 +58,7 @@ func (s *server) deleteGroup(c echo.Context) error {
 	case isNotFound(err):
 		return notFoundError("agent group %q not found", name)
 	case errors.Is(err, store.ErrInUse):
-		return newError(http.StatusConflict, portalapi.CodeConflict, "agent group %q is still used by policies: move or delete them first", name)
+		return newError(http.StatusConflict, portalapi.CodeConflict, "agent group %q is still used by policies or by agents that are not revoked: move or delete the policies and revoke the agents first", name)
 	case err != nil:
 		return err
 	}

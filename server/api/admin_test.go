@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/garo-dev/garo/portal-api/contract"
 	"github.com/garo-dev/garo/server/api"
 	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/shared/protocol"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -323,15 +325,29 @@ func TestMetaRoutes(t *testing.T) {
 }
 
 // TestRoutesMatchSpec fails when a registered route is missing from openapi.yaml, or the
-// spec describes an operation the server does not have.
+// spec describes an operation the server does not have. The agent protocol is not part of
+// the portal's spec (shared/protocol is its contract): its routes must be exactly those of
+// the protocol's package doc.
 func TestRoutesMatchSpec(t *testing.T) {
 	doc, err := contract.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var routes []contract.Route
+	var agentRoutes []string
 	for _, r := range api.New(api.Deps{Log: discard}).Routes() {
+		if strings.HasPrefix(r.Path, protocol.PathPrefix+"/") {
+			if !strings.HasSuffix(r.Path, "*") {
+				agentRoutes = append(agentRoutes, r.Method+" "+strings.TrimPrefix(r.Path, protocol.PathPrefix))
+			}
+			continue
+		}
 		routes = append(routes, contract.Route{Method: r.Method, Path: r.Path})
+	}
+	slices.Sort(agentRoutes)
+	wantAgent := []string{"GET /config", "GET /jobs", "POST /heartbeat", "POST /register", "POST /runners/credentials", "POST /runners/remove", "POST /unregister"}
+	if !slices.Equal(agentRoutes, wantAgent) {
+		t.Errorf("agent protocol routes = %q, want %q", agentRoutes, wantAgent)
 	}
 	if len(routes) < 20 {
 		t.Fatalf("only %d routes registered", len(routes))

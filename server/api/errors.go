@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -47,7 +48,11 @@ func (s *server) errorHandler(err error, c echo.Context) {
 	case http.StatusUnauthorized:
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="garo"`)
 	case http.StatusServiceUnavailable:
-		c.Response().Header().Set("Retry-After", "5")
+		retry := "5"
+		if body.retryAfter > 0 {
+			retry = strconv.FormatInt(int64((body.retryAfter+time.Second-1)/time.Second), 10)
+		}
+		c.Response().Header().Set("Retry-After", retry)
 	}
 	detail := portalapi.ErrorDetail{Code: body.code, Message: body.msg, Fields: body.fields}
 	var werr error
@@ -62,10 +67,11 @@ func (s *server) errorHandler(err error, c echo.Context) {
 }
 
 type errorAnswer struct {
-	status int
-	code   string
-	msg    string
-	fields []portalapi.FieldError
+	status     int
+	code       string
+	msg        string
+	fields     []portalapi.FieldError
+	retryAfter time.Duration // of a 503; 0 means the default
 }
 
 // classify maps an error from a handler or a service to its answer. Anything it does not
@@ -78,6 +84,9 @@ func (s *server) classify(err error, c echo.Context) errorAnswer {
 		herr     *echo.HTTPError
 		maxBytes *http.MaxBytesError
 	)
+	if answer, ok := classifyAgent(err); ok {
+		return answer
+	}
 	switch {
 	case errors.As(err, &ae):
 		return errorAnswer{status: ae.status, code: ae.code, msg: ae.msg}

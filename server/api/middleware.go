@@ -12,6 +12,7 @@ import (
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/auth"
+	"github.com/garo-dev/garo/shared/protocol"
 )
 
 const (
@@ -56,16 +57,26 @@ func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if p := principal(c); p != nil {
 			attrs = append(attrs, "token_id", p.TokenID)
 		}
+		if a := agentOf(c); a != nil {
+			attrs = append(attrs, "agent_id", a.ID)
+		}
 		level := slog.LevelInfo
-		if isProbe(c.Path()) && c.Response().Status < 400 {
-			level = slog.LevelDebug // probes every few seconds would drown the log
+		if isRoutine(c.Path()) && c.Response().Status < 400 {
+			level = slog.LevelDebug // probes, heartbeats and polls every few seconds would drown the log
 		}
 		s.log.Log(c.Request().Context(), level, "http request", attrs...)
 		return nil
 	}
 }
 
-func isProbe(route string) bool { return route == "/healthz" || route == "/readyz" }
+// isRoutine reports the routes that every probe or agent calls every few seconds.
+func isRoutine(route string) bool {
+	switch route {
+	case "/healthz", "/readyz", protocol.PathPrefix + "/heartbeat", protocol.PathPrefix + "/config", protocol.PathPrefix + "/jobs":
+		return true
+	}
+	return false
+}
 
 // recoverPanic turns a panic in a handler into a 500 and a log line with the stack's value.
 func (s *server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {

@@ -12,6 +12,7 @@ import (
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/jsonbody"
 	"github.com/garo-dev/garo/server/policy"
+	"github.com/garo-dev/garo/server/store"
 )
 
 // policyRef reads and checks {owner}/{repo}[/{name}] of the path and the token's right to
@@ -165,6 +166,7 @@ func (s *server) createPolicy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.agents.PolicyChanged(c.Request().Context(), store.RepoKey(ref.Owner, ref.Repo), p.AgentGroup)
 	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/repos/%s/%s/policies/%s", ref.Owner, ref.Repo, p.Name))
 	return writePolicy(c, http.StatusCreated, p)
 }
@@ -182,6 +184,7 @@ func (s *server) replacePolicy(c echo.Context) error {
 	if err != nil {
 		return policyNotFound(err, ref)
 	}
+	s.agents.PolicyChanged(c.Request().Context(), store.RepoKey(ref.Owner, ref.Repo), p.AgentGroup)
 	return writePolicy(c, http.StatusOK, p)
 }
 
@@ -198,6 +201,7 @@ func (s *server) patchPolicy(c echo.Context) error {
 	if err != nil {
 		return policyNotFound(err, ref)
 	}
+	s.agents.PolicyChanged(c.Request().Context(), store.RepoKey(ref.Owner, ref.Repo), p.AgentGroup)
 	return writePolicy(c, http.StatusOK, p)
 }
 
@@ -209,6 +213,7 @@ func (s *server) deletePolicy(c echo.Context) error {
 	if err := s.policies.Delete(c.Request().Context(), principal(c).Actor(requestID(c)), ref, parseIfMatch(c)); err != nil {
 		return policyNotFound(err, ref)
 	}
+	s.agents.PolicyChanged(c.Request().Context(), store.RepoKey(ref.Owner, ref.Repo))
 	return c.NoContent(http.StatusNoContent)
 }
 

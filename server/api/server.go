@@ -1,6 +1,7 @@
-// Package api is garo-server's northbound REST API (echo): the portal and garoctl routes
-// under /api/v1, health and readiness. Handlers are thin: they bind and check the request,
-// call a service, and map errors to the one error body of portal-api.
+// Package api is garo-server's HTTP API (echo): the portal and garoctl routes under
+// /api/v1, health and readiness, and the agent protocol under protocol.PathPrefix.
+// Handlers are thin: they bind and check the request, call a service, and map errors to
+// the one error body of portal-api.
 package api
 
 import (
@@ -12,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/groups"
 	"github.com/garo-dev/garo/server/jobs"
@@ -31,6 +33,10 @@ type Deps struct {
 	Webhook http.Handler
 	// Metrics serves /metrics (Prometheus text format).
 	Metrics http.Handler
+	// Agents serves the agent protocol under protocol.PathPrefix and the portal's agent
+	// routes. nil builds one on Store with the default intervals, an in-process notifier
+	// and no GitHub client (no runner credentials).
+	Agents *agents.Service
 }
 
 type server struct {
@@ -44,6 +50,7 @@ type server struct {
 	groups   *groups.Service
 	tokens   *auth.Tokens
 	jobs     *jobs.Query
+	agents   *agents.Service
 }
 
 // New returns the HTTP handler of the API.
@@ -59,6 +66,10 @@ func New(d Deps) *echo.Echo {
 		groups:   groups.NewService(d.Store),
 		tokens:   auth.NewTokens(d.Store),
 		jobs:     jobs.NewQuery(d.Store),
+		agents:   d.Agents,
+	}
+	if s.agents == nil {
+		s.agents = agents.New(d.Store, agents.Config{Now: d.Now}, nil, nil, d.Log, nil)
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
@@ -120,6 +131,16 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.GET("/tokens/:id", s.getToken, admin)
 	v1.DELETE("/tokens/:id", s.deleteToken, admin)
 	v1.GET("/audit-events", s.listAuditEvents, admin)
+
+	v1.GET("/agents", s.listAgents, agentsRead)
+	v1.GET("/agents/:id", s.getAgent, agentsRead)
+	v1.DELETE("/agents/:id", s.revokeAgent, agentsWrite)
+	v1.GET("/agent-groups/:group/registration-tokens", s.listRegistrationTokens, agentsRead)
+	v1.POST("/agent-groups/:group/registration-tokens", s.createRegistrationToken, agentsWrite, jsonBody)
+	v1.GET("/agent-groups/:group/registration-tokens/:id", s.getRegistrationToken, agentsRead)
+	v1.DELETE("/agent-groups/:group/registration-tokens/:id", s.deleteRegistrationToken, agentsWrite)
+
+	s.agentRoutes(e)
 }
 
 func (s *server) healthz(c echo.Context) error {

@@ -88,6 +88,10 @@ func ToAPI(j *store.WorkflowJob) portalapi.Job {
 		HTMLURL: j.HTMLURL, Source: j.Source, ReceivedAt: j.ReceivedAt.UTC(), UpdatedAt: j.UpdatedAt.UTC(),
 		Timeline: []portalapi.JobEvent{},
 	}
+	if j.State == portalapi.JobQueued || j.State == portalapi.JobWaiting {
+		// The serving agent's view matters only until a runner takes the job.
+		out.AgentState, out.QueuePosition, out.AgentID = j.AgentState, j.QueuePosition, j.AgentID
+	}
 	add := func(step string, t *time.Time) {
 		if t != nil {
 			out.Timeline = append(out.Timeline, portalapi.JobEvent{Step: step, At: t.UTC()})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // AgentGroup is a set of agents that serve the same policies.
@@ -53,8 +54,26 @@ func (s *Store) CreateAgentGroup(ctx context.Context, g *AgentGroup) error {
 }
 
 // DeleteAgentGroup removes the group name. The foreign key from policies refuses it while
-// a policy points at the group, whatever runs concurrently: that gives ErrInUse.
+// a policy points at the group, whatever runs concurrently: that gives ErrInUse. So does
+// an agent of the group that is not revoked; revoked agents, their runner inventory and
+// the group's registration tokens go with the group. Call it inside a Tx: on PostgreSQL
+// the group's row is locked first, so an agent registering meanwhile is either counted or
+// refused by the foreign key.
 func (s *Store) DeleteAgentGroup(ctx context.Context, name string) error {
+	if s.driver == DriverPostgres {
+		var names []string
+		if err := s.conn(ctx).Model(&AgentGroup{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("name = ?", name).Pluck("name", &names).Error; err != nil {
+			return fmt.Errorf("delete agent group %s: %w", name, err)
+		}
+	}
+	n, err := s.countLiveAgents(ctx, name)
+	if err != nil {
+		return fmt.Errorf("delete agent group %s: %w", name, err)
+	}
+	if n > 0 {
+		return fmt.Errorf("delete agent group %s: %d agents not revoked: %w", name, n, ErrInUse)
+	}
 	res := s.conn(ctx).Where("name = ?", name).Delete(&AgentGroup{})
 	if res.Error != nil {
 		if isForeignKey(res.Error) {

@@ -41,6 +41,12 @@ type WorkflowJob struct {
 	InProgressAt      *time.Time
 	CompletedAt       *time.Time
 	UpdatedAt         time.Time
+	// AgentState and QueuePosition are the serving agent's view, from its heartbeats:
+	// waiting_for_capacity (with its 1-based place in the policy's queue) or
+	// runner_requested. AgentID is the agent that reported them.
+	AgentState    string
+	QueuePosition int
+	AgentID       string
 }
 
 // Repository returns "owner/name" as GitHub spelled it.

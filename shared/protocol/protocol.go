@@ -30,6 +30,7 @@ const (
 	CodeRunnerBusy  = "runner_busy"  // 409 on remove: GitHub says the runner runs a job
 	CodeNotOwner    = "not_owner"    // 403: the agent does not serve that repository
 	CodeGitHubLimit = "github_limit" // 503: GitHub's rate limit; Retry-After says when
+	CodeGitHubError = "github_error" // 502: GitHub refused the server (App not installed, bad credentials, unknown repository); retry with backoff
 )
 
 // Agent states reported in heartbeats.

@@ -1,0 +1,206 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/policy"
+	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// Limits of a heartbeat.
+const (
+	maxReportedRunners = 10000
+	maxReportedJobs    = 10000
+	maxReasonLen       = 1000
+)
+
+var runnerStates = map[protocol.RunnerState]bool{
+	protocol.RunnerCreating: true, protocol.RunnerBooting: true, protocol.RunnerIdle: true,
+	protocol.RunnerBusy: true, protocol.RunnerFinished: true, protocol.RunnerFailed: true,
+}
+
+var jobStates = map[string]bool{protocol.JobWaitingForCapacity: true, protocol.JobRunnerRequested: true}
+
+// inventory is the summary of a heartbeat kept on the agent's row (agents.inventory).
+type inventory struct {
+	Runners map[string]int64 `json:"runners"`
+	Jobs    map[string]int64 `json:"jobs"`
+}
+
+// Heartbeat records what agent a reports: its own state and version, its whole runner
+// inventory and its view of jobs, each replacing what it reported before (so a repeated
+// heartbeat changes nothing). It renews a's leases and settles the ownership of its group.
+// Job states are kept only for open jobs of repositories a owns; others are ignored.
+func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.HeartbeatRequest) (*protocol.HeartbeatResponse, error) {
+	if err := validateHeartbeat(&req); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	summary := inventory{Runners: map[string]int64{}, Jobs: map[string]int64{}}
+	rows := make([]store.Runner, len(req.Runners))
+	for i, r := range req.Runners {
+		rows[i] = store.Runner{
+			Name: r.Name, RepoKey: strings.ToLower(r.Repository), Policy: r.Policy, ProviderID: r.ProviderID,
+			RunnerID: r.RunnerID, State: string(r.State), JobID: r.JobID, Reason: r.Reason,
+			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: now,
+		}
+		if rows[i].CreatedAt.IsZero() {
+			rows[i].CreatedAt = now
+		}
+		summary.Runners[string(r.State)]++
+	}
+	for _, j := range req.Jobs {
+		summary.Jobs[j.State]++
+	}
+	inv, err := json.Marshal(summary)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat of agent %s: %w", a.ID, err)
+	}
+	err = s.st.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.ReportAgent(ctx, a.ID, req.State, req.Version, inv, now); err != nil {
+			return err
+		}
+		if err := tx.RenewLeases(ctx, a.ID, now.Add(s.cfg.Offline)); err != nil {
+			return err
+		}
+		if err := tx.ReplaceRunners(ctx, a.ID, rows); err != nil {
+			return err
+		}
+		return s.markJobs(ctx, tx, a, req.Jobs)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat of agent %s: %w", a.ID, err)
+	}
+	s.heartbeats.Inc()
+	if err := s.settle(ctx, a.AgentGroup); err != nil {
+		return nil, err
+	}
+	return &protocol.HeartbeatResponse{Intervals: s.Intervals()}, nil
+}
+
+// markJobs replaces a's view of jobs with reported, writing only what changed.
+func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent, reported []protocol.JobStatus) error {
+	owned, err := tx.OwnedBy(ctx, []string{a.ID}, time.Time{})
+	if err != nil {
+		return err
+	}
+	ownedKeys := make(map[string]bool, len(owned))
+	for _, o := range owned {
+		ownedKeys[o.RepoKey] = true
+	}
+	ids := make([]int64, len(reported))
+	for i, j := range reported {
+		ids[i] = j.JobID
+	}
+	marks, err := tx.JobMarks(ctx, a.ID, ids)
+	if err != nil {
+		return err
+	}
+	byID := make(map[int64]store.JobMark, len(marks))
+	for _, m := range marks {
+		byID[m.ID] = m
+	}
+	want := make(map[int64]bool, len(reported))
+	for _, j := range reported {
+		m, ok := byID[j.JobID]
+		if !ok || !ownedKeys[m.RepoKey] || m.State == portalapi.JobCompleted {
+			continue // unknown, not ours (any more), or over: nothing to show
+		}
+		want[j.JobID] = true
+		if m.AgentID == a.ID && m.AgentState == j.State && m.QueuePosition == j.Position {
+			continue
+		}
+		if err := tx.MarkJob(ctx, j.JobID, a.ID, j.State, j.Position); err != nil {
+			return err
+		}
+	}
+	var stale []int64
+	for _, m := range marks {
+		if m.AgentID == a.ID && !want[m.ID] {
+			stale = append(stale, m.ID)
+		}
+	}
+	return tx.ClearJobMarks(ctx, stale)
+}
+
+func validateHeartbeat(req *protocol.HeartbeatRequest) error {
+	var errs []portalapi.FieldError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, portalapi.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	switch req.State {
+	case "":
+		req.State = protocol.AgentActive
+	case protocol.AgentActive, protocol.AgentDraining:
+	default:
+		bad("state", "must be %s or %s, got %q", protocol.AgentActive, protocol.AgentDraining, req.State)
+	}
+	if len(req.Version) > 64 {
+		bad("version", "must be at most 64 characters")
+	}
+	if len(req.Runners) > maxReportedRunners {
+		bad("runners", "at most %d runners per heartbeat, got %d", maxReportedRunners, len(req.Runners))
+	}
+	if len(req.Jobs) > maxReportedJobs {
+		bad("jobs", "at most %d jobs per heartbeat, got %d", maxReportedJobs, len(req.Jobs))
+	}
+	if len(errs) > 0 {
+		return &portalapi.ValidationError{Fields: errs}
+	}
+	names := make(map[string]bool, len(req.Runners))
+	for i := range req.Runners {
+		r := &req.Runners[i]
+		f := fmt.Sprintf("runners[%d]", i)
+		if r.Name == "" || len(r.Name) > 255 || strings.IndexFunc(r.Name, unicode.IsControl) >= 0 {
+			bad(f+".name", "must be 1-255 characters without control characters")
+		} else if names[r.Name] {
+			bad(f+".name", "duplicate runner %q", r.Name)
+		}
+		names[r.Name] = true
+		if _, _, err := policy.ParseRepository(r.Repository); err != nil {
+			bad(f+".repository", "%v", err)
+		}
+		if err := policy.ValidateName(r.Policy); err != nil {
+			bad(f+".policy", "%v", err)
+		}
+		if !runnerStates[r.State] {
+			bad(f+".state", "unknown runner state %q", r.State)
+		}
+		if len(r.ProviderID) > 255 {
+			bad(f+".provider_id", "must be at most 255 characters")
+		}
+		if r.RunnerID < 0 || r.JobID < 0 {
+			bad(f, "runner_id and job_id must not be negative")
+		}
+		if len(r.Reason) > maxReasonLen {
+			r.Reason = strings.ToValidUTF8(r.Reason[:maxReasonLen], "")
+		}
+	}
+	jobs := make(map[int64]bool, len(req.Jobs))
+	for i, j := range req.Jobs {
+		f := fmt.Sprintf("jobs[%d]", i)
+		if j.JobID <= 0 {
+			bad(f+".job_id", "must be a GitHub job id (positive)")
+		} else if jobs[j.JobID] {
+			bad(f+".job_id", "duplicate job %d", j.JobID)
+		}
+		jobs[j.JobID] = true
+		if !jobStates[j.State] {
+			bad(f+".state", "must be %s or %s, got %q", protocol.JobWaitingForCapacity, protocol.JobRunnerRequested, j.State)
+		}
+		if j.Position < 0 {
+			bad(f+".position", "must not be negative")
+		}
+	}
+	if len(errs) > 0 {
+		return &portalapi.ValidationError{Fields: errs}
+	}
+	return nil
+}

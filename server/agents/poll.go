@@ -1,0 +1,218 @@
+package agents
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/protocol"
+	"github.com/garo-dev/garo/shared/spec"
+)
+
+// Kinds of long-polls.
+const (
+	PollConfig = "config"
+	PollJobs   = "jobs"
+)
+
+// WaitConfig returns the config of agent a as soon as its version differs from have, or,
+// when it stays at have for wait, nil and false. Every look first settles the ownership of
+// a's group, so a repository whose owner went silent moves on this poll. A revoked agent
+// gets ErrUnauthenticated, also while its poll is held.
+func (s *Service) WaitConfig(ctx context.Context, a *store.Agent, have string, wait time.Duration) (*protocol.Config, bool, error) {
+	var cfg *protocol.Config
+	changed, err := s.hold(ctx, PollConfig, a, have, wait, func(ctx context.Context, sub *notify.Subscription) (string, error) {
+		var err error
+		cfg, err = s.config(ctx, a.ID, sub)
+		if err != nil {
+			return "", err
+		}
+		return cfg.Version, nil
+	})
+	if err != nil || !changed {
+		return nil, false, err
+	}
+	return cfg, true, nil
+}
+
+// WaitJobs is WaitConfig for the jobs snapshot.
+func (s *Service) WaitJobs(ctx context.Context, a *store.Agent, have string, wait time.Duration) (*protocol.JobsSnapshot, bool, error) {
+	var snap *protocol.JobsSnapshot
+	changed, err := s.hold(ctx, PollJobs, a, have, wait, func(ctx context.Context, sub *notify.Subscription) (string, error) {
+		var err error
+		snap, err = s.jobs(ctx, a.ID, sub)
+		if err != nil {
+			return "", err
+		}
+		return snap.Version, nil
+	})
+	if err != nil || !changed {
+		return nil, false, err
+	}
+	return snap, true, nil
+}
+
+// hold runs look until the version it returns differs from have, waking up on the
+// subscription, for at most wait. The subscription starts before the first look, and look
+// adds the topics of the repositories it finds before reading them, so no change that
+// look could miss goes unannounced. At the end of the hold it answers unchanged without
+// looking again: a poll that was not woken has nothing new to say.
+func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have string, wait time.Duration,
+	look func(ctx context.Context, sub *notify.Subscription) (string, error)) (bool, error) {
+	sub := s.notifier.Subscribe(TopicAgent(a.ID), TopicGroup(a.AgentGroup))
+	defer sub.Close()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	held := false
+	defer func() {
+		if held {
+			s.countWaiting(kind, -1)
+		}
+	}()
+	for {
+		version, err := look(ctx, sub)
+		if err != nil {
+			return false, err
+		}
+		if version != have {
+			return true, nil
+		}
+		if !held {
+			held = true
+			s.countWaiting(kind, 1)
+		}
+		select {
+		case <-sub.C():
+		case <-timer.C:
+			return false, nil
+		case <-ctx.Done():
+			return false, fmt.Errorf("%s poll of agent %s: %w", kind, a.ID, ctx.Err())
+		}
+	}
+}
+
+func (s *Service) countWaiting(kind string, delta int64) {
+	if kind == PollJobs {
+		s.waitingJobs.Add(delta)
+	} else {
+		s.waitingConfig.Add(delta)
+	}
+	s.waiting.WithLabelValues(kind).Add(float64(delta))
+}
+
+// owned settles the group of agent id and returns the agent and the repositories it owns.
+// The topics of those repositories (from topic) join sub before anything about them is read.
+func (s *Service) owned(ctx context.Context, id string, sub *notify.Subscription, topic func(string) string) (*store.Agent, []string, error) {
+	a, err := s.current(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.settle(ctx, a.AgentGroup); err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.st.OwnedBy(ctx, []string{a.ID}, time.Time{})
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := make([]string, len(rows))
+	topics := make([]string, len(rows))
+	for i, o := range rows {
+		keys[i], topics[i] = o.RepoKey, topic(o.RepoKey)
+	}
+	if sub != nil {
+		sub.Add(topics...)
+	}
+	return a, keys, nil
+}
+
+// config computes the config of agent id: the enabled policies of its group for the
+// repositories it owns.
+func (s *Service) config(ctx context.Context, id string, sub *notify.Subscription) (*protocol.Config, error) {
+	a, keys, err := s.owned(ctx, id, sub, TopicPolicies)
+	if err != nil {
+		return nil, err
+	}
+	policies, err := s.st.PoliciesServedBy(ctx, a.AgentGroup, keys)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &protocol.Config{AgentID: a.ID, Group: a.AgentGroup, Repositories: []string{}, Policies: make([]protocol.Policy, 0, len(policies))}
+	for i := range policies {
+		p := &policies[i]
+		if n := len(cfg.Repositories); n == 0 || !strings.EqualFold(cfg.Repositories[n-1], p.Repository()) {
+			cfg.Repositories = append(cfg.Repositories, p.Repository())
+		}
+		wire, err := toWirePolicy(p)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Policies = append(cfg.Policies, wire)
+	}
+	cfg.Version, err = version(cfg)
+	return cfg, err
+}
+
+func toWirePolicy(p *store.Policy) (protocol.Policy, error) {
+	var runner spec.RunnerSpec
+	if err := json.Unmarshal(p.RunnerSpec, &runner); err != nil {
+		return protocol.Policy{}, fmt.Errorf("decode runner spec of policy %s: %w", p.ID, err)
+	}
+	labels := []string(p.Labels)
+	if labels == nil {
+		labels = []string{}
+	}
+	return protocol.Policy{
+		ID: p.ID, Repository: p.Repository(), Name: p.Name, Labels: labels, MinIdle: p.MinIdle,
+		MaxRunners: p.MaxRunners, Ephemeral: p.Ephemeral, IdleGrace: protocol.Duration(p.IdleGrace),
+		BootstrapTimeout: protocol.Duration(p.BootstrapTimeout), Provider: p.Provider, Runner: runner,
+		Version: p.Version,
+	}, nil
+}
+
+// jobs computes the jobs snapshot of agent id: the open jobs of the repositories it owns
+// that are matched to an enabled policy of its group, oldest first.
+func (s *Service) jobs(ctx context.Context, id string, sub *notify.Subscription) (*protocol.JobsSnapshot, error) {
+	a, keys, err := s.owned(ctx, id, sub, TopicJobs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.st.JobsServedBy(ctx, a.AgentGroup, keys, []string{portalapi.JobCompleted}, maxSnapshotJobs)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == maxSnapshotJobs {
+		s.log.Warn("jobs snapshot truncated", "agent_id", a.ID, "jobs", len(rows))
+	}
+	snap := &protocol.JobsSnapshot{Jobs: make([]protocol.Job, 0, len(rows))}
+	for i := range rows {
+		j := &rows[i]
+		labels := []string(j.Labels)
+		if labels == nil {
+			labels = []string{}
+		}
+		snap.Jobs = append(snap.Jobs, protocol.Job{
+			ID: j.ID, Repository: j.Repository(), Policy: j.PolicyName, Labels: labels,
+			Status: j.GitHubStatus, RunnerName: j.RunnerName, ReceivedAt: j.ReceivedAt.UTC(),
+		})
+	}
+	snap.Version, err = version(snap)
+	return snap, err
+}
+
+// version hashes v (whose Version field is still empty): equal content, equal version, on
+// every replica.
+func version(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("version: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16]), nil
+}

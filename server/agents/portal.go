@@ -1,0 +1,261 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/auth"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// Limits of registration tokens.
+const (
+	DefaultTokenLifetime = time.Hour
+	MaxTokenLifetime     = 30 * 24 * time.Hour
+	minTokenLifetime     = time.Minute
+	maxTokenUses         = 1000
+	maxDescription       = 1000
+)
+
+// ListFilter selects agents for the portal. MayTouch, when set, decides which of an
+// agent's repositories the caller may see.
+type ListFilter struct {
+	Group, Status string
+	MayTouch      func(repository string) bool
+}
+
+// ValidStatus reports whether status is one of the agent statuses.
+func ValidStatus(status string) bool {
+	switch status {
+	case portalapi.AgentStatusActive, portalapi.AgentStatusStale, portalapi.AgentStatusOffline, portalapi.AgentStatusRevoked:
+		return true
+	}
+	return false
+}
+
+// List returns the agents f selects, with their status, repositories and runner counts.
+func (s *Service) List(ctx context.Context, f ListFilter) (*portalapi.AgentList, error) {
+	rows, err := s.st.ListAgents(ctx, store.AgentFilter{Group: f.Group})
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var keep []store.Agent
+	for _, a := range rows {
+		if f.Status == "" || s.status(&a, now) == f.Status {
+			keep = append(keep, a)
+		}
+	}
+	items, err := s.describe(ctx, keep, now, f.MayTouch)
+	if err != nil {
+		return nil, err
+	}
+	return &portalapi.AgentList{Items: items}, nil
+}
+
+// Get returns one agent.
+func (s *Service) Get(ctx context.Context, id string, mayTouch func(string) bool) (*portalapi.Agent, error) {
+	a, err := s.st.GetAgent(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	items, err := s.describe(ctx, []store.Agent{*a}, s.now(), mayTouch)
+	if err != nil {
+		return nil, err
+	}
+	return &items[0], nil
+}
+
+// describe maps agents to the portal's view: two more queries for all of them.
+func (s *Service) describe(ctx context.Context, agents []store.Agent, now time.Time, mayTouch func(string) bool) ([]portalapi.Agent, error) {
+	ids := make([]string, len(agents))
+	for i := range agents {
+		ids[i] = agents[i].ID
+	}
+	owned, err := s.st.OwnedBy(ctx, ids, now)
+	if err != nil {
+		return nil, err
+	}
+	spelled, err := s.repoNames(ctx, owned)
+	if err != nil {
+		return nil, err
+	}
+	repos := map[string][]string{}
+	for _, o := range owned {
+		name := spelled[o.RepoKey]
+		if mayTouch == nil || mayTouch(name) {
+			repos[o.AgentID] = append(repos[o.AgentID], name)
+		}
+	}
+	counts, err := s.st.CountRunners(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portalapi.Agent, 0, len(agents))
+	for i := range agents {
+		out = append(out, s.toAPI(&agents[i], now, repos[agents[i].ID], counts[agents[i].ID]))
+	}
+	return out, nil
+}
+
+// repoNames spells the owned repositories as their policies do.
+func (s *Service) repoNames(ctx context.Context, owned []store.Ownership) (map[string]string, error) {
+	out := make(map[string]string, len(owned))
+	byGroup := map[string][]string{}
+	for _, o := range owned {
+		out[o.RepoKey] = o.RepoKey
+		byGroup[o.AgentGroup] = append(byGroup[o.AgentGroup], o.RepoKey)
+	}
+	for group := range byGroup {
+		refs, err := s.st.ServedRepos(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range refs {
+			if _, ok := out[r.RepoKey]; ok {
+				out[r.RepoKey] = r.Owner + "/" + r.Repo
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) toAPI(a *store.Agent, now time.Time, repos []string, runners map[string]int64) portalapi.Agent {
+	out := portalapi.Agent{
+		ID: a.ID, Name: a.Name, Group: a.AgentGroup, Version: a.Version, Provider: a.Provider,
+		Status: s.status(a, now), State: a.State, RegisteredAt: a.RegisteredAt.UTC(), LastSeenAt: a.LastSeenAt.UTC(),
+		Repositories: repos, Runners: runners, Jobs: map[string]int64{},
+	}
+	if a.RevokedAt != nil {
+		t := a.RevokedAt.UTC()
+		out.RevokedAt = &t
+	}
+	if out.Repositories == nil {
+		out.Repositories = []string{}
+	}
+	if out.Runners == nil {
+		out.Runners = map[string]int64{}
+	}
+	var inv inventory
+	if len(a.Inventory) > 0 && json.Unmarshal(a.Inventory, &inv) == nil && inv.Jobs != nil {
+		out.Jobs = inv.Jobs
+	}
+	return out
+}
+
+// CreateRegistrationToken makes a registration token for group and returns its secret,
+// the only time it is seen. An unknown group gives store.ErrNotFound.
+func (s *Service) CreateRegistrationToken(ctx context.Context, actor store.Actor, group string, req portalapi.RegistrationTokenRequest) (*portalapi.CreatedRegistrationToken, error) {
+	lifetime, uses, err := validateTokenRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := newSecret(RegistrationTokenPrefix)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	t := &store.RegistrationToken{
+		ID: uuid.NewString(), AgentGroup: group, Hash: auth.Hash(secret), Description: req.Description,
+		ExpiresAt: now.Add(lifetime), UsesLeft: uses, CreatedBy: actor.Name, CreatedAt: now,
+	}
+	err = s.st.Tx(ctx, func(tx *store.Store) error {
+		if _, err := tx.GetAgentGroup(ctx, group); err != nil {
+			return err
+		}
+		if err := tx.CreateRegistrationToken(ctx, t); err != nil {
+			if errors.Is(err, store.ErrUnknownGroup) {
+				return fmt.Errorf("agent group %s: %w", group, store.ErrNotFound)
+			}
+			return err
+		}
+		return tx.Audit(ctx, actor, store.Change{
+			Action: "agent_registration_token.create", ResourceType: "agent_registration_token", ResourceID: t.ID, After: tokenToAPI(t),
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("registration token created", "group", group, "token_id", t.ID, "uses", uses, "expires_at", t.ExpiresAt)
+	return &portalapi.CreatedRegistrationToken{RegistrationToken: tokenToAPI(t), Token: secret}, nil
+}
+
+func validateTokenRequest(req portalapi.RegistrationTokenRequest) (time.Duration, int, error) {
+	var errs []portalapi.FieldError
+	lifetime, uses := DefaultTokenLifetime, 1
+	if req.ExpiresIn != nil {
+		lifetime = req.ExpiresIn.D()
+		if lifetime < minTokenLifetime || lifetime > MaxTokenLifetime {
+			errs = append(errs, portalapi.FieldError{Field: "expires_in", Message: fmt.Sprintf("must be between %s and %s, got %s", minTokenLifetime, MaxTokenLifetime, lifetime)})
+		}
+	}
+	if req.Uses != nil {
+		uses = *req.Uses
+		if uses < 1 || uses > maxTokenUses {
+			errs = append(errs, portalapi.FieldError{Field: "uses", Message: fmt.Sprintf("must be between 1 and %d, got %d", maxTokenUses, uses)})
+		}
+	}
+	if len(req.Description) > maxDescription {
+		errs = append(errs, portalapi.FieldError{Field: "description", Message: fmt.Sprintf("must be at most %d characters", maxDescription)})
+	}
+	if len(errs) > 0 {
+		return 0, 0, &portalapi.ValidationError{Fields: errs}
+	}
+	return lifetime, uses, nil
+}
+
+// ListRegistrationTokens lists the tokens of group (never a secret). An unknown group
+// gives store.ErrNotFound.
+func (s *Service) ListRegistrationTokens(ctx context.Context, group string) (*portalapi.RegistrationTokenList, error) {
+	if _, err := s.st.GetAgentGroup(ctx, group); err != nil {
+		return nil, err
+	}
+	rows, err := s.st.ListRegistrationTokens(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	out := &portalapi.RegistrationTokenList{Items: make([]portalapi.RegistrationToken, 0, len(rows))}
+	for i := range rows {
+		out.Items = append(out.Items, tokenToAPI(&rows[i]))
+	}
+	return out, nil
+}
+
+// GetRegistrationToken describes one token of group.
+func (s *Service) GetRegistrationToken(ctx context.Context, group, id string) (*portalapi.RegistrationToken, error) {
+	t, err := s.st.GetRegistrationToken(ctx, group, id)
+	if err != nil {
+		return nil, err
+	}
+	out := tokenToAPI(t)
+	return &out, nil
+}
+
+// DeleteRegistrationToken removes a token of group; agents registered with it stay.
+func (s *Service) DeleteRegistrationToken(ctx context.Context, actor store.Actor, group, id string) error {
+	return s.st.Tx(ctx, func(tx *store.Store) error {
+		t, err := tx.GetRegistrationToken(ctx, group, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteRegistrationToken(ctx, group, id); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, actor, store.Change{
+			Action: "agent_registration_token.delete", ResourceType: "agent_registration_token", ResourceID: id, Before: tokenToAPI(t),
+		})
+	})
+}
+
+func tokenToAPI(t *store.RegistrationToken) portalapi.RegistrationToken {
+	return portalapi.RegistrationToken{
+		ID: t.ID, Group: t.AgentGroup, Description: t.Description, ExpiresAt: t.ExpiresAt.UTC(),
+		UsesLeft: t.UsesLeft, CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt.UTC(),
+	}
+}

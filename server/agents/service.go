@@ -1,0 +1,189 @@
+// Package agents is the server side of the agent protocol (shared/protocol) and the
+// portal's view of agents: registration with one-time tokens, credentials stored as
+// hashes, heartbeats with the runner inventory and per-job states, config and jobs
+// long-polls, runner credentials and removal on an agent's behalf, and repository
+// ownership.
+//
+// Ownership: every repository with an enabled policy of group G is served by exactly one
+// live agent of G, recorded as a lease in repository_ownership (one row per repository and
+// group: the primary key makes two owners impossible). Heartbeats renew the agent's
+// leases. An agent silent for longer than the offline interval keeps its rows, but their
+// leases run out; the next heartbeat or poll of any live agent of G then hands them, and
+// repositories nobody owns yet, to the live agent of G with the fewest repositories (ties
+// by id), keeping a repository with its previous owner when that agent is live again.
+// Reassignment runs in one transaction that first locks the group's row (PostgreSQL), so
+// concurrent polls on several replicas serialise; each move is a compare-and-swap on the
+// row as well. Revoked and unregistered agents give their repositories up at once.
+package agents
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/runners"
+	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// Defaults of Config.
+const (
+	DefaultHeartbeat = 15 * time.Second
+	DefaultLongPoll  = 30 * time.Second
+	DefaultOffline   = 3 * time.Minute
+)
+
+const (
+	// touchGranularity: last_seen_at is written at most this often per agent.
+	touchGranularity = time.Second
+	// staleHeartbeats: an agent that missed this many heartbeats is stale.
+	staleHeartbeats = 3
+	// maxSnapshotJobs bounds a jobs snapshot.
+	maxSnapshotJobs = 5000
+)
+
+// Sentinel errors; the API maps them to statuses.
+var (
+	// ErrUnauthenticated: no agent credential, an unknown one, or a revoked agent (401).
+	ErrUnauthenticated = errors.New("agent not authenticated")
+	// ErrNotOwner: the agent does not serve the repository it named (403 not_owner).
+	ErrNotOwner = errors.New("agent does not serve the repository")
+	// ErrNoGitHub: the server has no GitHub credentials, so it mints nothing (503).
+	ErrNoGitHub = errors.New("garo-server has no GitHub credentials (github.app_id or github.pat)")
+)
+
+// Config tunes the service.
+type Config struct {
+	// Heartbeat is how often agents send a heartbeat; three missed make an agent stale.
+	Heartbeat time.Duration
+	// LongPoll is the longest (and default) hold of a config or jobs poll.
+	LongPoll time.Duration
+	// Offline is the silence after which an agent's repositories move to another agent.
+	Offline time.Duration
+	// GitHubURL is GitHub's web root for the repository URL of registration-token
+	// credentials, e.g. https://ghe.example.com/. Empty means https://github.com/.
+	GitHubURL string
+	// Now is the clock; nil means the wall clock. Leases, liveness and token expiry use it;
+	// the holds of long-polls use real timers.
+	Now func() time.Time
+}
+
+// runnerService is the part of server/runners the service needs.
+type runnerService interface {
+	Credentials(ctx context.Context, p *store.Policy, runnerName string) (*runners.Credentials, error)
+	Remove(ctx context.Context, owner, repo string, runnerID int64) error
+}
+
+// Service runs the agent use cases.
+type Service struct {
+	st       *store.Store
+	cfg      Config
+	notifier notify.Notifier
+	runners  runnerService // nil without GitHub credentials
+	log      *slog.Logger
+
+	waitingConfig, waitingJobs atomic.Int64
+	waiting                    *prometheus.GaugeVec
+	heartbeats                 prometheus.Counter
+	credentials                *prometheus.CounterVec
+}
+
+// New returns the service on st. rs may be nil when GitHub is not configured: runner
+// credentials and removal then answer ErrNoGitHub. reg may be nil.
+func New(st *store.Store, cfg Config, n notify.Notifier, rs runnerService, log *slog.Logger, reg prometheus.Registerer) *Service {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.LongPoll <= 0 {
+		cfg.LongPoll = DefaultLongPoll
+	}
+	if cfg.Offline <= 0 {
+		cfg.Offline = DefaultOffline
+	}
+	if cfg.GitHubURL == "" {
+		cfg.GitHubURL = "https://github.com/"
+	}
+	if !strings.HasSuffix(cfg.GitHubURL, "/") {
+		cfg.GitHubURL += "/"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if n == nil {
+		n = notify.NewLocal()
+	}
+	s := &Service{
+		st: st, cfg: cfg, notifier: n, runners: rs, log: log,
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "garo_agent_polls_waiting",
+			Help: "Config and jobs long-polls of agents held by this server, by kind.",
+		}, []string{"kind"}),
+		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "garo_agent_heartbeats_total",
+			Help: "Agent heartbeats accepted.",
+		}),
+		credentials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "garo_agent_runner_credentials_total",
+			Help: "Runner credentials asked for by agents, by outcome (minted, refused, failed).",
+		}, []string{"outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.waiting, s.heartbeats, s.credentials)
+	}
+	return s
+}
+
+// Intervals are the intervals the server hands to agents.
+func (s *Service) Intervals() protocol.Intervals {
+	return protocol.Intervals{
+		Heartbeat: protocol.Duration(s.cfg.Heartbeat),
+		LongPoll:  protocol.Duration(s.cfg.LongPoll),
+		Offline:   protocol.Duration(s.cfg.Offline),
+	}
+}
+
+// LongPoll is the longest hold of a poll.
+func (s *Service) LongPoll() time.Duration { return s.cfg.LongPoll }
+
+// Waiting counts the polls of kind ("config" or "jobs") held right now.
+func (s *Service) Waiting(kind string) int64 {
+	if kind == "jobs" {
+		return s.waitingJobs.Load()
+	}
+	return s.waitingConfig.Load()
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// status computes the portal status of a at now.
+func (s *Service) status(a *store.Agent, now time.Time) string {
+	silent := now.Sub(a.LastSeenAt)
+	switch {
+	case a.RevokedAt != nil:
+		return portalapi.AgentStatusRevoked
+	case a.State == store.AgentOffline || silent > s.cfg.Offline:
+		return portalapi.AgentStatusOffline
+	case silent > staleHeartbeats*s.cfg.Heartbeat:
+		return portalapi.AgentStatusStale
+	}
+	return portalapi.AgentStatusActive
+}
+
+// live reports whether a may own repositories at now.
+func (s *Service) live(a *store.Agent, now time.Time) bool {
+	return a.RevokedAt == nil && a.State != store.AgentOffline && now.Sub(a.LastSeenAt) < s.cfg.Offline
+}
+
+// publish wakes the held polls of topics.
+func (s *Service) publish(ctx context.Context, topics ...string) {
+	if len(topics) > 0 {
+		s.notifier.Publish(ctx, topics...)
+	}
+}

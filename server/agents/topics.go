@@ -1,0 +1,86 @@
+package agents
+
+import (
+	"context"
+
+	"github.com/garo-dev/garo/server/jobs"
+	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// Topics of wake-ups (see server/notify). Held config polls listen on their agent, their
+// group and the policies of the repositories they own; held jobs polls on their agent,
+// their group and the job log of the repositories they own.
+
+// TopicAgent is published when the agent's ownership changes or it is revoked.
+func TopicAgent(id string) string { return "agent:" + id }
+
+// TopicGroup is published when a policy of the group is written (a repository may need an
+// owner) and when an agent of the group lets its repositories go.
+func TopicGroup(group string) string { return "group:" + group }
+
+// TopicPolicies is published when a policy of the repository is written.
+func TopicPolicies(repoKey string) string { return "policies:" + repoKey }
+
+// TopicJobs is published when the job log of the repository changes.
+func TopicJobs(repoKey string) string { return "jobs:" + repoKey }
+
+// PolicyTopics are the topics a write of a policy of repoKey publishes; groups are the
+// agent groups the policy names before and after the write, as far as the writer knows.
+// The owner of the repository listens on TopicPolicies, so a policy that leaves its group
+// still reaches it.
+func PolicyTopics(repoKey string, groups ...string) []string {
+	out := []string{TopicPolicies(repoKey)}
+	seen := map[string]bool{}
+	for _, g := range groups {
+		if g != "" && !seen[g] {
+			seen[g] = true
+			out = append(out, TopicGroup(g))
+		}
+	}
+	return out
+}
+
+// jobLog is the job service as the webhook handler and the catch-up loops use it.
+type jobLog interface {
+	HandleDelivery(ctx context.Context, d jobs.Delivery, ev jobs.Event) (string, *store.WorkflowJob, error)
+	Apply(ctx context.Context, ev jobs.Event) (string, *store.WorkflowJob, error)
+}
+
+// JobLog is a job log that wakes the jobs polls of a repository whenever it changes one of
+// its jobs. It keeps server/jobs free of notifications.
+type JobLog struct {
+	inner jobLog
+	pub   notify.Publisher
+}
+
+// NotifyingJobLog wraps inner so that its changes are published on pub.
+func NotifyingJobLog(inner jobLog, pub notify.Publisher) *JobLog {
+	return &JobLog{inner: inner, pub: pub}
+}
+
+// HandleDelivery applies a webhook delivery and publishes the change.
+func (l *JobLog) HandleDelivery(ctx context.Context, d jobs.Delivery, ev jobs.Event) (string, *store.WorkflowJob, error) {
+	outcome, job, err := l.inner.HandleDelivery(ctx, d, ev)
+	l.changed(ctx, outcome, job, err)
+	return outcome, job, err
+}
+
+// Apply applies an event without a delivery and publishes the change.
+func (l *JobLog) Apply(ctx context.Context, ev jobs.Event) (string, *store.WorkflowJob, error) {
+	outcome, job, err := l.inner.Apply(ctx, ev)
+	l.changed(ctx, outcome, job, err)
+	return outcome, job, err
+}
+
+func (l *JobLog) changed(ctx context.Context, outcome string, job *store.WorkflowJob, err error) {
+	if err == nil && outcome == jobs.OutcomeProcessed && job != nil {
+		l.pub.Publish(ctx, TopicJobs(job.RepoKey))
+	}
+}
+
+// PolicyChanged wakes the polls that a write of a policy of repoKey concerns; groups are
+// the agent groups the policy names, as far as the writer knows.
+func (s *Service) PolicyChanged(ctx context.Context, repoKey string, groups ...string) {
+	s.publish(ctx, PolicyTopics(repoKey, groups...)...)
+}

@@ -1,0 +1,189 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/agents"
+	"github.com/garo-dev/garo/server/githubapp"
+	"github.com/garo-dev/garo/server/jsonbody"
+	"github.com/garo-dev/garo/server/runners"
+	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+const ctxAgent = "garo.agent"
+
+// agentRoutes registers the agent protocol (see shared/protocol). It is not part of the
+// portal's openapi.yaml: agents are its only clients, and shared/protocol is its contract.
+func (s *server) agentRoutes(e *echo.Echo) {
+	jsonBody := requireJSON(echo.MIMEApplicationJSON)
+	g := e.Group(protocol.PathPrefix)
+	g.POST("/register", s.agentRegister, jsonBody)
+	g.POST("/heartbeat", s.agentHeartbeat, s.requireAgent, jsonBody)
+	g.GET("/config", s.agentConfig, s.requireAgent)
+	g.GET("/jobs", s.agentJobs, s.requireAgent)
+	g.POST("/runners/credentials", s.agentCredentials, s.requireAgent, jsonBody)
+	g.POST("/runners/remove", s.agentRemoveRunner, s.requireAgent, jsonBody)
+	g.POST("/unregister", s.agentUnregister, s.requireAgent)
+}
+
+// requireAgent authenticates the agent credential; the service records that the agent
+// was seen.
+func (s *server) requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a, err := s.agents.Authenticate(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))
+		if err != nil {
+			return err
+		}
+		c.Set(ctxAgent, a)
+		return next(c)
+	}
+}
+
+func agentOf(c echo.Context) *store.Agent {
+	a, _ := c.Get(ctxAgent).(*store.Agent)
+	return a
+}
+
+func (s *server) agentRegister(c echo.Context) error {
+	var req protocol.RegisterRequest
+	if err := jsonbody.Decode(c.Request().Body, &req); err != nil {
+		return err
+	}
+	out, err := s.agents.Register(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (s *server) agentHeartbeat(c echo.Context) error {
+	var req protocol.HeartbeatRequest
+	if err := jsonbody.Decode(c.Request().Body, &req); err != nil {
+		return err
+	}
+	out, err := s.agents.Heartbeat(c.Request().Context(), agentOf(c), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *server) agentConfig(c echo.Context) error {
+	wait, have, err := s.pollParams(c)
+	if err != nil {
+		return err
+	}
+	cfg, changed, err := s.agents.WaitConfig(c.Request().Context(), agentOf(c), have, wait)
+	if err != nil {
+		return err
+	}
+	if !changed {
+		return notModified(c, have)
+	}
+	c.Response().Header().Set("ETag", strconv.Quote(cfg.Version))
+	return c.JSON(http.StatusOK, cfg)
+}
+
+func (s *server) agentJobs(c echo.Context) error {
+	wait, have, err := s.pollParams(c)
+	if err != nil {
+		return err
+	}
+	snap, changed, err := s.agents.WaitJobs(c.Request().Context(), agentOf(c), have, wait)
+	if err != nil {
+		return err
+	}
+	if !changed {
+		return notModified(c, have)
+	}
+	c.Response().Header().Set("ETag", strconv.Quote(snap.Version))
+	return c.JSON(http.StatusOK, snap)
+}
+
+func notModified(c echo.Context, version string) error {
+	c.Response().Header().Set("ETag", strconv.Quote(version))
+	return c.NoContent(http.StatusNotModified)
+}
+
+// pollParams reads ?wait= (a duration; default and ceiling the server's long-poll
+// interval, longer waits are cut to it) and If-None-Match (the version the agent has).
+func (s *server) pollParams(c echo.Context) (time.Duration, string, error) {
+	limit := s.agents.LongPoll()
+	wait := limit
+	if v := c.QueryParam("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return 0, "", portalapi.Invalid("wait", "must be a duration such as 30s (at most %s), got %q", limit, v)
+		}
+		wait = min(d, limit)
+	}
+	have := strings.TrimSpace(c.Request().Header.Get("If-None-Match"))
+	have = strings.Trim(strings.TrimPrefix(have, "W/"), `"`)
+	return wait, have, nil
+}
+
+func (s *server) agentCredentials(c echo.Context) error {
+	var req protocol.CredentialsRequest
+	if err := jsonbody.Decode(c.Request().Body, &req); err != nil {
+		return err
+	}
+	out, err := s.agents.Credentials(c.Request().Context(), agentOf(c), req)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (s *server) agentRemoveRunner(c echo.Context) error {
+	var req protocol.RemoveRunnerRequest
+	if err := jsonbody.Decode(c.Request().Body, &req); err != nil {
+		return err
+	}
+	if err := s.agents.RemoveRunner(c.Request().Context(), agentOf(c), req); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *server) agentUnregister(c echo.Context) error {
+	if err := s.agents.Unregister(c.Request().Context(), agentOf(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// classifyAgent maps the errors of the agent protocol and of GitHub behind it. The
+// messages of GitHub errors name the call and GitHub's answer, never a credential.
+func classifyAgent(err error) (errorAnswer, bool) {
+	var rle *githubapp.RateLimitError
+	switch {
+	case errors.Is(err, agents.ErrUnauthenticated):
+		return errorAnswer{status: http.StatusUnauthorized, code: portalapi.CodeUnauthorized, msg: err.Error()}, true
+	case errors.Is(err, agents.ErrNotOwner):
+		return errorAnswer{status: http.StatusForbidden, code: protocol.CodeNotOwner, msg: err.Error()}, true
+	case errors.Is(err, runners.ErrRunnerBusy):
+		return errorAnswer{status: http.StatusConflict, code: protocol.CodeRunnerBusy, msg: err.Error() + ": keep the runner and try again after its job"}, true
+	case errors.Is(err, githubapp.ErrRunnerExists):
+		return errorAnswer{status: http.StatusConflict, code: portalapi.CodeConflict, msg: err.Error() + ": use another runner name"}, true
+	case errors.As(err, &rle):
+		wait := max(time.Until(rle.RetryAt), time.Second)
+		return errorAnswer{status: http.StatusServiceUnavailable, code: protocol.CodeGitHubLimit, msg: err.Error(), retryAfter: wait}, true
+	case errors.Is(err, agents.ErrNoGitHub):
+		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: err.Error(), retryAfter: time.Minute}, true
+	case errors.Is(err, githubapp.ErrUnavailable):
+		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: err.Error()}, true
+	case errors.Is(err, githubapp.ErrNotInstalled), errors.Is(err, githubapp.ErrUnauthorized), errors.Is(err, githubapp.ErrNotFound):
+		return errorAnswer{status: http.StatusBadGateway, code: protocol.CodeGitHubError, msg: err.Error()}, true
+	}
+	return errorAnswer{}, false
+}

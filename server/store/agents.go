@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm/clause"
+)
+
+// Agent states as stored. Active and draining are what the agent reports in heartbeats;
+// offline means it unregistered (a later call brings it back).
+const (
+	AgentActive   = "active"
+	AgentDraining = "draining"
+	AgentOffline  = "offline"
+)
+
+// Agent is one registered garo-agent. Only the SHA-256 of its credential is stored.
+// Inventory is a summary of its last heartbeat (JSON, see server/agents).
+type Agent struct {
+	ID             string `gorm:"primaryKey"`
+	Name           string
+	AgentGroup     string
+	CredentialHash string
+	Version        string
+	Provider       string
+	State          string
+	RegisteredAt   time.Time
+	LastSeenAt     time.Time
+	RevokedAt      *time.Time
+	Inventory      JSONText
+}
+
+// AgentFilter selects agents to list; empty fields do not filter.
+type AgentFilter struct {
+	Group string
+}
+
+// CreateAgent inserts a; its times are the caller's (the agent service's clock).
+func (s *Store) CreateAgent(ctx context.Context, a *Agent) error {
+	if err := s.conn(ctx).Create(a).Error; err != nil {
+		return fmt.Errorf("create agent %s: %w", a.ID, classifyWrite(err))
+	}
+	return nil
+}
+
+// GetAgent returns the agent id.
+func (s *Store) GetAgent(ctx context.Context, id string) (*Agent, error) {
+	var a Agent
+	if err := s.conn(ctx).Where("id = ?", id).Take(&a).Error; err != nil {
+		return nil, fmt.Errorf("get agent %s: %w", id, notFound(err))
+	}
+	return &a, nil
+}
+
+// AgentByCredentialHash returns the agent whose credential hashes to hash, revoked or not.
+func (s *Store) AgentByCredentialHash(ctx context.Context, hash string) (*Agent, error) {
+	var a Agent
+	if err := s.conn(ctx).Where("credential_hash = ?", hash).Take(&a).Error; err != nil {
+		return nil, fmt.Errorf("find agent by credential: %w", notFound(err))
+	}
+	return &a, nil
+}
+
+// ListAgents returns the agents that f selects, oldest registration first.
+func (s *Store) ListAgents(ctx context.Context, f AgentFilter) ([]Agent, error) {
+	q := s.conn(ctx).Model(&Agent{})
+	if f.Group != "" {
+		q = q.Where("agent_group = ?", f.Group)
+	}
+	var out []Agent
+	if err := q.Order("registered_at, id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	return out, nil
+}
+
+// LiveAgents returns the agents of group that may own repositories: not revoked, not
+// unregistered, and seen after since. Ordered by id, the tie-breaker of ownership.
+func (s *Store) LiveAgents(ctx context.Context, group string, since time.Time) ([]Agent, error) {
+	var out []Agent
+	err := s.conn(ctx).Where("agent_group = ? AND revoked_at IS NULL AND state <> ? AND last_seen_at > ?", group, AgentOffline, since.UTC()).
+		Order("id").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("list live agents of %s: %w", group, err)
+	}
+	return out, nil
+}
+
+// TouchAgent records that agent id was seen at, writing only when the stored time is
+// older than at minus granularity, so that every request does not turn into a write.
+func (s *Store) TouchAgent(ctx context.Context, id string, at time.Time, granularity time.Duration) error {
+	err := s.conn(ctx).Model(&Agent{}).
+		Where("id = ? AND last_seen_at < ?", id, at.UTC().Add(-granularity)).
+		Update("last_seen_at", at.UTC()).Error
+	if err != nil {
+		return fmt.Errorf("touch agent %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReportAgent stores what a heartbeat says about the agent itself.
+func (s *Store) ReportAgent(ctx context.Context, id, state, version string, inventory JSONText, at time.Time) error {
+	res := s.conn(ctx).Model(&Agent{}).Where("id = ? AND revoked_at IS NULL", id).Updates(map[string]any{
+		"state": state, "version": version, "inventory": inventory, "last_seen_at": at.UTC(),
+	})
+	if res.Error != nil {
+		return fmt.Errorf("report agent %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("report agent %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetAgentState sets the state of agent id (e.g. offline when it unregisters).
+func (s *Store) SetAgentState(ctx context.Context, id, state string) error {
+	if err := s.conn(ctx).Model(&Agent{}).Where("id = ?", id).Update("state", state).Error; err != nil {
+		return fmt.Errorf("set state of agent %s: %w", id, err)
+	}
+	return nil
+}
+
+// RevokeAgent marks agent id revoked at at. It reports false when the agent was revoked
+// already (nothing changes then).
+func (s *Store) RevokeAgent(ctx context.Context, id string, at time.Time) (bool, error) {
+	res := s.conn(ctx).Model(&Agent{}).Where("id = ? AND revoked_at IS NULL", id).
+		Updates(map[string]any{"revoked_at": at.UTC(), "state": AgentOffline})
+	if res.Error != nil {
+		return false, fmt.Errorf("revoke agent %s: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// LockGroup serialises ownership changes of group across transactions and server replicas
+// until the transaction ends. On PostgreSQL it locks the group's row (NO KEY UPDATE, so
+// policy writes that only check the foreign key are not held up); SQLite's single writer
+// needs no lock.
+func (s *Store) LockGroup(ctx context.Context, group string) error {
+	if s.driver != DriverPostgres {
+		return nil
+	}
+	var names []string
+	err := s.conn(ctx).Model(&AgentGroup{}).Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).
+		Where("name = ?", group).Pluck("name", &names).Error
+	if err != nil {
+		return fmt.Errorf("lock agent group %s: %w", group, err)
+	}
+	return nil
+}
+
+// countLiveAgents counts the agents of group that are not revoked.
+func (s *Store) countLiveAgents(ctx context.Context, group string) (int64, error) {
+	var n int64
+	if err := s.conn(ctx).Model(&Agent{}).Where("agent_group = ? AND revoked_at IS NULL", group).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count agents of %s: %w", group, err)
+	}
+	return n, nil
+}

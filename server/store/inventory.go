@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Runner is one runner as its agent last reported it in a heartbeat. Name is unique across
+// agents: an agent that adopts another's runner reports it under the same name and takes
+// the row over.
+type Runner struct {
+	Name       string `gorm:"primaryKey"`
+	RepoKey    string
+	Policy     string
+	AgentID    string
+	ProviderID string
+	RunnerID   int64
+	State      string
+	JobID      int64
+	Reason     string
+	CreatedAt  time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt  time.Time `gorm:"autoUpdateTime:false"`
+}
+
+// chunkSize bounds the parameters of one IN list.
+const chunkSize = 500
+
+// ReplaceRunners makes runners the whole inventory of agentID: its rows that runners does
+// not name are deleted, and rows of other agents with a name in runners move to agentID.
+// Call it inside a Tx.
+func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Runner) error {
+	if err := s.conn(ctx).Where("agent_id = ?", agentID).Delete(&Runner{}).Error; err != nil {
+		return fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+	}
+	names := make([]string, len(runners))
+	for i := range runners {
+		names[i] = runners[i].Name
+		runners[i].AgentID = agentID
+	}
+	for chunk := range slices.Chunk(names, chunkSize) {
+		if err := s.conn(ctx).Where("name IN ?", chunk).Delete(&Runner{}).Error; err != nil {
+			return fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+		}
+	}
+	if len(runners) == 0 {
+		return nil
+	}
+	if err := s.conn(ctx).CreateInBatches(runners, 100).Error; err != nil {
+		return fmt.Errorf("replace runners of agent %s: %w", agentID, classifyWrite(err))
+	}
+	return nil
+}
+
+// GetRunner returns the runner name.
+func (s *Store) GetRunner(ctx context.Context, name string) (*Runner, error) {
+	var r Runner
+	if err := s.conn(ctx).Where("name = ?", name).Take(&r).Error; err != nil {
+		return nil, fmt.Errorf("get runner %s: %w", name, notFound(err))
+	}
+	return &r, nil
+}
+
+// CountRunners counts the runners of each agent by state: agent id → state → count.
+func (s *Store) CountRunners(ctx context.Context, agentIDs []string) (map[string]map[string]int64, error) {
+	out := make(map[string]map[string]int64, len(agentIDs))
+	if len(agentIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		AgentID string
+		State   string
+		N       int64
+	}
+	err := s.conn(ctx).Model(&Runner{}).Select("agent_id, state, COUNT(*) AS n").
+		Where("agent_id IN ?", agentIDs).Group("agent_id, state").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("count runners: %w", err)
+	}
+	for _, r := range rows {
+		if out[r.AgentID] == nil {
+			out[r.AgentID] = map[string]int64{}
+		}
+		out[r.AgentID][r.State] = r.N
+	}
+	return out, nil
+}
+
+// JobMark is an agent's view of one job on the job log.
+type JobMark struct {
+	ID            int64
+	RepoKey       string
+	State         string
+	AgentID       string
+	AgentState    string
+	QueuePosition int
+}
+
+// JobMarks returns the marks of the jobs ids and of every job agentID marked.
+func (s *Store) JobMarks(ctx context.Context, agentID string, ids []int64) ([]JobMark, error) {
+	seen := map[int64]bool{}
+	var out []JobMark
+	add := func(q func() ([]JobMark, error)) error {
+		rows, err := q()
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				out = append(out, r)
+			}
+		}
+		return nil
+	}
+	cols := "id, repo_key, state, agent_id, agent_state, queue_position"
+	err := add(func() ([]JobMark, error) {
+		var rows []JobMark
+		err := s.conn(ctx).Model(&WorkflowJob{}).Select(cols).Where("agent_id = ?", agentID).Scan(&rows).Error
+		return rows, err
+	})
+	for chunk := range slices.Chunk(ids, chunkSize) {
+		if err != nil {
+			break
+		}
+		err = add(func() ([]JobMark, error) {
+			var rows []JobMark
+			err := s.conn(ctx).Model(&WorkflowJob{}).Select(cols).Where("id IN ?", chunk).Scan(&rows).Error
+			return rows, err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job marks of agent %s: %w", agentID, err)
+	}
+	return out, nil
+}
+
+// MarkJob writes an agent's view of job id.
+func (s *Store) MarkJob(ctx context.Context, id int64, agentID, agentState string, position int) error {
+	err := s.conn(ctx).Model(&WorkflowJob{}).Where("id = ?", id).UpdateColumns(map[string]any{
+		"agent_id": agentID, "agent_state": agentState, "queue_position": position,
+	}).Error
+	if err != nil {
+		return fmt.Errorf("mark job %d: %w", id, err)
+	}
+	return nil
+}
+
+// ClearJobMarks clears the agent's view of the jobs ids.
+func (s *Store) ClearJobMarks(ctx context.Context, ids []int64) error {
+	for chunk := range slices.Chunk(ids, chunkSize) {
+		err := s.conn(ctx).Model(&WorkflowJob{}).Where("id IN ?", chunk).UpdateColumns(map[string]any{
+			"agent_id": "", "agent_state": "", "queue_position": 0,
+		}).Error
+		if err != nil {
+			return fmt.Errorf("clear job marks: %w", err)
+		}
+	}
+	return nil
+}
+
+// ClearAgentJobMarks clears every mark agentID put on jobs of repoKeys (all its marks when
+// repoKeys is nil): the agent no longer serves them.
+func (s *Store) ClearAgentJobMarks(ctx context.Context, agentID string, repoKeys []string) error {
+	q := s.conn(ctx).Model(&WorkflowJob{}).Where("agent_id = ?", agentID)
+	if repoKeys != nil {
+		if len(repoKeys) == 0 {
+			return nil
+		}
+		q = q.Where("repo_key IN ?", repoKeys)
+	}
+	if err := q.UpdateColumns(map[string]any{"agent_id": "", "agent_state": "", "queue_position": 0}).Error; err != nil {
+		return fmt.Errorf("clear job marks of agent %s: %w", agentID, err)
+	}
+	return nil
+}
+
+// JobsServedBy returns up to limit jobs of repoKeys whose state is not one of closed and
+// whose matched policy is an enabled policy of group, oldest first.
+func (s *Store) JobsServedBy(ctx context.Context, group string, repoKeys, closed []string, limit int) ([]WorkflowJob, error) {
+	var out []WorkflowJob
+	if len(repoKeys) == 0 {
+		return out, nil
+	}
+	err := s.conn(ctx).Model(&WorkflowJob{}).Select("workflow_jobs.*").
+		Joins("JOIN policies ON policies.id = workflow_jobs.policy_id").
+		Where("workflow_jobs.repo_key IN ? AND workflow_jobs.state NOT IN ?", repoKeys, closed).
+		Where("policies.agent_group = ? AND policies.enabled = ?", group, true).
+		Order("workflow_jobs.received_at, workflow_jobs.id").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("jobs served by %s: %w", group, err)
+	}
+	return out, nil
+}
+
+// MarkRunnerRequested records when a runner was first requested for job id of repoKey. It
+// reports whether the job was found without an earlier request.
+func (s *Store) MarkRunnerRequested(ctx context.Context, id int64, repoKey string, at time.Time) (bool, error) {
+	res := s.conn(ctx).Model(&WorkflowJob{}).
+		Where("id = ? AND repo_key = ? AND runner_requested_at IS NULL", id, repoKey).
+		UpdateColumn("runner_requested_at", at.UTC())
+	if res.Error != nil {
+		return false, fmt.Errorf("mark runner requested for job %d: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}

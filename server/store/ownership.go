@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm/clause"
+)
+
+// Ownership says which agent of a group serves a repository, until when its lease runs
+// without a renewal. The primary key (repo_key, agent_group) makes a second owner of the
+// same repository in the same group impossible.
+type Ownership struct {
+	RepoKey        string `gorm:"primaryKey"`
+	AgentGroup     string `gorm:"primaryKey"`
+	AgentID        string
+	LeaseExpiresAt time.Time
+	AssignedAt     time.Time
+}
+
+// TableName names the ownership table.
+func (Ownership) TableName() string { return "repository_ownership" }
+
+// RenewLeases moves the lease of every repository agentID owns to until.
+func (s *Store) RenewLeases(ctx context.Context, agentID string, until time.Time) error {
+	if err := s.conn(ctx).Model(&Ownership{}).Where("agent_id = ?", agentID).
+		Update("lease_expires_at", until.UTC()).Error; err != nil {
+		return fmt.Errorf("renew leases of agent %s: %w", agentID, err)
+	}
+	return nil
+}
+
+// OwnedBy returns the ownership rows of the agents, by repository. With unexpiredAt set,
+// only leases that run past it.
+func (s *Store) OwnedBy(ctx context.Context, agentIDs []string, unexpiredAt time.Time) ([]Ownership, error) {
+	var out []Ownership
+	if len(agentIDs) == 0 {
+		return out, nil
+	}
+	q := s.conn(ctx).Where("agent_id IN ?", agentIDs)
+	if !unexpiredAt.IsZero() {
+		q = q.Where("lease_expires_at > ?", unexpiredAt.UTC())
+	}
+	if err := q.Order("repo_key").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list repositories owned: %w", err)
+	}
+	return out, nil
+}
+
+// Owner returns who owns repoKey in group (ErrNotFound when nobody does).
+func (s *Store) Owner(ctx context.Context, repoKey, group string) (*Ownership, error) {
+	var o Ownership
+	if err := s.conn(ctx).Where("repo_key = ? AND agent_group = ?", repoKey, group).Take(&o).Error; err != nil {
+		return nil, fmt.Errorf("owner of %s in %s: %w", repoKey, group, notFound(err))
+	}
+	return &o, nil
+}
+
+// GroupOwnership returns every ownership row of group.
+func (s *Store) GroupOwnership(ctx context.Context, group string) ([]Ownership, error) {
+	var out []Ownership
+	if err := s.conn(ctx).Where("agent_group = ?", group).Order("repo_key").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("ownership of group %s: %w", group, err)
+	}
+	return out, nil
+}
+
+// ServedRepos lists the repositories with at least one enabled policy of group.
+func (s *Store) ServedRepos(ctx context.Context, group string) ([]RepoRef, error) {
+	var out []RepoRef
+	err := s.conn(ctx).Model(&Policy{}).Select("MIN(owner) AS owner, MIN(repo) AS repo, repo_key").
+		Where("agent_group = ? AND enabled = ?", group, true).Group("repo_key").Order("repo_key").Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("repositories served by %s: %w", group, err)
+	}
+	return out, nil
+}
+
+// OwnershipSettled reports whether group needs no reassignment at at: every repository it
+// serves has an owner whose lease runs past at, and no row names a repository it no
+// longer serves. It takes no lock: callers use it to skip the locked reassignment.
+func (s *Store) OwnershipSettled(ctx context.Context, group string, at time.Time) (bool, error) {
+	var orphans int64
+	err := s.conn(ctx).Model(&Policy{}).
+		Where("agent_group = ? AND enabled = ?", group, true).
+		Where("NOT EXISTS (SELECT 1 FROM repository_ownership o WHERE o.repo_key = policies.repo_key AND o.agent_group = policies.agent_group AND o.lease_expires_at > ?)", at.UTC()).
+		Count(&orphans).Error
+	if err != nil {
+		return false, fmt.Errorf("check ownership of %s: %w", group, err)
+	}
+	if orphans > 0 {
+		return false, nil
+	}
+	var stale int64
+	err = s.conn(ctx).Model(&Ownership{}).
+		Where("agent_group = ?", group).
+		Where("NOT EXISTS (SELECT 1 FROM policies p WHERE p.repo_key = repository_ownership.repo_key AND p.agent_group = repository_ownership.agent_group AND p.enabled = ?)", true).
+		Count(&stale).Error
+	if err != nil {
+		return false, fmt.Errorf("check ownership of %s: %w", group, err)
+	}
+	return stale == 0, nil
+}
+
+// ClaimRepo makes o.AgentID the owner of (o.RepoKey, o.AgentGroup). When prev is "" the
+// repository must have no owner row; otherwise the row must still name prev with a lease
+// that ran out by now (a compare-and-swap: a concurrent renewal or claim wins). It reports
+// whether the claim took.
+func (s *Store) ClaimRepo(ctx context.Context, o Ownership, prev string, now time.Time) (bool, error) {
+	o.LeaseExpiresAt, o.AssignedAt = o.LeaseExpiresAt.UTC(), o.AssignedAt.UTC()
+	if prev == "" {
+		res := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&o)
+		if res.Error != nil {
+			return false, fmt.Errorf("claim %s for agent %s: %w", o.RepoKey, o.AgentID, res.Error)
+		}
+		return res.RowsAffected == 1, nil
+	}
+	res := s.conn(ctx).Model(&Ownership{}).
+		Where("repo_key = ? AND agent_group = ? AND agent_id = ? AND lease_expires_at <= ?", o.RepoKey, o.AgentGroup, prev, now.UTC()).
+		Updates(map[string]any{"agent_id": o.AgentID, "lease_expires_at": o.LeaseExpiresAt, "assigned_at": o.AssignedAt})
+	if res.Error != nil {
+		return false, fmt.Errorf("move %s from agent %s to %s: %w", o.RepoKey, prev, o.AgentID, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// ReleaseRepo drops the ownership row of (repoKey, group).
+func (s *Store) ReleaseRepo(ctx context.Context, repoKey, group string) error {
+	if err := s.conn(ctx).Where("repo_key = ? AND agent_group = ?", repoKey, group).Delete(&Ownership{}).Error; err != nil {
+		return fmt.Errorf("release %s of %s: %w", repoKey, group, err)
+	}
+	return nil
+}
+
+// ReleaseAgent drops every ownership row of agentID and returns the repositories it had.
+func (s *Store) ReleaseAgent(ctx context.Context, agentID string) ([]string, error) {
+	var keys []string
+	if err := s.conn(ctx).Model(&Ownership{}).Where("agent_id = ?", agentID).Order("repo_key").Pluck("repo_key", &keys).Error; err != nil {
+		return nil, fmt.Errorf("release repositories of agent %s: %w", agentID, err)
+	}
+	if err := s.conn(ctx).Where("agent_id = ?", agentID).Delete(&Ownership{}).Error; err != nil {
+		return nil, fmt.Errorf("release repositories of agent %s: %w", agentID, err)
+	}
+	return keys, nil
+}
+
+// PoliciesServedBy returns the enabled policies of group for the repositories repoKeys,
+// by repository and name.
+func (s *Store) PoliciesServedBy(ctx context.Context, group string, repoKeys []string) ([]Policy, error) {
+	var out []Policy
+	if len(repoKeys) == 0 {
+		return out, nil
+	}
+	err := s.conn(ctx).Where("agent_group = ? AND enabled = ? AND repo_key IN ?", group, true, repoKeys).
+		Order("repo_key, name").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("policies served by %s: %w", group, err)
+	}
+	return out, nil
+}
