@@ -84,17 +84,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	loopsDone := make(chan struct{})
 	loopsCtx, stopLoops := context.WithCancel(ctx)
 	defer func() { stopLoops(); <-loopsDone }()
+	c := cfg.GitHub.Catchup
+	loops := catchup.New(catchup.Config{
+		RedeliverInterval: c.RedeliverInterval, RedeliverLookback: c.RedeliverLookback, RedeliverMax: c.RedeliverMax,
+		ReconcileInterval: c.ReconcileInterval, ReconcileMaxRepos: c.ReconcileMaxRepos, ReconcileMaxJobs: c.ReconcileMaxJobs,
+		ReconcileMinRemaining: c.ReconcileMinRemaining,
+	}, catchupGitHub(gh), st, jobLog, log, reg)
 	go func() {
 		defer close(loopsDone)
-		if gh == nil {
-			return
-		}
-		c := cfg.GitHub.Catchup
-		catchup.New(catchup.Config{
-			RedeliverInterval: c.RedeliverInterval, RedeliverLookback: c.RedeliverLookback, RedeliverMax: c.RedeliverMax,
-			ReconcileInterval: c.ReconcileInterval, ReconcileMaxRepos: c.ReconcileMaxRepos, ReconcileMaxJobs: c.ReconcileMaxJobs,
-			ReconcileMinRemaining: c.ReconcileMinRemaining,
-		}, gh, st, jobLog, log, reg).Run(loopsCtx)
+		loops.Run(loopsCtx)
 	}()
 	select {
 	case err := <-errc:
@@ -143,15 +141,33 @@ func newGitHubClient(g config.GitHub, log *slog.Logger, reg prometheus.Registere
 	}
 	key := []byte(g.PrivateKey)
 	if g.PrivateKeyFile != "" {
-		var err error
+		info, err := os.Stat(g.PrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("github.private_key_file: %w", err)
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			log.Warn("the GitHub App private key file is readable by others: chmod 600 it", "file", g.PrivateKeyFile, "mode", info.Mode().Perm().String())
+		}
 		if key, err = os.ReadFile(g.PrivateKeyFile); err != nil {
 			return nil, fmt.Errorf("github.private_key_file: %w", err)
 		}
 	}
 	gh, err := githubapp.New(githubapp.Config{APIURL: g.APIURL, AppID: g.AppID, PrivateKey: key, PAT: g.PAT}, log, reg)
 	if err != nil {
+		if g.PrivateKeyFile != "" {
+			return nil, fmt.Errorf("github.private_key_file %s: %w", g.PrivateKeyFile, err)
+		}
 		return nil, err
 	}
 	log.Info("GitHub client ready", "mode", gh.Mode(), "api_url", g.APIURL)
 	return gh, nil
+}
+
+// catchupGitHub hands the catch-up loops the client, or a nil interface (not a typed nil
+// pointer) when there is none.
+func catchupGitHub(gh *githubapp.Client) catchup.GitHub {
+	if gh == nil {
+		return nil
+	}
+	return gh
 }

@@ -20,8 +20,8 @@ import (
 	"github.com/garo-dev/garo/server/store"
 )
 
-// gitHub is the part of the GitHub client the loops need.
-type gitHub interface {
+// GitHub is the part of the GitHub client the loops need.
+type GitHub interface {
 	Mode() string
 	RateLimit() githubapp.RateState
 	ListDeliveries(ctx context.Context, since time.Time, limit int) ([]githubapp.Delivery, error)
@@ -53,7 +53,7 @@ type Config struct {
 // Loops runs the catch-up cycles.
 type Loops struct {
 	cfg  Config
-	gh   gitHub
+	gh   GitHub
 	st   *store.Store
 	jobs jobLog
 	log  *slog.Logger
@@ -71,7 +71,7 @@ type Loops struct {
 
 // New returns the loops; metrics are registered with reg. gh may be nil (no GitHub
 // credentials): then only pruning runs.
-func New(cfg Config, gh gitHub, st *store.Store, jobs jobLog, log *slog.Logger, reg prometheus.Registerer) *Loops {
+func New(cfg Config, gh GitHub, st *store.Store, jobs jobLog, log *slog.Logger, reg prometheus.Registerer) *Loops {
 	if cfg.QueuedGrace <= 0 {
 		cfg.QueuedGrace = time.Minute
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ type Config struct {
 	Database Database `mapstructure:"database" yaml:"database"`
 	Auth     Auth     `mapstructure:"auth" yaml:"auth"`
 	GitHub   GitHub   `mapstructure:"github" yaml:"github"`
+	Agents   Agents   `mapstructure:"agents" yaml:"agents"`
 	Log      Log      `mapstructure:"log" yaml:"log"`
 }
 
@@ -109,7 +111,8 @@ func Defaults() Config {
 				ReconcileInterval: 2 * time.Minute, ReconcileMaxRepos: 20, ReconcileMaxJobs: 100, ReconcileMinRemaining: 500,
 			},
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Agents: Agents{HeartbeatInterval: 15 * time.Second, LongPollTimeout: 30 * time.Second, OfflineAfter: 3 * time.Minute},
+		Log:    Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -194,6 +197,7 @@ func (c Config) Validate() error {
 		bad("auth.admin_token_file", "must be set when auth.bootstrap_admin_token is empty")
 	}
 	c.GitHub.validate(bad)
+	c.Agents.validate(bad, c.Server.WriteTimeout)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -204,6 +208,8 @@ func (c Config) Validate() error {
 	default:
 		bad("log.format", `must be "text" or "json", got %q`, c.Log.Format)
 	}
+	// Keys in a stable order, whatever order the checks ran in.
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }
 

@@ -41,6 +41,9 @@ func (g GitHub) validate(bad func(key, format string, args ...any)) {
 	if s := g.WebhookSecret; s != "" && len(s) < 16 {
 		bad("github.webhook_secret", "must be at least 16 characters long")
 	}
+	if s := g.WebhookSecretPrevious; s != "" && len(s) < 16 {
+		bad("github.webhook_secret_previous", "must be at least 16 characters long")
+	}
 	if g.WebhookSecretPrevious != "" && g.WebhookSecret == "" {
 		bad("github.webhook_secret_previous", "needs github.webhook_secret (the new secret) too")
 	}
