@@ -81,6 +81,6 @@ func (c *Client) Redeliver(ctx context.Context, deliveryID int64) error {
 	if err != nil {
 		return fmt.Errorf("redeliver webhook delivery %d: %w", deliveryID, classify(err, c.now()))
 	}
-	c.log.Info("github webhook redelivery requested", "delivery_id", deliveryID)
+	c.log.Info("github webhook redelivery requested", "delivery_attempt_id", deliveryID)
 	return nil
 }
