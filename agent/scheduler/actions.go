@@ -105,6 +105,13 @@ func (s *Scheduler) reap(ctx context.Context, rp Reap) {
 	r := rp.Record
 	log := s.log.With("repo", r.Repository, "policy", r.Policy, "runner", r.Name, "reason", r.Reason)
 	if rp.Running {
+		// The plan may be a moment old: a runner that has exited since needs no word
+		// from GitHub (and none is possible during a server outage).
+		if in, err := s.opts.Provider.State(ctx, r.ProviderID); err == nil && in.State != provider.StateRunning {
+			rp.Running = false
+		}
+	}
+	if rp.Running {
 		err := s.opts.Server.RemoveRunner(ctx, protocol.RemoveRunnerRequest{
 			Repository: r.Repository, RunnerID: r.RunnerID, RunnerName: r.Name,
 		})
@@ -125,14 +132,14 @@ func (s *Scheduler) reap(ctx context.Context, rp Reap) {
 				s.setFatal(err)
 			}
 			log.Warn("runner removal from GitHub failed: kept for now", "err", err)
-			s.keep(r.Name, s.opts.RefusedRetry)
+			s.retry(r.Name)
 			return
 		}
 	}
 	if r.ProviderID != "" {
 		if err := s.opts.Provider.Delete(ctx, r.ProviderID); err != nil {
 			log.Warn("runner instance not deleted: retrying later", "provider_id", r.ProviderID, "err", err)
-			s.keep(r.Name, s.opts.RefusedRetry)
+			s.retry(r.Name)
 			return
 		}
 	}
@@ -150,6 +157,16 @@ func (s *Scheduler) reap(ctx context.Context, rp Reap) {
 func (s *Scheduler) keep(name string, d time.Duration) {
 	now := s.opts.Now()
 	s.update(name, func(rec *Record) { rec.Pending, rec.RetryAt = false, now.Add(d) })
+}
+
+// retry clears r's pending mark after a failed removal and holds the next attempt back
+// by the backoff policy.
+func (s *Scheduler) retry(name string) {
+	now := s.opts.Now()
+	s.update(name, func(rec *Record) {
+		rec.Pending, rec.RetryAt = false, now.Add(max(s.opts.Backoff.Delay(rec.Attempts), time.Second))
+		rec.Attempts++
+	})
 }
 
 // forget asks the server, best effort and briefly, to remove a runner that never ran a

@@ -37,6 +37,8 @@ type Record struct {
 	Pending bool
 	// RetryAt: a reap was refused (busy, not owner) or failed; not before this again.
 	RetryAt time.Time
+	// Attempts counts failed removals, for their backoff.
+	Attempts int
 	// Provisioned: it was seen running once (the provisioning latency is recorded then).
 	Provisioned bool
 }
@@ -114,3 +116,19 @@ func fromInstance(in provider.Instance, now time.Time) (Record, bool) {
 }
 
 func cloneRecords(in map[string]Record) map[string]Record { return maps.Clone(in) }
+
+// String describes the record for logs and test failures (Key's String would be promoted
+// otherwise).
+func (r Record) String() string {
+	s := r.Name + " " + string(r.State) + " " + r.Key.String()
+	if r.ProviderID != "" {
+		s += " " + r.ProviderID
+	}
+	if r.Pending {
+		s += " pending"
+	}
+	if r.Reason != "" {
+		s += " (" + r.Reason + ")"
+	}
+	return s
+}
