@@ -92,6 +92,8 @@ func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have st
 		case <-sub.C():
 		case <-timer.C:
 			return false, nil
+		case <-s.stop:
+			return false, nil
 		case <-ctx.Done():
 			return false, fmt.Errorf("%s poll of agent %s: %w", kind, a.ID, ctx.Err())
 		}

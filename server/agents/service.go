@@ -21,6 +21,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,8 +76,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// runnerService is the part of server/runners the service needs.
-type runnerService interface {
+// RunnerMinter is the part of server/runners the service needs.
+type RunnerMinter interface {
 	Credentials(ctx context.Context, p *store.Policy, runnerName string) (*runners.Credentials, error)
 	Remove(ctx context.Context, owner, repo string, runnerID int64) error
 }
@@ -86,8 +87,10 @@ type Service struct {
 	st       *store.Store
 	cfg      Config
 	notifier notify.Notifier
-	runners  runnerService // nil without GitHub credentials
+	runners  RunnerMinter // nil without GitHub credentials
 	log      *slog.Logger
+	stop     chan struct{} // closed by StopPolls
+	stopOnce sync.Once
 
 	waitingConfig, waitingJobs atomic.Int64
 	waiting                    *prometheus.GaugeVec
@@ -97,7 +100,7 @@ type Service struct {
 
 // New returns the service on st. rs may be nil when GitHub is not configured: runner
 // credentials and removal then answer ErrNoGitHub. reg may be nil.
-func New(st *store.Store, cfg Config, n notify.Notifier, rs runnerService, log *slog.Logger, reg prometheus.Registerer) *Service {
+func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *slog.Logger, reg prometheus.Registerer) *Service {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
@@ -120,7 +123,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs runnerService, log *
 		n = notify.NewLocal()
 	}
 	s := &Service{
-		st: st, cfg: cfg, notifier: n, runners: rs, log: log,
+		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}),
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_agent_polls_waiting",
 			Help: "Config and jobs long-polls of agents held by this server, by kind.",
@@ -148,6 +151,10 @@ func (s *Service) Intervals() protocol.Intervals {
 		Offline:   protocol.Duration(s.cfg.Offline),
 	}
 }
+
+// StopPolls answers every held poll, now and from now on, at once with "unchanged", so
+// that a server shutting down does not wait for them; agents poll again elsewhere.
+func (s *Service) StopPolls() { s.stopOnce.Do(func() { close(s.stop) }) }
 
 // LongPoll is the longest hold of a poll.
 func (s *Service) LongPoll() time.Duration { return s.cfg.LongPoll }

@@ -45,6 +45,7 @@ func PolicyTopics(repoKey string, groups ...string) []string {
 type jobLog interface {
 	HandleDelivery(ctx context.Context, d jobs.Delivery, ev jobs.Event) (string, *store.WorkflowJob, error)
 	Apply(ctx context.Context, ev jobs.Event) (string, *store.WorkflowJob, error)
+	Rematch(ctx context.Context, repoKey string) (int, error)
 }
 
 // JobLog is a job log that wakes the jobs polls of a repository whenever it changes one of
@@ -71,6 +72,15 @@ func (l *JobLog) Apply(ctx context.Context, ev jobs.Event) (string, *store.Workf
 	outcome, job, err := l.inner.Apply(ctx, ev)
 	l.changed(ctx, outcome, job, err)
 	return outcome, job, err
+}
+
+// Rematch matches the repository's unmatched jobs again and publishes when any matched.
+func (l *JobLog) Rematch(ctx context.Context, repoKey string) (int, error) {
+	n, err := l.inner.Rematch(ctx, repoKey)
+	if n > 0 {
+		l.pub.Publish(ctx, TopicJobs(repoKey))
+	}
+	return n, err
 }
 
 func (l *JobLog) changed(ctx context.Context, outcome string, job *store.WorkflowJob, err error) {

@@ -1,5 +1,6 @@
 // Package app assembles garo-server from its configuration and runs it until its context
-// ends: store (with migrations), bootstrap admin token, and the HTTP server.
+// ends: store (with migrations), bootstrap admin token, notifier, agent service, and the
+// HTTP server.
 package app
 
 import (
@@ -9,19 +10,24 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/api"
 	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/catchup"
 	"github.com/garo-dev/garo/server/config"
 	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/jobs"
+	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/server/webhook"
 	"github.com/garo-dev/garo/shared/version"
@@ -47,7 +53,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	v := version.Get()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	jobLog := jobs.NewService(st, log, reg)
+	notifier, closeNotifier, err := newNotifier(ctx, cfg.Database, log)
+	if err != nil {
+		return err
+	}
+	defer closeNotifier()
+	// Every change of the job log wakes the jobs polls of its repository's agent.
+	jobLog := agents.NotifyingJobLog(jobs.NewService(st, log, reg), notifier)
 	if len(webhookSecrets(cfg.GitHub)) == 0 {
 		log.Warn("github.webhook_secret is not set: webhooks are refused with 503")
 	}
@@ -56,11 +68,20 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	if err != nil {
 		return err
 	}
+	var minter agents.RunnerMinter // nil without GitHub: agents get 503 for credentials
+	if gh != nil {
+		minter = runners.NewService(runners.Config{NoJIT: cfg.GitHub.RegistrationTokensOnly}, gh)
+	}
+	agentSvc := agents.New(st, agents.Config{
+		Heartbeat: cfg.Agents.HeartbeatInterval, LongPoll: cfg.Agents.LongPollTimeout, Offline: cfg.Agents.OfflineAfter,
+		GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
+	}, notifier, minter, log, reg)
 	handler := api.New(api.Deps{
 		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Version: portalapi.VersionInfo{Version: v.Version, Commit: v.Commit, BuildDate: v.BuildDate, GoVersion: v.GoVersion},
 		Webhook: hook,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Agents:  agentSvc,
 	})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -75,6 +96,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Held agent polls would keep a graceful shutdown waiting: answer them at once.
+	srv.RegisterOnShutdown(agentSvc.StopPolls)
 	log.Info("garo-server listening", "addr", ln.Addr().String(), "database", cfg.Database.Driver, "version", v.Version)
 	if started != nil {
 		started(ln.Addr(), tokenFile)
@@ -109,6 +132,31 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// newNotifier returns the notifier that wakes held agent polls: PostgreSQL LISTEN/NOTIFY
+// when several replicas may share the database, in-process otherwise. The returned
+// function stops it.
+func newNotifier(ctx context.Context, d config.Database, log *slog.Logger) (notify.Notifier, func(), error) {
+	if d.Driver != store.DriverPostgres {
+		return notify.NewLocal(), func() {}, nil
+	}
+	n, err := notify.StartPostgres(ctx, d.DSN, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, n.Close, nil
+}
+
+// gitHubWebURL derives GitHub's web root from github.api_url: https://github.com/ for
+// github.com, and the host (with any path before /api/v3) for GitHub Enterprise Server.
+func gitHubWebURL(apiURL string) string {
+	u, err := url.Parse(apiURL)
+	if apiURL == "" || err != nil || u.Host == "api.github.com" {
+		return "https://github.com/"
+	}
+	path := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api/v3")
+	return u.Scheme + "://" + u.Host + path + "/"
 }
 
 // storeConfig maps the database section to the store's settings.
