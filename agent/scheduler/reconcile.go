@@ -70,8 +70,9 @@ type Plan struct {
 	Records map[string]Record
 	Creates []Create
 	Reaps   []Reap
-	// Jobs is the per-job state for heartbeats: runner_requested, waiting_for_capacity
-	// (with 1-based positions per policy) and in_progress on one of the agent's runners.
+	// Jobs is the per-job state for heartbeats: runner_requested, or waiting_for_capacity
+	// with its 1-based position in the policy's queue. (A job that runs is GitHub's to
+	// report, and the runner's state says which.)
 	Jobs []protocol.JobStatus
 	// Queues is the number of jobs waiting for capacity per policy.
 	Queues map[Key]int
@@ -436,14 +437,6 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 	for range n - forJobs {
 		p.newRecord(in, k, pol, 0)
 	}
-	var running []protocol.JobStatus
-	for _, r := range p.Records {
-		if r.Key == k && r.State == protocol.RunnerBusy {
-			running = append(running, protocol.JobStatus{JobID: r.JobID, State: jobInProgress, Runner: r.Name})
-		}
-	}
-	slices.SortFunc(running, func(a, b protocol.JobStatus) int { return cmp.Compare(a.JobID, b.JobID) })
-	p.Jobs = append(p.Jobs, running...)
 	if _, ok := p.Queues[k]; !ok {
 		p.Queues[k] = 0
 	}

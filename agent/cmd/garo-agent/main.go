@@ -1,13 +1,21 @@
-// Command garo-agent runs next to the runners of a Garo installation. For now it only
-// reports its version; the agent itself comes in a later change.
+// Command garo-agent runs next to the runners of a Garo installation: it registers with
+// garo-server, long-polls its config and jobs, and starts, watches and removes runners
+// through a provider. See `garo-agent --help` and agent/app.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // schedule windows name IANA time zones; images FROM scratch have no zoneinfo
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
+	"github.com/garo-dev/garo/agent/app"
+	"github.com/garo-dev/garo/shared/logging"
 	"github.com/garo-dev/garo/shared/version"
 )
 
@@ -19,26 +27,78 @@ func main() {
 }
 
 func newCommand() *cobra.Command {
+	var configFile string
 	root := &cobra.Command{
 		Use:   "garo-agent",
 		Short: "Run GitHub Actions self-hosted runners for a Garo server",
 		Long: `garo-agent is the worker half of Garo, an orchestrator of GitHub Actions
-self-hosted runners. It runs next to a Docker host or in a Kubernetes cluster, asks
-garo-server which runners its agent group must provide, and starts, watches and
-removes those runners.
+self-hosted runners. It runs next to a Docker host or in a Kubernetes cluster, only
+ever calls garo-server (never the other way round), and starts, watches and removes
+the runners of the repositories it serves.
 
-This build only reports its version; serving runners comes in a later release.`,
+Configuration comes from a YAML file (--config or GARO_AGENT_CONFIG), GARO_AGENT_*
+environment variables and flags, in rising order of precedence. The first start needs
+a registration token in GARO_AGENT_REGISTRATION_TOKEN; the agent then keeps its
+identity in its state file (mode 0600) and the token can be removed.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(&cobra.Command{
+	root.PersistentFlags().StringVar(&configFile, "config", os.Getenv("GARO_AGENT_CONFIG"), "YAML configuration file")
+	app.RegisterFlags(root.PersistentFlags())
+	load := func(cmd *cobra.Command) (app.Config, error) {
+		cfg, err := app.Load(configFile, cmd.Flags())
+		if err != nil {
+			return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+		}
+		return cfg, nil
+	}
+
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Register if needed, then serve runners until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return app.Run(ctx, cfg, log, app.Options{})
+		},
+	}
+	printCmd := &cobra.Command{
+		Use:   "print",
+		Short: "Print the effective configuration as YAML, secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			enc := yaml.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent(2)
+			if err := enc.Encode(cfg.Redacted()); err != nil {
+				return fmt.Errorf("print configuration: %w", err)
+			}
+			return enc.Close()
+		},
+	}
+	configCmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
+	configCmd.AddCommand(printCmd)
+	versionCmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of garo-agent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), version.Get().String())
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "garo-agent", version.Get().String())
 			return err
 		},
-	})
+	}
+	root.AddCommand(run, configCmd, versionCmd)
 	return root
 }

@@ -1,0 +1,303 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/garo-dev/garo/agent/app"
+	"github.com/garo-dev/garo/agent/internal/simtest"
+	"github.com/garo-dev/garo/agent/provider/memory"
+	"github.com/garo-dev/garo/agent/state"
+	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+const regToken = "garo_reg_SECRET_token_0123456789"
+
+func smallPolicy(maxRunners int) protocol.Policy {
+	return protocol.Policy{
+		ID: "p1", Repository: "acme/api", Name: "small", Labels: []string{"self-hosted", "small"},
+		MaxRunners: maxRunners, Ephemeral: true, IdleGrace: protocol.Duration(time.Minute),
+		BootstrapTimeout: protocol.Duration(time.Minute),
+	}
+}
+
+// syncBuffer is a log sink safe for the agent's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+	status net.Addr
+	logs   *syncBuffer
+}
+
+func start(t *testing.T, cfg app.Config, prov *memory.Provider) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &running{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	ready := make(chan struct{})
+	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() {
+		r.done <- app.Run(ctx, cfg, log, app.Options{Provider: prov, Ready: func(_ string, addr net.Addr) {
+			r.status = addr
+			close(ready)
+		}})
+	}()
+	select {
+	case <-ready:
+	case err := <-r.done:
+		t.Fatalf("agent stopped before it was ready: %v\n%s", err, r.logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent not ready")
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent did not stop")
+		return nil
+	}
+}
+
+func baseConfig(t *testing.T, url string) app.Config {
+	cfg := app.Defaults()
+	cfg.Server.URL = url
+	cfg.RegistrationToken = regToken
+	cfg.Name = "test-agent"
+	cfg.StateFile = filepath.Join(t.TempDir(), "state", "agent.json")
+	cfg.Status.Listen = "127.0.0.1:0"
+	cfg.Scheduler.Interval = 100 * time.Millisecond
+	cfg.Shutdown.Timeout = 5 * time.Second
+	return cfg
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestRunServesJobsThenShutsDownAndRestartsFromTheStateFile(t *testing.T) {
+	t.Parallel()
+	env := simtest.New(t, githubsim.Options{}, "acme/api")
+	fs := newFakeServer(t, env, regToken, smallPolicy(2))
+	prov := memory.New(func(ctx context.Context, r memory.Runner) error {
+		return env.Sim.RunRunner(ctx, r.JITConfig(), 200*time.Millisecond)
+	})
+	t.Cleanup(prov.Close)
+	cfg := baseConfig(t, fs.srv.URL)
+	a := start(t, cfg, prov)
+
+	var ids []int64
+	for range 6 {
+		j, err := env.Sim.QueueJob(t.Context(), "acme/api", []string{"self-hosted", "small"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	maxSeen := 0
+	eventually(t, "every job", func() bool {
+		maxSeen = max(maxSeen, prov.Live(nil))
+		for _, id := range ids {
+			if j, _ := env.Sim.Job(id); j.Status != "completed" || j.Conclusion != "success" {
+				return false
+			}
+		}
+		return true
+	})
+	if maxSeen > 2 || prov.Peak("acme/api", "small") > 2 {
+		t.Errorf("%d runners at once (peak %d), max 2", maxSeen, prov.Peak("acme/api", "small"))
+	}
+	eventually(t, "the queue reported empty", func() bool {
+		hbs, _, _, _ := fs.snapshot()
+		last := hbs[len(hbs)-1]
+		return len(last.Jobs) == 0 && len(last.Runners) == 0
+	})
+	hbs, registers, _, creds := fs.snapshot()
+	sawWaiting := false
+	for _, hb := range hbs {
+		for _, j := range hb.Jobs {
+			sawWaiting = sawWaiting || (j.State == protocol.JobWaitingForCapacity && j.Position >= 1)
+		}
+	}
+	if !sawWaiting {
+		t.Error("no heartbeat reported a job waiting for capacity")
+	}
+	if registers != 1 || creds != 6 {
+		t.Errorf("%d registrations and %d runner credentials, want 1 and 6", registers, creds)
+	}
+
+	code, body := get(t, "http://"+a.status.String()+"/healthz")
+	if code != 200 || !strings.Contains(body, `"agent_id":"agent-1"`) {
+		t.Errorf("healthz %d %s", code, body)
+	}
+	code, body = get(t, "http://"+a.status.String()+"/metrics")
+	for _, want := range []string{
+		`garo_agent_runners{policy="small",repo="acme/api",state="busy"}`,
+		`garo_agent_queue_length{policy="small",repo="acme/api"} 0`,
+		`garo_agent_provisioning_seconds_count{policy="small",repo="acme/api"} 6`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s:\n%s", want, body)
+		}
+	}
+
+	if err := a.stop(t); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	if _, _, unregisters, _ := fs.snapshot(); unregisters != 1 {
+		t.Errorf("%d unregisters, want 1", unregisters)
+	}
+	info, err := os.Stat(cfg.StateFile)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("state file: %v %v", info, err)
+	}
+	for _, secret := range []string{regToken, "garo_agent_1_credential"} {
+		if strings.Contains(a.logs.String(), secret) {
+			t.Errorf("the log shows %q", secret)
+		}
+	}
+
+	// Restart without the registration token: the state file is the identity.
+	cfg.RegistrationToken = ""
+	b := start(t, cfg, prov)
+	j, err := env.Sim.QueueJob(t.Context(), "acme/api", []string{"self-hosted", "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a job after the restart", func() bool { got, _ := env.Sim.Job(j.ID); return got.Conclusion == "success" })
+	if _, registers, _, _ := fs.snapshot(); registers != 1 {
+		t.Errorf("registered %d times", registers)
+	}
+	_ = b.stop(t)
+}
+
+func TestPolicyChangeTakesEffect(t *testing.T) {
+	t.Parallel()
+	env := simtest.New(t, githubsim.Options{}, "acme/api")
+	pol := smallPolicy(3)
+	fs := newFakeServer(t, env, regToken, pol)
+	prov := memory.New(memory.Hang) // runners that never take a job: idle
+	t.Cleanup(prov.Close)
+	cfg := baseConfig(t, fs.srv.URL)
+	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false
+	start(t, cfg, prov)
+	fs.setConfig(func(c *protocol.Config) { c.Policies[0].MinIdle = 2 })
+	eventually(t, "two idle runners", func() bool { return prov.Live(nil) == 2 })
+	fs.setConfig(func(c *protocol.Config) { c.Policies[0].MinIdle, c.Policies[0].MaxRunners = 2, 1 })
+	eventually(t, "max lowered to one", func() bool { return prov.Live(nil) == 1 })
+}
+
+func TestRevokedCredentialStopsTheAgent(t *testing.T) {
+	t.Parallel()
+	env := simtest.New(t, githubsim.Options{}, "acme/api")
+	fs := newFakeServer(t, env, regToken, smallPolicy(2))
+	prov := memory.New(memory.Hang)
+	t.Cleanup(prov.Close)
+	cfg := baseConfig(t, fs.srv.URL)
+	a := start(t, cfg, prov)
+	eventually(t, "a heartbeat", func() bool { hbs, _, _, _ := fs.snapshot(); return len(hbs) > 0 })
+	fs.revoke()
+	select {
+	case err := <-a.done:
+		a.done <- err
+		if !errors.Is(err, app.ErrRevoked) {
+			t.Fatalf("err = %v, want ErrRevoked", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the agent kept running with a revoked credential")
+	}
+	if !strings.Contains(a.logs.String(), "CREDENTIAL REVOKED") {
+		t.Errorf("the log does not say so loudly:\n%s", a.logs.String())
+	}
+	if _, _, unregisters, _ := fs.snapshot(); unregisters != 0 {
+		t.Error("a revoked agent tried to unregister")
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	t.Parallel()
+	env := simtest.New(t, githubsim.Options{}, "acme/api")
+	fs := newFakeServer(t, env, regToken, smallPolicy(2))
+	log := slog.New(slog.DiscardHandler)
+
+	cfg := baseConfig(t, fs.srv.URL)
+	cfg.RegistrationToken = ""
+	err := app.Run(t.Context(), cfg, log, app.Options{Provider: memory.New(nil)})
+	if err == nil || !strings.Contains(err.Error(), "GARO_AGENT_REGISTRATION_TOKEN") {
+		t.Errorf("no state and no token: %v", err)
+	}
+
+	cfg.RegistrationToken = "wrong"
+	err = app.Run(t.Context(), cfg, log, app.Options{Provider: memory.New(nil)})
+	if err == nil || !strings.Contains(err.Error(), "registration token rejected") {
+		t.Errorf("bad token: %v", err)
+	}
+	if _, serr := os.Stat(cfg.StateFile); !errors.Is(serr, os.ErrNotExist) {
+		t.Error("a failed registration left a state file")
+	}
+
+	// A state file of another server is refused rather than sent elsewhere.
+	if err := state.Save(cfg.StateFile, state.Identity{AgentID: "a9", Credential: "c9", ServerURL: "https://other.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	err = app.Run(t.Context(), cfg, log, app.Options{Provider: memory.New(nil)})
+	if err == nil || !strings.Contains(err.Error(), "belongs to the server") {
+		t.Errorf("state of another server: %v", err)
+	}
+}

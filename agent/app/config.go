@@ -1,0 +1,323 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cast"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix is the prefix of environment variables: server.url is GARO_AGENT_SERVER_URL,
+// registration_token is GARO_AGENT_REGISTRATION_TOKEN.
+const EnvPrefix = "GARO_AGENT"
+
+// Config is garo-agent's configuration.
+type Config struct {
+	Server Server `mapstructure:"server" yaml:"server"`
+	// RegistrationToken is exchanged for the agent's identity on the first start; once
+	// the state file exists it may be removed. Secret: prefer the environment variable.
+	RegistrationToken string `mapstructure:"registration_token" yaml:"registration_token"`
+	// Name is how the agent shows in the portal; empty means the host name.
+	Name string `mapstructure:"name" yaml:"name"`
+	// StateFile keeps the agent's identity (mode 0600).
+	StateFile string    `mapstructure:"state_file" yaml:"state_file"`
+	Provider  Provider  `mapstructure:"provider" yaml:"provider"`
+	Scheduler Scheduler `mapstructure:"scheduler" yaml:"scheduler"`
+	Status    Status    `mapstructure:"status" yaml:"status"`
+	Shutdown  Shutdown  `mapstructure:"shutdown" yaml:"shutdown"`
+	Log       Log       `mapstructure:"log" yaml:"log"`
+}
+
+// Server is how the agent reaches garo-server.
+type Server struct {
+	URL     string        `mapstructure:"url" yaml:"url"`
+	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"` // one ordinary call
+}
+
+// Provider says where runners run. Only "memory" exists so far: runners in the agent's
+// own process that play a runner against the GitHub simulator (for demos and tests).
+type Provider struct {
+	Type   string         `mapstructure:"type" yaml:"type"`
+	Memory MemoryProvider `mapstructure:"memory" yaml:"memory"`
+}
+
+// MemoryProvider tunes the memory provider.
+type MemoryProvider struct {
+	// JobDuration is how long a memory runner works on its job.
+	JobDuration time.Duration `mapstructure:"job_duration" yaml:"job_duration"`
+}
+
+// Scheduler tunes the scheduler.
+type Scheduler struct {
+	Interval time.Duration `mapstructure:"interval" yaml:"interval"` // between ticks when nothing happens
+	Parallel int           `mapstructure:"parallel" yaml:"parallel"` // creations and removals at once
+	// RunnerMaxLifetime is the expiry label of new runners; one past it is removed
+	// unless busy. 0 means none.
+	RunnerMaxLifetime time.Duration `mapstructure:"runner_max_lifetime" yaml:"runner_max_lifetime"`
+}
+
+// Status is the local status endpoint (/healthz, /metrics); empty Listen turns it off.
+type Status struct {
+	Listen string `mapstructure:"listen" yaml:"listen"`
+}
+
+// Shutdown is what happens on SIGINT or SIGTERM.
+type Shutdown struct {
+	// Drain removes the runners that are not busy before the agent leaves (busy ones
+	// finish their jobs; a restarted agent adopts what is left).
+	Drain bool `mapstructure:"drain" yaml:"drain"`
+	// Unregister tells the server that the agent leaves, so that its repositories move
+	// at once rather than after the offline timeout. The identity stays valid: a
+	// restart comes back as the same agent.
+	Unregister bool          `mapstructure:"unregister" yaml:"unregister"`
+	Timeout    time.Duration `mapstructure:"timeout" yaml:"timeout"`
+}
+
+// Log is the logger's setup.
+type Log struct {
+	Level  string `mapstructure:"level" yaml:"level"`
+	Format string `mapstructure:"format" yaml:"format"`
+}
+
+// Defaults returns the documented defaults.
+func Defaults() Config {
+	return Config{
+		Server:    Server{Timeout: 30 * time.Second},
+		StateFile: "garo-agent-state.json",
+		Provider:  Provider{Type: "memory", Memory: MemoryProvider{JobDuration: time.Second}},
+		Scheduler: Scheduler{Interval: 2 * time.Second, Parallel: 8, RunnerMaxLifetime: 24 * time.Hour},
+		Status:    Status{Listen: "127.0.0.1:9102"},
+		Shutdown:  Shutdown{Drain: true, Unregister: true, Timeout: 30 * time.Second},
+		Log:       Log{Level: "info", Format: "text"},
+	}
+}
+
+// flagKeys maps the flags of RegisterFlags to keys. The registration token has no flag on
+// purpose: command lines are visible to every user of the host.
+var flagKeys = map[string]string{
+	"server-url":    "server.url",
+	"state-file":    "state_file",
+	"name":          "name",
+	"provider":      "provider.type",
+	"status-listen": "status.listen",
+	"log-level":     "log.level",
+	"log-format":    "log.format",
+}
+
+// RegisterFlags adds garo-agent's configuration flags to fs.
+func RegisterFlags(fs *pflag.FlagSet) {
+	d := Defaults()
+	fs.String("server-url", d.Server.URL, "garo-server's URL (server.url)")
+	fs.String("state-file", d.StateFile, "file that keeps the agent's identity (state_file)")
+	fs.String("name", d.Name, "the agent's name in the portal; default: the host name (name)")
+	fs.String("provider", d.Provider.Type, `where runners run: "memory" (provider.type)`)
+	fs.String("status-listen", d.Status.Listen, `host:port of /healthz and /metrics, "" for none (status.listen)`)
+	fs.String("log-level", d.Log.Level, "debug, info, warn or error (log.level)")
+	fs.String("log-format", d.Log.Format, `"text" or "json" (log.format)`)
+}
+
+// Load builds the configuration from defaults, the YAML file at path ("" for none),
+// GARO_AGENT_* environment variables and the flags set in fs (may be nil), each
+// overriding the last, and validates it.
+func Load(path string, fs *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	d := Defaults()
+	for _, l := range leaves(&d) {
+		v.SetDefault(l.key, l.field.Interface())
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("read %s: %w", path, err)
+		}
+		var unknown []string
+		known := map[string]bool{}
+		for _, l := range leaves(&d) {
+			known[l.key] = true
+		}
+		for _, k := range v.AllKeys() {
+			if !known[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			sort.Strings(unknown)
+			return Config{}, fmt.Errorf("%s: unknown keys %s", path, strings.Join(unknown, ", "))
+		}
+	}
+	if fs != nil {
+		var err error
+		fs.VisitAll(func(f *pflag.Flag) {
+			if key, ok := flagKeys[f.Name]; ok && err == nil && f.Changed {
+				err = v.BindPFlag(key, f)
+			}
+		})
+		if err != nil {
+			return Config{}, fmt.Errorf("bind flags: %w", err)
+		}
+	}
+	var c Config
+	var errs []error
+	for _, l := range leaves(&c) {
+		if err := decode(v, l); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	return c, c.Validate()
+}
+
+type leaf struct {
+	key   string
+	field reflect.Value
+}
+
+// leaves walks c by its mapstructure tags.
+func leaves(c *Config) []leaf {
+	var out []leaf
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			key := t.Field(i).Tag.Get("mapstructure")
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			if f := v.Field(i); f.Kind() == reflect.Struct {
+				walk(key, f)
+			} else {
+				out = append(out, leaf{key: key, field: f})
+			}
+		}
+	}
+	walk("", reflect.ValueOf(c).Elem())
+	return out
+}
+
+// decode sets one leaf from viper, naming the key when the value does not fit.
+func decode(v *viper.Viper, l leaf) error {
+	raw := v.Get(l.key)
+	switch l.field.Interface().(type) {
+	case string:
+		s, err := cast.ToStringE(raw)
+		if err != nil {
+			return fmt.Errorf("%s: want a string, got %v", l.key, raw)
+		}
+		l.field.SetString(s)
+	case time.Duration:
+		var d time.Duration
+		var err error
+		switch x := raw.(type) {
+		case time.Duration:
+			d = x
+		case string:
+			d, err = time.ParseDuration(strings.TrimSpace(x))
+		default:
+			err = errors.New("no unit")
+		}
+		if err != nil {
+			return fmt.Errorf("%s: want a duration with a unit such as 30s or 5m, got %v", l.key, raw)
+		}
+		l.field.SetInt(int64(d))
+	case int:
+		n, err := cast.ToIntE(raw)
+		if err != nil {
+			return fmt.Errorf("%s: want an integer, got %v", l.key, raw)
+		}
+		l.field.SetInt(int64(n))
+	case bool:
+		b, err := cast.ToBoolE(raw)
+		if err != nil {
+			return fmt.Errorf("%s: want true or false, got %v", l.key, raw)
+		}
+		l.field.SetBool(b)
+	default:
+		return fmt.Errorf("%s: unsupported type %s", l.key, l.field.Type())
+	}
+	return nil
+}
+
+// Validate checks every value and names the key of each bad one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Server.URL == "" {
+		bad("server.url", "must be set (GARO_AGENT_SERVER_URL or --server-url)")
+	} else if u, err := url.Parse(c.Server.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("server.url", "must be an http(s) URL such as https://garo.example.com, got %q", c.Server.URL)
+	}
+	if c.Server.Timeout < time.Second || c.Server.Timeout > 10*time.Minute {
+		bad("server.timeout", "must be between 1s and 10m, got %s", c.Server.Timeout)
+	}
+	if c.StateFile == "" {
+		bad("state_file", "must be set")
+	}
+	switch c.Provider.Type {
+	case "memory":
+		if c.Provider.Memory.JobDuration < 0 {
+			bad("provider.memory.job_duration", "must not be negative, got %s", c.Provider.Memory.JobDuration)
+		}
+	case "docker", "kubernetes":
+		bad("provider.type", "%q is not available in this build yet; use \"memory\"", c.Provider.Type)
+	default:
+		bad("provider.type", "must be \"memory\", got %q", c.Provider.Type)
+	}
+	if c.Scheduler.Interval < 100*time.Millisecond || c.Scheduler.Interval > 5*time.Minute {
+		bad("scheduler.interval", "must be between 100ms and 5m, got %s", c.Scheduler.Interval)
+	}
+	if c.Scheduler.Parallel < 1 || c.Scheduler.Parallel > 256 {
+		bad("scheduler.parallel", "must be between 1 and 256, got %d", c.Scheduler.Parallel)
+	}
+	if c.Scheduler.RunnerMaxLifetime < 0 || (c.Scheduler.RunnerMaxLifetime > 0 && c.Scheduler.RunnerMaxLifetime < time.Minute) {
+		bad("scheduler.runner_max_lifetime", "must be 0 (none) or at least 1m, got %s", c.Scheduler.RunnerMaxLifetime)
+	}
+	if c.Status.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Status.Listen); err != nil {
+			bad("status.listen", "must be host:port or empty, got %q", c.Status.Listen)
+		}
+	}
+	if c.Shutdown.Timeout < 0 || c.Shutdown.Timeout > time.Hour {
+		bad("shutdown.timeout", "must be between 0 and 1h, got %s", c.Shutdown.Timeout)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", `must be "text" or "json", got %q`, c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted is c with its secrets replaced, for printing.
+func (c Config) Redacted() Config {
+	if c.RegistrationToken != "" {
+		c.RegistrationToken = "[redacted]"
+	}
+	if u, err := url.Parse(c.Server.URL); err == nil && u.User != nil {
+		u.User = url.User("[redacted]")
+		c.Server.URL = u.String()
+	}
+	return c
+}

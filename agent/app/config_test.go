@@ -1,0 +1,107 @@
+package app_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/garo-dev/garo/agent/app"
+)
+
+// The environment is process-wide: these tests do not run in parallel.
+
+func TestLoadPrecedence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	yaml := "server:\n  url: https://file.example.com\nstate_file: /var/lib/garo/agent.json\nscheduler:\n  interval: 5s\n  parallel: 4\nlog:\n  level: debug\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GARO_AGENT_SERVER_URL", "https://env.example.com")
+	t.Setenv("GARO_AGENT_REGISTRATION_TOKEN", "SECRET-token")
+	t.Setenv("GARO_AGENT_SCHEDULER_PARALLEL", "16")
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	app.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--server-url", "https://flag.example.com", "--status-listen", ""}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := app.Load(path, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"server.url":          "https://flag.example.com", // flag over env over file
+		"registration_token":  "SECRET-token",             // env only
+		"state_file":          "/var/lib/garo/agent.json", // file
+		"scheduler.interval":  5 * time.Second,            // file
+		"scheduler.parallel":  16,                         // env over file
+		"log.level":           "debug",
+		"status.listen":       "",
+		"shutdown.unregister": true, // default
+	}
+	got := map[string]any{
+		"server.url": cfg.Server.URL, "registration_token": cfg.RegistrationToken, "state_file": cfg.StateFile,
+		"scheduler.interval": cfg.Scheduler.Interval, "scheduler.parallel": cfg.Scheduler.Parallel,
+		"log.level": cfg.Log.Level, "status.listen": cfg.Status.Listen, "shutdown.unregister": cfg.Shutdown.Unregister,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if cfg.Name == "" {
+		t.Error("name does not default to the host name")
+	}
+	red := cfg.Redacted()
+	if red.RegistrationToken == "SECRET-token" || cfg.RegistrationToken != "SECRET-token" {
+		t.Error("Redacted does not hide the token, or changed the original")
+	}
+}
+
+func TestInvalidValuesAreNamedByKey(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		yaml string
+		want []string
+	}{
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "ftp://x"}, want: []string{"server.url"}},
+		{env: map[string]string{}, want: []string{"server.url: must be set"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_SCHEDULER_INTERVAL": "10"}, want: []string{"scheduler.interval: want a duration"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_SCHEDULER_PARALLEL": "many"}, want: []string{"scheduler.parallel: want an integer"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker", "GARO_AGENT_LOG_LEVEL": "loud",
+			"GARO_AGENT_STATUS_LISTEN": "nope", "GARO_AGENT_SHUTDOWN_UNREGISTER": "maybe"},
+			want: []string{"shutdown.unregister: want true or false"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker", "GARO_AGENT_LOG_LEVEL": "loud", "GARO_AGENT_STATUS_LISTEN": "nope"},
+			want: []string{"provider.type", "log.level", "status.listen"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x"}, yaml: "schedular:\n  interval: 1s\n", want: []string{"unknown keys schedular.interval"}},
+	} {
+		t.Run(strings.Join(tc.want, ","), func(t *testing.T) {
+			for _, k := range []string{"GARO_AGENT_SERVER_URL", "GARO_AGENT_SCHEDULER_INTERVAL", "GARO_AGENT_SCHEDULER_PARALLEL",
+				"GARO_AGENT_PROVIDER_TYPE", "GARO_AGENT_LOG_LEVEL", "GARO_AGENT_STATUS_LISTEN", "GARO_AGENT_SHUTDOWN_UNREGISTER"} {
+				t.Setenv(k, tc.env[k])
+				if _, ok := tc.env[k]; !ok {
+					os.Unsetenv(k)
+				}
+			}
+			path := ""
+			if tc.yaml != "" {
+				path = filepath.Join(t.TempDir(), "a.yaml")
+				if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := app.Load(path, nil)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,234 @@
+package app_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/garo-dev/garo/agent/internal/simtest"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// fakeServer is a small garo-server for the agent's smoke tests: one agent group, one
+// registration token, policies set by the test, jobs read from the GitHub simulator,
+// runners minted and removed there.
+type fakeServer struct {
+	t   *testing.T
+	env *simtest.Env
+	srv *httptest.Server
+
+	mu          sync.Mutex
+	token       string
+	credential  string
+	revoked     bool
+	config      protocol.Config
+	heartbeats  []protocol.HeartbeatRequest
+	registers   int
+	unregisters int
+	creds       int
+	calls       map[string]int
+}
+
+func newFakeServer(t *testing.T, env *simtest.Env, token string, policies ...protocol.Policy) *fakeServer {
+	f := &fakeServer{t: t, env: env, token: token, calls: map[string]int{}}
+	f.config = protocol.Config{Version: "1", Group: "default", Repositories: []string{"acme/api"}, Policies: policies}
+	mux := http.NewServeMux()
+	p := protocol.PathPrefix
+	mux.HandleFunc("POST "+p+"/register", f.register)
+	mux.HandleFunc("POST "+p+"/heartbeat", f.auth(f.heartbeat))
+	mux.HandleFunc("GET "+p+"/config", f.auth(f.getConfig))
+	mux.HandleFunc("GET "+p+"/jobs", f.auth(f.jobs))
+	mux.HandleFunc("POST "+p+"/runners/credentials", f.auth(f.credentials))
+	mux.HandleFunc("POST "+p+"/runners/remove", f.auth(f.remove))
+	mux.HandleFunc("POST "+p+"/unregister", f.auth(func(w http.ResponseWriter, _ *http.Request) {
+		f.mu.Lock()
+		f.unregisters++
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func writeErr(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeServer) register(w http.ResponseWriter, r *http.Request) {
+	var req protocol.RegisterRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeErr(w, 400, "invalid_json", err.Error())
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if req.Token == "" || req.Token != f.token {
+		writeErr(w, 401, "unauthorized", "unknown registration token")
+		return
+	}
+	f.registers++
+	f.token = "" // one use
+	f.credential = fmt.Sprintf("garo_agent_%d_credential", f.registers)
+	writeJSON(w, 201, protocol.RegisterResponse{
+		AgentID: "agent-1", Credential: f.credential, Group: "default",
+		Intervals: protocol.Intervals{Heartbeat: protocol.Duration(50 * time.Millisecond), LongPoll: protocol.Duration(500 * time.Millisecond)},
+	})
+}
+
+func (f *fakeServer) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		ok := !f.revoked && f.credential != "" && r.Header.Get("Authorization") == "Bearer "+f.credential
+		f.calls[r.URL.Path]++
+		f.mu.Unlock()
+		if !ok {
+			writeErr(w, 401, "unauthorized", "agent credential revoked or unknown")
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (f *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {
+	var req protocol.HeartbeatRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeErr(w, 400, "invalid_json", err.Error())
+		return
+	}
+	for _, j := range req.Jobs {
+		if j.State != protocol.JobWaitingForCapacity && j.State != protocol.JobRunnerRequested {
+			writeErr(w, 400, "invalid_request", "job state "+j.State)
+			return
+		}
+	}
+	f.mu.Lock()
+	f.heartbeats = append(f.heartbeats, req)
+	f.mu.Unlock()
+	writeJSON(w, 200, protocol.HeartbeatResponse{Intervals: protocol.Intervals{
+		Heartbeat: protocol.Duration(50 * time.Millisecond), LongPoll: protocol.Duration(500 * time.Millisecond)}})
+}
+
+// hold answers a long-poll: at once when the version differs, else when it changes or
+// after wait (304).
+func hold(w http.ResponseWriter, r *http.Request, current func() (string, any)) {
+	have := strings.Trim(r.Header.Get("If-None-Match"), `"`)
+	wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
+	deadline := time.Now().Add(wait)
+	for {
+		v, body := current()
+		if v != have {
+			w.Header().Set("ETag", `"`+v+`"`)
+			writeJSON(w, 200, body)
+			return
+		}
+		if time.Now().After(deadline) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (f *fakeServer) getConfig(w http.ResponseWriter, r *http.Request) {
+	hold(w, r, func() (string, any) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.config.Version, f.config
+	})
+}
+
+func (f *fakeServer) setConfig(update func(*protocol.Config)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	update(&f.config)
+	f.config.Version = fmt.Sprint(time.Now().UnixNano())
+}
+
+func (f *fakeServer) jobs(w http.ResponseWriter, r *http.Request) {
+	hold(w, r, func() (string, any) {
+		snap := protocol.JobsSnapshot{Jobs: []protocol.Job{}}
+		for _, j := range f.env.Sim.Jobs("acme/api") {
+			if j.Status == "completed" {
+				continue
+			}
+			snap.Jobs = append(snap.Jobs, protocol.Job{
+				ID: j.ID, Repository: "acme/api", Policy: j.Labels[len(j.Labels)-1], Labels: j.Labels,
+				Status: j.Status, RunnerName: j.RunnerName, ReceivedAt: j.CreatedAt,
+			})
+		}
+		b, _ := json.Marshal(snap.Jobs)
+		sum := sha256.Sum256(b)
+		snap.Version = hex.EncodeToString(sum[:8])
+		return snap.Version, snap
+	})
+}
+
+func (f *fakeServer) credentials(w http.ResponseWriter, r *http.Request) {
+	var req protocol.CredentialsRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeErr(w, 400, "invalid_json", err.Error())
+		return
+	}
+	if req.Repository != "acme/api" {
+		writeErr(w, 403, protocol.CodeNotOwner, "not yours")
+		return
+	}
+	id, jit, err := f.env.JIT(r.Context(), req.Repository, req.RunnerName, []string{req.Policy})
+	if err != nil {
+		writeErr(w, 502, "github_error", err.Error())
+		return
+	}
+	f.mu.Lock()
+	f.creds++
+	f.mu.Unlock()
+	writeJSON(w, 201, protocol.Credentials{Kind: "jit", RunnerName: req.RunnerName, RunnerID: id, JITConfig: jit, Ephemeral: true})
+}
+
+func (f *fakeServer) remove(w http.ResponseWriter, r *http.Request) {
+	var req protocol.RemoveRunnerRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeErr(w, 400, "invalid_json", err.Error())
+		return
+	}
+	status, err := f.env.RemoveRunner(r.Context(), req.Repository, req.RunnerID)
+	switch {
+	case err != nil:
+		writeErr(w, 502, "github_error", err.Error())
+	case status == 422:
+		writeErr(w, 409, protocol.CodeRunnerBusy, "busy")
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (f *fakeServer) revoke() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revoked = true
+}
+
+func (f *fakeServer) snapshot() (hbs []protocol.HeartbeatRequest, registers, unregisters, creds int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]protocol.HeartbeatRequest(nil), f.heartbeats...), f.registers, f.unregisters, f.creds
+}
