@@ -229,8 +229,8 @@ func TestBurstRunsEveryJobInOrderWithinMax(t *testing.T) {
 	if got := r.prov.Created(); got != len(ids) {
 		t.Errorf("%d runners created for %d jobs", got, len(ids))
 	}
-	if got := r.prov.Peak(repo, "small"); got != 5 {
-		t.Errorf("peak %d runners, want 5 (max)", got)
+	if got := r.prov.Peak(repo, "small"); got > 5 || got < 2 {
+		t.Errorf("peak %d runners, want 2 to 5 (max)", got)
 	}
 	if hb := s.Heartbeat(); len(hb.Jobs) != 0 || len(hb.Runners) != 0 {
 		t.Errorf("heartbeat after the burst: %+v", hb)
