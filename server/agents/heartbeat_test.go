@@ -1,0 +1,128 @@
+package agents_test
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/server/jobs"
+	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// TestHeartbeatReplacesInventory: a heartbeat replaces the agent's runners and job states
+// (a repeat changes nothing), keeps job states only for open jobs of repositories it
+// owns, and a runner reported by another agent moves to it.
+func TestHeartbeatReplacesInventory(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := openStore(t, b)
+		clk := newClock()
+		svc := newService(st, clk, nil, nil)
+		if err := st.CreateAgentGroup(ctx, &store.AgentGroup{Name: "gpu"}); err != nil {
+			t.Fatal(err)
+		}
+		x := register(t, svc, "default", "x")
+		g := register(t, svc, "gpu", "g")
+		addPolicy(t, st, "acme/web", "linux", "default")
+		addPolicy(t, st, "acme/ml", "cuda", "gpu")
+		log := jobs.NewService(st, discard, nil)
+		for _, j := range []struct {
+			id     int64
+			repo   string
+			labels []string
+		}{{1, "web", []string{"self-hosted", "linux"}}, {2, "web", []string{"self-hosted", "linux"}}, {3, "ml", []string{"self-hosted", "linux"}}, {4, "web", []string{"self-hosted", "linux"}}} {
+			if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: j.id, RunID: j.id, Owner: "acme", Repo: j.repo, Labels: j.labels, Source: jobs.SourceWebhook}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := log.Apply(ctx, jobs.Event{Action: "completed", JobID: 4, RunID: 4, Owner: "acme", Repo: "web", Source: jobs.SourceWebhook}); err != nil {
+			t.Fatal(err)
+		}
+		x.config(t) // takes acme/web
+
+		hb := protocol.HeartbeatRequest{
+			State: protocol.AgentActive, Version: "1.0",
+			Runners: []protocol.RunnerStatus{
+				{Name: "garo-linux-a", Repository: "acme/web", Policy: "linux", State: protocol.RunnerBusy, JobID: 1, RunnerID: 11, CreatedAt: clk.Now()},
+				{Name: "garo-linux-b", Repository: "acme/web", Policy: "linux", State: protocol.RunnerIdle, CreatedAt: clk.Now()},
+			},
+			Jobs: []protocol.JobStatus{
+				{JobID: 2, State: protocol.JobWaitingForCapacity, Position: 1},
+				{JobID: 3, State: protocol.JobWaitingForCapacity, Position: 2},  // acme/ml: not x's
+				{JobID: 4, State: protocol.JobRunnerRequested},                  // completed
+				{JobID: 99, State: protocol.JobWaitingForCapacity, Position: 3}, // unknown
+			},
+		}
+		for range 2 {
+			x.heartbeat(t, hb)
+			marks := jobMarks(t, st, 1, 2, 3, 4)
+			if marks[2] != "waiting_for_capacity@1 by "+x.id || marks[1] != "" || marks[3] != "" || marks[4] != "" {
+				t.Fatalf("job marks = %v", marks)
+			}
+		}
+		view, err := svc.Get(ctx, x.id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if view.Runners["busy"] != 1 || view.Runners["idle"] != 1 || len(view.Runners) != 2 || view.Jobs["waiting_for_capacity"] != 3 || view.Version != "1.0" {
+			t.Fatalf("agent view = %+v", view)
+		}
+		job, _ := st.GetJob(ctx, 2, false)
+		if api := jobs.ToAPI(job); api.AgentState != portalapi.JobWaitingForCapacity || api.QueuePosition != 1 || api.AgentID != x.id {
+			t.Fatalf("portal job = %+v", api)
+		}
+
+		// The next heartbeat no longer reports job 2 and one runner: both go.
+		hb.Jobs, hb.Runners = []protocol.JobStatus{{JobID: 1, State: protocol.JobRunnerRequested}}, hb.Runners[:1]
+		x.heartbeat(t, hb)
+		if marks := jobMarks(t, st, 1, 2); marks[1] != "runner_requested@0 by "+x.id || marks[2] != "" {
+			t.Fatalf("job marks after the second heartbeat = %v", marks)
+		}
+		if _, err := st.GetRunner(ctx, "garo-linux-b"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a runner no longer reported is still there: %v", err)
+		}
+
+		// Another agent adopts garo-linux-a.
+		g.heartbeat(t, protocol.HeartbeatRequest{Runners: []protocol.RunnerStatus{{Name: "garo-linux-a", Repository: "acme/web", Policy: "linux", State: protocol.RunnerIdle}}})
+		r, err := st.GetRunner(ctx, "garo-linux-a")
+		if err != nil || r.AgentID != g.id || r.State != "idle" || !r.CreatedAt.Equal(clk.Now()) {
+			t.Fatalf("adopted runner = %+v, %v", r, err)
+		}
+
+		// Bad reports are refused whole, naming the field.
+		for field, bad := range map[string]protocol.HeartbeatRequest{
+			"state":                 {State: "sleeping"},
+			"runners[0].state":      {Runners: []protocol.RunnerStatus{{Name: "r", Repository: "acme/web", Policy: "linux", State: "lost"}}},
+			"runners[1].name":       {Runners: []protocol.RunnerStatus{{Name: "r", Repository: "acme/web", Policy: "linux", State: "idle"}, {Name: "r", Repository: "acme/web", Policy: "linux", State: "idle"}}},
+			"runners[0].repository": {Runners: []protocol.RunnerStatus{{Name: "r", Repository: "web", Policy: "linux", State: "idle"}}},
+			"jobs[0].state":         {Jobs: []protocol.JobStatus{{JobID: 1, State: "queued"}}},
+			"jobs[0].job_id":        {Jobs: []protocol.JobStatus{{JobID: 0, State: protocol.JobRunnerRequested}}},
+		} {
+			_, err := svc.Heartbeat(ctx, x.auth(t), bad)
+			var verr *portalapi.ValidationError
+			if !errors.As(err, &verr) || verr.Fields[0].Field != field {
+				t.Errorf("heartbeat with a bad %s: %v", field, err)
+			}
+		}
+	})
+}
+
+// jobMarks describes the agent's view of jobs ids: "state@position by agent", "" for none.
+func jobMarks(t *testing.T, st *store.Store, ids ...int64) map[int64]string {
+	t.Helper()
+	out := map[int64]string{}
+	for _, id := range ids {
+		j, err := st.GetJob(t.Context(), id, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.AgentState != "" {
+			out[id] = j.AgentState + "@" + strconv.Itoa(j.QueuePosition) + " by " + j.AgentID
+		}
+	}
+	return out
+}

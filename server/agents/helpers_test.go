@@ -1,0 +1,165 @@
+package agents_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/agents"
+	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/runners"
+	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var admin = store.Actor{Name: "token:test", TokenID: "t1"}
+
+// Intervals of the tests: short, and driven by the fake clock anyway.
+const (
+	heartbeat = 5 * time.Second
+	offline   = time.Minute
+)
+
+// clock is a fake clock that tests move by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// minter stands in for server/runners: it counts the credentials it mints.
+type minter struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (m *minter) Credentials(_ context.Context, p *store.Policy, name string) (*runners.Credentials, error) {
+	m.mu.Lock()
+	m.calls++
+	m.mu.Unlock()
+	return &runners.Credentials{Kind: runners.KindJIT, RunnerName: name, RunnerID: 7, Labels: p.Labels, Ephemeral: true, JITConfig: "jit-secret"}, nil
+}
+
+func (m *minter) Remove(context.Context, string, string, int64) error { return nil }
+
+func openStore(t *testing.T, b testdb.Backend) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 20}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func newService(st *store.Store, c *clock, n notify.Notifier, m agents.RunnerMinter) *agents.Service {
+	return agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Now: c.Now}, n, m, discard, nil)
+}
+
+// agent is a registered agent as a test drives it.
+type agent struct {
+	svc        *agents.Service
+	credential string
+	id         string
+}
+
+// register creates a registration token for group and registers an agent with it.
+func register(t *testing.T, svc *agents.Service, group, name string) *agent {
+	t.Helper()
+	ctx := t.Context()
+	tok, err := svc.CreateRegistrationToken(ctx, admin, group, portalapi.RegistrationTokenRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := svc.Register(ctx, protocol.RegisterRequest{Token: tok.Token, Name: name, Version: "test", Provider: "memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &agent{svc: svc, credential: r.Credential, id: r.AgentID}
+}
+
+// on returns the same agent talking to another replica.
+func (a *agent) on(svc *agents.Service) *agent {
+	return &agent{svc: svc, credential: a.credential, id: a.id}
+}
+
+// auth authenticates the agent as every protocol call does (and records it seen).
+func (a *agent) auth(t *testing.T) *store.Agent {
+	t.Helper()
+	row, err := a.svc.Authenticate(t.Context(), "Bearer "+a.credential)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return row
+}
+
+func (a *agent) heartbeat(t *testing.T, req protocol.HeartbeatRequest) {
+	t.Helper()
+	if _, err := a.svc.Heartbeat(t.Context(), a.auth(t), req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// config polls the config without holding.
+func (a *agent) config(t *testing.T) *protocol.Config {
+	t.Helper()
+	cfg, changed, err := a.svc.WaitConfig(t.Context(), a.auth(t), "", 0)
+	if err != nil || !changed {
+		t.Fatalf("config = %v, %v", changed, err)
+	}
+	return cfg
+}
+
+func (a *agent) repos(t *testing.T) string {
+	t.Helper()
+	return strings.Join(a.config(t).Repositories, " ")
+}
+
+var policySeq struct {
+	sync.Mutex
+	n int
+}
+
+// addPolicy stores an enabled policy name of repo ("owner/name") for group.
+func addPolicy(t testing.TB, st *store.Store, repo, name, group string) *store.Policy {
+	t.Helper()
+	owner, r, _ := strings.Cut(repo, "/")
+	policySeq.Lock()
+	policySeq.n++
+	id := fmt.Sprintf("p-%d", policySeq.n)
+	policySeq.Unlock()
+	p := &store.Policy{
+		ID: id, Owner: owner, Repo: r, OwnerKey: strings.ToLower(owner), RepoKey: store.RepoKey(owner, r), Name: name,
+		Labels: store.StringList{"self-hosted", "linux"}, MaxRunners: 3, Ephemeral: true, IdleGrace: time.Minute,
+		BootstrapTimeout: 10 * time.Minute, AgentGroup: group, Enabled: true, Provider: "docker",
+		RunnerSpec: store.JSONText(`{"image":"runner:1"}`),
+	}
+	if err := st.CreatePolicy(context.WithoutCancel(t.Context()), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,0 +1,158 @@
+package agents_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/garo-dev/garo/server/agents"
+	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/server/jobs"
+	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// held waits until svc holds n polls of kind. It polls a counter: the tests need to know
+// that a poll is waiting before they make the change that must wake it, or the change
+// would be seen by the poll's first look instead.
+func held(t *testing.T, svc *agents.Service, kind string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for svc.Waiting(kind) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %s polls held, want %d", svc.Waiting(kind), kind, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type pollResult struct {
+	version string
+	changed bool
+	err     error
+	took    time.Duration
+}
+
+// TestPollsWakeUp: a held config poll answers when a policy of its repositories changes
+// (an unrelated change on the way wakes it to no effect), a held jobs poll when the job
+// log of its repositories changes, and a revoked agent's held polls end with
+// ErrUnauthenticated.
+func TestPollsWakeUp(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := openStore(t, b)
+		n := notify.NewLocal()
+		svc := newService(st, newClock(), n, nil)
+		a := register(t, svc, "default", "a")
+		addPolicy(t, st, "acme/web", "linux", "default")
+		cfg := a.config(t)
+		snap, _, err := svc.WaitJobs(ctx, a.auth(t), "", 0)
+		if err != nil || len(snap.Jobs) != 0 {
+			t.Fatalf("jobs = %+v, %v", snap, err)
+		}
+
+		poll := func(kind, have string) <-chan pollResult {
+			out := make(chan pollResult, 1)
+			row := a.auth(t)
+			go func() {
+				start := time.Now()
+				var r pollResult
+				if kind == agents.PollConfig {
+					var c *protocol.Config
+					c, r.changed, r.err = svc.WaitConfig(ctx, row, have, time.Minute)
+					if c != nil {
+						r.version = c.Version
+					}
+				} else {
+					var s *protocol.JobsSnapshot
+					s, r.changed, r.err = svc.WaitJobs(ctx, row, have, time.Minute)
+					if s != nil {
+						r.version = s.Version
+					}
+				}
+				r.took = time.Since(start)
+				out <- r
+			}()
+			return out
+		}
+
+		// Config: an unrelated repository's change wakes nothing; this one's does.
+		got := poll(agents.PollConfig, cfg.Version)
+		held(t, svc, agents.PollConfig, 1)
+		svc.PolicyChanged(ctx, "other/repo", "gpu")
+		p, err := st.GetPolicy(ctx, "acme/web", "linux", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.MaxRunners = 9
+		if err := st.UpdatePolicy(ctx, p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		svc.PolicyChanged(ctx, "acme/web", "default")
+		r := <-got
+		if r.err != nil || !r.changed || r.version == cfg.Version {
+			t.Fatalf("config poll = %+v", r)
+		}
+		t.Logf("config poll answered %s after it was started", r.took)
+
+		// Jobs: a job recorded through the notifying job log wakes the jobs poll.
+		log := agents.NotifyingJobLog(jobs.NewService(st, discard, nil), n)
+		got = poll(agents.PollJobs, snap.Version)
+		held(t, svc, agents.PollJobs, 1)
+		if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: 5, RunID: 5, Owner: "acme", Repo: "web", Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}); err != nil {
+			t.Fatal(err)
+		}
+		r = <-got
+		if r.err != nil || !r.changed {
+			t.Fatalf("jobs poll = %+v", r)
+		}
+		snap, _, err = svc.WaitJobs(ctx, a.auth(t), "", 0)
+		if err != nil || len(snap.Jobs) != 1 || snap.Jobs[0].ID != 5 || snap.Jobs[0].Policy != "linux" || snap.Jobs[0].Status != "queued" {
+			t.Fatalf("jobs after the wake-up = %+v, %v", snap, err)
+		}
+
+		// Revocation ends held polls with ErrUnauthenticated (401).
+		got = poll(agents.PollJobs, snap.Version)
+		held(t, svc, agents.PollJobs, 1)
+		cfg = a.config(t)
+		gotCfg := poll(agents.PollConfig, cfg.Version)
+		held(t, svc, agents.PollConfig, 1)
+		if err := svc.Revoke(ctx, admin, a.id); err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range []<-chan pollResult{got, gotCfg} {
+			if r := <-ch; !errors.Is(r.err, agents.ErrUnauthenticated) {
+				t.Fatalf("held poll of a revoked agent = %+v", r)
+			}
+		}
+	})
+}
+
+// TestStopPolls: a server shutting down answers its held polls at once.
+func TestStopPolls(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		st := openStore(t, b)
+		svc := newService(st, newClock(), nil, nil)
+		a := register(t, svc, "default", "a")
+		cfg := a.config(t)
+		done := make(chan error, 1)
+		row := a.auth(t)
+		go func() {
+			_, changed, err := svc.WaitConfig(t.Context(), row, cfg.Version, time.Minute)
+			if err == nil && changed {
+				err = errors.New("changed")
+			}
+			done <- err
+		}()
+		held(t, svc, agents.PollConfig, 1)
+		svc.StopPolls()
+		if err := <-done; err != nil {
+			t.Fatalf("held poll after StopPolls = %v, want unchanged", err)
+		}
+		if _, changed, err := svc.WaitConfig(t.Context(), row, cfg.Version, time.Minute); err != nil || changed {
+			t.Fatalf("poll after StopPolls = %v, %v", changed, err)
+		}
+	})
+}
