@@ -44,6 +44,8 @@ type Options struct {
 	// Ready is called once the agent has its identity and the status endpoint listens
 	// (addr nil when it is off).
 	Ready func(agentID string, status net.Addr)
+	// OnConfig observes every new config as it arrives (for latency measurements).
+	OnConfig func(protocol.Config)
 }
 
 // Default intervals until the server chooses (register or heartbeat answers).
@@ -65,6 +67,7 @@ type agent struct {
 	longPoll  atomic.Int64 // time.Duration
 	lastOK    atomic.Int64 // unix nanos of the last successful server call
 	metrics   *metrics
+	onConfig  func(protocol.Config)
 }
 
 // Run runs the agent until ctx ends (then it shuts down gracefully, as cfg.Shutdown
@@ -81,7 +84,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 	if err != nil {
 		return err
 	}
-	a := &agent{cfg: cfg, log: log, client: cl, now: opts.Now, backoff: backoff.Default()}
+	a := &agent{cfg: cfg, log: log, client: cl, now: opts.Now, backoff: backoff.Default(), onConfig: opts.OnConfig}
 	a.heartbeat.Store(int64(defaultHeartbeat))
 	a.longPoll.Store(int64(defaultLongPoll))
 	a.prov = opts.Provider
@@ -232,6 +235,9 @@ func (a *agent) pollConfig(ctx context.Context) error {
 		}
 		a.log.Info("config", "version", cfg.Version, "repositories", len(cfg.Repositories), "policies", len(cfg.Policies))
 		a.sched.SetConfig(cfg)
+		if a.onConfig != nil {
+			a.onConfig(cfg)
+		}
 		return cfg.Version, nil
 	})
 }

@@ -281,6 +281,10 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 	switch {
 	case !has:
 		set(protocol.RunnerFailed, "the instance disappeared")
+	case inst.State == provider.StateExited && inst.ExitCode == 0 && r.Ephemeral:
+		// An ephemeral runner exits cleanly only after its job: one whose job the agent
+		// never saw (adopted after a restart, or too quick for the jobs poll) is done.
+		set(protocol.RunnerFinished, "")
 	case inst.State == provider.StateExited:
 		set(protocol.RunnerFailed, fmt.Sprintf("exited with code %d before taking a job%s", inst.ExitCode, suffix(inst.Reason)))
 	case inst.State == provider.StateCreated:

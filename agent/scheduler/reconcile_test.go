@@ -315,6 +315,8 @@ func TestBootstrapTimeoutAndFailures(t *testing.T) {
 		{name: "a job that arrived recently is not the runner's fault", rec: rec("r", "small", protocol.RunnerIdle, old),
 			inst: ptr(inst("r", "small", provider.StateRunning)), jobs: []protocol.Job{queued(5, "small", young)},
 			wantState: protocol.RunnerIdle},
+		{name: "exited cleanly: done with a job the agent did not see", rec: rec("r", "small", protocol.RunnerIdle, young),
+			inst: ptr(inst("r", "small", provider.StateExited)), wantState: protocol.RunnerFinished, wantReap: true},
 		{name: "exited before taking a job", rec: rec("r", "small", protocol.RunnerIdle, young),
 			inst:      ptr(func() provider.Instance { i := inst("r", "small", provider.StateExited); i.ExitCode = 2; return i }()),
 			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "exited with code 2"},

@@ -1,0 +1,229 @@
+// Package e2e_test runs garo-server, the GitHub simulator and garo-agent together, in
+// one process: the only place that may import both the server and the agent.
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/garo-dev/garo/agent/app"
+	"github.com/garo-dev/garo/agent/provider/memory"
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/portal-api/client"
+	serverapp "github.com/garo-dev/garo/server/app"
+	"github.com/garo-dev/garo/server/config"
+	"github.com/garo-dev/garo/shared/githubsim"
+)
+
+const (
+	repo       = "acme/api"
+	adminToken = "garo_e2e-admin-token-0123456789abcdef"
+	hookSecret = "e2e-webhook-secret-0123"
+)
+
+// env is a server on SQLite wired to the simulator as its GitHub App.
+type env struct {
+	sim    *githubsim.Sim
+	server string // base URL
+	portal *client.Client
+	dir    string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	var target sync.Map // "url" → *url.URL: the simulator needs the webhook URL first
+	forward := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := target.Load("url")
+		if !ok {
+			http.Error(w, "server not up", http.StatusServiceUnavailable)
+			return
+		}
+		httputil.NewSingleHostReverseProxy(u.(*url.URL)).ServeHTTP(w, r)
+	}))
+	t.Cleanup(forward.Close)
+	sim, err := githubsim.New(githubsim.Options{WebhookURL: forward.URL + "/webhooks/github", WebhookSecret: hookSecret, PathPrefix: "/api/v3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(sim)
+	t.Cleanup(func() {
+		api.Close()
+		sim.Close()
+	})
+	sim.AddRepository(repo)
+
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "app.pem")
+	if err := os.WriteFile(keyFile, sim.PrivateKeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Database.SQLitePath = filepath.Join(dir, "garo.db")
+	cfg.Auth.BootstrapAdminToken = adminToken
+	cfg.GitHub.APIURL = api.URL + "/api/v3/"
+	cfg.GitHub.AppID = sim.AppID()
+	cfg.GitHub.PrivateKeyFile = keyFile
+	cfg.GitHub.WebhookSecret = hookSecret
+	cfg.Agents.HeartbeatInterval = time.Second
+	cfg.Agents.LongPollTimeout = 10 * time.Second
+	cfg.Agents.OfflineAfter = 10 * time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serverapp.Run(ctx, cfg, log.With("side", "server"), func(a net.Addr, _ string) { ready <- a })
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("server did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start")
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	base, _ := url.Parse("http://" + addr.String())
+	target.Store("url", base)
+	portal, err := client.New(base.String(), adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{sim: sim, server: base.String(), portal: portal, dir: dir}
+}
+
+func (e *env) policy(t *testing.T, name string, minIdle, maxRunners int) *portalapi.Policy {
+	t.Helper()
+	grace, boot := portalapi.Duration(time.Minute), portalapi.Duration(2*time.Minute)
+	p, err := e.portal.CreatePolicy(t.Context(), repo, portalapi.PolicyRequest{
+		Name: name, Labels: []string{name}, MinIdle: minIdle, MaxRunners: maxRunners,
+		IdleGrace: &grace, BootstrapTimeout: &boot, Provider: "docker", Runner: portalapi.RunnerSpec{Image: "runner:1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (e *env) registrationToken(t *testing.T) string {
+	t.Helper()
+	uses := 1
+	tok, err := e.portal.CreateRegistrationToken(t.Context(), "default", portalapi.RegistrationTokenRequest{Uses: &uses})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Token
+}
+
+// jobs lists the repository's jobs through the portal API.
+func (e *env) jobs(t *testing.T) []portalapi.Job {
+	t.Helper()
+	var all []portalapi.Job
+	cursor := ""
+	for {
+		u := e.server + "/api/v1/repos/" + repo + "/jobs?limit=100"
+		if cursor != "" {
+			u += "&cursor=" + url.QueryEscape(cursor)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var page portalapi.JobList
+		if resp.StatusCode != 200 || json.Unmarshal(b, &page) != nil {
+			t.Fatalf("list jobs: %d %s", resp.StatusCode, b)
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			return all
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// agent is one garo-agent run, in process, on the memory provider.
+type agent struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (e *env) agentConfig(token string) app.Config {
+	cfg := app.Defaults()
+	cfg.Server.URL = e.server
+	cfg.RegistrationToken = token
+	cfg.Name = "e2e-agent"
+	cfg.StateFile = filepath.Join(e.dir, "agent", "state.json")
+	cfg.Status.Listen = ""
+	cfg.Scheduler.Interval = 250 * time.Millisecond
+	cfg.Scheduler.Parallel = 10
+	return cfg
+}
+
+func startAgent(t *testing.T, cfg app.Config, prov *memory.Provider, opts app.Options) *agent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	a := &agent{cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan struct{})
+	opts.Provider = prov
+	opts.Ready = func(string, net.Addr) { close(ready) }
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("side", "agent")
+	go func() { a.done <- app.Run(ctx, cfg, log, opts) }()
+	select {
+	case <-ready:
+	case err := <-a.done:
+		t.Fatalf("agent did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not start")
+	}
+	t.Cleanup(func() { _ = a.stop() })
+	return a
+}
+
+// stop cancels the agent's context and waits for it.
+func (a *agent) stop() error {
+	a.cancel()
+	select {
+	case err, ok := <-a.done:
+		if ok {
+			close(a.done)
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("agent did not stop")
+	}
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
