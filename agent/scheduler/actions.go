@@ -60,7 +60,9 @@ func (s *Scheduler) create(ctx context.Context, c Create) {
 	inst, err := s.opts.Provider.Create(ctx, req)
 	if err != nil {
 		s.createFailed(r, "provider create failed", err)
-		s.forget(ctx, r) // its GitHub registration would stay behind, offline
+		// Its GitHub registration would stay behind, offline; tell the server even when
+		// the agent is shutting down (ctx ended), within forget's own short timeout.
+		s.forget(context.WithoutCancel(ctx), r)
 		return
 	}
 	s.mu.Lock()

@@ -347,6 +347,9 @@ func (s *Scheduler) Heartbeat() protocol.HeartbeatRequest {
 		hb.Jobs = []protocol.JobStatus{}
 	}
 	for _, r := range recs {
+		if r.Repository == "" || r.Policy == "" {
+			continue // an unlabelled orphan on its way out: nothing the server could file
+		}
 		hb.Runners = append(hb.Runners, r.Status())
 	}
 	return hb
