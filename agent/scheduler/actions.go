@@ -113,6 +113,13 @@ func (s *Scheduler) reap(ctx context.Context, rp Reap) {
 			rp.Running = false
 		}
 	}
+	if rp.Running && r.RunnerID == 0 {
+		// The server removes runners by GitHub id; without one it cannot check that the
+		// runner is not busy, so the runner stays until it exits.
+		log.Info("runner has no GitHub id: kept until it exits")
+		s.keep(r.Name, 2*s.opts.RefusedRetry)
+		return
+	}
 	if rp.Running {
 		err := s.opts.Server.RemoveRunner(ctx, protocol.RemoveRunnerRequest{
 			Repository: r.Repository, RunnerID: r.RunnerID, RunnerName: r.Name,
