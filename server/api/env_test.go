@@ -37,6 +37,13 @@ type env struct {
 // serve starts an API server on a fresh store of backend b with the bootstrap admin token.
 func serve(tb testing.TB, b testdb.Backend) (string, *store.Store) {
 	tb.Helper()
+	st := openStore(tb, b)
+	return startAPI(tb, api.Deps{Store: st, Log: discard}), st
+}
+
+// openStore opens a fresh store of backend b with the bootstrap admin token.
+func openStore(tb testing.TB, b testdb.Backend) *store.Store {
+	tb.Helper()
 	st, err := store.Open(tb.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 20}, discard)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
@@ -45,18 +52,29 @@ func serve(tb testing.TB, b testdb.Backend) (string, *store.Store) {
 	if _, err := auth.Bootstrap(tb.Context(), st, auth.BootstrapConfig{Token: adminSecret}, discard); err != nil {
 		tb.Fatalf("bootstrap: %v", err)
 	}
-	srv := httptest.NewServer(api.New(api.Deps{
-		Store: st, Log: discard, MaxBodyBytes: 64 << 10,
-		Version: portalapi.VersionInfo{Version: "test", Commit: "c", BuildDate: "d", GoVersion: "go"},
-	}))
+	return st
+}
+
+// startAPI serves the API with d (body limit and version filled in) and returns its URL.
+func startAPI(tb testing.TB, d api.Deps) string {
+	tb.Helper()
+	d.MaxBodyBytes = 64 << 10
+	d.Version = portalapi.VersionInfo{Version: "test", Commit: "c", BuildDate: "d", GoVersion: "go"}
+	srv := httptest.NewServer(api.New(d))
 	tb.Cleanup(srv.Close)
-	return srv.URL, st
+	return srv.URL
 }
 
 // newEnv serves the API on backend b and checks every exchange against openapi.yaml.
 func newEnv(t *testing.T, b testdb.Backend) *env {
 	t.Helper()
 	url, st := serve(t, b)
+	return envOn(t, url, st)
+}
+
+// envOn checks every exchange with the API at url against openapi.yaml.
+func envOn(t *testing.T, url string, st *store.Store) *env {
+	t.Helper()
 	doc, err := contract.Load()
 	if err != nil {
 		t.Fatalf("load spec: %v", err)
