@@ -14,6 +14,31 @@
 // or unknown: the agent stops provisioning and must be registered again; it never retries
 // a 401. 403 means the agent does not serve the repository it named. 429 and 503 carry
 // Retry-After. Clients back off exponentially with full jitter (1 s to 60 s).
+//
+// Details the server holds to:
+//   - register: a used-up, expired or unknown registration token is 401 (code
+//     unauthorized); a bad body is 400 (code invalid_request, error.fields names the field).
+//   - heartbeat: the whole report is checked before anything is stored (400 naming e.g.
+//     runners[2].state); state "" means active. Job states are kept only for open jobs of
+//     repositories the agent owns; others are ignored, not refused.
+//   - config and jobs: ?wait is a Go duration, at most Intervals.LongPoll (longer waits are
+//     cut to it, 400 for a malformed one); If-None-Match takes the quoted version of the
+//     previous answer's ETag. 304 answers carry the same ETag and no body. A held poll ends
+//     early with 401 when the agent is revoked, and with 304 when the server shuts down:
+//     poll again (another replica answers). Versions are content hashes, equal on every
+//     replica.
+//   - the jobs snapshot holds the open jobs of the agent's repositories whose matched
+//     policy is an enabled policy of the agent's group (Job.Policy is never "" there).
+//   - runner credentials: 404 (not_found) for a missing or disabled policy, 403 (not_owner)
+//     for a repository the agent does not own or a policy of another group, 409 (conflict)
+//     when GitHub already has a runner of that name, 503 github_limit with Retry-After
+//     for GitHub's rate limit, 503 unavailable when GitHub cannot be reached or the server
+//     has no GitHub credentials, 502 github_error when GitHub refuses the server.
+//   - runner removal: allowed for a repository the agent owns, and for a runner the agent
+//     itself reported (same name, repository and runner_id) so that it can clean up after
+//     losing a repository; 403 not_owner otherwise.
+//   - unregister releases the agent's repositories at once; the same credential may come
+//     back later (its next heartbeat makes it active again).
 package protocol
 
 import (
@@ -166,7 +191,8 @@ type Job struct {
 	ReceivedAt time.Time `json:"received_at"`
 }
 
-// JobsSnapshot is every open (not completed) job of the agent's repositories, oldest first.
+// JobsSnapshot is every open (not completed) job of the agent's repositories that is
+// matched to an enabled policy of the agent's group, oldest first.
 type JobsSnapshot struct {
 	Version string `json:"version"`
 	Jobs    []Job  `json:"jobs"`
