@@ -194,9 +194,9 @@ func (c *Client) Jobs(ctx context.Context, version string, wait time.Duration) (
 
 func (c *Client) poll(ctx context.Context, path, version string, wait time.Duration, out any) (bool, error) {
 	q := url.Values{}
-	if wait > 0 {
-		q.Set("wait", wait.String())
-	}
+	// Always send wait: the server holds a poll without it for its whole long-poll time,
+	// which a 0 wait's short timeout would not survive.
+	q.Set("wait", max(wait, 0).String())
 	var h http.Header
 	if version != "" {
 		h = http.Header{"If-None-Match": {`"` + version + `"`}}
@@ -235,7 +235,8 @@ func (c *Client) RemoveRunner(ctx context.Context, req protocol.RemoveRunnerRequ
 	return nil
 }
 
-// Unregister tells the server that the agent leaves; its credential is void afterwards.
+// Unregister tells the server that the agent leaves: its repositories go to other agents
+// at once. The credential stays valid, so a restart comes back as the same agent.
 func (c *Client) Unregister(ctx context.Context) error {
 	_, err := c.call(ctx, call{method: http.MethodPost, path: "/unregister", want: http.StatusNoContent})
 	if err != nil {

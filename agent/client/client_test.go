@@ -343,8 +343,10 @@ func TestLongPoll(t *testing.T) {
 		t.Fatalf("jobs = %+v, %v, %v", jobs, changed, err)
 	}
 	reqs, _ = f.requests()
-	if last := reqs[len(reqs)-1]; last.Header.Get("If-None-Match") != "" || last.URL.Query().Has("wait") {
-		t.Errorf("first jobs poll sent If-None-Match %q and wait %q", last.Header.Get("If-None-Match"), last.URL.RawQuery)
+	// A 0 wait is sent as wait=0s: without it the server would hold the poll for its
+	// whole long-poll time, past the client's timeout.
+	if last := reqs[len(reqs)-1]; last.Header.Get("If-None-Match") != "" || last.URL.Query().Get("wait") != "0s" {
+		t.Errorf("first jobs poll sent If-None-Match %q and query %q, want no If-None-Match and wait=0s", last.Header.Get("If-None-Match"), last.URL.RawQuery)
 	}
 }
 
