@@ -113,13 +113,6 @@ func (s *Scheduler) reap(ctx context.Context, rp Reap) {
 			rp.Running = false
 		}
 	}
-	if rp.Running && r.RunnerID == 0 {
-		// The server removes runners by GitHub id; without one it cannot check that the
-		// runner is not busy, so the runner stays until it exits.
-		log.Info("runner has no GitHub id: kept until it exits")
-		s.keep(r.Name, 2*s.opts.RefusedRetry)
-		return
-	}
 	if rp.Running {
 		err := s.opts.Server.RemoveRunner(ctx, protocol.RemoveRunnerRequest{
 			Repository: r.Repository, RunnerID: r.RunnerID, RunnerName: r.Name,
@@ -181,7 +174,9 @@ func (s *Scheduler) retry(name string) {
 // forget asks the server, best effort and briefly, to remove a runner that never ran a
 // job from GitHub, where its registration would stay behind offline.
 func (s *Scheduler) forget(ctx context.Context, r Record) {
-	if r.RunnerID == 0 || ctx.Err() != nil {
+	// Without a GitHub id (a registration-token runner, or a kill while its JIT config
+	// was minted) the server finds the runner by name.
+	if ctx.Err() != nil {
 		return
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -14,6 +14,7 @@ import (
 	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/internal/testdb"
 	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
@@ -65,6 +66,10 @@ func (m *minter) Credentials(_ context.Context, p *store.Policy, name string) (*
 }
 
 func (m *minter) Remove(context.Context, string, string, int64) error { return nil }
+
+func (m *minter) FindByName(context.Context, string, string, string) (*githubapp.Runner, error) {
+	return nil, nil
+}
 
 func openStore(t *testing.T, b testdb.Backend) *store.Store {
 	t.Helper()

@@ -78,26 +78,39 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 	if err != nil {
 		return err
 	}
-	if req.RunnerID <= 0 {
-		return portalapi.Invalid("runner_id", "must be GitHub's id of the runner (positive)")
+	if req.RunnerID < 0 {
+		return portalapi.Invalid("runner_id", "must be GitHub's id of the runner, or 0 to find it by name")
 	}
 	key := store.RepoKey(owner, repo)
 	if err := s.checkOwner(ctx, a, key); err != nil {
 		r, rerr := s.st.GetRunner(ctx, req.RunnerName)
-		if rerr != nil || r.AgentID != a.ID || r.RepoKey != key || r.RunnerID != req.RunnerID {
+		if rerr != nil || r.AgentID != a.ID || r.RepoKey != key || (req.RunnerID != 0 && r.RunnerID != req.RunnerID) {
 			return err
 		}
 	}
 	if s.runners == nil {
 		return ErrNoGitHub
 	}
-	if err := s.runners.Remove(ctx, owner, repo, req.RunnerID); err != nil {
+	// A runner registered with a registration token has no id the agent knows: find it by
+	// name (not found means it never registered, or is gone: nothing to remove).
+	id := req.RunnerID
+	if id == 0 {
+		found, err := s.runners.FindByName(ctx, owner, repo, req.RunnerName)
+		if err != nil {
+			return fmt.Errorf("find runner %s of %s: %w", req.RunnerName, key, err)
+		}
+		if found == nil {
+			return nil
+		}
+		id = found.ID
+	}
+	if err := s.runners.Remove(ctx, owner, repo, id); err != nil {
 		if errors.Is(err, runners.ErrRunnerBusy) {
 			s.log.Info("runner busy: not removed", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", req.RunnerID)
 		}
 		return fmt.Errorf("remove runner %s of %s: %w", req.RunnerName, key, err)
 	}
-	s.log.Info("runner removed from GitHub", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", req.RunnerID)
+	s.log.Info("runner removed from GitHub", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", id)
 	return nil
 }
 

@@ -29,6 +29,7 @@ import (
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
@@ -80,6 +81,7 @@ type Config struct {
 type RunnerMinter interface {
 	Credentials(ctx context.Context, p *store.Policy, runnerName string) (*runners.Credentials, error)
 	Remove(ctx context.Context, owner, repo string, runnerID int64) error
+	FindByName(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error)
 }
 
 // Service runs the agent use cases.

@@ -113,8 +113,14 @@ func TestRunnerCredentialsAgainstSimulator(t *testing.T) {
 		if ans := a.do(http.MethodPost, "/runners/remove", remove); ans.status != http.StatusConflict || ans.errorCode() != protocol.CodeRunnerBusy {
 			t.Fatalf("remove a busy runner = %d %s", ans.status, ans.body)
 		}
+		// By name, for runners registered with a token (no id known to the agent): same rule.
+		byName := protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerName: "garo-linux-1"}
+		if ans := a.do(http.MethodPost, "/runners/remove", byName); ans.status != http.StatusConflict || ans.errorCode() != protocol.CodeRunnerBusy {
+			t.Fatalf("remove a busy runner by name = %d %s", ans.status, ans.body)
+		}
 		simPost(t, fmt.Sprintf("%s/_sim/runners/%d/complete", gitHub.URL, creds.RunnerID), connected.SessionToken, map[string]any{"conclusion": "success"}, nil)
 		a.must(http.StatusNoContent, http.MethodPost, "/runners/remove", remove, nil)
+		a.must(http.StatusNoContent, http.MethodPost, "/runners/remove", byName, nil)
 		resp, body := e.do(http.MethodGet, fmt.Sprintf("/api/v1/repos/acme/web/jobs/%d", job.ID), adminSecret, "", "")
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"runner_requested"`) || !strings.Contains(body, `"state":"completed"`) {
 			t.Fatalf("portal job = %d %s", resp.StatusCode, body)

@@ -125,3 +125,17 @@ func (s *Service) List(ctx context.Context, owner, repo string) ([]githubapp.Run
 func (s *Service) Get(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error) {
 	return s.gh.GetRunner(ctx, owner, repo, id)
 }
+
+// FindByName returns the repository's runner called name, or nil when GitHub has none.
+func (s *Service) FindByName(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
+	list, err := s.gh.ListRunners(ctx, owner, repo)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i], nil
+		}
+	}
+	return nil, nil
+}
