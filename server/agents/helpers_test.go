@@ -12,9 +12,9 @@ import (
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
+	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/internal/testdb"
 	"github.com/garo-dev/garo/server/notify"
-	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"

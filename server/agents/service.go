@@ -28,8 +28,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
-	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/githubapp"
+	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"

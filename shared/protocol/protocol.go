@@ -36,7 +36,9 @@
 //     has no GitHub credentials, 502 github_error when GitHub refuses the server.
 //   - runner removal: allowed for a repository the agent owns, and for a runner the agent
 //     itself reported (same name, repository and runner_id) so that it can clean up after
-//     losing a repository; 403 not_owner otherwise.
+//     losing a repository; 403 not_owner otherwise. runner_id 0 finds the runner by name
+//     (a runner registered with a token, whose id the agent does not know); a runner
+//     GitHub does not have is already removed (204).
 //   - unregister releases the agent's repositories at once; the same credential may come
 //     back later (its next heartbeat makes it active again).
 package protocol
@@ -224,6 +226,6 @@ type Credentials struct {
 // deletes its container or pod.
 type RemoveRunnerRequest struct {
 	Repository string `json:"repository"`
-	RunnerID   int64  `json:"runner_id"`
+	RunnerID   int64  `json:"runner_id"` // 0: find it by RunnerName
 	RunnerName string `json:"runner_name"`
 }
