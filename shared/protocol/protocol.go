@@ -172,15 +172,8 @@ type Policy struct {
 	Schedule         []ScheduleWindow `json:"schedule,omitempty"`
 }
 
-// ScheduleWindow overrides min_idle during a recurring window, e.g. 0 outside working
-// hours: Days (mon..sun), Start and End ("08:00", "18:00") in TimeZone (IANA).
-type ScheduleWindow struct {
-	Days     []string `json:"days"`
-	Start    string   `json:"start"`
-	End      string   `json:"end"`
-	TimeZone string   `json:"time_zone"`
-	MinIdle  int      `json:"min_idle"`
-}
+// ScheduleWindow overrides min_idle during a recurring window (shared/spec).
+type ScheduleWindow = spec.ScheduleWindow
 
 // Job is an open job of an owned repository, as the agent needs it.
 type Job struct {
