@@ -54,6 +54,9 @@ type PolicyRequest struct {
 	Enabled  *bool      `json:"enabled,omitempty"`
 	Provider string     `json:"provider"`
 	Runner   RunnerSpec `json:"runner"`
+	// Schedule overrides min_idle in recurring windows (the first that contains the
+	// current time wins), e.g. 0 idle runners outside working hours.
+	Schedule []ScheduleWindow `json:"schedule,omitempty"`
 }
 
 // The runner spec types and Duration are shared verbatim with the agent protocol
@@ -64,27 +67,29 @@ type (
 	DockerSpec     = spec.DockerSpec
 	KubernetesSpec = spec.KubernetesSpec
 	Toleration     = spec.Toleration
+	ScheduleWindow = spec.ScheduleWindow
 )
 
 // Policy is a stored runner policy as the API returns it. Version is the optimistic-lock
 // counter; the ETag header of a policy response is its quoted decimal form.
 type Policy struct {
-	ID               string     `json:"id"`
-	Repository       string     `json:"repository"`
-	Name             string     `json:"name"`
-	Labels           []string   `json:"labels"`
-	MinIdle          int        `json:"min_idle"`
-	MaxRunners       int        `json:"max_runners"`
-	Ephemeral        bool       `json:"ephemeral"`
-	IdleGrace        Duration   `json:"idle_grace"`
-	BootstrapTimeout Duration   `json:"bootstrap_timeout"`
-	AgentGroup       string     `json:"agent_group"`
-	Enabled          bool       `json:"enabled"`
-	Provider         string     `json:"provider"`
-	Runner           RunnerSpec `json:"runner"`
-	Version          int64      `json:"version"`
-	CreatedAt        time.Time  `json:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at"`
+	ID               string           `json:"id"`
+	Repository       string           `json:"repository"`
+	Name             string           `json:"name"`
+	Labels           []string         `json:"labels"`
+	MinIdle          int              `json:"min_idle"`
+	MaxRunners       int              `json:"max_runners"`
+	Ephemeral        bool             `json:"ephemeral"`
+	IdleGrace        Duration         `json:"idle_grace"`
+	BootstrapTimeout Duration         `json:"bootstrap_timeout"`
+	AgentGroup       string           `json:"agent_group"`
+	Enabled          bool             `json:"enabled"`
+	Provider         string           `json:"provider"`
+	Runner           RunnerSpec       `json:"runner"`
+	Schedule         []ScheduleWindow `json:"schedule"`
+	Version          int64            `json:"version"`
+	CreatedAt        time.Time        `json:"created_at"`
+	UpdatedAt        time.Time        `json:"updated_at"`
 }
 
 // Request returns the writable part of p, with every optional field set, as the document
@@ -96,6 +101,7 @@ func (p Policy) Request() PolicyRequest {
 		Name: p.Name, Labels: p.Labels, MinIdle: p.MinIdle, MaxRunners: p.MaxRunners,
 		Ephemeral: &eph, IdleGrace: &grace, BootstrapTimeout: &boot,
 		AgentGroup: p.AgentGroup, Enabled: &en, Provider: p.Provider, Runner: p.Runner,
+		Schedule: p.Schedule,
 	}
 }
 

@@ -170,11 +170,17 @@ func toWirePolicy(p *store.Policy) (protocol.Policy, error) {
 	if labels == nil {
 		labels = []string{}
 	}
+	var schedule []protocol.ScheduleWindow
+	if len(p.Schedule) > 0 {
+		if err := json.Unmarshal(p.Schedule, &schedule); err != nil {
+			return protocol.Policy{}, fmt.Errorf("decode schedule of policy %s: %w", p.ID, err)
+		}
+	}
 	return protocol.Policy{
 		ID: p.ID, Repository: p.Repository(), Name: p.Name, Labels: labels, MinIdle: p.MinIdle,
 		MaxRunners: p.MaxRunners, Ephemeral: p.Ephemeral, IdleGrace: protocol.Duration(p.IdleGrace),
 		BootstrapTimeout: protocol.Duration(p.BootstrapTimeout), Provider: p.Provider, Runner: runner,
-		Version: p.Version,
+		Schedule: schedule, Version: p.Version,
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/garo-dev/garo/server/internal/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -153,6 +154,29 @@ func TestStopPolls(t *testing.T) {
 		}
 		if _, changed, err := svc.WaitConfig(t.Context(), row, cfg.Version, time.Minute); err != nil || changed {
 			t.Fatalf("poll after StopPolls = %v, %v", changed, err)
+		}
+	})
+}
+
+// TestConfigCarriesSchedule: a policy's schedule windows reach the agent as they are.
+func TestConfigCarriesSchedule(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		st := openStore(t, b)
+		svc := newService(st, newClock(), notify.NewLocal(), nil)
+		a := register(t, svc, "default", "a")
+		p := addPolicy(t, st, "acme/web", "linux", "default")
+		p.Schedule = store.JSONText(`[{"days":["sat","sun"],"start":"00:00","end":"24:00","time_zone":"Europe/Berlin","min_idle":0}]`)
+		if err := st.UpdatePolicy(t.Context(), p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		cfg := a.config(t)
+		if len(cfg.Policies) != 1 || len(cfg.Policies[0].Schedule) != 1 {
+			t.Fatalf("config policies = %+v", cfg.Policies)
+		}
+		w := cfg.Policies[0].Schedule[0]
+		if w.TimeZone != "Europe/Berlin" || w.End != "24:00" || len(w.Days) != 2 {
+			t.Fatalf("window = %+v", w)
 		}
 	})
 }

@@ -360,3 +360,42 @@ func TestPolicyListing(t *testing.T) {
 		}
 	})
 }
+
+func TestPolicySchedule(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		e := newEnv(t, b)
+		ctx := t.Context()
+		req := policyRequest("p")
+		req.Schedule = []portalapi.ScheduleWindow{
+			{Days: []string{"sat", "sun"}, Start: "00:00", End: "24:00", TimeZone: "Europe/Berlin", MinIdle: 0},
+			{Start: "18:00", End: "08:00", MinIdle: 0},
+		}
+		created, err := e.admin.CreatePolicy(ctx, "acme/web", req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(created.Schedule) != 2 || created.Schedule[0].TimeZone != "Europe/Berlin" || created.Schedule[1].End != "08:00" {
+			t.Fatalf("schedule = %+v", created.Schedule)
+		}
+		for _, tc := range []struct {
+			w     portalapi.ScheduleWindow
+			field string
+		}{
+			{portalapi.ScheduleWindow{Start: "25:00", End: "08:00"}, "schedule[0]"},
+			{portalapi.ScheduleWindow{Start: "08:00", End: "18:00", TimeZone: "Mars/Olympus"}, "schedule[0]"},
+			{portalapi.ScheduleWindow{Days: []string{"funday"}, Start: "08:00", End: "18:00"}, "schedule[0]"},
+			{portalapi.ScheduleWindow{Start: "08:00", End: "18:00", MinIdle: 99}, "schedule[0].min_idle"},
+		} {
+			bad := policyRequest("q")
+			bad.Schedule = []portalapi.ScheduleWindow{tc.w}
+			_, err := e.admin.CreatePolicy(ctx, "acme/web", bad)
+			wantStatus(t, err, http.StatusBadRequest, tc.field)
+		}
+		// A merge patch with null removes the windows.
+		patched, err := e.admin.PatchPolicy(ctx, "acme/web", "p", map[string]any{"schedule": nil}, client.ETag(1))
+		if err != nil || len(patched.Schedule) != 0 {
+			t.Fatalf("patched = %+v, %v", patched, err)
+		}
+	})
+}

@@ -19,11 +19,17 @@ func toAPI(p *store.Policy) (*portalapi.Policy, error) {
 	if labels == nil {
 		labels = []string{}
 	}
+	schedule := []portalapi.ScheduleWindow{}
+	if len(p.Schedule) > 0 {
+		if err := json.Unmarshal(p.Schedule, &schedule); err != nil {
+			return nil, fmt.Errorf("decode schedule of policy %s: %w", p.ID, err)
+		}
+	}
 	return &portalapi.Policy{
 		ID: p.ID, Repository: p.Repository(), Name: p.Name, Labels: labels,
 		MinIdle: p.MinIdle, MaxRunners: p.MaxRunners, Ephemeral: p.Ephemeral,
 		IdleGrace: portalapi.Duration(p.IdleGrace), BootstrapTimeout: portalapi.Duration(p.BootstrapTimeout),
-		AgentGroup: p.AgentGroup, Enabled: p.Enabled, Provider: p.Provider, Runner: spec,
+		AgentGroup: p.AgentGroup, Enabled: p.Enabled, Provider: p.Provider, Runner: spec, Schedule: schedule,
 		Version: p.Version, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
 	}, nil
 }
@@ -41,5 +47,12 @@ func fromRequest(p *store.Policy, req *portalapi.PolicyRequest) error {
 	p.IdleGrace = time.Duration(*req.IdleGrace)
 	p.BootstrapTimeout = time.Duration(*req.BootstrapTimeout)
 	p.AgentGroup, p.Provider, p.RunnerSpec = req.AgentGroup, req.Provider, spec
+	schedule := req.Schedule
+	if schedule == nil {
+		schedule = []portalapi.ScheduleWindow{}
+	}
+	if p.Schedule, err = json.Marshal(schedule); err != nil {
+		return fmt.Errorf("encode schedule: %w", err)
+	}
 	return nil
 }

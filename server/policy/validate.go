@@ -26,6 +26,7 @@ const (
 	maxIdleGrace  = 24 * time.Hour
 	minBootstrap  = 30 * time.Second
 	maxBootstrap  = 2 * time.Hour
+	maxWindows    = 20
 )
 
 var (
@@ -151,6 +152,18 @@ func validateRequest(req *portalapi.PolicyRequest) error {
 		errs.add("provider", `must be "docker" or "kubernetes", got %q`, req.Provider)
 	}
 	validateRunner(&errs, req.Provider, &req.Runner)
+	if len(req.Schedule) > maxWindows {
+		errs.add("schedule", "at most %d windows, got %d", maxWindows, len(req.Schedule))
+	}
+	for i, w := range req.Schedule {
+		field := fmt.Sprintf("schedule[%d]", i)
+		if err := w.Validate(); err != nil {
+			errs.add(field, "%v", strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+		if w.MinIdle > req.MaxRunners && req.MaxRunners > 0 {
+			errs.add(field+".min_idle", "must not exceed max_runners (%d), got %d", req.MaxRunners, w.MinIdle)
+		}
+	}
 	return errs.err()
 }
 

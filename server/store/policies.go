@@ -31,9 +31,17 @@ type Policy struct {
 	Enabled          bool
 	Provider         string
 	RunnerSpec       JSONText
+	Schedule         JSONText // JSON array of spec.ScheduleWindow
 	Version          int64
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+}
+
+// defaults fills the columns that may not be NULL.
+func (p *Policy) defaults() {
+	if len(p.Schedule) == 0 {
+		p.Schedule = JSONText("[]")
+	}
 }
 
 // Repository returns "owner/name" as the user spelled it.
@@ -131,6 +139,7 @@ func likePrefix(p string) string {
 func (s *Store) CreatePolicy(ctx context.Context, p *Policy) error {
 	now := s.now()
 	p.Version, p.CreatedAt, p.UpdatedAt = 1, now, now
+	p.defaults()
 	if err := s.conn(ctx).Create(p).Error; err != nil {
 		return fmt.Errorf("create policy %s/%s: %w", p.RepoKey, p.Name, classifyWrite(err))
 	}
@@ -142,6 +151,7 @@ func (s *Store) CreatePolicy(ctx context.Context, p *Policy) error {
 func (s *Store) UpdatePolicy(ctx context.Context, p *Policy, expected int64) error {
 	p.Version = expected + 1
 	p.UpdatedAt = s.now()
+	p.defaults()
 	res := s.conn(ctx).Model(&Policy{}).
 		Where("id = ? AND version = ?", p.ID, expected).
 		Select("*").Omit("id", "created_at").

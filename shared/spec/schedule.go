@@ -14,10 +14,10 @@ import (
 // "" for UTC). When End is not after Start the window runs past midnight into the next
 // day (18:00–08:00); Start equal to End is a whole day.
 type ScheduleWindow struct {
-	Days     []string `json:"days"`
+	Days     []string `json:"days,omitempty"`
 	Start    string   `json:"start"`
 	End      string   `json:"end"`
-	TimeZone string   `json:"time_zone"`
+	TimeZone string   `json:"time_zone,omitempty"`
 	MinIdle  int      `json:"min_idle"`
 }
 
