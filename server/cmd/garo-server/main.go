@@ -3,12 +3,14 @@
 package main
 
 import (
+	// Schedule windows name IANA time zones; a scratch image has no zoneinfo.
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
