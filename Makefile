@@ -16,10 +16,11 @@ LDFLAGS     := -s -w \
 	-X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
 
 # Binaries and the package each is built from.
-BINARIES        := bin/garo-server bin/garo-agent bin/garoctl
+BINARIES        := bin/garo-server bin/garo-agent bin/garoctl bin/garo-githubsim
 PKG_garo-server := ./server/cmd/garo-server
 PKG_garo-agent  := ./agent/cmd/garo-agent
 PKG_garoctl     := ./portal-api/cmd/garoctl
+PKG_garo-githubsim := ./shared/githubsim/cmd/garo-githubsim
 
 .PHONY: help build test lint run bench clean FORCE
 
