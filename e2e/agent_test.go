@@ -81,7 +81,19 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 	e := newEnv(t)
 	e.policy(t, "small", 0, 10)
+	// Runners wait at the start line until the test has seen the queue: on a loaded machine
+	// the burst could otherwise arrive slower than ten runners drain it, and nothing would
+	// ever wait for capacity.
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	open := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(open)
 	prov := memory.New(func(ctx context.Context, r memory.Runner) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		return e.sim.RunRunner(ctx, r.JITConfig(), 400*time.Millisecond)
 	})
 	t.Cleanup(prov.Close)
@@ -109,6 +121,7 @@ func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 		}
 		return positions[1] && positions[2]
 	})
+	open()
 	completed := func() int {
 		n := 0
 		for _, id := range ids {
