@@ -223,9 +223,9 @@ func TestPolicyChangeReachesTheAgentAtOnce(t *testing.T) {
 			t.Fatalf("policy change %d did not reach the agent within 5s", i)
 		}
 	}
-	if worst > time.Second {
-		t.Errorf("slowest policy change took %s to reach the agent; want well under a second", worst)
-	}
+	// The figure is reported, not asserted (no wall-clock thresholds in tests): see
+	// BenchmarkConfigWakeup in server/api for the measurement.
+	t.Logf("slowest of 5 policy changes reached the agent in %s", worst)
 	// And it takes effect: min_idle 1 gives one runner.
 	if _, err := e.portal.PatchPolicy(t.Context(), repo, "small", map[string]any{"min_idle": 1}, ""); err != nil {
 		t.Fatal(err)
