@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -40,6 +41,8 @@ type env struct {
 	server string // base URL
 	portal *client.Client
 	dir    string
+	cfg    config.Config
+	stop   func() // stops the running server
 }
 
 func newEnv(t *testing.T) *env {
@@ -51,7 +54,9 @@ func newEnv(t *testing.T) *env {
 			http.Error(w, "server not up", http.StatusServiceUnavailable)
 			return
 		}
-		httputil.NewSingleHostReverseProxy(u.(*url.URL)).ServeHTTP(w, r)
+		proxy := httputil.NewSingleHostReverseProxy(u.(*url.URL))
+		proxy.ErrorLog = stdlog.New(io.Discard, "", 0) // a server that is down is expected here
+		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(forward.Close)
 	sim, err := githubsim.New(githubsim.Options{WebhookURL: forward.URL + "/webhooks/github", WebhookSecret: hookSecret, PathPrefix: "/api/v3"})
@@ -81,35 +86,57 @@ func newEnv(t *testing.T) *env {
 	cfg.Agents.HeartbeatInterval = time.Second
 	cfg.Agents.LongPollTimeout = 10 * time.Second
 	cfg.Agents.OfflineAfter = 10 * time.Second
+	// Catch up quickly on what a server restart made GitHub's deliveries miss.
+	cfg.GitHub.Catchup.RedeliverInterval = 10 * time.Second
+	cfg.GitHub.Catchup.ReconcileInterval = 10 * time.Second
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serverapp.Run(ctx, cfg, log.With("side", "server"), func(a net.Addr, _ string) { ready <- a })
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	e := &env{sim: sim, dir: dir, cfg: cfg}
+	addr := e.startServer(t)
+	t.Cleanup(func() { e.stopServer() })
 	base, _ := url.Parse("http://" + addr.String())
 	target.Store("url", base)
 	portal, err := client.New(base.String(), adminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{sim: sim, server: base.String(), portal: portal, dir: dir}
+	e.server, e.portal = base.String(), portal
+	return e
+}
+
+// startServer runs garo-server with e.cfg until stopServer; a restart listens on the
+// address of the first start, so that agents and the simulator find it again.
+func (e *env) startServer(t *testing.T) net.Addr {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serverapp.Run(ctx, e.cfg, log.With("side", "server"), func(a net.Addr, _ string) { ready <- a })
+	}()
+	select {
+	case addr := <-ready:
+		e.cfg.Server.Listen = addr.String()
+		e.stop = func() { cancel(); <-done }
+		return addr
+	case err := <-done:
+		cancel()
+		t.Fatalf("server did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("server did not start")
+	}
+	return nil
+}
+
+// stopServer stops the running server, if any, and waits for it.
+func (e *env) stopServer() {
+	if e.stop != nil {
+		e.stop()
+		e.stop = nil
+	}
 }
 
 func (e *env) policy(t *testing.T, name string, minIdle, maxRunners int) *portalapi.Policy {
