@@ -359,8 +359,10 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		expired := !r.Expiry.IsZero() && !in.Now.Before(r.Expiry) && r.State != protocol.RunnerBusy && r.State != protocol.RunnerCreating
 		if r.State == protocol.RunnerFailed || r.State == protocol.RunnerFinished || expired {
 			if expired && r.live() {
+				// Still running until its reap is done: it holds capacity.
 				r.Reason = "expired"
 				avail--
+				dying++
 				idle = slices.DeleteFunc(idle, func(x Record) bool { return x.Name == name })
 			}
 			p.reap(name, r, insts)

@@ -529,3 +529,17 @@ func TestProvisioned(t *testing.T) {
 		t.Fatalf("provisioned twice: %+v", p.Provisioned)
 	}
 }
+
+// An expired runner is still running (and registered at GitHub) until its reap is done:
+// it holds its place against max_runners like any other runner on its way out.
+func TestExpiredRunnerHoldsCapacity(t *testing.T) {
+	t.Parallel()
+	idle := rec("i1", "small", protocol.RunnerIdle, t0)
+	idle.Expiry = t0
+	inv := []provider.Instance{inst("i1", "small", provider.StateRunning)}
+	in := input(config(policy("small", 1, 1)), jobs(), inv, records(idle))
+	in.MaxLifetime = time.Hour
+	p := scheduler.Reconcile(in)
+	equal(t, "reaped", reaped(p), []string{"i1"})
+	equal(t, "creates at max 1 while the expired runner runs", createdFor(p), nil)
+}
