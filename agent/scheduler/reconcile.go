@@ -374,6 +374,9 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		// runner stays for its new owner to adopt. Without a config nothing is known yet.
 		if in.Config != nil {
 			for _, r := range idle {
+				if in.Now.Before(r.RetryAt) {
+					continue // a refused or failed removal: not yet again
+				}
 				r.Reason = "its policy is no longer served"
 				p.reap(r.Name, r, insts)
 			}

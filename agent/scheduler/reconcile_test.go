@@ -543,3 +543,18 @@ func TestExpiredRunnerHoldsCapacity(t *testing.T) {
 	equal(t, "reaped", reaped(p), []string{"i1"})
 	equal(t, "creates at max 1 while the expired runner runs", createdFor(p), nil)
 }
+
+// A runner whose removal was refused (its repository moved: not_owner) is left alone
+// until RetryAt, also when its policy is no longer served.
+func TestPolicyNoLongerServedHonoursRetryAt(t *testing.T) {
+	t.Parallel()
+	kept := rec("i1", "old", protocol.RunnerIdle, t0.Add(-time.Hour))
+	kept.RetryAt = t0.Add(time.Minute)
+	inv := []provider.Instance{inst("i1", "old", provider.StateRunning)}
+	in := input(config(policy("small", 0, 5)), jobs(), inv, records(kept))
+	p := scheduler.Reconcile(in)
+	equal(t, "reaped before RetryAt", reaped(p), nil)
+	in.Now = t0.Add(time.Minute)
+	p = scheduler.Reconcile(in)
+	equal(t, "reaped at RetryAt", reaped(p), []string{"i1"})
+}
