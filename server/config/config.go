@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/garo-dev/garo/shared/configload"
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 )
 
 // EnvPrefix is the prefix of environment variables: database.dsn is GARO_DATABASE_DSN.
@@ -119,32 +119,10 @@ func Defaults() Config {
 // Load builds the configuration from defaults, the file at path (optional: "" reads none),
 // the environment and the flags that were set in fs (may be nil). It validates the result.
 func Load(path string, fs *pflag.FlagSet) (Config, error) {
-	v := viper.New()
-	setDefaults(v, "", Defaults())
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-	if path != "" {
-		if err := readFile(v, path); err != nil {
-			return Config{}, err
-		}
-	}
-	if fs != nil {
-		var bindErr error
-		fs.VisitAll(func(f *pflag.Flag) {
-			if key, ok := flagKeys[f.Name]; ok && bindErr == nil {
-				bindErr = v.BindPFlag(key, f)
-			}
-		})
-		if bindErr != nil {
-			return Config{}, fmt.Errorf("bind flags: %w", bindErr)
-		}
-	}
-	var c Config
-	for _, l := range leaves(&c) {
-		if err := decode(v, l); err != nil {
-			return Config{}, err
-		}
+	c := Defaults()
+	err := configload.Load(&c, configload.Options{EnvPrefix: EnvPrefix, File: path, Flags: fs, FlagKeys: flagKeys})
+	if err != nil {
+		return Config{}, err
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
