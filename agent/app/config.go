@@ -6,14 +6,11 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"reflect"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/spf13/cast"
+	"github.com/garo-dev/garo/shared/configload"
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 )
 
 // EnvPrefix is the prefix of environment variables: server.url is GARO_AGENT_SERVER_URL,
@@ -129,130 +126,15 @@ func RegisterFlags(fs *pflag.FlagSet) {
 // GARO_AGENT_* environment variables and the flags set in fs (may be nil), each
 // overriding the last, and validates it.
 func Load(path string, fs *pflag.FlagSet) (Config, error) {
-	v := viper.New()
-	d := Defaults()
-	for _, l := range leaves(&d) {
-		v.SetDefault(l.key, l.field.Interface())
-	}
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-	if path != "" {
-		v.SetConfigFile(path)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return Config{}, fmt.Errorf("read %s: %w", path, err)
-		}
-		var unknown []string
-		known := map[string]bool{}
-		for _, l := range leaves(&d) {
-			known[l.key] = true
-		}
-		for _, k := range v.AllKeys() {
-			if !known[k] {
-				unknown = append(unknown, k)
-			}
-		}
-		if len(unknown) > 0 {
-			sort.Strings(unknown)
-			return Config{}, fmt.Errorf("%s: unknown keys %s", path, strings.Join(unknown, ", "))
-		}
-	}
-	if fs != nil {
-		var err error
-		fs.VisitAll(func(f *pflag.Flag) {
-			if key, ok := flagKeys[f.Name]; ok && err == nil && f.Changed {
-				err = v.BindPFlag(key, f)
-			}
-		})
-		if err != nil {
-			return Config{}, fmt.Errorf("bind flags: %w", err)
-		}
-	}
-	var c Config
-	var errs []error
-	for _, l := range leaves(&c) {
-		if err := decode(v, l); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return Config{}, errors.Join(errs...)
+	c := Defaults()
+	err := configload.Load(&c, configload.Options{EnvPrefix: EnvPrefix, File: path, Flags: fs, FlagKeys: flagKeys})
+	if err != nil {
+		return Config{}, err
 	}
 	if c.Name == "" {
 		c.Name, _ = os.Hostname()
 	}
 	return c, c.Validate()
-}
-
-type leaf struct {
-	key   string
-	field reflect.Value
-}
-
-// leaves walks c by its mapstructure tags.
-func leaves(c *Config) []leaf {
-	var out []leaf
-	var walk func(prefix string, v reflect.Value)
-	walk = func(prefix string, v reflect.Value) {
-		t := v.Type()
-		for i := range t.NumField() {
-			key := t.Field(i).Tag.Get("mapstructure")
-			if prefix != "" {
-				key = prefix + "." + key
-			}
-			if f := v.Field(i); f.Kind() == reflect.Struct {
-				walk(key, f)
-			} else {
-				out = append(out, leaf{key: key, field: f})
-			}
-		}
-	}
-	walk("", reflect.ValueOf(c).Elem())
-	return out
-}
-
-// decode sets one leaf from viper, naming the key when the value does not fit.
-func decode(v *viper.Viper, l leaf) error {
-	raw := v.Get(l.key)
-	switch l.field.Interface().(type) {
-	case string:
-		s, err := cast.ToStringE(raw)
-		if err != nil {
-			return fmt.Errorf("%s: want a string, got %v", l.key, raw)
-		}
-		l.field.SetString(s)
-	case time.Duration:
-		var d time.Duration
-		var err error
-		switch x := raw.(type) {
-		case time.Duration:
-			d = x
-		case string:
-			d, err = time.ParseDuration(strings.TrimSpace(x))
-		default:
-			err = errors.New("no unit")
-		}
-		if err != nil {
-			return fmt.Errorf("%s: want a duration with a unit such as 30s or 5m, got %v", l.key, raw)
-		}
-		l.field.SetInt(int64(d))
-	case int:
-		n, err := cast.ToIntE(raw)
-		if err != nil {
-			return fmt.Errorf("%s: want an integer, got %v", l.key, raw)
-		}
-		l.field.SetInt(int64(n))
-	case bool:
-		b, err := cast.ToBoolE(raw)
-		if err != nil {
-			return fmt.Errorf("%s: want true or false, got %v", l.key, raw)
-		}
-		l.field.SetBool(b)
-	default:
-		return fmt.Errorf("%s: unsupported type %s", l.key, l.field.Type())
-	}
-	return nil
 }
 
 // Validate checks every value and names the key of each bad one.

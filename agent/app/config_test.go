@@ -76,7 +76,7 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 			want: []string{"shutdown.unregister: want true or false"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker", "GARO_AGENT_LOG_LEVEL": "loud", "GARO_AGENT_STATUS_LISTEN": "nope"},
 			want: []string{"provider.type", "log.level", "status.listen"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x"}, yaml: "schedular:\n  interval: 1s\n", want: []string{"unknown keys schedular.interval"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x"}, yaml: "schedular:\n  interval: 1s\n", want: []string{"schedular.interval: unknown key"}},
 	} {
 		t.Run(strings.Join(tc.want, ","), func(t *testing.T) {
 			for _, k := range []string{"GARO_AGENT_SERVER_URL", "GARO_AGENT_SCHEDULER_INTERVAL", "GARO_AGENT_SCHEDULER_PARALLEL",
