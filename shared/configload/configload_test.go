@@ -1,0 +1,75 @@
+package configload_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/garo-dev/garo/shared/configload"
+)
+
+type conf struct {
+	Name string `mapstructure:"name"`
+	Sub  struct {
+		Wait  time.Duration `mapstructure:"wait"`
+		Count int           `mapstructure:"count"`
+		On    bool          `mapstructure:"on"`
+	} `mapstructure:"sub"`
+}
+
+func defaults() conf {
+	var c conf
+	c.Name, c.Sub.Wait, c.Sub.Count = "default", time.Second, 1
+	return c
+}
+
+func TestPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("name: file\nsub:\n  wait: 5s\n  count: 7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_SUB_COUNT", "010")
+	t.Setenv("TEST_SUB_ON", "TRUE")
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	fs.String("name", "flag-default", "")
+	fs.String("unset", "", "")
+	if err := fs.Parse([]string{"--name", "flag"}); err != nil {
+		t.Fatal(err)
+	}
+	c := defaults()
+	err := configload.Load(&c, configload.Options{EnvPrefix: "TEST", File: file, Flags: fs, FlagKeys: map[string]string{"name": "name"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flag > env > file > default; "010" is decimal ten.
+	if c.Name != "flag" || c.Sub.Wait != 5*time.Second || c.Sub.Count != 10 || !c.Sub.On {
+		t.Fatalf("loaded %+v", c)
+	}
+	if got := strings.Join(configload.Keys(&c), ","); got != "name,sub.count,sub.on,sub.wait" {
+		t.Fatalf("keys = %s", got)
+	}
+}
+
+func TestErrorsNameTheirKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("nmae: typo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := defaults()
+	if err := configload.Load(&c, configload.Options{EnvPrefix: "TEST", File: file}); err == nil || !strings.Contains(err.Error(), "nmae: unknown key") {
+		t.Fatalf("unknown key = %v", err)
+	}
+	t.Setenv("TEST_SUB_WAIT", "30")
+	t.Setenv("TEST_SUB_COUNT", "0x10")
+	t.Setenv("TEST_SUB_ON", "yes")
+	err := configload.Load(&c, configload.Options{EnvPrefix: "TEST"})
+	for _, key := range []string{"sub.wait: want a duration", "sub.count: want an integer", "sub.on: want true or false"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("error %v does not say %q", err, key)
+		}
+	}
+}
