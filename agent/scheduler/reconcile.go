@@ -211,7 +211,12 @@ func Reconcile(in Input) Plan {
 		}
 		r.Pending = true
 		p.Records[r.Name] = r
-		p.Reaps = append(p.Reaps, Reap{Record: r, Running: inst.State == provider.StateRunning, Orphan: true, Instance: inst})
+		// Only an orphan the server can name (its repository, and its own runner name)
+		// is removed from GitHub first: for an unlabelled one, or a second instance of a
+		// name another record holds, the server refuses the request (or would remove the
+		// other runner), so its instance just goes.
+		named := r.Repository != "" && r.Policy != "" && r.Name == inst.Labels[provider.LabelRunner]
+		p.Reaps = append(p.Reaps, Reap{Record: r, Running: named && inst.State == provider.StateRunning, Orphan: true, Instance: inst})
 	}
 
 	keys := map[Key]bool{}
