@@ -63,6 +63,11 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat of agent %s: %w", a.ID, err)
 	}
+	// Settle first too: an agent's first heartbeat may come before it owns anything, and
+	// only runners of repositories it owns (or reported before) are recorded.
+	if err := s.settle(ctx, a.AgentGroup); err != nil {
+		return nil, err
+	}
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
 		if err := tx.ReportAgent(ctx, a.ID, req.State, req.Version, inv, now); err != nil {
 			return err
@@ -70,7 +75,11 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		if err := tx.RenewLeases(ctx, a.ID, now.Add(s.cfg.Offline)); err != nil {
 			return err
 		}
-		if err := tx.ReplaceRunners(ctx, a.ID, rows); err != nil {
+		kept, err := s.claimable(ctx, tx, a, rows)
+		if err != nil {
+			return err
+		}
+		if err := tx.ReplaceRunners(ctx, a.ID, kept); err != nil {
 			return err
 		}
 		return s.markJobs(ctx, tx, a, req.Jobs)
@@ -83,6 +92,35 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		return nil, err
 	}
 	return &protocol.HeartbeatResponse{Intervals: s.Intervals()}, nil
+}
+
+// claimable keeps the reported runners that a may hold: those of repositories it owns
+// (including runners another agent left there, which a adopts) and those it reported
+// before (it may clean up after losing a repository). Anything else is dropped: an agent
+// must not take another group's runner rows, which would let it remove those runners.
+func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent, rows []store.Runner) ([]store.Runner, error) {
+	owned, err := tx.OwnedBy(ctx, []string{a.ID}, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	ownedKeys := make(map[string]bool, len(owned))
+	for _, o := range owned {
+		ownedKeys[o.RepoKey] = true
+	}
+	mine, err := tx.RunnerNamesOf(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	kept := rows[:0:0]
+	for _, r := range rows {
+		if ownedKeys[r.RepoKey] || mine[r.Name] {
+			kept = append(kept, r)
+			continue
+		}
+		s.log.Warn("heartbeat reported a runner of a repository the agent does not serve: ignored",
+			"agent_id", a.ID, "runner", r.Name, "repo", r.RepoKey)
+	}
+	return kept, nil
 }
 
 // markJobs replaces a's view of jobs with reported, writing only what changed.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/internal/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/store"
@@ -86,11 +87,15 @@ func TestHeartbeatReplacesInventory(t *testing.T) {
 			t.Fatalf("a runner no longer reported is still there: %v", err)
 		}
 
-		// Another agent adopts garo-linux-a.
+		// An agent of another group cannot take garo-linux-a over (it could then have it
+		// removed): its report of a repository it does not serve is dropped.
 		g.heartbeat(t, protocol.HeartbeatRequest{Runners: []protocol.RunnerStatus{{Name: "garo-linux-a", Repository: "acme/web", Policy: "linux", State: protocol.RunnerIdle}}})
 		r, err := st.GetRunner(ctx, "garo-linux-a")
-		if err != nil || r.AgentID != g.id || r.State != "idle" || !r.CreatedAt.Equal(clk.Now()) {
-			t.Fatalf("adopted runner = %+v, %v", r, err)
+		if err != nil || r.AgentID != x.id || r.State != "busy" {
+			t.Fatalf("runner after another group's claim = %+v, %v", r, err)
+		}
+		if ans := svc.RemoveRunner(ctx, g.auth(t), protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerName: "garo-linux-a"}); !errors.Is(ans, agents.ErrNotOwner) {
+			t.Fatalf("another group's agent removing garo-linux-a = %v, want ErrNotOwner", ans)
 		}
 
 		// Bad reports are refused whole, naming the field.

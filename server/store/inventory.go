@@ -53,6 +53,19 @@ func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Ru
 	return nil
 }
 
+// RunnerNamesOf returns the names of the runners agentID reported last.
+func (s *Store) RunnerNamesOf(ctx context.Context, agentID string) (map[string]bool, error) {
+	var names []string
+	if err := s.conn(ctx).Model(&Runner{}).Where("agent_id = ?", agentID).Pluck("name", &names).Error; err != nil {
+		return nil, fmt.Errorf("runners of agent %s: %w", agentID, err)
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
 // GetRunner returns the runner name.
 func (s *Store) GetRunner(ctx context.Context, name string) (*Runner, error) {
 	var r Runner
