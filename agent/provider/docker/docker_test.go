@@ -1,0 +1,475 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/shared/spec"
+)
+
+// engine connects to the Docker engine, or skips (fails under CI=true) when none answers.
+func engine(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, err = cli.Ping(ctx)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("\n\n*** NO DOCKER ENGINE: the Docker provider tests did NOT run (%v).\n*** Start dockerd (see .ci/run) to run them.\n", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+var (
+	imageOnce sync.Once
+	imageRef  string
+	imageErr  error
+)
+
+// stubImage builds, once per test binary, an image FROM scratch holding testdata/stubrunner
+// as /home/runner/run.sh.
+func stubImage(t *testing.T, cli *client.Client) string {
+	t.Helper()
+	imageOnce.Do(func() { imageRef, imageErr = buildStubImage(cli) })
+	if imageErr != nil {
+		t.Fatalf("build stub image: %v", imageErr)
+	}
+	return imageRef
+}
+
+func buildStubImage(cli *client.Client) (string, error) {
+	dir, err := os.MkdirTemp("", "garo-stubrunner-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	bin := filepath.Join(dir, "run.sh")
+	cmd := exec.Command(goBin, "build", "-o", bin, "./testdata/stubrunner")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build stubrunner: %v\n%s", err, out)
+	}
+	body, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{
+		{"Dockerfile", 0o644, []byte("FROM scratch\nCOPY run.sh /home/runner/run.sh\n")},
+		{"run.sh", 0o755, body},
+	} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
+			return "", err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return "", err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return "", err
+	}
+	ref := fmt.Sprintf("garo-test/stubrunner:%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	resp, err := cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{
+		Tags: []string{ref}, Remove: true, ForceRemove: true, Version: build.BuilderV1,
+	})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if err := streamError(resp.Body); err != nil {
+		return "", err
+	}
+	return ref, nil
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if imageRef != "" {
+		if cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err == nil {
+			_, _ = cli.ImageRemove(context.Background(), imageRef, image.RemoveOptions{Force: true, PruneChildren: true})
+			_ = cli.Close()
+		}
+	}
+	os.Exit(code)
+}
+
+// fixture is a provider plus a unique agent id, so that parallel tests and other runs do
+// not see each other's containers; every container of the test is removed at the end.
+type fixture struct {
+	p     *Provider
+	cli   *client.Client
+	image string
+	agent string
+}
+
+func newFixture(t *testing.T, cfg Config) fixture {
+	t.Helper()
+	cli := engine(t)
+	ref := stubImage(t, cli)
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = 5 * time.Second
+	}
+	p, err := NewWithClient(cli, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{p: p, cli: cli, image: ref, agent: fmt.Sprintf("test-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		list, _ := p.List(ctx, map[string]string{provider.LabelAgentID: f.agent})
+		for _, in := range list {
+			_ = p.Delete(ctx, in.ID)
+		}
+	})
+	return f
+}
+
+func (f fixture) request(name, jit string) provider.RunnerRequest {
+	return provider.RunnerRequest{
+		Name: name, Repository: "acme/app", Policy: "default",
+		Labels: map[string]string{
+			provider.LabelManagedBy:  provider.ManagedByGaro,
+			provider.LabelAgentID:    f.agent,
+			provider.LabelRunner:     name,
+			provider.LabelRepository: "acme/app",
+			provider.LabelPolicy:     "default",
+		},
+		Spec: spec.RunnerSpec{Image: f.image, Env: map[string]string{"FROM_SPEC": "1", provider.EnvJITConfig: "spec-loses"}},
+		Env:  map[string]string{provider.EnvJITConfig: jit},
+	}
+}
+
+// waitState polls until the instance reaches want (the engine has no push here).
+func waitState(t *testing.T, p *Provider, id string, want provider.State) provider.Instance {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		in, err := p.State(ctx, id)
+		if err != nil {
+			t.Fatalf("state %s: %v", id, err)
+		}
+		if in.State == want {
+			return in
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("state of %s: still %s (%s), want %s", id, in.State, in.Reason, want)
+		case <-tick.C:
+		}
+	}
+}
+
+func TestCreateRunningListDelete(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{PullPolicy: PullNever})
+	ctx := t.Context()
+	req := f.request(f.agent+"-r1", "sleep")
+	req.Spec.CPU, req.Spec.Memory = "500m", "64Mi"
+
+	start := time.Now()
+	in, err := f.p.Create(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = waitState(t, f.p, in.ID, provider.StateRunning)
+	t.Logf("create→running: %v", time.Since(start))
+	if in.Name != req.Name || in.Labels[provider.LabelAgentID] != f.agent || in.CreatedAt.IsZero() {
+		t.Errorf("instance = %+v", in)
+	}
+
+	info, err := f.cli.ContainerInspect(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := append([]string{info.Path}, info.Args...)
+	argv = append(argv, info.Config.Cmd...)
+	argv = append(argv, info.Config.Entrypoint...)
+	for _, a := range argv {
+		if strings.Contains(a, "sleep") || strings.Contains(a, provider.EnvJITConfig) {
+			t.Errorf("JIT config in argv: %q", argv)
+		}
+	}
+	if got := info.Path; got != "/home/runner/run.sh" {
+		t.Errorf("path = %q, want the default command", got)
+	}
+	if !slices.Contains(info.Config.Env, provider.EnvJITConfig+"=sleep") || !slices.Contains(info.Config.Env, "FROM_SPEC=1") {
+		t.Errorf("env = %q: want the request's JIT config (winning over the spec's) and the spec's env", info.Config.Env)
+	}
+	if hc := info.HostConfig; hc.NanoCPUs != 500_000_000 || hc.Memory != 64<<20 || hc.NetworkMode != "host" {
+		t.Errorf("host config: cpus %d memory %d network %q", hc.NanoCPUs, hc.Memory, hc.NetworkMode)
+	}
+	for k, v := range req.Labels {
+		if info.Config.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, info.Config.Labels[k], v)
+		}
+	}
+
+	list, err := f.p.List(ctx, map[string]string{provider.LabelAgentID: f.agent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != in.ID || list[0].State != provider.StateRunning {
+		t.Fatalf("list = %+v, want the one running container", list)
+	}
+	if other, _ := f.p.List(ctx, map[string]string{provider.LabelAgentID: f.agent + "-other"}); len(other) != 0 {
+		t.Errorf("list of another agent = %+v", other)
+	}
+
+	start = time.Now()
+	if err := f.p.Delete(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("delete (stop+remove): %v", time.Since(start))
+	if got, err := f.p.State(ctx, in.ID); err != nil || got.State != provider.StateGone {
+		t.Errorf("state after delete = %+v, %v", got, err)
+	}
+	if err := f.p.Delete(ctx, in.ID); err != nil {
+		t.Errorf("second delete: %v", err)
+	}
+	if list, _ := f.p.List(ctx, map[string]string{provider.LabelAgentID: f.agent}); len(list) != 0 {
+		t.Errorf("list after delete = %+v", list)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{PullPolicy: PullNever, LogTailLines: 5})
+	for _, tc := range []struct {
+		code    int
+		meaning string
+	}{
+		{0, "done"}, {1, "terminated"}, {2, "retryable"}, {5, "session conflict"}, {7, "outdated"}, {42, "unknown exit code"},
+	} {
+		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
+			t.Parallel()
+			jit := fmt.Sprintf("exit:%d", tc.code)
+			in, err := f.p.Create(t.Context(), f.request(fmt.Sprintf("%s-exit%d", f.agent, tc.code), jit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in = waitState(t, f.p, in.ID, provider.StateExited)
+			if in.ExitCode != tc.code || !strings.Contains(in.Reason, fmt.Sprintf("exited %d (%s)", tc.code, tc.meaning)) {
+				t.Errorf("exit code %d reason %q, want %d (%s)", in.ExitCode, in.Reason, tc.code, tc.meaning)
+			}
+			hasTail := strings.Contains(in.Reason, fmt.Sprintf("failing with exit code %d", tc.code))
+			if tc.code != 0 {
+				if !hasTail || !strings.Contains(in.Reason, "line 30") || strings.Contains(in.Reason, "line 25\n") {
+					t.Errorf("reason %q: want the last 5 log lines", in.Reason)
+				}
+				if strings.Contains(in.Reason, jit) || !strings.Contains(in.Reason, "[redacted]") {
+					t.Errorf("reason %q: the JIT config must be redacted", in.Reason)
+				}
+			} else if hasTail {
+				t.Errorf("reason %q: no log tail for a clean exit", in.Reason)
+			}
+			// Exited containers are still listed until deleted.
+			list, err := f.p.List(t.Context(), map[string]string{provider.LabelRunner: in.Name, provider.LabelAgentID: f.agent})
+			if err != nil || len(list) != 1 || list[0].State != provider.StateExited || list[0].ExitCode != tc.code {
+				t.Errorf("list = %+v, %v", list, err)
+			}
+			if err := f.p.Delete(t.Context(), in.ID); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestFailedStartLogsAndCleansUp(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{PullPolicy: PullNever})
+	req := f.request(f.agent+"-badcmd", "sleep")
+	req.Spec.Command = []string{"/no/such/binary", "--flag"}
+	_, err := f.p.Create(t.Context(), req)
+	if err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
+		t.Fatalf("create with a missing command: %v", err)
+	}
+	if strings.Contains(err.Error(), "sleep") {
+		t.Errorf("error leaks the JIT config: %v", err)
+	}
+	if list, _ := f.p.List(t.Context(), map[string]string{provider.LabelAgentID: f.agent}); len(list) != 0 {
+		t.Errorf("failed start left %+v", list)
+	}
+}
+
+func TestForeignContainerUntouched(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{PullPolicy: PullNever})
+	ctx := t.Context()
+	// Looks like ours in every label but managed-by.
+	labels := f.request("x", "").Labels
+	labels[provider.LabelManagedBy] = "someone-else"
+	c, err := f.cli.ContainerCreate(ctx, &container.Config{
+		Image: f.image, Entrypoint: []string{"/home/runner/run.sh"}, Env: []string{provider.EnvJITConfig + "=sleep"}, Labels: labels,
+	}, &container.HostConfig{NetworkMode: "host"}, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = f.cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+	})
+	if err := f.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sel := range []map[string]string{
+		{provider.LabelAgentID: f.agent},
+		{provider.LabelAgentID: f.agent, provider.LabelManagedBy: "someone-else"},
+		nil,
+	} {
+		list, err := f.p.List(ctx, sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range list {
+			if in.ID == c.ID {
+				t.Errorf("List(%v) returned the foreign container", sel)
+			}
+		}
+	}
+	if in, err := f.p.State(ctx, c.ID); err != nil || in.State != provider.StateGone {
+		t.Errorf("state of a foreign container = %+v, %v; want gone", in, err)
+	}
+	if err := f.p.Delete(ctx, c.ID); err != nil {
+		t.Errorf("delete of a foreign container: %v", err)
+	}
+	info, err := f.cli.ContainerInspect(ctx, c.ID)
+	if err != nil || !info.State.Running {
+		t.Errorf("foreign container after Delete: %+v, %v; want it running", info.State, err)
+	}
+}
+
+func TestPullPolicy(t *testing.T) {
+	t.Parallel()
+	missing := "garo-test/does-not-exist:never-built"
+	for _, tc := range []struct {
+		policy PullPolicy
+		image  string // "" is the local stub image
+		want   error
+	}{
+		{PullNever, missing, ErrImageMissing},
+		{PullIfMissing, missing, ErrPull},
+		{PullAlways, "", ErrPull}, // local only: cannot be pulled
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, Config{PullPolicy: tc.policy})
+			req := f.request(f.agent+"-pull", "sleep")
+			if tc.image != "" {
+				req.Spec.Image = tc.image
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			_, err := f.p.Create(ctx, req)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), req.Spec.Image) {
+				t.Errorf("create = %v, want %v naming the image", err, tc.want)
+			}
+			if list, _ := f.p.List(t.Context(), map[string]string{provider.LabelAgentID: f.agent}); len(list) != 0 {
+				t.Errorf("left behind: %+v", list)
+			}
+		})
+	}
+	t.Run("if-missing/present", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, Config{}) // default: if-missing
+		in, err := f.p.Create(t.Context(), f.request(f.agent+"-present", "exit:0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, f.p, in.ID, provider.StateExited)
+	})
+}
+
+func TestInvalidRequests(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{PullPolicy: PullNever})
+	for name, mut := range map[string]func(*provider.RunnerRequest){
+		"bad cpu":    func(r *provider.RunnerRequest) { r.Spec.CPU = "two" },
+		"bad memory": func(r *provider.RunnerRequest) { r.Spec.Memory = "1Zi" },
+		"tiny mem":   func(r *provider.RunnerRequest) { r.Spec.Memory = "1Ki" },
+		"bad image":  func(r *provider.RunnerRequest) { r.Spec.Image = "UPPER/Case::x" },
+		"no image":   func(r *provider.RunnerRequest) { r.Spec.Image = "" },
+		"no name":    func(r *provider.RunnerRequest) { r.Name = "" },
+	} {
+		req := f.request(f.agent+"-invalid", "sleep")
+		mut(&req)
+		if _, err := f.p.Create(t.Context(), req); !errors.Is(err, provider.ErrInvalidRequest) {
+			t.Errorf("%s: create = %v, want ErrInvalidRequest", name, err)
+		}
+	}
+}
+
+func TestContextCancelled(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{PullPolicy: PullNever})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := f.p.Create(ctx, f.request(f.agent+"-cancel", "sleep")); !errors.Is(err, context.Canceled) {
+		t.Errorf("create = %v", err)
+	}
+	if _, err := f.p.List(ctx, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("list = %v", err)
+	}
+	if _, err := f.p.State(ctx, "x"); !errors.Is(err, context.Canceled) {
+		t.Errorf("state = %v", err)
+	}
+}
+
+func TestQuantities(t *testing.T) {
+	t.Parallel()
+	for q, want := range map[string]int64{"": 0, "2": 2e9, "500m": 5e8, "1.5": 1.5e9, "100m": 1e8} {
+		if got, err := nanoCPUs(q); err != nil || got != want {
+			t.Errorf("nanoCPUs(%q) = %d, %v; want %d", q, got, err, want)
+		}
+	}
+	for q, want := range map[string]int64{"": 0, "512Mi": 512 << 20, "4Gi": 4 << 30, "1G": 1e9, "10485760": 10 << 20, "1.5Gi": 3 << 29} {
+		if got, err := memoryBytes(q); err != nil || got != want {
+			t.Errorf("memoryBytes(%q) = %d, %v; want %d", q, got, err, want)
+		}
+	}
+	for _, q := range []string{"-1", "0", "x", "0.0001m"} {
+		if _, err := nanoCPUs(q); err == nil {
+			t.Errorf("nanoCPUs(%q): want an error", q)
+		}
+	}
+}
+
+var _ provider.Provider = (*Provider)(nil)

@@ -1,0 +1,70 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/image"
+)
+
+// ensureImage makes ref present on the engine as the pull policy says.
+func (p *Provider) ensureImage(ctx context.Context, ref string) error {
+	if p.cfg.PullPolicy != PullAlways {
+		_, err := p.cli.ImageInspect(ctx, ref)
+		switch {
+		case err == nil:
+			return nil
+		case !cerrdefs.IsNotFound(err):
+			return fmt.Errorf("inspect image %s: %w", ref, err)
+		case p.cfg.PullPolicy == PullNever:
+			return fmt.Errorf("%w: %s is not on the engine and the pull policy is %q (build or load it first)", ErrImageMissing, ref, PullNever)
+		}
+	}
+	if err := p.pull(ctx, ref); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %s (pull policy %q): %w", ErrPull, ref, p.cfg.PullPolicy, err)
+	}
+	return nil
+}
+
+// pull pulls ref and reads the progress stream to its end: the engine reports a failed
+// pull inside the stream, not in the status code.
+func (p *Provider) pull(ctx context.Context, ref string) error {
+	p.log.Info("pulling image", "image", ref)
+	rc, err := p.cli.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return streamError(rc)
+}
+
+// streamError reads a JSON message stream (pull, build) and returns its first error.
+func streamError(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read engine progress: %w", err)
+		}
+		if m.ErrorDetail.Message != "" {
+			return errors.New(m.ErrorDetail.Message)
+		}
+		if m.Error != "" {
+			return errors.New(m.Error)
+		}
+	}
+}
