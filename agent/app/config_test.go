@@ -71,11 +71,26 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 		{env: map[string]string{}, want: []string{"server.url: must be set"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_SCHEDULER_INTERVAL": "10"}, want: []string{"scheduler.interval: want a duration"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_SCHEDULER_PARALLEL": "many"}, want: []string{"scheduler.parallel: want an integer"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker", "GARO_AGENT_LOG_LEVEL": "loud",
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "kubernetes", "GARO_AGENT_LOG_LEVEL": "loud",
 			"GARO_AGENT_STATUS_LISTEN": "nope", "GARO_AGENT_SHUTDOWN_UNREGISTER": "maybe"},
 			want: []string{"shutdown.unregister: want true or false"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker", "GARO_AGENT_LOG_LEVEL": "loud", "GARO_AGENT_STATUS_LISTEN": "nope"},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "kubernetes", "GARO_AGENT_LOG_LEVEL": "loud", "GARO_AGENT_STATUS_LISTEN": "nope"},
 			want: []string{"provider.type", "log.level", "status.listen"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "podman"},
+			want: []string{`provider.type: must be "memory" or "docker", got "podman"`}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+			yaml: "provider:\n  docker:\n    host: /var/run/docker.sock\n    pull_policy: sometimes\n    stop_timeout: 0s\n    log_tail_lines: 0\n",
+			want: []string{"provider.docker.host: must be empty", "provider.docker.pull_policy: must be one of never, if-missing, always, got \"sometimes\"",
+				"provider.docker.stop_timeout: must be between 1s and 10m, got 0s", "provider.docker.log_tail_lines: must be between 1 and 1000, got 0"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+			yaml: "provider:\n  docker:\n    stop_timeout: 10\n    log_tail_lines: many\n    pul_policy: never\n",
+			want: []string{"provider.docker.pul_policy: unknown key"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+			yaml: "provider:\n  docker:\n    stop_timeout: 10\n    log_tail_lines: many\n",
+			want: []string{"provider.docker.stop_timeout: want a duration", "provider.docker.log_tail_lines: want an integer"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+			yaml: "provider:\n  docker:\n    host: ssh://me@host\n    stop_timeout: 11m\n    log_tail_lines: 1001\n",
+			want: []string{"provider.docker.host", "provider.docker.stop_timeout", "provider.docker.log_tail_lines"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x"}, yaml: "schedular:\n  interval: 1s\n", want: []string{"schedular.interval: unknown key"}},
 	} {
 		t.Run(strings.Join(tc.want, ","), func(t *testing.T) {
@@ -103,5 +118,56 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
+	d := app.Defaults()
+	if d.Provider.Type != "memory" {
+		t.Errorf("provider.type defaults to %q, want memory", d.Provider.Type)
+	}
+	want := app.DockerProvider{Host: "", PullPolicy: "if-missing", StopTimeout: 10 * time.Second, LogTailLines: 20}
+	if d.Provider.Docker != want {
+		t.Errorf("provider.docker defaults = %+v, want %+v", d.Provider.Docker, want)
+	}
+
+	// The defaults of docker are valid as they are: choosing the provider is enough.
+	for _, k := range []string{"GARO_AGENT_PROVIDER_DOCKER_HOST", "GARO_AGENT_PROVIDER_DOCKER_PULL_POLICY",
+		"GARO_AGENT_PROVIDER_DOCKER_STOP_TIMEOUT", "GARO_AGENT_PROVIDER_DOCKER_LOG_TAIL_LINES"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("GARO_AGENT_SERVER_URL", "http://x")
+	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "docker")
+	cfg, err := app.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Provider.Type != "docker" || cfg.Provider.Docker != want {
+		t.Errorf("docker with defaults: %+v", cfg.Provider)
+	}
+
+	// File, then environment.
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	yaml := "provider:\n  docker:\n    host: tcp://10.0.0.5:2376\n    pull_policy: always\n    stop_timeout: 30s\n    log_tail_lines: 50\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GARO_AGENT_PROVIDER_DOCKER_PULL_POLICY", "never")
+	t.Setenv("GARO_AGENT_PROVIDER_DOCKER_HOST", "unix:///run/user/1000/docker.sock")
+	cfg, err = app.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = app.DockerProvider{Host: "unix:///run/user/1000/docker.sock", PullPolicy: "never", StopTimeout: 30 * time.Second, LogTailLines: 50}
+	if cfg.Provider.Docker != want {
+		t.Errorf("provider.docker = %+v, want %+v", cfg.Provider.Docker, want)
+	}
+
+	// The settings of a provider that is not chosen are not checked.
+	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "memory")
+	t.Setenv("GARO_AGENT_PROVIDER_DOCKER_PULL_POLICY", "sometimes")
+	if _, err := app.Load("", nil); err != nil {
+		t.Errorf("memory with an unused bad docker setting: %v", err)
 	}
 }

@@ -37,3 +37,20 @@ func TestConfigPrintRedactsSecrets(t *testing.T) {
 		t.Fatalf("bad provider: %v", err)
 	}
 }
+
+func TestConfigPrintShowsDockerKeys(t *testing.T) {
+	out, err := run(t, "config", "print", "--server-url", "https://x", "--provider", "docker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"type: docker", "docker:\n    host: \"\"\n    pull_policy: if-missing\n    stop_timeout: 10s\n    log_tail_lines: 20\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config print lacks %q:\n%s", want, out)
+		}
+	}
+	t.Setenv("GARO_AGENT_PROVIDER_DOCKER_PULL_POLICY", "sometimes")
+	if _, err := run(t, "config", "print", "--server-url", "https://x", "--provider", "docker"); err == nil ||
+		!strings.Contains(err.Error(), "provider.docker.pull_policy") {
+		t.Fatalf("bad pull policy: %v", err)
+	}
+}

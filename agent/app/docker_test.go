@@ -1,0 +1,121 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dockerclient "github.com/docker/docker/client"
+
+	"github.com/garo-dev/garo/agent/app"
+	"github.com/garo-dev/garo/agent/internal/simtest"
+	"github.com/garo-dev/garo/shared/githubsim"
+)
+
+// requireEngine skips (fails under CI=true, where .ci/run starts dockerd) when no Docker
+// engine answers where the docker CLI would look.
+func requireEngine(t *testing.T) {
+	t.Helper()
+	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
+	if err == nil {
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, err = cli.Ping(ctx)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("\n\n*** NO DOCKER ENGINE: the agent's Docker provider test did NOT run (%v).\n*** Start dockerd (see .ci/run) to run it.\n", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+func TestRunWithDockerProviderStarts(t *testing.T) {
+	requireEngine(t)
+	t.Parallel()
+	env := simtest.New(t, githubsim.Options{}, "acme/api")
+	fs := newFakeServer(t, env, regToken, smallPolicy(2))
+	cfg := baseConfig(t, fs.srv.URL)
+	cfg.Provider.Type = "docker"
+	cfg.Provider.Docker.PullPolicy = "never"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() {
+		done <- app.Run(ctx, cfg, log, app.Options{Ready: func(id string, _ net.Addr) { ready <- id }})
+	}()
+	select {
+	case id := <-ready:
+		if id == "" {
+			t.Error("ready without an agent id")
+		}
+	case err := <-done:
+		cancel()
+		t.Fatalf("agent with provider docker stopped before it was ready: %v\n%s", err, logs.String())
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatalf("agent with provider docker not ready\n%s", logs.String())
+	}
+	// Running: it reports to the server, and its scheduler lists its containers in the
+	// engine without error.
+	eventually(t, "two heartbeats", func() bool {
+		hbs, registers, _, _ := fs.snapshot()
+		return registers == 1 && len(hbs) >= 2
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+	out := logs.String()
+	for _, want := range []string{"docker engine answers", "pull_policy=never", "garo-agent running", "provider=docker"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "level=ERROR") {
+		t.Errorf("errors in the log:\n%s", out)
+	}
+}
+
+func TestRunWithDockerProviderFailsWithoutEngine(t *testing.T) {
+	t.Parallel()
+	env := simtest.New(t, githubsim.Options{}, "acme/api")
+	fs := newFakeServer(t, env, regToken, smallPolicy(2))
+	cfg := baseConfig(t, fs.srv.URL)
+	cfg.Provider.Type = "docker"
+	sock := "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")
+	cfg.Provider.Docker.Host = sock
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	err := app.Run(t.Context(), cfg, slog.New(slog.DiscardHandler), app.Options{})
+	want := "provider.type is docker but no Docker engine answers at " + sock + " (provider.docker.host): "
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("Run without an engine: %v\nwant the prefix %q", err, want)
+	}
+	if _, registers, _, _ := fs.snapshot(); registers != 0 {
+		t.Error("the agent registered although its provider cannot work")
+	}
+	if _, serr := os.Stat(cfg.StateFile); serr == nil {
+		t.Error("a failed start left a state file")
+	}
+}
