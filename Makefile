@@ -16,13 +16,18 @@ LDFLAGS     := -s -w \
 	-X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
 
 # Binaries and the package each is built from.
-BINARIES        := bin/garo-server bin/garo-agent bin/garoctl bin/garo-githubsim
+BINARIES        := bin/garo-server bin/garo-agent bin/garoctl bin/garo-githubsim bin/garo-stub-runner
 PKG_garo-server := ./server/cmd/garo-server
 PKG_garo-agent  := ./agent/cmd/garo-agent
 PKG_garoctl     := ./portal-api/cmd/garoctl
 PKG_garo-githubsim := ./shared/githubsim/cmd/garo-githubsim
+PKG_garo-stub-runner := ./shared/githubsim/cmd/garo-stub-runner
 
-.PHONY: help build test lint run bench clean FORCE
+# The stub runner image (deployments/stub-runner/Dockerfile), FROM scratch: no pull needed.
+STUB_IMAGE ?= garo-stub-runner:dev
+DOCKER     ?= docker
+
+.PHONY: help build test lint run bench clean stub-image FORCE
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -49,6 +54,10 @@ lint: ## go vet, and fail if gofmt would change any file
 
 run: bin/garo-server ## Build and run garo-server with deployments/garo-server.dev.yaml
 	./bin/garo-server serve --config deployments/garo-server.dev.yaml
+
+stub-image: bin/garo-stub-runner ## Build the stub runner image garo-stub-runner:dev (or STUB_IMAGE=) from scratch
+	@mkdir -p .cache/stub-image && cp bin/garo-stub-runner .cache/stub-image/
+	$(DOCKER) build --pull=false -t $(STUB_IMAGE) -f deployments/stub-runner/Dockerfile .cache/stub-image
 
 bench: ## Run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -1,0 +1,211 @@
+package stubrunner_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"github.com/garo-dev/garo/shared/githubsim/stubrunner"
+)
+
+// engine connects to the Docker engine, or skips (fails under CI=true) when none answers.
+func engine(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, err = cli.Ping(ctx)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("\n\n*** NO DOCKER ENGINE: the stub runner image tests did NOT run (%v).\n*** Start dockerd (see .ci/run) to run them.\n", err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// buildImage builds the image of deployments/stub-runner/Dockerfile, as `make stub-image`
+// does, through the engine API from an in-memory context: the Dockerfile and the static
+// binary. It is removed when the test ends.
+func buildImage(t *testing.T, cli *client.Client) string {
+	t.Helper()
+	dockerfile, err := os.ReadFile("../../../deployments/stub-runner/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	bin := filepath.Join(t.TempDir(), "garo-stub-runner")
+	cmd := exec.Command(goBin, "build", "-trimpath", "-o", bin, "../cmd/garo-stub-runner")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build garo-stub-runner: %v\n%s", err, out)
+	}
+	body, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{{"Dockerfile", 0o644, dockerfile}, {"garo-stub-runner", 0o755, body}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ref := fmt.Sprintf("garo-test/stub-runner:%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	resp, err := cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{
+		Tags: []string{ref}, Remove: true, ForceRemove: true, Version: build.BuilderV1,
+	})
+	if err != nil {
+		t.Fatalf("build image: %v", err)
+	}
+	defer resp.Body.Close()
+	if err := buildError(resp.Body); err != nil {
+		t.Fatalf("build image: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = cli.ImageRemove(context.WithoutCancel(t.Context()), ref, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	return ref
+}
+
+// buildError returns the first error of the engine's build progress stream.
+func buildError(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if m.Error != "" {
+			return errors.New(m.Error)
+		}
+	}
+}
+
+// startRunner starts a container of ref with the JIT config in its environment, on the
+// host's network (the sim listens on 127.0.0.1), with the image's own command — the same
+// /home/runner/run.sh the Docker provider runs by default.
+func startRunner(t *testing.T, cli *client.Client, ref string, env ...string) string {
+	t.Helper()
+	ctx := ctxT(t)
+	c, err := cli.ContainerCreate(ctx,
+		&container.Config{Image: ref, Env: env, Labels: map[string]string{"garo-test": "stub-runner"}},
+		&container.HostConfig{NetworkMode: "host"}, nil, nil, "")
+	if err != nil {
+		t.Fatalf("create container: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cli.ContainerRemove(context.WithoutCancel(t.Context()), c.ID, container.RemoveOptions{Force: true})
+	})
+	if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		t.Fatalf("start container: %v", err)
+	}
+	return c.ID
+}
+
+// exitCode waits for the container to exit and returns its code and log.
+func exitCode(t *testing.T, cli *client.Client, id string) (int64, string) {
+	t.Helper()
+	ctx := ctxT(t)
+	waitC, errC := cli.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	var code int64
+	select {
+	case w := <-waitC:
+		code = w.StatusCode
+	case err := <-errC:
+		t.Fatalf("wait container: %v", err)
+	}
+	var logs bytes.Buffer
+	if rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+		_, _ = io.Copy(&logs, rc)
+		_ = rc.Close()
+	}
+	return code, logs.String()
+}
+
+// TestImage runs the stub runner image the way the Docker provider does.
+func TestImage(t *testing.T) {
+	cli := engine(t)
+	ref := buildImage(t, cli)
+
+	t.Run("runs one job", func(t *testing.T) {
+		e := newEnv(t)
+		jobID := e.queueJob(t)
+		id, cfg := e.jitRunner(t, "docker-1")
+		cid := startRunner(t, cli, ref, stubrunner.EnvJITConfig+"="+cfg, "GARO_STUB_WORK=10ms")
+		if code, logs := exitCode(t, cli, cid); code != stubrunner.ExitDone {
+			t.Fatalf("exit code %d, want 0; log:\n%s", code, logs)
+		}
+		if job, _ := e.sim.Job(jobID); job.Status != "completed" || job.Conclusion != "success" || job.RunnerID != id {
+			t.Errorf("job = %s/%s on runner %d, want completed/success on %d", job.Status, job.Conclusion, job.RunnerID, id)
+		}
+		if _, ok := e.runner(id); ok {
+			t.Error("ephemeral runner still registered")
+		}
+	})
+
+	t.Run("missing config", func(t *testing.T) {
+		cid := startRunner(t, cli, ref)
+		if code, logs := exitCode(t, cli, cid); code != stubrunner.ExitTerminated {
+			t.Fatalf("exit code %d, want 1; log:\n%s", code, logs)
+		}
+	})
+
+	t.Run("docker stop while hanging", func(t *testing.T) {
+		e := newEnv(t)
+		id, cfg := e.jitRunner(t, "docker-hang")
+		cid := startRunner(t, cli, ref, stubrunner.EnvJITConfig+"="+cfg, "GARO_STUB_HANG=1")
+		eventually(t, "the runner online", func() bool {
+			r, ok := e.runner(id)
+			return ok && r.Status == "online"
+		})
+		timeout := 10
+		if err := cli.ContainerStop(ctxT(t), cid, container.StopOptions{Timeout: &timeout}); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		if code, logs := exitCode(t, cli, cid); code != stubrunner.ExitTerminated {
+			t.Fatalf("exit code %d, want 1 (SIGTERM handled, not SIGKILL's 137); log:\n%s", code, logs)
+		}
+		if r, ok := e.runner(id); !ok || r.Status != "offline" {
+			t.Errorf("runner = %+v (registered %v), want offline", r, ok)
+		}
+	})
+}
