@@ -213,12 +213,17 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	if err := s.Fatal(); err != nil {
 		return err
 	}
+	// The inventory is listed under the lock: a create that finishes between an unlocked
+	// list and the lock would otherwise hold a record the list cannot show, and the
+	// runner would be taken for one that disappeared (and be deleted while it may run a
+	// job). Creates report back through the same lock, so every finished create is in
+	// the list, and an unfinished one is still Pending.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	inv, err := s.opts.Provider.List(ctx, map[string]string{provider.LabelManagedBy: provider.ManagedByGaro})
 	if err != nil {
 		return fmt.Errorf("list %s instances: %w", s.opts.Provider.Name(), err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.opts.Now()
 	if !s.rebuilt {
 		before := len(s.records)
