@@ -47,6 +47,19 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, envOptions{})
+}
+
+// envOptions varies newEnv.
+type envOptions struct {
+	// simBaseURL sets the simulator's Options.BaseURL to its own 127.0.0.1 URL, the
+	// sim_url of its JIT configs: a runner in a container on the host network reaches it
+	// there.
+	simBaseURL bool
+}
+
+func newEnvWith(t *testing.T, o envOptions) *env {
+	t.Helper()
 	var target sync.Map // "url" → *url.URL: the simulator needs the webhook URL first
 	forward := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, ok := target.Load("url")
@@ -59,11 +72,18 @@ func newEnv(t *testing.T) *env {
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(forward.Close)
-	sim, err := githubsim.New(githubsim.Options{WebhookURL: forward.URL + "/webhooks/github", WebhookSecret: hookSecret, PathPrefix: "/api/v3"})
+	api := httptest.NewUnstartedServer(nil) // listening: its URL can go into the options
+	simOpts := githubsim.Options{WebhookURL: forward.URL + "/webhooks/github", WebhookSecret: hookSecret, PathPrefix: "/api/v3"}
+	if o.simBaseURL {
+		simOpts.BaseURL = "http://" + api.Listener.Addr().String()
+	}
+	sim, err := githubsim.New(simOpts)
 	if err != nil {
+		api.Close()
 		t.Fatal(err)
 	}
-	api := httptest.NewServer(sim)
+	api.Config.Handler = sim
+	api.Start()
 	t.Cleanup(func() {
 		api.Close()
 		sim.Close()
