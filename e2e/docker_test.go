@@ -1,26 +1,17 @@
 package e2e_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -29,27 +20,13 @@ import (
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider"
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/shared/dockertest"
 )
 
-// dockerEngine connects to the Docker engine where the docker CLI would look, or skips
-// loudly when none answers (fails under CI=true, where .ci/run starts dockerd).
+// dockerEngine connects to the Docker engine, or skips loudly when none answers (fails
+// under CI=true, where .ci/run starts dockerd).
 func dockerEngine(t *testing.T) *dockerclient.Client {
-	t.Helper()
-	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
-		_, err = cli.Ping(ctx)
-	}
-	if err != nil {
-		msg := fmt.Sprintf("\n\n*** NO DOCKER ENGINE: the end-to-end Docker test did NOT run (%v).\n*** Start dockerd (see .ci/run) to run it.\n", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-	return cli
+	return dockertest.Engine(t, "the end-to-end Docker test")
 }
 
 // buildStubImage builds the image of deployments/stub-runner/Dockerfile, as `make
@@ -65,72 +42,22 @@ func buildStubImage(t *testing.T, cli *dockerclient.Client, extra ...string) str
 	for _, l := range extra {
 		dockerfile = append(dockerfile, "\n"+l+"\n"...)
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	bin := filepath.Join(t.TempDir(), "garo-stub-runner")
-	cmd := exec.Command(goBin, "build", "-trimpath", "-o", bin, "../shared/githubsim/cmd/garo-stub-runner")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build garo-stub-runner: %v\n%s", err, out)
-	}
-	body, err := os.ReadFile(bin)
+	body, err := dockertest.BuildStatic("../shared/githubsim/cmd/garo-stub-runner")
 	if err != nil {
-		t.Fatal(err)
-	}
-	var buildCtx bytes.Buffer
-	tw := tar.NewWriter(&buildCtx)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {"garo-stub-runner", 0o755, body}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	ref := fmt.Sprintf("garo-e2e/stub-runner:%d", time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	resp, err := cli.ImageBuild(ctx, &buildCtx, build.ImageBuildOptions{
-		Tags: []string{ref}, Remove: true, ForceRemove: true, Version: build.BuilderV1,
-	})
-	if err != nil {
-		t.Fatalf("build image: %v", err)
-	}
-	defer resp.Body.Close()
-	if err := firstBuildError(resp.Body); err != nil {
-		t.Fatalf("build image: %v", err)
+	if err := dockertest.BuildImage(ctx, cli, ref,
+		dockertest.File{Name: "Dockerfile", Mode: 0o644, Data: dockerfile},
+		dockertest.File{Name: "garo-stub-runner", Mode: 0o755, Data: body}); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_, _ = cli.ImageRemove(context.WithoutCancel(t.Context()), ref, image.RemoveOptions{Force: true, PruneChildren: true})
 	})
 	return ref
-}
-
-// firstBuildError returns the first error of the engine's build progress stream.
-func firstBuildError(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-	}
 }
 
 // startDockerAgent runs garo-agent in process with the provider its configuration names

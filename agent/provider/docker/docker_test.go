@@ -1,48 +1,28 @@
 package docker
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/shared/dockertest"
 	"github.com/garo-dev/garo/shared/spec"
 )
 
 // engine connects to the Docker engine, or skips (fails under CI=true) when none answers.
 func engine(t *testing.T) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
-		_, err = cli.Ping(ctx)
-	}
-	if err != nil {
-		msg := fmt.Sprintf("\n\n*** NO DOCKER ENGINE: the Docker provider tests did NOT run (%v).\n*** Start dockerd (see .ci/run) to run them.\n", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-	return cli
+	return dockertest.Engine(t, "the Docker provider tests")
 }
 
 var (
@@ -63,59 +43,17 @@ func stubImage(t *testing.T, cli *client.Client) string {
 }
 
 func buildStubImage(cli *client.Client) (string, error) {
-	dir, err := os.MkdirTemp("", "garo-stubrunner-")
+	body, err := dockertest.BuildStatic("./testdata/stubrunner")
 	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	bin := filepath.Join(dir, "run.sh")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./testdata/stubrunner")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build stubrunner: %v\n%s", err, out)
-	}
-	body, err := os.ReadFile(bin)
-	if err != nil {
-		return "", err
-	}
-	var ctxTar bytes.Buffer
-	tw := tar.NewWriter(&ctxTar)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{
-		{"Dockerfile", 0o644, []byte("FROM scratch\nCOPY run.sh /home/runner/run.sh\n")},
-		{"run.sh", 0o755, body},
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			return "", err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return "", err
-		}
-	}
-	if err := tw.Close(); err != nil {
 		return "", err
 	}
 	ref := fmt.Sprintf("garo-test/stubrunner:%d", time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	resp, err := cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{
-		Tags: []string{ref}, Remove: true, ForceRemove: true, Version: build.BuilderV1,
-	})
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if err := streamError(resp.Body); err != nil {
-		return "", err
-	}
-	return ref, nil
+	err = dockertest.BuildImage(ctx, cli, ref,
+		dockertest.File{Name: "Dockerfile", Mode: 0o644, Data: []byte("FROM scratch\nCOPY run.sh /home/runner/run.sh\n")},
+		dockertest.File{Name: "run.sh", Mode: 0o755, Data: body})
+	return ref, err
 }
 
 func TestMain(m *testing.M) {

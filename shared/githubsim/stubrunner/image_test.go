@@ -1,46 +1,25 @@
 package stubrunner_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"github.com/garo-dev/garo/shared/dockertest"
 	"github.com/garo-dev/garo/shared/githubsim/stubrunner"
 )
 
 // engine connects to the Docker engine, or skips (fails under CI=true) when none answers.
 func engine(t *testing.T) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
-		_, err = cli.Ping(ctx)
-	}
-	if err != nil {
-		msg := fmt.Sprintf("\n\n*** NO DOCKER ENGINE: the stub runner image tests did NOT run (%v).\n*** Start dockerd (see .ci/run) to run them.\n", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-	return cli
+	return dockertest.Engine(t, "the stub runner image tests")
 }
 
 // buildImage builds the image of deployments/stub-runner/Dockerfile, as `make stub-image`
@@ -52,72 +31,22 @@ func buildImage(t *testing.T, cli *client.Client) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	bin := filepath.Join(t.TempDir(), "garo-stub-runner")
-	cmd := exec.Command(goBin, "build", "-trimpath", "-o", bin, "../cmd/garo-stub-runner")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build garo-stub-runner: %v\n%s", err, out)
-	}
-	body, err := os.ReadFile(bin)
+	body, err := dockertest.BuildStatic("../cmd/garo-stub-runner")
 	if err != nil {
-		t.Fatal(err)
-	}
-	var ctxTar bytes.Buffer
-	tw := tar.NewWriter(&ctxTar)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {"garo-stub-runner", 0o755, body}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	ref := fmt.Sprintf("garo-test/stub-runner:%d", time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	resp, err := cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{
-		Tags: []string{ref}, Remove: true, ForceRemove: true, Version: build.BuilderV1,
-	})
-	if err != nil {
-		t.Fatalf("build image: %v", err)
-	}
-	defer resp.Body.Close()
-	if err := buildError(resp.Body); err != nil {
-		t.Fatalf("build image: %v", err)
+	if err := dockertest.BuildImage(ctx, cli, ref,
+		dockertest.File{Name: "Dockerfile", Mode: 0o644, Data: dockerfile},
+		dockertest.File{Name: "garo-stub-runner", Mode: 0o755, Data: body}); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_, _ = cli.ImageRemove(context.WithoutCancel(t.Context()), ref, image.RemoveOptions{Force: true, PruneChildren: true})
 	})
 	return ref
-}
-
-// buildError returns the first error of the engine's build progress stream.
-func buildError(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-	}
 }
 
 // startRunner starts a container of ref with the JIT config in its environment, on the
