@@ -13,7 +13,6 @@ import (
 	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
-	"github.com/garo-dev/garo/shared/spec"
 )
 
 // Kinds of long-polls.
@@ -162,25 +161,15 @@ func (s *Service) config(ctx context.Context, id string, sub *notify.Subscriptio
 }
 
 func toWirePolicy(p *store.Policy) (protocol.Policy, error) {
-	var runner spec.RunnerSpec
-	if err := json.Unmarshal(p.RunnerSpec, &runner); err != nil {
-		return protocol.Policy{}, fmt.Errorf("decode runner spec of policy %s: %w", p.ID, err)
-	}
-	labels := []string(p.Labels)
-	if labels == nil {
-		labels = []string{}
-	}
-	var schedule []protocol.ScheduleWindow
-	if len(p.Schedule) > 0 {
-		if err := json.Unmarshal(p.Schedule, &schedule); err != nil {
-			return protocol.Policy{}, fmt.Errorf("decode schedule of policy %s: %w", p.ID, err)
-		}
+	d, err := p.Decode()
+	if err != nil {
+		return protocol.Policy{}, err
 	}
 	return protocol.Policy{
-		ID: p.ID, Repository: p.Repository(), Name: p.Name, Labels: labels, MinIdle: p.MinIdle,
+		ID: p.ID, Repository: p.Repository(), Name: p.Name, Labels: d.Labels, MinIdle: p.MinIdle,
 		MaxRunners: p.MaxRunners, Ephemeral: p.Ephemeral, IdleGrace: protocol.Duration(p.IdleGrace),
-		BootstrapTimeout: protocol.Duration(p.BootstrapTimeout), Provider: p.Provider, Runner: runner,
-		Schedule: schedule, Version: p.Version,
+		BootstrapTimeout: protocol.Duration(p.BootstrapTimeout), Provider: p.Provider, Runner: d.Runner,
+		Schedule: d.Schedule, Version: p.Version,
 	}, nil
 }
 

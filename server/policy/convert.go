@@ -11,25 +11,15 @@ import (
 
 // toAPI maps a stored policy to its wire form.
 func toAPI(p *store.Policy) (*portalapi.Policy, error) {
-	var spec portalapi.RunnerSpec
-	if err := json.Unmarshal(p.RunnerSpec, &spec); err != nil {
-		return nil, fmt.Errorf("decode runner spec of policy %s: %w", p.ID, err)
-	}
-	labels := []string(p.Labels)
-	if labels == nil {
-		labels = []string{}
-	}
-	schedule := []portalapi.ScheduleWindow{}
-	if len(p.Schedule) > 0 {
-		if err := json.Unmarshal(p.Schedule, &schedule); err != nil {
-			return nil, fmt.Errorf("decode schedule of policy %s: %w", p.ID, err)
-		}
+	d, err := p.Decode()
+	if err != nil {
+		return nil, err
 	}
 	return &portalapi.Policy{
-		ID: p.ID, Repository: p.Repository(), Name: p.Name, Labels: labels,
+		ID: p.ID, Repository: p.Repository(), Name: p.Name, Labels: d.Labels,
 		MinIdle: p.MinIdle, MaxRunners: p.MaxRunners, Ephemeral: p.Ephemeral,
 		IdleGrace: portalapi.Duration(p.IdleGrace), BootstrapTimeout: portalapi.Duration(p.BootstrapTimeout),
-		AgentGroup: p.AgentGroup, Enabled: p.Enabled, Provider: p.Provider, Runner: spec, Schedule: schedule,
+		AgentGroup: p.AgentGroup, Enabled: p.Enabled, Provider: p.Provider, Runner: d.Runner, Schedule: d.Schedule,
 		Version: p.Version, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
 	}, nil
 }

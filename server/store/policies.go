@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/garo-dev/garo/shared/spec"
 )
 
 // Policy is a runner policy of one repository. RepoKey and OwnerKey are the lower-cased
@@ -42,6 +45,30 @@ func (p *Policy) defaults() {
 	if len(p.Schedule) == 0 {
 		p.Schedule = JSONText("[]")
 	}
+}
+
+// Decoded is the JSON columns of a policy, decoded; Labels is never nil, Schedule never nil.
+type Decoded struct {
+	Labels   []string
+	Runner   spec.RunnerSpec
+	Schedule []spec.ScheduleWindow
+}
+
+// Decode decodes the policy's runner spec and schedule columns.
+func (p *Policy) Decode() (Decoded, error) {
+	d := Decoded{Labels: []string(p.Labels), Schedule: []spec.ScheduleWindow{}}
+	if d.Labels == nil {
+		d.Labels = []string{}
+	}
+	if err := json.Unmarshal(p.RunnerSpec, &d.Runner); err != nil {
+		return d, fmt.Errorf("decode runner spec of policy %s: %w", p.ID, err)
+	}
+	if len(p.Schedule) > 0 {
+		if err := json.Unmarshal(p.Schedule, &d.Schedule); err != nil {
+			return d, fmt.Errorf("decode schedule of policy %s: %w", p.ID, err)
+		}
+	}
+	return d, nil
 }
 
 // Repository returns "owner/name" as the user spelled it.
