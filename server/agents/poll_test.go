@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/garo-dev/garo/server/agents"
-	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/store"

@@ -14,7 +14,7 @@ import (
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/portal-api/contract"
 	"github.com/garo-dev/garo/server/api"
-	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 

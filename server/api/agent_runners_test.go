@@ -15,7 +15,7 @@ import (
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/githubapp"
-	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/runners"

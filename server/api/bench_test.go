@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/garo-dev/garo/portal-api/client"
-	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/internal/testdb"
 )
 
 // BenchmarkPolicyAPI measures the portal API end to end over loopback HTTP, on each store:

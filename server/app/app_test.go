@@ -12,7 +12,7 @@ import (
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/server/app"
 	"github.com/garo-dev/garo/server/config"
-	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/shared/logging"
 )
 

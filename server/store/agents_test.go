@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/server/store"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/internal/testdb"
 )
 
 // BenchmarkWebhookDeliveries posts signed workflow_job deliveries (each a new job, matched

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
-	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/githubsim/githubspec"
 )

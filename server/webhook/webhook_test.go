@@ -17,7 +17,7 @@ import (
 	"time"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
-	"github.com/garo-dev/garo/server/internal/testdb"
+	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/server/webhook"
