@@ -82,6 +82,7 @@ func (s *Sim) connect(encoded, os string) (int64, string, error) {
 	}
 	rs.session = randomAlnum(40)
 	rs.os = os
+	rs.online = s.opts.Now()
 	s.broadcastLocked()
 	s.log.Info("runner online", "repo", rs.repo.fullName, "runner", rs.name, "runner_id", rs.id)
 	return rs.id, rs.session, nil
@@ -124,6 +125,7 @@ func (s *Sim) acquire(ctx context.Context, id int64, session string, wait time.D
 			js.runnerID = rs.id
 			js.runnerName = rs.name
 			js.started = now
+			js.runnerOnline = rs.online
 			js.run.updated = now
 			rs.jobID = js.id
 			s.broadcastLocked()

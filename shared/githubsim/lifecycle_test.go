@@ -165,6 +165,8 @@ func TestRunnerLifecycle(t *testing.T) {
 	gh := e.client(t, e.installationToken(t, repo.InstallationID, nil))
 	jr := newJITRunner(t, e, gh, "garo-7", "linux-small")
 
+	e.clock.Advance(1500 * time.Millisecond) // RunnerOnlineAt keeps what GitHub's seconds drop
+	onlineAt := e.clock.Now()
 	r := newSimRunner(t, e, jr.config)
 	if status, _ := connectStatus(t, e, jr.config); status != http.StatusConflict {
 		t.Fatalf("second connect: %d, want 409", status)
@@ -189,8 +191,8 @@ func TestRunnerLifecycle(t *testing.T) {
 	if again := r.acquire(t, "0s"); again == nil || again.ID != queued.ID {
 		t.Fatalf("acquire again: %+v, want the same job", again)
 	}
-	if got, _ := e.sim.Job(queued.ID); got.Status != "in_progress" || got.RunnerName != "garo-7" {
-		t.Fatalf("job %+v", got)
+	if got, _ := e.sim.Job(queued.ID); got.Status != "in_progress" || got.RunnerName != "garo-7" || !got.RunnerOnlineAt.Equal(onlineAt) {
+		t.Fatalf("job %+v, want in progress on garo-7, which came online at %s", got, onlineAt)
 	}
 	done := r.complete(t, "success")
 	if done.Status != "completed" || done.Conclusion == nil || *done.Conclusion != "success" {

@@ -75,6 +75,9 @@ type Job struct {
 	CreatedAt    time.Time
 	StartedAt    time.Time
 	CompletedAt  time.Time
+	// RunnerOnlineAt is when the runner that took the job connected, at full clock
+	// resolution: the simulator's own knowledge, not a field of GitHub's API.
+	RunnerOnlineAt time.Time
 }
 
 // Runner is a snapshot of a self-hosted runner registered on a repository. Labels holds
@@ -189,19 +192,20 @@ type runState struct {
 }
 
 type jobState struct {
-	id          int64
-	run         *runState
-	name        string
-	labels      []string
-	status      string
-	conclusion  string
-	runnerID    int64
-	runnerName  string
-	created     time.Time
-	started     time.Time
-	completed   time.Time
-	assignable  bool // false until its queued webhook has been sent, so hooks stay in order
-	cancelledBy bool // cancelled while a runner had it: the runner's complete only releases it
+	id           int64
+	run          *runState
+	name         string
+	labels       []string
+	status       string
+	conclusion   string
+	runnerID     int64
+	runnerName   string
+	created      time.Time
+	started      time.Time
+	completed    time.Time
+	assignable   bool      // false until its queued webhook has been sent, so hooks stay in order
+	cancelledBy  bool      // cancelled while a runner had it: the runner's complete only releases it
+	runnerOnline time.Time // when its runner connected (see Job.RunnerOnlineAt)
 }
 
 type runnerState struct {
@@ -216,6 +220,7 @@ type runnerState struct {
 	jobID     int64
 	lastJobID int64
 	created   time.Time
+	online    time.Time // when its session opened, at full clock resolution
 }
 
 const (
