@@ -5,13 +5,8 @@
 package dockertest
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/client"
+
+	"github.com/garo-dev/garo/internal/imagebuild"
 )
 
 // Engine connects to the engine where the docker CLI would look (DOCKER_HOST, else the
@@ -67,55 +63,9 @@ func BuildStatic(pkg string) ([]byte, error) {
 }
 
 // File is one file of an image's build context.
-type File struct {
-	Name string
-	Mode int64
-	Data []byte
-}
+type File = imagebuild.File
 
-// BuildImage builds the image ref from a context holding files (a Dockerfile among them),
-// with the classic builder, and returns the build's first error.
+// BuildImage builds the image ref from files with the classic builder (imagebuild.Build).
 func BuildImage(ctx context.Context, cli *client.Client, ref string, files ...File) error {
-	var buildCtx bytes.Buffer
-	tw := tar.NewWriter(&buildCtx)
-	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.Name, Mode: f.Mode, Size: int64(len(f.Data))}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.Data); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	resp, err := cli.ImageBuild(ctx, &buildCtx, build.ImageBuildOptions{
-		Tags: []string{ref}, Remove: true, ForceRemove: true, Version: build.BuilderV1,
-	})
-	if err != nil {
-		return fmt.Errorf("build image %s: %w", ref, err)
-	}
-	defer resp.Body.Close()
-	if err := firstError(resp.Body); err != nil {
-		return fmt.Errorf("build image %s: %w", ref, err)
-	}
-	return nil
-}
-
-// firstError returns the first error of the engine's build progress stream.
-func firstError(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-	}
+	return imagebuild.Build(ctx, cli, ref, files...)
 }
