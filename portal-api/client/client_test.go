@@ -174,6 +174,28 @@ func TestRoutes(t *testing.T) {
 			check: func(t *testing.T, got any) { wantEq(t, got.(*portalapi.PolicyList).Items[0].Name, "ci") },
 		},
 		{
+			name: "list repo jobs with every filter", reply: ok(200, `{"items":[{"id":7,"run_id":1,"repository":"acme/web","name":"build","workflow_name":"CI","labels":["self-hosted"],"state":"queued","github_status":"queued","source":"webhook","received_at":"2026-11-23T10:00:00.5Z","updated_at":"2026-11-23T10:00:00.5Z","timeline":[],"agent_state":"waiting_for_capacity","queue_position":2}],"next_cursor":"n"}`),
+			method: "GET", uri: "/api/v1/repos/acme/web/jobs?cursor=c&limit=5&policy=ci&since=2026-11-23T10%3A00%3A00.25Z&state=queued",
+			call: func(ctx context.Context, c *client.Client) (any, error) {
+				return c.ListRepoJobs(ctx, "acme/web", client.JobQuery{
+					State: "queued", Policy: "ci", Since: time.Date(2026, 11, 23, 11, 0, 0, 250e6, time.FixedZone("CET", 3600)), Limit: 5, Cursor: "c",
+				})
+			},
+			check: func(t *testing.T, got any) {
+				l := got.(*portalapi.JobList)
+				wantEq(t, len(l.Items), 1)
+				wantEq(t, l.Items[0].QueuePosition, 2)
+				wantEq(t, l.Items[0].ReceivedAt.Nanosecond(), 500e6)
+				wantEq(t, l.NextCursor, "n")
+			},
+		},
+		{
+			name: "get job", reply: ok(200, `{"id":7,"run_id":1,"repository":"acme/web","name":"build","workflow_name":"CI","labels":[],"state":"completed","github_status":"completed","conclusion":"success","source":"webhook","received_at":"2026-11-23T10:00:00Z","updated_at":"2026-11-23T10:00:09Z","timeline":[{"step":"received","at":"2026-11-23T10:00:00Z"}]}`),
+			method: "GET", uri: "/api/v1/repos/acme/web/jobs/7",
+			call:  func(ctx context.Context, c *client.Client) (any, error) { return c.GetJob(ctx, "acme/web", 7) },
+			check: func(t *testing.T, got any) { wantEq(t, got.(*portalapi.Job).Conclusion, "success") },
+		},
+		{
 			name: "create policy", reply: reply{status: 201, header: map[string]string{"ETag": `"3"`, "Location": "/api/v1/repos/acme/web/policies/ci"}, body: policyJSON},
 			method: "POST", uri: "/api/v1/repos/acme/web/policies", contentType: "application/json",
 			body: `{"name":"ci","labels":["linux"],"min_idle":0,"max_runners":5,"idle_grace":"1m30s","provider":"docker","runner":{"image":"ghcr.io/acme/runner:2"}}`,
