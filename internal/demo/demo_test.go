@@ -1,0 +1,117 @@
+package demo_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/internal/demo"
+	"github.com/garo-dev/garo/shared/dockertest"
+)
+
+// The `make demo` scenario as a test, on the real Docker engine: every job of the burst
+// runs, never more runners than max_runners, every figure of the summary measured, and
+// nothing left behind.
+func TestDemo(t *testing.T) {
+	cli := dockertest.Engine(t, "the demo scenario (make demo)")
+	stub, err := dockertest.BuildStatic("../../shared/githubsim/cmd/garo-stub-runner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerfile, err := os.ReadFile("../../deployments/stub-runner/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	const jobs, maxRunners = 8, 3
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	sum, err := demo.Run(ctx, demo.Options{
+		Jobs: jobs, MaxRunners: maxRunners, Work: 500 * time.Millisecond, IdleGrace: 2 * time.Second, Plain: 2,
+		StubRunner: stub, StubDockerfile: dockerfile, Dir: t.TempDir(), Out: &out,
+	})
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	if sum.Jobs != jobs || sum.Succeeded != jobs || sum.Failed != 0 {
+		t.Errorf("jobs %d, succeeded %d, failed %d; want all %d succeeded", sum.Jobs, sum.Succeeded, sum.Failed, jobs)
+	}
+	if sum.PeakRunners < 1 || sum.PeakRunners > maxRunners || sum.PeakOnline > maxRunners {
+		t.Errorf("peak runners %d (online %d), want 1..%d", sum.PeakRunners, sum.PeakOnline, maxRunners)
+	}
+	if sum.Containers < jobs {
+		t.Errorf("%d runner containers for %d jobs of ephemeral runners", sum.Containers, jobs)
+	}
+	if len(sum.WebhookToOnline) != jobs || len(sum.WebhookToRunning) != jobs || len(sum.FirstWaveToOnline) != maxRunners {
+		t.Errorf("figures for %d/%d jobs (first wave %d), want %d/%d (%d)",
+			len(sum.WebhookToOnline), len(sum.WebhookToRunning), len(sum.FirstWaveToOnline), jobs, jobs, maxRunners)
+	}
+	for i, d := range sum.WebhookToOnline {
+		if d <= 0 {
+			t.Errorf("job %d: runner online %s after the webhook", i, d)
+		}
+	}
+	if len(sum.Plain) != 2 || len(sum.PlainParallel) != maxRunners {
+		t.Errorf("plain runs %d and %d, want 2 and %d", len(sum.Plain), len(sum.PlainParallel), maxRunners)
+	}
+	for _, want := range []string{"Summary", "jobs run", "8 of 8 succeeded", "webhook -> runner online", "p95", "of max_runners 3", "plain docker run"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the output lacks %q", want)
+		}
+	}
+	if strings.Contains(out.String(), "\x1b[") {
+		t.Error("escape sequences in the output for a non-terminal")
+	}
+	// `docker ps -a --filter label=garo.dev/managed-by=garo` (for this agent) is empty,
+	// and the plain runs are gone too.
+	for _, sel := range []filters.Args{
+		filters.NewArgs(filters.Arg("label", provider.LabelManagedBy+"="+provider.ManagedByGaro), filters.Arg("label", provider.LabelAgentID+"="+sum.AgentID)),
+		filters.NewArgs(filters.Arg("label", "garo.dev/demo=plain-run")),
+	} {
+		list, err := cli.ContainerList(t.Context(), container.ListOptions{All: true, Filters: sel})
+		if err != nil || len(list) != 0 {
+			t.Errorf("containers left (%v): %d, %v", sel, len(list), err)
+		}
+	}
+}
+
+// Without an engine the demo says so in one sentence.
+func TestDemoWithoutEngine(t *testing.T) {
+	var out bytes.Buffer
+	_, err := demo.Run(t.Context(), demo.Options{
+		StubRunner: []byte("x"), StubDockerfile: []byte("FROM scratch"), Dir: t.TempDir(), Out: &out,
+		DockerHost: "unix://" + t.TempDir() + "/no-docker.sock",
+	})
+	if !errors.Is(err, demo.ErrNoEngine) {
+		t.Fatalf("err = %v, want ErrNoEngine", err)
+	}
+	msg := err.Error()
+	if strings.Count(msg, ". ") > 0 || strings.Contains(msg, "\n") || !strings.Contains(msg, "no-docker.sock") || !strings.Contains(msg, "DOCKER_HOST") {
+		t.Errorf("message %q: want one sentence naming the address and DOCKER_HOST", msg)
+	}
+	if out.Len() != 0 {
+		t.Errorf("output before the engine check: %q", out.String())
+	}
+}
+
+func TestDemoRejectsBadOptions(t *testing.T) {
+	for _, o := range []demo.Options{
+		{Jobs: -1, StubRunner: []byte("x"), StubDockerfile: []byte("x"), Dir: "d"},
+		{MaxRunners: 51, StubRunner: []byte("x"), StubDockerfile: []byte("x"), Dir: "d"},
+		{Dir: "d"},
+		{StubRunner: []byte("x"), StubDockerfile: []byte("x")},
+	} {
+		if _, err := demo.Run(t.Context(), o); err == nil || errors.Is(err, demo.ErrNoEngine) {
+			t.Errorf("%+v: err %v, want an options error", o, err)
+		}
+	}
+}
