@@ -27,10 +27,10 @@ PKG_garo-stub-runner := ./shared/githubsim/cmd/garo-stub-runner
 STUB_IMAGE ?= garo-stub-runner:dev
 DOCKER     ?= docker
 
-.PHONY: help build test lint run bench clean stub-image FORCE
+.PHONY: help build test lint run demo bench clean stub-image FORCE
 
 help: ## List the targets
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 build: $(BINARIES) ## Build static, version-stamped binaries into ./bin
 
@@ -54,6 +54,13 @@ lint: ## go vet, and fail if gofmt would change any file
 
 run: bin/garo-server ## Build and run garo-server with deployments/garo-server.dev.yaml
 	./bin/garo-server serve --config deployments/garo-server.dev.yaml
+
+# The demo (internal/demo): DEMO_ARGS="--jobs 20 --max-runners 5 --work 3s" varies it.
+DEMO_ARGS ?=
+
+demo: bin/garo-stub-runner ## Demo on the local Docker engine: server, simulator, agent, a burst of jobs, a summary
+	@CGO_ENABLED=0 $(GO) build -trimpath -o bin/garo-demo ./internal/demo/cmd/garo-demo
+	@./bin/garo-demo --stub-runner bin/garo-stub-runner $(DEMO_ARGS)
 
 stub-image: bin/garo-stub-runner ## Build the stub runner image garo-stub-runner:dev (or STUB_IMAGE=) from scratch
 	@mkdir -p .cache/stub-image && cp bin/garo-stub-runner .cache/stub-image/
