@@ -22,6 +22,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider/memory"
+	"github.com/garo-dev/garo/internal/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	serverapp "github.com/garo-dev/garo/server/app"
@@ -35,7 +36,11 @@ const (
 	hookSecret = "e2e-webhook-secret-0123"
 )
 
-// env is a server on SQLite wired to the simulator as its GitHub App.
+// TestMain starts the PostgreSQL of this test binary (internal/testdb), for the
+// scenarios that run the server on it.
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+// env is a server on SQLite (or PostgreSQL) wired to the simulator as its GitHub App.
 type env struct {
 	sim    *githubsim.Sim
 	server string // base URL
@@ -56,6 +61,12 @@ type envOptions struct {
 	// sim_url of its JIT configs: a runner in a container on the host network reaches it
 	// there.
 	simBaseURL bool
+	// database, when set (testdb.Postgres(t)), is the server's database instead of a
+	// SQLite file in the env's directory.
+	database testdb.Backend
+	// simHandler, when set, wraps the simulator's handler: a test can hold some of its
+	// requests (a runner completing its job, say) until it has seen what it waits for.
+	simHandler func(http.Handler) http.Handler
 }
 
 func newEnvWith(t *testing.T, o envOptions) *env {
@@ -83,6 +94,9 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	api.Config.Handler = sim
+	if o.simHandler != nil {
+		api.Config.Handler = o.simHandler(sim)
+	}
 	api.Start()
 	t.Cleanup(func() {
 		api.Close()
@@ -98,6 +112,9 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	cfg := config.Defaults()
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Database.SQLitePath = filepath.Join(dir, "garo.db")
+	if o.database.Driver != "" {
+		cfg.Database.Driver, cfg.Database.DSN = o.database.Driver, o.database.DSN
+	}
 	cfg.Auth.BootstrapAdminToken = adminToken
 	cfg.GitHub.APIURL = api.URL + "/api/v3/"
 	cfg.GitHub.AppID = sim.AppID()
