@@ -26,6 +26,7 @@ const (
 	LabelRunnerID   = "garo.dev/runner-id"  // GitHub's runner id, decimal, when known
 	LabelCreated    = "garo.dev/created"    // Unix seconds when the agent decided to create it
 	LabelExpiry     = "garo.dev/expiry"     // Unix seconds after which nothing should keep it
+	LabelSpec       = "garo.dev/spec"       // fingerprint of the policy's runner definition it was made from
 )
 
 // ManagedByGaro is the value of LabelManagedBy.

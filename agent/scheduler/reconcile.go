@@ -88,8 +88,9 @@ type Plan struct {
 // Per policy: target = min(max_runners, busy + queued jobs + effective min_idle). Queued
 // jobs are served oldest first; those beyond max_runners wait with a position. Runners
 // are reaped when finished or failed, when idle beyond the target for idle_grace (at
-// once above max_runners), when they did not start within bootstrap_timeout or let a
-// queued job wait that long, and when the agent has no record of them. A busy runner is
+// once above max_runners), when idle and made from an older definition of the policy
+// (at once), when they did not start within bootstrap_timeout or let a queued job wait
+// that long, and when the agent has no record of them. A busy runner is
 // never reaped here, and a running one only after the server removed it from GitHub.
 func Reconcile(in Input) Plan {
 	p := Plan{Records: cloneRecords(in.Records), Queues: map[Key]int{}}
@@ -373,6 +374,23 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 			p.reap(name, r, insts)
 		}
 	}
+	// Idle runners made from an older definition of the policy (another image, other
+	// labels, limits, ...) go at once, so that the next job gets what the policy says
+	// now; busy ones finish their job first. Like an expired runner, one holds capacity
+	// until its removal is done, and its replacement comes after.
+	if hasPolicy {
+		current := SpecOf(pol)
+		for _, r := range slices.Clone(idle) {
+			if r.Spec == "" || r.Spec == current || in.Now.Before(r.RetryAt) {
+				continue
+			}
+			r.Reason = "outdated: its policy's runner definition changed"
+			avail--
+			dying++
+			idle = slices.DeleteFunc(idle, func(x Record) bool { return x.Name == r.Name })
+			p.reap(r.Name, r, insts)
+		}
+	}
 	if !hasPolicy {
 		// The policy is gone, or its repository moved to another agent: reap what is not
 		// busy. The server refuses (not_owner) a repository that moved, and then the
@@ -459,7 +477,7 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 func (p *Plan) newRecord(in Input, k Key, pol protocol.Policy, job int64) Record {
 	r := Record{
 		Name: in.NewName(k), Key: k, State: protocol.RunnerCreating, Ephemeral: pol.Ephemeral,
-		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true,
+		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: SpecOf(pol),
 	}
 	if in.MaxLifetime > 0 {
 		r.Expiry = in.Now.Add(in.MaxLifetime)

@@ -32,6 +32,9 @@ type Record struct {
 	Since      time.Time // when it entered State
 	Reason     string    // why it failed or is being removed
 	Expiry     time.Time // nothing keeps a runner past this, unless it is busy
+	// Spec is the fingerprint (SpecOf) of the policy it was made from; "" when unknown
+	// (adopted from an agent that did not label it).
+	Spec string
 
 	// Pending: an action (create or reap) runs on it; Reconcile plans nothing else for it.
 	Pending bool
@@ -81,6 +84,9 @@ func Labels(agentID string, r Record) map[string]string {
 	if r.RunnerID != 0 {
 		l[provider.LabelRunnerID] = strconv.FormatInt(r.RunnerID, 10)
 	}
+	if r.Spec != "" {
+		l[provider.LabelSpec] = r.Spec
+	}
 	return l
 }
 
@@ -96,6 +102,7 @@ func fromInstance(in provider.Instance, now time.Time) (Record, bool) {
 		Ephemeral:  true,
 		CreatedAt:  in.CreatedAt,
 		Since:      now,
+		Spec:       l[provider.LabelSpec],
 	}
 	if r.Name == "" || r.Repository == "" || r.Policy == "" {
 		return Record{}, false
