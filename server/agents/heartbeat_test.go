@@ -5,9 +5,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/garo-dev/garo/internal/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
-	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/store"

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/portal-api/contract"
 	"github.com/garo-dev/garo/server/api"
-	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/portal-api/client"
 )
 
 // BenchmarkPolicyAPI measures the portal API end to end over loopback HTTP, on each store:

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/garo-dev/garo/internal/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/portal-api/contract"
 	"github.com/garo-dev/garo/server/api"
 	"github.com/garo-dev/garo/server/auth"
-	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/server/store"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/internal/testdb"
+	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/jobs"
 )
 

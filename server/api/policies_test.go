@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
-	"github.com/garo-dev/garo/internal/testdb"
 )
 
 func TestPolicyLifecycle(t *testing.T) {

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/server/config"
-	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/server/app"
 	"github.com/garo-dev/garo/server/config"
-	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/shared/logging"
 )
 

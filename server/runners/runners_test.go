@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/garo-dev/garo/internal/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/githubapp"
-	"github.com/garo-dev/garo/internal/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/internal/testdb"
+	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/githubsim/githubspec"
 )

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/internal/testdb"
+	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/server/webhook"
