@@ -82,6 +82,15 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		if err := tx.ReplaceRunners(ctx, a.ID, kept); err != nil {
 			return err
 		}
+		// Reported runners are the agent's to remove: the sweep of unreported ones
+		// forgets them.
+		names := make([]string, len(kept))
+		for i, r := range kept {
+			names[i] = r.Name
+		}
+		if err := tx.ForgetMinted(ctx, names); err != nil {
+			return err
+		}
 		return s.markJobs(ctx, tx, a, req.Jobs)
 	})
 	if err != nil {

@@ -50,6 +50,12 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 		return nil, fmt.Errorf("credentials for runner %s of %s/%s: %w", req.RunnerName, key, p.Name, err)
 	}
 	s.credentials.WithLabelValues("minted").Inc()
+	if err := s.st.RecordMinted(ctx, store.MintedRunner{
+		Name: c.RunnerName, RepoKey: key, Policy: p.Name, AgentID: a.ID, RunnerID: c.RunnerID, MintedAt: s.now(),
+	}); err != nil {
+		// Only the sweep of never-started runners depends on it: not worth failing for.
+		s.log.Warn("record minted runner failed", "runner", c.RunnerName, "repo", key, "err", err)
+	}
 	attrs := []any{"agent_id", a.ID, "repo", key, "policy", p.Name, "runner", c.RunnerName, "kind", c.Kind, "runner_id", c.RunnerID}
 	if req.JobID > 0 {
 		attrs = append(attrs, "job_id", req.JobID)
@@ -111,6 +117,9 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 		return fmt.Errorf("remove runner %s of %s: %w", req.RunnerName, key, err)
 	}
 	s.log.Info("runner removed from GitHub", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", id)
+	if err := s.st.ForgetMinted(ctx, []string{req.RunnerName}); err != nil {
+		s.log.Warn("forget removed runner failed", "runner", req.RunnerName, "err", err)
+	}
 	return nil
 }
 

@@ -72,6 +72,10 @@ type Config struct {
 	// GitHubURL is GitHub's web root for the repository URL of registration-token
 	// credentials, e.g. https://ghe.example.com/. Empty means https://github.com/.
 	GitHubURL string
+	// Unreported is how long a runner whose credentials were minted may stay unreported
+	// by every agent before the server removes it from GitHub (SweepUnreported); 0 turns
+	// the sweep off.
+	Unreported time.Duration
 	// Now is the clock; nil means the wall clock. Leases, liveness and token expiry use it;
 	// the holds of long-polls use real timers.
 	Now func() time.Time
@@ -98,6 +102,7 @@ type Service struct {
 	waiting                    *prometheus.GaugeVec
 	heartbeats                 prometheus.Counter
 	credentials                *prometheus.CounterVec
+	swept                      *prometheus.CounterVec
 }
 
 // New returns the service on st. rs may be nil when GitHub is not configured: runner
@@ -138,9 +143,13 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 			Name: "garo_agent_runner_credentials_total",
 			Help: "Runner credentials asked for by agents, by outcome (minted, refused, failed).",
 		}, []string{"outcome"}),
+		swept: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "garo_agent_unreported_runners_total",
+			Help: "Runners minted but never reported by an agent, by what the sweep did (removed, gone, busy, failed).",
+		}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(s.waiting, s.heartbeats, s.credentials)
+		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept)
 	}
 	return s
 }

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -74,7 +76,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	}
 	agentSvc := agents.New(st, agents.Config{
 		Heartbeat: cfg.Agents.HeartbeatInterval, LongPoll: cfg.Agents.LongPollTimeout, Offline: cfg.Agents.OfflineAfter,
-		GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
+		Unreported: cfg.Agents.UnreportedRunnerTimeout, GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
 	}, notifier, minter, log, reg)
 	handler := api.New(api.Deps{
 		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
@@ -115,7 +117,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	}, catchupGitHub(gh), st, jobLog, log, reg)
 	go func() {
 		defer close(loopsDone)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A few sweeps per timeout: a lost runner goes within about 1.3 timeouts.
+			agentSvc.RunSweep(loopsCtx, max(cfg.Agents.UnreportedRunnerTimeout/3, 10*time.Second), nil)
+		}()
 		loops.Run(loopsCtx)
+		wg.Wait()
 	}()
 	select {
 	case err := <-errc:

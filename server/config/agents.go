@@ -12,6 +12,10 @@ type Agents struct {
 	// OfflineAfter is the silence after which an agent is offline and its repositories
 	// move to another agent of its group.
 	OfflineAfter time.Duration `mapstructure:"offline_after" yaml:"offline_after"`
+	// UnreportedRunnerTimeout is how long a runner whose credentials the server minted
+	// may go unreported by every agent before the server removes it from GitHub (its
+	// agent died before starting it); 0 turns the sweep off.
+	UnreportedRunnerTimeout time.Duration `mapstructure:"unreported_runner_timeout" yaml:"unreported_runner_timeout"`
 }
 
 func (a Agents) validate(bad func(key, format string, args ...any), writeTimeout time.Duration) {
@@ -24,5 +28,9 @@ func (a Agents) validate(bad func(key, format string, args ...any), writeTimeout
 	}
 	if a.OfflineAfter <= 3*a.HeartbeatInterval || a.OfflineAfter > 24*time.Hour {
 		bad("agents.offline_after", "must be longer than three heartbeat intervals (%s) and at most 24h, got %s", 3*a.HeartbeatInterval, a.OfflineAfter)
+	}
+	// Shorter than a few heartbeats, a runner that is starting would be taken for a lost one.
+	if t := a.UnreportedRunnerTimeout; t != 0 && (t < 4*a.HeartbeatInterval || t < time.Minute || t > 7*24*time.Hour) {
+		bad("agents.unreported_runner_timeout", "must be 0 (off) or between max(1m, four heartbeat intervals (%s)) and 168h, got %s", 4*a.HeartbeatInterval, t)
 	}
 }

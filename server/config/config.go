@@ -111,8 +111,11 @@ func Defaults() Config {
 				ReconcileInterval: 2 * time.Minute, ReconcileMaxRepos: 20, ReconcileMaxJobs: 100, ReconcileMinRemaining: 500,
 			},
 		},
-		Agents: Agents{HeartbeatInterval: 15 * time.Second, LongPollTimeout: 30 * time.Second, OfflineAfter: 3 * time.Minute},
-		Log:    Log{Level: "info", Format: "text"},
+		Agents: Agents{
+			HeartbeatInterval: 15 * time.Second, LongPollTimeout: 30 * time.Second, OfflineAfter: 3 * time.Minute,
+			UnreportedRunnerTimeout: 30 * time.Minute,
+		},
+		Log: Log{Level: "info", Format: "text"},
 	}
 }
 

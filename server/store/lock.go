@@ -9,8 +9,9 @@ import (
 
 // Advisory lock keys of cluster-wide loops.
 const (
-	LockRedeliver int64 = 0x6761726f01
-	LockReconcile int64 = 0x6761726f02
+	LockRedeliver  int64 = 0x6761726f01
+	LockReconcile  int64 = 0x6761726f02
+	LockUnreported int64 = 0x6761726f03
 )
 
 // WithLeaderLock runs fn only when this process takes the advisory lock key: with several

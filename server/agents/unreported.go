@@ -1,0 +1,106 @@
+package agents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/garo-dev/garo/server/policy"
+	"github.com/garo-dev/garo/server/runners"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// sweepBatch bounds the runners one sweep looks at (each may cost a GitHub request).
+const sweepBatch = 50
+
+// SweepUnreported removes from GitHub the runners whose credentials were minted longer
+// than Config.Unreported ago and that no agent has reported since: the agent died
+// between asking for them and starting them, so nothing else will ever remove them. A
+// runner GitHub reports busy is left (it runs a job after all: its agent will report
+// it); one GitHub no longer knows is forgotten. It returns how many it removed or
+// forgot, and stops at the first other error (a rate limit, say) to try again later.
+func (s *Service) SweepUnreported(ctx context.Context) (int, error) {
+	if s.cfg.Unreported <= 0 {
+		return 0, nil
+	}
+	if s.runners == nil {
+		return 0, ErrNoGitHub
+	}
+	due, err := s.st.UnreportedMinted(ctx, s.now().Add(-s.cfg.Unreported), sweepBatch)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for _, m := range due {
+		outcome, err := s.removeUnreported(ctx, m)
+		s.swept.WithLabelValues(outcome).Inc()
+		switch {
+		case outcome == "busy":
+			continue
+		case err != nil:
+			return done, err
+		}
+		if err := s.st.ForgetMinted(ctx, []string{m.Name}); err != nil {
+			return done, err
+		}
+		done++
+		s.log.Info("unreported runner swept", "repo", m.RepoKey, "policy", m.Policy, "runner", m.Name,
+			"runner_id", m.RunnerID, "agent_id", m.AgentID, "minted_at", m.MintedAt, "outcome", outcome)
+	}
+	return done, nil
+}
+
+// removeUnreported removes one runner and says what happened: removed, gone (GitHub
+// does not know it), busy or failed.
+func (s *Service) removeUnreported(ctx context.Context, m store.MintedRunner) (string, error) {
+	owner, repo, err := policy.ParseRepository(m.RepoKey)
+	if err != nil {
+		return "failed", fmt.Errorf("minted runner %s: repository: %w", m.Name, err)
+	}
+	id := m.RunnerID
+	if id == 0 { // registered with a registration token: GitHub knows it by name only
+		found, err := s.runners.FindByName(ctx, owner, repo, m.Name)
+		if err != nil {
+			return "failed", fmt.Errorf("find runner %s of %s: %w", m.Name, m.RepoKey, err)
+		}
+		if found == nil {
+			return "gone", nil
+		}
+		id = found.ID
+	}
+	err = s.runners.Remove(ctx, owner, repo, id)
+	switch {
+	case err == nil:
+		return "removed", nil
+	case errors.Is(err, runners.ErrRunnerBusy):
+		return "busy", nil
+	default:
+		return "failed", fmt.Errorf("remove unreported runner %s of %s: %w", m.Name, m.RepoKey, err)
+	}
+}
+
+// RunSweep sweeps unreported runners every interval until ctx ends; with several
+// replicas one of them runs each sweep (an advisory lock).
+func (s *Service) RunSweep(ctx context.Context, interval time.Duration, tick func(time.Duration) <-chan time.Time) {
+	if s.cfg.Unreported <= 0 || s.runners == nil {
+		return
+	}
+	if tick == nil {
+		tick = time.After
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick(interval):
+		}
+		_, err := s.st.WithLeaderLock(ctx, store.LockUnreported, func(ctx context.Context) error {
+			_, err := s.SweepUnreported(ctx)
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("sweep of unreported runners failed", "err", err)
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package agents_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/server/agents"
+	"github.com/garo-dev/garo/server/githubapp"
+	"github.com/garo-dev/garo/server/runners"
+	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// ghRunners stands in for server/runners on a GitHub that keeps the runners it minted:
+// names starting with "reg-" get a registration token (no id: found by name).
+type ghRunners struct {
+	mu      sync.Mutex
+	nextID  int64
+	byName  map[string]int64
+	busy    map[string]bool
+	removed []string
+}
+
+func newGHRunners() *ghRunners {
+	return &ghRunners{nextID: 100, byName: map[string]int64{}, busy: map[string]bool{}}
+}
+
+func (g *ghRunners) Credentials(_ context.Context, p *store.Policy, name string) (*runners.Credentials, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.nextID++
+	g.byName[name] = g.nextID
+	if strings.HasPrefix(name, "reg-") {
+		return &runners.Credentials{Kind: runners.KindRegistrationToken, RunnerName: name, Labels: p.Labels, RegistrationToken: "reg-secret"}, nil
+	}
+	return &runners.Credentials{Kind: runners.KindJIT, RunnerName: name, RunnerID: g.nextID, Labels: p.Labels, Ephemeral: true, JITConfig: "jit-secret"}, nil
+}
+
+func (g *ghRunners) Remove(_ context.Context, _, _ string, id int64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for name, have := range g.byName {
+		if have != id {
+			continue
+		}
+		if g.busy[name] {
+			return fmt.Errorf("runner %d: %w", id, runners.ErrRunnerBusy)
+		}
+		delete(g.byName, name)
+		g.removed = append(g.removed, name)
+	}
+	return nil // GitHub answers 404 for a runner it does not know: gone already
+}
+
+func (g *ghRunners) FindByName(_ context.Context, _, _, name string) (*githubapp.Runner, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if id, ok := g.byName[name]; ok {
+		return &githubapp.Runner{ID: id, Name: name}, nil
+	}
+	return nil, nil
+}
+
+func (g *ghRunners) state() (registered, removed []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for n := range g.byName {
+		registered = append(registered, n)
+	}
+	slices.Sort(registered)
+	removed = slices.Clone(g.removed)
+	slices.Sort(removed)
+	return registered, removed
+}
+
+// TestSweepUnreported: a runner minted for an agent that never reported it (the agent
+// died before starting it) is removed from GitHub after agents.unreported_runner_timeout;
+// runners the agent reported or removed itself are not touched, a busy one is kept and
+// retried, a registration-token runner is found by name.
+func TestSweepUnreported(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := openStore(t, b)
+		clk := newClock()
+		gh := newGHRunners()
+		const timeout = 30 * time.Minute
+		svc := agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Unreported: timeout, Now: clk.Now}, nil, gh, discard, nil)
+		x := register(t, svc, "default", "x")
+		addPolicy(t, st, "acme/web", "linux", "default")
+		x.config(t) // takes acme/web
+		for _, name := range []string{"lost-1", "reg-lost", "reported-1", "removed-1", "busy-1"} {
+			if _, err := svc.Credentials(ctx, x.auth(t), protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: name}); err != nil {
+				t.Fatalf("credentials for %s: %v", name, err)
+			}
+		}
+		x.heartbeat(t, protocol.HeartbeatRequest{State: protocol.AgentActive, Runners: []protocol.RunnerStatus{
+			{Name: "reported-1", Repository: "acme/web", Policy: "linux", State: protocol.RunnerIdle, RunnerID: 103, CreatedAt: clk.Now()},
+		}})
+		// The agent reports nothing in its next heartbeat: reported-1 stays its own.
+		x.heartbeat(t, protocol.HeartbeatRequest{State: protocol.AgentActive})
+		if err := svc.RemoveRunner(ctx, x.auth(t), protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerName: "removed-1", RunnerID: 104}); err != nil {
+			t.Fatal(err)
+		}
+		gh.mu.Lock()
+		gh.busy["busy-1"] = true
+		gh.mu.Unlock()
+
+		sweep := func(want int) {
+			t.Helper()
+			n, err := svc.SweepUnreported(ctx)
+			if err != nil || n != want {
+				t.Fatalf("sweep at +%s = %d, %v; want %d", clk.Now().Sub(newClock().Now()), n, err, want)
+			}
+		}
+		clk.Advance(timeout - time.Second)
+		sweep(0)
+		if _, removed := gh.state(); !slices.Equal(removed, []string{"removed-1"}) {
+			t.Fatalf("removed before the timeout: %v", removed)
+		}
+		clk.Advance(2 * time.Second)
+		sweep(2)
+		registered, removed := gh.state()
+		if !slices.Equal(registered, []string{"busy-1", "reported-1"}) || !slices.Equal(removed, []string{"lost-1", "reg-lost", "removed-1"}) {
+			t.Fatalf("after the sweep: registered %v, removed %v", registered, removed)
+		}
+		sweep(0) // busy: kept, and asked again next time
+		gh.mu.Lock()
+		gh.busy["busy-1"] = false
+		gh.mu.Unlock()
+		sweep(1)
+		sweep(0)
+		if registered, _ := gh.state(); !slices.Equal(registered, []string{"reported-1"}) {
+			t.Fatalf("left on GitHub: %v, want only the reported runner", registered)
+		}
+
+		// Off: nothing is swept.
+		off := agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Now: clk.Now}, nil, gh, discard, nil)
+		if _, err := off.Credentials(ctx, x.auth(t), protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "lost-2"}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * timeout)
+		if n, err := off.SweepUnreported(ctx); n != 0 || err != nil {
+			t.Fatalf("sweep while off = %d, %v", n, err)
+		}
+		sweep(1) // the sweeping replica removes it
+	})
+}
