@@ -27,6 +27,7 @@ const (
 	LabelCreated    = "garo.dev/created"    // Unix seconds when the agent decided to create it
 	LabelExpiry     = "garo.dev/expiry"     // Unix seconds after which nothing should keep it
 	LabelSpec       = "garo.dev/spec"       // fingerprint of the policy's runner definition it was made from
+	LabelPolicyID   = "garo.dev/policy-id"  // the server's id of the policy: unique to one Garo installation
 )
 
 // ManagedByGaro is the value of LabelManagedBy.

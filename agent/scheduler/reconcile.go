@@ -129,15 +129,22 @@ func Reconcile(in Input) Plan {
 		}
 	}
 
-	// Instances: ours (our agent id, or a repository we own) by runner name.
+	// Instances: ours (our agent id, or a repository we own) by runner name. Another
+	// agent's runner of a repository we own is ours only when it was made for our
+	// installation's policy (its policy id): agents of another Garo installation may use
+	// the same provider (a shared Docker engine) for a repository of the same name, and
+	// their runners are none of our business. One without the label (an older agent's)
+	// is taken to be ours, as before.
 	mine := map[string]provider.Instance{}
 	var unknown []provider.Instance
 	for _, inst := range in.Inventory {
 		if inst.State == provider.StateGone {
 			continue
 		}
-		ours := inst.Labels[provider.LabelAgentID] == in.AgentID ||
-			(in.Config != nil && owned[inst.Labels[provider.LabelRepository]])
+		l := inst.Labels
+		ours := l[provider.LabelAgentID] == in.AgentID ||
+			(in.Config != nil && owned[l[provider.LabelRepository]] &&
+				(l[provider.LabelPolicyID] == "" || l[provider.LabelPolicyID] == policies[Key{l[provider.LabelRepository], l[provider.LabelPolicy]}].ID))
 		if !ours {
 			continue
 		}
@@ -477,7 +484,7 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 func (p *Plan) newRecord(in Input, k Key, pol protocol.Policy, job int64) Record {
 	r := Record{
 		Name: in.NewName(k), Key: k, State: protocol.RunnerCreating, Ephemeral: pol.Ephemeral,
-		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: SpecOf(pol),
+		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: SpecOf(pol), PolicyID: pol.ID,
 	}
 	if in.MaxLifetime > 0 {
 		r.Expiry = in.Now.Add(in.MaxLifetime)

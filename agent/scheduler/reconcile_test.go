@@ -412,6 +412,43 @@ func TestOrphansAndAdoption(t *testing.T) {
 	equal(t, "reaped again", reaped(p2), nil)
 }
 
+// Agents of another Garo installation may keep runners of a repository of the same name
+// on the same provider (a shared Docker engine, or test binaries running side by side):
+// their runners carry another policy id, and this agent neither adopts nor reaps them,
+// running or exited, of a policy it knows by name or not. A runner of this
+// installation's policy that another agent left is adopted, as before.
+func TestAnotherInstallationsRunnersAreLeftAlone(t *testing.T) {
+	t.Parallel()
+	pol := policy("small", 0, 10)
+	of := func(name, polName, agent, policyID string, st provider.State) provider.Instance {
+		in := inst(name, polName, st)
+		in.Labels[provider.LabelAgentID] = agent
+		in.Labels[provider.LabelPolicyID] = policyID
+		return in
+	}
+	inv := []provider.Instance{
+		of("left", "small", "agent-old", pol.ID, provider.StateRunning),
+		of("theirs", "small", "agent-elsewhere", "p-elsewhere-small", provider.StateRunning),
+		of("theirs-done", "small", "agent-elsewhere", "p-elsewhere-small", provider.StateExited),
+		of("theirs-big", "big", "agent-elsewhere", "p-elsewhere-big", provider.StateRunning),
+	}
+	p := scheduler.Reconcile(input(config(pol), jobs(), inv, nil))
+	equal(t, "reaped", reaped(p), nil)
+	if r, ok := p.Records["left"]; !ok || r.State != protocol.RunnerIdle {
+		t.Errorf("runner of this installation's policy left by another agent not adopted: %+v", r)
+	}
+	for _, name := range []string{"theirs", "theirs-done", "theirs-big"} {
+		if r, ok := p.Records[name]; ok {
+			t.Errorf("another installation's runner %s taken: %v", name, r)
+		}
+	}
+	// The runners this agent makes carry their policy's id, so that others can tell.
+	p = scheduler.Reconcile(input(config(pol), jobs(queued(1, "small", t0)), nil, nil))
+	if len(p.Creates) != 1 || scheduler.Labels(agentID, p.Creates[0].Record)[provider.LabelPolicyID] != pol.ID {
+		t.Errorf("creates %+v: want one with the label %s=%s", p.Creates, provider.LabelPolicyID, pol.ID)
+	}
+}
+
 // After a restart, Adopt rebuilds the records from labels and Reconcile carries on
 // without duplicates: adopted runners cover queued jobs, exited ones go.
 func TestRestartRebuild(t *testing.T) {

@@ -35,6 +35,8 @@ type Record struct {
 	// Spec is the fingerprint (SpecOf) of the policy it was made from; "" when unknown
 	// (adopted from an agent that did not label it).
 	Spec string
+	// PolicyID is the server's id of its policy; "" when unknown (made by an older agent).
+	PolicyID string
 
 	// Pending: an action (create or reap) runs on it; Reconcile plans nothing else for it.
 	Pending bool
@@ -87,6 +89,9 @@ func Labels(agentID string, r Record) map[string]string {
 	if r.Spec != "" {
 		l[provider.LabelSpec] = r.Spec
 	}
+	if r.PolicyID != "" {
+		l[provider.LabelPolicyID] = r.PolicyID
+	}
 	return l
 }
 
@@ -103,6 +108,7 @@ func fromInstance(in provider.Instance, now time.Time) (Record, bool) {
 		CreatedAt:  in.CreatedAt,
 		Since:      now,
 		Spec:       l[provider.LabelSpec],
+		PolicyID:   l[provider.LabelPolicyID],
 	}
 	if r.Name == "" || r.Repository == "" || r.Policy == "" {
 		return Record{}, false
