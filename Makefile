@@ -27,7 +27,7 @@ PKG_garo-stub-runner := ./shared/githubsim/cmd/garo-stub-runner
 STUB_IMAGE ?= garo-stub-runner:dev
 DOCKER     ?= docker
 
-.PHONY: help build test lint run demo bench clean stub-image FORCE
+.PHONY: help build test lint run demo images bench clean stub-image FORCE
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -65,6 +65,15 @@ demo: bin/garo-stub-runner ## Demo on the local Docker engine: server, simulator
 stub-image: bin/garo-stub-runner ## Build the stub runner image garo-stub-runner:dev (or STUB_IMAGE=) from scratch
 	@mkdir -p .cache/stub-image && cp bin/garo-stub-runner .cache/stub-image/
 	$(DOCKER) build --pull=false -t $(STUB_IMAGE) -f deployments/stub-runner/Dockerfile .cache/stub-image
+
+# Container images (deployments/garo-server, deployments/garo-agent; docs/deployment.md).
+IMAGE_TAG        ?= dev
+# := so that both images get the same BUILD_DATE (BUILD_DATE ?= is re-evaluated on each use).
+IMAGE_BUILD_ARGS := --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE)
+
+images: ## Build the images garo-server:dev and garo-agent:dev (or IMAGE_TAG=); pulls golang:1.26-bookworm once
+	$(DOCKER) build -f deployments/garo-server/Dockerfile -t garo-server:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) .
+	$(DOCKER) build -f deployments/garo-agent/Dockerfile -t garo-agent:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) .
 
 bench: ## Run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
