@@ -22,6 +22,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/internal/stats"
 	"github.com/garo-dev/garo/internal/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/shared/dockertest"
@@ -233,6 +234,7 @@ type seenContainer struct {
 	died      time.Time // the engine's first die event
 	jitInEnv  bool      // ACTIONS_RUNNER_INPUT_JITCONFIG set, non-empty, in Config.Env
 	jitInArgv bool      // the JIT config appears in Path, Args, Cmd or Entrypoint
+	env       []string  // Config.Env without the JIT config
 }
 
 // containerSampler lists the agent's containers through the engine API until stopped,
@@ -330,12 +332,14 @@ func sampleContainers(cli *dockerclient.Client, sel filters.Args) *containerSamp
 // inspected records the start time and where the JIT config is in one inspect result.
 func inspected(sc *seenContainer, info container.InspectResponse, mu *sync.Mutex) {
 	var jit string
-	var argv []string
+	var argv, env []string
 	if info.Config != nil {
 		for _, kv := range info.Config.Env {
 			if v, ok := strings.CutPrefix(kv, provider.EnvJITConfig+"="); ok {
 				jit = v
+				continue
 			}
+			env = append(env, kv)
 		}
 		argv = append(append(argv, info.Config.Entrypoint...), info.Config.Cmd...)
 	}
@@ -356,6 +360,9 @@ func inspected(sc *seenContainer, info container.InspectResponse, mu *sync.Mutex
 	defer mu.Unlock()
 	sc.jitInEnv = sc.jitInEnv || jit != ""
 	sc.jitInArgv = sc.jitInArgv || inArgv
+	if env != nil {
+		sc.env = env
+	}
 	if !started.IsZero() {
 		sc.started = started
 	}
@@ -390,16 +397,6 @@ func (s *containerSampler) containersByRunner() map[string]int {
 		n[sc.runner]++
 	}
 	return n
-}
-
-// percentile is the nearest-rank p-th percentile of ds (sorted in place).
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	i := int(float64(len(ds))*p+0.999999) - 1
-	return ds[max(0, min(i, len(ds)-1))]
 }
 
 // The end-to-end test on a real Docker engine, with the server on PostgreSQL:
@@ -527,7 +524,7 @@ func TestDockerEndToEnd(t *testing.T) {
 		// say nothing about Garo.
 		firstWave := slices.Clone(toRunning[:maxRunners])
 		t.Logf("job queued → its container running, for the first %d jobs (no wait for capacity): p50 %s, max %s",
-			len(firstWave), percentile(firstWave, 0.50).Round(time.Millisecond), percentile(firstWave, 1).Round(time.Millisecond))
+			len(firstWave), stats.Percentile(firstWave, 0.50).Round(time.Millisecond), stats.Percentile(firstWave, 1).Round(time.Millisecond))
 	}
 
 	if err := ag.stop(); err != nil {
@@ -555,5 +552,5 @@ func TestDockerEndToEnd(t *testing.T) {
 		plain = append(plain, d)
 	}
 	t.Logf("plain ContainerCreate+ContainerStart of %s on the host network: median of 3 %s (%v)",
-		ref, percentile(slices.Clone(plain), 0.50).Round(time.Millisecond), plain)
+		ref, stats.Percentile(plain, 0.50).Round(time.Millisecond), plain)
 }
