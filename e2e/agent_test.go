@@ -122,15 +122,7 @@ func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 		return positions[1] && positions[2]
 	})
 	open()
-	completed := func() int {
-		n := 0
-		for _, id := range ids {
-			if j, _ := e.sim.Job(id); j.Status == "completed" {
-				n++
-			}
-		}
-		return n
-	}
+	completed := func() int { return e.completed(ids) }
 	eventually(t, 60*time.Second, "15 jobs done", func() bool { return completed() >= 15 })
 	if err := first.stop(); err != nil {
 		t.Fatalf("killed agent: %v", err)

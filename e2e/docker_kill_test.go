@@ -329,15 +329,7 @@ log:
 	}
 
 	tap.release()
-	completed := func() int {
-		n := 0
-		for _, id := range ids {
-			if j, _ := e.sim.Job(id); j.Status == "completed" {
-				n++
-			}
-		}
-		return n
-	}
+	completed := func() int { return e.completed(ids) }
 	eventually(t, 120*time.Second, fmt.Sprintf("all %d jobs completed", jobs), func() bool { return completed() == jobs })
 	nothingLeft(t, cli, e, sel, 60*time.Second)
 	stopSampler()

@@ -466,15 +466,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	tap.release()
 	released := time.Now()
 
-	completed := func() int {
-		n := 0
-		for _, id := range ids {
-			if j, _ := e.sim.Job(id); j.Status == "completed" {
-				n++
-			}
-		}
-		return n
-	}
+	completed := func() int { return e.completed(ids) }
 	eventually(t, 120*time.Second, fmt.Sprintf("all %d jobs completed", jobs), func() bool { return completed() == jobs })
 	allDone, afterRelease := time.Since(burst), time.Since(released)
 	for _, id := range ids {

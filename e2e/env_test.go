@@ -189,6 +189,17 @@ func (e *env) policy(t *testing.T, name string, minIdle, maxRunners int) *portal
 	return p
 }
 
+// completed counts the jobs of ids that the simulator shows completed.
+func (e *env) completed(ids []int64) int {
+	n := 0
+	for _, id := range ids {
+		if j, _ := e.sim.Job(id); j.Status == "completed" {
+			n++
+		}
+	}
+	return n
+}
+
 func (e *env) registrationToken(t *testing.T) string {
 	t.Helper()
 	uses := 1

@@ -40,15 +40,7 @@ func TestServerRestartUnderLoad(t *testing.T) {
 			ids = append(ids, j.ID)
 		}
 	}
-	completed := func() int {
-		n := 0
-		for _, id := range ids {
-			if j, _ := e.sim.Job(id); j.Status == "completed" {
-				n++
-			}
-		}
-		return n
-	}
+	completed := func() int { return e.completed(ids) }
 	queue(20)
 	eventually(t, 60*time.Second, "5 jobs done", func() bool { return completed() >= 5 })
 

@@ -45,19 +45,8 @@ func (q JobQuery) values() (url.Values, error) {
 
 // repoJobsPath returns the escaped path of a repository's jobs collection.
 func repoJobsPath(repository string) (string, error) {
-	owner, name, err := splitRepository(repository)
-	if err != nil {
-		return "", err
-	}
-	o, err := seg("repository owner", owner)
-	if err != nil {
-		return "", err
-	}
-	n, err := seg("repository name", name)
-	if err != nil {
-		return "", err
-	}
-	return apiPrefix + "/repos/" + o + "/" + n + "/jobs", nil
+	p, err := repoBase(repository)
+	return p + "/jobs", err
 }
 
 // ListRepoJobs returns one page of repository's jobs ("owner/name"), newest first

@@ -67,8 +67,8 @@ func splitRepository(repository string) (owner, name string, err error) {
 	return owner, name, nil
 }
 
-// repoPath returns the escaped path of a repository's policies collection.
-func repoPath(repository string) (string, error) {
+// repoBase returns the escaped path of a repository, "/api/v1/repos/{owner}/{repo}".
+func repoBase(repository string) (string, error) {
 	owner, name, err := splitRepository(repository)
 	if err != nil {
 		return "", err
@@ -81,7 +81,13 @@ func repoPath(repository string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return apiPrefix + "/repos/" + o + "/" + n + "/policies", nil
+	return apiPrefix + "/repos/" + o + "/" + n, nil
+}
+
+// repoPath returns the escaped path of a repository's policies collection.
+func repoPath(repository string) (string, error) {
+	p, err := repoBase(repository)
+	return p + "/policies", err
 }
 
 // policyPath returns the escaped path of one policy.
