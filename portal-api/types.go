@@ -65,6 +65,7 @@ type (
 	Duration       = spec.Duration
 	RunnerSpec     = spec.RunnerSpec
 	DockerSpec     = spec.DockerSpec
+	DockerVolume   = spec.DockerVolume
 	KubernetesSpec = spec.KubernetesSpec
 	Toleration     = spec.Toleration
 	ScheduleWindow = spec.ScheduleWindow

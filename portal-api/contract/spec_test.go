@@ -26,6 +26,7 @@ var wireTypes = map[string]struct {
 	"Policy":                   {reflect.TypeFor[portalapi.Policy](), true},
 	"RunnerSpec":               {reflect.TypeFor[portalapi.RunnerSpec](), true},
 	"DockerSpec":               {reflect.TypeFor[portalapi.DockerSpec](), true},
+	"DockerVolume":             {reflect.TypeFor[portalapi.DockerVolume](), true},
 	"KubernetesSpec":           {reflect.TypeFor[portalapi.KubernetesSpec](), true},
 	"Toleration":               {reflect.TypeFor[portalapi.Toleration](), true},
 	"PolicyList":               {reflect.TypeFor[portalapi.PolicyList](), true},

@@ -5,6 +5,7 @@ package policy
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -37,7 +38,45 @@ var (
 	memoryRe   = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|K|M|G|T)?$`)
 	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	dockerNet  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	volumeRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{1,254}$`) // the engine's rule for volume names
 )
+
+// maxVolumes bounds runner.docker.volumes.
+const maxVolumes = 16
+
+// validateVolumes checks runner.docker.volumes: a volume name or an absolute host path
+// as source, an absolute container path as target, each target once.
+func validateVolumes(vs []portalapi.DockerVolume, errs *fieldErrors) {
+	if len(vs) > maxVolumes {
+		errs.add("runner.docker.volumes", "at most %d volumes, got %d", maxVolumes, len(vs))
+		return
+	}
+	targets := map[string]int{}
+	for i, v := range vs {
+		field := fmt.Sprintf("runner.docker.volumes[%d]", i)
+		switch {
+		case strings.HasPrefix(v.Source, "/"):
+			if !cleanAbsPath(v.Source) {
+				errs.add(field+".source", "a host path must be absolute and clean (no .., //, trailing / or :), at most 255 characters, not /, got %q", v.Source)
+			}
+		case !volumeRe.MatchString(v.Source):
+			errs.add(field+".source", "must be a volume name (2-255 letters, digits, '_', '.' or '-', starting with a letter or digit) or an absolute host path, got %q", v.Source)
+		}
+		if !cleanAbsPath(v.Target) {
+			errs.add(field+".target", "must be an absolute, clean path in the container (no .., //, trailing / or :), at most 255 characters, not /, got %q", v.Target)
+		} else if j, dup := targets[v.Target]; dup {
+			errs.add(field+".target", "%s is already the target of volumes[%d]", v.Target, j)
+		} else {
+			targets[v.Target] = i
+		}
+	}
+}
+
+// cleanAbsPath reports whether p is an absolute path in its shortest form, other than the
+// root, without characters that a mount specification or the engine would read otherwise.
+func cleanAbsPath(p string) bool {
+	return len(p) > 1 && len(p) <= 255 && p[0] == '/' && path.Clean(p) == p && !strings.ContainsAny(p, ":,\x00")
+}
 
 // fieldErrors collects field errors while validating.
 type fieldErrors []portalapi.FieldError
@@ -221,8 +260,11 @@ func validateRunner(errs *fieldErrors, provider string, r *portalapi.RunnerSpec)
 	if r.Docker != nil {
 		if provider != portalapi.ProviderDocker {
 			errs.add("runner.docker", "is only allowed with provider docker")
-		} else if m := r.Docker.NetworkMode; m != "" && !dockerNet.MatchString(m) {
-			errs.add("runner.docker.network_mode", "must be bridge, host, none or a network name, got %q", m)
+		} else {
+			if m := r.Docker.NetworkMode; m != "" && !dockerNet.MatchString(m) {
+				errs.add("runner.docker.network_mode", "must be bridge, host, none or a network name, got %q", m)
+			}
+			validateVolumes(r.Docker.Volumes, errs)
 		}
 	}
 	if k := r.Kubernetes; k != nil {

@@ -277,6 +277,13 @@ func TestValidateRequestAccepts(t *testing.T) {
 		{"docker network host", func(r *portalapi.PolicyRequest) { r.Runner.Docker = &portalapi.DockerSpec{NetworkMode: "host"} }},
 		{"docker network name", func(r *portalapi.PolicyRequest) { r.Runner.Docker = &portalapi.DockerSpec{NetworkMode: "ci_net.1-a"} }},
 		{"empty docker block", func(r *portalapi.PolicyRequest) { r.Runner.Docker = &portalapi.DockerSpec{} }},
+		{"docker volumes", func(r *portalapi.PolicyRequest) {
+			r.Runner.Docker = &portalapi.DockerSpec{Volumes: []portalapi.DockerVolume{
+				{Source: "go-build-cache", Target: "/home/runner/.cache/go-build"},
+				{Source: "/srv/ci/tools", Target: "/opt/tools", ReadOnly: true},
+				{Source: "a.b_c-1", Target: "/x"},
+			}}
+		}},
 		{"kubernetes block", func(r *portalapi.PolicyRequest) {
 			r.Provider = portalapi.ProviderKubernetes
 			r.Runner.Kubernetes = &portalapi.KubernetesSpec{
@@ -358,6 +365,31 @@ func TestValidateRequestRejects(t *testing.T) {
 		{"docker block with kubernetes", func(r *portalapi.PolicyRequest) {
 			r.Provider = portalapi.ProviderKubernetes
 			r.Runner.Docker = &portalapi.DockerSpec{NetworkMode: "bridge"}
+		}, []string{"runner.docker"}},
+		{"docker volume without a source", func(r *portalapi.PolicyRequest) {
+			r.Runner.Docker = &portalapi.DockerSpec{Volumes: []portalapi.DockerVolume{{Target: "/cache"}}}
+		}, []string{"runner.docker.volumes[0].source"}},
+		{"docker volume sources and targets", func(r *portalapi.PolicyRequest) {
+			r.Runner.Docker = &portalapi.DockerSpec{Volumes: []portalapi.DockerVolume{
+				{Source: "x", Target: "cache"},                     // name too short, target relative
+				{Source: "/srv/../etc", Target: "/"},               // not clean, root
+				{Source: "/var/run/docker.sock:/x", Target: "/a/"}, // colon, trailing slash
+				{Source: "cache", Target: "/a"},
+				{Source: "other", Target: "/a"}, // target twice
+				{Source: "-dash", Target: "/b"},
+			}}
+		}, []string{
+			"runner.docker.volumes[0].source", "runner.docker.volumes[0].target",
+			"runner.docker.volumes[1].source", "runner.docker.volumes[1].target",
+			"runner.docker.volumes[2].source", "runner.docker.volumes[2].target",
+			"runner.docker.volumes[4].target", "runner.docker.volumes[5].source",
+		}},
+		{"too many docker volumes", func(r *portalapi.PolicyRequest) {
+			r.Runner.Docker = &portalapi.DockerSpec{Volumes: make([]portalapi.DockerVolume, 17)}
+		}, []string{"runner.docker.volumes"}},
+		{"docker volumes with provider kubernetes", func(r *portalapi.PolicyRequest) {
+			r.Provider = portalapi.ProviderKubernetes
+			r.Runner.Docker = &portalapi.DockerSpec{Volumes: []portalapi.DockerVolume{{Source: "cache", Target: "/c"}}}
 		}, []string{"runner.docker"}},
 		{"docker network with a space", func(r *portalapi.PolicyRequest) { r.Runner.Docker = &portalapi.DockerSpec{NetworkMode: "my net"} }, []string{"runner.docker.network_mode"}},
 		{"docker network starting with a dot", func(r *portalapi.PolicyRequest) { r.Runner.Docker = &portalapi.DockerSpec{NetworkMode: ".net"} }, []string{"runner.docker.network_mode"}},

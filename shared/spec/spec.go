@@ -22,6 +22,18 @@ type RunnerSpec struct {
 type DockerSpec struct {
 	// NetworkMode is "bridge", "host", "none" or the name of a user-defined network.
 	NetworkMode string `json:"network_mode,omitempty"`
+	// Volumes are mounted into every runner container of the policy.
+	Volumes []DockerVolume `json:"volumes,omitempty"`
+}
+
+// DockerVolume is one mount of a runner container: a named volume (created by the engine
+// when missing, shared by every runner that mounts it: a cache) or, when Source is an
+// absolute path, a directory of the host, which the agent mounts only when its operator
+// allowed that path (provider.docker.allowed_bind_paths).
+type DockerVolume struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"` // an absolute path in the container
+	ReadOnly bool   `json:"read_only,omitempty"`
 }
 
 // KubernetesSpec holds the Kubernetes-only part of a runner spec.
