@@ -181,7 +181,8 @@ func newDockerProvider(ctx context.Context, dc DockerProvider, log *slog.Logger)
 	}
 	closeCli := func() { _ = cli.Close() }
 	p, err := docker.NewWithClient(cli, docker.Config{
-		PullPolicy: docker.PullPolicy(dc.PullPolicy), StopTimeout: dc.StopTimeout, LogTailLines: dc.LogTailLines, Logger: log,
+		PullPolicy: docker.PullPolicy(dc.PullPolicy), StopTimeout: dc.StopTimeout, LogTailLines: dc.LogTailLines,
+		AllowedBindPaths: dc.AllowedBindPaths, Logger: log,
 	})
 	if err != nil {
 		closeCli()

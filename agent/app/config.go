@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -71,6 +72,9 @@ type DockerProvider struct {
 	// LogTailLines is how many last log lines of a failed container go into the agent's
 	// log and the runner's state reason.
 	LogTailLines int `mapstructure:"log_tail_lines" yaml:"log_tail_lines"`
+	// AllowedBindPaths are the host directories a policy's runner.docker.volumes may
+	// mount (each with what is below it); empty allows named volumes only.
+	AllowedBindPaths []string `mapstructure:"allowed_bind_paths" yaml:"allowed_bind_paths"`
 }
 
 // Scheduler tunes the scheduler.
@@ -201,6 +205,11 @@ func (c Config) Validate() error {
 		}
 		if d.LogTailLines < 1 || d.LogTailLines > 1000 {
 			bad("provider.docker.log_tail_lines", "must be between 1 and 1000, got %d", d.LogTailLines)
+		}
+		for _, b := range d.AllowedBindPaths {
+			if !strings.HasPrefix(b, "/") || path.Clean(b) != b || b == "/" {
+				bad("provider.docker.allowed_bind_paths", "each must be an absolute, clean host path other than /, got %q", b)
+			}
 		}
 	case "kubernetes":
 		bad("provider.type", "%q is not available in this build yet; use \"memory\" or \"docker\"", c.Provider.Type)

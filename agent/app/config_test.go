@@ -3,6 +3,7 @@ package app_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +93,9 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 			yaml: "provider:\n  docker:\n    host: ssh://me@host\n    stop_timeout: 11m\n    log_tail_lines: 1001\n",
 			want: []string{"provider.docker.host", "provider.docker.stop_timeout", "provider.docker.log_tail_lines"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x"}, yaml: "schedular:\n  interval: 1s\n", want: []string{"schedular.interval: unknown key"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+			yaml: "provider:\n  docker:\n    allowed_bind_paths: [/srv/ci, relative, /srv/../etc, /]\n",
+			want: []string{`provider.docker.allowed_bind_paths: each must be an absolute, clean host path other than /, got "relative"`, `got "/srv/../etc"`, `got "/"`}},
 	} {
 		t.Run(strings.Join(tc.want, ","), func(t *testing.T) {
 			for _, k := range []string{"GARO_AGENT_SERVER_URL", "GARO_AGENT_SCHEDULER_INTERVAL", "GARO_AGENT_SCHEDULER_PARALLEL",
@@ -127,7 +131,7 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 		t.Errorf("provider.type defaults to %q, want memory", d.Provider.Type)
 	}
 	want := app.DockerProvider{Host: "", PullPolicy: "if-missing", StopTimeout: 10 * time.Second, LogTailLines: 20}
-	if d.Provider.Docker != want {
+	if !reflect.DeepEqual(d.Provider.Docker, want) {
 		t.Errorf("provider.docker defaults = %+v, want %+v", d.Provider.Docker, want)
 	}
 
@@ -143,13 +147,13 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Provider.Type != "docker" || cfg.Provider.Docker != want {
+	if cfg.Provider.Type != "docker" || !reflect.DeepEqual(cfg.Provider.Docker, want) {
 		t.Errorf("docker with defaults: %+v", cfg.Provider)
 	}
 
 	// File, then environment.
 	path := filepath.Join(t.TempDir(), "agent.yaml")
-	yaml := "provider:\n  docker:\n    host: tcp://10.0.0.5:2376\n    pull_policy: always\n    stop_timeout: 30s\n    log_tail_lines: 50\n"
+	yaml := "provider:\n  docker:\n    host: tcp://10.0.0.5:2376\n    pull_policy: always\n    stop_timeout: 30s\n    log_tail_lines: 50\n    allowed_bind_paths: [/srv/ci, /opt/tools]\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +163,9 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = app.DockerProvider{Host: "unix:///run/user/1000/docker.sock", PullPolicy: "never", StopTimeout: 30 * time.Second, LogTailLines: 50}
-	if cfg.Provider.Docker != want {
+	want = app.DockerProvider{Host: "unix:///run/user/1000/docker.sock", PullPolicy: "never", StopTimeout: 30 * time.Second, LogTailLines: 50,
+		AllowedBindPaths: []string{"/srv/ci", "/opt/tools"}}
+	if !reflect.DeepEqual(cfg.Provider.Docker, want) {
 		t.Errorf("provider.docker = %+v, want %+v", cfg.Provider.Docker, want)
 	}
 

@@ -30,7 +30,8 @@ type Options struct {
 
 // Load fills dst, a pointer to a struct whose fields carry mapstructure tags, over the
 // values it already holds (its defaults). Field types: string, bool, int, int64,
-// time.Duration (a string with a unit: a bare number is refused, "30" is not 30 ns).
+// time.Duration (a string with a unit: a bare number is refused, "30" is not 30 ns), and
+// []string (a YAML list, or in the environment one comma-separated string).
 func Load(dst any, o Options) error {
 	v := viper.New()
 	all := leaves(dst)
@@ -160,10 +161,46 @@ func decode(v *viper.Viper, l leaf) error {
 			return fmt.Errorf("%s: want an integer, got %v", l.key, raw)
 		}
 		l.field.SetInt(n)
+	case l.field.Kind() == reflect.Slice && l.field.Type().Elem().Kind() == reflect.String:
+		list, err := toStrings(raw)
+		if err != nil {
+			return fmt.Errorf("%s: want a list of strings (in the environment: comma-separated), got %v", l.key, raw)
+		}
+		l.field.Set(reflect.ValueOf(list))
 	default:
 		return fmt.Errorf("%s: unsupported field type %s", l.key, l.field.Type())
 	}
 	return nil
+}
+
+// toStrings accepts a list of strings, or one string of comma-separated items (blank
+// items dropped, spaces around items trimmed).
+func toStrings(raw any) ([]string, error) {
+	switch v := raw.(type) {
+	case nil:
+		return nil, nil
+	case []string:
+		return v, nil
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, item := range v {
+			s, ok := item.(string)
+			if !ok {
+				return nil, fmt.Errorf("not a string: %v", item)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	case string:
+		var out []string
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("not a list: %v", raw)
 }
 
 func toDuration(raw any) (time.Duration, error) {

@@ -73,3 +73,34 @@ func TestErrorsNameTheirKeys(t *testing.T) {
 		}
 	}
 }
+
+type listConf struct {
+	Paths []string `mapstructure:"paths"`
+}
+
+func TestStringLists(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("paths:\n  - /srv/a\n  - /srv/b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var c listConf
+	if err := configload.Load(&c, configload.Options{EnvPrefix: "TESTL", File: file}); err != nil || strings.Join(c.Paths, "|") != "/srv/a|/srv/b" {
+		t.Fatalf("from YAML: %q, %v", c.Paths, err)
+	}
+	t.Setenv("TESTL_PATHS", " /x , ,/y")
+	if err := configload.Load(&c, configload.Options{EnvPrefix: "TESTL", File: file}); err != nil || strings.Join(c.Paths, "|") != "/x|/y" {
+		t.Fatalf("from the environment over YAML: %q, %v", c.Paths, err)
+	}
+	t.Setenv("TESTL_PATHS", "") // an empty variable is no value, as for every key
+	c = listConf{Paths: []string{"default"}}
+	if err := configload.Load(&c, configload.Options{EnvPrefix: "TESTL"}); err != nil || strings.Join(c.Paths, "|") != "default" {
+		t.Fatalf("empty environment value: %q, %v", c.Paths, err)
+	}
+	if err := os.WriteFile(file, []byte("paths:\n  - 1\n  - {a: b}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Unsetenv("TESTL_PATHS")
+	if err := configload.Load(&c, configload.Options{EnvPrefix: "TESTL", File: file}); err == nil || !strings.Contains(err.Error(), "paths: want a list of strings") {
+		t.Fatalf("a list of non-strings: %v", err)
+	}
+}

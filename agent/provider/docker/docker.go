@@ -9,7 +9,9 @@
 //   - the command Spec.Command as the entrypoint, default /home/runner/run.sh;
 //   - Garo's labels verbatim (LabelManagedBy added when the request lacks it);
 //   - CPU (NanoCPUs) and memory limits from the spec's quantities;
-//   - the network mode Spec.Docker.NetworkMode, default "host".
+//   - the network mode Spec.Docker.NetworkMode, default "host";
+//   - Spec.Docker.Volumes as mounts: named volumes, and host paths only below
+//     Config.AllowedBindPaths.
 //
 // Only containers labelled garo.dev/managed-by=garo exist for this provider: List filters
 // by labels in the engine, State reports any other container as gone and Delete leaves it
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,9 +34,11 @@ import (
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/shared/spec"
 )
 
 // DefaultCommand is the command of the real runner image (ghcr.io/actions/actions-runner),
@@ -72,6 +77,11 @@ type Config struct {
 	// LogTailLines is how many last lines of a failed container's log go into
 	// Instance.Reason (default 20).
 	LogTailLines int
+	// AllowedBindPaths are the host directories (absolute, clean) that a policy's volumes
+	// may mount, each with everything below it. A host path outside them fails the
+	// runner's creation with ErrInvalidRequest; none means no host path at all. Named
+	// volumes need no permission.
+	AllowedBindPaths []string
 	// Logger for routine events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -115,6 +125,11 @@ func NewWithClient(cli *client.Client, cfg Config) (*Provider, error) {
 	}
 	if cfg.LogTailLines <= 0 {
 		cfg.LogTailLines = 20
+	}
+	for _, b := range cfg.AllowedBindPaths {
+		if !strings.HasPrefix(b, "/") || path.Clean(b) != b {
+			return nil, fmt.Errorf("docker: allowed bind path %q: want an absolute, clean path", b)
+		}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -253,9 +268,14 @@ func (p *Provider) containerConfig(req provider.RunnerRequest) (*container.Confi
 		Entrypoint: slices.Clone(cmd),
 		Cmd:        nil,
 	}
+	mounts, err := p.mounts(s.Docker)
+	if err != nil {
+		return nil, nil, err
+	}
 	host := &container.HostConfig{
 		NetworkMode: container.NetworkMode(network),
 		Resources:   container.Resources{NanoCPUs: cpus, Memory: mem},
+		Mounts:      mounts,
 	}
 	if mem > 0 {
 		host.Resources.MemorySwap = mem // no swap on top of the limit
@@ -437,4 +457,40 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// mounts maps the spec's volumes: a name is a named volume (the engine creates it when
+// missing; it outlives the container, a cache shared by the runners that mount it), an
+// absolute path a bind mount of the host, only below Config.AllowedBindPaths.
+func (p *Provider) mounts(d *spec.DockerSpec) ([]mount.Mount, error) {
+	if d == nil {
+		return nil, nil
+	}
+	var out []mount.Mount
+	for _, v := range d.Volumes {
+		m := mount.Mount{Type: mount.TypeVolume, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
+		if strings.HasPrefix(v.Source, "/") {
+			if !p.bindAllowed(v.Source) {
+				allowed := "none"
+				if len(p.cfg.AllowedBindPaths) > 0 {
+					allowed = strings.Join(p.cfg.AllowedBindPaths, ", ")
+				}
+				return nil, fmt.Errorf("volume %s → %s: host paths outside provider.docker.allowed_bind_paths (%s) are not mounted on this agent", v.Source, v.Target, allowed)
+			}
+			m.Type = mount.TypeBind
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// bindAllowed reports whether host path src is one of the allowed bind paths or below one.
+func (p *Provider) bindAllowed(src string) bool {
+	src = path.Clean(src)
+	for _, b := range p.cfg.AllowedBindPaths {
+		if src == b || strings.HasPrefix(src, strings.TrimSuffix(b, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }

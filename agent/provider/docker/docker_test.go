@@ -1,10 +1,13 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -411,3 +414,65 @@ func TestQuantities(t *testing.T) {
 }
 
 var _ provider.Provider = (*Provider)(nil)
+
+// A policy's volumes: a named volume (created by the engine, kept after the runner: a
+// cache) and a host path below the allowed bind paths, read-only; a host path outside
+// them is refused before anything is created.
+func TestVolumes(t *testing.T) {
+	t.Parallel()
+	allowed := t.TempDir()
+	data := filepath.Join(allowed, "tools")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Config{PullPolicy: PullNever, AllowedBindPaths: []string{allowed}})
+	ctx := t.Context()
+	volume := fmt.Sprintf("garo-test-cache-%d", time.Now().UnixNano())
+	t.Cleanup(func() { _ = f.cli.VolumeRemove(context.Background(), volume, true) })
+
+	req := f.request(f.agent+"-vol", "sleep")
+	req.Spec.Docker = &spec.DockerSpec{Volumes: []spec.DockerVolume{
+		{Source: volume, Target: "/home/runner/cache"},
+		{Source: data, Target: "/opt/tools", ReadOnly: true},
+	}}
+	in, err := f.p.Create(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := f.cli.ContainerInspect(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range info.Mounts {
+		got[m.Destination] = fmt.Sprintf("%s %s rw=%v", m.Type, cmp.Or(m.Name, m.Source), m.RW)
+	}
+	want := map[string]string{
+		"/home/runner/cache": "volume " + volume + " rw=true",
+		"/opt/tools":         "bind " + data + " rw=false",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("mounts = %v, want %v", got, want)
+	}
+	if err := f.p.Delete(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cli.VolumeInspect(ctx, volume); err != nil {
+		t.Errorf("the named volume went with the runner: %v", err)
+	}
+
+	for _, src := range []string{"/etc", allowed + "-other", "/"} {
+		bad := f.request(f.agent+"-bind", "sleep")
+		bad.Spec.Docker = &spec.DockerSpec{Volumes: []spec.DockerVolume{{Source: src, Target: "/x"}}}
+		_, err := f.p.Create(ctx, bad)
+		if !errors.Is(err, provider.ErrInvalidRequest) || !strings.Contains(err.Error(), "allowed_bind_paths") {
+			t.Errorf("bind of %s: %v, want ErrInvalidRequest naming allowed_bind_paths", src, err)
+		}
+	}
+	if list, _ := f.p.List(ctx, map[string]string{provider.LabelAgentID: f.agent}); len(list) != 0 {
+		t.Errorf("containers after refused binds: %+v", list)
+	}
+	if _, err := NewWithClient(f.cli, Config{AllowedBindPaths: []string{"relative/dir"}}); err == nil {
+		t.Error("a relative allowed bind path was accepted")
+	}
+}
