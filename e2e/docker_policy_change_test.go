@@ -1,6 +1,8 @@
 package e2e_test
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -9,7 +11,7 @@ import (
 	"github.com/garo-dev/garo/internal/testdb"
 )
 
-// A changed runner definition (here the runner's env, through the portal) replaces the
+// A changed runner definition (here the runner's env and volumes, through the portal) replaces the
 // idle runners at once, within max_runners: the new ones carry the new definition, and
 // the next job runs on one of them.
 func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
@@ -28,8 +30,14 @@ func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 		before = names
 		return ok && len(names) == 2
 	})
+	// The new definition: another env, and a named volume (a cache the runners share).
+	volume := fmt.Sprintf("garo-e2e-cache-%d", time.Now().UnixNano())
+	t.Cleanup(func() { _ = cli.VolumeRemove(context.Background(), volume, true) })
 	changed := time.Now()
-	if _, err := e.portal.PatchPolicy(t.Context(), repo, policy, map[string]any{"runner": map[string]any{"env": map[string]string{"E2E_VARIANT": "2"}}}, ""); err != nil {
+	if _, err := e.portal.PatchPolicy(t.Context(), repo, policy, map[string]any{"runner": map[string]any{
+		"env":    map[string]string{"E2E_VARIANT": "2"},
+		"docker": map[string]any{"volumes": []map[string]string{{"source": volume, "target": "/home/runner/cache"}}},
+	}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	var after []string
@@ -38,13 +46,16 @@ func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 		after = names
 		return ok && len(names) == 2 && !slices.Contains(names, before[0]) && !slices.Contains(names, before[1])
 	})
-	t.Logf("runner env changed → idle runners %v replaced by %v in %s (idle_grace 1m: not waited for)",
+	t.Logf("runner env and volumes changed → idle runners %v replaced by %v in %s (idle_grace 1m: not waited for)",
 		before, after, time.Since(changed).Round(time.Millisecond))
 	for _, name := range after {
 		sc, ok := smp.container(name)
 		env := sc.env
 		if !ok || !slices.Contains(env, "E2E_VARIANT=2") {
 			t.Errorf("new runner %s: env %v, want E2E_VARIANT=2", name, env)
+		}
+		if want := "volume " + volume + ":/home/runner/cache"; !slices.Contains(sc.mounts, want) {
+			t.Errorf("new runner %s: mounts %v, want %s", name, sc.mounts, want)
 		}
 	}
 	for _, name := range before {

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -235,6 +236,7 @@ type seenContainer struct {
 	jitInEnv  bool      // ACTIONS_RUNNER_INPUT_JITCONFIG set, non-empty, in Config.Env
 	jitInArgv bool      // the JIT config appears in Path, Args, Cmd or Entrypoint
 	env       []string  // Config.Env without the JIT config
+	mounts    []string  // "type source:destination" of each mount
 }
 
 // containerSampler lists the agent's containers through the engine API until stopped,
@@ -362,6 +364,11 @@ func inspected(sc *seenContainer, info container.InspectResponse, mu *sync.Mutex
 	sc.jitInArgv = sc.jitInArgv || inArgv
 	if env != nil {
 		sc.env = env
+	}
+	for _, m := range info.Mounts {
+		if sc.mounts == nil || !slices.Contains(sc.mounts, string(m.Type)+" "+cmp.Or(m.Name, m.Source)+":"+m.Destination) {
+			sc.mounts = append(sc.mounts, string(m.Type)+" "+cmp.Or(m.Name, m.Source)+":"+m.Destination)
+		}
 	}
 	if !started.IsZero() {
 		sc.started = started
