@@ -269,6 +269,7 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 	provisioned := false
 	if has && inst.State == provider.StateRunning && !r.Provisioned {
 		r.Provisioned, provisioned = true, true
+		r.RunningSince = in.Now
 	}
 	if j, busy := busyJob[r.Name]; busy && (!has || inst.State != provider.StateExited) {
 		r.JobID, r.TookJob = j.ID, true

@@ -561,9 +561,17 @@ func TestProvisioned(t *testing.T) {
 	if len(p.Provisioned) != 1 || p.Provisioned[0].After != 42*time.Second {
 		t.Fatalf("provisioned %+v", p.Provisioned)
 	}
-	p = scheduler.Reconcile(input(config(policy("small", 1, 5)), jobs(), []provider.Instance{inst("r", "small", provider.StateRunning)}, p.Records))
-	if len(p.Provisioned) != 0 {
-		t.Fatalf("provisioned twice: %+v", p.Provisioned)
+	if got := p.Records["r"]; !got.RunningSince.Equal(t0) || got.Status().RunningSince == nil || !got.Status().RunningSince.Equal(t0) {
+		t.Fatalf("running since %v (heartbeat %v), want %v", got.RunningSince, got.Status().RunningSince, t0)
+	}
+	in := input(config(policy("small", 1, 5)), jobs(), []provider.Instance{inst("r", "small", provider.StateRunning)}, p.Records)
+	in.Now = t0.Add(time.Minute)
+	p = scheduler.Reconcile(in)
+	if len(p.Provisioned) != 0 || !p.Records["r"].RunningSince.Equal(t0) {
+		t.Fatalf("provisioned twice: %+v, running since %v", p.Provisioned, p.Records["r"].RunningSince)
+	}
+	if s := rec("b", "small", protocol.RunnerBooting, t0).Status(); s.RunningSince != nil {
+		t.Fatalf("a runner never seen running reports running_since %v", s.RunningSince)
 	}
 }
 

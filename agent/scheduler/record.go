@@ -46,6 +46,8 @@ type Record struct {
 	Attempts int
 	// Provisioned: it was seen running once (the provisioning latency is recorded then).
 	Provisioned bool
+	// RunningSince is when it was first seen running (zero when adopted: unknown).
+	RunningSince time.Time
 }
 
 // Status is the record as a heartbeat reports it.
@@ -56,6 +58,10 @@ func (r Record) Status() protocol.RunnerStatus {
 	}
 	if r.State == protocol.RunnerBusy {
 		s.JobID = r.JobID
+	}
+	if !r.RunningSince.IsZero() {
+		t := r.RunningSince
+		s.RunningSince = &t
 	}
 	return s
 }

@@ -54,6 +54,11 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		if rows[i].CreatedAt.IsZero() {
 			rows[i].CreatedAt = now
 		}
+		// A time from the agent's clock: kept unless it is in the server's future.
+		if t := r.RunningSince; t != nil && !t.IsZero() && !t.After(now.Add(time.Minute)) {
+			at := t.UTC()
+			rows[i].RunningSince = &at
+		}
 		summary.Runners[string(r.State)]++
 	}
 	for _, j := range req.Jobs {
@@ -90,6 +95,15 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		}
 		if err := tx.ForgetMinted(ctx, names); err != nil {
 			return err
+		}
+		// A busy runner's job gets its runner_online step (the in_progress webhook stamps
+		// it too, from the last heartbeat, when it comes later).
+		for _, r := range kept {
+			if r.State == string(protocol.RunnerBusy) && r.JobID > 0 && r.RunningSince != nil {
+				if _, err := tx.MarkRunnerOnline(ctx, r.JobID, r.RepoKey, *r.RunningSince); err != nil {
+					return err
+				}
+			}
 		}
 		return s.markJobs(ctx, tx, a, req.Jobs)
 	})

@@ -160,6 +160,9 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string,
 		if err != nil {
 			return "", nil, err
 		}
+		if err := runnerOnline(ctx, tx, job); err != nil {
+			return "", nil, err
+		}
 		if err := tx.CreateJob(ctx, job); err != nil {
 			if errors.Is(err, store.ErrAlreadyExists) {
 				return "", nil, errJobCreateRace
@@ -177,11 +180,33 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string,
 		return OutcomeStale, job, nil
 	}
 	advance(job, ev, now)
+	if err := runnerOnline(ctx, tx, job); err != nil {
+		return "", nil, err
+	}
 	if err := tx.SaveJob(ctx, job); err != nil {
 		return "", nil, err
 	}
 	s.logJob(job, ev, "job updated")
 	return OutcomeProcessed, job, nil
+}
+
+// runnerOnline stamps the runner_online step of a job that a runner has taken, from when
+// the runner's agent first saw it running (its last heartbeat), when the runner is known.
+func runnerOnline(ctx context.Context, tx *store.Store, job *store.WorkflowJob) error {
+	if job.RunnerName == "" || job.RunnerOnlineAt != nil || job.InProgressAt == nil {
+		return nil
+	}
+	r, err := tx.GetRunner(ctx, job.RunnerName)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case r.RepoKey == job.RepoKey && r.RunningSince != nil:
+		at := r.RunningSince.UTC()
+		job.RunnerOnlineAt = &at
+	}
+	return nil
 }
 
 // newJob builds the log entry of a job seen for the first time, matched to a policy.

@@ -22,6 +22,8 @@ type Runner struct {
 	Reason     string
 	CreatedAt  time.Time `gorm:"autoCreateTime:false"`
 	UpdatedAt  time.Time `gorm:"autoUpdateTime:false"`
+	// RunningSince is when the agent first saw its process running; nil when unknown.
+	RunningSince *time.Time
 }
 
 // chunkSize bounds the parameters of one IN list.
@@ -205,6 +207,18 @@ func (s *Store) JobsServedBy(ctx context.Context, group string, repoKeys, closed
 		return nil, fmt.Errorf("jobs served by %s: %w", group, err)
 	}
 	return out, nil
+}
+
+// MarkRunnerOnline records when the runner that took job id of repoKey was first seen
+// running, unless the job has that step already. It reports whether it changed the job.
+func (s *Store) MarkRunnerOnline(ctx context.Context, id int64, repoKey string, at time.Time) (bool, error) {
+	res := s.conn(ctx).Model(&WorkflowJob{}).
+		Where("id = ? AND repo_key = ? AND runner_online_at IS NULL", id, repoKey).
+		UpdateColumn("runner_online_at", at.UTC())
+	if res.Error != nil {
+		return false, fmt.Errorf("mark runner online for job %d: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
 }
 
 // MarkRunnerRequested records when a runner was first requested for job id of repoKey. It

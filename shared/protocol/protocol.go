@@ -112,7 +112,10 @@ type RunnerStatus struct {
 	State      RunnerState `json:"state"`
 	JobID      int64       `json:"job_id,omitempty"`
 	CreatedAt  time.Time   `json:"created_at"`
-	Reason     string      `json:"reason,omitempty"` // why it failed
+	// RunningSince is when the agent first saw the runner's process running; absent
+	// when it does not know (not running yet, or adopted after a restart).
+	RunningSince *time.Time `json:"running_since,omitempty"`
+	Reason       string     `json:"reason,omitempty"` // why it failed
 }
 
 // Job states the agent reports (in addition to GitHub's).
