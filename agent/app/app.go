@@ -269,6 +269,9 @@ func (a *agent) heartbeats(ctx context.Context) error {
 			a.contact()
 			a.setIntervals(resp.Intervals)
 			a.sched.SetDraining(resp.Drain)
+			if len(resp.Ignored) > 0 {
+				a.log.Warn("the server ignored entries of the heartbeat", "count", len(resp.Ignored), "entries", resp.Ignored)
+			}
 		case errors.Is(err, client.ErrUnauthorized):
 			return err
 		case ctx.Err() == nil:

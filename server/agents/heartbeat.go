@@ -39,8 +39,13 @@ type inventory struct {
 // heartbeat changes nothing). It renews a's leases and settles the ownership of its group.
 // Job states are kept only for open jobs of repositories a owns; others are ignored.
 func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.HeartbeatRequest) (*protocol.HeartbeatResponse, error) {
-	if err := validateHeartbeat(&req); err != nil {
+	ignored, err := validateHeartbeat(&req)
+	if err != nil {
 		return nil, err
+	}
+	if len(ignored) > 0 {
+		s.ignoredEntries.Add(float64(len(ignored)))
+		s.log.Warn("heartbeat entries ignored", "agent_id", a.ID, "count", len(ignored), "first", ignored[0])
 	}
 	now := s.now()
 	summary := inventory{Runners: map[string]int64{}, Jobs: map[string]int64{}}
@@ -114,7 +119,7 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 	if err := s.settle(ctx, a.AgentGroup); err != nil {
 		return nil, err
 	}
-	return &protocol.HeartbeatResponse{Intervals: s.Intervals()}, nil
+	return &protocol.HeartbeatResponse{Intervals: s.Intervals(), Ignored: ignored}, nil
 }
 
 // claimable keeps the reported runners that a may hold: those of repositories it owns
@@ -191,7 +196,7 @@ func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent,
 	return tx.ClearJobMarks(ctx, stale)
 }
 
-func validateHeartbeat(req *protocol.HeartbeatRequest) error {
+func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 	var errs []portalapi.FieldError
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, portalapi.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
@@ -213,55 +218,70 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) error {
 		bad("jobs", "at most %d jobs per heartbeat, got %d", maxReportedJobs, len(req.Jobs))
 	}
 	if len(errs) > 0 {
-		return &portalapi.ValidationError{Fields: errs}
+		return nil, &portalapi.ValidationError{Fields: errs}
 	}
+	// One bad entry (an agent's bug, a version skew) must not cost the whole heartbeat:
+	// the agent would look silent and lose its repositories. It is dropped and named.
+	var ignored []string
 	names := make(map[string]bool, len(req.Runners))
-	for i := range req.Runners {
-		r := &req.Runners[i]
-		f := fmt.Sprintf("runners[%d]", i)
-		if r.Name == "" || len(r.Name) > 255 || strings.IndexFunc(r.Name, unicode.IsControl) >= 0 {
-			bad(f+".name", "must be 1-255 characters without control characters")
-		} else if names[r.Name] {
-			bad(f+".name", "duplicate runner %q", r.Name)
+	runners := req.Runners[:0]
+	for i, r := range req.Runners {
+		if problem := runnerProblem(r, names); problem != "" {
+			ignored = append(ignored, fmt.Sprintf("runners[%d] (%q): %s", i, r.Name, problem))
+			continue
 		}
 		names[r.Name] = true
-		if _, _, err := policy.ParseRepository(r.Repository); err != nil {
-			bad(f+".repository", "%v", err)
-		}
-		if err := policy.ValidateName(r.Policy); err != nil {
-			bad(f+".policy", "%v", err)
-		}
-		if !runnerStates[r.State] {
-			bad(f+".state", "unknown runner state %q", r.State)
-		}
-		if len(r.ProviderID) > 255 {
-			bad(f+".provider_id", "must be at most 255 characters")
-		}
-		if r.RunnerID < 0 || r.JobID < 0 {
-			bad(f, "runner_id and job_id must not be negative")
-		}
 		if len(r.Reason) > maxReasonLen {
 			r.Reason = strings.ToValidUTF8(r.Reason[:maxReasonLen], "")
 		}
+		runners = append(runners, r)
 	}
+	req.Runners = runners
 	jobs := make(map[int64]bool, len(req.Jobs))
+	kept := req.Jobs[:0]
 	for i, j := range req.Jobs {
-		f := fmt.Sprintf("jobs[%d]", i)
-		if j.JobID <= 0 {
-			bad(f+".job_id", "must be a GitHub job id (positive)")
-		} else if jobs[j.JobID] {
-			bad(f+".job_id", "duplicate job %d", j.JobID)
+		var problem string
+		switch {
+		case j.JobID <= 0:
+			problem = "job_id must be a GitHub job id (positive)"
+		case jobs[j.JobID]:
+			problem = fmt.Sprintf("duplicate job %d", j.JobID)
+		case !jobStates[j.State]:
+			problem = fmt.Sprintf("state must be %s or %s, got %q", protocol.JobWaitingForCapacity, protocol.JobRunnerRequested, j.State)
+		case j.Position < 0:
+			problem = "position must not be negative"
+		}
+		if problem != "" {
+			ignored = append(ignored, fmt.Sprintf("jobs[%d] (%d): %s", i, j.JobID, problem))
+			continue
 		}
 		jobs[j.JobID] = true
-		if !jobStates[j.State] {
-			bad(f+".state", "must be %s or %s, got %q", protocol.JobWaitingForCapacity, protocol.JobRunnerRequested, j.State)
-		}
-		if j.Position < 0 {
-			bad(f+".position", "must not be negative")
-		}
+		kept = append(kept, j)
 	}
-	if len(errs) > 0 {
-		return &portalapi.ValidationError{Fields: errs}
+	req.Jobs = kept
+	return ignored, nil
+}
+
+// runnerProblem says what is wrong with one reported runner, "" when nothing; names are
+// the names kept so far.
+func runnerProblem(r protocol.RunnerStatus, names map[string]bool) string {
+	switch {
+	case r.Name == "" || len(r.Name) > 255 || strings.IndexFunc(r.Name, unicode.IsControl) >= 0:
+		return "name must be 1-255 characters without control characters"
+	case names[r.Name]:
+		return "duplicate runner name"
+	case !runnerStates[r.State]:
+		return fmt.Sprintf("unknown runner state %q", r.State)
+	case len(r.ProviderID) > 255:
+		return "provider_id must be at most 255 characters"
+	case r.RunnerID < 0 || r.JobID < 0:
+		return "runner_id and job_id must not be negative"
 	}
-	return nil
+	if _, _, err := policy.ParseRepository(r.Repository); err != nil {
+		return "repository " + err.Error()
+	}
+	if err := policy.ValidateName(r.Policy); err != nil {
+		return "policy " + err.Error()
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package agents_test
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/garo-dev/garo/internal/testdb"
@@ -98,20 +99,44 @@ func TestHeartbeatReplacesInventory(t *testing.T) {
 			t.Fatalf("another group's agent removing garo-linux-a = %v, want ErrNotOwner", ans)
 		}
 
-		// Bad reports are refused whole, naming the field.
-		for field, bad := range map[string]protocol.HeartbeatRequest{
-			"state":                 {State: "sleeping"},
-			"runners[0].state":      {Runners: []protocol.RunnerStatus{{Name: "r", Repository: "acme/web", Policy: "linux", State: "lost"}}},
-			"runners[1].name":       {Runners: []protocol.RunnerStatus{{Name: "r", Repository: "acme/web", Policy: "linux", State: "idle"}, {Name: "r", Repository: "acme/web", Policy: "linux", State: "idle"}}},
-			"runners[0].repository": {Runners: []protocol.RunnerStatus{{Name: "r", Repository: "web", Policy: "linux", State: "idle"}}},
-			"jobs[0].state":         {Jobs: []protocol.JobStatus{{JobID: 1, State: "queued"}}},
-			"jobs[0].job_id":        {Jobs: []protocol.JobStatus{{JobID: 0, State: protocol.JobRunnerRequested}}},
-		} {
-			_, err := svc.Heartbeat(ctx, x.auth(t), bad)
-			var verr *portalapi.ValidationError
-			if !errors.As(err, &verr) || verr.Fields[0].Field != field {
-				t.Errorf("heartbeat with a bad %s: %v", field, err)
+		// A bad state refuses the heartbeat, naming the field.
+		var verr *portalapi.ValidationError
+		if _, err := svc.Heartbeat(ctx, x.auth(t), protocol.HeartbeatRequest{State: "sleeping"}); !errors.As(err, &verr) || verr.Fields[0].Field != "state" {
+			t.Errorf("heartbeat with a bad state: %v", err)
+		}
+		// A bad entry is dropped and named; the rest of the heartbeat is taken.
+		good := protocol.RunnerStatus{Name: "garo-linux-c", Repository: "acme/web", Policy: "linux", State: protocol.RunnerIdle, CreatedAt: clk.Now()}
+		resp, err := svc.Heartbeat(ctx, x.auth(t), protocol.HeartbeatRequest{
+			Runners: []protocol.RunnerStatus{
+				good,
+				{Name: "r", Repository: "acme/web", Policy: "linux", State: "lost"},
+				good, // a duplicate name
+				{Name: "s", Repository: "web", Policy: "linux", State: "idle"},
+			},
+			Jobs: []protocol.JobStatus{
+				{JobID: 1, State: "queued"},
+				{JobID: 0, State: protocol.JobRunnerRequested},
+				{JobID: 2, State: protocol.JobWaitingForCapacity, Position: 1},
+			},
+		})
+		if err != nil {
+			t.Fatalf("heartbeat with bad entries: %v", err)
+		}
+		want := []string{`runners[1] ("r"): unknown runner state "lost"`, `runners[2] ("garo-linux-c"): duplicate runner name`, `runners[3] ("s"): repository`,
+			`jobs[0] (1): state must be`, `jobs[1] (0): job_id must be`}
+		if len(resp.Ignored) != len(want) {
+			t.Fatalf("ignored = %q, want %d entries", resp.Ignored, len(want))
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(resp.Ignored[i], w) {
+				t.Errorf("ignored[%d] = %q, want it to start with %q", i, resp.Ignored[i], w)
 			}
+		}
+		if r, err := st.GetRunner(ctx, "garo-linux-c"); err != nil || r.AgentID != x.id {
+			t.Errorf("the good runner of a heartbeat with bad entries: %+v, %v", r, err)
+		}
+		if marks := jobMarks(t, st, 2); marks[2] != "waiting_for_capacity@1 by "+x.id {
+			t.Errorf("the good job of a heartbeat with bad entries: %v", marks)
 		}
 	})
 }

@@ -103,6 +103,7 @@ type Service struct {
 	heartbeats                 prometheus.Counter
 	credentials                *prometheus.CounterVec
 	swept                      *prometheus.CounterVec
+	ignoredEntries             prometheus.Counter
 }
 
 // New returns the service on st. rs may be nil when GitHub is not configured: runner
@@ -148,8 +149,12 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 			Help: "Runners minted but never reported by an agent, by what the sweep did (removed, gone, busy, failed).",
 		}, []string{"outcome"}),
 	}
+	s.ignoredEntries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "garo_agent_heartbeat_entries_ignored_total",
+		Help: "Malformed runner and job entries of heartbeats that were dropped (the rest was taken).",
+	})
 	if reg != nil {
-		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept)
+		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries)
 	}
 	return s
 }

@@ -146,6 +146,9 @@ type HeartbeatResponse struct {
 	Intervals Intervals `json:"intervals"`
 	// Drain asks the agent to stop creating runners and let busy ones finish.
 	Drain bool `json:"drain,omitempty"`
+	// Ignored names the runner and job entries the server dropped as malformed (the rest
+	// of the heartbeat was taken), for the agent to log.
+	Ignored []string `json:"ignored,omitempty"`
 }
 
 // Config is what an agent serves: the enabled policies of the repositories it owns.
