@@ -23,7 +23,8 @@ import (
 // GitHub is the part of the GitHub client the loops need.
 type GitHub interface {
 	Mode() string
-	RateLimit() githubapp.RateState
+	RateLimitFor(owner, repo string) githubapp.RateState
+	AppRateLimit() githubapp.RateState
 	ListDeliveries(ctx context.Context, since time.Time, limit int) ([]githubapp.Delivery, error)
 	Redeliver(ctx context.Context, deliveryID int64) error
 	ListQueuedJobs(ctx context.Context, owner, repo string, limit int) ([]githubapp.Job, error)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,6 +212,54 @@ func TestReconcileStandsBackOnLowBudget(t *testing.T) {
 		}
 		if got := r.gh.RateLimit(); got.Remaining >= 500 || got.Limit == 0 {
 			t.Fatalf("rate state = %+v", got)
+		}
+	})
+}
+
+// TestReconcileBudgetPerInstallation: GitHub counts each installation apart, so one
+// organisation's spent budget holds back only its own repositories.
+func TestReconcileBudgetPerInstallation(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		r := newRig(t, b)
+		ctx := t.Context()
+		other := r.sim.AddRepository("globex/api")
+		err := r.st.CreatePolicy(ctx, &store.Policy{
+			ID: "p2", Owner: "globex", Repo: "api", OwnerKey: "globex", RepoKey: "globex/api", Name: "linux",
+			Labels: []string{"linux"}, MaxRunners: 5, Ephemeral: true, AgentGroup: "default", Enabled: true,
+			Provider: "docker", RunnerSpec: store.JSONText(`{"image":"x"}`),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acme := r.sim.Repositories()[0]
+		if acme.FullName != "acme/web" || acme.InstallationID == other.InstallationID {
+			t.Fatalf("repositories %+v, %+v: want two installations", acme, other)
+		}
+		r.sim.SetInstallationRateLimit(acme.InstallationID, 100, time.Now().Add(time.Hour))
+		l := r.loops(r.st, nil)
+		// The first cycle learns each installation's budget from GitHub's headers.
+		if _, err := l.ReconcileOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.gh.RateLimitFor("acme", "web"); got.Remaining >= 500 || got.Limit == 0 {
+			t.Fatalf("acme's budget = %+v", got)
+		}
+		if got := r.gh.RateLimitFor("globex", "api"); got.Remaining < 4000 {
+			t.Fatalf("globex's budget = %+v", got)
+		}
+		if _, err := r.sim.QueueJobQuietly("globex/api", []string{"linux"}); err != nil {
+			t.Fatal(err)
+		}
+		before := len(r.sim.Requests())
+		rep, err := l.ReconcileOnce(ctx)
+		if err != nil || rep.LowBudget != 1 || rep.Added != 1 || rep.Skipped != "" {
+			t.Fatalf("cycle = %+v, %v; want acme/web left for later and globex/api's missed job added", rep, err)
+		}
+		for _, req := range r.sim.Requests()[before:] {
+			if strings.Contains(req.Path, "/acme/") {
+				t.Errorf("a request for acme with its budget under the floor: %s %s", req.Method, req.Path)
+			}
 		}
 	})
 }

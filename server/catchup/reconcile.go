@@ -17,6 +17,7 @@ type ReconcileReport struct {
 	Repos, Added, Advanced int
 	Rematched              int    // unmatched jobs that a new or changed policy now serves
 	Failed                 int    // repositories whose reconciliation failed (see the log)
+	LowBudget              int    // repositories left for a later cycle: their installation's budget is under the floor
 	Skipped                string // why the cycle did nothing or stopped early
 }
 
@@ -25,11 +26,6 @@ type ReconcileReport struct {
 // ReconcileMaxJobs job lookups.
 func (l *Loops) ReconcileOnce(ctx context.Context) (ReconcileReport, error) {
 	var rep ReconcileReport
-	if rep.Skipped = l.budgetLow(); rep.Skipped != "" {
-		l.skipped.WithLabelValues("reconcile", "budget_low").Inc()
-		l.log.Info("reconcile cycle skipped", "reason", rep.Skipped)
-		return rep, nil
-	}
 	repos, err := l.st.ReposWithEnabledPolicies(ctx)
 	if err != nil {
 		return rep, err
@@ -44,6 +40,16 @@ func (l *Loops) ReconcileOnce(ctx context.Context) (ReconcileReport, error) {
 	n := min(len(repos), l.cfg.ReconcileMaxRepos)
 	for i := 0; i < n && budget > 0; i++ {
 		r := repos[(start+i)%len(repos)]
+		// Each installation has a budget of its own: a low one stands back alone.
+		if why := l.budgetLow(l.gh.RateLimitFor(r.Owner, r.Repo)); why != "" {
+			rep.LowBudget++
+			l.skipped.WithLabelValues("reconcile", "budget_low").Inc()
+			l.log.Info("repository not reconciled this cycle", "repo", r.RepoKey, "reason", why)
+			if rep.LowBudget == n {
+				rep.Skipped = why
+			}
+			continue
+		}
 		used, err := l.reconcileRepo(ctx, r, budget, &rep)
 		budget -= used
 		rep.Repos++
@@ -65,9 +71,8 @@ func (l *Loops) ReconcileOnce(ctx context.Context) (ReconcileReport, error) {
 	return rep, nil
 }
 
-// budgetLow says why GitHub's known rate-limit budget is under the floor, or "".
-func (l *Loops) budgetLow() string {
-	rs := l.gh.RateLimit()
+// budgetLow says why a known rate-limit budget is under the floor, or "".
+func (l *Loops) budgetLow(rs githubapp.RateState) string {
 	if rs.Limit > 0 && rs.Remaining < l.cfg.ReconcileMinRemaining && l.now().Before(rs.Reset) {
 		return fmt.Sprintf("rate-limit budget low (%d left, floor %d, reset %s)", rs.Remaining, l.cfg.ReconcileMinRemaining, rs.Reset.UTC().Format(time.RFC3339))
 	}

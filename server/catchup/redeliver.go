@@ -23,7 +23,7 @@ type RedeliverReport struct {
 // recorded, at most RedeliverMax per cycle.
 func (l *Loops) RedeliverOnce(ctx context.Context) (RedeliverReport, error) {
 	var rep RedeliverReport
-	if reason := l.budgetLow(); reason != "" {
+	if reason := l.budgetLow(l.gh.AppRateLimit()); reason != "" {
 		l.skipped.WithLabelValues("redeliver", "budget_low").Inc()
 		l.log.Info("redelivery cycle skipped", "reason", reason)
 		return rep, nil

@@ -181,9 +181,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Client, erro
 	}
 
 	if c.mode == "pat" {
-		c.pat = c.newGitHub(c.transport("pat")).WithAuthToken(cfg.PAT)
+		c.pat = c.newGitHub(c.transport(patCredential)).WithAuthToken(cfg.PAT)
 	} else {
-		atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport("app"), c.appID, c.key)
+		atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport(appCredential), c.appID, c.key)
 		atr.BaseURL = c.ghinstallationBaseURL()
 		c.app = c.newGitHub(atr)
 	}
@@ -286,6 +286,34 @@ func (c *Client) Mode() string { return c.mode }
 // for (the zero RateState before the first answer).
 func (c *Client) RateLimit() RateState { return c.lim.state() }
 
+// RateLimitFor returns the "core" budget of the credential that acts on owner/repo: its
+// installation's (once the installation is known), or the PAT's. GitHub counts each
+// installation apart, so one organisation's spent budget says nothing of another's. The
+// zero RateState means not known yet.
+func (c *Client) RateLimitFor(owner, repo string) RateState {
+	cred := patCredential
+	if c.mode != "pat" {
+		inst := c.cached(repoKey(owner, repo))
+		if inst == nil {
+			return RateState{}
+		}
+		cred = installationCredential(inst.id)
+	}
+	return c.lim.budget(budgetKey{cred, "core"})
+}
+
+// AppRateLimit returns the "core" budget of the App itself (its JWT: installations,
+// hook deliveries); the zero RateState means not known yet.
+func (c *Client) AppRateLimit() RateState { return c.lim.budget(budgetKey{appCredential, "core"}) }
+
+// Credential names of the rate-limit budgets.
+const (
+	patCredential = "pat"
+	appCredential = "app"
+)
+
+func installationCredential(id int64) string { return fmt.Sprintf("installation/%d", id) }
+
 func repoKey(owner, repo string) string { return strings.ToLower(owner + "/" + repo) }
 
 // forRepo returns the go-github client that acts on owner/repo, and the installation id
@@ -342,7 +370,7 @@ func (c *Client) lookup(ctx context.Context, owner, repo string) (*installation,
 		// Each installation gets its own AppsTransport: ghinstallation's token refresh
 		// writes fields of the AppsTransport it was built from, so sharing one between
 		// installations would race.
-		atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport(fmt.Sprintf("installation/%d", id)), c.appID, c.key)
+		atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport(installationCredential(id)), c.appID, c.key)
 		atr.BaseURL = c.ghinstallationBaseURL()
 		itr := ghinstallation.NewFromAppsTransport(atr, id)
 		inst = &installation{id: id, gh: c.newGitHub(itr)}

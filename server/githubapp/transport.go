@@ -110,6 +110,13 @@ func (l *limiter) observe(credential string, resp *http.Response) {
 	l.m.limit.WithLabelValues(st.Resource).Set(float64(limit))
 }
 
+// budget returns the last known state of one budget (zero when unknown).
+func (l *limiter) budget(k budgetKey) RateState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.budgets[k]
+}
+
 func (l *limiter) state() RateState {
 	l.mu.Lock()
 	defer l.mu.Unlock()

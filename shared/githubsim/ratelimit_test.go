@@ -158,3 +158,30 @@ func TestSlowFaultHonoursClientDeadline(t *testing.T) {
 		t.Fatalf("after ClearFaults: %v", err)
 	}
 }
+
+// An installation with a window of its own: its token's calls spend it (403 at 0) while
+// another installation's token spends the shared window.
+func TestInstallationRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, githubsim.Options{})
+	low := e.sim.AddRepository("acme/api")
+	other := e.sim.AddRepository("globex/web")
+	if low.InstallationID == other.InstallationID {
+		t.Fatalf("two owners share installation %d", low.InstallationID)
+	}
+	lowGH := e.client(t, e.installationToken(t, low.InstallationID, nil))
+	otherGH := e.client(t, e.installationToken(t, other.InstallationID, nil))
+	e.sim.SetInstallationRateLimit(low.InstallationID, 1, time.Now().Add(time.Hour))
+
+	_, resp, err := lowGH.Actions.ListRunners(ctxT(t), "acme", "api", nil)
+	if err != nil || resp.Header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("the last call of the installation's window: %v, remaining %q", err, resp.Header.Get("X-RateLimit-Remaining"))
+	}
+	if _, resp, err = lowGH.Actions.ListRunners(ctxT(t), "acme", "api", nil); resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a call beyond the installation's window: %v, want 403", err)
+	}
+	_, resp, err = otherGH.Actions.ListRunners(ctxT(t), "globex", "web", nil)
+	if err != nil || resp.Header.Get("X-RateLimit-Remaining") == "0" {
+		t.Fatalf("another installation: %v, remaining %q", err, resp.Header.Get("X-RateLimit-Remaining"))
+	}
+}

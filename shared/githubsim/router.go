@@ -293,15 +293,27 @@ func (s *Sim) refillLocked() {
 	}
 }
 
-// takeRate spends one call of the window, or answers 403 when none is left.
+// windowLocked is the window the caller spends: its installation's own, if it has one.
+func (s *Sim) windowLocked(c *call) *rateState {
+	if w := s.instRates[c.who.installationID()]; w != nil && c.who.kind == callerInstallation {
+		if now := s.opts.Now(); !now.Before(w.reset) {
+			w.remaining, w.reset = w.limit, now.Add(time.Hour)
+		}
+		return w
+	}
+	s.refillLocked()
+	return &s.rate
+}
+
+// takeRate spends one call of the caller's window, or answers 403 when none is left.
 func (s *Sim) takeRate(c *call) bool {
 	s.mu.Lock()
-	s.refillLocked()
-	ok := s.rate.remaining > 0
+	w := s.windowLocked(c)
+	ok := w.remaining > 0
 	if ok {
-		s.rate.remaining--
+		w.remaining--
 	}
-	snap := s.rate
+	snap := *w
 	s.mu.Unlock()
 	s.setRateHeaders(c, snap)
 	if ok {

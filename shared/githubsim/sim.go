@@ -150,6 +150,7 @@ type Sim struct {
 	requests      []RequestRecord
 	faults        []*faultState
 	rate          rateState
+	instRates     map[int64]*rateState // installations with a window of their own
 	labelIDs      map[string]int64 // by lower-case label name
 	changed       chan struct{}    // closed and replaced when jobs or runners change
 	delivered     chan struct{}    // closed and replaced when a delivery is recorded
@@ -389,6 +390,18 @@ func (s *Sim) Repositories() []Repository {
 	}
 	slices.SortFunc(out, func(a, b Repository) int { return cmpInt64(a.ID, b.ID) })
 	return out
+}
+
+// SetInstallationRateLimit gives installation id a core window of its own, as GitHub
+// counts each installation apart: its token's calls spend it, and other callers keep the
+// shared window of SetRateLimit. The limit stays 5000; past reset the window refills.
+func (s *Sim) SetInstallationRateLimit(id int64, remaining int, reset time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.instRates == nil {
+		s.instRates = map[int64]*rateState{}
+	}
+	s.instRates[id] = &rateState{limit: s.rate.limit, remaining: max(0, min(remaining, s.rate.limit)), reset: reset}
 }
 
 // SetRateLimit sets the core rate limit's remaining calls and its reset time. The limit
