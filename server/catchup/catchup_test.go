@@ -210,7 +210,7 @@ func TestReconcileStandsBackOnLowBudget(t *testing.T) {
 		if after := len(r.sim.Requests()); after != before {
 			t.Fatalf("a low-budget cycle sent %d requests", after-before)
 		}
-		if got := r.gh.RateLimit(); got.Remaining >= 500 || got.Limit == 0 {
+		if got := r.gh.RateLimitFor("acme", "web"); got.Remaining >= 500 || got.Limit == 0 {
 			t.Fatalf("rate state = %+v", got)
 		}
 	})

@@ -282,10 +282,6 @@ func (c *Client) newGitHub(rt http.RoundTripper) *github.Client {
 // Mode returns "app" or "pat".
 func (c *Client) Mode() string { return c.mode }
 
-// RateLimit returns the "core" budget GitHub reported last, whichever credential it was
-// for (the zero RateState before the first answer).
-func (c *Client) RateLimit() RateState { return c.lim.state() }
-
 // RateLimitFor returns the "core" budget of the credential that acts on owner/repo: its
 // installation's (once the installation is known), or the PAT's. GitHub counts each
 // installation apart, so one organisation's spent budget says nothing of another's. The

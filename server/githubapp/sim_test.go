@@ -286,8 +286,8 @@ func TestSimRateLimits(t *testing.T) {
 	if n := len(e.sim.Requests()) - before; n != 0 {
 		t.Errorf("requests sent while the budget is spent = %d, want 0", n)
 	}
-	if st := e.c.RateLimit(); st.Remaining != 0 || st.Limit != 5000 || !st.Reset.Equal(reset) {
-		t.Errorf("RateLimit() = %+v", st)
+	if st := e.c.RateLimitFor("acme", "api"); st.Remaining != 0 || st.Limit != 5000 || !st.Reset.Equal(reset) {
+		t.Errorf("RateLimitFor() = %+v", st)
 	}
 	if v := testutil.ToFloat64(e.c.lim.m.remaining.WithLabelValues("core")); v != 0 {
 		t.Errorf("remaining gauge = %v, want 0", v)

@@ -61,9 +61,8 @@ type limiter struct {
 	log     *slog.Logger
 	m       *metrics
 
-	mu       sync.Mutex
-	budgets  map[budgetKey]RateState
-	lastCore RateState
+	mu      sync.Mutex
+	budgets map[budgetKey]RateState
 }
 
 // sleep waits d on the injectable timer, or until ctx ends.
@@ -102,9 +101,6 @@ func (l *limiter) observe(credential string, resp *http.Response) {
 	}
 	l.mu.Lock()
 	l.budgets[budgetKey{credential, st.Resource}] = st
-	if st.Resource == "core" {
-		l.lastCore = st
-	}
 	l.mu.Unlock()
 	l.m.remaining.WithLabelValues(st.Resource).Set(float64(remaining))
 	l.m.limit.WithLabelValues(st.Resource).Set(float64(limit))
@@ -115,12 +111,6 @@ func (l *limiter) budget(k budgetKey) RateState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.budgets[k]
-}
-
-func (l *limiter) state() RateState {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lastCore
 }
 
 // holdIfSpent is the proactive check: while the known budget of (credential, resource) is

@@ -129,8 +129,8 @@ func TestRateLimitBeyondMaxWaitFailsWithoutFurtherRequests(t *testing.T) {
 	if n := len(h.fake.Requests()) - before; n != 1 {
 		t.Errorf("requests after the proactive check = %d, want still 1", n)
 	}
-	if st := h.c.RateLimit(); st.Remaining != 0 || st.Limit != 5000 || !st.Reset.Equal(reset) || st.Resource != "core" {
-		t.Errorf("RateLimit() = %+v", st)
+	if st := h.c.RateLimitFor("octo", "hello"); st.Remaining != 0 || st.Limit != 5000 || !st.Reset.Equal(reset) || st.Resource != "core" {
+		t.Errorf("RateLimitFor() = %+v", st)
 	}
 	if v := testutil.ToFloat64(h.c.lim.m.rateLimited); v != 2 {
 		t.Errorf("garo_github_rate_limited_total = %v, want 2", v)
@@ -167,8 +167,8 @@ func TestSpentBudgetWithinMaxWaitIsWaitedOut(t *testing.T) {
 	if w := h.clock.Waits(); !slices.Equal(w, []time.Duration{20 * time.Second}) {
 		t.Errorf("waits = %v, want [20s] up to the reset", w)
 	}
-	if st := h.c.RateLimit(); st.Remaining != 4999 {
-		t.Errorf("RateLimit().Remaining = %d, want 4999", st.Remaining)
+	if st := h.c.RateLimitFor("octo", "hello"); st.Remaining != 4999 {
+		t.Errorf("RateLimitFor().Remaining = %d, want 4999", st.Remaining)
 	}
 	if v := testutil.ToFloat64(h.c.lim.m.limit.WithLabelValues("core")); v != 5000 {
 		t.Errorf("garo_github_rate_limit_limit{core} = %v, want 5000", v)
