@@ -9,7 +9,7 @@ import (
 
 // metrics are the client's Prometheus series, all fed by the rate transport.
 type metrics struct {
-	remaining   *prometheus.GaugeVec   // garo_github_rate_limit_remaining{resource}
+	remaining   *prometheus.GaugeVec   // garo_github_rate_limit_remaining{credential,resource}
 	limit       *prometheus.GaugeVec   // garo_github_rate_limit_limit{resource}
 	requests    *prometheus.CounterVec // garo_github_requests_total{status_class}
 	rateLimited prometheus.Counter     // garo_github_rate_limited_total
@@ -19,12 +19,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_github_rate_limit_remaining",
-			Help: "Requests left in GitHub's rate-limit window, as last reported by GitHub, per resource.",
-		}, []string{"resource"}),
+			Help: "Requests left in GitHub's rate-limit window, as last reported by GitHub, per credential (app, pat, installation/<id>) and resource.",
+		}, []string{"credential", "resource"}),
 		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_github_rate_limit_limit",
-			Help: "Size of GitHub's rate-limit window, as last reported by GitHub, per resource.",
-		}, []string{"resource"}),
+			Help: "Size of GitHub's rate-limit window, as last reported by GitHub, per credential and resource.",
+		}, []string{"credential", "resource"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "garo_github_requests_total",
 			Help: "HTTP exchanges with the GitHub API (retries count), by status class: 2xx, 3xx, 4xx, 5xx, or error when no answer came.",

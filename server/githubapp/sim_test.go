@@ -289,8 +289,9 @@ func TestSimRateLimits(t *testing.T) {
 	if st := e.c.RateLimitFor("acme", "api"); st.Remaining != 0 || st.Limit != 5000 || !st.Reset.Equal(reset) {
 		t.Errorf("RateLimitFor() = %+v", st)
 	}
-	if v := testutil.ToFloat64(e.c.lim.m.remaining.WithLabelValues("core")); v != 0 {
-		t.Errorf("remaining gauge = %v, want 0", v)
+	inst := installationCredential(e.sim.Repositories()[0].InstallationID)
+	if v := testutil.ToFloat64(e.c.lim.m.remaining.WithLabelValues(inst, "core")); v != 0 {
+		t.Errorf("remaining gauge of %s = %v, want 0", inst, v)
 	}
 }
 

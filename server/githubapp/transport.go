@@ -102,8 +102,8 @@ func (l *limiter) observe(credential string, resp *http.Response) {
 	l.mu.Lock()
 	l.budgets[budgetKey{credential, st.Resource}] = st
 	l.mu.Unlock()
-	l.m.remaining.WithLabelValues(st.Resource).Set(float64(remaining))
-	l.m.limit.WithLabelValues(st.Resource).Set(float64(limit))
+	l.m.remaining.WithLabelValues(credential, st.Resource).Set(float64(remaining))
+	l.m.limit.WithLabelValues(credential, st.Resource).Set(float64(limit))
 }
 
 // budget returns the last known state of one budget (zero when unknown).

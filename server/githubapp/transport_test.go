@@ -135,7 +135,7 @@ func TestRateLimitBeyondMaxWaitFailsWithoutFurtherRequests(t *testing.T) {
 	if v := testutil.ToFloat64(h.c.lim.m.rateLimited); v != 2 {
 		t.Errorf("garo_github_rate_limited_total = %v, want 2", v)
 	}
-	if v := testutil.ToFloat64(h.c.lim.m.remaining.WithLabelValues("core")); v != 0 {
+	if v := testutil.ToFloat64(h.c.lim.m.remaining.WithLabelValues(installationCredential(7), "core")); v != 0 {
 		t.Errorf("garo_github_rate_limit_remaining{core} = %v, want 0", v)
 	}
 	// Another installation has its own budget and is not held back.
@@ -170,10 +170,10 @@ func TestSpentBudgetWithinMaxWaitIsWaitedOut(t *testing.T) {
 	if st := h.c.RateLimitFor("octo", "hello"); st.Remaining != 4999 {
 		t.Errorf("RateLimitFor().Remaining = %d, want 4999", st.Remaining)
 	}
-	if v := testutil.ToFloat64(h.c.lim.m.limit.WithLabelValues("core")); v != 5000 {
+	if v := testutil.ToFloat64(h.c.lim.m.limit.WithLabelValues(installationCredential(7), "core")); v != 5000 {
 		t.Errorf("garo_github_rate_limit_limit{core} = %v, want 5000", v)
 	}
-	if v := testutil.ToFloat64(h.c.lim.m.remaining.WithLabelValues("core")); v != 4999 {
+	if v := testutil.ToFloat64(h.c.lim.m.remaining.WithLabelValues(installationCredential(7), "core")); v != 4999 {
 		t.Errorf("garo_github_rate_limit_remaining{core} = %v, want 4999", v)
 	}
 }
@@ -347,13 +347,14 @@ func TestMetricsAreRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 4 {
-		t.Errorf("gathered %d series, want 4", n)
+	// Budgets per credential: the App's (the installation lookup) and installation 7's.
+	if n != 6 {
+		t.Errorf("gathered %d series, want 6", n)
 	}
 	if v := testutil.ToFloat64(h.c.lim.m.requests.WithLabelValues("2xx")); v != 3 {
 		t.Errorf("garo_github_requests_total{2xx} = %v, want 3 (lookup, token, list)", v)
 	}
-	if v := testutil.ToFloat64(h.c.lim.m.remaining.WithLabelValues("core")); v != 4321 {
+	if v := testutil.ToFloat64(h.c.lim.m.remaining.WithLabelValues(installationCredential(7), "core")); v != 4321 {
 		t.Errorf("garo_github_rate_limit_remaining{core} = %v, want 4321", v)
 	}
 }
