@@ -71,6 +71,8 @@ indented JSON.`,
 		whoamiCommand(g),
 		policyCommand(g),
 		groupCommand(g),
+		jobCommand(g),
+		agentCommand(g),
 	)
 	return root
 }

@@ -37,6 +37,14 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"items":[{"name":"a","idle_grace":"5m","bootstrap_timeout":"10m"}],"next_cursor":"p2"}`)
 	case r.URL.Path == "/api/v1/policies":
 		fmt.Fprint(w, `{"items":[{"name":"b","idle_grace":"5m","bootstrap_timeout":"10m"}]}`)
+	case r.URL.Path == "/api/v1/repos/acme/web/jobs" && r.URL.Query().Get("cursor") == "":
+		fmt.Fprint(w, `{"items":[{"id":2,"state":"queued","agent_state":"waiting_for_capacity","queue_position":1,"received_at":"2026-11-23T10:00:01Z","updated_at":"2026-11-23T10:00:01Z","timeline":[]}],"next_cursor":"j2"}`)
+	case r.URL.Path == "/api/v1/repos/acme/web/jobs":
+		fmt.Fprint(w, `{"items":[{"id":1,"state":"in_progress","received_at":"2026-11-23T10:00:00Z","updated_at":"2026-11-23T10:00:00Z","timeline":[]}]}`)
+	case r.URL.Path == "/api/v1/repos/acme/web/jobs/1":
+		fmt.Fprint(w, `{"id":1,"state":"in_progress","received_at":"2026-11-23T10:00:00Z","updated_at":"2026-11-23T10:00:00Z","timeline":[{"step":"received","at":"2026-11-23T10:00:00Z"}]}`)
+	case r.URL.Path == "/api/v1/agents":
+		fmt.Fprint(w, `{"items":[{"id":"a1","name":"rack-4","agent_group":"gpu","status":"offline"}]}`)
 	case r.URL.Path == "/api/v1/agent-groups":
 		fmt.Fprint(w, `{"items":[{"name":"default","description":"","policy_count":1,"created_at":"2026-01-02T03:04:05Z"}]}`)
 	default:
@@ -85,6 +93,40 @@ func TestPolicyListAll(t *testing.T) {
 		if a != "Bearer "+token {
 			t.Errorf("Authorization = %q", a)
 		}
+	}
+}
+
+func TestJobsAndAgents(t *testing.T) {
+	t.Parallel()
+	s := &server{}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	env := map[string]string{"GARO_SERVER": srv.URL, "GARO_TOKEN": token}
+
+	out, err := run(t, env, "job", "list", "acme/web", "--all", "--state", "queued", "--since", "2026-11-23T09:00:00Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l portalapi.JobList
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Items) != 2 || l.Items[0].QueuePosition != 1 || l.Items[1].ID != 1 {
+		t.Fatalf("job list --all = %q (%v)", out, err)
+	}
+	out, err = run(t, env, "job", "get", "acme/web", "1")
+	if err != nil || !strings.Contains(out, `"step": "received"`) {
+		t.Fatalf("job get = %q, %v", out, err)
+	}
+	out, err = run(t, env, "agent", "list", "--group", "gpu", "--status", "offline")
+	if err != nil || !strings.Contains(out, `"rack-4"`) {
+		t.Fatalf("agent list = %q, %v", out, err)
+	}
+	want := []string{
+		"/api/v1/repos/acme/web/jobs?since=2026-11-23T09%3A00%3A00Z&state=queued",
+		"/api/v1/repos/acme/web/jobs?cursor=j2&since=2026-11-23T09%3A00%3A00Z&state=queued",
+		"/api/v1/repos/acme/web/jobs/1",
+		"/api/v1/agents?group=gpu&status=offline",
+	}
+	if fmt.Sprint(s.uris) != fmt.Sprint(want) {
+		t.Errorf("requests = %v, want %v", s.uris, want)
 	}
 }
 
@@ -140,6 +182,9 @@ func TestErrorsBeforeSending(t *testing.T) {
 		{"bad enabled", map[string]string{"GARO_TOKEN": token}, []string{"policy", "list", "--enabled", "maybe"}, "--enabled"},
 		{"bad repository", map[string]string{"GARO_TOKEN": token}, []string{"policy", "get", "acme", "ci"}, "owner/name"},
 		{"missing name", map[string]string{"GARO_TOKEN": token}, []string{"policy", "get", "acme/web"}, "accepts 2 arg"},
+		{"bad job id", map[string]string{"GARO_TOKEN": token}, []string{"job", "get", "acme/web", "x"}, "JOB_ID"},
+		{"bad since", map[string]string{"GARO_TOKEN": token}, []string{"job", "list", "acme/web", "--since", "yesterday"}, "--since"},
+		{"bad job repository", map[string]string{"GARO_TOKEN": token}, []string{"job", "list", "acme"}, "owner/name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
