@@ -151,9 +151,9 @@ type Sim struct {
 	faults        []*faultState
 	rate          rateState
 	instRates     map[int64]*rateState // installations with a window of their own
-	labelIDs      map[string]int64 // by lower-case label name
-	changed       chan struct{}    // closed and replaced when jobs or runners change
-	delivered     chan struct{}    // closed and replaced when a delivery is recorded
+	labelIDs      map[string]int64     // by lower-case label name
+	changed       chan struct{}        // closed and replaced when jobs or runners change
+	delivered     chan struct{}        // closed and replaced when a delivery is recorded
 }
 
 type ownerState struct {
