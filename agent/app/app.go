@@ -182,7 +182,7 @@ func newDockerProvider(ctx context.Context, dc DockerProvider, log *slog.Logger)
 	closeCli := func() { _ = cli.Close() }
 	p, err := docker.NewWithClient(cli, docker.Config{
 		PullPolicy: docker.PullPolicy(dc.PullPolicy), StopTimeout: dc.StopTimeout, LogTailLines: dc.LogTailLines,
-		AllowedBindPaths: dc.AllowedBindPaths, Logger: log,
+		NetworkMode: dc.NetworkMode, AllowedBindPaths: dc.AllowedBindPaths, Logger: log,
 	})
 	if err != nil {
 		closeCli()

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 
@@ -72,6 +73,9 @@ type DockerProvider struct {
 	// LogTailLines is how many last log lines of a failed container go into the agent's
 	// log and the runner's state reason.
 	LogTailLines int `mapstructure:"log_tail_lines" yaml:"log_tail_lines"`
+	// NetworkMode is the network of runners whose policy names none
+	// (runner.docker.network_mode): bridge (default), host, none or a network name.
+	NetworkMode string `mapstructure:"network_mode" yaml:"network_mode"`
 	// AllowedBindPaths are the host directories a policy's runner.docker.volumes may
 	// mount (each with what is below it); empty allows named volumes only.
 	AllowedBindPaths []string `mapstructure:"allowed_bind_paths" yaml:"allowed_bind_paths"`
@@ -117,7 +121,7 @@ func Defaults() Config {
 		Provider: Provider{
 			Type:   "memory",
 			Memory: MemoryProvider{JobDuration: time.Second},
-			Docker: DockerProvider{PullPolicy: "if-missing", StopTimeout: 10 * time.Second, LogTailLines: 20},
+			Docker: DockerProvider{PullPolicy: "if-missing", StopTimeout: 10 * time.Second, LogTailLines: 20, NetworkMode: "bridge"},
 		},
 		Scheduler: Scheduler{Interval: 2 * time.Second, Parallel: 8, RunnerMaxLifetime: 24 * time.Hour},
 		Status:    Status{Listen: "127.0.0.1:9102"},
@@ -128,6 +132,9 @@ func Defaults() Config {
 
 // flagKeys maps the flags of RegisterFlags to keys. The registration token has no flag on
 // purpose: command lines are visible to every user of the host.
+// dockerNetwork is what a Docker network name may look like (bridge, host, none included).
+var dockerNetwork = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
 var flagKeys = map[string]string{
 	"server-url":    "server.url",
 	"state-file":    "state_file",
@@ -205,6 +212,9 @@ func (c Config) Validate() error {
 		}
 		if d.LogTailLines < 1 || d.LogTailLines > 1000 {
 			bad("provider.docker.log_tail_lines", "must be between 1 and 1000, got %d", d.LogTailLines)
+		}
+		if !dockerNetwork.MatchString(d.NetworkMode) {
+			bad("provider.docker.network_mode", "must be bridge, host, none or a network name, got %q", d.NetworkMode)
 		}
 		for _, b := range d.AllowedBindPaths {
 			if !strings.HasPrefix(b, "/") || path.Clean(b) != b || b == "/" {

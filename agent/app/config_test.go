@@ -94,8 +94,8 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 			want: []string{"provider.docker.host", "provider.docker.stop_timeout", "provider.docker.log_tail_lines"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x"}, yaml: "schedular:\n  interval: 1s\n", want: []string{"schedular.interval: unknown key"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
-			yaml: "provider:\n  docker:\n    allowed_bind_paths: [/srv/ci, relative, /srv/../etc, /]\n",
-			want: []string{`provider.docker.allowed_bind_paths: each must be an absolute, clean host path other than /, got "relative"`, `got "/srv/../etc"`, `got "/"`}},
+			yaml: "provider:\n  docker:\n    allowed_bind_paths: [/srv/ci, relative, /srv/../etc, /]\n    network_mode: my net\n",
+			want: []string{`provider.docker.allowed_bind_paths: each must be an absolute, clean host path other than /, got "relative"`, `got "/srv/../etc"`, `got "/"`, `provider.docker.network_mode: must be bridge, host, none or a network name, got "my net"`}},
 	} {
 		t.Run(strings.Join(tc.want, ","), func(t *testing.T) {
 			for _, k := range []string{"GARO_AGENT_SERVER_URL", "GARO_AGENT_SCHEDULER_INTERVAL", "GARO_AGENT_SCHEDULER_PARALLEL",
@@ -130,7 +130,7 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 	if d.Provider.Type != "memory" {
 		t.Errorf("provider.type defaults to %q, want memory", d.Provider.Type)
 	}
-	want := app.DockerProvider{Host: "", PullPolicy: "if-missing", StopTimeout: 10 * time.Second, LogTailLines: 20}
+	want := app.DockerProvider{Host: "", PullPolicy: "if-missing", StopTimeout: 10 * time.Second, LogTailLines: 20, NetworkMode: "bridge"}
 	if !reflect.DeepEqual(d.Provider.Docker, want) {
 		t.Errorf("provider.docker defaults = %+v, want %+v", d.Provider.Docker, want)
 	}
@@ -153,7 +153,7 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 
 	// File, then environment.
 	path := filepath.Join(t.TempDir(), "agent.yaml")
-	yaml := "provider:\n  docker:\n    host: tcp://10.0.0.5:2376\n    pull_policy: always\n    stop_timeout: 30s\n    log_tail_lines: 50\n    allowed_bind_paths: [/srv/ci, /opt/tools]\n"
+	yaml := "provider:\n  docker:\n    host: tcp://10.0.0.5:2376\n    pull_policy: always\n    stop_timeout: 30s\n    log_tail_lines: 50\n    allowed_bind_paths: [/srv/ci, /opt/tools]\n    network_mode: host\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = app.DockerProvider{Host: "unix:///run/user/1000/docker.sock", PullPolicy: "never", StopTimeout: 30 * time.Second, LogTailLines: 50,
-		AllowedBindPaths: []string{"/srv/ci", "/opt/tools"}}
+		NetworkMode: "host", AllowedBindPaths: []string{"/srv/ci", "/opt/tools"}}
 	if !reflect.DeepEqual(cfg.Provider.Docker, want) {
 		t.Errorf("provider.docker = %+v, want %+v", cfg.Provider.Docker, want)
 	}

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -11,35 +10,14 @@ import (
 	"testing"
 	"time"
 
-	dockerclient "github.com/docker/docker/client"
-
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/internal/simtest"
+	"github.com/garo-dev/garo/shared/dockertest"
 	"github.com/garo-dev/garo/shared/githubsim"
 )
 
-// requireEngine skips (fails under CI=true, where .ci/run starts dockerd) when no Docker
-// engine answers where the docker CLI would look.
-func requireEngine(t *testing.T) {
-	t.Helper()
-	cli, err := dockerclient.NewClientWithOpts(dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation())
-	if err == nil {
-		defer cli.Close()
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
-		_, err = cli.Ping(ctx)
-	}
-	if err != nil {
-		msg := fmt.Sprintf("\n\n*** NO DOCKER ENGINE: the agent's Docker provider test did NOT run (%v).\n*** Start dockerd (see .ci/run) to run it.\n", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
-
 func TestRunWithDockerProviderStarts(t *testing.T) {
-	requireEngine(t)
+	dockertest.Engine(t, "the agent's Docker provider test")
 	t.Parallel()
 	env := simtest.New(t, githubsim.Options{}, "acme/api")
 	fs := newFakeServer(t, env, regToken, smallPolicy(2))

@@ -9,7 +9,7 @@
 //   - the command Spec.Command as the entrypoint, default /home/runner/run.sh;
 //   - Garo's labels verbatim (LabelManagedBy added when the request lacks it);
 //   - CPU (NanoCPUs) and memory limits from the spec's quantities;
-//   - the network mode Spec.Docker.NetworkMode, default "host";
+//   - the network mode Spec.Docker.NetworkMode, else Config.NetworkMode, else "bridge";
 //   - Spec.Docker.Volumes as mounts: named volumes, and host paths only below
 //     Config.AllowedBindPaths.
 //
@@ -45,9 +45,10 @@ import (
 // used when the spec has none.
 var DefaultCommand = []string{"/home/runner/run.sh"}
 
-// DefaultNetworkMode is used when the spec names none: runners reach the Garo server and
-// GitHub through the host's network.
-const DefaultNetworkMode = "host"
+// DefaultNetworkMode is the network of runners whose spec and Config name none: Docker's
+// own default, behind NAT, so that jobs do not share the host's network stack (and its
+// loopback services).
+const DefaultNetworkMode = "bridge"
 
 // PullPolicy says when Create pulls the spec's image.
 type PullPolicy string
@@ -77,6 +78,9 @@ type Config struct {
 	// LogTailLines is how many last lines of a failed container's log go into
 	// Instance.Reason (default 20).
 	LogTailLines int
+	// NetworkMode is the network of runners whose spec names none ("" is
+	// DefaultNetworkMode): "bridge", "host", "none" or a user-defined network.
+	NetworkMode string
 	// AllowedBindPaths are the host directories (absolute, clean) that a policy's volumes
 	// may mount, each with everything below it. A host path outside them fails the
 	// runner's creation with ErrInvalidRequest; none means no host path at all. Named
@@ -125,6 +129,9 @@ func NewWithClient(cli *client.Client, cfg Config) (*Provider, error) {
 	}
 	if cfg.LogTailLines <= 0 {
 		cfg.LogTailLines = 20
+	}
+	if cfg.NetworkMode == "" {
+		cfg.NetworkMode = DefaultNetworkMode
 	}
 	for _, b := range cfg.AllowedBindPaths {
 		if !strings.HasPrefix(b, "/") || path.Clean(b) != b {
@@ -255,7 +262,7 @@ func (p *Provider) containerConfig(req provider.RunnerRequest) (*container.Confi
 	if labels[provider.LabelRunner] == "" {
 		labels[provider.LabelRunner] = req.Name
 	}
-	network := DefaultNetworkMode
+	network := p.cfg.NetworkMode
 	if s.Docker != nil && s.Docker.NetworkMode != "" {
 		network = s.Docker.NetworkMode
 	}

@@ -86,6 +86,9 @@ func newFixture(t *testing.T, cfg Config) fixture {
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = 5 * time.Second
 	}
+	if cfg.NetworkMode == "" {
+		cfg.NetworkMode = "host" // CI's dockerd has no bridge (--bridge=none)
+	}
 	p, err := NewWithClient(cli, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -474,5 +477,32 @@ func TestVolumes(t *testing.T) {
 	}
 	if _, err := NewWithClient(f.cli, Config{AllowedBindPaths: []string{"relative/dir"}}); err == nil {
 		t.Error("a relative allowed bind path was accepted")
+	}
+}
+
+// The network of a runner: the spec's, else the provider's, else Docker's bridge.
+func TestNetworkMode(t *testing.T) {
+	t.Parallel()
+	req := provider.RunnerRequest{Name: "r", Spec: spec.RunnerSpec{Image: "runner:1"}}
+	for _, tc := range []struct {
+		cfg, spec, want string
+	}{
+		{"", "", "bridge"},
+		{"host", "", "host"},
+		{"", "ci-net", "ci-net"},
+		{"host", "none", "none"},
+	} {
+		p, err := NewWithClient(nil, Config{NetworkMode: tc.cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := req
+		if tc.spec != "" {
+			r.Spec.Docker = &spec.DockerSpec{NetworkMode: tc.spec}
+		}
+		_, host, err := p.containerConfig(r)
+		if err != nil || string(host.NetworkMode) != tc.want {
+			t.Errorf("config %q, spec %q: network %q, %v; want %q", tc.cfg, tc.spec, host.NetworkMode, err, tc.want)
+		}
 	}
 }
