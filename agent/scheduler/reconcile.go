@@ -227,12 +227,16 @@ func Reconcile(in Input) Plan {
 		p.Reaps = append(p.Reaps, Reap{Record: r, Running: named && inst.State == provider.StateRunning, Orphan: true, Instance: inst})
 	}
 
+	// Each policy looks at its own records only: grouped once, so that a tick stays
+	// linear in the runners of an agent that serves thousands of repositories.
 	keys := map[Key]bool{}
 	for k := range policies {
 		keys[k] = true
 	}
-	for _, r := range p.Records {
+	names := map[Key][]string{}
+	for name, r := range p.Records {
 		keys[r.Key] = true
+		names[r.Key] = append(names[r.Key], name)
 	}
 	sorted := slices.SortedFunc(func(yield func(Key) bool) {
 		for k := range keys {
@@ -245,7 +249,7 @@ func Reconcile(in Input) Plan {
 	})
 	for _, k := range sorted {
 		pol, ok := policies[k]
-		p.schedule(in, k, pol, ok, queued[k], byID)
+		p.schedule(in, k, pol, ok, queued[k], names[k], byID)
 	}
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
 	return p
@@ -338,16 +342,14 @@ func suffix(reason string) string {
 }
 
 // schedule plans one policy: creations for queued jobs and min_idle, positions of the
-// jobs that wait, and reaps.
-// insts holds the inventory by provider id.
-func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, queued []protocol.Job, insts map[string]provider.Instance) {
+// jobs that wait, and reaps. names are the policy's records; insts holds the inventory
+// by provider id.
+func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, queued []protocol.Job, names []string, insts map[string]provider.Instance) {
 	var busy, avail, dying int
 	var idle []Record
 	runnerFor := map[int64]string{} // job → runner created for it
-	for _, r := range p.Records {
-		if r.Key != k {
-			continue
-		}
+	for _, name := range names {
+		r := p.Records[name]
 		switch {
 		case r.State == protocol.RunnerBusy:
 			busy++
@@ -366,8 +368,9 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		}
 	}
 	// Finished and failed runners go; so does anything past its expiry that is not busy.
-	for name, r := range p.Records {
-		if r.Key != k || r.Pending || in.Now.Before(r.RetryAt) {
+	for _, name := range names {
+		r := p.Records[name]
+		if r.Pending || in.Now.Before(r.RetryAt) {
 			continue
 		}
 		expired := !r.Expiry.IsZero() && !in.Now.Before(r.Expiry) && r.State != protocol.RunnerBusy && r.State != protocol.RunnerCreating
@@ -386,8 +389,9 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 	// labels, limits, ...) go at once, so that the next job gets what the policy says
 	// now; busy ones finish their job first. Like an expired runner, one holds capacity
 	// until its removal is done, and its replacement comes after.
+	current := ""
 	if hasPolicy {
-		current := SpecOf(pol)
+		current = SpecOf(pol)
 		for _, r := range slices.Clone(idle) {
 			if r.Spec == "" || r.Spec == current || in.Now.Before(r.RetryAt) {
 				continue
@@ -467,7 +471,7 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		switch {
 		case i < covered:
 		case i < covered+forJobs:
-			st.Runner = p.newRecord(in, k, pol, j.ID).Name
+			st.Runner = p.newRecord(in, k, pol, current, j.ID).Name
 		default:
 			st.State, st.Position = protocol.JobWaitingForCapacity, i-covered-forJobs+1
 			p.Queues[k]++
@@ -475,17 +479,18 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		p.Jobs = append(p.Jobs, st)
 	}
 	for range n - forJobs {
-		p.newRecord(in, k, pol, 0)
+		p.newRecord(in, k, pol, current, 0)
 	}
 	if _, ok := p.Queues[k]; !ok {
 		p.Queues[k] = 0
 	}
 }
 
-func (p *Plan) newRecord(in Input, k Key, pol protocol.Policy, job int64) Record {
+// newRecord plans a new runner of policy pol, whose definition's fingerprint is spec.
+func (p *Plan) newRecord(in Input, k Key, pol protocol.Policy, spec string, job int64) Record {
 	r := Record{
 		Name: in.NewName(k), Key: k, State: protocol.RunnerCreating, Ephemeral: pol.Ephemeral,
-		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: SpecOf(pol), PolicyID: pol.ID,
+		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: spec, PolicyID: pol.ID,
 	}
 	if in.MaxLifetime > 0 {
 		r.Expiry = in.Now.Add(in.MaxLifetime)

@@ -1,0 +1,76 @@
+package scheduler_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/agent/scheduler"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// BenchmarkReconcile is one scheduler tick of an agent that serves many repositories:
+// per repository one policy with min_idle 2 and max_runners 10, two idle runners, three
+// busy ones and two queued jobs. It reports the time of a whole Reconcile; the agent runs
+// one per scheduler.interval (2s by default).
+func BenchmarkReconcile(b *testing.B) {
+	for _, repos := range []int{100, 1000, 3000} {
+		b.Run(fmt.Sprintf("repos=%d", repos), func(b *testing.B) {
+			in := bigInput(repos)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				p := scheduler.Reconcile(in)
+				if len(p.Records) < repos*5 {
+					b.Fatalf("records %d", len(p.Records))
+				}
+			}
+			b.ReportMetric(float64(len(in.Records)), "runners")
+		})
+	}
+}
+
+func bigInput(repos int) scheduler.Input {
+	now := t0
+	cfg := &protocol.Config{Version: "c", AgentID: agentID}
+	js := &protocol.JobsSnapshot{Version: "j"}
+	recs := map[string]scheduler.Record{}
+	var inv []provider.Instance
+	jobID := int64(1)
+	for i := range repos {
+		repo := fmt.Sprintf("acme/repo-%d", i)
+		pol := protocol.Policy{
+			ID: fmt.Sprintf("p%d", i), Repository: repo, Name: "ci", Labels: []string{"self-hosted", "ci"},
+			MinIdle: 2, MaxRunners: 10, Ephemeral: true,
+			IdleGrace: protocol.Duration(5 * time.Minute), BootstrapTimeout: protocol.Duration(5 * time.Minute),
+		}
+		cfg.Repositories = append(cfg.Repositories, repo)
+		cfg.Policies = append(cfg.Policies, pol)
+		spec := scheduler.SpecOf(pol)
+		for r := range 5 {
+			name := fmt.Sprintf("garo-ci-%d-%d", i, r)
+			rec := scheduler.Record{
+				Name: name, Key: scheduler.Key{Repository: repo, Policy: "ci"}, ProviderID: "id-" + name, RunnerID: int64(i*10 + r + 1),
+				State: protocol.RunnerIdle, Ephemeral: true, CreatedAt: now.Add(-time.Minute), Since: now.Add(-time.Minute),
+				Provisioned: true, Spec: spec, PolicyID: pol.ID,
+			}
+			if r >= 2 {
+				rec.State, rec.TookJob, rec.JobID = protocol.RunnerBusy, true, jobID
+				js.Jobs = append(js.Jobs, protocol.Job{ID: jobID, Repository: repo, Policy: "ci", Status: "in_progress", RunnerName: name, ReceivedAt: now.Add(-2 * time.Minute)})
+				jobID++
+			}
+			recs[name] = rec
+			inv = append(inv, provider.Instance{ID: rec.ProviderID, Name: name, State: provider.StateRunning, CreatedAt: rec.CreatedAt, Labels: scheduler.Labels(agentID, rec)})
+		}
+		for range 2 {
+			js.Jobs = append(js.Jobs, protocol.Job{ID: jobID, Repository: repo, Policy: "ci", Status: "queued", ReceivedAt: now.Add(-time.Second)})
+			jobID++
+		}
+	}
+	n := 0
+	return scheduler.Input{
+		Now: now, AgentID: agentID, Config: cfg, Jobs: js, Inventory: inv, Records: recs,
+		NewName: func(k scheduler.Key) string { n++; return fmt.Sprintf("new-%d", n) },
+	}
+}
