@@ -94,21 +94,13 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		}
 		// Reported runners are the agent's to remove: the sweep of unreported ones
 		// forgets them.
-		names := make([]string, len(kept))
-		for i, r := range kept {
-			names[i] = r.Name
-		}
-		if err := tx.ForgetMinted(ctx, names); err != nil {
+		if err := tx.ForgetReported(ctx, a.ID); err != nil {
 			return err
 		}
 		// A busy runner's job gets its runner_online step (the in_progress webhook stamps
 		// it too, from the last heartbeat, when it comes later).
-		for _, r := range kept {
-			if r.State == string(protocol.RunnerBusy) && r.JobID > 0 && r.RunningSince != nil {
-				if _, err := tx.MarkRunnerOnline(ctx, r.JobID, r.RepoKey, *r.RunningSince); err != nil {
-					return err
-				}
-			}
+		if _, err := tx.MarkRunnersOnline(ctx, a.ID); err != nil {
+			return err
 		}
 		return s.markJobs(ctx, tx, a, req.Jobs)
 	})

@@ -71,7 +71,7 @@ func (m *minter) FindByName(context.Context, string, string, string) (*githubapp
 	return nil, nil
 }
 
-func openStore(t *testing.T, b testdb.Backend) *store.Store {
+func openStore(t testing.TB, b testdb.Backend) *store.Store {
 	t.Helper()
 	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 20}, discard)
 	if err != nil {
@@ -93,7 +93,7 @@ type agent struct {
 }
 
 // register creates a registration token for group and registers an agent with it.
-func register(t *testing.T, svc *agents.Service, group, name string) *agent {
+func register(t testing.TB, svc *agents.Service, group, name string) *agent {
 	t.Helper()
 	ctx := t.Context()
 	tok, err := svc.CreateRegistrationToken(ctx, admin, group, portalapi.RegistrationTokenRequest{})

@@ -45,6 +45,16 @@ func (s *Store) ForgetMinted(ctx context.Context, names []string) error {
 	return nil
 }
 
+// ForgetReported drops the rows of the runners agentID reported last (its rows in
+// runners): they are its to remove now.
+func (s *Store) ForgetReported(ctx context.Context, agentID string) error {
+	err := s.conn(ctx).Exec("DELETE FROM minted_runners WHERE name IN (SELECT name FROM runners WHERE agent_id = ?)", agentID).Error
+	if err != nil {
+		return fmt.Errorf("forget minted runners reported by agent %s: %w", agentID, err)
+	}
+	return nil
+}
+
 // UnreportedMinted returns up to limit runners minted before cutoff that are still not
 // reported, oldest first.
 func (s *Store) UnreportedMinted(ctx context.Context, cutoff time.Time, limit int) ([]MintedRunner, error) {
