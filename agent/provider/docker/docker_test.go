@@ -24,7 +24,7 @@ import (
 )
 
 // engine connects to the Docker engine, or skips (fails under CI=true) when none answers.
-func engine(t *testing.T) *client.Client {
+func engine(t testing.TB) *client.Client {
 	return dockertest.Engine(t, "the Docker provider tests")
 }
 
@@ -36,7 +36,7 @@ var (
 
 // stubImage builds, once per test binary, an image FROM scratch holding testdata/stubrunner
 // as /home/runner/run.sh.
-func stubImage(t *testing.T, cli *client.Client) string {
+func stubImage(t testing.TB, cli *client.Client) string {
 	t.Helper()
 	imageOnce.Do(func() { imageRef, imageErr = buildStubImage(cli) })
 	if imageErr != nil {
@@ -79,7 +79,7 @@ type fixture struct {
 	agent string
 }
 
-func newFixture(t *testing.T, cfg Config) fixture {
+func newFixture(t testing.TB, cfg Config) fixture {
 	t.Helper()
 	cli := engine(t)
 	ref := stubImage(t, cli)
@@ -505,4 +505,48 @@ func TestNetworkMode(t *testing.T) {
 			t.Errorf("config %q, spec %q: network %q, %v; want %q", tc.cfg, tc.spec, host.NetworkMode, err, tc.want)
 		}
 	}
+}
+
+// BenchmarkCreateToRunning: the provider's Create of a runner, which returns once its
+// container runs (image check, create with Garo's labels and limits, start, inspect),
+// next to a plain ContainerCreate + ContainerStart of the same image on the host network.
+// Removing the containers is not timed.
+func BenchmarkCreateToRunning(b *testing.B) {
+	f := newFixture(b, Config{PullPolicy: PullNever})
+	ctx := b.Context()
+	b.Run("provider", func(b *testing.B) {
+		for i := range b.N {
+			req := f.request(fmt.Sprintf("%s-b%d", f.agent, i), "sleep")
+			req.Spec.CPU, req.Spec.Memory = "1", "64Mi"
+			in, err := f.p.Create(ctx, req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if in.State != provider.StateRunning {
+				b.Fatalf("state after Create: %s", in.State)
+			}
+			if err := f.p.Delete(ctx, in.ID); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+	b.Run("plain", func(b *testing.B) {
+		for range b.N {
+			c, err := f.cli.ContainerCreate(ctx, &container.Config{Image: f.image, Env: []string{provider.EnvJITConfig + "=sleep"}, Entrypoint: DefaultCommand},
+				&container.HostConfig{NetworkMode: "host"}, nil, nil, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := f.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := f.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
 }
