@@ -55,10 +55,11 @@ lint: ## go vet, and fail if gofmt would change any file
 run: bin/garo-server ## Build and run garo-server with deployments/garo-server.dev.yaml
 	./bin/garo-server serve --config deployments/garo-server.dev.yaml
 
-# The demo (internal/demo): DEMO_ARGS="--jobs 20 --max-runners 5 --work 3s" varies it.
+# The demo (internal/demo): DEMO_ARGS="--jobs 20 --max-runners 5 --work 3s" varies it;
+# DEMO_ARGS=--keep leaves it running after the summary, to look around with garoctl.
 DEMO_ARGS ?=
 
-demo: bin/garo-stub-runner ## Demo on the local Docker engine: server, simulator, agent, a burst of jobs, a summary
+demo: bin/garo-stub-runner bin/garoctl ## Demo on the local Docker engine: server, simulator, agent, a burst of jobs, a summary
 	@CGO_ENABLED=0 $(GO) build -trimpath -o bin/garo-demo ./internal/demo/cmd/garo-demo
 	@./bin/garo-demo --stub-runner bin/garo-stub-runner $(DEMO_ARGS)
 

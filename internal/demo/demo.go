@@ -40,6 +40,9 @@ type Options struct {
 
 	Out  io.Writer // the progress view and the summary [os.Stdout]
 	Live bool      // Out is a terminal: redraw the status line in place
+	// Keep leaves the server, the simulator and the agent running after the summary,
+	// printing how to reach them, until ctx ends; Run then returns the summary and nil.
+	Keep bool
 }
 
 func (o *Options) defaults() error {
@@ -116,12 +119,18 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	r.stop()
+	if !o.Keep {
+		r.stop()
+	}
 	sum.Plain, sum.PlainParallel, err = plainRuns(ctx, cli, r.image, o.Plain, o.MaxRunners)
 	if err != nil {
 		return sum, fmt.Errorf("demo: plain docker run: %w", err)
 	}
 	sum.write(o.Out)
+	if o.Keep {
+		r.explore(o.Out)
+		<-ctx.Done() // the caller's way to end it
+	}
 	return sum, nil
 }
 

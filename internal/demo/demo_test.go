@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +18,8 @@ import (
 
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/demo"
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/shared/dockertest"
 )
 
@@ -30,17 +36,24 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
+	out := &syncBuffer{}
 	const jobs, maxRunners = 8, 3
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
+	// With --keep, once the summary is out, what it prints works: garoctl's server and
+	// token see the jobs, and a job queued at the simulator runs; then Ctrl-C (cancel).
+	explored := make(chan error, 1)
+	go func() { explored <- explore(ctx, out, cancel) }()
 	sum, err := demo.Run(ctx, demo.Options{
 		Jobs: jobs, MaxRunners: maxRunners, Work: 500 * time.Millisecond, IdleGrace: 2 * time.Second, Plain: 2,
-		StubRunner: stub, StubDockerfile: dockerfile, Dir: t.TempDir(), Out: &out,
+		StubRunner: stub, StubDockerfile: dockerfile, Dir: t.TempDir(), Out: out, Keep: true,
 	})
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
 		t.Fatalf("demo: %v", err)
+	}
+	if err := <-explored; err != nil {
+		t.Errorf("while the demo kept running: %v", err)
 	}
 	if sum.Jobs != jobs || sum.Succeeded != jobs || sum.Failed != 0 {
 		t.Errorf("jobs %d, succeeded %d, failed %d; want all %d succeeded", sum.Jobs, sum.Succeeded, sum.Failed, jobs)
@@ -63,7 +76,7 @@ func TestDemo(t *testing.T) {
 	if len(sum.Plain) != 2 || len(sum.PlainParallel) != maxRunners {
 		t.Errorf("plain runs %d and %d, want 2 and %d", len(sum.Plain), len(sum.PlainParallel), maxRunners)
 	}
-	for _, want := range []string{"Summary", "jobs run", "8 of 8 succeeded", "webhook -> runner online", "p95", "of max_runners 3", "plain docker run"} {
+	for _, want := range []string{"Summary", "jobs run", "8 of 8 succeeded", "webhook -> runner online", "p95", "of max_runners 3", "plain docker run", "garoctl job list acme/demo"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the output lacks %q", want)
 		}
@@ -112,6 +125,78 @@ func TestDemoRejectsBadOptions(t *testing.T) {
 	} {
 		if _, err := demo.Run(t.Context(), o); err == nil || errors.Is(err, demo.ErrNoEngine) {
 			t.Errorf("%+v: err %v, want an options error", o, err)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a writer and a reader in different goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var (
+	exportRe = regexp.MustCompile(`export GARO_SERVER=(\S+) GARO_TOKEN=(\S+)`)
+	queueRe  = regexp.MustCompile(`curl -sS -X POST (\S+/_sim/jobs) -d '([^']+)'`)
+)
+
+// explore waits for the demo's hints after its summary, follows them, and stops the demo.
+func explore(ctx context.Context, out *syncBuffer, stop context.CancelFunc) error {
+	defer stop()
+	var m, q []string
+	for m == nil || q == nil {
+		select {
+		case <-ctx.Done():
+			return errors.New("no hints printed")
+		case <-time.After(100 * time.Millisecond):
+		}
+		m, q = exportRe.FindStringSubmatch(out.String()), queueRe.FindStringSubmatch(out.String())
+	}
+	portal, err := client.New(m[1], m[2])
+	if err != nil {
+		return err
+	}
+	count := func(state string) (int, error) {
+		n := 0
+		for _, err := range portal.AllRepoJobs(ctx, "acme/demo", client.JobQuery{State: state}) {
+			if err != nil {
+				return 0, err
+			}
+			n++
+		}
+		return n, nil
+	}
+	if n, err := count(portalapi.JobCompleted); err != nil || n != 8 {
+		return fmt.Errorf("completed jobs through the printed server and token: %d, %v", n, err)
+	}
+	resp, err := http.Post(q[1], "application/json", strings.NewReader(q[2]))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("queue a job at the printed simulator URL: %s", resp.Status)
+	}
+	for {
+		if n, err := count(portalapi.JobCompleted); err != nil || n == 9 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("the job queued after the summary did not complete")
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,12 +43,14 @@ type run struct {
 	log  *slog.Logger
 	view *view
 
-	image     string // the stub runner image, removed by cleanup
-	sim       *githubsim.Sim
-	portal    *client.Client
-	serverURL string
-	agentID   string
-	engine    string // "version (API x)"
+	image      string // the stub runner image, removed by cleanup
+	sim        *githubsim.Sim
+	portal     *client.Client
+	serverURL  string
+	simURL     string
+	adminToken string
+	agentID    string
+	engine     string // "version (API x)"
 
 	undo []func() // in reverse order by stop
 }
@@ -100,6 +103,7 @@ func (r *run) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.simURL, r.adminToken = simURL, adminToken
 	if err := r.startServer(ctx, serverAddr, simURL, secret, adminToken); err != nil {
 		return err
 	}
@@ -295,4 +299,20 @@ func round(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 	return d.Round(10 * time.Millisecond)
+}
+
+// explore prints how to look around while the demo keeps running (Options.Keep).
+func (r *run) explore(w io.Writer) {
+	fmt.Fprintf(w, `
+The server, the simulator and the agent keep running until Ctrl-C. In another shell:
+
+  export GARO_SERVER=%s GARO_TOKEN=%s
+  ./bin/garoctl policy get %s %s
+  ./bin/garoctl job list %s
+  ./bin/garoctl agent list
+
+Queue more jobs (the simulator sends their webhooks):
+
+  curl -sS -X POST %s/_sim/jobs -d '{"repository":"%s","labels":["self-hosted","%s"]}'
+`, r.serverURL, r.adminToken, repo, policy, repo, r.simURL, repo, policy)
 }

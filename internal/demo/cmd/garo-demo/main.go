@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Work, "work", 2*time.Second, "how long each job runs")
 	fs.DurationVar(&o.IdleGrace, "idle-grace", 3*time.Second, "the policy's idle_grace")
 	fs.IntVar(&o.Plain, "plain-runs", 5, "plain docker runs of the same image, for comparison")
+	fs.BoolVar(&o.Keep, "keep", false, "after the summary, keep everything running until Ctrl-C, to look around with garoctl")
 	stubRunner := fs.String("stub-runner", "bin/garo-stub-runner", "the static garo-stub-runner binary (make bin/garo-stub-runner)")
 	dockerfile := fs.String("stub-dockerfile", "deployments/stub-runner/Dockerfile", "the stub runner image's Dockerfile")
 	dir := fs.String("dir", ".cache/demo", "working directory: database, agent state, demo.log (emptied first)")
