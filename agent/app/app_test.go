@@ -183,7 +183,7 @@ func TestRunServesJobsThenShutsDownAndRestartsFromTheStateFile(t *testing.T) {
 	}
 
 	code, body := get(t, "http://"+a.status.String()+"/healthz")
-	if code != 200 || !strings.Contains(body, `"agent_id":"agent-1"`) {
+	if code != 200 || !strings.Contains(body, `"agent_id":"agent-1"`) || !strings.Contains(body, `"provider":"ok"`) {
 		t.Errorf("healthz %d %s", code, body)
 	}
 	code, body = get(t, "http://"+a.status.String()+"/metrics")
@@ -191,6 +191,7 @@ func TestRunServesJobsThenShutsDownAndRestartsFromTheStateFile(t *testing.T) {
 		`garo_agent_runners{policy="small",repo="acme/api",state="busy"}`,
 		`garo_agent_queue_length{policy="small",repo="acme/api"} 0`,
 		`garo_agent_provisioning_seconds_count{policy="small",repo="acme/api"} 6`,
+		"garo_agent_provider_up 1",
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s:\n%s", want, body)

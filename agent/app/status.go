@@ -45,6 +45,10 @@ var (
 		[]string{"repo", "policy", "state"}, nil)
 	queueDesc = prometheus.NewDesc("garo_agent_queue_length", "Jobs waiting for capacity (at max_runners) per policy.",
 		[]string{"repo", "policy"}, nil)
+	providerUpDesc = prometheus.NewDesc("garo_agent_provider_up",
+		"1 when the provider (the Docker engine) answered the scheduler's last listing, 0 when it failed or before the first.", nil, nil)
+	providerLastOKDesc = prometheus.NewDesc("garo_agent_provider_last_ok_timestamp_seconds",
+		"Unix time of the scheduler's last successful listing of the provider's instances (0 before the first).", nil, nil)
 )
 
 var allStates = []protocol.RunnerState{
@@ -57,9 +61,21 @@ type schedCollector struct{ s *scheduler.Scheduler }
 func (c *schedCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- runnersDesc
 	ch <- queueDesc
+	ch <- providerUpDesc
+	ch <- providerLastOKDesc
 }
 
 func (c *schedCollector) Collect(ch chan<- prometheus.Metric) {
+	h := c.s.Health()
+	up, lastOK := 0.0, 0.0
+	if h.OK {
+		up = 1
+	}
+	if !h.LastOK.IsZero() {
+		lastOK = float64(h.LastOK.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(providerUpDesc, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(providerLastOKDesc, prometheus.GaugeValue, lastOK)
 	runners, queues := c.s.Snapshot()
 	for k := range queues {
 		if runners[k] == nil {
@@ -82,6 +98,18 @@ func (a *agent) statusServer() *http.Server {
 		body := map[string]any{"status": "ok", "agent_id": a.id.AgentID, "version": version.Version}
 		if t := a.lastOK.Load(); t != 0 {
 			body["last_server_contact"] = time.Unix(0, t).UTC().Format(time.RFC3339)
+		}
+		// The provider's state is reported, not judged: an engine that is down does not
+		// make the agent unhealthy (a restart would not help); alert on
+		// garo_agent_provider_up instead.
+		switch h := a.sched.Health(); {
+		case h.OK:
+			body["provider"] = "ok"
+		case h.Err != nil:
+			body["provider"], body["provider_error"] = "unavailable", h.Err.Error()
+			body["provider_failing_since"] = h.FailingSince.UTC().Format(time.RFC3339)
+		default:
+			body["provider"] = "starting"
 		}
 		status := http.StatusOK
 		if err := a.sched.Fatal(); err != nil {

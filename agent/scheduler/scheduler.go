@@ -78,6 +78,7 @@ type Scheduler struct {
 	statuses []protocol.JobStatus
 	queues   map[Key]int
 	fatal    error
+	health   ProviderHealth
 	warned   map[string]bool
 }
 
@@ -180,12 +181,23 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.wg.Wait()
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
+	var lastWarned time.Time
 	for {
-		if err := s.Tick(ctx); err != nil {
-			if errors.Is(err, client.ErrUnauthorized) {
-				return err
-			}
-			s.log.Warn("scheduler tick failed", "err", err)
+		err := s.Tick(ctx)
+		if errors.Is(err, client.ErrUnauthorized) {
+			return err
+		}
+		// A provider that cannot list its instances (the engine is down) is logged when
+		// it starts failing, once a minute while it fails, and when it is back.
+		h := s.Health()
+		switch {
+		case err != nil && ctx.Err() == nil && s.opts.Now().Sub(lastWarned) >= providerWarnEvery:
+			lastWarned = s.opts.Now()
+			s.log.Warn("provider unavailable: nothing is created or removed until it answers", "err", err,
+				"since", h.FailingSince, "for", s.opts.Now().Sub(h.FailingSince).Round(time.Second))
+		case err == nil && !lastWarned.IsZero():
+			lastWarned = time.Time{}
+			s.log.Info("provider available again")
 		}
 		select {
 		case <-ctx.Done():
@@ -194,6 +206,24 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-s.wake:
 		}
 	}
+}
+
+// providerWarnEvery paces the warnings of a provider that keeps failing.
+const providerWarnEvery = time.Minute
+
+// ProviderHealth is whether the provider answered the last tick's listing.
+type ProviderHealth struct {
+	OK           bool
+	LastOK       time.Time // the last tick that listed the instances; zero before the first
+	Err          error     // the last listing's error, while it fails
+	FailingSince time.Time // the first failing tick of the current run of failures
+}
+
+// Health reports the provider's health as the ticks saw it.
+func (s *Scheduler) Health() ProviderHealth {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.health
 }
 
 // Fatal returns the error that stopped provisioning, if any.
@@ -221,10 +251,16 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inv, err := s.opts.Provider.List(ctx, map[string]string{provider.LabelManagedBy: provider.ManagedByGaro})
-	if err != nil {
-		return fmt.Errorf("list %s instances: %w", s.opts.Provider.Name(), err)
-	}
 	now := s.opts.Now()
+	if err != nil {
+		err = fmt.Errorf("list %s instances: %w", s.opts.Provider.Name(), err)
+		if s.health.Err == nil {
+			s.health.FailingSince = now
+		}
+		s.health.OK, s.health.Err = false, err
+		return err
+	}
+	s.health = ProviderHealth{OK: true, LastOK: now}
 	if !s.rebuilt {
 		before := len(s.records)
 		s.records = Adopt(s.opts.AgentID, inv, s.records, now)
