@@ -180,9 +180,22 @@ func newDockerProvider(ctx context.Context, dc DockerProvider, log *slog.Logger)
 		return nil, nil, fmt.Errorf("provider.type is docker but the engine address is not usable (provider.docker.host or DOCKER_HOST): %w", err)
 	}
 	closeCli := func() { _ = cli.Close() }
+	var auth docker.RegistryAuth
+	if dc.RegistryAuthFile != "" {
+		a, warnings, err := docker.LoadRegistryAuth(dc.RegistryAuthFile)
+		if err != nil {
+			closeCli()
+			return nil, nil, fmt.Errorf("provider.docker.registry_auth_file: %w", err)
+		}
+		for _, w := range warnings {
+			log.Warn("registry credentials", "warning", w)
+		}
+		auth = a
+		log.Info("registry credentials loaded", "file", dc.RegistryAuthFile, "registries", len(a))
+	}
 	p, err := docker.NewWithClient(cli, docker.Config{
 		PullPolicy: docker.PullPolicy(dc.PullPolicy), StopTimeout: dc.StopTimeout, LogTailLines: dc.LogTailLines,
-		NetworkMode: dc.NetworkMode, AllowedBindPaths: dc.AllowedBindPaths, Logger: log,
+		NetworkMode: dc.NetworkMode, AllowedBindPaths: dc.AllowedBindPaths, RegistryAuth: auth, Logger: log,
 	})
 	if err != nil {
 		closeCli()

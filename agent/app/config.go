@@ -73,6 +73,9 @@ type DockerProvider struct {
 	// LogTailLines is how many last log lines of a failed container go into the agent's
 	// log and the runner's state reason.
 	LogTailLines int `mapstructure:"log_tail_lines" yaml:"log_tail_lines"`
+	// RegistryAuthFile is a Docker client config file (~/.docker/config.json, as `docker
+	// login` writes it) whose inline "auths" the provider pulls private images with.
+	RegistryAuthFile string `mapstructure:"registry_auth_file" yaml:"registry_auth_file"`
 	// NetworkMode is the network of runners whose policy names none
 	// (runner.docker.network_mode): bridge (default), host, none or a network name.
 	NetworkMode string `mapstructure:"network_mode" yaml:"network_mode"`

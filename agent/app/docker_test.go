@@ -97,3 +97,28 @@ func TestRunWithDockerProviderFailsWithoutEngine(t *testing.T) {
 		t.Error("a failed start left a state file")
 	}
 }
+
+// An unreadable registry_auth_file stops the agent at start, naming the key, before it
+// registers.
+func TestRunWithBadRegistryAuthFile(t *testing.T) {
+	t.Parallel()
+	env := simtest.New(t, githubsim.Options{}, "acme/api")
+	fs := newFakeServer(t, env, regToken, smallPolicy(2))
+	cfg := baseConfig(t, fs.srv.URL)
+	cfg.Provider.Type = "docker"
+	cfg.Provider.Docker.Host = "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")
+	cfg.Provider.Docker.RegistryAuthFile = filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(cfg.Provider.Docker.RegistryAuthFile, []byte(`{"auths":{"ghcr.io":{"auth":"%%%"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	err := app.Run(t.Context(), cfg, slog.New(slog.DiscardHandler), app.Options{})
+	if err == nil || !strings.HasPrefix(err.Error(), "provider.docker.registry_auth_file: ") || !strings.Contains(err.Error(), `auths["ghcr.io"].auth`) {
+		t.Fatalf("Run with a bad registry auth file: %v", err)
+	}
+	if _, registers, _, _ := fs.snapshot(); registers != 0 {
+		t.Error("the agent registered although its provider cannot work")
+	}
+}

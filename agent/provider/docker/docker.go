@@ -78,6 +78,8 @@ type Config struct {
 	// LogTailLines is how many last lines of a failed container's log go into
 	// Instance.Reason (default 20).
 	LogTailLines int
+	// RegistryAuth are the credentials pulls use, by registry (LoadRegistryAuth).
+	RegistryAuth RegistryAuth
 	// NetworkMode is the network of runners whose spec names none ("" is
 	// DefaultNetworkMode): "bridge", "host", "none" or a user-defined network.
 	NetworkMode string

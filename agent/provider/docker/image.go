@@ -36,8 +36,12 @@ func (p *Provider) ensureImage(ctx context.Context, ref string) error {
 // pull pulls ref and reads the progress stream to its end: the engine reports a failed
 // pull inside the stream, not in the status code.
 func (p *Provider) pull(ctx context.Context, ref string) error {
-	p.log.Info("pulling image", "image", ref)
-	rc, err := p.cli.ImagePull(ctx, ref, image.PullOptions{})
+	auth, err := p.cfg.RegistryAuth.For(ref)
+	if err != nil {
+		return err
+	}
+	p.log.Info("pulling image", "image", ref, "with_credentials", auth != "")
+	rc, err := p.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
 		return err
 	}
