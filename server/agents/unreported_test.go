@@ -100,8 +100,11 @@ func TestSweepUnreported(t *testing.T) {
 				t.Fatalf("credentials for %s: %v", name, err)
 			}
 		}
+		// reported-1 has its instance; lost-1 is reported while still being created (no
+		// instance yet), which does not make it the agent's: it may die before creating it.
 		x.heartbeat(t, protocol.HeartbeatRequest{State: protocol.AgentActive, Runners: []protocol.RunnerStatus{
-			{Name: "reported-1", Repository: "acme/web", Policy: "linux", State: protocol.RunnerIdle, RunnerID: 103, CreatedAt: clk.Now()},
+			{Name: "reported-1", Repository: "acme/web", Policy: "linux", State: protocol.RunnerIdle, RunnerID: 103, ProviderID: "c-103", CreatedAt: clk.Now()},
+			{Name: "lost-1", Repository: "acme/web", Policy: "linux", State: protocol.RunnerCreating, RunnerID: 101, CreatedAt: clk.Now()},
 		}})
 		// The agent reports nothing in its next heartbeat: reported-1 stays its own.
 		x.heartbeat(t, protocol.HeartbeatRequest{State: protocol.AgentActive})

@@ -45,10 +45,12 @@ func (s *Store) ForgetMinted(ctx context.Context, names []string) error {
 	return nil
 }
 
-// ForgetReported drops the rows of the runners agentID reported last (its rows in
-// runners): they are its to remove now.
+// ForgetReported drops the rows of the runners agentID reported last with an instance
+// (a provider id): those are its to remove now, also after a restart, which finds them in
+// its provider. A runner reported while still being created (no instance yet) stays: an
+// agent that dies before creating it would not know it after a restart.
 func (s *Store) ForgetReported(ctx context.Context, agentID string) error {
-	err := s.conn(ctx).Exec("DELETE FROM minted_runners WHERE name IN (SELECT name FROM runners WHERE agent_id = ?)", agentID).Error
+	err := s.conn(ctx).Exec("DELETE FROM minted_runners WHERE name IN (SELECT name FROM runners WHERE agent_id = ? AND provider_id <> '')", agentID).Error
 	if err != nil {
 		return fmt.Errorf("forget minted runners reported by agent %s: %w", agentID, err)
 	}
