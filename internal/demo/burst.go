@@ -39,10 +39,16 @@ type runnerTrack struct {
 	gone    bool
 }
 
+// offlineLimit is how long runner containers may run without any job starting before
+// the demo gives up: their runners cannot reach the simulator.
+const offlineLimit = 60 * time.Second
+
 // tracker follows one burst through the simulator, the engine and the portal API.
 type tracker struct {
 	r       *run
 	start   time.Time
+	firstUp time.Time // the first runner container seen running
+	started bool      // a job went in progress
 	jobs    map[int64]*jobTrack
 	order   []int64 // queue order
 	runners map[string]*runnerTrack
@@ -83,6 +89,10 @@ func (r *run) burst(ctx context.Context) (*Summary, error) {
 		if done == len(tr.jobs) && live == 0 && err == nil && tr.noContainers(ctx) {
 			break
 		}
+		if unreachable(tr.firstUp, tr.started, time.Now()) {
+			r.view.clear()
+			return &tr.sum, fmt.Errorf("demo: runner containers have run for %s and no job started: their runners cannot reach the GitHub simulator on 127.0.0.1 (the engine's host network is not this machine's, as with Docker Desktop without host networking; see docs/demo.md)", offlineLimit)
+		}
 		select {
 		case <-ctx.Done():
 			r.view.clear()
@@ -118,8 +128,10 @@ func (tr *tracker) sampleSim() (done int) {
 		if j.Status != jt.status {
 			switch j.Status {
 			case "in_progress":
+				tr.started = true
 				tr.r.view.event(tr.elapsed(), "> job %d started on runner %s", id, j.RunnerName)
 			case "completed":
+				tr.started = true
 				tr.r.view.event(tr.elapsed(), "%s job %d %s on runner %s", mark(j.Conclusion), id, j.Conclusion, j.RunnerName)
 			}
 			jt.status, jt.runner = j.Status, j.RunnerName
@@ -129,6 +141,12 @@ func (tr *tracker) sampleSim() (done int) {
 		}
 	}
 	return done
+}
+
+// unreachable reports whether runner containers have run for offlineLimit (the first
+// since firstUp) without a single job starting.
+func unreachable(firstUp time.Time, started bool, now time.Time) bool {
+	return !started && !firstUp.IsZero() && now.Sub(firstUp) >= offlineLimit
 }
 
 func mark(conclusion string) string {
@@ -163,6 +181,9 @@ func (tr *tracker) sampleEngine(ctx context.Context) (int, error) {
 			if info, err := tr.r.cli.ContainerInspect(ctx, c.ID); err == nil && info.State != nil {
 				if at, err := time.Parse(time.RFC3339Nano, info.State.StartedAt); err == nil && at.Year() > 1 {
 					rt.running = at
+					if tr.firstUp.IsZero() {
+						tr.firstUp = time.Now()
+					}
 					tr.r.view.event(tr.elapsed(), "  runner %s: container running", name)
 				}
 			}

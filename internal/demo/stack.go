@@ -135,6 +135,9 @@ func (r *run) buildImage(ctx context.Context) error {
 		r.engine = fmt.Sprintf("%s (API %s)", v.Version, r.cli.ClientVersion())
 	}
 	r.view.linef("stub runner image %s built FROM scratch in %s; Docker engine %s", ref, since(t0), r.engine)
+	if info, err := r.cli.Info(ctx); err == nil && strings.Contains(info.OperatingSystem, "Docker Desktop") {
+		r.view.linef("note: %s runs containers in a VM; the runners reach 127.0.0.1 of this machine only with host networking enabled (Settings → Resources → Network)", info.OperatingSystem)
+	}
 	return nil
 }
 
