@@ -150,8 +150,13 @@ func minIdleKept(t *testing.T, cli *dockerclient.Client, ref string) {
 	if !slices.Contains(second, kept[0]) {
 		t.Errorf("idle runner %s went while min_idle was 2 (idle now: %v)", kept[0], second)
 	}
-	if n := len(smp.containersByRunner()); n != 3 {
-		t.Errorf("%d containers made for min_idle 2 and one job; want 3", n)
+	// Two for min_idle and one to replace the runner the job took; one spare more when
+	// the runner finished before the agent's jobs snapshot showed its job taken (the
+	// snapshot lags the webhooks: see the SIGKILL scenario), which idle_grace reaps.
+	if n := len(smp.containersByRunner()); n != 3 && n != 4 {
+		t.Errorf("%d containers made for min_idle 2 and one job; want 3 (or 4 with a spare)", n)
+	} else if n == 4 {
+		t.Logf("a spare runner from a lagging jobs snapshot")
 	}
 
 	patched := time.Now()
