@@ -220,6 +220,13 @@ func serve(t *testing.T, cli *client.Client, ref string, env map[string]string, 
 	if !strings.Contains(string(status), want) {
 		t.Errorf("the server process does not run as %d:%d:\n%s", uid, gid, status)
 	}
+	// The image's HEALTHCHECK, run in the container as the engine runs it (with the
+	// address the test server listens on: server.listen is port 0 here).
+	if hc := info.Config.Healthcheck; hc == nil || len(hc.Test) < 2 || hc.Test[0] != "CMD" {
+		t.Errorf("HEALTHCHECK = %+v, want an exec-form CMD", hc)
+	} else if code := execIn(ctx, t, cli, id, hc.Test[1:], "GARO_SERVER_LISTEN="+strings.TrimPrefix(url, "http://")); code != 0 {
+		t.Errorf("the HEALTHCHECK %q exited %d on a serving server", hc.Test[1:], code)
+	}
 	for _, name := range img.dataEnv {
 		if h := stat(t, cli, id, env[name]); h.Typeflag != tar.TypeReg || h.Uid != uid {
 			t.Errorf("%s (%s): type %c, owner %d; want a file the server wrote as %d", env[name], name, h.Typeflag, h.Uid, uid)
@@ -476,4 +483,30 @@ func atoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// execIn runs cmd in the running container id with env added and returns its exit code.
+func execIn(ctx context.Context, t *testing.T, cli *client.Client, id string, cmd []string, env ...string) int {
+	t.Helper()
+	ex, err := cli.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, Env: env})
+	if err != nil {
+		t.Fatalf("exec %q: %v", cmd, err)
+	}
+	if err := cli.ContainerExecStart(ctx, ex.ID, container.ExecStartOptions{Detach: true}); err != nil {
+		t.Fatalf("exec %q: %v", cmd, err)
+	}
+	for {
+		in, err := cli.ContainerExecInspect(ctx, ex.ID)
+		if err != nil {
+			t.Fatalf("exec %q: %v", cmd, err)
+		}
+		if !in.Running && in.Pid != 0 || !in.Running && in.ExitCode != 0 {
+			return in.ExitCode
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("exec %q did not end", cmd)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

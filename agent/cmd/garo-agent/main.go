@@ -5,10 +5,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	_ "time/tzdata" // schedule windows name IANA time zones; images FROM scratch have no zoneinfo
 
 	"github.com/spf13/cobra"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/shared/logging"
+	"github.com/garo-dev/garo/shared/probe"
 	"github.com/garo-dev/garo/shared/version"
 )
 
@@ -99,6 +102,25 @@ identity in its state file (mode 0600) and the token can be removed.`,
 			return err
 		},
 	}
-	root.AddCommand(run, configCmd, versionCmd)
+	healthCmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Ask the running agent's /healthz (status.listen) and exit 0 only on 200: a HEALTHCHECK for images without a shell",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			if cfg.Status.Listen == "" {
+				return errors.New("status.listen is empty: the agent serves no /healthz to ask")
+			}
+			url, err := probe.LocalURL(cfg.Status.Listen, "/healthz")
+			if err != nil {
+				return fmt.Errorf("status.listen: %w", err)
+			}
+			return probe.Get(cmd.Context(), url, 5*time.Second)
+		},
+	}
+	root.AddCommand(run, configCmd, versionCmd, healthCmd)
 	return root
 }

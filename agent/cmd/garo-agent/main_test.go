@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,29 @@ func TestConfigPrintShowsDockerKeys(t *testing.T) {
 	if _, err := run(t, "config", "print", "--server-url", "https://x", "--provider", "docker"); err == nil ||
 		!strings.Contains(err.Error(), "provider.docker.pull_policy") {
 		t.Fatalf("bad pull policy: %v", err)
+	}
+}
+
+// healthcheck asks the agent at status.listen: 0 on 200, an error otherwise, and a clear
+// one when the status endpoint is off.
+func TestHealthcheck(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(`{"status":"ok"}`))
+	}))
+	defer srv.Close()
+	listen := strings.TrimPrefix(srv.URL, "http://")
+	if _, err := run(t, "healthcheck", "--server-url", "https://x", "--status-listen", listen); err != nil {
+		t.Errorf("healthcheck: %v", err)
+	}
+	if _, err := run(t, "healthcheck", "--server-url", "https://x", "--status-listen", ""); err == nil || !strings.Contains(err.Error(), "status.listen is empty") {
+		t.Errorf("healthcheck without a status endpoint: %v", err)
+	}
+	srv.Close()
+	if _, err := run(t, "healthcheck", "--server-url", "https://x", "--status-listen", listen); err == nil {
+		t.Error("healthcheck passed with no agent")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ import (
 	"github.com/garo-dev/garo/server/app"
 	"github.com/garo-dev/garo/server/config"
 	"github.com/garo-dev/garo/shared/logging"
+	"github.com/garo-dev/garo/shared/probe"
 	"github.com/garo-dev/garo/shared/version"
 )
 
@@ -103,6 +105,28 @@ func newRoot() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "garo-server", version.Get())
 		},
 	}
-	root.AddCommand(serve, configCmd, versionCmd)
+	var ready bool
+	healthCmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Ask the running server's /healthz (or /readyz with --ready) on server.listen and exit 0 only on 200: a HEALTHCHECK for images without a shell",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			path := "/healthz"
+			if ready {
+				path = "/readyz"
+			}
+			url, err := probe.LocalURL(cfg.Server.Listen, path)
+			if err != nil {
+				return fmt.Errorf("server.listen: %w", err)
+			}
+			return probe.Get(cmd.Context(), url, 5*time.Second)
+		},
+	}
+	healthCmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz (the database answers) instead of /healthz")
+	root.AddCommand(serve, configCmd, versionCmd, healthCmd)
 	return root
 }

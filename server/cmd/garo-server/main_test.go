@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -63,5 +66,34 @@ func TestVersion(t *testing.T) {
 	out, err := run(t, "version")
 	if err != nil || !strings.HasPrefix(out, "garo-server dev (commit ") {
 		t.Fatalf("version = %q, %v", out, err)
+	}
+}
+
+// healthcheck asks the server at server.listen: 0 on 200, an error otherwise.
+func TestHealthcheck(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz", r.URL.Path == "/readyz" && ready.Load():
+			w.Write([]byte(`{"status":"ok"}`))
+		default:
+			http.Error(w, `{"status":"unavailable"}`, http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	listen := strings.TrimPrefix(srv.URL, "http://")
+	if _, err := run(t, "healthcheck", "--listen", listen); err != nil {
+		t.Errorf("healthcheck: %v", err)
+	}
+	if _, err := run(t, "healthcheck", "--listen", listen, "--ready"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("healthcheck --ready while not ready: %v", err)
+	}
+	ready.Store(true)
+	if _, err := run(t, "healthcheck", "--listen", listen, "--ready"); err != nil {
+		t.Errorf("healthcheck --ready: %v", err)
+	}
+	srv.Close()
+	if _, err := run(t, "healthcheck", "--listen", listen); err == nil {
+		t.Error("healthcheck passed with no server")
 	}
 }

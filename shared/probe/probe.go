@@ -1,0 +1,47 @@
+// Package probe is the `healthcheck` subcommand of Garo's binaries: a GET of the process's
+// own health endpoint, so that an image without a shell or curl can still have a Docker
+// HEALTHCHECK.
+package probe
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// LocalURL turns a listen address (":8080", "0.0.0.0:8080", "[::]:9102",
+// "127.0.0.1:9102") into a URL of path on it that the same host can dial: an unspecified
+// host becomes the loopback address.
+func LocalURL(listen, path string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path, nil
+}
+
+// Get asks url and reports an error unless it answers 200 within timeout.
+func Get(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s %s", url, resp.Status, body)
+	}
+	return nil
+}
