@@ -10,6 +10,7 @@ package configload
 import (
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
 )
 
 // Options says where values come from.
@@ -249,4 +251,15 @@ func toInt(raw any) (int64, error) {
 		return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	}
 	return 0, fmt.Errorf("not an integer: %v", raw)
+}
+
+// PrintYAML writes cfg (a redacted configuration) as YAML, the output of the binaries'
+// `config print`.
+func PrintYAML(w io.Writer, cfg any) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg); err != nil {
+		return fmt.Errorf("print configuration: %w", err)
+	}
+	return enc.Close()
 }

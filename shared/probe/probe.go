@@ -45,3 +45,13 @@ func Get(ctx context.Context, url string, timeout time.Duration) error {
 	}
 	return nil
 }
+
+// Local asks path on the address a process listens on (LocalURL) and reports an error
+// unless it answers 200 within 5 s: the body of a `healthcheck` subcommand.
+func Local(ctx context.Context, listen, path string) error {
+	url, err := LocalURL(listen, path)
+	if err != nil {
+		return err
+	}
+	return Get(ctx, url, 5*time.Second)
+}

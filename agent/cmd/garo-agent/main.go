@@ -10,13 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 	_ "time/tzdata" // schedule windows name IANA time zones; images FROM scratch have no zoneinfo
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/garo-dev/garo/agent/app"
+	"github.com/garo-dev/garo/shared/configload"
 	"github.com/garo-dev/garo/shared/logging"
 	"github.com/garo-dev/garo/shared/probe"
 	"github.com/garo-dev/garo/shared/version"
@@ -83,12 +82,7 @@ identity in its state file (mode 0600) and the token can be removed.`,
 			if err != nil {
 				return err
 			}
-			enc := yaml.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent(2)
-			if err := enc.Encode(cfg.Redacted()); err != nil {
-				return fmt.Errorf("print configuration: %w", err)
-			}
-			return enc.Close()
+			return configload.PrintYAML(cmd.OutOrStdout(), cfg.Redacted())
 		},
 	}
 	configCmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
@@ -114,11 +108,10 @@ identity in its state file (mode 0600) and the token can be removed.`,
 			if cfg.Status.Listen == "" {
 				return errors.New("status.listen is empty: the agent serves no /healthz to ask")
 			}
-			url, err := probe.LocalURL(cfg.Status.Listen, "/healthz")
-			if err != nil {
+			if err := probe.Local(cmd.Context(), cfg.Status.Listen, "/healthz"); err != nil {
 				return fmt.Errorf("status.listen: %w", err)
 			}
-			return probe.Get(cmd.Context(), url, 5*time.Second)
+			return nil
 		},
 	}
 	root.AddCommand(run, configCmd, versionCmd, healthCmd)

@@ -10,14 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/garo-dev/garo/server/app"
 	"github.com/garo-dev/garo/server/config"
+	"github.com/garo-dev/garo/shared/configload"
 	"github.com/garo-dev/garo/shared/logging"
 	"github.com/garo-dev/garo/shared/probe"
 	"github.com/garo-dev/garo/shared/version"
@@ -86,12 +85,7 @@ func newRoot() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := yaml.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent(2)
-			if err := enc.Encode(cfg.Redacted()); err != nil {
-				return fmt.Errorf("print configuration: %w", err)
-			}
-			return enc.Close()
+			return configload.PrintYAML(cmd.OutOrStdout(), cfg.Redacted())
 		},
 	}
 	configCmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
@@ -119,11 +113,10 @@ func newRoot() *cobra.Command {
 			if ready {
 				path = "/readyz"
 			}
-			url, err := probe.LocalURL(cfg.Server.Listen, path)
-			if err != nil {
+			if err := probe.Local(cmd.Context(), cfg.Server.Listen, path); err != nil {
 				return fmt.Errorf("server.listen: %w", err)
 			}
-			return probe.Get(cmd.Context(), url, 5*time.Second)
+			return nil
 		},
 	}
 	healthCmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz (the database answers) instead of /healthz")
