@@ -20,8 +20,8 @@ BINARIES        := bin/garo-server bin/garo-agent bin/garoctl bin/garo-githubsim
 PKG_garo-server := ./server/cmd/garo-server
 PKG_garo-agent  := ./agent/cmd/garo-agent
 PKG_garoctl     := ./portal-api/cmd/garoctl
-PKG_garo-githubsim := ./shared/githubsim/cmd/garo-githubsim
-PKG_garo-stub-runner := ./shared/githubsim/cmd/garo-stub-runner
+PKG_garo-githubsim := ./githubsim/cmd/garo-githubsim
+PKG_garo-stub-runner := ./githubsim/cmd/garo-stub-runner
 
 # The stub runner image (deployments/stub-runner/Dockerfile), FROM scratch: no pull needed.
 STUB_IMAGE ?= garo-stub-runner:dev

@@ -25,7 +25,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"gopkg.in/yaml.v3"
 
-	"github.com/garo-dev/garo/shared/dockertest"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 )
 
 // TestDockerfiles checks what a Dockerfile must be without building it: multi-stage, a

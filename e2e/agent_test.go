@@ -11,8 +11,8 @@ import (
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
+	"github.com/garo-dev/garo/githubsim"
 	portalapi "github.com/garo-dev/garo/portal-api"
-	"github.com/garo-dev/garo/shared/githubsim"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 

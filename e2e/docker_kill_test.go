@@ -25,8 +25,8 @@ import (
 	dockerclient "github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/state"
-	"github.com/garo-dev/garo/internal/testdb"
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
 // raceEnabled says whether this test binary was built with -race (race_test.go); the

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
 // A changed runner definition (here the runner's env and volumes, through the portal) replaces the

@@ -14,7 +14,7 @@ import (
 	dockerclient "github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/provider"
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
 // TestDockerScenarios runs the scenarios on a real Docker engine with the server

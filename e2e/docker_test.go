@@ -24,9 +24,9 @@ import (
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/stats"
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
-	"github.com/garo-dev/garo/shared/dockertest"
 )
 
 // dockerEngine connects to the Docker engine, or skips loudly when none answers (fails
@@ -48,7 +48,7 @@ func buildStubImage(t *testing.T, cli *dockerclient.Client, extra ...string) str
 	for _, l := range extra {
 		dockerfile = append(dockerfile, "\n"+l+"\n"...)
 	}
-	body, err := dockertest.BuildStatic("../shared/githubsim/cmd/garo-stub-runner")
+	body, err := dockertest.BuildStatic("../githubsim/cmd/garo-stub-runner")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,12 +22,12 @@ import (
 
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider/memory"
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	serverapp "github.com/garo-dev/garo/server/app"
 	"github.com/garo-dev/garo/server/config"
-	"github.com/garo-dev/garo/shared/githubsim"
 )
 
 const (
@@ -36,7 +36,7 @@ const (
 	hookSecret = "e2e-webhook-secret-0123"
 )
 
-// TestMain starts the PostgreSQL of this test binary (internal/testdb), for the
+// TestMain starts the PostgreSQL of this test binary (internal/testkit/testdb), for the
 // scenarios that run the server on it.
 func TestMain(m *testing.M) { testdb.Main(m) }
 

@@ -19,7 +19,7 @@ import (
 	"github.com/garo-dev/garo/agent/internal/simtest"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/state"
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 

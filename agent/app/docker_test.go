@@ -12,8 +12,8 @@ import (
 
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/internal/simtest"
-	"github.com/garo-dev/garo/shared/dockertest"
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 )
 
 func TestRunWithDockerProviderStarts(t *testing.T) {

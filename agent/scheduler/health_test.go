@@ -9,7 +9,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/scheduler"
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 )
 
 // flakyProvider is a provider whose List fails while down holds an error: an engine

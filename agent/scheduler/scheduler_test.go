@@ -15,7 +15,7 @@ import (
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/scheduler"
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 

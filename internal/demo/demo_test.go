@@ -18,9 +18,9 @@ import (
 
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/demo"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
-	"github.com/garo-dev/garo/shared/dockertest"
 )
 
 // The `make demo` scenario as a test, on the real Docker engine: every job of the burst
@@ -28,7 +28,7 @@ import (
 // nothing left behind.
 func TestDemo(t *testing.T) {
 	cli := dockertest.Engine(t, "the demo scenario (make demo)")
-	stub, err := dockertest.BuildStatic("../../shared/githubsim/cmd/garo-stub-runner")
+	stub, err := dockertest.BuildStatic("../../githubsim/cmd/garo-stub-runner")
 	if err != nil {
 		t.Fatal(err)
 	}

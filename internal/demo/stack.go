@@ -22,12 +22,12 @@ import (
 
 	agentapp "github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/internal/imagebuild"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	serverapp "github.com/garo-dev/garo/server/app"
 	"github.com/garo-dev/garo/server/config"
-	"github.com/garo-dev/garo/shared/githubsim"
 )
 
 // The demo's repository and policy.

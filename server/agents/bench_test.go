@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/shared/protocol"
 )

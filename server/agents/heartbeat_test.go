@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/jobs"

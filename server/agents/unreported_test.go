@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/runners"

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/githubapp"
@@ -20,7 +21,6 @@ import (
 	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/webhook"
-	"github.com/garo-dev/garo/shared/githubsim"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 

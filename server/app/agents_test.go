@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/server/config"

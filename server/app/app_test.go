@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/server/app"
 	"github.com/garo-dev/garo/server/config"

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/githubsim"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/server/config"
-	"github.com/garo-dev/garo/shared/githubsim"
 )
 
 // TestGitHubWiring runs the whole server configured for a GitHub App (the simulator, as

@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/catchup"
 	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/server/webhook"
-	"github.com/garo-dev/garo/shared/githubsim"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

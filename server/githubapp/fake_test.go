@@ -21,7 +21,7 @@ import (
 )
 
 // This file holds a small fake of the GitHub endpoints the client calls, for tests that
-// need precise control over answers. Tests against shared/githubsim live in sim_test.go.
+// need precise control over answers. Tests against githubsim live in sim_test.go.
 
 var (
 	keyOnce sync.Once

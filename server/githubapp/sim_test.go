@@ -14,10 +14,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 )
 
-// These tests run the client against shared/githubsim, the project's GitHub simulator,
+// These tests run the client against githubsim, the project's GitHub simulator,
 // whose answers are checked against GitHub's published descriptions.
 
 type simEnv struct {

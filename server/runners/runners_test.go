@@ -12,14 +12,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/server/webhook"
-	"github.com/garo-dev/garo/shared/githubsim"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/store"
 )
 

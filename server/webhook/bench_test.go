@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
 // BenchmarkWebhookDeliveries posts signed workflow_job deliveries (each a new job, matched

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/garo-dev/garo/internal/testdb"
+	"github.com/garo-dev/garo/githubsim/githubspec"
+	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/store"
-	"github.com/garo-dev/garo/shared/githubsim/githubspec"
 )
 
 // TestOfficialExamples posts every workflow_job example of @octokit/webhooks-examples,

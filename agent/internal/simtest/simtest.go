@@ -11,7 +11,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 )
 
 // PAT is the personal access token the simulator accepts for repository endpoints.

@@ -19,7 +19,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/provider"
-	"github.com/garo-dev/garo/shared/dockertest"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	"github.com/garo-dev/garo/shared/spec"
 )
 

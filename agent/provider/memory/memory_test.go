@@ -9,7 +9,7 @@ import (
 	"github.com/garo-dev/garo/agent/internal/simtest"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 )
 
 var _ provider.Provider = (*memory.Provider)(nil)

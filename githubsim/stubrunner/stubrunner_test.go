@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/shared/githubsim"
-	"github.com/garo-dev/garo/shared/githubsim/stubrunner"
+	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/githubsim/stubrunner"
 )
 
 const (

@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/garo-dev/garo/shared/githubsim/stubrunner"
+	"github.com/garo-dev/garo/githubsim/stubrunner"
 )
 
 func main() {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 )
 
 type jitRunner struct {

@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/shared/logging"
 )
 

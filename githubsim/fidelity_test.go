@@ -37,8 +37,8 @@ import (
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 
-	"github.com/garo-dev/garo/shared/githubsim"
-	"github.com/garo-dev/garo/shared/githubsim/githubspec"
+	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/githubsim/githubspec"
 )
 
 func TestFidelityRoutes(t *testing.T) {
@@ -56,7 +56,7 @@ func TestFidelityRoutes(t *testing.T) {
 		served[key] = true
 		if !githubspec.HasOperation(r.Method, r.Path) {
 			t.Errorf("the sim serves %s, which GitHub's REST description (vendored subset) does not have with that method and path; "+
-				"if GitHub has it, add it to shared/githubsim/internal/specsubset and regenerate", key)
+				"if GitHub has it, add it to githubsim/internal/specsubset and regenerate", key)
 		}
 	}
 	for _, op := range ops {

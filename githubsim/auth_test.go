@@ -14,7 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v4"
 	"github.com/google/go-github/v60/github"
 
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 )
 
 func TestAppJWT(t *testing.T) {

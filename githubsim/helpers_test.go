@@ -17,7 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v4"
 	"github.com/google/go-github/v60/github"
 
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 )
 
 // clock is an injectable clock for Options.Now.

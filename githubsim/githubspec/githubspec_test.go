@@ -14,7 +14,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/garo-dev/garo/shared/githubsim/githubspec"
+	"github.com/garo-dev/garo/githubsim/githubspec"
 )
 
 // servedRoutes are the operations the vendored REST subset must hold: the simulator's

@@ -13,8 +13,8 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
-	"github.com/garo-dev/garo/shared/dockertest"
-	"github.com/garo-dev/garo/shared/githubsim/stubrunner"
+	"github.com/garo-dev/garo/githubsim/stubrunner"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 )
 
 // engine connects to the Docker engine, or skips (fails under CI=true) when none answers.
@@ -27,7 +27,7 @@ func engine(t *testing.T) *client.Client {
 // binary. It is removed when the test ends.
 func buildImage(t *testing.T, cli *client.Client) string {
 	t.Helper()
-	dockerfile, err := os.ReadFile("../../../deployments/stub-runner/Dockerfile")
+	dockerfile, err := os.ReadFile("../../deployments/stub-runner/Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}

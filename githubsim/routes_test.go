@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
-	"github.com/garo-dev/garo/shared/githubsim"
+	"github.com/garo-dev/garo/githubsim"
 )
 
 // TestRoutesAreServed: every route Routes lists is dispatched (an unknown route would be

@@ -102,7 +102,7 @@ var exampleEvents = []string{"ping", "workflow_job"}
 
 func main() {
 	in := flag.String("in", "", "directory holding the npm pack tarballs ("+restPkg.tarball()+", ...); empty: run npm pack into a temporary directory")
-	out := flag.String("out", "", "output directory (shared/githubsim/githubspec/data)")
+	out := flag.String("out", "", "output directory (githubsim/githubspec/data)")
 	flag.Parse()
 	if *out == "" {
 		flag.Usage()
@@ -435,7 +435,7 @@ func subsetNote(p pkg, what string, n int) json.RawMessage {
 		"package":     p.name,
 		"version":     p.version,
 		"integrity":   p.integrity,
-		"description": fmt.Sprintf("A subset of the package's api.github.com description: %d %s and the components they reference, cut by shared/githubsim/internal/specsubset.", n, what),
+		"description": fmt.Sprintf("A subset of the package's api.github.com description: %d %s and the components they reference, cut by githubsim/internal/specsubset.", n, what),
 	})
 }
 
