@@ -330,13 +330,17 @@ func TestStopped(t *testing.T) {
 		vars    map[string]string
 		withJob bool
 		ready   func(githubsim.Runner) bool
+		// logged: the line the stub prints once it is in the phase. The simulator shows
+		// the runner online as soon as it takes the connect call, before the stub has
+		// read the answer; a stop in that moment is a stop while connecting.
+		logged string
 	}{
 		{"hang", map[string]string{"GARO_STUB_HANG": "1"}, true,
-			func(r githubsim.Runner) bool { return r.Status == "online" }},
+			func(r githubsim.Runner) bool { return r.Status == "online" }, "GARO_STUB_HANG: hanging"},
 		{"listening", map[string]string{"GARO_STUB_ACQUIRE_WAIT": "0"}, false,
-			func(r githubsim.Runner) bool { return r.Status == "online" }},
+			func(r githubsim.Runner) bool { return r.Status == "online" }, "Listening for Jobs"},
 		{"working", map[string]string{"GARO_STUB_WORK": "1h"}, true,
-			func(r githubsim.Runner) bool { return r.JobID != 0 }},
+			func(r githubsim.Runner) bool { return r.JobID != 0 }, "Running job"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -355,7 +359,7 @@ func TestStopped(t *testing.T) {
 
 			eventually(t, "the runner to be ready", func() bool {
 				r, ok := e.runner(id)
-				return ok && tc.ready(r)
+				return ok && tc.ready(r) && strings.Contains(out.String(), tc.logged)
 			})
 			cancel()
 			if code := <-done; code != stubrunner.ExitTerminated {
