@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/githubsim/stubrunner"
+	"github.com/garo-dev/garo/internal/testkit"
 )
 
 const (
@@ -122,30 +122,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// syncBuffer is an io.Writer safe for the runner goroutine and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func getenv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func run(ctx context.Context, vars map[string]string) (int, *syncBuffer) {
-	out := &syncBuffer{}
+func run(ctx context.Context, vars map[string]string) (int, *testkit.Buffer) {
+	out := &testkit.Buffer{}
 	return stubrunner.Run(ctx, getenv(vars), out), out
 }
 
@@ -354,7 +336,7 @@ func TestStopped(t *testing.T) {
 			ctx, cancel := context.WithCancel(ctxT(t))
 			defer cancel()
 			done := make(chan int, 1)
-			out := &syncBuffer{}
+			out := &testkit.Buffer{}
 			go func() { done <- stubrunner.Run(ctx, getenv(tc.vars), out) }()
 
 			eventually(t, "the runner to be ready", func() bool {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
@@ -21,7 +22,7 @@ func TestHeartbeatReplacesInventory(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		clk := newClock()
 		svc := newService(st, clk, nil, nil)
 		if err := st.CreateAgentGroup(ctx, &store.AgentGroup{Name: "gpu"}); err != nil {
@@ -31,7 +32,7 @@ func TestHeartbeatReplacesInventory(t *testing.T) {
 		g := register(t, svc, "gpu", "g")
 		addPolicy(t, st, "acme/web", "linux", "default")
 		addPolicy(t, st, "acme/ml", "cuda", "gpu")
-		log := jobs.NewService(st, discard, nil)
+		log := jobs.NewService(st, testkit.Discard(), nil)
 		for _, j := range []struct {
 			id     int64
 			repo   string

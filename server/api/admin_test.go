@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
@@ -335,7 +336,7 @@ func TestRoutesMatchSpec(t *testing.T) {
 	}
 	var routes []contract.Route
 	var agentRoutes []string
-	for _, r := range api.New(api.Deps{Log: discard}).Routes() {
+	for _, r := range api.New(api.Deps{Log: testkit.Discard()}).Routes() {
 		if strings.HasPrefix(r.Path, protocol.PathPrefix+"/") {
 			if !strings.HasSuffix(r.Path, "*") {
 				agentRoutes = append(agentRoutes, r.Method+" "+strings.TrimPrefix(r.Path, protocol.PathPrefix))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
@@ -39,7 +40,7 @@ func TestRunnerCredentialsAgainstSimulator(t *testing.T) {
 		st := openStore(t, b)
 		n := notify.NewLocal()
 		hook := httptest.NewServer(webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(simWebhookSecret)}},
-			agents.NotifyingJobLog(jobs.NewService(st, discard, nil), n), st, discard, nil))
+			agents.NotifyingJobLog(jobs.NewService(st, testkit.Discard(), nil), n), st, testkit.Discard(), nil))
 		defer hook.Close()
 		sim, err := githubsim.New(githubsim.Options{WebhookURL: hook.URL, WebhookSecret: simWebhookSecret, PathPrefix: "/api/v3"})
 		if err != nil {
@@ -50,7 +51,7 @@ func TestRunnerCredentialsAgainstSimulator(t *testing.T) {
 		defer gitHub.Close()
 		sim.AddRepository("acme/web")
 		sim.AddRepository("acme/ml")
-		gh, err := githubapp.New(githubapp.Config{APIURL: gitHub.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, discard, nil)
+		gh, err := githubapp.New(githubapp.Config{APIURL: gitHub.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, testkit.Discard(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
 )
 
 // These tests run the client against githubsim, the project's GitHub simulator,
@@ -24,8 +25,8 @@ type simEnv struct {
 	sim   *githubsim.Sim
 	srv   *httptest.Server
 	c     *Client
-	clock *fakeClock
-	logs  *syncBuffer
+	clock *testkit.Clock
+	logs  *testkit.Buffer
 }
 
 // newSimEnv serves a simulator (GHES layout when prefix is "/api/v3", else api.github.com
@@ -34,7 +35,7 @@ type simEnv struct {
 // starts at the real time because ghinstallation signs JWTs with the real clock.
 func newSimEnv(t *testing.T, prefix string, mutate func(*Config)) *simEnv {
 	t.Helper()
-	e := &simEnv{clock: &fakeClock{now: time.Now()}, logs: &syncBuffer{}}
+	e := &simEnv{clock: testkit.NewClock(time.Now())}
 	e.srv = httptest.NewUnstartedServer(nil)
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
@@ -57,7 +58,8 @@ func newSimEnv(t *testing.T, prefix string, mutate func(*Config)) *simEnv {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var log *slog.Logger
+	log, e.logs = testkit.JSONLogs()
 	if e.c, err = New(cfg, log, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/githubapp"
@@ -25,8 +25,6 @@ import (
 func TestMain(m *testing.M) { testdb.Main(m) }
 
 const secret = "runners-webhook-secret-0123"
-
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func policy(ephemeral bool) *store.Policy {
 	return &store.Policy{
@@ -43,16 +41,12 @@ func TestRunnerLifecycle(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st, err := store.Open(ctx, store.Config{Driver: b.Driver, DSN: b.DSN}, discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st := testdb.Open(t, b)
 		p := policy(true)
 		if err := st.CreatePolicy(ctx, p); err != nil {
 			t.Fatal(err)
 		}
-		hook := httptest.NewServer(webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, jobs.NewService(st, discard, nil), st, discard, nil))
+		hook := httptest.NewServer(webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, jobs.NewService(st, testkit.Discard(), nil), st, testkit.Discard(), nil))
 		defer hook.Close()
 		sim, err := githubsim.New(githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"})
 		if err != nil {
@@ -62,7 +56,7 @@ func TestRunnerLifecycle(t *testing.T) {
 		api := httptest.NewServer(sim)
 		defer api.Close()
 		sim.AddRepository("acme/web")
-		gh, err := githubapp.New(githubapp.Config{APIURL: api.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, discard, nil)
+		gh, err := githubapp.New(githubapp.Config{APIURL: api.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, testkit.Discard(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +120,7 @@ func TestRegistrationTokens(t *testing.T) {
 	api := httptest.NewServer(sim)
 	defer api.Close()
 	sim.AddRepository("acme/web")
-	gh, err := githubapp.New(githubapp.Config{APIURL: api.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, discard, nil)
+	gh, err := githubapp.New(githubapp.Config{APIURL: api.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, testkit.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
