@@ -100,7 +100,7 @@ func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 	cfg := e.agentConfig(e.registrationToken(t))
 	// A kill: no drain, no unregister; the runners stay as a crash leaves them.
 	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false
-	first := startAgent(t, cfg, prov, app.Options{})
+	first := startAgent(t, e, cfg, prov, app.Options{})
 
 	obs := observe(e, prov)
 	var ids []int64
@@ -124,14 +124,14 @@ func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 	open()
 	completed := func() int { return e.completed(ids) }
 	eventually(t, 60*time.Second, "15 jobs done", func() bool { return completed() >= 15 })
-	if err := first.stop(); err != nil {
+	if err := first.Stop(); err != nil {
 		t.Fatalf("killed agent: %v", err)
 	}
 	killedAt := completed()
 	t.Logf("agent killed with %d of 50 jobs done and %d runner instances alive", killedAt, prov.Live(nil))
 
 	cfg.RegistrationToken = "" // used up: the state file is the identity now
-	second := startAgent(t, cfg, prov, app.Options{})
+	second := startAgent(t, e, cfg, prov, app.Options{})
 	eventually(t, 120*time.Second, "all 50 jobs", func() bool { return completed() == 50 })
 	for _, id := range ids {
 		if j, _ := e.sim.Job(id); j.Conclusion != "success" {
@@ -166,7 +166,7 @@ func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 		t.Logf("registration left at GitHub: %+v", r)
 	}
 	t.Logf("%d samples: at most %d instances, %d online; %d runners created", obs.samples, obs.maxLive, obs.maxOnline, prov.Created())
-	if err := second.stop(); err != nil {
+	if err := second.Stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -180,7 +180,7 @@ func TestPolicyChangeReachesTheAgentAtOnce(t *testing.T) {
 	got := make(chan protocol.Config, 16)
 	cfg := e.agentConfig(e.registrationToken(t))
 	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false // the server stops with the test
-	startAgent(t, cfg, prov, app.Options{OnConfig: func(c protocol.Config) { got <- c }})
+	startAgent(t, e, cfg, prov, app.Options{OnConfig: func(c protocol.Config) { got <- c }})
 	// Wait for the config with the policy (the repository is the agent's after its first
 	// heartbeat), then for a poll to be held.
 	eventually(t, 30*time.Second, "the policy at the agent", func() bool {

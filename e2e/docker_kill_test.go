@@ -223,7 +223,7 @@ func agentKilled(t *testing.T, cli *dockerclient.Client, ref string) {
 	// Runners that did their jobs' work are held in their "complete" call: busy, their
 	// jobs in_progress at GitHub, through the kill and the restart.
 	tap := newSimTap(completing)
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	t.Cleanup(tap.release)
 	const policy, maxRunners, jobs = "killed", 3, 6
 	dockerPolicy(t, e, policy, ref, 0, maxRunners, 3*time.Second)

@@ -17,7 +17,7 @@ import (
 func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 	cli := dockerEngine(t)
 	ref := buildStubImage(t, cli, "ENV GARO_STUB_WORK=300ms", "ENV GARO_STUB_ACQUIRE_WAIT=0")
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t)})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t)})
 	const policy, maxRunners = "changed", 3
 	dockerPolicy(t, e, policy, ref, 2, maxRunners, time.Minute)
 	_, _, sel := dockerAgent(t, e, cli)

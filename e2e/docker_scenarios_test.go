@@ -104,7 +104,7 @@ func checkGrace(t *testing.T, smp *containerSampler, tap *simTap, runner string,
 // another; once min_idle is 0, the idle ones go after idle_grace.
 func minIdleKept(t *testing.T, cli *dockerclient.Client, ref string) {
 	tap := newSimTap(nil)
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	const policy, grace = "min-idle", 3 * time.Second
 	dockerPolicy(t, e, policy, ref, 2, 3, grace)
 	started := time.Now()
@@ -178,7 +178,7 @@ func idleGraceRespected(t *testing.T, cli *dockerclient.Client, ref string) {
 	tap := newSimTap(func(r *http.Request) bool {
 		return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/actions/runners/generate-jitconfig")
 	})
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	t.Cleanup(tap.release)
 	const policy, grace = "idle-grace", 4 * time.Second
 	dockerPolicy(t, e, policy, ref, 0, 2, grace)
@@ -223,7 +223,7 @@ func idleGraceRespected(t *testing.T, cli *dockerclient.Client, ref string) {
 // runner is removed from GitHub and a new idle runner takes its place.
 func containerRemoved(t *testing.T, cli *dockerclient.Client, ref string) {
 	tap := newSimTap(nil)
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	const policy, grace = "removed", 3 * time.Second
 	dockerPolicy(t, e, policy, ref, 1, 2, grace)
 	_, _, sel := dockerAgent(t, e, cli)

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -25,6 +23,7 @@ import (
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/stats"
 	"github.com/garo-dev/garo/internal/testkit/dockertest"
+	"github.com/garo-dev/garo/internal/testkit/stack"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 )
@@ -66,36 +65,11 @@ func buildStubImage(t *testing.T, cli *dockerclient.Client, extra ...string) str
 	return ref
 }
 
-// startDockerAgent runs garo-agent in process with the provider its configuration names
-// (no injected provider) and returns its id once it is ready.
-func startDockerAgent(t *testing.T, cfg app.Config) (*agent, string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	a := &agent{cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan string, 1)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("side", "agent")
-	go func() {
-		a.done <- app.Run(ctx, cfg, log, app.Options{Ready: func(id string, _ net.Addr) { ready <- id }})
-	}()
-	select {
-	case id := <-ready:
-		t.Cleanup(func() { _ = a.stop() })
-		return a, id
-	case err := <-a.done:
-		cancel()
-		t.Fatalf("agent did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("agent did not start")
-	}
-	return nil, ""
-}
-
 // dockerAgent starts garo-agent in process for e on the Docker provider (pull policy
 // never: the stub image is built here, nothing is pulled), and returns it with its id
 // and the selector of its containers. Whatever a failure leaves behind is removed when
 // the test ends, after the agent stopped.
-func dockerAgent(t *testing.T, e *env, cli *dockerclient.Client) (*agent, string, filters.Args) {
+func dockerAgent(t *testing.T, e *env, cli *dockerclient.Client) (*stack.Agent, string, filters.Args) {
 	t.Helper()
 	cfg := e.agentConfig(e.registrationToken(t))
 	cfg.Provider.Type = "docker"
@@ -103,11 +77,14 @@ func dockerAgent(t *testing.T, e *env, cli *dockerclient.Client) (*agent, string
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ag, agentID := startDockerAgent(t, cfg)
-	sel := agentContainers(agentID)
+	ag, err := e.StartAgent(t.Context(), cfg, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := agentContainers(ag.ID)
 	t.Cleanup(func() { removeContainers(cli, sel) })
-	t.Cleanup(func() { _ = ag.stop() }) // runs first: nothing creates containers meanwhile
-	return ag, agentID, sel
+	t.Cleanup(func() { _ = ag.Stop() }) // runs first: nothing creates containers meanwhile
+	return ag, ag.ID, sel
 }
 
 // agentContainers selects one agent's containers: Garo's managed-by label and the agent's
@@ -422,7 +399,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	// The first runners are held in their "complete" call until the test has seen the
 	// queue: busy with their jobs, they keep the policy at max_runners by construction.
 	tap := newSimTap(completing)
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	t.Cleanup(tap.release) // before the simulator's server closes (cleanups run last first)
 	const policy, maxRunners, jobs = "docker-e2e", 3, 8
 	// A runner created for a job that another runner took first stays idle until
@@ -526,7 +503,7 @@ func TestDockerEndToEnd(t *testing.T) {
 			len(firstWave), stats.Percentile(firstWave, 0.50).Round(time.Millisecond), stats.Percentile(firstWave, 1).Round(time.Millisecond))
 	}
 
-	if err := ag.stop(); err != nil {
+	if err := ag.Stop(); err != nil {
 		t.Errorf("agent stop: %v", err)
 	}
 

@@ -27,7 +27,7 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	})
 	t.Cleanup(prov.Close)
 	cfg := e.agentConfig(e.registrationToken(t))
-	startAgent(t, cfg, prov, app.Options{})
+	startAgent(t, e, cfg, prov, app.Options{})
 	obs := observe(e, prov)
 
 	var ids []int64
