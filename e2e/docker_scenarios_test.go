@@ -14,6 +14,7 @@ import (
 	dockerclient "github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
@@ -113,7 +114,7 @@ func minIdleKept(t *testing.T, cli *dockerclient.Client, ref string) {
 	t.Cleanup(sync.OnceFunc(smp.finish))
 
 	var first []string
-	eventually(t, 60*time.Second, "two idle runners", func() bool {
+	testkit.Eventually(t, 60*time.Second, "two idle runners", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		first = names
 		return ok && len(names) == 2
@@ -126,7 +127,7 @@ func minIdleKept(t *testing.T, cli *dockerclient.Client, ref string) {
 		t.Fatal(err)
 	}
 	var taken time.Duration // when the test first saw the job taken (sampled every 20ms)
-	eventually(t, 60*time.Second, "the job done", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the job done", func() bool {
 		j, _ := e.sim.Job(job.ID)
 		if j.Status != "queued" && taken == 0 {
 			taken = time.Since(queued)
@@ -139,7 +140,7 @@ func minIdleKept(t *testing.T, cli *dockerclient.Client, ref string) {
 		t.Fatalf("job %d: %s on %q; want success on one of the idle runners %v", job.ID, j.Conclusion, j.RunnerName, first)
 	}
 	var second []string
-	eventually(t, 60*time.Second, "two idle runners again", func() bool {
+	testkit.Eventually(t, 60*time.Second, "two idle runners again", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		second = names
 		return ok && len(names) == 2 && !slices.Contains(names, j.RunnerName)
@@ -190,11 +191,11 @@ func idleGraceRespected(t *testing.T, cli *dockerclient.Client, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the agent minting a runner for the job", func() bool { return tap.holding() == 1 })
+	testkit.Eventually(t, 30*time.Second, "the agent minting a runner for the job", func() bool { return tap.holding() == 1 })
 	if _, err := e.sim.CancelJob(t.Context(), job.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the job cancelled in the portal", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the job cancelled in the portal", func() bool {
 		for _, j := range e.jobs(t) {
 			if j.ID == job.ID {
 				return j.State == "completed"
@@ -204,7 +205,7 @@ func idleGraceRespected(t *testing.T, cli *dockerclient.Client, ref string) {
 	})
 	tap.release()
 	var runner string
-	eventually(t, 60*time.Second, "the surplus runner idle", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the surplus runner idle", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		if ok && len(names) == 1 {
 			runner = names[0]
@@ -231,7 +232,7 @@ func containerRemoved(t *testing.T, cli *dockerclient.Client, ref string) {
 	t.Cleanup(sync.OnceFunc(smp.finish))
 
 	var old string
-	eventually(t, 60*time.Second, "an idle runner", func() bool {
+	testkit.Eventually(t, 60*time.Second, "an idle runner", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		if ok && len(names) == 1 {
 			old = names[0]
@@ -248,7 +249,7 @@ func containerRemoved(t *testing.T, cli *dockerclient.Client, ref string) {
 		t.Fatal(err)
 	}
 	var replacement string
-	eventually(t, 60*time.Second, "a new idle runner in place of the removed one", func() bool {
+	testkit.Eventually(t, 60*time.Second, "a new idle runner in place of the removed one", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		if ok && len(names) == 1 && names[0] != old {
 			replacement = names[0]

@@ -22,6 +22,7 @@ import (
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/stats"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	"github.com/garo-dev/garo/internal/testkit/stack"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
@@ -129,7 +130,7 @@ func dockerPolicy(t *testing.T, e *env, name, ref string, minIdle, maxRunners in
 // repository: every runner is done, and none is left behind at GitHub either.
 func nothingLeft(t *testing.T, cli *dockerclient.Client, e *env, sel filters.Args, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "no Garo container of the agent and no runner at GitHub left", func() bool {
+	testkit.Eventually(t, timeout, "no Garo container of the agent and no runner at GitHub left", func() bool {
 		list, err := cli.ContainerList(t.Context(), container.ListOptions{All: true, Filters: sel})
 		return err == nil && len(list) == 0 && len(e.sim.Runners(repo)) == 0
 	})
@@ -425,9 +426,9 @@ func TestDockerEndToEnd(t *testing.T) {
 
 	// max_runners respected with jobs queued: three runners hold their jobs, the other
 	// five jobs wait for capacity, in order, and the portal shows it.
-	eventually(t, 60*time.Second, fmt.Sprintf("%d runners done with their jobs' work", maxRunners), func() bool { return tap.holding() == maxRunners })
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("%d runners done with their jobs' work", maxRunners), func() bool { return tap.holding() == maxRunners })
 	var waiting []portalapi.Job
-	eventually(t, 30*time.Second, "the queue in the portal", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the queue in the portal", func() bool {
 		waiting = waiting[:0]
 		for _, j := range e.jobs(t) {
 			if j.AgentState == portalapi.JobWaitingForCapacity {
@@ -451,7 +452,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	released := time.Now()
 
 	completed := func() int { return e.completed(ids) }
-	eventually(t, 120*time.Second, fmt.Sprintf("all %d jobs completed", jobs), func() bool { return completed() == jobs })
+	testkit.Eventually(t, 120*time.Second, fmt.Sprintf("all %d jobs completed", jobs), func() bool { return completed() == jobs })
 	allDone, afterRelease := time.Since(burst), time.Since(released)
 	for _, id := range ids {
 		if j, _ := e.sim.Job(id); j.Conclusion != "success" {

@@ -173,14 +173,3 @@ func startAgent(t *testing.T, e *env, cfg app.Config, prov *memory.Provider, opt
 	t.Cleanup(func() { _ = a.Stop() })
 	return a
 }
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

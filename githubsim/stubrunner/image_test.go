@@ -14,6 +14,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/githubsim/stubrunner"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/dockertest"
 )
 
@@ -122,7 +123,7 @@ func TestImage(t *testing.T) {
 		e := newEnv(t)
 		id, cfg := e.jitRunner(t, "docker-hang")
 		cid := startRunner(t, cli, ref, stubrunner.EnvJITConfig+"="+cfg, "GARO_STUB_HANG=1")
-		eventually(t, "the runner online", func() bool {
+		testkit.Eventually(t, 30*time.Second, "the runner online", func() bool {
 			r, ok := e.runner(id)
 			return ok && r.Status == "online"
 		})

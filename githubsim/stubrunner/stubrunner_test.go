@@ -107,21 +107,6 @@ func (e *env) runner(id int64) (githubsim.Runner, bool) {
 	return githubsim.Runner{}, false
 }
 
-// eventually polls cond until it holds or the test's time runs out.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	ctx := ctxT(t)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
-}
-
 func getenv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
@@ -339,7 +324,7 @@ func TestStopped(t *testing.T) {
 			out := &testkit.Buffer{}
 			go func() { done <- stubrunner.Run(ctx, getenv(tc.vars), out) }()
 
-			eventually(t, "the runner to be ready", func() bool {
+			testkit.Eventually(t, 30*time.Second, "the runner to be ready", func() bool {
 				r, ok := e.runner(id)
 				return ok && tc.ready(r) && strings.Contains(out.String(), tc.logged)
 			})

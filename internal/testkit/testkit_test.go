@@ -1,6 +1,8 @@
 package testkit_test
 
 import (
+	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -55,4 +57,35 @@ func TestLogsAreSafeToReadWhileWritten(t *testing.T) {
 		t.Errorf("JSON logs hold %d records:\n%s", got, js)
 	}
 	testkit.Discard().Error("nobody reads this")
+}
+
+func TestEventually(t *testing.T) {
+	t.Parallel()
+	n := 0
+	testkit.Eventually(t, time.Second, "three checks", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("cond checked %d times", n)
+	}
+	// A condition that never holds fails the test, naming what it waited for.
+	ft := &fatalT{T: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		testkit.Eventually(ft, 30*time.Millisecond, "a miracle", func() bool { return false })
+	}()
+	<-done
+	if !strings.Contains(ft.msg, "timed out after 30ms waiting for a miracle") {
+		t.Fatalf("failure message %q", ft.msg)
+	}
+}
+
+// fatalT records Fatalf instead of failing the test, and ends the goroutine as Fatalf does.
+type fatalT struct {
+	*testing.T
+	msg string
+}
+
+func (f *fatalT) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
 }
