@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
@@ -17,7 +18,7 @@ import (
 // the next job runs on one of them.
 func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 	cli := dockerEngine(t)
-	ref := buildStubImage(t, cli, "ENV GARO_STUB_WORK=300ms", "ENV GARO_STUB_ACQUIRE_WAIT=0")
+	ref := dockertest.StubImage(t, cli, "ENV GARO_STUB_WORK=300ms", "ENV GARO_STUB_ACQUIRE_WAIT=0")
 	e := newEnvWith(t, envOptions{database: testdb.Postgres(t)})
 	const policy, maxRunners = "changed", 3
 	dockerPolicy(t, e, policy, ref, 2, maxRunners, time.Minute)

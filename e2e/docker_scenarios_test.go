@@ -15,6 +15,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
@@ -26,7 +27,7 @@ func TestDockerScenarios(t *testing.T) {
 	cli := dockerEngine(t)
 	// Idle runners wait for a job until they are stopped, as the real runner does
 	// (GARO_STUB_ACQUIRE_WAIT=0); a job's work takes 300ms.
-	ref := buildStubImage(t, cli, "ENV GARO_STUB_WORK=300ms", "ENV GARO_STUB_ACQUIRE_WAIT=0")
+	ref := dockertest.StubImage(t, cli, "ENV GARO_STUB_WORK=300ms", "ENV GARO_STUB_ACQUIRE_WAIT=0")
 	for _, sc := range []struct {
 		name string
 		run  func(*testing.T, *dockerclient.Client, string)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	dockerclient "github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/app"
@@ -33,37 +31,6 @@ import (
 // under CI=true, where .ci/run starts dockerd).
 func dockerEngine(t *testing.T) *dockerclient.Client {
 	return dockertest.Engine(t, "the end-to-end Docker test")
-}
-
-// buildStubImage builds the image of deployments/stub-runner/Dockerfile, as `make
-// stub-image` does, through the engine API from an in-memory context (the Dockerfile and
-// the static garo-stub-runner binary), under a tag of its own; removed when the test ends.
-// extra lines (such as ENV instructions) are appended to the Dockerfile.
-func buildStubImage(t *testing.T, cli *dockerclient.Client, extra ...string) string {
-	t.Helper()
-	dockerfile, err := os.ReadFile("../deployments/stub-runner/Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range extra {
-		dockerfile = append(dockerfile, "\n"+l+"\n"...)
-	}
-	body, err := dockertest.BuildStatic("../githubsim/cmd/garo-stub-runner")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := fmt.Sprintf("garo-e2e/stub-runner:%d", time.Now().UnixNano())
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	if err := dockertest.BuildImage(ctx, cli, ref,
-		dockertest.File{Name: "Dockerfile", Mode: 0o644, Data: dockerfile},
-		dockertest.File{Name: "garo-stub-runner", Mode: 0o755, Data: body}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = cli.ImageRemove(context.WithoutCancel(t.Context()), ref, image.RemoveOptions{Force: true, PruneChildren: true})
-	})
-	return ref
 }
 
 // dockerAgent starts garo-agent in process for e on the Docker provider (pull policy
@@ -394,7 +361,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	start := time.Now()
 	// The stub's work time is baked into the image: the server reserves GARO_* variables
 	// in a policy's runner.env.
-	ref := buildStubImage(t, cli, "ENV GARO_STUB_WORK=300ms")
+	ref := dockertest.StubImage(t, cli, "ENV GARO_STUB_WORK=300ms")
 	t.Logf("stub image %s built in %s", ref, time.Since(start).Round(time.Millisecond))
 
 	// The first runners are held in their "complete" call until the test has seen the

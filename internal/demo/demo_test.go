@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -28,11 +27,7 @@ import (
 // nothing left behind.
 func TestDemo(t *testing.T) {
 	cli := dockertest.Engine(t, "the demo scenario (make demo)")
-	stub, err := dockertest.BuildStatic("../../githubsim/cmd/garo-stub-runner")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dockerfile, err := os.ReadFile("../../deployments/stub-runner/Dockerfile")
+	stub, dockerfile, err := dockertest.StubRunner()
 	if err != nil {
 		t.Fatal(err)
 	}
