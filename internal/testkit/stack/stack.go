@@ -101,10 +101,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}()
 	// The simulator must know the webhook URL before the server listens, and a restarted
 	// server must be found again: deliveries go through a forwarder to wherever it is.
-	hookURL, err := s.serve(http.HandlerFunc(s.forward))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("stack: webhook forwarder: %w", err)
 	}
+	hookURL := s.serve(ln, http.HandlerFunc(s.forward))
 	if err := s.startSim(o, hookURL+"/webhooks/github"); err != nil {
 		return nil, err
 	}
@@ -120,12 +121,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	return s, nil
 }
 
-// serve serves h on a free 127.0.0.1 port until Close and returns its root URL.
-func (s *Stack) serve(h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
+// serve serves h on ln until Close and returns its root URL.
+func (s *Stack) serve(ln net.Listener, h http.Handler) string {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
@@ -140,7 +137,7 @@ func (s *Stack) serve(h http.Handler) (string, error) {
 		}
 		<-done
 	})
-	return "http://" + ln.Addr().String(), nil
+	return "http://" + ln.Addr().String()
 }
 
 // forward passes a webhook delivery to the running server; 503 while it is down, as
@@ -180,22 +177,9 @@ func (s *Stack) startSim(o Options, hookURL string) error {
 	if o.SimHandler != nil {
 		h = o.SimHandler(sim)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
 	s.Sim, s.SimURL = sim, base
-	s.undo = append(s.undo, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			_ = srv.Close()
-		}
-		<-done
-		sim.Close()
-	})
+	s.undo = append(s.undo, sim.Close) // undone after its server below
+	s.serve(ln, h)
 	return nil
 }
 
