@@ -15,28 +15,24 @@ import (
 	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/githubsim/stubrunner"
 	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 )
 
 const (
 	repo = "acme/api"
-	pat  = "ghp_stubrunnertest"
+	pat  = simtest.PAT
 )
 
 type env struct {
+	*simtest.Env
 	sim *githubsim.Sim
 	srv *httptest.Server
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	sim, err := githubsim.New(githubsim.Options{PATs: []string{pat}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim.AddRepository(repo)
-	srv := httptest.NewServer(sim)
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	return &env{sim: sim, srv: srv}
+	e := simtest.New(t, githubsim.Options{}, repo)
+	return &env{Env: e, sim: e.Sim, srv: e.Srv}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -75,18 +71,11 @@ func (e *env) post(t *testing.T, path, auth string, body, out any) int {
 // jitRunner creates an ephemeral JIT runner through GitHub's REST route, as Garo does.
 func (e *env) jitRunner(t *testing.T, name string) (int64, string) {
 	t.Helper()
-	var out struct {
-		Runner struct {
-			ID int64 `json:"id"`
-		} `json:"runner"`
-		Config string `json:"encoded_jit_config"`
+	id, cfg, err := e.JIT(ctxT(t), repo, name, []string{"garo"})
+	if err != nil || cfg == "" {
+		t.Fatalf("generate-jitconfig: %v", err)
 	}
-	status := e.post(t, "/repos/"+repo+"/actions/runners/generate-jitconfig", "token "+pat,
-		map[string]any{"name": name, "runner_group_id": 1, "labels": []string{"garo"}}, &out)
-	if status != http.StatusCreated || out.Config == "" {
-		t.Fatalf("generate-jitconfig: %d", status)
-	}
-	return out.Runner.ID, out.Config
+	return id, cfg
 }
 
 func (e *env) queueJob(t *testing.T) int64 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/catchup"
@@ -57,16 +58,10 @@ func newRig(t *testing.T, b testdb.Backend) *rig {
 	hook := httptest.NewServer(r.gate)
 	t.Cleanup(hook.Close)
 	// The sim acts as GitHub Enterprise Server, as the client expects of a non-api.* host.
+	gitHub := simtest.New(t, githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"}, "acme/web")
+	r.sim = gitHub.Sim
 	var err error
-	r.sim, err = githubsim.New(githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.sim.Close)
-	api := httptest.NewServer(r.sim)
-	t.Cleanup(api.Close)
-	r.sim.AddRepository("acme/web")
-	r.gh, err = githubapp.New(githubapp.Config{APIURL: api.URL + "/api/v3/", AppID: r.sim.AppID(), PrivateKey: r.sim.PrivateKeyPEM()}, testkit.Discard(), nil)
+	r.gh, err = githubapp.New(githubapp.Config{APIURL: gitHub.Srv.URL + "/api/v3/", AppID: r.sim.AppID(), PrivateKey: r.sim.PrivateKeyPEM()}, testkit.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
