@@ -80,7 +80,10 @@ func (s *Stack) StartAgent(ctx context.Context, cfg agentapp.Config, opts agenta
 		if callerReady != nil {
 			callerReady(id, addr)
 		}
-		ready <- id
+		select { // only the first call is waited for
+		case ready <- id:
+		default:
+		}
 	}
 	go func() { a.done <- agentapp.Run(agCtx, cfg, s.Log.With("side", "agent"), opts) }()
 	wait, stopWait := context.WithTimeout(ctx, startTimeout)
