@@ -16,6 +16,7 @@ import (
 
 	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 )
 
 // These tests run the client against githubsim, the project's GitHub simulator,
@@ -342,16 +343,8 @@ func TestSimFaults(t *testing.T) {
 
 func TestSimPATAndNotInstalled(t *testing.T) {
 	t.Parallel()
-	sim, err := githubsim.New(githubsim.Options{PathPrefix: "/api/v3", PATs: []string{"github_pat_SIMSECRET"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	sim.AddRepository("acme/api")
-
-	c, err := New(Config{APIURL: srv.URL + "/api/v3/", PAT: "github_pat_SIMSECRET"}, nil, nil)
+	gitHub := simtest.New(t, githubsim.Options{PathPrefix: "/api/v3", PATs: []string{"github_pat_SIMSECRET"}}, "acme/api")
+	c, err := New(Config{APIURL: gitHub.Srv.URL + "/api/v3/", PAT: "github_pat_SIMSECRET"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +353,7 @@ func TestSimPATAndNotInstalled(t *testing.T) {
 		t.Fatalf("JIT in PAT mode: %v, %v", jit, err)
 	}
 
-	app, err := New(Config{APIURL: srv.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, nil, nil)
+	app, err := New(Config{APIURL: gitHub.Srv.URL + "/api/v3/", AppID: gitHub.Sim.AppID(), PrivateKey: gitHub.Sim.PrivateKeyPEM()}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
