@@ -158,6 +158,7 @@ func (e *env) jobs(t *testing.T) []portalapi.Job {
 // agentConfig is the stack's agent configuration with room for ten runners at once.
 func (e *env) agentConfig(token string) app.Config {
 	cfg := e.AgentConfig(token, "e2e-agent")
+	cfg.Provider.Type = app.ProviderMemory // the tests inject their memory provider
 	cfg.Scheduler.Parallel = 10
 	return cfg
 }

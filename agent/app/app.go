@@ -12,11 +12,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
 	"time"
 
-	dockerclient "github.com/docker/docker/client"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/garo-dev/garo/agent/client"
@@ -93,7 +91,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 	a.prov = opts.Provider
 	if a.prov == nil {
 		var closeProv func()
-		if a.prov, closeProv, err = newProvider(ctx, cfg, log.With("component", "provider")); err != nil {
+		if a.prov, closeProv, err = openProvider(ctx, cfg.Provider, log.With("component", "provider")); err != nil {
 			return err
 		}
 		defer closeProv()
@@ -151,74 +149,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 	return nil
 }
 
-// engineTimeout bounds the check at start that the Docker engine answers.
-const engineTimeout = 10 * time.Second
-
-// newProvider builds the provider cfg.Provider names, and the function that releases it
-// when the agent stops. The Docker provider is checked at once: an engine that does not
-// answer fails the start rather than every runner later.
-func newProvider(ctx context.Context, cfg Config, log *slog.Logger) (provider.Provider, func(), error) {
-	switch cfg.Provider.Type {
-	case "memory":
-		return memory.New(memory.SimRunner(nil, cfg.Provider.Memory.JobDuration)), func() {}, nil
-	case "docker":
-		return newDockerProvider(ctx, cfg.Provider.Docker, log)
-	}
-	return nil, nil, fmt.Errorf("provider.type %q is not available", cfg.Provider.Type)
-}
-
-// newDockerProvider connects to the engine at dc.Host (else as the docker CLI would:
-// DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY, the local socket), with API version
-// negotiation, and pings it.
-func newDockerProvider(ctx context.Context, dc DockerProvider, log *slog.Logger) (provider.Provider, func(), error) {
-	opts := []dockerclient.Opt{dockerclient.FromEnv, dockerclient.WithAPIVersionNegotiation()}
-	if dc.Host != "" {
-		opts = append(opts, dockerclient.WithHost(dc.Host))
-	}
-	cli, err := dockerclient.NewClientWithOpts(opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("provider.type is docker but the engine address is not usable (provider.docker.host or DOCKER_HOST): %w", err)
-	}
-	closeCli := func() { _ = cli.Close() }
-	var auth docker.RegistryAuth
-	if dc.RegistryAuthFile != "" {
-		a, warnings, err := docker.LoadRegistryAuth(dc.RegistryAuthFile)
+// openProvider builds the provider cfg.Type names, and the function that releases it
+// when the agent stops. Each provider package validates its section, builds its client,
+// checks it (Docker: the engine answers) and words its errors.
+func openProvider(ctx context.Context, cfg Provider, log *slog.Logger) (provider.Provider, func(), error) {
+	switch cfg.Type {
+	case ProviderMemory:
+		p, closeP, err := memory.Open(ctx, cfg.Memory, log)
 		if err != nil {
-			closeCli()
-			return nil, nil, fmt.Errorf("provider.docker.registry_auth_file: %w", err)
+			return nil, nil, err
 		}
-		for _, w := range warnings {
-			log.Warn("registry credentials", "warning", w)
+		return p, closeP, nil
+	case ProviderDocker:
+		p, closeP, err := docker.Open(ctx, cfg.Docker, log)
+		if err != nil {
+			return nil, nil, err
 		}
-		auth = a
-		log.Info("registry credentials loaded", "file", dc.RegistryAuthFile, "registries", len(a))
+		return p, closeP, nil
 	}
-	p, err := docker.NewWithClient(cli, docker.Config{
-		PullPolicy: docker.PullPolicy(dc.PullPolicy), StopTimeout: dc.StopTimeout, LogTailLines: dc.LogTailLines,
-		NetworkMode: dc.NetworkMode, AllowedBindPaths: dc.AllowedBindPaths, RegistryAuth: auth, Logger: log,
-	})
-	if err != nil {
-		closeCli()
-		return nil, nil, fmt.Errorf("provider.docker.pull_policy: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, engineTimeout)
-	defer cancel()
-	ping, err := cli.Ping(pctx)
-	if err != nil {
-		closeCli()
-		where := "provider.docker.host"
-		switch {
-		case dc.Host != "":
-		case os.Getenv(dockerclient.EnvOverrideHost) != "":
-			where = "from DOCKER_HOST, as provider.docker.host is empty"
-		default:
-			where = "the local socket, as provider.docker.host and DOCKER_HOST are empty"
-		}
-		return nil, nil, fmt.Errorf("provider.type is docker but no Docker engine answers at %s (%s): %w", cli.DaemonHost(), where, err)
-	}
-	log.Info("docker engine answers", "host", cli.DaemonHost(), "api_version", cli.ClientVersion(),
-		"engine_api_version", ping.APIVersion, "pull_policy", dc.PullPolicy)
-	return p, closeCli, nil
+	return nil, nil, fmt.Errorf("provider.type %q is not available: use %s", cfg.Type, providerChoices)
 }
 
 // identity loads the state file, or registers and writes it.

@@ -102,6 +102,7 @@ func baseConfig(t *testing.T, url string) app.Config {
 	cfg.Server.URL = url
 	cfg.RegistrationToken = regToken
 	cfg.Name = "test-agent"
+	cfg.Provider.Type = app.ProviderMemory
 	cfg.StateFile = filepath.Join(t.TempDir(), "state", "agent.json")
 	cfg.Status.Listen = "127.0.0.1:0"
 	cfg.Scheduler.Interval = 100 * time.Millisecond

@@ -6,15 +6,14 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/client"
-
-	"github.com/garo-dev/garo/shared/configload"
 	"github.com/spf13/pflag"
+
+	"github.com/garo-dev/garo/agent/provider/docker"
+	"github.com/garo-dev/garo/agent/provider/memory"
+	"github.com/garo-dev/garo/shared/configload"
 )
 
 // EnvPrefix is the prefix of environment variables: server.url is GARO_AGENT_SERVER_URL,
@@ -44,45 +43,25 @@ type Server struct {
 	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"` // one ordinary call
 }
 
-// Provider says where runners run: "memory" (the default: runners in the agent's own
-// process that play a runner against the GitHub simulator, for demos and tests) or
-// "docker" (one container per runner on a Docker engine, agent/provider/docker). Only
-// the settings of the chosen provider are validated and used.
+// Provider says where runners run. Type has no default: "docker" (one container per
+// runner on a Docker engine, agent/provider/docker) or "memory" (runners in the agent's
+// own process that play a runner against the GitHub simulator: for tests and demos
+// only). Each provider package owns its section, its defaults and its validation; only
+// the section of the chosen type is validated and used.
 type Provider struct {
-	Type   string         `mapstructure:"type" yaml:"type"`
-	Memory MemoryProvider `mapstructure:"memory" yaml:"memory"`
-	Docker DockerProvider `mapstructure:"docker" yaml:"docker"`
+	Type   string        `mapstructure:"type" yaml:"type"`
+	Memory memory.Config `mapstructure:"memory" yaml:"memory"`
+	Docker docker.Config `mapstructure:"docker" yaml:"docker"`
 }
 
-// MemoryProvider tunes the memory provider.
-type MemoryProvider struct {
-	// JobDuration is how long a memory runner works on its job.
-	JobDuration time.Duration `mapstructure:"job_duration" yaml:"job_duration"`
-}
+// Provider types.
+const (
+	ProviderDocker = "docker"
+	ProviderMemory = "memory"
+)
 
-// DockerProvider configures the Docker provider (provider.type docker).
-type DockerProvider struct {
-	// Host is the engine's address, such as unix:///var/run/docker.sock or
-	// tcp://10.0.0.5:2376; empty means DOCKER_HOST, else the local socket. TLS settings
-	// come from DOCKER_CERT_PATH and DOCKER_TLS_VERIFY as for the docker CLI.
-	Host string `mapstructure:"host" yaml:"host"`
-	// PullPolicy is when the runner image is pulled: never, if-missing or always.
-	PullPolicy string `mapstructure:"pull_policy" yaml:"pull_policy"`
-	// StopTimeout is how long a runner may stop after SIGTERM before SIGKILL.
-	StopTimeout time.Duration `mapstructure:"stop_timeout" yaml:"stop_timeout"`
-	// LogTailLines is how many last log lines of a failed container go into the agent's
-	// log and the runner's state reason.
-	LogTailLines int `mapstructure:"log_tail_lines" yaml:"log_tail_lines"`
-	// RegistryAuthFile is a Docker client config file (~/.docker/config.json, as `docker
-	// login` writes it) whose inline "auths" the provider pulls private images with.
-	RegistryAuthFile string `mapstructure:"registry_auth_file" yaml:"registry_auth_file"`
-	// NetworkMode is the network of runners whose policy names none
-	// (runner.docker.network_mode): bridge (default), host, none or a network name.
-	NetworkMode string `mapstructure:"network_mode" yaml:"network_mode"`
-	// AllowedBindPaths are the host directories a policy's runner.docker.volumes may
-	// mount (each with what is below it); empty allows named volumes only.
-	AllowedBindPaths []string `mapstructure:"allowed_bind_paths" yaml:"allowed_bind_paths"`
-}
+// providerChoices names the values of provider.type, for messages.
+const providerChoices = `"docker" (runners as containers on a Docker engine) or "memory" (in-process runners against the GitHub simulator, for tests and demos)`
 
 // Scheduler tunes the scheduler.
 type Scheduler struct {
@@ -121,11 +100,7 @@ func Defaults() Config {
 	return Config{
 		Server:    Server{Timeout: 30 * time.Second},
 		StateFile: "garo-agent-state.json",
-		Provider: Provider{
-			Type:   "memory",
-			Memory: MemoryProvider{JobDuration: time.Second},
-			Docker: DockerProvider{PullPolicy: "if-missing", StopTimeout: 10 * time.Second, LogTailLines: 20, NetworkMode: "bridge"},
-		},
+		Provider:  Provider{Memory: memory.DefaultConfig(), Docker: docker.DefaultConfig()},
 		Scheduler: Scheduler{Interval: 2 * time.Second, Parallel: 8, RunnerMaxLifetime: 24 * time.Hour},
 		Status:    Status{Listen: "127.0.0.1:9102"},
 		Shutdown:  Shutdown{Drain: true, Unregister: true, Timeout: 30 * time.Second},
@@ -135,9 +110,6 @@ func Defaults() Config {
 
 // flagKeys maps the flags of RegisterFlags to keys. The registration token has no flag on
 // purpose: command lines are visible to every user of the host.
-// dockerNetwork is what a Docker network name may look like (bridge, host, none included).
-var dockerNetwork = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-
 var flagKeys = map[string]string{
 	"server-url":    "server.url",
 	"state-file":    "state_file",
@@ -154,7 +126,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("server-url", d.Server.URL, "garo-server's URL (server.url)")
 	fs.String("state-file", d.StateFile, "file that keeps the agent's identity (state_file)")
 	fs.String("name", d.Name, "the agent's name in the portal; default: the host name (name)")
-	fs.String("provider", d.Provider.Type, `where runners run: "memory" or "docker" (provider.type)`)
+	fs.String("provider", d.Provider.Type, `where runners run, required: "docker", or "memory" for tests and demos (provider.type)`)
 	fs.String("status-listen", d.Status.Listen, `host:port of /healthz and /metrics, "" for none (status.listen)`)
 	fs.String("log-level", d.Log.Level, "debug, info, warn or error (log.level)")
 	fs.String("log-format", d.Log.Format, `"text" or "json" (log.format)`)
@@ -193,41 +165,20 @@ func (c Config) Validate() error {
 		bad("state_file", "must be set")
 	}
 	switch c.Provider.Type {
-	case "memory":
-		if c.Provider.Memory.JobDuration < 0 {
-			bad("provider.memory.job_duration", "must not be negative, got %s", c.Provider.Memory.JobDuration)
+	case "":
+		bad("provider.type", "must be set (GARO_AGENT_PROVIDER_TYPE or --provider) to %s", providerChoices)
+	case ProviderMemory:
+		if err := c.Provider.Memory.Validate(); err != nil {
+			errs = append(errs, err)
 		}
-	case "docker":
-		d := c.Provider.Docker
-		if d.Host != "" {
-			if u, err := client.ParseHostURL(d.Host); err != nil || (u.Scheme != "unix" && u.Scheme != "tcp" && u.Scheme != "npipe") {
-				bad("provider.docker.host", "must be empty (DOCKER_HOST, else the local socket) or an engine address "+
-					"such as unix:///var/run/docker.sock or tcp://host:2376, got %q", d.Host)
-			}
-		}
-		switch d.PullPolicy {
-		case "never", "if-missing", "always":
-		default:
-			bad("provider.docker.pull_policy", "must be one of never, if-missing, always, got %q", d.PullPolicy)
-		}
-		if d.StopTimeout < time.Second || d.StopTimeout > 10*time.Minute {
-			bad("provider.docker.stop_timeout", "must be between 1s and 10m, got %s", d.StopTimeout)
-		}
-		if d.LogTailLines < 1 || d.LogTailLines > 1000 {
-			bad("provider.docker.log_tail_lines", "must be between 1 and 1000, got %d", d.LogTailLines)
-		}
-		if !dockerNetwork.MatchString(d.NetworkMode) {
-			bad("provider.docker.network_mode", "must be bridge, host, none or a network name, got %q", d.NetworkMode)
-		}
-		for _, b := range d.AllowedBindPaths {
-			if !strings.HasPrefix(b, "/") || path.Clean(b) != b || b == "/" {
-				bad("provider.docker.allowed_bind_paths", "each must be an absolute, clean host path other than /, got %q", b)
-			}
+	case ProviderDocker:
+		if err := c.Provider.Docker.Validate(); err != nil {
+			errs = append(errs, err)
 		}
 	case "kubernetes":
-		bad("provider.type", "%q is not available in this build yet; use \"memory\" or \"docker\"", c.Provider.Type)
+		bad("provider.type", "%q is not available in this build yet; use %s", c.Provider.Type, providerChoices)
 	default:
-		bad("provider.type", "must be \"memory\" or \"docker\", got %q", c.Provider.Type)
+		bad("provider.type", "must be %s, got %q", providerChoices, c.Provider.Type)
 	}
 	if c.Scheduler.Interval < 100*time.Millisecond || c.Scheduler.Interval > 5*time.Minute {
 		bad("scheduler.interval", "must be between 100ms and 5m, got %s", c.Scheduler.Interval)

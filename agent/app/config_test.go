@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/garo-dev/garo/agent/app"
+	"github.com/garo-dev/garo/agent/provider/docker"
 )
 
 // The environment is process-wide: these tests do not run in parallel.
@@ -24,6 +25,7 @@ func TestLoadPrecedence(t *testing.T) {
 	t.Setenv("GARO_AGENT_SERVER_URL", "https://env.example.com")
 	t.Setenv("GARO_AGENT_REGISTRATION_TOKEN", "SECRET-token")
 	t.Setenv("GARO_AGENT_SCHEDULER_PARALLEL", "16")
+	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "memory")
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	app.RegisterFlags(fs)
 	if err := fs.Parse([]string{"--server-url", "https://flag.example.com", "--status-listen", ""}); err != nil {
@@ -78,7 +80,7 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "kubernetes", "GARO_AGENT_LOG_LEVEL": "loud", "GARO_AGENT_STATUS_LISTEN": "nope"},
 			want: []string{"provider.type", "log.level", "status.listen"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "podman"},
-			want: []string{`provider.type: must be "memory" or "docker", got "podman"`}},
+			want: []string{`provider.type: must be "docker" (`, `or "memory" (`, `got "podman"`}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
 			yaml: "provider:\n  docker:\n    host: /var/run/docker.sock\n    pull_policy: sometimes\n    stop_timeout: 0s\n    log_tail_lines: 0\n",
 			want: []string{"provider.docker.host: must be empty", "provider.docker.pull_policy: must be one of never, if-missing, always, got \"sometimes\"",
@@ -127,10 +129,10 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 
 func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 	d := app.Defaults()
-	if d.Provider.Type != "memory" {
-		t.Errorf("provider.type defaults to %q, want memory", d.Provider.Type)
+	if d.Provider.Type != "" {
+		t.Errorf("provider.type defaults to %q, want no default", d.Provider.Type)
 	}
-	want := app.DockerProvider{Host: "", PullPolicy: "if-missing", StopTimeout: 10 * time.Second, LogTailLines: 20, NetworkMode: "bridge"}
+	want := docker.Config{Host: "", PullPolicy: "if-missing", StopTimeout: 10 * time.Second, LogTailLines: 20, NetworkMode: "bridge"}
 	if !reflect.DeepEqual(d.Provider.Docker, want) {
 		t.Errorf("provider.docker defaults = %+v, want %+v", d.Provider.Docker, want)
 	}
@@ -163,7 +165,7 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = app.DockerProvider{Host: "unix:///run/user/1000/docker.sock", PullPolicy: "never", StopTimeout: 30 * time.Second, LogTailLines: 50,
+	want = docker.Config{Host: "unix:///run/user/1000/docker.sock", PullPolicy: "never", StopTimeout: 30 * time.Second, LogTailLines: 50,
 		NetworkMode: "host", AllowedBindPaths: []string{"/srv/ci", "/opt/tools"}}
 	if !reflect.DeepEqual(cfg.Provider.Docker, want) {
 		t.Errorf("provider.docker = %+v, want %+v", cfg.Provider.Docker, want)
@@ -174,5 +176,28 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 	t.Setenv("GARO_AGENT_PROVIDER_DOCKER_PULL_POLICY", "sometimes")
 	if _, err := app.Load("", nil); err != nil {
 		t.Errorf("memory with an unused bad docker setting: %v", err)
+	}
+}
+
+// provider.type has no default: without it the agent does not start, and says so in one
+// sentence that names the key and the choices.
+func TestProviderTypeIsRequired(t *testing.T) {
+	t.Setenv("GARO_AGENT_SERVER_URL", "http://x")
+	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "")
+	os.Unsetenv("GARO_AGENT_PROVIDER_TYPE")
+	_, err := app.Load("", nil)
+	want := `provider.type: must be set (GARO_AGENT_PROVIDER_TYPE or --provider) to "docker" (runners as containers on a Docker engine) ` +
+		`or "memory" (in-process runners against the GitHub simulator, for tests and demos)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load without provider.type = %v\nwant %s", err, want)
+	}
+	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "memory")
+	cfg, err := app.Load("", nil)
+	if err != nil || cfg.Provider.Type != "memory" || cfg.Provider.Memory.JobDuration != time.Second {
+		t.Fatalf("memory chosen explicitly: %+v, %v", cfg.Provider, err)
+	}
+	t.Setenv("GARO_AGENT_PROVIDER_MEMORY_JOB_DURATION", "-1s")
+	if _, err := app.Load("", nil); err == nil || !strings.Contains(err.Error(), "provider.memory.job_duration: must not be negative") {
+		t.Fatalf("negative job duration: %v", err)
 	}
 }

@@ -28,7 +28,7 @@ func TestVersion(t *testing.T) {
 
 func TestConfigPrintRedactsSecrets(t *testing.T) {
 	t.Setenv("GARO_AGENT_REGISTRATION_TOKEN", "garo_reg_SECRET")
-	out, err := run(t, "config", "print", "--server-url", "https://user:pw@garo.example.com")
+	out, err := run(t, "config", "print", "--server-url", "https://user:pw@garo.example.com", "--provider", "memory")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +69,41 @@ func TestHealthcheck(t *testing.T) {
 	}))
 	defer srv.Close()
 	listen := strings.TrimPrefix(srv.URL, "http://")
-	if _, err := run(t, "healthcheck", "--server-url", "https://x", "--status-listen", listen); err != nil {
+	if _, err := run(t, "healthcheck", "--server-url", "https://x", "--provider", "docker", "--status-listen", listen); err != nil {
 		t.Errorf("healthcheck: %v", err)
 	}
-	if _, err := run(t, "healthcheck", "--server-url", "https://x", "--status-listen", ""); err == nil || !strings.Contains(err.Error(), "status.listen is empty") {
+	if _, err := run(t, "healthcheck", "--server-url", "https://x", "--provider", "docker", "--status-listen", ""); err == nil || !strings.Contains(err.Error(), "status.listen is empty") {
 		t.Errorf("healthcheck without a status endpoint: %v", err)
 	}
 	srv.Close()
-	if _, err := run(t, "healthcheck", "--server-url", "https://x", "--status-listen", listen); err == nil {
+	if _, err := run(t, "healthcheck", "--server-url", "https://x", "--provider", "docker", "--status-listen", listen); err == nil {
 		t.Error("healthcheck passed with no agent")
+	}
+}
+
+// --help says what this build runs: no promise of a Kubernetes provider it does not have.
+func TestHelpPromisesOnlyWhatIsBuilt(t *testing.T) {
+	out, err := run(t, "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `provider.type (--provider, GARO_AGENT_PROVIDER_TYPE) is required: "docker"`) {
+		t.Errorf("--help does not say that provider.type is required:\n%s", out)
+	}
+	text := strings.Join(strings.Fields(out), " ")
+	rest := strings.Replace(text, "A Kubernetes provider is planned and not in this build.", "", 1)
+	if rest == text || strings.Contains(strings.ToLower(rest), "kubernetes") {
+		t.Errorf("--help mentions Kubernetes other than as not built yet:\n%s", out)
+	}
+}
+
+// Without provider.type, run stops before anything else with one sentence naming the key
+// and the choices.
+func TestRunWithoutProviderType(t *testing.T) {
+	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "")
+	_, err := run(t, "run", "--server-url", "http://127.0.0.1:1")
+	want := "invalid configuration:\nprovider.type: must be set (GARO_AGENT_PROVIDER_TYPE or --provider) to \"docker\""
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "\n") != 1 {
+		t.Fatalf("run without provider.type: %v", err)
 	}
 }

@@ -139,7 +139,7 @@ func TestPullWithRegistryAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewWithClient(cli, Config{PullPolicy: PullAlways, RegistryAuth: a, Logger: slog.New(slog.DiscardHandler)})
+	p, err := New(cli, Config{PullPolicy: PullAlways}, a, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

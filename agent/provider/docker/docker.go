@@ -35,7 +35,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/shared/spec"
@@ -68,99 +67,27 @@ var (
 	ErrPull = errors.New("docker: image pull failed")
 )
 
-// Config configures a Provider. The zero value is usable: defaults below.
-type Config struct {
-	// PullPolicy: "" is PullIfMissing.
-	PullPolicy PullPolicy
-	// StopTimeout is how long Delete lets a runner stop after SIGTERM before SIGKILL
-	// (default 10s).
-	StopTimeout time.Duration
-	// LogTailLines is how many last lines of a failed container's log go into
-	// Instance.Reason (default 20).
-	LogTailLines int
-	// RegistryAuth are the credentials pulls use, by registry (LoadRegistryAuth).
-	RegistryAuth RegistryAuth
-	// NetworkMode is the network of runners whose spec names none ("" is
-	// DefaultNetworkMode): "bridge", "host", "none" or a user-defined network.
-	NetworkMode string
-	// AllowedBindPaths are the host directories (absolute, clean) that a policy's volumes
-	// may mount, each with everything below it. A host path outside them fails the
-	// runner's creation with ErrInvalidRequest; none means no host path at all. Named
-	// volumes need no permission.
-	AllowedBindPaths []string
-	// Logger for routine events (default slog.Default()).
-	Logger *slog.Logger
-}
-
 // Provider is the Docker provider. Safe for concurrent use.
 type Provider struct {
-	cli  *client.Client
+	eng  Engine
 	cfg  Config
+	auth RegistryAuth
 	log  *slog.Logger
-	ownC bool
 }
 
-// New connects to the engine named by the environment (DOCKER_HOST, DOCKER_API_VERSION,
-// DOCKER_CERT_PATH, DOCKER_TLS_VERIFY; default the local socket) with API version
-// negotiation. It does not talk to the engine yet; see Ping.
-func New(cfg Config) (*Provider, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, fmt.Errorf("docker: client: %w", err)
-	}
-	p, err := NewWithClient(cli, cfg)
-	if err != nil {
-		_ = cli.Close()
+// New returns the provider of runners on eng as cfg says; zero fields of cfg take the
+// values of DefaultConfig, and the result must pass Validate (its error otherwise). auth
+// are the credentials pulls use, by registry (nil: none); cfg.RegistryAuthFile is not
+// read here but by Open. New does not talk to the engine; eng stays the caller's.
+func New(eng Engine, cfg Config, auth RegistryAuth, log *slog.Logger) (*Provider, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p.ownC = true
-	return p, nil
-}
-
-// NewWithClient uses cli, which the caller keeps owning.
-func NewWithClient(cli *client.Client, cfg Config) (*Provider, error) {
-	switch cfg.PullPolicy {
-	case "":
-		cfg.PullPolicy = PullIfMissing
-	case PullNever, PullIfMissing, PullAlways:
-	default:
-		return nil, fmt.Errorf("docker: pull policy %q: want never, if-missing or always", cfg.PullPolicy)
-	}
-	if cfg.StopTimeout <= 0 {
-		cfg.StopTimeout = 10 * time.Second
-	}
-	if cfg.LogTailLines <= 0 {
-		cfg.LogTailLines = 20
-	}
-	if cfg.NetworkMode == "" {
-		cfg.NetworkMode = DefaultNetworkMode
-	}
-	for _, b := range cfg.AllowedBindPaths {
-		if !strings.HasPrefix(b, "/") || path.Clean(b) != b {
-			return nil, fmt.Errorf("docker: allowed bind path %q: want an absolute, clean path", b)
-		}
-	}
-	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Provider{cli: cli, cfg: cfg, log: log.With("provider", "docker")}, nil
-}
-
-// Close releases the client when New created it.
-func (p *Provider) Close() error {
-	if p.ownC {
-		return p.cli.Close()
-	}
-	return nil
-}
-
-// Ping checks that the engine answers, and negotiates the API version.
-func (p *Provider) Ping(ctx context.Context) error {
-	if _, err := p.cli.Ping(ctx); err != nil {
-		return fmt.Errorf("docker: engine at %s: %w", p.cli.DaemonHost(), err)
-	}
-	return nil
+	return &Provider{eng: eng, cfg: cfg, auth: auth, log: log.With("provider", "docker")}, nil
 }
 
 // Name is "docker".
@@ -189,19 +116,19 @@ func (p *Provider) Create(ctx context.Context, req provider.RunnerRequest) (prov
 	if err := p.ensureImage(ctx, cfg.Image); err != nil {
 		return provider.Instance{}, fmt.Errorf("docker: create %s: %w", req.Name, err)
 	}
-	created, err := p.cli.ContainerCreate(ctx, cfg, host, nil, nil, containerName(req.Name))
+	created, err := p.eng.ContainerCreate(ctx, cfg, host, nil, nil, containerName(req.Name))
 	if err != nil {
 		return provider.Instance{}, fmt.Errorf("docker: create container for %s: %w", req.Name, err)
 	}
 	id := created.ID
 	log := p.log.With("runner", req.Name, "container", shortID(id))
-	if err := p.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+	if err := p.eng.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		// Clean up even when ctx ended: the container carries the labels, so the orphan
 		// sweep would find it otherwise, but there is no reason to leave it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
 		tail := p.logTail(cctx, id, "")
-		if rmErr := p.cli.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
+		if rmErr := p.eng.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
 			log.Warn("remove container after failed start", "err", rmErr)
 		}
 		if ctx.Err() != nil {
@@ -296,7 +223,7 @@ func (p *Provider) containerConfig(req provider.RunnerRequest) (*container.Confi
 // with its anonymous volumes. A missing container, or one not managed by Garo, is
 // success: the latter is left alone.
 func (p *Provider) Delete(ctx context.Context, id string) error {
-	info, err := p.cli.ContainerInspect(ctx, id)
+	info, err := p.eng.ContainerInspect(ctx, id)
 	switch {
 	case cerrdefs.IsNotFound(err):
 		return nil
@@ -308,7 +235,7 @@ func (p *Provider) Delete(ctx context.Context, id string) error {
 	}
 	if info.State != nil && (info.State.Running || info.State.Restarting || info.State.Paused) {
 		secs := int(p.cfg.StopTimeout.Round(time.Second) / time.Second)
-		if err := p.cli.ContainerStop(ctx, info.ID, container.StopOptions{Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) {
+		if err := p.eng.ContainerStop(ctx, info.ID, container.StopOptions{Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -316,7 +243,7 @@ func (p *Provider) Delete(ctx context.Context, id string) error {
 			p.log.Info("stop container failed, removing by force", "container", shortID(id), "err", err)
 		}
 	}
-	err = p.cli.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	err = p.eng.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	switch {
 	case err == nil, cerrdefs.IsNotFound(err):
 		return nil
@@ -343,7 +270,7 @@ func (p *Provider) List(ctx context.Context, selector map[string]string) ([]prov
 	for k, v := range sel {
 		args.Add("label", k+"="+v)
 	}
-	list, err := p.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	list, err := p.eng.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
 	if err != nil {
 		return nil, fmt.Errorf("docker: list containers: %w", err)
 	}
@@ -373,7 +300,7 @@ func (p *Provider) List(ctx context.Context, selector map[string]string) ([]prov
 // State inspects one container. A missing container, or one Garo does not manage, is
 // StateGone with a nil error.
 func (p *Provider) State(ctx context.Context, id string) (provider.Instance, error) {
-	info, err := p.cli.ContainerInspect(ctx, id)
+	info, err := p.eng.ContainerInspect(ctx, id)
 	switch {
 	case cerrdefs.IsNotFound(err):
 		return provider.Instance{ID: id, State: provider.StateGone, Reason: "no such container"}, nil

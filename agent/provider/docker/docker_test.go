@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -89,7 +90,7 @@ func newFixture(t testing.TB, cfg Config) fixture {
 	if cfg.NetworkMode == "" {
 		cfg.NetworkMode = "host" // CI's dockerd has no bridge (--bridge=none)
 	}
-	p, err := NewWithClient(cli, cfg)
+	p, err := New(cli, cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +476,7 @@ func TestVolumes(t *testing.T) {
 	if list, _ := f.p.List(ctx, map[string]string{provider.LabelAgentID: f.agent}); len(list) != 0 {
 		t.Errorf("containers after refused binds: %+v", list)
 	}
-	if _, err := NewWithClient(f.cli, Config{AllowedBindPaths: []string{"relative/dir"}}); err == nil {
+	if _, err := New(f.cli, Config{AllowedBindPaths: []string{"relative/dir"}}, nil, nil); err == nil {
 		t.Error("a relative allowed bind path was accepted")
 	}
 }
@@ -492,7 +493,7 @@ func TestNetworkMode(t *testing.T) {
 		{"", "ci-net", "ci-net"},
 		{"host", "none", "none"},
 	} {
-		p, err := NewWithClient(nil, Config{NetworkMode: tc.cfg})
+		p, err := New(nil, Config{NetworkMode: tc.cfg}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

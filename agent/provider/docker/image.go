@@ -14,7 +14,7 @@ import (
 // ensureImage makes ref present on the engine as the pull policy says.
 func (p *Provider) ensureImage(ctx context.Context, ref string) error {
 	if p.cfg.PullPolicy != PullAlways {
-		_, err := p.cli.ImageInspect(ctx, ref)
+		_, err := p.eng.ImageInspect(ctx, ref)
 		switch {
 		case err == nil:
 			return nil
@@ -36,12 +36,12 @@ func (p *Provider) ensureImage(ctx context.Context, ref string) error {
 // pull pulls ref and reads the progress stream to its end: the engine reports a failed
 // pull inside the stream, not in the status code.
 func (p *Provider) pull(ctx context.Context, ref string) error {
-	auth, err := p.cfg.RegistryAuth.For(ref)
+	auth, err := p.auth.For(ref)
 	if err != nil {
 		return err
 	}
 	p.log.Info("pulling image", "image", ref, "with_credentials", auth != "")
-	rc, err := p.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
+	rc, err := p.eng.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
 		return err
 	}

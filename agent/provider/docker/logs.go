@@ -18,7 +18,7 @@ const maxTailBytes = 4 << 10
 // interleaved as the engine stored them, with secret replaced. "" when there is no log
 // or it cannot be read: a tail is a courtesy, never a reason to fail.
 func (p *Provider) logTail(ctx context.Context, id, secret string) string {
-	rc, err := p.cli.ContainerLogs(ctx, id, container.LogsOptions{
+	rc, err := p.eng.ContainerLogs(ctx, id, container.LogsOptions{
 		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(p.cfg.LogTailLines),
 	})
 	if err != nil {
