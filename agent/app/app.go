@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,9 @@ type agent struct {
 	lastOK    atomic.Int64 // unix nanos of the last successful server call
 	metrics   *metrics
 	onConfig  func(protocol.Config)
+
+	firstBeat     chan struct{} // closed once the first heartbeat was tried
+	firstBeatOnce sync.Once
 }
 
 // Run runs the agent until ctx ends (then it shuts down gracefully, as cfg.Shutdown
@@ -85,7 +89,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 	if err != nil {
 		return err
 	}
-	a := &agent{cfg: cfg, log: log, client: cl, now: opts.Now, backoff: backoff.Default(), onConfig: opts.OnConfig}
+	a := &agent{cfg: cfg, log: log, client: cl, now: opts.Now, backoff: backoff.Default(), onConfig: opts.OnConfig, firstBeat: make(chan struct{})}
 	a.heartbeat.Store(int64(defaultHeartbeat))
 	a.longPoll.Store(int64(defaultLongPoll))
 	a.prov = opts.Provider
@@ -224,8 +228,9 @@ func (a *agent) heartbeats(ctx context.Context) error {
 	for {
 		iv := time.Duration(a.heartbeat.Load())
 		hctx, cancel := context.WithTimeout(ctx, iv)
-		resp, err := a.client.Heartbeat(hctx, a.sched.Heartbeat())
+		resp, err := a.client.Heartbeat(hctx, a.report())
 		cancel()
+		a.firstBeatOnce.Do(func() { close(a.firstBeat) })
 		switch {
 		case err == nil:
 			a.contact()
@@ -244,6 +249,13 @@ func (a *agent) heartbeats(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// report is the heartbeat: the scheduler's snapshot and the agent's provider kind.
+func (a *agent) report() protocol.HeartbeatRequest {
+	hb := a.sched.Heartbeat()
+	hb.Provider = a.prov.Name()
+	return hb
 }
 
 func (a *agent) pollConfig(ctx context.Context) error {
@@ -276,6 +288,14 @@ func (a *agent) pollJobs(ctx context.Context) error {
 // poll runs one long-poll loop. The client retries what may pass; what comes back here
 // failed for good (a 4xx), and is tried again after a backoff, never in a hot loop.
 func (a *agent) poll(ctx context.Context, what string, once func(context.Context, string) (string, error)) error {
+	// The first heartbeat tells the server the provider of this run (it may differ from
+	// the registration's, with the same state file): polls wait for it to be tried, so
+	// that the first config holds only policies of this provider.
+	select {
+	case <-a.firstBeat:
+	case <-ctx.Done():
+		return nil
+	}
 	have, failures := "", 0
 	for {
 		next, err := once(ctx, have)
@@ -321,7 +341,7 @@ func (a *agent) shutdown(ctx context.Context) {
 	defer cancel()
 	if sd.Drain {
 		a.sched.SetDraining(true)
-		if _, err := a.client.Heartbeat(sctx, a.sched.Heartbeat()); err != nil {
+		if _, err := a.client.Heartbeat(sctx, a.report()); err != nil {
 			a.log.Warn("draining heartbeat failed", "err", err)
 		}
 		for {

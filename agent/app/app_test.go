@@ -171,7 +171,10 @@ func TestRunServesJobsThenShutsDownAndRestartsFromTheStateFile(t *testing.T) {
 	})
 	hbs, registers, _, creds := fs.snapshot()
 	sawWaiting := false
-	for _, hb := range hbs {
+	for i, hb := range hbs {
+		if hb.Provider != "memory" {
+			t.Errorf("heartbeat %d reports provider %q, want memory", i, hb.Provider)
+		}
 		for _, j := range hb.Jobs {
 			sawWaiting = sawWaiting || (j.State == protocol.JobWaitingForCapacity && j.Position >= 1)
 		}

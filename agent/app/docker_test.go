@@ -54,6 +54,9 @@ func TestRunWithDockerProviderStarts(t *testing.T) {
 		hbs, registers, _, _ := fs.snapshot()
 		return registers == 1 && len(hbs) >= 2
 	})
+	if hbs, _, _, _ := fs.snapshot(); hbs[0].Provider != "docker" {
+		t.Errorf("heartbeat reports provider %q, want docker", hbs[0].Provider)
+	}
 	cancel()
 	select {
 	case err := <-done:

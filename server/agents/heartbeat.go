@@ -79,7 +79,11 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		return nil, err
 	}
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
-		if err := tx.ReportAgent(ctx, a.ID, req.State, req.Version, inv, now); err != nil {
+		report := store.AgentReport{State: req.State, Version: req.Version, Inventory: inv, At: now}
+		if req.Provider != "" && req.Provider != a.Provider {
+			report.Provider, report.Serves = req.Provider, protocol.PolicyProvider(req.Provider)
+		}
+		if err := tx.ReportAgent(ctx, a.ID, report); err != nil {
 			return err
 		}
 		if err := tx.RenewLeases(ctx, a.ID, now.Add(s.cfg.Offline)); err != nil {
@@ -108,6 +112,12 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		return nil, fmt.Errorf("heartbeat of agent %s: %w", a.ID, err)
 	}
 	s.heartbeats.Inc()
+	if req.Provider != "" && req.Provider != a.Provider {
+		// Settling below releases what it owned for its former provider.
+		s.log.Info("agent changed provider", "agent_id", a.ID, "group", a.AgentGroup, "provider", req.Provider, "previous_provider", a.Provider)
+		a.Provider, a.Serves = req.Provider, protocol.PolicyProvider(req.Provider)
+		s.publish(ctx, TopicAgent(a.ID))
+	}
 	if err := s.settle(ctx, a.AgentGroup); err != nil {
 		return nil, err
 	}
@@ -202,6 +212,9 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 	}
 	if len(req.Version) > 64 {
 		bad("version", "must be at most 64 characters")
+	}
+	if req.Provider != "" && !providerRe.MatchString(req.Provider) {
+		bad("provider", "must be empty (unchanged) or 1-20 lower-case letters, digits or hyphens (docker, kubernetes, memory), got %q", req.Provider)
 	}
 	if len(req.Runners) > maxReportedRunners {
 		bad("runners", "at most %d runners per heartbeat, got %d", maxReportedRunners, len(req.Runners))

@@ -54,7 +54,7 @@ func (s *Service) Register(ctx context.Context, req protocol.RegisterRequest) (*
 	now := s.now()
 	a := &store.Agent{
 		ID: uuid.NewString(), Name: req.Name, CredentialHash: auth.Hash(credential), Version: req.Version,
-		Provider: req.Provider, State: store.AgentActive, RegisteredAt: now, LastSeenAt: now,
+		Provider: req.Provider, Serves: protocol.PolicyProvider(req.Provider), State: store.AgentActive, RegisteredAt: now, LastSeenAt: now,
 	}
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
 		tok, err := tx.ConsumeRegistrationToken(ctx, auth.Hash(req.Token), now)
@@ -95,8 +95,12 @@ func validateRegister(req *protocol.RegisterRequest) error {
 	if len(req.Version) > 64 {
 		bad("version", "must be at most 64 characters")
 	}
-	if !providerRe.MatchString(req.Provider) {
-		bad("provider", "must be 1-20 lower-case letters, digits or hyphens (docker, kubernetes, memory), got %q", req.Provider)
+	switch {
+	case req.Provider == "":
+		// An agent that names no provider is taken for a Docker agent (protocol.PolicyProvider).
+		req.Provider = protocol.ProviderDocker
+	case !providerRe.MatchString(req.Provider):
+		bad("provider", "must be empty (docker) or 1-20 lower-case letters, digits or hyphens (docker, kubernetes, memory), got %q", req.Provider)
 	}
 	if len(errs) > 0 {
 		return &portalapi.ValidationError{Fields: errs}

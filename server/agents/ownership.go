@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -10,10 +11,10 @@ import (
 	"github.com/garo-dev/garo/server/store"
 )
 
-// orphan is a served repository without a live owner; prev is the agent named in its
-// ownership row ("" when there is none).
+// orphan is a served (repository, provider) without a live owner; prev is the agent
+// named in its ownership row ("" when there is none).
 type orphan struct {
-	repoKey, prev string
+	repoKey, provider, prev string
 }
 
 // settle brings the ownership of group's repositories in line with its policies and live
@@ -21,7 +22,7 @@ type orphan struct {
 // without locks skips the work when nothing needs doing, which is the common case.
 func (s *Service) settle(ctx context.Context, group string) error {
 	now := s.now()
-	settled, err := s.st.OwnershipSettled(ctx, group, now)
+	settled, err := s.st.OwnershipSettled(ctx, group, now, now.Add(-s.cfg.Offline))
 	if err != nil || settled {
 		return err
 	}
@@ -48,7 +49,7 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 	if err := tx.LockGroup(ctx, group); err != nil {
 		return err
 	}
-	served, err := tx.ServedRepos(ctx, group)
+	served, err := tx.ServedProviders(ctx, group)
 	if err != nil {
 		return err
 	}
@@ -60,50 +61,66 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 	if err != nil {
 		return err
 	}
-	isServed := make(map[string]bool, len(served))
+	type pair struct{ repoKey, provider string }
+	isServed := make(map[pair]bool, len(served))
 	for _, r := range served {
-		isServed[r.RepoKey] = true
+		isServed[pair{r.RepoKey, r.Provider}] = true
 	}
-	live := make(map[string]bool, len(agents))
+	serves := make(map[string]string, len(agents)) // live agent → the policy provider it serves
 	counts := make(map[string]int, len(agents))
-	var candidates []string // may take repositories: live and not draining, by id
+	candidates := map[string][]string{} // by provider: live and not draining, by id
 	for _, a := range agents {
-		live[a.ID] = true
+		serves[a.ID] = a.Serves
 		if a.State != store.AgentDraining {
-			candidates = append(candidates, a.ID)
+			candidates[a.Serves] = append(candidates[a.Serves], a.ID)
 		}
 	}
-	owned := make(map[string]bool, len(rows))
+	owned := make(map[pair]bool, len(rows))
 	var orphans []orphan
 	for _, o := range rows {
-		owned[o.RepoKey] = true
+		p := pair{o.RepoKey, o.Provider}
 		switch {
-		case !isServed[o.RepoKey]:
-			if err := s.release(ctx, tx, o); err != nil {
+		case !isServed[p]:
+			if err := s.release(ctx, tx, o, "no enabled policy of the group and provider left"); err != nil {
 				return err
 			}
 			changed[o.AgentID] = true
-		case live[o.AgentID] && o.LeaseExpiresAt.After(now):
+			continue
+		case serves[o.AgentID] != "" && serves[o.AgentID] != o.Provider:
+			// Its owner came back with another provider (same state file, another
+			// provider.type): it gives the repository up at once.
+			if err := s.release(ctx, tx, o, "its agent now runs provider "+serves[o.AgentID]); err != nil {
+				return err
+			}
+			changed[o.AgentID] = true
+			continue
+		}
+		owned[p] = true
+		if serves[o.AgentID] != "" && o.LeaseExpiresAt.After(now) {
 			counts[o.AgentID]++
-		default:
-			orphans = append(orphans, orphan{repoKey: o.RepoKey, prev: o.AgentID})
+		} else {
+			orphans = append(orphans, orphan{repoKey: o.RepoKey, provider: o.Provider, prev: o.AgentID})
 		}
 	}
 	for _, r := range served {
-		if !owned[r.RepoKey] {
-			orphans = append(orphans, orphan{repoKey: r.RepoKey})
+		if !owned[pair{r.RepoKey, r.Provider}] {
+			orphans = append(orphans, orphan{repoKey: r.RepoKey, provider: r.Provider})
 		}
 	}
-	slices.SortFunc(orphans, func(a, b orphan) int { return strings.Compare(a.repoKey, b.repoKey) })
+	slices.SortFunc(orphans, func(a, b orphan) int {
+		return cmp.Or(strings.Compare(a.repoKey, b.repoKey), strings.Compare(a.provider, b.provider))
+	})
 	for _, o := range orphans {
-		to := pick(candidates, counts, o.prev)
+		to := pick(candidates[o.provider], counts, o.prev)
 		if to == "" {
-			// Routine while a group has no live agent; the portal shows it (no owner).
-			s.log.Debug("no live agent in the group to serve the repository", "repo", o.repoKey, "group", group)
+			// Routine while a group has no live agent of the provider; the portal shows it
+			// (the policy's serving status and its queued jobs: no_agent).
+			s.log.Debug("no live agent of the group runs the provider of the repository's policies",
+				"repo", o.repoKey, "group", group, "provider", o.provider)
 			continue
 		}
 		took, err := tx.ClaimRepo(ctx, store.Ownership{
-			RepoKey: o.repoKey, AgentGroup: group, AgentID: to, LeaseExpiresAt: now.Add(s.cfg.Offline), AssignedAt: now,
+			RepoKey: o.repoKey, AgentGroup: group, Provider: o.provider, AgentID: to, LeaseExpiresAt: now.Add(s.cfg.Offline), AssignedAt: now,
 		}, o.prev, now)
 		if err != nil {
 			return err
@@ -122,20 +139,20 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 				return err
 			}
 		}
-		s.log.Info("repository assigned", "repo", o.repoKey, "group", group, "agent_id", to, "previous_agent_id", o.prev)
+		s.log.Info("repository assigned", "repo", o.repoKey, "group", group, "provider", o.provider, "agent_id", to, "previous_agent_id", o.prev)
 	}
 	return nil
 }
 
-// release drops an ownership row whose repository the group no longer serves.
-func (s *Service) release(ctx context.Context, tx *store.Store, o store.Ownership) error {
-	if err := tx.ReleaseRepo(ctx, o.RepoKey, o.AgentGroup); err != nil {
+// release drops an ownership row, for why.
+func (s *Service) release(ctx context.Context, tx *store.Store, o store.Ownership, why string) error {
+	if err := tx.ReleaseRepo(ctx, o.RepoKey, o.AgentGroup, o.Provider); err != nil {
 		return err
 	}
 	if err := tx.ClearAgentJobMarks(ctx, o.AgentID, []string{o.RepoKey}); err != nil {
 		return err
 	}
-	s.log.Info("repository released: no enabled policy of the group left", "repo", o.RepoKey, "group", o.AgentGroup, "agent_id", o.AgentID)
+	s.log.Info("repository released: "+why, "repo", o.RepoKey, "group", o.AgentGroup, "provider", o.Provider, "agent_id", o.AgentID)
 	return nil
 }
 

@@ -133,14 +133,14 @@ func (s *Service) owned(ctx context.Context, id string, sub *notify.Subscription
 	return a, keys, nil
 }
 
-// config computes the config of agent id: the enabled policies of its group for the
-// repositories it owns.
+// config computes the config of agent id: the enabled policies of its group and of the
+// provider it serves for the repositories it owns.
 func (s *Service) config(ctx context.Context, id string, sub *notify.Subscription) (*protocol.Config, error) {
 	a, keys, err := s.owned(ctx, id, sub, TopicPolicies)
 	if err != nil {
 		return nil, err
 	}
-	policies, err := s.st.PoliciesServedBy(ctx, a.AgentGroup, keys)
+	policies, err := s.st.PoliciesServedBy(ctx, a.AgentGroup, a.Serves, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -174,13 +174,14 @@ func toWirePolicy(p *store.Policy) (protocol.Policy, error) {
 }
 
 // jobs computes the jobs snapshot of agent id: the open jobs of the repositories it owns
-// that are matched to an enabled policy of its group, oldest first.
+// that are matched to an enabled policy of its group and of the provider it serves,
+// oldest first.
 func (s *Service) jobs(ctx context.Context, id string, sub *notify.Subscription) (*protocol.JobsSnapshot, error) {
 	a, keys, err := s.owned(ctx, id, sub, TopicJobs)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.st.JobsServedBy(ctx, a.AgentGroup, keys, []string{portalapi.JobCompleted}, maxSnapshotJobs)
+	rows, err := s.st.JobsServedBy(ctx, a.AgentGroup, a.Serves, keys, []string{portalapi.JobCompleted}, maxSnapshotJobs)
 	if err != nil {
 		return nil, err
 	}

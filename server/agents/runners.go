@@ -17,7 +17,8 @@ import (
 var runnerNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Credentials mints what a new runner of a policy needs, for an agent that owns the
-// policy's repository now (ErrNotOwner otherwise, and for a policy of another group). A
+// policy's repository now (ErrNotOwner otherwise, and for a policy of another group or
+// of another provider than the one the agent serves). A
 // missing or disabled policy gives store.ErrNotFound. With a job id, the job's
 // runner_requested time is recorded. The credentials are secrets: neither they nor
 // anything derived from them is logged or put into an error.
@@ -39,6 +40,9 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	case p.AgentGroup != a.AgentGroup:
 		s.credentials.WithLabelValues("refused").Inc()
 		return nil, fmt.Errorf("policy %s of %s is served by agent group %s, not %s: %w", p.Name, key, p.AgentGroup, a.AgentGroup, ErrNotOwner)
+	case p.Provider != a.Serves:
+		s.credentials.WithLabelValues("refused").Inc()
+		return nil, fmt.Errorf("policy %s of %s runs on provider %s, and agent %s runs %s: %w", p.Name, key, p.Provider, a.ID, a.Provider, ErrNotOwner)
 	case !p.Enabled:
 		return nil, fmt.Errorf("policy %s of %s is disabled: %w", p.Name, key, store.ErrNotFound)
 	case s.runners == nil:
@@ -123,9 +127,10 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 	return nil
 }
 
-// checkOwner returns ErrNotOwner unless agent a owns repository key in its group.
+// checkOwner returns ErrNotOwner unless agent a owns repository key in its group for the
+// provider it serves.
 func (s *Service) checkOwner(ctx context.Context, a *store.Agent, key string) error {
-	o, err := s.st.Owner(ctx, key, a.AgentGroup)
+	o, err := s.st.Owner(ctx, key, a.AgentGroup, a.Serves)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && o.AgentID != a.ID) {
 		return fmt.Errorf("agent %s does not serve %s: %w", a.ID, key, ErrNotOwner)
 	}

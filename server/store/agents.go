@@ -17,7 +17,10 @@ const (
 )
 
 // Agent is one registered garo-agent. Only the SHA-256 of its credential is stored.
-// Inventory is a summary of its last heartbeat (JSON, see server/agents).
+// Inventory is a summary of its last heartbeat (JSON, see server/agents). Provider is the
+// provider kind it reported (docker, kubernetes, memory); Serves the policy provider it
+// serves (shared/protocol.PolicyProvider of Provider), which ownership and the
+// portal's serving status compare with policies.provider.
 type Agent struct {
 	ID             string `gorm:"primaryKey"`
 	Name           string
@@ -25,6 +28,7 @@ type Agent struct {
 	CredentialHash string
 	Version        string
 	Provider       string
+	Serves         string
 	State          string
 	RegisteredAt   time.Time
 	LastSeenAt     time.Time
@@ -100,11 +104,22 @@ func (s *Store) TouchAgent(ctx context.Context, id string, at time.Time, granula
 	return nil
 }
 
+// AgentReport is what a heartbeat says about the agent itself. Provider and Serves
+// empty leave them as they are.
+type AgentReport struct {
+	State, Version   string
+	Provider, Serves string
+	Inventory        JSONText
+	At               time.Time
+}
+
 // ReportAgent stores what a heartbeat says about the agent itself.
-func (s *Store) ReportAgent(ctx context.Context, id, state, version string, inventory JSONText, at time.Time) error {
-	res := s.conn(ctx).Model(&Agent{}).Where("id = ? AND revoked_at IS NULL", id).Updates(map[string]any{
-		"state": state, "version": version, "inventory": inventory, "last_seen_at": at.UTC(),
-	})
+func (s *Store) ReportAgent(ctx context.Context, id string, r AgentReport) error {
+	cols := map[string]any{"state": r.State, "version": r.Version, "inventory": r.Inventory, "last_seen_at": r.At.UTC()}
+	if r.Provider != "" && r.Serves != "" {
+		cols["provider"], cols["serves"] = r.Provider, r.Serves
+	}
+	res := s.conn(ctx).Model(&Agent{}).Where("id = ? AND revoked_at IS NULL", id).Updates(cols)
 	if res.Error != nil {
 		return fmt.Errorf("report agent %s: %w", id, res.Error)
 	}

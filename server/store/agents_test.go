@@ -14,7 +14,7 @@ import (
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 func newAgent(id, group string) *store.Agent {
-	return &store.Agent{ID: id, Name: id, AgentGroup: group, CredentialHash: "hash-" + id, State: store.AgentActive, RegisteredAt: t0, LastSeenAt: t0}
+	return &store.Agent{ID: id, Name: id, AgentGroup: group, CredentialHash: "hash-" + id, Provider: "docker", Serves: "docker", State: store.AgentActive, RegisteredAt: t0, LastSeenAt: t0}
 }
 
 // TestOwnershipRows: one owner per repository and group; a claim of a free repository is
@@ -34,7 +34,7 @@ func TestOwnershipRows(t *testing.T) {
 			t.Fatalf("agent of an unknown group = %v", err)
 		}
 		own := func(agent string, lease time.Time) store.Ownership {
-			return store.Ownership{RepoKey: "acme/web", AgentGroup: "default", AgentID: agent, LeaseExpiresAt: lease, AssignedAt: t0}
+			return store.Ownership{RepoKey: "acme/web", AgentGroup: "default", Provider: "docker", AgentID: agent, LeaseExpiresAt: lease, AssignedAt: t0}
 		}
 
 		// Concurrent claims of a free repository: exactly one takes.
@@ -57,9 +57,32 @@ func TestOwnershipRows(t *testing.T) {
 		if took.Load() != 1 {
 			t.Fatalf("%d claims took a free repository, want 1", took.Load())
 		}
-		o, err := st.Owner(ctx, "acme/web", "default")
+		o, err := st.Owner(ctx, "acme/web", "default", "docker")
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Ownership is per provider: the same repository and group has an owner of
+		// each, and the docker owner is not the kubernetes one.
+		k := newAgent("k", "default")
+		k.Provider, k.Serves = "kubernetes", "kubernetes"
+		if err := st.CreateAgent(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		kown := store.Ownership{RepoKey: "acme/web", AgentGroup: "default", Provider: "kubernetes", AgentID: "k", LeaseExpiresAt: t0.Add(time.Hour), AssignedAt: t0}
+		if ok, err := st.ClaimRepo(ctx, kown, "", t0); !ok || err != nil {
+			t.Fatalf("claim for another provider = %v, %v", ok, err)
+		}
+		if ko, err := st.Owner(ctx, "acme/web", "default", "kubernetes"); err != nil || ko.AgentID != "k" {
+			t.Fatalf("kubernetes owner = %+v, %v", ko, err)
+		}
+		if again, _ := st.Owner(ctx, "acme/web", "default", "docker"); again.AgentID != o.AgentID {
+			t.Fatalf("docker owner changed to %s", again.AgentID)
+		}
+		if err := st.ReleaseRepo(ctx, "acme/web", "default", "kubernetes"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Owner(ctx, "acme/web", "default", "kubernetes"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("kubernetes owner after release = %v", err)
 		}
 		other := map[string]string{"a": "b", "b": "a"}[o.AgentID]
 
@@ -89,7 +112,7 @@ func TestOwnershipRows(t *testing.T) {
 		if err != nil || len(released) != 1 || released[0] != "acme/web" {
 			t.Fatalf("released = %v, %v", released, err)
 		}
-		if _, err := st.Owner(ctx, "acme/web", "default"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := st.Owner(ctx, "acme/web", "default", "docker"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("owner after release = %v", err)
 		}
 	})

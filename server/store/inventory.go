@@ -192,8 +192,8 @@ func (s *Store) ClearAgentJobMarks(ctx context.Context, agentID string, repoKeys
 }
 
 // JobsServedBy returns up to limit jobs of repoKeys whose state is not one of closed and
-// whose matched policy is an enabled policy of group, oldest first.
-func (s *Store) JobsServedBy(ctx context.Context, group string, repoKeys, closed []string, limit int) ([]WorkflowJob, error) {
+// whose matched policy is an enabled policy of group and provider, oldest first.
+func (s *Store) JobsServedBy(ctx context.Context, group, provider string, repoKeys, closed []string, limit int) ([]WorkflowJob, error) {
 	var out []WorkflowJob
 	if len(repoKeys) == 0 {
 		return out, nil
@@ -201,7 +201,7 @@ func (s *Store) JobsServedBy(ctx context.Context, group string, repoKeys, closed
 	err := s.conn(ctx).Model(&WorkflowJob{}).Select("workflow_jobs.*").
 		Joins("JOIN policies ON policies.id = workflow_jobs.policy_id").
 		Where("workflow_jobs.repo_key IN ? AND workflow_jobs.state NOT IN ?", repoKeys, closed).
-		Where("policies.agent_group = ? AND policies.enabled = ?", group, true).
+		Where("policies.agent_group = ? AND policies.provider = ? AND policies.enabled = ?", group, provider, true).
 		Order("workflow_jobs.received_at, workflow_jobs.id").Limit(limit).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("jobs served by %s: %w", group, err)

@@ -8,12 +8,15 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// Ownership says which agent of a group serves a repository, until when its lease runs
-// without a renewal. The primary key (repo_key, agent_group) makes a second owner of the
-// same repository in the same group impossible.
+// Ownership says which agent of a group serves the policies of one provider of a
+// repository, until when its lease runs without a renewal. The primary key (repo_key,
+// agent_group, provider) makes a second owner of the same repository, group and provider
+// impossible; a repository with docker and kubernetes policies in one group has one owner
+// of each. Provider is a policy provider (docker, kubernetes), the owner's Agent.Serves.
 type Ownership struct {
 	RepoKey        string `gorm:"primaryKey"`
 	AgentGroup     string `gorm:"primaryKey"`
+	Provider       string `gorm:"primaryKey"`
 	AgentID        string
 	LeaseExpiresAt time.Time
 	AssignedAt     time.Time
@@ -48,11 +51,12 @@ func (s *Store) OwnedBy(ctx context.Context, agentIDs []string, unexpiredAt time
 	return out, nil
 }
 
-// Owner returns who owns repoKey in group (ErrNotFound when nobody does).
-func (s *Store) Owner(ctx context.Context, repoKey, group string) (*Ownership, error) {
+// Owner returns who owns the provider's policies of repoKey in group (ErrNotFound when
+// nobody does).
+func (s *Store) Owner(ctx context.Context, repoKey, group, provider string) (*Ownership, error) {
 	var o Ownership
-	if err := s.conn(ctx).Where("repo_key = ? AND agent_group = ?", repoKey, group).Take(&o).Error; err != nil {
-		return nil, fmt.Errorf("owner of %s in %s: %w", repoKey, group, notFound(err))
+	if err := s.conn(ctx).Where("repo_key = ? AND agent_group = ? AND provider = ?", repoKey, group, provider).Take(&o).Error; err != nil {
+		return nil, fmt.Errorf("owner of %s in %s for provider %s: %w", repoKey, group, provider, notFound(err))
 	}
 	return &o, nil
 }
@@ -60,7 +64,7 @@ func (s *Store) Owner(ctx context.Context, repoKey, group string) (*Ownership, e
 // GroupOwnership returns every ownership row of group.
 func (s *Store) GroupOwnership(ctx context.Context, group string) ([]Ownership, error) {
 	var out []Ownership
-	if err := s.conn(ctx).Where("agent_group = ?", group).Order("repo_key").Find(&out).Error; err != nil {
+	if err := s.conn(ctx).Where("agent_group = ?", group).Order("repo_key, provider").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("ownership of group %s: %w", group, err)
 	}
 	return out, nil
@@ -77,14 +81,37 @@ func (s *Store) ServedRepos(ctx context.Context, group string) ([]RepoRef, error
 	return out, nil
 }
 
-// OwnershipSettled reports whether group needs no reassignment at at: every repository it
-// serves has an owner whose lease runs past at, and no row names a repository it no
-// longer serves. It takes no lock: callers use it to skip the locked reassignment.
-func (s *Store) OwnershipSettled(ctx context.Context, group string, at time.Time) (bool, error) {
+// ServedProvider is one (repository, policy provider) pair that a group serves.
+type ServedProvider struct {
+	RepoKey  string
+	Provider string
+}
+
+// ServedProviders lists the (repository, provider) pairs of the enabled policies of group.
+func (s *Store) ServedProviders(ctx context.Context, group string) ([]ServedProvider, error) {
+	var out []ServedProvider
+	err := s.conn(ctx).Model(&Policy{}).Distinct("repo_key", "provider").
+		Where("agent_group = ? AND enabled = ?", group, true).Order("repo_key, provider").Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("repositories and providers served by %s: %w", group, err)
+	}
+	return out, nil
+}
+
+// OwnershipSettled reports whether group needs no reassignment at at: every (repository,
+// provider) it serves for which a candidate exists (an agent of the group that serves the
+// provider, is not revoked, offline or draining, and was seen after liveSince) has an
+// owner whose lease runs past at, and no row names a repository and provider the group no
+// longer serves, or an owner that now serves another provider. It takes no lock: callers
+// use it to skip the locked reassignment. A policy that no agent can serve does not
+// unsettle the group: there is nothing to assign it to.
+func (s *Store) OwnershipSettled(ctx context.Context, group string, at, liveSince time.Time) (bool, error) {
 	var orphans int64
 	err := s.conn(ctx).Model(&Policy{}).
 		Where("agent_group = ? AND enabled = ?", group, true).
-		Where("NOT EXISTS (SELECT 1 FROM repository_ownership o WHERE o.repo_key = policies.repo_key AND o.agent_group = policies.agent_group AND o.lease_expires_at > ?)", at.UTC()).
+		Where("NOT EXISTS (SELECT 1 FROM repository_ownership o WHERE o.repo_key = policies.repo_key AND o.agent_group = policies.agent_group AND o.provider = policies.provider AND o.lease_expires_at > ?)", at.UTC()).
+		Where("EXISTS (SELECT 1 FROM agents a WHERE a.agent_group = policies.agent_group AND a.serves = policies.provider AND a.revoked_at IS NULL AND a.state NOT IN (?, ?) AND a.last_seen_at > ?)",
+			AgentOffline, AgentDraining, liveSince.UTC()).
 		Count(&orphans).Error
 	if err != nil {
 		return false, fmt.Errorf("check ownership of %s: %w", group, err)
@@ -95,7 +122,8 @@ func (s *Store) OwnershipSettled(ctx context.Context, group string, at time.Time
 	var stale int64
 	err = s.conn(ctx).Model(&Ownership{}).
 		Where("agent_group = ?", group).
-		Where("NOT EXISTS (SELECT 1 FROM policies p WHERE p.repo_key = repository_ownership.repo_key AND p.agent_group = repository_ownership.agent_group AND p.enabled = ?)", true).
+		Where("NOT EXISTS (SELECT 1 FROM policies p WHERE p.repo_key = repository_ownership.repo_key AND p.agent_group = repository_ownership.agent_group AND p.provider = repository_ownership.provider AND p.enabled = ?) "+
+			"OR EXISTS (SELECT 1 FROM agents a WHERE a.id = repository_ownership.agent_id AND a.serves <> repository_ownership.provider)", true).
 		Count(&stale).Error
 	if err != nil {
 		return false, fmt.Errorf("check ownership of %s: %w", group, err)
@@ -103,7 +131,7 @@ func (s *Store) OwnershipSettled(ctx context.Context, group string, at time.Time
 	return stale == 0, nil
 }
 
-// ClaimRepo makes o.AgentID the owner of (o.RepoKey, o.AgentGroup). When prev is "" the
+// ClaimRepo makes o.AgentID the owner of (o.RepoKey, o.AgentGroup, o.Provider). When prev is "" the
 // repository must have no owner row; otherwise the row must still name prev with a lease
 // that ran out by now (a compare-and-swap: a concurrent renewal or claim wins). It reports
 // whether the claim took.
@@ -117,7 +145,7 @@ func (s *Store) ClaimRepo(ctx context.Context, o Ownership, prev string, now tim
 		return res.RowsAffected == 1, nil
 	}
 	res := s.conn(ctx).Model(&Ownership{}).
-		Where("repo_key = ? AND agent_group = ? AND agent_id = ? AND lease_expires_at <= ?", o.RepoKey, o.AgentGroup, prev, now.UTC()).
+		Where("repo_key = ? AND agent_group = ? AND provider = ? AND agent_id = ? AND lease_expires_at <= ?", o.RepoKey, o.AgentGroup, o.Provider, prev, now.UTC()).
 		Updates(map[string]any{"agent_id": o.AgentID, "lease_expires_at": o.LeaseExpiresAt, "assigned_at": o.AssignedAt})
 	if res.Error != nil {
 		return false, fmt.Errorf("move %s from agent %s to %s: %w", o.RepoKey, prev, o.AgentID, res.Error)
@@ -125,10 +153,10 @@ func (s *Store) ClaimRepo(ctx context.Context, o Ownership, prev string, now tim
 	return res.RowsAffected == 1, nil
 }
 
-// ReleaseRepo drops the ownership row of (repoKey, group).
-func (s *Store) ReleaseRepo(ctx context.Context, repoKey, group string) error {
-	if err := s.conn(ctx).Where("repo_key = ? AND agent_group = ?", repoKey, group).Delete(&Ownership{}).Error; err != nil {
-		return fmt.Errorf("release %s of %s: %w", repoKey, group, err)
+// ReleaseRepo drops the ownership row of (repoKey, group, provider).
+func (s *Store) ReleaseRepo(ctx context.Context, repoKey, group, provider string) error {
+	if err := s.conn(ctx).Where("repo_key = ? AND agent_group = ? AND provider = ?", repoKey, group, provider).Delete(&Ownership{}).Error; err != nil {
+		return fmt.Errorf("release %s of %s for provider %s: %w", repoKey, group, provider, err)
 	}
 	return nil
 }
@@ -145,14 +173,14 @@ func (s *Store) ReleaseAgent(ctx context.Context, agentID string) ([]string, err
 	return keys, nil
 }
 
-// PoliciesServedBy returns the enabled policies of group for the repositories repoKeys,
-// by repository and name.
-func (s *Store) PoliciesServedBy(ctx context.Context, group string, repoKeys []string) ([]Policy, error) {
+// PoliciesServedBy returns the enabled policies of group and provider for the
+// repositories repoKeys, by repository and name.
+func (s *Store) PoliciesServedBy(ctx context.Context, group, provider string, repoKeys []string) ([]Policy, error) {
 	var out []Policy
 	if len(repoKeys) == 0 {
 		return out, nil
 	}
-	err := s.conn(ctx).Where("agent_group = ? AND enabled = ? AND repo_key IN ?", group, true, repoKeys).
+	err := s.conn(ctx).Where("agent_group = ? AND provider = ? AND enabled = ? AND repo_key IN ?", group, provider, true, repoKeys).
 		Order("repo_key, name").Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("policies served by %s: %w", group, err)

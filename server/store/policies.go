@@ -215,3 +215,15 @@ func classifyWrite(err error) error {
 	}
 	return err
 }
+
+// PoliciesByID returns the policies of ids that exist, in no particular order.
+func (s *Store) PoliciesByID(ctx context.Context, ids []string) ([]Policy, error) {
+	var out []Policy
+	if len(ids) == 0 {
+		return out, nil
+	}
+	if err := s.conn(ctx).Where("id IN ?", ids).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("policies by id: %w", err)
+	}
+	return out, nil
+}

@@ -21,6 +21,12 @@
 //   - heartbeat: the whole report is checked before anything is stored (400 naming e.g.
 //     runners[2].state); state "" means active. Job states are kept only for open jobs of
 //     repositories the agent owns; others are ignored, not refused.
+//   - providers: an agent is offered only the policies of its provider
+//     (PolicyProvider of the kind it reported at registration or in its latest
+//     heartbeat) and of its group, in config, jobs and runner credentials (403 not_owner
+//     for a policy of another provider). Ownership is per repository, group and
+//     provider: a repository with a docker and a kubernetes policy in one group has one
+//     owner of each provider.
 //   - config and jobs: ?wait is a Go duration, at most Intervals.LongPoll (longer waits are
 //     cut to it, 400 for a malformed one); If-None-Match takes the quoted version of the
 //     previous answer's ETag. 304 answers carry the same ETag and no body. A held poll ends
@@ -30,8 +36,8 @@
 //   - the jobs snapshot holds the open jobs of the agent's repositories whose matched
 //     policy is an enabled policy of the agent's group (Job.Policy is never "" there).
 //   - runner credentials: 404 (not_found) for a missing or disabled policy, 403 (not_owner)
-//     for a repository the agent does not own or a policy of another group, 409 (conflict)
-//     when GitHub already has a runner of that name, 503 github_limit with Retry-After
+//     for a repository the agent does not own or a policy of another group or provider,
+//     409 (conflict) when GitHub already has a runner of that name, 503 github_limit with Retry-After
 //     for GitHub's rate limit, 503 unavailable when GitHub cannot be reached or the server
 //     has no GitHub credentials, 502 github_error when GitHub refuses the server.
 //   - runner removal: allowed for a repository the agent owns, and for a runner the agent
@@ -66,12 +72,38 @@ const (
 	AgentDraining = "draining"
 )
 
+// Provider kinds an agent reports (RegisterRequest.Provider, HeartbeatRequest.Provider).
+// Docker and Kubernetes are also the values of a policy's provider.
+const (
+	ProviderDocker     = "docker"
+	ProviderKubernetes = "kubernetes"
+	// ProviderMemory runs runners in the agent's process against the GitHub simulator,
+	// for tests and demos: it stands in for Docker (PolicyProvider).
+	ProviderMemory = "memory"
+)
+
+// PolicyProvider is the provider of the policies (a policy's "provider") that an agent
+// reporting provider kind serves: its own kind, except that the memory provider stands
+// in for docker, and that an agent which names no provider (older than the field, or
+// another client) is taken for a Docker agent, the only provider such agents had for
+// GitHub.
+func PolicyProvider(kind string) string {
+	switch kind {
+	case "", ProviderMemory:
+		return ProviderDocker
+	}
+	return kind
+}
+
 // RegisterRequest exchanges a one-time registration token for the agent's own identity.
 type RegisterRequest struct {
-	Token    string `json:"token"`
-	Name     string `json:"name"`     // a human name, e.g. the host name
-	Version  string `json:"version"`  // garo-agent's version
-	Provider string `json:"provider"` // "docker", "kubernetes" or "memory"
+	Token   string `json:"token"`
+	Name    string `json:"name"`    // a human name, e.g. the host name
+	Version string `json:"version"` // garo-agent's version
+	// Provider is the agent's provider kind: "docker", "kubernetes" or "memory" ("" is
+	// taken for docker). The server offers the agent only the policies of
+	// PolicyProvider(Provider).
+	Provider string `json:"provider"`
 }
 
 // RegisterResponse is shown once: the credential is stored only as a hash on the server.
@@ -139,6 +171,11 @@ type HeartbeatRequest struct {
 	Version string         `json:"version"`
 	Runners []RunnerStatus `json:"runners"`
 	Jobs    []JobStatus    `json:"jobs"`
+
+	// Provider is the agent's provider kind, as at registration; it may change when the
+	// agent restarts with another provider.type and the same state file. Empty means
+	// unchanged (agents older than the field do not send it).
+	Provider string `json:"provider,omitempty"`
 }
 
 // HeartbeatResponse may carry commands and new intervals.
