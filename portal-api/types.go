@@ -91,6 +91,28 @@ type Policy struct {
 	Version          int64            `json:"version"`
 	CreatedAt        time.Time        `json:"created_at"`
 	UpdatedAt        time.Time        `json:"updated_at"`
+	// Serving says whether an agent can serve the policy now. It is computed when the
+	// policy is read (absent from audit records).
+	Serving *PolicyServing `json:"serving,omitempty"`
+}
+
+// Serving states of a policy.
+const (
+	// PolicyServed: a live agent of the policy's group runs its provider; AgentID is the
+	// one that owns the repository for that provider (empty until it is assigned).
+	PolicyServed = "served"
+	// PolicyNoAgent: no live agent of the policy's group runs its provider, so nothing
+	// serves it; its queued jobs wait (agent_state no_agent) until such an agent comes.
+	PolicyNoAgent = "no_agent"
+	// PolicyDisabled: the policy is disabled and served by nobody.
+	PolicyDisabled = "disabled"
+)
+
+// PolicyServing is whether, and by which agent, a policy is served.
+type PolicyServing struct {
+	State   string `json:"state"`
+	Reason  string `json:"reason,omitempty"`
+	AgentID string `json:"agent_id,omitempty"`
 }
 
 // Request returns the writable part of p, with every optional field set, as the document
@@ -241,17 +263,22 @@ type Job struct {
 	Timeline        []JobEvent `json:"timeline"`
 	// AgentState is the serving agent's view of a queued job: waiting_for_capacity (the
 	// policy is at max_runners; QueuePosition is the job's 1-based place in the policy's
-	// queue) or runner_requested. Empty when no agent reported the job, and once a runner
-	// took it.
+	// queue) or runner_requested; or the server's no_agent when no live agent of the
+	// policy's group runs the policy's provider (AgentReason says which). Empty when no
+	// agent reported the job, and once a runner took it.
 	AgentState    string `json:"agent_state,omitempty"`
 	QueuePosition int    `json:"queue_position,omitempty"`
 	AgentID       string `json:"agent_id,omitempty"`
+	// AgentReason explains AgentState where it needs it (no_agent).
+	AgentReason string `json:"agent_reason,omitempty"`
 }
 
-// Agent states of a queued job, as the serving agent reports them.
+// Agent states of a queued job: as the serving agent reports them, and no_agent, which
+// the server sets when nothing can serve the job's policy.
 const (
 	JobWaitingForCapacity = "waiting_for_capacity"
 	JobRunnerRequested    = "runner_requested"
+	JobNoAgent            = "no_agent"
 )
 
 // JobEvent is one step of a job's life and when Garo saw it. Steps: created (on GitHub),

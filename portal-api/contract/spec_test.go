@@ -24,6 +24,7 @@ var wireTypes = map[string]struct {
 	"AgentGroupRequest":        {reflect.TypeFor[portalapi.AgentGroupRequest](), false},
 	"TokenRequest":             {reflect.TypeFor[portalapi.TokenRequest](), false},
 	"Policy":                   {reflect.TypeFor[portalapi.Policy](), true},
+	"PolicyServing":            {reflect.TypeFor[portalapi.PolicyServing](), true},
 	"RunnerSpec":               {reflect.TypeFor[portalapi.RunnerSpec](), true},
 	"DockerSpec":               {reflect.TypeFor[portalapi.DockerSpec](), true},
 	"DockerVolume":             {reflect.TypeFor[portalapi.DockerVolume](), true},

@@ -4,13 +4,23 @@
 // long-polls, runner credentials and removal on an agent's behalf, and repository
 // ownership.
 //
-// Ownership: every repository with an enabled policy of group G is served by exactly one
-// live agent of G, recorded as a lease in repository_ownership (one row per repository and
-// group: the primary key makes two owners impossible). Heartbeats renew the agent's
-// leases. An agent silent for longer than the offline interval keeps its rows, but their
-// leases run out; the next heartbeat or poll of any live agent of G then hands them, and
-// repositories nobody owns yet, to the live agent of G with the fewest repositories (ties
-// by id), keeping a repository with its previous owner when that agent is live again.
+// Providers: an agent reports its provider kind at registration and in heartbeats, and
+// serves only the policies of that provider (protocol.PolicyProvider: memory stands in
+// for docker; an agent naming none is taken for docker), kept as agents.serves.
+//
+// Ownership: every repository with an enabled policy of group G and provider P is served,
+// for P, by exactly one live agent of G that serves P, recorded as a lease in
+// repository_ownership (one row per repository, group and provider: the primary key makes
+// two owners impossible, and a repository with a docker and a kubernetes policy in G has
+// one owner of each; a repository stays the unit of ownership within a provider, so one
+// agent serves all its policies of that provider and their runners' GitHub registrations
+// never split). Heartbeats renew the agent's leases. An agent silent for longer than the
+// offline interval keeps its rows, but their leases run out; the next heartbeat or poll of
+// any live agent of G then hands them, and repositories nobody owns yet, to the live agent
+// of G serving P with the fewest repositories (ties by id), keeping a repository with its
+// previous owner when that agent is live again. An agent that comes back with another
+// provider gives up its rows of the old one at once. A policy whose provider no live agent
+// of G serves stays unowned; the portal shows it (ExplainPolicies, ExplainJobs).
 // Reassignment runs in one transaction that first locks the group's row (PostgreSQL), so
 // concurrent polls on several replicas serialise; each move is a compare-and-swap on the
 // row as well. Revoked and unregistered agents give their repositories up at once.

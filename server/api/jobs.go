@@ -47,6 +47,9 @@ func (s *server) listRepoJobs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.agents.ExplainJobs(c.Request().Context(), list.Items); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, list)
 }
 
@@ -63,6 +66,9 @@ func (s *server) listJobs(c echo.Context) error {
 	}
 	list, err := s.jobs.List(c.Request().Context(), f)
 	if err != nil {
+		return err
+	}
+	if err := s.agents.ExplainJobs(c.Request().Context(), list.Items); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, list)
@@ -84,5 +90,9 @@ func (s *server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, job)
+	items := []portalapi.Job{*job}
+	if err := s.agents.ExplainJobs(c.Request().Context(), items); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, items[0])
 }

@@ -40,10 +40,14 @@ func policyRef(c echo.Context, withName bool) (policy.Ref, error) {
 	return ref, nil
 }
 
-// writePolicy answers with a policy and its ETag.
-func writePolicy(c echo.Context, status int, p *portalapi.Policy) error {
+// writePolicy answers with a policy, its serving status and its ETag.
+func (s *server) writePolicy(c echo.Context, status int, p *portalapi.Policy) error {
+	items := []portalapi.Policy{*p}
+	if err := s.agents.ExplainPolicies(c.Request().Context(), items); err != nil {
+		return err
+	}
 	c.Response().Header().Set("ETag", etag(p.Version))
-	return c.JSON(status, p)
+	return c.JSON(status, items[0])
 }
 
 func etag(version int64) string { return strconv.Quote(strconv.FormatInt(version, 10)) }
@@ -108,6 +112,9 @@ func (s *server) answerList(c echo.Context, q policy.ListQuery) error {
 	if err != nil {
 		return err
 	}
+	if err := s.agents.ExplainPolicies(c.Request().Context(), list.Items); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, list)
 }
 
@@ -150,7 +157,7 @@ func (s *server) getPolicy(c echo.Context) error {
 	if err != nil {
 		return policyNotFound(err, ref)
 	}
-	return writePolicy(c, http.StatusOK, p)
+	return s.writePolicy(c, http.StatusOK, p)
 }
 
 func (s *server) createPolicy(c echo.Context) error {
@@ -168,7 +175,7 @@ func (s *server) createPolicy(c echo.Context) error {
 	}
 	s.agents.PolicyChanged(c.Request().Context(), store.RepoKey(ref.Owner, ref.Repo), p.AgentGroup)
 	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/repos/%s/%s/policies/%s", ref.Owner, ref.Repo, p.Name))
-	return writePolicy(c, http.StatusCreated, p)
+	return s.writePolicy(c, http.StatusCreated, p)
 }
 
 func (s *server) replacePolicy(c echo.Context) error {
@@ -185,7 +192,7 @@ func (s *server) replacePolicy(c echo.Context) error {
 		return policyNotFound(err, ref)
 	}
 	s.agents.PolicyChanged(c.Request().Context(), store.RepoKey(ref.Owner, ref.Repo), p.AgentGroup)
-	return writePolicy(c, http.StatusOK, p)
+	return s.writePolicy(c, http.StatusOK, p)
 }
 
 func (s *server) patchPolicy(c echo.Context) error {
@@ -202,7 +209,7 @@ func (s *server) patchPolicy(c echo.Context) error {
 		return policyNotFound(err, ref)
 	}
 	s.agents.PolicyChanged(c.Request().Context(), store.RepoKey(ref.Owner, ref.Repo), p.AgentGroup)
-	return writePolicy(c, http.StatusOK, p)
+	return s.writePolicy(c, http.StatusOK, p)
 }
 
 func (s *server) deletePolicy(c echo.Context) error {

@@ -216,14 +216,15 @@ func classifyWrite(err error) error {
 	return err
 }
 
-// PoliciesByID returns the policies of ids that exist, in no particular order.
-func (s *Store) PoliciesByID(ctx context.Context, ids []string) ([]Policy, error) {
+// PoliciesOfRepos returns every policy of the repositories repoKeys, by repository and
+// name.
+func (s *Store) PoliciesOfRepos(ctx context.Context, repoKeys []string) ([]Policy, error) {
 	var out []Policy
-	if len(ids) == 0 {
+	if len(repoKeys) == 0 {
 		return out, nil
 	}
-	if err := s.conn(ctx).Where("id IN ?", ids).Find(&out).Error; err != nil {
-		return nil, fmt.Errorf("policies by id: %w", err)
+	if err := s.conn(ctx).Where("repo_key IN ?", repoKeys).Order("repo_key, name").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("policies of repositories: %w", err)
 	}
 	return out, nil
 }

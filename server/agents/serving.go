@@ -1,0 +1,147 @@
+package agents
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// groupView is what the portal's serving status needs of one agent group: which policy
+// providers its live agents serve, and who owns what.
+type groupView struct {
+	name     string
+	active   map[string]bool                 // policy providers served by a live agent that is not draining
+	draining map[string]bool                 // policy providers served only by draining live agents
+	kinds    []string                        // provider kinds its live agents run, sorted
+	owners   map[store.ServedProvider]string // (repository, provider) → live owner
+}
+
+// groupViews reads the views of groups, two queries each.
+func (s *Service) groupViews(ctx context.Context, groups []string) (map[string]*groupView, error) {
+	now := s.now()
+	out := make(map[string]*groupView, len(groups))
+	for _, g := range groups {
+		if out[g] != nil {
+			continue
+		}
+		agents, err := s.st.LiveAgents(ctx, g, now.Add(-s.cfg.Offline))
+		if err != nil {
+			return nil, err
+		}
+		rows, err := s.st.GroupOwnership(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		v := &groupView{name: g, active: map[string]bool{}, draining: map[string]bool{}, owners: map[store.ServedProvider]string{}}
+		live := map[string]bool{}
+		for _, a := range agents {
+			live[a.ID] = true
+			if a.State == store.AgentDraining {
+				v.draining[a.Serves] = true
+			} else {
+				v.active[a.Serves] = true
+			}
+			if !slices.Contains(v.kinds, a.Provider) {
+				v.kinds = append(v.kinds, a.Provider)
+			}
+		}
+		slices.Sort(v.kinds)
+		for _, o := range rows {
+			if live[o.AgentID] && o.LeaseExpiresAt.After(now) {
+				v.owners[store.ServedProvider{RepoKey: o.RepoKey, Provider: o.Provider}] = o.AgentID
+			}
+		}
+		out[g] = v
+	}
+	return out, nil
+}
+
+// serving is the serving status of an enabled policy of repoKey and provider in v's group.
+func (v *groupView) serving(repoKey, provider string) portalapi.PolicyServing {
+	if v.active[provider] {
+		return portalapi.PolicyServing{State: portalapi.PolicyServed, AgentID: v.owners[store.ServedProvider{RepoKey: repoKey, Provider: provider}]}
+	}
+	reason := fmt.Sprintf("no live agent of group %s runs provider %s", v.name, provider)
+	switch {
+	case v.draining[provider]:
+		reason = fmt.Sprintf("the live agents of group %s that run provider %s are draining", v.name, provider)
+	case len(v.kinds) > 0:
+		reason += fmt.Sprintf(" (its live agents run %s)", strings.Join(v.kinds, ", "))
+	}
+	return portalapi.PolicyServing{State: portalapi.PolicyNoAgent, Reason: reason}
+}
+
+// ExplainPolicies sets the serving status of each policy: served (and by whom), no_agent
+// when no live agent of its group runs its provider, or disabled.
+func (s *Service) ExplainPolicies(ctx context.Context, items []portalapi.Policy) error {
+	groups := make([]string, 0, len(items))
+	for _, p := range items {
+		groups = append(groups, p.AgentGroup)
+	}
+	views, err := s.groupViews(ctx, groups)
+	if err != nil {
+		return fmt.Errorf("serving status of policies: %w", err)
+	}
+	for i := range items {
+		p := &items[i]
+		st := portalapi.PolicyServing{State: portalapi.PolicyDisabled, Reason: "the policy is disabled"}
+		if p.Enabled {
+			st = views[p.AgentGroup].serving(strings.ToLower(p.Repository), p.Provider)
+		}
+		p.Serving = &st
+	}
+	return nil
+}
+
+// ExplainJobs marks the queued and waiting jobs whose enabled policy no live agent can
+// serve (no live agent of its group runs its provider) with agent state no_agent and the
+// reason, in place of what an agent reported before.
+func (s *Service) ExplainJobs(ctx context.Context, items []portalapi.Job) error {
+	var keys []string
+	for _, j := range items {
+		if awaitsRunner(j) {
+			if k := strings.ToLower(j.Repository); !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	policies, err := s.st.PoliciesOfRepos(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("serving status of jobs: %w", err)
+	}
+	type ref struct{ repoKey, name string }
+	byRef := make(map[ref]*store.Policy, len(policies))
+	groups := make([]string, 0, len(policies))
+	for i := range policies {
+		p := &policies[i]
+		byRef[ref{p.RepoKey, p.Name}] = p
+		groups = append(groups, p.AgentGroup)
+	}
+	views, err := s.groupViews(ctx, groups)
+	if err != nil {
+		return fmt.Errorf("serving status of jobs: %w", err)
+	}
+	for i := range items {
+		j := &items[i]
+		p := byRef[ref{strings.ToLower(j.Repository), j.Policy}]
+		if !awaitsRunner(*j) || p == nil || !p.Enabled {
+			continue
+		}
+		if st := views[p.AgentGroup].serving(p.RepoKey, p.Provider); st.State == portalapi.PolicyNoAgent {
+			j.AgentState, j.AgentReason, j.QueuePosition, j.AgentID = portalapi.JobNoAgent, st.Reason, 0, ""
+		}
+	}
+	return nil
+}
+
+// awaitsRunner reports whether j still waits for a runner and is matched to a policy.
+func awaitsRunner(j portalapi.Job) bool {
+	return j.Policy != "" && (j.State == portalapi.JobQueued || j.State == portalapi.JobWaiting)
+}
