@@ -161,7 +161,7 @@ func TestImages(t *testing.T) {
 				t.Run("serves as its user", func(t *testing.T) { serve(t, cli, ref, env, img, uid, gid) })
 			case "garo-agent":
 				t.Run("config print", func(t *testing.T) {
-					code, out := run(t, cli, ref, []string{"GARO_AGENT_SERVER_URL=http://127.0.0.1:8080"}, "config", "print")
+					code, out := run(t, cli, ref, []string{"GARO_AGENT_SERVER_URL=http://127.0.0.1:8080", "GARO_AGENT_PROVIDER_TYPE=docker"}, "config", "print")
 					var cfg struct {
 						StateFile string `yaml:"state_file"`
 						Status    struct {
