@@ -50,7 +50,7 @@ func TestKubernetesPolicyIsNotServedByADockerAgent(t *testing.T) {
 		}
 		return false
 	})
-	// By now the agent has ticked many times with both jobs in its view of the server.
+	// By now the agent has ticked many times with its config and jobs snapshot.
 	if n := prov.Peak(repo, "k8s"); n != 0 {
 		t.Errorf("%d runners of the kubernetes policy ran on the memory (docker) agent", n)
 	}
