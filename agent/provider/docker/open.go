@@ -63,7 +63,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (p *Provider, close
 		closeCli()
 		return nil, nil, err
 	}
-	log.Info("docker engine answers", "host", cli.DaemonHost(), "api_version", cli.ClientVersion(), "pull_policy", cfg.PullPolicy)
+	log.Info("docker engine answers", "host", cli.DaemonHost(), "api_version", cli.ClientVersion(), "pull_policy", p.cfg.PullPolicy)
 	return p, closeCli, nil
 }
 
