@@ -7,6 +7,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider/memory"
+	"github.com/garo-dev/garo/internal/testkit"
 	portalapi "github.com/garo-dev/garo/portal-api"
 )
 
@@ -30,7 +31,7 @@ func TestKubernetesPolicyIsNotServedByADockerAgent(t *testing.T) {
 		return e.sim.RunRunner(ctx, r.JITConfig(), 100*time.Millisecond)
 	})
 	t.Cleanup(prov.Close)
-	a := startAgent(t, e.agentConfig(e.registrationToken(t)), prov, app.Options{})
+	a := startAgent(t, e, e.agentConfig(e.registrationToken(t)), prov, app.Options{})
 
 	dockerJob, err := e.sim.QueueJob(ctx, repo, []string{"self-hosted", "small"})
 	if err != nil {
@@ -40,9 +41,9 @@ func TestKubernetesPolicyIsNotServedByADockerAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the docker job done", func() bool { return e.completed([]int64{dockerJob.ID}) == 1 })
+	testkit.Eventually(t, 60*time.Second, "the docker job done", func() bool { return e.completed([]int64{dockerJob.ID}) == 1 })
 	const reason = "no live agent of group default runs provider kubernetes (its live agents run memory)"
-	eventually(t, 30*time.Second, "the kubernetes job shown as served by no agent", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the kubernetes job shown as served by no agent", func() bool {
 		for _, j := range e.jobs(t) {
 			if j.ID == k8sJob.ID {
 				return j.State == portalapi.JobQueued && j.AgentState == portalapi.JobNoAgent && j.AgentReason == reason
@@ -67,7 +68,7 @@ func TestKubernetesPolicyIsNotServedByADockerAgent(t *testing.T) {
 	if p, err := e.portal.GetPolicy(ctx, repo, "small"); err != nil || p.Serving == nil || p.Serving.State != portalapi.PolicyServed || p.Serving.AgentID == "" {
 		t.Errorf("docker policy: serving %+v, %v", p.Serving, err)
 	}
-	if err := a.stop(); err != nil {
+	if err := a.Stop(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
@@ -73,7 +74,7 @@ func TestPoliciesMeetOnlyAgentsOfTheirProvider(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		m := &minter{}
 		svc := newService(st, newClock(), nil, m)
 		addProviderPolicy(t, st, "acme/web", "linux", "default", "docker")
@@ -95,7 +96,7 @@ func TestPoliciesMeetOnlyAgentsOfTheirProvider(t *testing.T) {
 		}
 
 		// Jobs go to the agent of their policy's provider.
-		log := jobs.NewService(st, discard, nil)
+		log := jobs.NewService(st, testkit.Discard(), nil)
 		for id, label := range map[int64]string{1: "linux", 2: "k8s"} {
 			if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: id, RunID: id, Owner: "acme", Repo: "web",
 				Labels: []string{"self-hosted", label}, Source: jobs.SourceWebhook}); err != nil {
@@ -187,7 +188,7 @@ func TestServingStatus(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		c := newClock()
 		svc := newService(st, c, nil, nil)
 		addProviderPolicy(t, st, "acme/web", "linux", "default", "docker")
@@ -197,7 +198,7 @@ func TestServingStatus(t *testing.T) {
 		if err := st.UpdatePolicy(ctx, off, off.Version); err != nil {
 			t.Fatal(err)
 		}
-		log := jobs.NewService(st, discard, nil)
+		log := jobs.NewService(st, testkit.Discard(), nil)
 		for id, label := range map[int64]string{1: "linux", 2: "k8s"} {
 			if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: id, RunID: id, Owner: "acme", Repo: "web",
 				Labels: []string{"self-hosted", label}, Source: jobs.SourceWebhook}); err != nil {

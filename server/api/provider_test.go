@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
@@ -60,7 +61,7 @@ func TestKubernetesPolicyWithoutKubernetesAgent(t *testing.T) {
 			t.Errorf("serving in the policy list = %v", states)
 		}
 
-		log := jobs.NewService(e.st, discard, nil)
+		log := jobs.NewService(e.st, testkit.Discard(), nil)
 		for id, label := range map[int64]string{1: "linux", 2: "k8s"} {
 			if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: id, RunID: id, Owner: "acme", Repo: "web", Labels: []string{"self-hosted", label}, Source: jobs.SourceWebhook}); err != nil {
 				t.Fatal(err)
