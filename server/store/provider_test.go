@@ -71,3 +71,67 @@ func TestMigrationOwnershipPerProvider(t *testing.T) {
 		}
 	})
 }
+
+// TestOwnershipSettledPerProvider: a group is settled when every (repository, provider)
+// that some live agent of the group can serve has a live owner. A kubernetes policy
+// without a Kubernetes agent leaves it settled (there is nobody to assign it to, so polls
+// do not take the group's lock for it); a Kubernetes agent coming makes it unsettled, as
+// does an owner that now serves another provider.
+func TestOwnershipSettledPerProvider(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		at, since := t0.Add(time.Second), t0.Add(-time.Minute)
+		settled := func() bool {
+			t.Helper()
+			ok, err := st.OwnershipSettled(ctx, "default", at, since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if err := st.CreatePolicy(ctx, newPolicy("acme", "web", "linux", "default")); err != nil {
+			t.Fatal(err)
+		}
+		k8s := newPolicy("acme", "web", "k8s", "default")
+		k8s.Provider = "kubernetes"
+		if err := st.CreatePolicy(ctx, k8s); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateAgent(ctx, newAgent("d", "default")); err != nil {
+			t.Fatal(err)
+		}
+		if settled() {
+			t.Fatal("settled although the docker policy's repository has no owner")
+		}
+		own := store.Ownership{RepoKey: "acme/web", AgentGroup: "default", Provider: "docker", AgentID: "d", LeaseExpiresAt: t0.Add(time.Minute), AssignedAt: t0}
+		if ok, err := st.ClaimRepo(ctx, own, "", t0); !ok || err != nil {
+			t.Fatalf("claim = %v, %v", ok, err)
+		}
+		if !settled() {
+			t.Error("not settled although only the kubernetes policy, which no agent serves, lacks an owner")
+		}
+		k := newAgent("k", "default")
+		k.Provider, k.Serves = "kubernetes", "kubernetes"
+		if err := st.CreateAgent(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if settled() {
+			t.Error("settled although a Kubernetes agent could own the kubernetes policy's repository")
+		}
+		own.Provider, own.AgentID = "kubernetes", "k"
+		if ok, err := st.ClaimRepo(ctx, own, "", t0); !ok || err != nil {
+			t.Fatalf("claim = %v, %v", ok, err)
+		}
+		if !settled() {
+			t.Error("not settled with an owner of each provider")
+		}
+		if err := st.ReportAgent(ctx, "k", store.AgentReport{State: store.AgentActive, Provider: "docker", Serves: "docker", At: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if settled() {
+			t.Error("settled although the kubernetes owner now serves docker")
+		}
+	})
+}
