@@ -169,6 +169,14 @@ func TestRunServesJobsThenShutsDownAndRestartsFromTheStateFile(t *testing.T) {
 		last := hbs[len(hbs)-1]
 		return len(last.Jobs) == 0 && len(last.Runners) == 0
 	})
+	// The first heartbeat, which names this run's provider, comes before the first config
+	// poll: the server answers that poll with the policies of this provider.
+	fs.mu.Lock()
+	beats := fs.beatsBeforeConfig
+	fs.mu.Unlock()
+	if beats < 1 {
+		t.Errorf("the first config poll came after %d heartbeats, want at least 1", beats)
+	}
 	hbs, registers, _, creds := fs.snapshot()
 	sawWaiting := false
 	for i, hb := range hbs {

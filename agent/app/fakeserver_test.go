@@ -34,10 +34,13 @@ type fakeServer struct {
 	unregisters int
 	creds       int
 	calls       map[string]int
+	// beatsBeforeConfig is how many heartbeats had arrived when the first config poll
+	// came (-1: none came yet).
+	beatsBeforeConfig int
 }
 
 func newFakeServer(t *testing.T, env *simtest.Env, token string, policies ...protocol.Policy) *fakeServer {
-	f := &fakeServer{t: t, env: env, token: token, calls: map[string]int{}}
+	f := &fakeServer{t: t, env: env, token: token, calls: map[string]int{}, beatsBeforeConfig: -1}
 	f.config = protocol.Config{Version: "1", Group: "default", Repositories: []string{"acme/api"}, Policies: policies}
 	mux := http.NewServeMux()
 	p := protocol.PathPrefix
@@ -150,6 +153,11 @@ func hold(w http.ResponseWriter, r *http.Request, current func() (string, any)) 
 }
 
 func (f *fakeServer) getConfig(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	if f.beatsBeforeConfig < 0 {
+		f.beatsBeforeConfig = len(f.heartbeats)
+	}
+	f.mu.Unlock()
 	hold(w, r, func() (string, any) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
