@@ -81,7 +81,11 @@ func openStore(t testing.TB, b testdb.Backend) *store.Store {
 	return st
 }
 
+// newService returns the service on st; m nil means a server without GitHub credentials.
 func newService(st *store.Store, c *clock, n notify.Notifier, m agents.RunnerMinter) *agents.Service {
+	if m == nil {
+		m = runners.NewService(runners.Config{}, githubapp.NotConfigured{})
+	}
 	return agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Now: c.Now}, n, m, discard, nil)
 }
 

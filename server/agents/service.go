@@ -18,7 +18,6 @@ package agents
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -51,14 +50,13 @@ const (
 	maxSnapshotJobs = 5000
 )
 
-// Sentinel errors; the API maps them to statuses.
+// Sentinel errors: the protocol's (shared/protocol), which the API answers with their
+// status and code (protocol.Answer) and the agent's client turns back into them.
 var (
 	// ErrUnauthenticated: no agent credential, an unknown one, or a revoked agent (401).
-	ErrUnauthenticated = errors.New("agent not authenticated")
+	ErrUnauthenticated = protocol.ErrUnauthorized
 	// ErrNotOwner: the agent does not serve the repository it named (403 not_owner).
-	ErrNotOwner = errors.New("agent does not serve the repository")
-	// ErrNoGitHub: the server has no GitHub credentials, so it mints nothing (503).
-	ErrNoGitHub = errors.New("garo-server has no GitHub credentials (github.app_id or github.pat)")
+	ErrNotOwner = protocol.ErrNotOwner
 )
 
 // Config tunes the service.
@@ -93,7 +91,7 @@ type Service struct {
 	st       *store.Store
 	cfg      Config
 	notifier notify.Notifier
-	runners  RunnerMinter // nil without GitHub credentials
+	runners  RunnerMinter
 	log      *slog.Logger
 	stop     chan struct{} // closed by StopPolls
 	stopOnce sync.Once
@@ -106,8 +104,9 @@ type Service struct {
 	ignoredEntries             prometheus.Counter
 }
 
-// New returns the service on st. rs may be nil when GitHub is not configured: runner
-// credentials and removal then answer ErrNoGitHub. reg may be nil.
+// New returns the service on st. rs mints and removes runners; without GitHub credentials
+// it is server/runners on githubapp.NotConfigured, whose calls answer
+// githubapp.ErrNotConfigured. n nil means an in-process notifier; reg may be nil.
 func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *slog.Logger, reg prometheus.Registerer) *Service {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/portal-api/contract"
 	"github.com/garo-dev/garo/server/api"
+	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -333,9 +335,14 @@ func TestRoutesMatchSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := openStore(t, testdb.Backend{Driver: store.DriverSQLite, DSN: filepath.Join(t.TempDir(), "routes.db")})
+	h, err := api.New(withServices(api.Deps{Store: st, Log: discard}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var routes []contract.Route
 	var agentRoutes []string
-	for _, r := range api.New(api.Deps{Log: discard}).Routes() {
+	for _, r := range h.Routes() {
 		if strings.HasPrefix(r.Path, protocol.PathPrefix+"/") {
 			if !strings.HasSuffix(r.Path, "*") {
 				agentRoutes = append(agentRoutes, r.Method+" "+strings.TrimPrefix(r.Path, protocol.PathPrefix))

@@ -121,7 +121,7 @@ func BenchmarkConfigWakeup(b *testing.B) {
 			b.Cleanup(pg.Close)
 			n = pg
 		}
-		svc := agents.New(st, agents.Config{LongPoll: 20 * time.Second}, n, nil, discard, nil)
+		svc := agents.New(st, agents.Config{LongPoll: 20 * time.Second}, n, noGitHub(), discard, nil)
 		url := startAPI(b, api.Deps{Store: st, Log: discard, Agents: svc})
 		benchWakeup(b, url, url, svc)
 	})
@@ -136,7 +136,7 @@ func BenchmarkConfigWakeup(b *testing.B) {
 			}
 			b.Cleanup(pg.Close)
 			st := openStore(b, be)
-			svc := agents.New(st, agents.Config{LongPoll: 20 * time.Second}, pg, nil, discard, nil)
+			svc := agents.New(st, agents.Config{LongPoll: 20 * time.Second}, pg, noGitHub(), discard, nil)
 			urls = append(urls, startAPI(b, api.Deps{Store: st, Log: discard, Agents: svc}))
 			svcs = append(svcs, svc)
 		}

@@ -92,7 +92,7 @@ func newAgentEnv(t *testing.T, b testdb.Backend, o agentOptions) *agentEnv {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var minter agents.RunnerMinter
+	var minter agents.RunnerMinter = noGitHub()
 	if o.minter != nil {
 		minter = o.minter
 	}
