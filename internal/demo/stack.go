@@ -154,7 +154,7 @@ func (r *run) startSim(serverAddr, secret string) (string, error) {
 		PathPrefix: "/api/v3", BaseURL: base, Log: r.log.With("side", "githubsim"),
 	})
 	if err != nil {
-		ln.Close()
+		_ = ln.Close() // the simulator's error is the one to report
 		return "", fmt.Errorf("demo: simulator: %w", err)
 	}
 	sim.AddRepository(repo)
@@ -204,10 +204,17 @@ func (r *run) startServer(ctx context.Context, addr, simURL, secret, adminToken 
 		return fmt.Errorf("demo: garo-server: %w", err)
 	case <-ctx.Done():
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			r.log.Debug("garo-server stopped", "err", err)
+		}
 		return ctx.Err()
 	}
-	r.undo = append(r.undo, func() { cancel(); <-done })
+	r.undo = append(r.undo, func() {
+		cancel()
+		if err := <-done; err != nil {
+			r.log.Warn("server stopped", "err", err)
+		}
+	})
 	r.view.linef("garo-server on http://%s (SQLite %s)", addr, cfg.Database.SQLitePath)
 	return nil
 }
@@ -264,7 +271,9 @@ func (r *run) startAgent(ctx context.Context) error {
 		return fmt.Errorf("demo: garo-agent: %w", err)
 	case <-ctx.Done():
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			r.log.Debug("garo-agent stopped", "err", err)
+		}
 		return ctx.Err()
 	}
 	r.undo = append(r.undo, func() {

@@ -310,7 +310,9 @@ func TestMetaRoutes(t *testing.T) {
 			t.Fatalf("ready = %+v, %v", h, err)
 		}
 		// With the database gone, /readyz says so and /healthz does not care.
-		e.st.Close()
+		if err := e.st.Close(); err != nil {
+			t.Fatal(err)
+		}
 		shortCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if _, err := e.admin.Ready(shortCtx); client.StatusCode(err) != http.StatusServiceUnavailable {

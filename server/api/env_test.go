@@ -30,7 +30,7 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 // adminSecret is the bootstrap admin token of every test server.
 const adminSecret = "garo_test-admin-token-0123456789abcdefghijklmno"
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 // env is one API server on one store, with every exchange checked against openapi.yaml.
 type env struct {
@@ -55,7 +55,7 @@ func openStore(tb testing.TB, b testdb.Backend) *store.Store {
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
-	tb.Cleanup(func() { st.Close() })
+	tb.Cleanup(func() { _ = st.Close() })
 	if _, err := auth.Bootstrap(tb.Context(), st, auth.BootstrapConfig{Token: adminSecret}, discard); err != nil {
 		tb.Fatalf("bootstrap: %v", err)
 	}

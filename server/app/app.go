@@ -47,7 +47,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Warn("close the store", "err", err)
+		}
+	}()
 	tokenFile, err := auth.Bootstrap(ctx, st, auth.BootstrapConfig{
 		Token: cfg.Auth.BootstrapAdminToken, File: cfg.Auth.AdminTokenFile,
 	}, log)

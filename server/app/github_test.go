@@ -57,7 +57,7 @@ func TestGitHubWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr, _, stop := start(t, cfg)
-	defer stop()
+	defer mustStop(t, stop)
 	base, _ := url.Parse("http://" + addr.String())
 	target.Store(base)
 

@@ -2,7 +2,6 @@ package catchup_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +24,7 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 
 const secret = "catchup-webhook-secret-0123"
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 // gate answers 500 to the next fail deliveries, then passes them to the webhook handler:
 // a server that was down, or failed, when GitHub delivered.
@@ -58,7 +57,7 @@ func newRig(t *testing.T, b testdb.Backend) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	r := &rig{st: st, jobs: jobs.NewService(st, discard, nil)}
 	r.gate = &gate{next: webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, r.jobs, st, discard, nil)}
 	hook := httptest.NewServer(r.gate)
@@ -176,7 +175,7 @@ func TestReconcileRepairsTheLog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer st2.Close()
+		defer func() { _ = st2.Close() }()
 		later := func() time.Time { return time.Now().Add(2 * time.Minute) }
 		rep, err = r.loops(st2, later).ReconcileOnce(ctx)
 		if err != nil || rep.Advanced != 1 {

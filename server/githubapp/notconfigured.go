@@ -10,7 +10,7 @@ import (
 // ModeNone is the Mode of NotConfigured: the server has no GitHub credentials.
 const ModeNone = "none"
 
-// ErrNotConfigured: garo-server has no GitHub credentials, so every GitHub call is
+// ErrNotConfigured means that garo-server has no GitHub credentials, so every GitHub call is
 // refused. Webhooks still work; runner credentials, runner removal and the catch-up loops
 // do not. Worth another try only after the configuration changes.
 var ErrNotConfigured = errors.New("garo-server has no GitHub credentials (github.app_id or github.pat)")

@@ -449,7 +449,7 @@ func TestPATIsNotLogged(t *testing.T) {
 func TestRateLimitErrorMessage(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	var err error = fmt.Errorf("list runners: %w", &RateLimitError{RetryAt: at, Resource: "core", Status: 429})
+	err := fmt.Errorf("list runners: %w", &RateLimitError{RetryAt: at, Resource: "core", Status: 429})
 	if !errors.Is(err, ErrRateLimited) || errors.Is(err, ErrNotFound) {
 		t.Errorf("errors.Is mismatch for %v", err)
 	}
@@ -471,7 +471,7 @@ func TestRewindWithoutGetBodyIsNotRetried(t *testing.T) {
 		return &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"1"}}, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 	})
 	clock := newFakeClock()
-	lim := &limiter{now: clock.Now, after: clock.After, maxWait: time.Minute, log: slog.New(slog.NewTextHandler(io.Discard, nil)), budgets: map[budgetKey]RateState{}}
+	lim := &limiter{now: clock.Now, after: clock.After, maxWait: time.Minute, log: slog.New(slog.DiscardHandler), budgets: map[budgetKey]RateState{}}
 	m, _ := newMetrics(nil)
 	lim.m = m
 	rt := &rateTransport{base: base, lim: lim, credential: "pat", basePath: "/"}

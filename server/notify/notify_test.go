@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -15,7 +14,7 @@ import (
 
 func TestMain(m *testing.M) { testdb.Main(m) }
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 // woken reports whether sub was signalled within d (a failing test waits d; a passing one
 // returns as soon as the wake-up arrives).
@@ -130,7 +129,7 @@ func TestPostgresAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(context.WithoutCancel(ctx))
+	defer func() { _ = admin.Close(context.WithoutCancel(ctx)) }()
 	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'`); err != nil {
 		t.Fatal(err)

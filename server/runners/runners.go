@@ -23,7 +23,7 @@ const (
 	KindRegistrationToken = "registration_token"
 )
 
-// ErrRunnerBusy: GitHub refused to remove a runner that is running a job. Keep it.
+// ErrRunnerBusy means that GitHub refused to remove a runner that is running a job. Keep it.
 var ErrRunnerBusy = githubapp.ErrRunnerBusy
 
 // GitHub is the part of the GitHub client the service needs: a *githubapp.Client, or

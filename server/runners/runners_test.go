@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 
 const secret = "runners-webhook-secret-0123"
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 func policy(ephemeral bool) *store.Policy {
 	return &store.Policy{
@@ -47,7 +47,7 @@ func TestRunnerLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer st.Close()
+		defer func() { _ = st.Close() }()
 		p := policy(true)
 		if err := st.CreatePolicy(ctx, p); err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -17,7 +16,7 @@ import (
 
 func TestMain(m *testing.M) { testdb.Main(m) }
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 func open(t *testing.T, b testdb.Backend) *store.Store {
 	t.Helper()
@@ -25,7 +24,7 @@ func open(t *testing.T, b testdb.Backend) *store.Store {
 	if err != nil {
 		t.Fatalf("open %s: %v", b.Name, err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	return st
 }
 
@@ -51,7 +50,9 @@ func TestMigrations(t *testing.T) {
 		if g.CreatedAt.IsZero() || g.PolicyCount != 0 {
 			t.Fatalf("default group = %+v", g)
 		}
-		st.Close()
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
 		// Opening again applies nothing and keeps the data.
 		st2 := open(t, b)
 		if _, err := st2.GetAgentGroup(t.Context(), "default"); err != nil {
@@ -83,7 +84,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		if err != nil {
 			t.Fatalf("replica %d: %v", i, err)
 		}
-		defer stores[i].Close()
+		defer func() { _ = stores[i].Close() }()
 	}
 	groups, err := stores[0].ListAgentGroups(t.Context())
 	if err != nil {
@@ -380,7 +381,9 @@ func TestPingAfterClose(t *testing.T) {
 		if err := st.Ping(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		st.Close()
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err == nil {

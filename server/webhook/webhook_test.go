@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -27,7 +26,7 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 
 const secret = "webhook-secret-0123456789"
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 type env struct {
 	t   testing.TB
@@ -51,7 +50,7 @@ func serve(t testing.TB, b testdb.Backend, secrets ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	if secrets == nil {
 		secrets = []string{secret}
 	}
@@ -330,7 +329,9 @@ func TestNothingWrittenWhenTheDatabaseFails(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		e := newEnv(t, b)
-		e.st.Close()
+		if err := e.st.Close(); err != nil {
+			t.Fatal(err)
+		}
 		start := time.Now()
 		if got, out := e.job("x1", "queued", 11, "linux"); got != http.StatusServiceUnavailable {
 			t.Fatalf("delivery with the database closed = %d %v (after %v)", got, out, time.Since(start))
