@@ -23,6 +23,10 @@ PKG_garoctl     := ./portal-api/cmd/garoctl
 PKG_garo-githubsim := ./githubsim/cmd/garo-githubsim
 PKG_garo-stub-runner := ./githubsim/cmd/garo-stub-runner
 
+# golangci-lint as a Go tool of its own module (tools/golangci-lint/go.mod), so that its
+# dependencies do not move the product's; built from the Go module proxy on first use.
+GOLANGCI_LINT ?= $(GO) tool -modfile=tools/golangci-lint/go.mod golangci-lint
+
 # The stub runner image (deployments/stub-runner/Dockerfile), FROM scratch: no pull needed.
 STUB_IMAGE ?= garo-stub-runner:dev
 DOCKER     ?= docker
@@ -45,11 +49,12 @@ test: ## Run all tests with -race against SQLite and PostgreSQL (JSON log: .cach
 	bash .ci/store-counts.sh $(TEST_JSON) || true; \
 	exit $$status
 
-lint: ## go vet, and fail if gofmt would change any file
+lint: ## go vet, gofmt, and golangci-lint (.golangci.yml; version pinned in tools/golangci-lint/go.mod)
 	@status=0; \
 	echo "$(GO) vet ./..."; $(GO) vet ./... || status=1; \
 	out=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; status=1; fi; \
+	echo "$(GOLANGCI_LINT) run"; $(GOLANGCI_LINT) run ./... || status=1; \
 	exit $$status
 
 run: bin/garo-server ## Build and run garo-server with deployments/garo-server.dev.yaml

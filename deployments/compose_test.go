@@ -93,7 +93,7 @@ func loadCompose(t *testing.T) map[string]*service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	for sc := bufio.NewScanner(f); sc.Scan(); {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {

@@ -390,7 +390,7 @@ func waitListening(ctx context.Context, t *testing.T, cli *client.Client, id str
 		_, err := stdcopy.StdCopy(pw, pw, rc)
 		pw.CloseWithError(err)
 	}()
-	defer func() { cancel(); rc.Close(); pr.Close(); <-done }()
+	defer func() { cancel(); rc.Close(); _ = pr.Close(); <-done }()
 	listening := regexp.MustCompile(`listening on (http://\S+)`)
 	var seen strings.Builder
 	for sc := bufio.NewScanner(pr); sc.Scan(); {

@@ -24,7 +24,7 @@ type jitRunner struct {
 	config string
 }
 
-func newJITRunner(t *testing.T, e *env, gh *github.Client, name string, labels ...string) jitRunner {
+func newJITRunner(t *testing.T, _ *env, gh *github.Client, name string, labels ...string) jitRunner {
 	t.Helper()
 	cfg, _, err := gh.Actions.GenerateRepoJITConfig(ctxT(t), "acme", "api", &github.GenerateJITConfigRequest{
 		Name: name, RunnerGroupID: 1, Labels: labels,

@@ -259,12 +259,12 @@ func (s *Sim) applyFault(c *call, apiPath string) bool {
 		c.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(f.RetryAfter.Seconds()))))
 	}
 	msg, doc := http.StatusText(f.Status), docsRoot
-	switch {
-	case f.Status == http.StatusTooManyRequests || f.Status == http.StatusForbidden:
+	switch f.Status {
+	case http.StatusTooManyRequests, http.StatusForbidden:
 		msg = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. " +
 			"If you reach out to GitHub Support for help, please include the request ID " + c.reqID + "."
 		doc = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
-	case f.Status == http.StatusInternalServerError:
+	case http.StatusInternalServerError:
 		msg = "Server Error"
 	}
 	s.writeError(c, f.Status, msg, doc)

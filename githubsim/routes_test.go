@@ -117,7 +117,7 @@ func TestEnterprisePathPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("X-GitHub-Enterprise-Version") == "" {
 		t.Fatalf("GET /app without the prefix: %d, want 404 from an enterprise server", resp.StatusCode)

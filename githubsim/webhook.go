@@ -146,8 +146,8 @@ func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid st
 	close(s.delivered)
 	s.delivered = make(chan struct{})
 	s.mu.Unlock()
-	s.log.Info("webhook delivered", "delivery_id", rec.ID, "guid", guid, "event", event, "action", rec.Action,
-		"status_code", rec.StatusCode, "redelivery", redelivery)
+	s.log.Info("webhook delivered", "delivery_id", guid, "hook_delivery_id", rec.ID, "event", event, "action", rec.Action,
+		"status", rec.StatusCode, "redelivery", redelivery)
 	out := rec.Delivery
 	out.Payload = slices.Clone(payload)
 	if sendErr != nil {
@@ -235,7 +235,7 @@ func (s *Sim) redeliverAsync(id int64) bool {
 	go func() {
 		defer s.wg.Done()
 		if _, err := s.deliver(s.ctx, event, payload, guid, true); err != nil {
-			s.log.Info("redelivery not answered", "delivery_id", id, "guid", guid, "error", err)
+			s.log.Info("redelivery not answered", "delivery_id", guid, "hook_delivery_id", id, "err", err)
 		}
 	}()
 	return true
@@ -269,6 +269,6 @@ func (s *Sim) jobEvent(id int64, action string) ([]byte, Job) {
 func (s *Sim) deliverJob(id int64, action string) {
 	payload, _ := s.jobEvent(id, action)
 	if _, err := s.deliver(s.ctx, "workflow_job", payload, newGUID(), false); err != nil {
-		s.log.Info("webhook not answered", "job_id", id, "action", action, "error", err)
+		s.log.Info("webhook not answered", "job_id", id, "action", action, "err", err)
 	}
 }

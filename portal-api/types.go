@@ -62,12 +62,19 @@ type PolicyRequest struct {
 // The runner spec types and Duration are shared verbatim with the agent protocol
 // (shared/spec).
 type (
-	Duration       = spec.Duration
-	RunnerSpec     = spec.RunnerSpec
-	DockerSpec     = spec.DockerSpec
-	DockerVolume   = spec.DockerVolume
+	// Duration is a Go duration written as a string, e.g. "90s".
+	Duration = spec.Duration
+	// RunnerSpec is what a policy's runners are.
+	RunnerSpec = spec.RunnerSpec
+	// DockerSpec holds the Docker provider's settings of a runner.
+	DockerSpec = spec.DockerSpec
+	// DockerVolume is one volume of a Docker runner.
+	DockerVolume = spec.DockerVolume
+	// KubernetesSpec holds the Kubernetes provider's settings of a runner.
 	KubernetesSpec = spec.KubernetesSpec
-	Toleration     = spec.Toleration
+	// Toleration is a Kubernetes toleration of a runner pod.
+	Toleration = spec.Toleration
+	// ScheduleWindow overrides min_idle in a recurring window.
 	ScheduleWindow = spec.ScheduleWindow
 )
 

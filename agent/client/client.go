@@ -4,8 +4,9 @@
 // Every call retries what may succeed later (network errors, timeouts, 429, 5xx) with
 // exponential backoff and full jitter (1 s → 60 s, shared/backoff), waits at least as long
 // as a Retry-After header asks, and gives up only when its context ends. What retrying
-// cannot fix comes back at once: ErrUnauthorized (the credential is revoked: stop, never
-// retry), ErrNotOwner, ErrRunnerBusy, and *APIError for other 4xx answers. Each attempt
+// cannot fix comes back at once as a *protocol.Error, which Is the protocol's sentinel its
+// answer stands for: protocol.ErrUnauthorized (the credential is revoked: stop, never
+// retry), ErrNotOwner, ErrRunnerBusy, ErrNotFound; other 4xx answers stand for none. Each attempt
 // has its own timeout; a long-poll's is its wait plus a margin. Secrets (the credential,
 // registration tokens, JIT configs) never appear in errors or logs.
 package client
@@ -29,28 +30,22 @@ import (
 	"github.com/garo-dev/garo/shared/version"
 )
 
-// Sentinel errors; check with errors.Is.
+// The protocol's sentinels (shared/protocol), kept here for callers of this package;
+// check with errors.Is. Code that only decides on an answer should depend on the
+// protocol's names, not on this client.
 var (
 	// ErrUnauthorized: 401, the credential (or registration token) is revoked or unknown.
 	// Terminal: the agent stops provisioning and must be registered again.
-	ErrUnauthorized = errors.New("agent credential rejected (401): revoked or unknown")
+	ErrUnauthorized = protocol.ErrUnauthorized
 	// ErrNotOwner: 403 not_owner, the agent does not serve that repository.
-	ErrNotOwner = errors.New("agent does not serve the repository (403 not_owner)")
+	ErrNotOwner = protocol.ErrNotOwner
 	// ErrRunnerBusy: 409 runner_busy, GitHub says the runner runs a job: keep it.
-	ErrRunnerBusy = errors.New("runner is busy (409 runner_busy)")
+	ErrRunnerBusy = protocol.ErrRunnerBusy
 )
 
-// APIError is an answer that retrying does not change (4xx other than the sentinels).
-type APIError struct {
-	Method, Path string
-	Status       int
-	Code         string
-	Message      string
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.Path, e.Status, e.Code, e.Message)
-}
+// APIError is an answer that retrying does not change (any 4xx but 408 and 429): the
+// protocol's *Error, which Is the sentinel its status and code stand for.
+type APIError = protocol.Error
 
 // Defaults.
 const (
@@ -211,8 +206,9 @@ func (c *Client) poll(ctx context.Context, path, version string, wait time.Durat
 	return status == http.StatusOK, nil
 }
 
-// Credentials asks for what a new runner needs to join GitHub: a secret. ErrNotOwner
-// when the agent does not serve req.Repository.
+// Credentials asks for what a new runner needs to join GitHub: a secret.
+// protocol.ErrNotOwner when the agent does not serve req.Repository, protocol.ErrNotFound
+// when the policy is missing or disabled.
 func (c *Client) Credentials(ctx context.Context, req protocol.CredentialsRequest) (protocol.Credentials, error) {
 	var out protocol.Credentials
 	_, err := c.call(ctx, call{method: http.MethodPost, path: "/runners/credentials", body: req, out: &out, want: http.StatusCreated})
@@ -225,8 +221,9 @@ func (c *Client) Credentials(ctx context.Context, req protocol.CredentialsReques
 	return out, nil
 }
 
-// RemoveRunner asks the server to remove a runner from GitHub. ErrRunnerBusy: it runs a
-// job, keep it. ErrNotOwner: the repository is not (or no longer) the agent's.
+// RemoveRunner asks the server to remove a runner from GitHub. protocol.ErrRunnerBusy: it
+// runs a job, keep it. protocol.ErrNotOwner: the repository is not (or no longer) the
+// agent's.
 func (c *Client) RemoveRunner(ctx context.Context, req protocol.RemoveRunnerRequest) error {
 	_, err := c.call(ctx, call{method: http.MethodPost, path: "/runners/remove", body: req, want: http.StatusNoContent})
 	if err != nil {
@@ -327,7 +324,7 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error)
 	if !cl.anonymous {
 		cred := c.credential()
 		if cred == "" {
-			return 0, fmt.Errorf("%s %s: %w: no credential (register first)", cl.method, cl.path, ErrUnauthorized)
+			return 0, fmt.Errorf("%s %s: %w: no credential (register first)", cl.method, cl.path, protocol.ErrUnauthorized)
 		}
 		req.Header.Set("Authorization", "Bearer "+cred)
 	}
@@ -357,15 +354,9 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error)
 		}
 		return resp.StatusCode, nil
 	}
+	// A 4xx is final (and Is its sentinel, protocol.Sentinel), but for 408 and 429.
 	e := apiError(cl, resp.StatusCode, data)
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return 0, fmt.Errorf("%s %s: %w", cl.method, cl.path, ErrUnauthorized)
-	case resp.StatusCode == http.StatusForbidden && e.Code == protocol.CodeNotOwner:
-		return 0, fmt.Errorf("%w: %s", ErrNotOwner, e.Message)
-	case resp.StatusCode == http.StatusConflict && e.Code == protocol.CodeRunnerBusy,
-		resp.StatusCode == http.StatusUnprocessableEntity && e.Code == protocol.CodeRunnerBusy:
-		return 0, fmt.Errorf("%w: %s", ErrRunnerBusy, e.Message)
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout,
 		resp.StatusCode >= 500:
 		after, ok := backoff.RetryAfter(resp.Header, c.opts.Now())
@@ -384,14 +375,14 @@ func maps(dst, src http.Header) {
 
 // apiError reads the error body {"error":{"code","message"}}; other bodies are cut short
 // and quoted.
-func apiError(cl call, status int, data []byte) *APIError {
+func apiError(cl call, status int, data []byte) *protocol.Error {
 	var body struct {
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	e := &APIError{Method: cl.method, Path: protocol.PathPrefix + cl.path, Status: status}
+	e := &protocol.Error{Method: cl.method, Path: protocol.PathPrefix + cl.path, Status: status}
 	if err := json.Unmarshal(data, &body); err == nil && (body.Error.Code != "" || body.Error.Message != "") {
 		e.Code, e.Message = body.Error.Code, body.Error.Message
 		return e

@@ -170,27 +170,32 @@ func TestBadServerURL(t *testing.T) {
 	}
 }
 
-// Every failure that retrying cannot fix comes back at once, after one request.
+// Every failure that retrying cannot fix comes back at once, after one request, as a
+// *protocol.Error that Is the protocol's sentinel of its answer and no other.
 func TestTerminalErrors(t *testing.T) {
 	t.Parallel()
+	sentinels := []error{protocol.ErrUnauthorized, protocol.ErrNotOwner, protocol.ErrRunnerBusy, protocol.ErrNotFound}
 	for _, tc := range []struct {
 		name    string
 		handler http.HandlerFunc
 		call    func(context.Context, *client.Client) error
-		want    error
+		want    error // the sentinel, or nil for none
 		status  int
 	}{
-		{"401 on heartbeat", apiErr(401, "unauthorized"), heartbeat, client.ErrUnauthorized, 0},
-		{"401 without a body", reply(401, nil), heartbeat, client.ErrUnauthorized, 0},
+		{"401 on heartbeat", apiErr(401, "unauthorized"), heartbeat, protocol.ErrUnauthorized, 401},
+		{"401 without a body", reply(401, nil), heartbeat, protocol.ErrUnauthorized, 401},
 		{"401 on register", apiErr(401, "unauthorized"), func(ctx context.Context, c *client.Client) error {
 			_, err := c.Register(ctx, protocol.RegisterRequest{Token: regToken})
 			return err
-		}, client.ErrUnauthorized, 0},
-		{"403 not_owner on credentials", apiErr(403, protocol.CodeNotOwner), credentials, client.ErrNotOwner, 0},
-		{"409 runner_busy on remove", apiErr(409, protocol.CodeRunnerBusy), remove, client.ErrRunnerBusy, 0},
-		{"400 invalid", apiErr(400, "invalid_request"), credentials, nil, 400},
-		{"404 unknown route", reply(404, nil), heartbeat, nil, 404},
+		}, protocol.ErrUnauthorized, 401},
+		{"403 not_owner on credentials", apiErr(403, protocol.CodeNotOwner), credentials, protocol.ErrNotOwner, 403},
+		{"409 runner_busy on remove", apiErr(409, protocol.CodeRunnerBusy), remove, protocol.ErrRunnerBusy, 409},
+		{"422 runner_busy on remove", apiErr(422, protocol.CodeRunnerBusy), remove, protocol.ErrRunnerBusy, 422},
+		{"404 not_found on credentials", apiErr(404, protocol.CodeNotFound), credentials, protocol.ErrNotFound, 404},
+		{"404 unknown route", reply(404, nil), heartbeat, protocol.ErrNotFound, 404},
+		{"400 invalid", apiErr(400, protocol.CodeInvalidRequest), credentials, nil, 400},
 		{"403 other code", apiErr(403, "forbidden"), credentials, nil, 403},
+		{"409 conflict on credentials", apiErr(409, protocol.CodeConflict), credentials, nil, 409},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -200,12 +205,17 @@ func TestTerminalErrors(t *testing.T) {
 			}
 			s := &sleeper{}
 			err := tc.call(t.Context(), newClient(t, srv, s, nil))
-			if tc.want != nil && !errors.Is(err, tc.want) {
-				t.Fatalf("err = %v, want %v", err, tc.want)
+			if err == nil {
+				t.Fatal("no error")
 			}
-			var ae *client.APIError
-			if tc.status != 0 && (!errors.As(err, &ae) || ae.Status != tc.status) {
-				t.Fatalf("err = %v, want an APIError %d", err, tc.status)
+			for _, sentinel := range sentinels {
+				if got := errors.Is(err, sentinel); got != (sentinel == tc.want) {
+					t.Errorf("errors.Is(%v, %q) = %v", err, sentinel, got)
+				}
+			}
+			var pe *protocol.Error
+			if !errors.As(err, &pe) || pe.Status != tc.status || !strings.HasPrefix(pe.Path, protocol.PathPrefix+"/") {
+				t.Fatalf("err = %v, want a *protocol.Error %d naming the call", err, tc.status)
 			}
 			if reqs, _ := f.requests(); len(reqs) != 1 || len(s.got()) != 0 {
 				t.Fatalf("%d requests and waits %v, want one request and no retry", len(reqs), s.got())
@@ -419,7 +429,7 @@ func TestNoCredentialIsUnauthorized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := heartbeat(t.Context(), c); !errors.Is(err, client.ErrUnauthorized) {
+	if err := heartbeat(t.Context(), c); !errors.Is(err, protocol.ErrUnauthorized) {
 		t.Fatalf("err = %v", err)
 	}
 	if reqs, _ := f.requests(); len(reqs) != 0 {

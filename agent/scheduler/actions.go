@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/garo-dev/garo/agent/client"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/shared/protocol"
 )
@@ -79,7 +78,7 @@ func (s *Scheduler) create(ctx context.Context, c Create) {
 
 // createFailed marks r failed and holds the policy's creations back for a while.
 func (s *Scheduler) createFailed(r Record, what string, err error) {
-	if errors.Is(err, client.ErrUnauthorized) {
+	if errors.Is(err, protocol.ErrUnauthorized) {
 		s.setFatal(err)
 	}
 	now := s.opts.Now()
@@ -117,20 +116,19 @@ func (s *Scheduler) reap(ctx context.Context, rp Reap) {
 		err := s.opts.Server.RemoveRunner(ctx, protocol.RemoveRunnerRequest{
 			Repository: r.Repository, RunnerID: r.RunnerID, RunnerName: r.Name,
 		})
-		var apiErr *client.APIError
 		switch {
 		case err == nil:
-		case errors.As(err, &apiErr) && apiErr.Status == 404: // not at GitHub (any more)
-		case errors.Is(err, client.ErrRunnerBusy):
+		case errors.Is(err, protocol.ErrNotFound): // not at GitHub (any more)
+		case errors.Is(err, protocol.ErrRunnerBusy):
 			log.Info("runner is busy at GitHub: kept")
 			s.keep(r.Name, s.opts.RefusedRetry)
 			return
-		case errors.Is(err, client.ErrNotOwner):
+		case errors.Is(err, protocol.ErrNotOwner):
 			log.Info("repository not served by this agent: runner kept for its owner")
 			s.keep(r.Name, 2*s.opts.RefusedRetry)
 			return
 		default:
-			if errors.Is(err, client.ErrUnauthorized) {
+			if errors.Is(err, protocol.ErrUnauthorized) {
 				s.setFatal(err)
 			}
 			log.Warn("runner removal from GitHub failed: kept for now", "err", err)
@@ -185,7 +183,7 @@ func (s *Scheduler) forget(ctx context.Context, r Record) {
 		Repository: r.Repository, RunnerID: r.RunnerID, RunnerName: r.Name,
 	})
 	if err != nil {
-		if errors.Is(err, client.ErrUnauthorized) {
+		if errors.Is(err, protocol.ErrUnauthorized) {
 			s.setFatal(err)
 		}
 		s.log.Debug("runner registration not removed from GitHub", "repo", r.Repository, "runner", r.Name,

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/agent/client"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/scheduler"
@@ -22,13 +21,13 @@ type strictServer struct{ removes atomic.Int32 }
 var serverRunnerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (s *strictServer) Credentials(context.Context, protocol.CredentialsRequest) (protocol.Credentials, error) {
-	return protocol.Credentials{}, &client.APIError{Status: 503, Code: "unavailable"}
+	return protocol.Credentials{}, &protocol.Error{Status: 503, Code: "unavailable"}
 }
 
 func (s *strictServer) RemoveRunner(_ context.Context, req protocol.RemoveRunnerRequest) error {
 	s.removes.Add(1)
 	if !strings.Contains(req.Repository, "/") || !serverRunnerName.MatchString(req.RunnerName) {
-		return &client.APIError{Status: 400, Code: "invalid_request", Message: "repository or runner_name"}
+		return &protocol.Error{Status: 400, Code: "invalid_request", Message: "repository or runner_name"}
 	}
 	return nil
 }

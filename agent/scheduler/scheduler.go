@@ -20,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/garo-dev/garo/agent/client"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/shared/backoff"
 	"github.com/garo-dev/garo/shared/protocol"
@@ -184,7 +183,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var lastWarned time.Time
 	for {
 		err := s.Tick(ctx)
-		if errors.Is(err, client.ErrUnauthorized) {
+		if errors.Is(err, protocol.ErrUnauthorized) {
 			return err
 		}
 		// A provider that cannot list its instances (the engine is down) is logged when

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/agent/client"
 	"github.com/garo-dev/garo/agent/internal/simtest"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
@@ -61,7 +60,7 @@ func (s *simServer) RemoveRunner(ctx context.Context, req protocol.RemoveRunnerR
 		return nil
 	case status == 422:
 		s.refused.Add(1)
-		return client.ErrRunnerBusy
+		return protocol.ErrRunnerBusy
 	}
 	return fmt.Errorf("remove runner: %d", status)
 }
@@ -398,7 +397,7 @@ func TestServerOutage(t *testing.T) {
 func TestUnauthorizedStopsProvisioning(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, githubsim.Options{}, policy("small", 0, 3), time.Millisecond)
-	revoked := fmt.Errorf("runner credentials: %w", client.ErrUnauthorized)
+	revoked := fmt.Errorf("runner credentials: %w", protocol.ErrUnauthorized)
 	r.srv.down.Store(&revoked)
 	s := r.scheduler(scheduler.Options{})
 	r.queue(t, 2, "small")
@@ -407,10 +406,10 @@ func TestUnauthorizedStopsProvisioning(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Wait()
-	if err := s.Tick(t.Context()); !errors.Is(err, client.ErrUnauthorized) {
+	if err := s.Tick(t.Context()); !errors.Is(err, protocol.ErrUnauthorized) {
 		t.Fatalf("tick after a 401: %v", err)
 	}
-	if err := s.Run(t.Context()); !errors.Is(err, client.ErrUnauthorized) {
+	if err := s.Run(t.Context()); !errors.Is(err, protocol.ErrUnauthorized) {
 		t.Fatalf("run after a 401: %v", err)
 	}
 	if r.prov.Created() != 0 {

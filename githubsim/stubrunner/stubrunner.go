@@ -290,9 +290,9 @@ func (r *runner) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case status == http.StatusOK:
-	case status == http.StatusConflict:
+	switch status {
+	case http.StatusOK:
+	case http.StatusConflict:
 		return exitf(ExitSessionConflict, "connect: session conflict: %s", message(body))
 	default:
 		return statusError("connect", status, body)

@@ -24,12 +24,11 @@ const (
 
 // jobTrack is what the demo saw of one job.
 type jobTrack struct {
-	id       int64
-	status   string // the simulator's: queued, in_progress, completed
-	runner   string
-	waited   bool // the portal showed it waiting for capacity at some point
-	waiting  bool // ... in its last sample
-	received time.Time
+	id      int64
+	status  string // the simulator's: queued, in_progress, completed
+	runner  string
+	waited  bool // the portal showed it waiting for capacity at some point
+	waiting bool // ... in its last sample
 }
 
 // runnerTrack is what the demo saw of one runner container.
@@ -249,10 +248,10 @@ func (tr *tracker) statusLine(live int) string {
 		tr.elapsed().Seconds(), queued, waiting, running, done, len(tr.jobs), bar(live, tr.sum.MaxRunners), live, tr.sum.MaxRunners, tr.sum.PeakRunners)
 }
 
-// bar draws n of max as filled and empty cells.
-func bar(n, max int) string {
-	b := make([]rune, 0, max)
-	for i := range max {
+// bar draws n of width as filled and empty cells.
+func bar(n, width int) string {
+	b := make([]rune, 0, width)
+	for i := range width {
 		if i < n {
 			b = append(b, '#')
 		} else {

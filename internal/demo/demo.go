@@ -93,7 +93,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }() // nothing is left to do with the engine
 
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
@@ -103,7 +103,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }() // the demo's result does not hang on its log
 	log := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	v := newView(o.Out, o.Live)
@@ -147,7 +147,7 @@ func connect(ctx context.Context, host string) (*dockerclient.Client, error) {
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(pingCtx); err != nil {
-		cli.Close()
+		_ = cli.Close() // the ping's failure is the one to report
 		return nil, fmt.Errorf("%w at %s, and the demo needs a running one (start Docker, or point DOCKER_HOST at an engine)", ErrNoEngine, cli.DaemonHost())
 	}
 	return cli, nil

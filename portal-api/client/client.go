@@ -239,8 +239,8 @@ func decodeError(status int, body []byte) *portalapi.APIError {
 	return &portalapi.APIError{Status: status, ErrorDetail: portalapi.ErrorDetail{Code: "unknown", Message: msg}}
 }
 
-// excerpt returns at most max bytes of b as printable single-line text.
-func excerpt(b []byte, max int) string {
+// excerpt returns at most limit bytes of b as printable single-line text.
+func excerpt(b []byte, limit int) string {
 	s := strings.ToValidUTF8(string(b), "\uFFFD")
 	s = strings.Join(strings.Fields(s), " ") // collapse newlines and runs of spaces
 	s = strings.Map(func(r rune) rune {
@@ -249,10 +249,10 @@ func excerpt(b []byte, max int) string {
 		}
 		return r
 	}, s)
-	if len(s) <= max {
+	if len(s) <= limit {
 		return s
 	}
-	cut := max
+	cut := limit
 	for cut > 0 && !utf8RuneStart(s[cut]) {
 		cut--
 	}

@@ -654,7 +654,7 @@ func TestUndecodableAnswer(t *testing.T) {
 func TestContextCancel(t *testing.T) {
 	t.Parallel()
 	block := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-block:

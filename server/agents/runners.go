@@ -45,8 +45,6 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 		return nil, fmt.Errorf("policy %s of %s runs on provider %s, and agent %s runs %s: %w", p.Name, key, p.Provider, a.ID, a.Provider, ErrNotOwner)
 	case !p.Enabled:
 		return nil, fmt.Errorf("policy %s of %s is disabled: %w", p.Name, key, store.ErrNotFound)
-	case s.runners == nil:
-		return nil, ErrNoGitHub
 	}
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)
 	if err != nil {
@@ -82,7 +80,7 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 // RemoveRunner removes a runner from GitHub for an agent that owns its repository now, or
 // that itself reported that runner (name and GitHub id) in its inventory, so that an agent
 // that lost a repository can still clean up what it created. A busy runner gives
-// runners.ErrRunnerBusy; a runner GitHub no longer knows is removed already (nil).
+// protocol.ErrRunnerBusy; a runner GitHub no longer knows is removed already (nil).
 func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol.RemoveRunnerRequest) error {
 	owner, repo, err := parseRunnerRequest(req.Repository, req.RunnerName, "", "", nil)
 	if err != nil {
@@ -97,9 +95,6 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 		if rerr != nil || r.AgentID != a.ID || r.RepoKey != key || (req.RunnerID != 0 && r.RunnerID != req.RunnerID) {
 			return err
 		}
-	}
-	if s.runners == nil {
-		return ErrNoGitHub
 	}
 	// A runner registered with a registration token has no id the agent knows: find it by
 	// name (not found means it never registered, or is gone: nothing to remove).
@@ -117,6 +112,7 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 	if err := s.runners.Remove(ctx, owner, repo, id); err != nil {
 		if errors.Is(err, runners.ErrRunnerBusy) {
 			s.log.Info("runner busy: not removed", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", req.RunnerID)
+			return fmt.Errorf("remove runner %s of %s: %w", req.RunnerName, key, protocol.ErrRunnerBusy)
 		}
 		return fmt.Errorf("remove runner %s of %s: %w", req.RunnerName, key, err)
 	}

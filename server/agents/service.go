@@ -28,7 +28,6 @@ package agents
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -61,14 +60,13 @@ const (
 	maxSnapshotJobs = 5000
 )
 
-// Sentinel errors; the API maps them to statuses.
+// Sentinel errors: the protocol's (shared/protocol), which the API answers with their
+// status and code (protocol.Answer) and the agent's client turns back into them.
 var (
 	// ErrUnauthenticated: no agent credential, an unknown one, or a revoked agent (401).
-	ErrUnauthenticated = errors.New("agent not authenticated")
+	ErrUnauthenticated = protocol.ErrUnauthorized
 	// ErrNotOwner: the agent does not serve the repository it named (403 not_owner).
-	ErrNotOwner = errors.New("agent does not serve the repository")
-	// ErrNoGitHub: the server has no GitHub credentials, so it mints nothing (503).
-	ErrNoGitHub = errors.New("garo-server has no GitHub credentials (github.app_id or github.pat)")
+	ErrNotOwner = protocol.ErrNotOwner
 )
 
 // Config tunes the service.
@@ -103,7 +101,7 @@ type Service struct {
 	st       *store.Store
 	cfg      Config
 	notifier notify.Notifier
-	runners  RunnerMinter // nil without GitHub credentials
+	runners  RunnerMinter
 	log      *slog.Logger
 	stop     chan struct{} // closed by StopPolls
 	stopOnce sync.Once
@@ -116,8 +114,9 @@ type Service struct {
 	ignoredEntries             prometheus.Counter
 }
 
-// New returns the service on st. rs may be nil when GitHub is not configured: runner
-// credentials and removal then answer ErrNoGitHub. reg may be nil.
+// New returns the service on st. rs mints and removes runners; without GitHub credentials
+// it is server/runners on githubapp.NotConfigured, whose calls answer
+// githubapp.ErrNotConfigured. n nil means an in-process notifier; reg may be nil.
 func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *slog.Logger, reg prometheus.Registerer) *Service {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
@@ -210,6 +209,8 @@ func (s *Service) status(a *store.Agent, now time.Time) string {
 }
 
 // live reports whether a may own repositories at now.
+//
+//nolint:unused // the server side of issue 9 part 3 (policies meet only agents of their provider) is being written on it in parallel; remove it if it is still unused once that lands.
 func (s *Service) live(a *store.Agent, now time.Time) bool {
 	return a.RevokedAt == nil && a.State != store.AgentOffline && now.Sub(a.LastSeenAt) < s.cfg.Offline
 }

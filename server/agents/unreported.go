@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
@@ -23,9 +24,6 @@ const sweepBatch = 50
 func (s *Service) SweepUnreported(ctx context.Context) (int, error) {
 	if s.cfg.Unreported <= 0 {
 		return 0, nil
-	}
-	if s.runners == nil {
-		return 0, ErrNoGitHub
 	}
 	due, err := s.st.UnreportedMinted(ctx, s.now().Add(-s.cfg.Unreported), sweepBatch)
 	if err != nil {
@@ -83,7 +81,7 @@ func (s *Service) removeUnreported(ctx context.Context, m store.MintedRunner) (s
 // RunSweep sweeps unreported runners every interval until ctx ends; with several
 // replicas one of them runs each sweep (an advisory lock).
 func (s *Service) RunSweep(ctx context.Context, interval time.Duration, tick func(time.Duration) <-chan time.Time) {
-	if s.cfg.Unreported <= 0 || s.runners == nil {
+	if s.cfg.Unreported <= 0 {
 		return
 	}
 	if tick == nil {
@@ -99,7 +97,12 @@ func (s *Service) RunSweep(ctx context.Context, interval time.Duration, tick fun
 			_, err := s.SweepUnreported(ctx)
 			return err
 		})
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case errors.Is(err, githubapp.ErrNotConfigured):
+			// Runners minted while GitHub was configured cannot be removed now.
+			s.log.Info("sweep of unreported runners is off: no GitHub credentials")
+			return
+		case err != nil && ctx.Err() == nil:
 			s.log.Warn("sweep of unreported runners failed", "err", err)
 		}
 	}

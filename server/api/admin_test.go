@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/portal-api/contract"
 	"github.com/garo-dev/garo/server/api"
+	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -312,7 +314,9 @@ func TestMetaRoutes(t *testing.T) {
 			t.Fatalf("ready = %+v, %v", h, err)
 		}
 		// With the database gone, /readyz says so and /healthz does not care.
-		e.st.Close()
+		if err := e.st.Close(); err != nil {
+			t.Fatal(err)
+		}
 		shortCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if _, err := e.admin.Ready(shortCtx); client.StatusCode(err) != http.StatusServiceUnavailable {
@@ -337,9 +341,14 @@ func TestRoutesMatchSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := openStore(t, testdb.Backend{Driver: store.DriverSQLite, DSN: filepath.Join(t.TempDir(), "routes.db")})
+	h, err := api.New(withServices(api.Deps{Store: st, Log: testkit.Discard()}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var routes []contract.Route
 	var agentRoutes []string
-	for _, r := range api.New(api.Deps{Log: testkit.Discard()}).Routes() {
+	for _, r := range h.Routes() {
 		if strings.HasPrefix(r.Path, protocol.PathPrefix+"/") {
 			if !strings.HasSuffix(r.Path, "*") {
 				agentRoutes = append(agentRoutes, r.Method+" "+strings.TrimPrefix(r.Path, protocol.PathPrefix))

@@ -10,10 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
-	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/jsonbody"
-	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
 )
@@ -162,26 +160,28 @@ func (s *server) agentUnregister(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// classifyAgent maps the errors of the agent protocol and of GitHub behind it. The
-// messages of GitHub errors name the call and GitHub's answer, never a credential.
+// classifyAgent maps the errors of the agent protocol (its sentinels, shared/protocol)
+// and of GitHub behind it. The messages of GitHub errors name the call and GitHub's
+// answer, never a credential.
 func classifyAgent(err error) (errorAnswer, bool) {
+	if status, code, ok := protocol.Answer(err); ok {
+		msg := err.Error()
+		if code == protocol.CodeRunnerBusy {
+			msg += ": keep the runner and try again after its job"
+		}
+		return errorAnswer{status: status, code: code, msg: msg}, true
+	}
 	var rle *githubapp.RateLimitError
 	switch {
-	case errors.Is(err, agents.ErrUnauthenticated):
-		return errorAnswer{status: http.StatusUnauthorized, code: portalapi.CodeUnauthorized, msg: err.Error()}, true
-	case errors.Is(err, agents.ErrNotOwner):
-		return errorAnswer{status: http.StatusForbidden, code: protocol.CodeNotOwner, msg: err.Error()}, true
-	case errors.Is(err, runners.ErrRunnerBusy):
-		return errorAnswer{status: http.StatusConflict, code: protocol.CodeRunnerBusy, msg: err.Error() + ": keep the runner and try again after its job"}, true
 	case errors.Is(err, githubapp.ErrRunnerExists):
-		return errorAnswer{status: http.StatusConflict, code: portalapi.CodeConflict, msg: err.Error() + ": use another runner name"}, true
+		return errorAnswer{status: http.StatusConflict, code: protocol.CodeConflict, msg: err.Error() + ": use another runner name"}, true
 	case errors.As(err, &rle):
 		wait := max(time.Until(rle.RetryAt), time.Second)
 		return errorAnswer{status: http.StatusServiceUnavailable, code: protocol.CodeGitHubLimit, msg: err.Error(), retryAfter: wait}, true
-	case errors.Is(err, agents.ErrNoGitHub):
-		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: err.Error(), retryAfter: time.Minute}, true
+	case errors.Is(err, githubapp.ErrNotConfigured):
+		return errorAnswer{status: http.StatusServiceUnavailable, code: protocol.CodeUnavailable, msg: err.Error(), retryAfter: time.Minute}, true
 	case errors.Is(err, githubapp.ErrUnavailable):
-		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: err.Error()}, true
+		return errorAnswer{status: http.StatusServiceUnavailable, code: protocol.CodeUnavailable, msg: err.Error()}, true
 	case errors.Is(err, githubapp.ErrNotInstalled), errors.Is(err, githubapp.ErrUnauthorized), errors.Is(err, githubapp.ErrNotFound):
 		return errorAnswer{status: http.StatusBadGateway, code: protocol.CodeGitHubError, msg: err.Error()}, true
 	}

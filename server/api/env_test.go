@@ -7,14 +7,21 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/portal-api/contract"
+	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/api"
 	"github.com/garo-dev/garo/server/auth"
+	"github.com/garo-dev/garo/server/githubapp"
+	"github.com/garo-dev/garo/server/groups"
+	"github.com/garo-dev/garo/server/jobs"
+	"github.com/garo-dev/garo/server/policy"
+	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 )
 
@@ -49,14 +56,55 @@ func openStore(tb testing.TB, b testdb.Backend) *store.Store {
 	return st
 }
 
-// startAPI serves the API with d (body limit and version filled in) and returns its URL.
+// startAPI serves the API with d (withServices fills in what d leaves out) and returns
+// its URL.
 func startAPI(tb testing.TB, d api.Deps) string {
 	tb.Helper()
-	d.MaxBodyBytes = 64 << 10
-	d.Version = portalapi.VersionInfo{Version: "test", Commit: "c", BuildDate: "d", GoVersion: "go"}
-	srv := httptest.NewServer(api.New(d))
+	h, err := api.New(withServices(d))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// withServices sets the body limit and version, and builds on d.Store, as server/app
+// does, the services d leaves out: agents without GitHub, and webhook and metrics routes
+// that answer 404.
+func withServices(d api.Deps) api.Deps {
+	d.MaxBodyBytes = 64 << 10
+	d.Version = portalapi.VersionInfo{Version: "test", Commit: "c", BuildDate: "d", GoVersion: "go"}
+	if d.Auth == nil {
+		d.Auth = auth.NewAuthenticator(d.Store, time.Now)
+	}
+	if d.Policies == nil {
+		d.Policies = policy.NewService(d.Store)
+	}
+	if d.Groups == nil {
+		d.Groups = groups.NewService(d.Store)
+	}
+	if d.Tokens == nil {
+		d.Tokens = auth.NewTokens(d.Store)
+	}
+	if d.Jobs == nil {
+		d.Jobs = jobs.NewQuery(d.Store)
+	}
+	if d.Agents == nil {
+		d.Agents = agents.New(d.Store, agents.Config{}, nil, noGitHub(), d.Log, nil)
+	}
+	if d.Webhook == nil {
+		d.Webhook = http.NotFoundHandler()
+	}
+	if d.Metrics == nil {
+		d.Metrics = http.NotFoundHandler()
+	}
+	return d
+}
+
+// noGitHub is the runner service of a server without GitHub credentials.
+func noGitHub() *runners.Service {
+	return runners.NewService(runners.Config{}, githubapp.NotConfigured{})
 }
 
 // newEnv serves the API on backend b and checks every exchange against openapi.yaml.

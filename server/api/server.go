@@ -6,8 +6,12 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -21,22 +25,45 @@ import (
 	"github.com/garo-dev/garo/server/store"
 )
 
-// Deps are what the API needs from the rest of the server.
+// Deps are the services the API serves, all built by the composition root (server/app);
+// the API builds none itself. Every field is required.
 type Deps struct {
-	Store        *store.Store
-	Log          *slog.Logger
+	// Store answers readiness (Ping) and the audit trail.
+	Store *store.Store
+	Log   *slog.Logger
+	// MaxBodyBytes limits request bodies (but the webhook's, which applies its own).
 	MaxBodyBytes int64
 	Version      portalapi.VersionInfo
-	// Now is the clock; nil means the wall clock.
-	Now func() time.Time
+	// Auth authenticates portal and garoctl tokens.
+	Auth     *auth.Authenticator
+	Policies *policy.Service
+	Groups   *groups.Service
+	Tokens   *auth.Tokens
+	Jobs     *jobs.Query
+	// Agents serves the agent protocol under protocol.PathPrefix and the portal's agent
+	// routes.
+	Agents *agents.Service
 	// Webhook receives GitHub's deliveries at POST /webhooks/github.
 	Webhook http.Handler
 	// Metrics serves /metrics (Prometheus text format).
 	Metrics http.Handler
-	// Agents serves the agent protocol under protocol.PathPrefix and the portal's agent
-	// routes. nil builds one on Store with the default intervals, an in-process notifier
-	// and no GitHub client (no runner credentials).
-	Agents *agents.Service
+}
+
+// check names every missing dependency.
+func (d Deps) check() error {
+	var errs []error
+	for name, missing := range map[string]bool{
+		"Store": d.Store == nil, "Log": d.Log == nil, "MaxBodyBytes": d.MaxBodyBytes <= 0,
+		"Auth": d.Auth == nil, "Policies": d.Policies == nil, "Groups": d.Groups == nil,
+		"Tokens": d.Tokens == nil, "Jobs": d.Jobs == nil, "Agents": d.Agents == nil,
+		"Webhook": d.Webhook == nil, "Metrics": d.Metrics == nil,
+	} {
+		if missing {
+			errs = append(errs, fmt.Errorf("api.Deps.%s is not set", name))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
 }
 
 type server struct {
@@ -44,7 +71,6 @@ type server struct {
 	log      *slog.Logger
 	maxBody  int64
 	version  portalapi.VersionInfo
-	now      func() time.Time
 	auth     *auth.Authenticator
 	policies *policy.Service
 	groups   *groups.Service
@@ -53,33 +79,23 @@ type server struct {
 	agents   *agents.Service
 }
 
-// New returns the HTTP handler of the API.
-func New(d Deps) *echo.Echo {
-	now := d.Now
-	if now == nil {
-		now = time.Now
+// New returns the HTTP handler of the API on the services of d, or an error naming what
+// d lacks.
+func New(d Deps) (*echo.Echo, error) {
+	if err := d.check(); err != nil {
+		return nil, err
 	}
 	s := &server{
-		store: d.Store, log: d.Log, maxBody: d.MaxBodyBytes, version: d.Version, now: now,
-		auth:     auth.NewAuthenticator(d.Store, now),
-		policies: policy.NewService(d.Store),
-		groups:   groups.NewService(d.Store),
-		tokens:   auth.NewTokens(d.Store),
-		jobs:     jobs.NewQuery(d.Store),
-		agents:   d.Agents,
-	}
-	if s.agents == nil {
-		s.agents = agents.New(d.Store, agents.Config{Now: d.Now}, nil, nil, d.Log, nil)
-	}
-	if s.maxBody <= 0 {
-		s.maxBody = 1 << 20
+		store: d.Store, log: d.Log, maxBody: d.MaxBodyBytes, version: d.Version,
+		auth: d.Auth, policies: d.Policies, groups: d.Groups, tokens: d.Tokens, jobs: d.Jobs,
+		agents: d.Agents,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(withRequestID, s.accessLog, s.recoverPanic, s.limitBody)
 	s.routes(e, d)
-	return e
+	return e, nil
 }
 
 func (s *server) routes(e *echo.Echo, d Deps) {
@@ -88,18 +104,10 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	metrics := d.Metrics
-	if metrics == nil {
-		metrics = http.NotFoundHandler()
-	}
-	e.GET("/metrics", echo.WrapHandler(metrics))
+	e.GET("/metrics", echo.WrapHandler(d.Metrics))
 	// The webhook handler applies its own, larger body limit (GitHub's 25 MB): limitBody
 	// skips this route.
-	webhook := d.Webhook
-	if webhook == nil {
-		webhook = http.NotFoundHandler()
-	}
-	e.POST(webhookPath, echo.WrapHandler(webhook))
+	e.POST(webhookPath, echo.WrapHandler(d.Webhook))
 
 	v1 := e.Group("/api/v1")
 	v1.GET("/version", s.getVersion)

@@ -38,7 +38,7 @@ func TestAgentProtocolWired(t *testing.T) {
 		cfg.Auth.BootstrapAdminToken = adminToken
 		cfg.Auth.AdminTokenFile = filepath.Join(t.TempDir(), "admin.token")
 		addr, _, stop := start(t, cfg)
-		defer stop()
+		defer mustStop(t, stop)
 		base := "http://" + addr.String()
 		admin, err := client.New(base, adminToken)
 		if err != nil {

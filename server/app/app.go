@@ -27,8 +27,10 @@ import (
 	"github.com/garo-dev/garo/server/catchup"
 	"github.com/garo-dev/garo/server/config"
 	"github.com/garo-dev/garo/server/githubapp"
+	"github.com/garo-dev/garo/server/groups"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/server/webhook"
@@ -45,7 +47,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Warn("close the store", "err", err)
+		}
+	}()
 	tokenFile, err := auth.Bootstrap(ctx, st, auth.BootstrapConfig{
 		Token: cfg.Auth.BootstrapAdminToken, File: cfg.Auth.AdminTokenFile,
 	}, log)
@@ -60,37 +66,20 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 		return err
 	}
 	defer closeNotifier()
-	// Every change of the job log wakes the jobs polls of its repository's agent.
-	jobLog := agents.NotifyingJobLog(jobs.NewService(st, log, reg), notifier)
-	if len(webhookSecrets(cfg.GitHub)) == 0 {
-		log.Warn("github.webhook_secret is not set: webhooks are refused with 503")
-	}
-	hook := webhook.NewHandler(webhook.Config{Secrets: webhookSecrets(cfg.GitHub), MaxBody: cfg.GitHub.WebhookMaxBodyBytes}, jobLog, st, log, reg)
-	gh, err := newGitHubClient(cfg.GitHub, log, reg)
+	gh, err := newGitHub(cfg.GitHub, log, reg)
 	if err != nil {
 		return err
 	}
-	var minter agents.RunnerMinter // nil without GitHub: agents get 503 for credentials
-	if gh != nil {
-		minter = runners.NewService(runners.Config{NoJIT: cfg.GitHub.RegistrationTokensOnly}, gh)
+	svc, err := build(cfg, st, notifier, gh, log, reg)
+	if err != nil {
+		return err
 	}
-	agentSvc := agents.New(st, agents.Config{
-		Heartbeat: cfg.Agents.HeartbeatInterval, LongPoll: cfg.Agents.LongPollTimeout, Offline: cfg.Agents.OfflineAfter,
-		Unreported: cfg.Agents.UnreportedRunnerTimeout, GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
-	}, notifier, minter, log, reg)
-	handler := api.New(api.Deps{
-		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Version: portalapi.VersionInfo{Version: v.Version, Commit: v.Commit, BuildDate: v.BuildDate, GoVersion: v.GoVersion},
-		Webhook: hook,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Agents:  agentSvc,
-	})
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           svc.api,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		ReadHeaderTimeout: cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
@@ -99,7 +88,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	// Held agent polls would keep a graceful shutdown waiting: answer them at once.
-	srv.RegisterOnShutdown(agentSvc.StopPolls)
+	srv.RegisterOnShutdown(svc.agents.StopPolls)
 	log.Info("garo-server listening", "addr", ln.Addr().String(), "database", cfg.Database.Driver, "version", v.Version)
 	if started != nil {
 		started(ln.Addr(), tokenFile)
@@ -109,12 +98,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	loopsDone := make(chan struct{})
 	loopsCtx, stopLoops := context.WithCancel(ctx)
 	defer func() { stopLoops(); <-loopsDone }()
-	c := cfg.GitHub.Catchup
-	loops := catchup.New(catchup.Config{
-		RedeliverInterval: c.RedeliverInterval, RedeliverLookback: c.RedeliverLookback, RedeliverMax: c.RedeliverMax,
-		ReconcileInterval: c.ReconcileInterval, ReconcileMaxRepos: c.ReconcileMaxRepos, ReconcileMaxJobs: c.ReconcileMaxJobs,
-		ReconcileMinRemaining: c.ReconcileMinRemaining,
-	}, catchupGitHub(gh), st, jobLog, log, reg)
 	go func() {
 		defer close(loopsDone)
 		var wg sync.WaitGroup
@@ -122,9 +105,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 		go func() {
 			defer wg.Done()
 			// A few sweeps per timeout: a lost runner goes within about 1.3 timeouts.
-			agentSvc.RunSweep(loopsCtx, max(cfg.Agents.UnreportedRunnerTimeout/3, 10*time.Second), nil)
+			svc.agents.RunSweep(loopsCtx, max(cfg.Agents.UnreportedRunnerTimeout/3, 10*time.Second), nil)
 		}()
-		loops.Run(loopsCtx)
+		svc.loops.Run(loopsCtx)
 		wg.Wait()
 	}()
 	select {
@@ -143,6 +126,63 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	}
 	return nil
 }
+
+// services are what build assembles: the API's handler and the loops Run runs.
+type services struct {
+	api    http.Handler
+	agents *agents.Service
+	loops  *catchup.Loops
+}
+
+// build is the composition root: it builds every service of the server on st and hands
+// them to the API, which builds none itself.
+func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitHub, log *slog.Logger, reg *prometheus.Registry) (services, error) {
+	// Every change of the job log wakes the jobs polls of its repository's agent.
+	jobLog := agents.NotifyingJobLog(jobs.NewService(st, log, reg), notifier)
+	if len(webhookSecrets(cfg.GitHub)) == 0 {
+		log.Warn("github.webhook_secret is not set: webhooks are refused with 503")
+	}
+	hook := webhook.NewHandler(webhook.Config{Secrets: webhookSecrets(cfg.GitHub), MaxBody: cfg.GitHub.WebhookMaxBodyBytes}, jobLog, st, log, reg)
+	agentSvc := agents.New(st, agents.Config{
+		Heartbeat: cfg.Agents.HeartbeatInterval, LongPoll: cfg.Agents.LongPollTimeout, Offline: cfg.Agents.OfflineAfter,
+		Unreported: cfg.Agents.UnreportedRunnerTimeout, GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
+	}, notifier, runners.NewService(runners.Config{NoJIT: cfg.GitHub.RegistrationTokensOnly}, gh), log, reg)
+	v := version.Get()
+	handler, err := api.New(api.Deps{
+		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Version:  portalapi.VersionInfo{Version: v.Version, Commit: v.Commit, BuildDate: v.BuildDate, GoVersion: v.GoVersion},
+		Auth:     auth.NewAuthenticator(st, time.Now),
+		Policies: policy.NewService(st),
+		Groups:   groups.NewService(st),
+		Tokens:   auth.NewTokens(st),
+		Jobs:     jobs.NewQuery(st),
+		Agents:   agentSvc,
+		Webhook:  hook,
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+	})
+	if err != nil {
+		return services{}, err
+	}
+	c := cfg.GitHub.Catchup
+	loops := catchup.New(catchup.Config{
+		RedeliverInterval: c.RedeliverInterval, RedeliverLookback: c.RedeliverLookback, RedeliverMax: c.RedeliverMax,
+		ReconcileInterval: c.ReconcileInterval, ReconcileMaxRepos: c.ReconcileMaxRepos, ReconcileMaxJobs: c.ReconcileMaxJobs,
+		ReconcileMinRemaining: c.ReconcileMinRemaining,
+	}, gh, st, jobLog, log, reg)
+	return services{api: handler, agents: agentSvc, loops: loops}, nil
+}
+
+// gitHub is what the server needs of GitHub: a *githubapp.Client, or
+// githubapp.NotConfigured when no GitHub credentials are configured.
+type gitHub interface {
+	catchup.GitHub
+	runners.GitHub
+}
+
+var (
+	_ gitHub = (*githubapp.Client)(nil)
+	_ gitHub = githubapp.NotConfigured{}
+)
 
 // newNotifier returns the notifier that wakes held agent polls: PostgreSQL LISTEN/NOTIFY
 // when several replicas may share the database, in-process otherwise. The returned
@@ -189,13 +229,13 @@ func webhookSecrets(g config.GitHub) [][]byte {
 	return out
 }
 
-// newGitHubClient builds the GitHub client from the github section, or returns nil when no
-// GitHub credentials are configured (webhooks still work; catch-up and runner credentials
-// do not).
-func newGitHubClient(g config.GitHub, log *slog.Logger, reg prometheus.Registerer) (*githubapp.Client, error) {
+// newGitHub builds the GitHub client from the github section, or githubapp.NotConfigured
+// when no GitHub credentials are configured (webhooks still work; catch-up, runner
+// credentials and removal answer githubapp.ErrNotConfigured).
+func newGitHub(g config.GitHub, log *slog.Logger, reg prometheus.Registerer) (gitHub, error) {
 	if g.Mode() == "" {
 		log.Warn("no GitHub credentials (github.app_id or github.pat): catch-up loops and runner credentials are off")
-		return nil, nil
+		return githubapp.NotConfigured{}, nil
 	}
 	key := []byte(g.PrivateKey)
 	if g.PrivateKeyFile != "" {
@@ -219,13 +259,4 @@ func newGitHubClient(g config.GitHub, log *slog.Logger, reg prometheus.Registere
 	}
 	log.Info("GitHub client ready", "mode", gh.Mode(), "api_url", g.APIURL)
 	return gh, nil
-}
-
-// catchupGitHub hands the catch-up loops the client, or a nil interface (not a typed nil
-// pointer) when there is none.
-func catchupGitHub(gh *githubapp.Client) catchup.GitHub {
-	if gh == nil {
-		return nil
-	}
-	return gh
 }

@@ -65,7 +65,7 @@ func TestRunServesAndStops(t *testing.T) {
 		// A second start keeps the first admin token and writes none.
 		os.Remove(tokenFile)
 		addr, tokenFile, stop = start(t, cfg)
-		defer stop()
+		defer mustStop(t, stop)
 		if tokenFile != "" {
 			t.Fatalf("second start wrote a token file %q", tokenFile)
 		}
@@ -115,6 +115,15 @@ func start(t *testing.T, cfg config.Config) (net.Addr, string, func() error) {
 	return nil, "", nil
 }
 
+// mustStop calls stop and fails the test if the server did not shut down cleanly; for a
+// defer.
+func mustStop(t *testing.T, stop func() error) {
+	t.Helper()
+	if err := stop(); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
 // TestFreshDatabaseAdoptsTokenFile: a server started on a new database next to an existing
 // admin token file stores that token instead of overwriting the file.
 func TestFreshDatabaseAdoptsTokenFile(t *testing.T) {
@@ -134,7 +143,7 @@ func TestFreshDatabaseAdoptsTokenFile(t *testing.T) {
 
 	cfg.Database.SQLitePath = filepath.Join(dir, "second.db")
 	addr, tokenFile, stop := start(t, cfg)
-	defer stop()
+	defer mustStop(t, stop)
 	again, _ := os.ReadFile(cfg.Auth.AdminTokenFile)
 	if tokenFile != cfg.Auth.AdminTokenFile || string(again) != string(first) {
 		t.Fatalf("token file %q rewritten: %q -> %q", tokenFile, first, again)

@@ -107,13 +107,13 @@ func writeSecretFile(path, secret string) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) // after the rename there is nothing to remove
 	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the first error is the one to report
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if _, err := tmp.WriteString(secret + "\n"); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the first error is the one to report
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {

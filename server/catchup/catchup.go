@@ -20,7 +20,8 @@ import (
 	"github.com/garo-dev/garo/server/store"
 )
 
-// GitHub is the part of the GitHub client the loops need.
+// GitHub is the part of the GitHub client the loops need: a *githubapp.Client, or
+// githubapp.NotConfigured (Mode githubapp.ModeNone), with which only pruning runs.
 type GitHub interface {
 	Mode() string
 	RateLimitFor(owner, repo string) githubapp.RateState
@@ -70,8 +71,8 @@ type Loops struct {
 	skipped     *prometheus.CounterVec
 }
 
-// New returns the loops; metrics are registered with reg. gh may be nil (no GitHub
-// credentials): then only pruning runs.
+// New returns the loops; metrics are registered with reg. Without GitHub credentials (gh
+// is githubapp.NotConfigured) only pruning runs.
 func New(cfg Config, gh GitHub, st *store.Store, jobs jobLog, log *slog.Logger, reg prometheus.Registerer) *Loops {
 	if cfg.QueuedGrace <= 0 {
 		cfg.QueuedGrace = time.Minute
@@ -103,7 +104,7 @@ func New(cfg Config, gh GitHub, st *store.Store, jobs jobLog, log *slog.Logger, 
 // advisory lock); the others skip it. Without a GitHub client only pruning runs.
 func (l *Loops) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	if l.gh == nil {
+	if l.gh.Mode() == githubapp.ModeNone {
 		l.log.Info("catch-up with GitHub is off: no GitHub credentials")
 	} else if l.cfg.RedeliverInterval > 0 && l.gh.Mode() == "app" {
 		wg.Add(1)
@@ -120,7 +121,7 @@ func (l *Loops) Run(ctx context.Context) {
 	} else if l.cfg.RedeliverInterval > 0 {
 		l.log.Info("webhook redelivery is off: it needs GitHub App mode (github.app_id)")
 	}
-	if l.gh != nil && l.cfg.ReconcileInterval > 0 {
+	if l.gh.Mode() != githubapp.ModeNone && l.cfg.ReconcileInterval > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

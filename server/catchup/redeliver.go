@@ -91,7 +91,7 @@ func (l *Loops) RedeliverOnce(ctx context.Context) (RedeliverReport, error) {
 		l.mu.Unlock()
 		rep.Redelivered++
 		l.redelivered.Inc()
-		l.log.Info("asked GitHub to redeliver a failed webhook", "delivery_id", d.GUID, "attempt", n+1, "status_code", d.StatusCode)
+		l.log.Info("asked GitHub to redeliver a failed webhook", "delivery_id", d.GUID, "attempt", n+1, "status", d.StatusCode)
 	}
 	l.forgetOld(byGUID)
 	return rep, nil

@@ -350,7 +350,7 @@ func runnerJSON(rn fakeRunner) map[string]any {
 	return map[string]any{"id": rn.ID, "name": rn.Name, "os": rn.OS, "status": rn.Status, "busy": rn.Busy, "labels": labels}
 }
 
-func (f *fakeGitHub) registrationToken(w http.ResponseWriter, r *http.Request) {
+func (f *fakeGitHub) registrationToken(w http.ResponseWriter, _ *http.Request) {
 	f.mu.Lock()
 	tok := fmt.Sprintf("AREGTOKEN%04dSECRET", len(f.regTokens)+1)
 	f.regTokens = append(f.regTokens, tok)

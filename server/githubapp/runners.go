@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-github/v60/github"
 )
 
-// ErrRunnerExists: GitHub already has a runner of that name in the repository (409 on
+// ErrRunnerExists means that GitHub already has a runner of that name in the repository (409 on
 // generate-jitconfig), e.g. after an earlier attempt whose answer was lost. Remove the old
 // runner or pick another name.
 var ErrRunnerExists = errors.New("github: runner name already exists")

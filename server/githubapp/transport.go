@@ -130,7 +130,7 @@ func (l *limiter) holdIfSpent(ctx context.Context, key budgetKey) error {
 		l.log.Warn("github rate limit spent; not sending", "resource", key.resource, "retry_at", st.Reset)
 		return &RateLimitError{RetryAt: st.Reset, Resource: key.resource}
 	}
-	l.log.Info("github rate limit spent; waiting for the reset", "resource", key.resource, "wait", wait)
+	l.log.Info("github rate limit spent; waiting for the reset", "resource", key.resource, "retry_in", wait)
 	return l.sleep(ctx, wait)
 }
 
@@ -254,7 +254,7 @@ func (t *rateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, err
 			}
 			wait := t.lim.policy.Delay(failures - 1)
-			t.lim.log.Debug("github request failed; retrying", "method", req.Method, "path", req.URL.Path, "attempt", attempt+1, "wait", wait, "err", err)
+			t.lim.log.Debug("github request failed; retrying", "method", req.Method, "path", req.URL.Path, "attempt", attempt+1, "retry_in", wait, "err", err)
 			if err := t.lim.sleep(ctx, wait); err != nil {
 				return nil, err
 			}
@@ -275,7 +275,7 @@ func (t *rateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 				t.lim.log.Warn("github rate limit; giving up", "resource", resource, "status", resp.StatusCode, "retry_at", rle.RetryAt, "retries", rateRetries)
 				return nil, rle
 			}
-			t.lim.log.Info("github rate limit; waiting", "resource", resource, "status", resp.StatusCode, "wait", wait)
+			t.lim.log.Info("github rate limit; waiting", "resource", resource, "status", resp.StatusCode, "retry_in", wait)
 			if err := t.lim.sleep(ctx, wait); err != nil {
 				return nil, err
 			}
@@ -291,7 +291,7 @@ func (t *rateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if wait <= t.lim.maxWait && !tooLateFor(ctx, wait) {
 				failures++
 				drain(resp)
-				t.lim.log.Debug("github server error; retrying", "method", req.Method, "path", req.URL.Path, "status", resp.StatusCode, "wait", wait)
+				t.lim.log.Debug("github server error; retrying", "method", req.Method, "path", req.URL.Path, "status", resp.StatusCode, "retry_in", wait)
 				if err := t.lim.sleep(ctx, wait); err != nil {
 					return nil, err
 				}

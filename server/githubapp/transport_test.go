@@ -451,7 +451,7 @@ func TestPATIsNotLogged(t *testing.T) {
 func TestRateLimitErrorMessage(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	var err error = fmt.Errorf("list runners: %w", &RateLimitError{RetryAt: at, Resource: "core", Status: 429})
+	err := fmt.Errorf("list runners: %w", &RateLimitError{RetryAt: at, Resource: "core", Status: 429})
 	if !errors.Is(err, ErrRateLimited) || errors.Is(err, ErrNotFound) {
 		t.Errorf("errors.Is mismatch for %v", err)
 	}

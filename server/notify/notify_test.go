@@ -127,7 +127,7 @@ func TestPostgresAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(context.WithoutCancel(ctx))
+	defer func() { _ = admin.Close(context.WithoutCancel(ctx)) }()
 	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'`); err != nil {
 		t.Fatal(err)

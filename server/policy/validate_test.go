@@ -249,7 +249,7 @@ func TestValidateRequestAccepts(t *testing.T) {
 		name string
 		edit func(r *portalapi.PolicyRequest)
 	}{
-		{"minimal docker", func(r *portalapi.PolicyRequest) {}},
+		{"minimal docker", func(*portalapi.PolicyRequest) {}},
 		{"minimal kubernetes", func(r *portalapi.PolicyRequest) { r.Provider = portalapi.ProviderKubernetes }},
 		{"name of 63 characters", func(r *portalapi.PolicyRequest) { r.Name = strings.Repeat("n", 63) }},
 		{"50 labels", func(r *portalapi.PolicyRequest) { r.Labels = many }},
@@ -470,7 +470,7 @@ func TestApplyMergePatch(t *testing.T) {
 		patch string
 		want  func(r *portalapi.PolicyRequest) // edits the base into the expected result
 	}{
-		{"empty patch changes nothing", `{}`, func(r *portalapi.PolicyRequest) {}},
+		{"empty patch changes nothing", `{}`, func(*portalapi.PolicyRequest) {}},
 		{"scalar", `{"max_runners":9}`, func(r *portalapi.PolicyRequest) { r.MaxRunners = 9 }},
 		{"array replaced whole", `{"labels":["gpu"]}`, func(r *portalapi.PolicyRequest) { r.Labels = []string{"gpu"} }},
 		{"nested object merged", `{"runner":{"memory":"2Gi"}}`, func(r *portalapi.PolicyRequest) { r.Runner.Memory = "2Gi" }},

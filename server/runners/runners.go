@@ -23,11 +23,13 @@ const (
 	KindRegistrationToken = "registration_token"
 )
 
-// ErrRunnerBusy: GitHub refused to remove a runner that is running a job. Keep it.
+// ErrRunnerBusy means that GitHub refused to remove a runner that is running a job. Keep it.
 var ErrRunnerBusy = githubapp.ErrRunnerBusy
 
-// gitHub is the part of the GitHub client the service needs.
-type gitHub interface {
+// GitHub is the part of the GitHub client the service needs: a *githubapp.Client, or
+// githubapp.NotConfigured when the server has no GitHub credentials (every call then
+// answers githubapp.ErrNotConfigured).
+type GitHub interface {
 	GenerateJITConfig(ctx context.Context, owner, repo string, req githubapp.JITRequest) (*githubapp.JITConfig, error)
 	RegistrationToken(ctx context.Context, owner, repo string) (*githubapp.RegistrationToken, error)
 	RemoveRunner(ctx context.Context, owner, repo string, runnerID int64) error
@@ -64,11 +66,11 @@ type Config struct {
 // Service mints and revokes runner credentials.
 type Service struct {
 	cfg Config
-	gh  gitHub
+	gh  GitHub
 }
 
 // NewService returns the service on GitHub client gh.
-func NewService(cfg Config, gh gitHub) *Service {
+func NewService(cfg Config, gh GitHub) *Service {
 	if cfg.RunnerGroupID == 0 {
 		cfg.RunnerGroupID = 1
 	}

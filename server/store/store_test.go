@@ -38,7 +38,9 @@ func TestMigrations(t *testing.T) {
 		if g.CreatedAt.IsZero() || g.PolicyCount != 0 {
 			t.Fatalf("default group = %+v", g)
 		}
-		st.Close()
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
 		// Opening again applies nothing and keeps the data.
 		st2 := testdb.Open(t, b)
 		if _, err := st2.GetAgentGroup(t.Context(), "default"); err != nil {
@@ -70,7 +72,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		if err != nil {
 			t.Fatalf("replica %d: %v", i, err)
 		}
-		defer stores[i].Close()
+		defer func() { _ = stores[i].Close() }()
 	}
 	groups, err := stores[0].ListAgentGroups(t.Context())
 	if err != nil {
@@ -367,7 +369,9 @@ func TestPingAfterClose(t *testing.T) {
 		if err := st.Ping(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		st.Close()
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err == nil {

@@ -323,7 +323,9 @@ func TestNothingWrittenWhenTheDatabaseFails(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		e := newEnv(t, b)
-		e.st.Close()
+		if err := e.st.Close(); err != nil {
+			t.Fatal(err)
+		}
 		start := time.Now()
 		if got, out := e.job("x1", "queued", 11, "linux"); got != http.StatusServiceUnavailable {
 			t.Fatalf("delivery with the database closed = %d %v (after %v)", got, out, time.Since(start))

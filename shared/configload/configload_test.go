@@ -99,7 +99,9 @@ func TestStringLists(t *testing.T) {
 	if err := os.WriteFile(file, []byte("paths:\n  - 1\n  - {a: b}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	os.Unsetenv("TESTL_PATHS")
+	if err := os.Unsetenv("TESTL_PATHS"); err != nil {
+		t.Fatal(err)
+	}
 	if err := configload.Load(&c, configload.Options{EnvPrefix: "TESTL", File: file}); err == nil || !strings.Contains(err.Error(), "paths: want a list of strings") {
 		t.Fatalf("a list of non-strings: %v", err)
 	}

@@ -35,7 +35,7 @@ func TestGet(t *testing.T) {
 			http.Error(w, `{"status":"revoked"}`, http.StatusServiceUnavailable)
 			return
 		}
-		w.Write([]byte(`{"status":"ok"}`))
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	}))
 	defer srv.Close()
 	ctx := context.Background()

@@ -10,7 +10,9 @@
 //	POST /agent/v1/unregister            → 204
 //
 // Every call but register carries Authorization: Bearer <agent credential>. Errors use the
-// API's one error body {"error":{"code","message"}}. 401 means the credential is revoked
+// API's one error body {"error":{"code","message"}}; errors.go lists the codes and the
+// sentinel errors both sides check (ErrUnauthorized, ErrNotOwner, ErrRunnerBusy,
+// ErrNotFound). 401 means the credential is revoked
 // or unknown: the agent stops provisioning and must be registered again; it never retries
 // a 401. 403 means the agent does not serve the repository it named. 429 and 503 carry
 // Retry-After. Clients back off exponentially with full jitter (1 s to 60 s).
@@ -57,14 +59,6 @@ import (
 
 // PathPrefix is the versioned root of the agent protocol.
 const PathPrefix = "/agent/v1"
-
-// Error codes specific to the agent protocol (the others are the portal API's).
-const (
-	CodeRunnerBusy  = "runner_busy"  // 409 on remove: GitHub says the runner runs a job
-	CodeNotOwner    = "not_owner"    // 403: the agent does not serve that repository
-	CodeGitHubLimit = "github_limit" // 503: GitHub's rate limit; Retry-After says when
-	CodeGitHubError = "github_error" // 502: GitHub refused the server (App not installed, bad credentials, unknown repository); retry with backoff
-)
 
 // Agent states reported in heartbeats.
 const (

@@ -111,7 +111,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shut down: %w", err)
 	}
-	<-served // http.ErrServerClosed
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
 	return nil
 }
 
@@ -132,11 +134,11 @@ func writeKey(path string, pem []byte) error {
 		return fmt.Errorf("--private-key-out: %w", err)
 	}
 	if err := f.Chmod(0o600); err != nil {
-		f.Close()
+		_ = f.Close() // the first error is the one to report
 		return fmt.Errorf("--private-key-out: %w", err)
 	}
 	if _, err := f.Write(pem); err != nil {
-		f.Close()
+		_ = f.Close() // the first error is the one to report
 		return fmt.Errorf("--private-key-out: %w", err)
 	}
 	if err := f.Close(); err != nil {

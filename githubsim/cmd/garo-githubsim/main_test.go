@@ -28,7 +28,7 @@ func TestRun(t *testing.T) {
 			"--listen", "127.0.0.1:0", "--app-id", "77", "--repos", "acme/api, acme/web",
 			"--private-key-out", keyFile, "--pat", "ghp_demo", "--log-level", "warn",
 		}, pw, io.Discard)
-		pw.Close()
+		_ = pw.Close()
 	}()
 	out := bufio.NewReader(pr)
 	first, err := out.ReadString('\n')
@@ -46,7 +46,7 @@ func TestRun(t *testing.T) {
 			t.Fatalf("repository line %q, %v", line, err)
 		}
 	}
-	go io.Copy(io.Discard, out) // drain until run ends
+	go func() { _, _ = io.Copy(io.Discard, out) }() // drain until run ends
 
 	fi, err := os.Stat(keyFile)
 	if err != nil {

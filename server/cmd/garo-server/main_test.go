@@ -75,7 +75,7 @@ func TestHealthcheck(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/healthz", r.URL.Path == "/readyz" && ready.Load():
-			w.Write([]byte(`{"status":"ok"}`))
+			_, _ = w.Write([]byte(`{"status":"ok"}`))
 		default:
 			http.Error(w, `{"status":"unavailable"}`, http.StatusServiceUnavailable)
 		}

@@ -1,0 +1,79 @@
+package githubapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ModeNone is the Mode of NotConfigured: the server has no GitHub credentials.
+const ModeNone = "none"
+
+// ErrNotConfigured means that garo-server has no GitHub credentials, so every GitHub call is
+// refused. Webhooks still work; runner credentials, runner removal and the catch-up loops
+// do not. Worth another try only after the configuration changes.
+var ErrNotConfigured = errors.New("garo-server has no GitHub credentials (github.app_id or github.pat)")
+
+// NotConfigured stands in for a Client when no GitHub credentials are configured (a null
+// object): Mode is ModeNone, rate-limit budgets are unknown (the zero RateState), and
+// every call answers ErrNotConfigured without a request. Consumers need no nil checks.
+type NotConfigured struct{}
+
+// Mode returns ModeNone.
+func (NotConfigured) Mode() string { return ModeNone }
+
+// RateLimitFor returns the zero RateState: not known.
+func (NotConfigured) RateLimitFor(string, string) RateState { return RateState{} }
+
+// AppRateLimit returns the zero RateState: not known.
+func (NotConfigured) AppRateLimit() RateState { return RateState{} }
+
+// ListDeliveries answers ErrNotConfigured.
+func (NotConfigured) ListDeliveries(context.Context, time.Time, int) ([]Delivery, error) {
+	return nil, notConfigured("list webhook deliveries")
+}
+
+// Redeliver answers ErrNotConfigured.
+func (NotConfigured) Redeliver(context.Context, int64) error {
+	return notConfigured("redeliver a webhook delivery")
+}
+
+// ListQueuedJobs answers ErrNotConfigured.
+func (NotConfigured) ListQueuedJobs(_ context.Context, owner, repo string, _ int) ([]Job, error) {
+	return nil, notConfigured("list queued jobs of " + owner + "/" + repo)
+}
+
+// GetJob answers ErrNotConfigured.
+func (NotConfigured) GetJob(_ context.Context, owner, repo string, _ int64) (*Job, error) {
+	return nil, notConfigured("get a job of " + owner + "/" + repo)
+}
+
+// GenerateJITConfig answers ErrNotConfigured.
+func (NotConfigured) GenerateJITConfig(_ context.Context, owner, repo string, _ JITRequest) (*JITConfig, error) {
+	return nil, notConfigured("mint a JIT runner config for " + owner + "/" + repo)
+}
+
+// RegistrationToken answers ErrNotConfigured.
+func (NotConfigured) RegistrationToken(_ context.Context, owner, repo string) (*RegistrationToken, error) {
+	return nil, notConfigured("mint a runner registration token for " + owner + "/" + repo)
+}
+
+// RemoveRunner answers ErrNotConfigured.
+func (NotConfigured) RemoveRunner(_ context.Context, owner, repo string, _ int64) error {
+	return notConfigured("remove a runner of " + owner + "/" + repo)
+}
+
+// ListRunners answers ErrNotConfigured.
+func (NotConfigured) ListRunners(_ context.Context, owner, repo string) ([]Runner, error) {
+	return nil, notConfigured("list the runners of " + owner + "/" + repo)
+}
+
+// GetRunner answers ErrNotConfigured.
+func (NotConfigured) GetRunner(_ context.Context, owner, repo string, _ int64) (*Runner, error) {
+	return nil, notConfigured("get a runner of " + owner + "/" + repo)
+}
+
+func notConfigured(op string) error {
+	return fmt.Errorf("%s: %w", op, ErrNotConfigured)
+}
