@@ -113,7 +113,7 @@ func readPage(t *testing.T, path string) (links []mdLinkRef, headings []string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	fenced := false

@@ -54,7 +54,7 @@ func newAgentEnv(t *testing.T, b testdb.Backend, o agentOptions) *agentEnv {
 		clk = testkit.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	}
 	log, logs := testkit.TextLogs()
-	var minter agents.RunnerMinter
+	var minter agents.RunnerMinter = noGitHub()
 	if o.minter != nil {
 		minter = o.minter
 	}
