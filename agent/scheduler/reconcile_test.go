@@ -110,6 +110,21 @@ func waiting(p scheduler.Plan) []string {
 	return out
 }
 
+// backingOff lists the jobs the plan reports backing off: "id until hh:mm:ss (reason)".
+func backingOff(p scheduler.Plan) []string {
+	var out []string
+	for _, j := range p.Jobs {
+		if j.State == protocol.JobBackingOff {
+			until := "-"
+			if j.RetryAt != nil {
+				until = j.RetryAt.Format(time.TimeOnly)
+			}
+			out = append(out, fmt.Sprintf("%d until %s (%s)", j.JobID, until, j.Reason))
+		}
+	}
+	return out
+}
+
 func equal[T comparable](t *testing.T, what string, got, want []T) {
 	t.Helper()
 	if !slices.Equal(got, want) {
@@ -301,17 +316,20 @@ func TestBootstrapTimeoutAndFailures(t *testing.T) {
 		wantRunning bool
 		wantReason  string
 		wantCreates []int64
+		// wantFailures is the policy's crash-loop count after the round: a runner that
+		// failed before taking a job counts, and holds the policy's creations back.
+		wantFailures int
 	}{
 		{name: "not started yet", rec: rec("r", "small", protocol.RunnerBooting, young), inst: ptr(inst("r", "small", provider.StateCreated)),
 			wantState: protocol.RunnerBooting},
 		{name: "not started within bootstrap timeout", rec: rec("r", "small", protocol.RunnerBooting, old), inst: ptr(inst("r", "small", provider.StateCreated)),
-			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "not started"},
+			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "not started", wantFailures: 1},
 		{name: "running counts as idle", rec: rec("r", "small", protocol.RunnerBooting, young), inst: ptr(inst("r", "small", provider.StateRunning)),
 			wantState: protocol.RunnerIdle},
 		{name: "hung: a queued job waited the whole bootstrap timeout", rec: rec("r", "small", protocol.RunnerIdle, old),
 			inst: ptr(inst("r", "small", provider.StateRunning)), jobs: []protocol.Job{queued(5, "small", old.Add(-time.Minute))},
 			wantState: protocol.RunnerFailed, wantReap: true, wantRunning: true, wantReason: "not online",
-			wantCreates: []int64{5}},
+			wantFailures: 1}, // no replacement for job 5 before the back-off
 		{name: "a job that arrived recently is not the runner's fault", rec: rec("r", "small", protocol.RunnerIdle, old),
 			inst: ptr(inst("r", "small", provider.StateRunning)), jobs: []protocol.Job{queued(5, "small", young)},
 			wantState: protocol.RunnerIdle},
@@ -319,9 +337,9 @@ func TestBootstrapTimeoutAndFailures(t *testing.T) {
 			inst: ptr(inst("r", "small", provider.StateExited)), wantState: protocol.RunnerFinished, wantReap: true},
 		{name: "exited before taking a job", rec: rec("r", "small", protocol.RunnerIdle, young),
 			inst:      ptr(func() provider.Instance { i := inst("r", "small", provider.StateExited); i.ExitCode = 2; return i }()),
-			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "exited with code 2"},
+			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "exited with code 2", wantFailures: 1},
 		{name: "disappeared behind the agent's back", rec: rec("r", "small", protocol.RunnerIdle, young),
-			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "disappeared"},
+			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "disappeared", wantFailures: 1},
 		{name: "ephemeral runner done with its job exits", rec: func() scheduler.Record {
 			r := rec("r", "small", protocol.RunnerBusy, young)
 			r.JobID = 3
@@ -351,6 +369,10 @@ func TestBootstrapTimeoutAndFailures(t *testing.T) {
 				t.Errorf("reap running = %v, want %v", p.Reaps[0].Running, tc.wantRunning)
 			}
 			equal(t, "creates", createdFor(p), tc.wantCreates)
+			b := p.Backoff[scheduler.Key{Repository: repo, Policy: "small"}]
+			if b.Failures != tc.wantFailures || (b.Failures > 0) != b.Until.After(t0) {
+				t.Errorf("back-off %+v, want %d failures", b, tc.wantFailures)
+			}
 		})
 	}
 }
@@ -495,10 +517,11 @@ func TestDrainingBlockedAndUnknown(t *testing.T) {
 	equal(t, "draining reaps", reaped(p), []string{"gone", "i1"})
 
 	in = input(config(policy("small", 0, 5)), jobs(queued(2, "small", t0), queued(3, "small", t0)), nil, nil)
-	in.Blocked = map[scheduler.Key]time.Time{{Repository: repo, Policy: "small"}: t0.Add(time.Second)}
+	in.Blocked = map[scheduler.Key]scheduler.Hold{{Repository: repo, Policy: "small"}: {Until: t0.Add(time.Second), Reason: "no runner credentials"}}
 	p = scheduler.Reconcile(in)
 	equal(t, "blocked creates", createdFor(p), nil)
-	equal(t, "blocked waiting", waiting(p), []string{"2@1", "3@2"})
+	equal(t, "blocked waiting", waiting(p), nil)
+	equal(t, "blocked backing off", backingOff(p), []string{"2 until 12:00:01 (no runner credentials)", "3 until 12:00:01 (no runner credentials)"})
 
 	// Without config or jobs: nothing is created and running runners stay, but exited
 	// ones are still reaped (a server outage at start).
