@@ -110,9 +110,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 	a.sched = scheduler.New(scheduler.Options{
 		AgentID: a.id.AgentID, Provider: a.prov, Server: cl, Log: a.log.With("component", "scheduler"),
 		Now: opts.Now, MaxLifetime: cfg.Scheduler.RunnerMaxLifetime, Interval: cfg.Scheduler.Interval,
-		Parallel: cfg.Scheduler.Parallel, OnProvisioned: a.metrics.provisioned,
+		ListTimeout: cfg.Scheduler.ListTimeout, Parallel: cfg.Scheduler.Parallel, OnProvisioned: a.metrics.provisioned,
+		CrashBackoff: backoff.Policy{Base: cfg.Scheduler.CrashBackoffBase, Cap: cfg.Scheduler.CrashBackoffMax},
 	})
-	a.metrics.watch(a.sched)
+	a.metrics.watch(a.sched, opts.Now)
 
 	var statusAddr net.Addr
 	var statusSrv *http.Server
