@@ -241,17 +241,22 @@ type Job struct {
 	Timeline        []JobEvent `json:"timeline"`
 	// AgentState is the serving agent's view of a queued job: waiting_for_capacity (the
 	// policy is at max_runners; QueuePosition is the job's 1-based place in the policy's
-	// queue) or runner_requested. Empty when no agent reported the job, and once a runner
-	// took it.
-	AgentState    string `json:"agent_state,omitempty"`
-	QueuePosition int    `json:"queue_position,omitempty"`
-	AgentID       string `json:"agent_id,omitempty"`
+	// queue), runner_requested, or backing_off (the policy is held back: its runners
+	// failed before taking a job, or creations failed; AgentReason says why and
+	// AgentRetryAt when the agent tries again). Empty when no agent reported the job,
+	// and once a runner took it.
+	AgentState    string     `json:"agent_state,omitempty"`
+	QueuePosition int        `json:"queue_position,omitempty"`
+	AgentID       string     `json:"agent_id,omitempty"`
+	AgentReason   string     `json:"agent_reason,omitempty"`
+	AgentRetryAt  *time.Time `json:"agent_retry_at,omitempty"`
 }
 
 // Agent states of a queued job, as the serving agent reports them.
 const (
 	JobWaitingForCapacity = "waiting_for_capacity"
 	JobRunnerRequested    = "runner_requested"
+	JobBackingOff         = "backing_off"
 )
 
 // JobEvent is one step of a job's life and when Garo saw it. Steps: created (on GitHub),
