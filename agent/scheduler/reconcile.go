@@ -104,10 +104,13 @@ type Hold struct {
 // Backoff is a policy's crash-loop state. Failures counts its runners that failed in a
 // row before taking a job (exited, vanished, not online within bootstrap_timeout, not
 // created by the provider); a failure while the policy is held back (before Until) is
-// the same evidence again and does not count. While Failures > 0 the policy makes one
-// runner at a time, and none before Until; a runner of it that takes a job ends this.
+// the same evidence again and does not count. While Failures > 0 the policy makes none
+// before Until, and then one runner at a time (a probe: one made since the first failure
+// that has not taken a job yet holds the next back; runners from before keep serving);
+// a runner of it that takes a job, or exits cleanly after one, ends this.
 type Backoff struct {
 	Failures int
+	Since    time.Time // the first failure counted; runners made since then are probes
 	Until    time.Time
 	Reason   string // the last failure
 }
@@ -131,6 +134,9 @@ func (b Backoff) Failed(now time.Time, reason string, p backoff.Policy, seed str
 	}
 	if p.Cap <= 0 {
 		p.Cap = DefaultCrashBackoffCap
+	}
+	if b.Failures == 0 {
+		b.Since = now
 	}
 	b.Failures++
 	ceil := p.Ceiling(b.Failures - 1)
@@ -448,8 +454,8 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 			busy++
 		case r.live():
 			avail++
-			if !r.TookJob {
-				untested++
+			if !r.TookJob && crash.Failures > 0 && !r.CreatedAt.Before(crash.Since) {
+				untested++ // a probe of the back-off, not proven yet
 			}
 			if r.ForJob != 0 {
 				runnerFor[r.ForJob] = r.Name
