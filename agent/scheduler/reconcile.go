@@ -158,6 +158,10 @@ func (b Backoff) Failed(now time.Time, reason string, p backoff.Policy, seed str
 // (at once), when they did not start within bootstrap_timeout or let a queued job wait
 // that long, and when the agent has no record of them. A busy runner is
 // never reaped here, and a running one only after the server removed it from GitHub.
+//
+// A policy whose runner fails before taking a job backs off (Backoff): no creation
+// before the hold ends, then one probe at a time until a runner takes a job; its queued
+// jobs that would get a runner are reported backing_off, with the reason and the time.
 func Reconcile(in Input) Plan {
 	p := Plan{Records: cloneRecords(in.Records), Queues: map[Key]int{}, Backoff: map[Key]Backoff{}}
 	if p.Records == nil {
@@ -367,7 +371,6 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 	if r.State == protocol.RunnerFailed || r.State == protocol.RunnerFinished {
 		return r, false // on its way out
 	}
-
 	provisioned := false
 	if has && inst.State == provider.StateRunning && !r.Provisioned {
 		r.Provisioned, provisioned = true, true
