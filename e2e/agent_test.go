@@ -12,6 +12,7 @@ import (
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/shared/protocol"
 )
@@ -100,7 +101,7 @@ func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 	cfg := e.agentConfig(e.registrationToken(t))
 	// A kill: no drain, no unregister; the runners stay as a crash leaves them.
 	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false
-	first := startAgent(t, cfg, prov, app.Options{})
+	first := startAgent(t, e, cfg, prov, app.Options{})
 
 	obs := observe(e, prov)
 	var ids []int64
@@ -112,7 +113,7 @@ func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 		ids = append(ids, j.ID)
 	}
 	// The queue is visible in the portal: jobs waiting for capacity, positions from 1.
-	eventually(t, 30*time.Second, "waiting_for_capacity in the portal", func() bool {
+	testkit.Eventually(t, 30*time.Second, "waiting_for_capacity in the portal", func() bool {
 		positions := map[int]bool{}
 		for _, j := range e.jobs(t) {
 			if j.AgentState == portalapi.JobWaitingForCapacity {
@@ -123,28 +124,28 @@ func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 	})
 	open()
 	completed := func() int { return e.completed(ids) }
-	eventually(t, 60*time.Second, "15 jobs done", func() bool { return completed() >= 15 })
-	if err := first.stop(); err != nil {
+	testkit.Eventually(t, 60*time.Second, "15 jobs done", func() bool { return completed() >= 15 })
+	if err := first.Stop(); err != nil {
 		t.Fatalf("killed agent: %v", err)
 	}
 	killedAt := completed()
 	t.Logf("agent killed with %d of 50 jobs done and %d runner instances alive", killedAt, prov.Live(nil))
 
 	cfg.RegistrationToken = "" // used up: the state file is the identity now
-	second := startAgent(t, cfg, prov, app.Options{})
-	eventually(t, 120*time.Second, "all 50 jobs", func() bool { return completed() == 50 })
+	second := startAgent(t, e, cfg, prov, app.Options{})
+	testkit.Eventually(t, 120*time.Second, "all 50 jobs", func() bool { return completed() == 50 })
 	for _, id := range ids {
 		if j, _ := e.sim.Job(id); j.Conclusion != "success" {
 			t.Errorf("job %d: %s/%s", id, j.Status, j.Conclusion)
 		}
 	}
 	// Nothing left behind: every runner instance removed, none labelled by Garo remains.
-	eventually(t, 30*time.Second, "no runner instance left", func() bool {
+	testkit.Eventually(t, 30*time.Second, "no runner instance left", func() bool {
 		list, err := prov.List(t.Context(), map[string]string{provider.LabelManagedBy: provider.ManagedByGaro})
 		return err == nil && len(list) == 0
 	})
 	// The queue drains to zero in the portal too.
-	eventually(t, 30*time.Second, "no job waiting in the portal", func() bool {
+	testkit.Eventually(t, 30*time.Second, "no job waiting in the portal", func() bool {
 		for _, j := range e.jobs(t) {
 			if j.AgentState != "" || j.State != "completed" {
 				return false
@@ -166,7 +167,7 @@ func TestBurstOfFiftyWithTheAgentKilledMidway(t *testing.T) {
 		t.Logf("registration left at GitHub: %+v", r)
 	}
 	t.Logf("%d samples: at most %d instances, %d online; %d runners created", obs.samples, obs.maxLive, obs.maxOnline, prov.Created())
-	if err := second.stop(); err != nil {
+	if err := second.Stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -180,10 +181,10 @@ func TestPolicyChangeReachesTheAgentAtOnce(t *testing.T) {
 	got := make(chan protocol.Config, 16)
 	cfg := e.agentConfig(e.registrationToken(t))
 	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false // the server stops with the test
-	startAgent(t, cfg, prov, app.Options{OnConfig: func(c protocol.Config) { got <- c }})
+	startAgent(t, e, cfg, prov, app.Options{OnConfig: func(c protocol.Config) { got <- c }})
 	// Wait for the config with the policy (the repository is the agent's after its first
 	// heartbeat), then for a poll to be held.
-	eventually(t, 30*time.Second, "the policy at the agent", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the policy at the agent", func() bool {
 		for {
 			select {
 			case c := <-got:
@@ -223,6 +224,6 @@ func TestPolicyChangeReachesTheAgentAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	eventually(t, 10*time.Second, "an idle runner", func() bool { return prov.Live(nil) == 1 })
+	testkit.Eventually(t, 10*time.Second, "an idle runner", func() bool { return prov.Live(nil) == 1 })
 	t.Logf("min_idle 1 gave a running runner after %s", time.Since(start))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	portalapi "github.com/garo-dev/garo/portal-api"
 )
 
@@ -30,7 +31,7 @@ func TestDockerCrashLoopBacksOff(t *testing.T) {
 		t.Skip("two minutes of real time")
 	}
 	cli := dockerEngine(t)
-	ref := buildStubImage(t, cli, "ENV GARO_STUB_EXIT_EARLY=1")
+	ref := dockertest.StubImage(t, cli, "ENV GARO_STUB_EXIT_EARLY=1")
 	var minted atomic.Int32
 	countMints := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +41,7 @@ func TestDockerCrashLoopBacksOff(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	e := newEnvWith(t, envOptions{simBaseURL: true, simHandler: countMints})
+	e := newEnvWith(t, envOptions{simHandler: countMints})
 	const policy = "crashloop"
 	dockerPolicy(t, e, policy, ref, 0, 2, time.Minute)
 	dockerAgent(t, e, cli)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/state"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
@@ -132,7 +133,7 @@ func (p *agentProcess) signal(t *testing.T, sig syscall.Signal) error {
 func (p *agentProcess) statusAddr(t *testing.T) string {
 	t.Helper()
 	var addr string
-	eventually(t, 30*time.Second, "the agent's status endpoint", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the agent's status endpoint", func() bool {
 		b, _ := os.ReadFile(p.log)
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
@@ -223,7 +224,7 @@ func agentKilled(t *testing.T, cli *dockerclient.Client, ref string) {
 	// Runners that did their jobs' work are held in their "complete" call: busy, their
 	// jobs in_progress at GitHub, through the kill and the restart.
 	tap := newSimTap(completing)
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	t.Cleanup(tap.release)
 	const policy, maxRunners, jobs = "killed", 3, 6
 	dockerPolicy(t, e, policy, ref, 0, maxRunners, 3*time.Second)
@@ -258,7 +259,7 @@ log:
 	})
 	first := startAgentProcess(t, bin, config, filepath.Join(dir, "agent-1.log"), e.registrationToken(t))
 	var id state.Identity
-	eventually(t, 30*time.Second, "the agent's state file", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the agent's state file", func() bool {
 		var err error
 		id, err = state.Load(stateFile)
 		return err == nil
@@ -276,7 +277,7 @@ log:
 		}
 		ids = append(ids, j.ID)
 	}
-	eventually(t, 60*time.Second, fmt.Sprintf("%d runners done with their jobs' work", maxRunners), func() bool { return tap.holding() == maxRunners })
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("%d runners done with their jobs' work", maxRunners), func() bool { return tap.holding() == maxRunners })
 	running := func() []string {
 		list, err := cli.ContainerList(t.Context(), container.ListOptions{All: true, Filters: sel})
 		if err != nil {
@@ -315,7 +316,7 @@ log:
 	addr := second.statusAddr(t)
 	// The same agent adopts its busy runners from their labels, and the other jobs wait
 	// for capacity: no runner for a job that has one, none beyond max_runners.
-	eventually(t, 30*time.Second, "the restarted agent holding its busy runners and the queue", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the restarted agent holding its busy runners and the queue", func() bool {
 		runners, queue, err := agentGauges(t.Context(), addr, policy)
 		return err == nil && runners["busy"] == maxRunners && queue == jobs-maxRunners
 	})
@@ -330,7 +331,7 @@ log:
 
 	tap.release()
 	completed := func() int { return e.completed(ids) }
-	eventually(t, 120*time.Second, fmt.Sprintf("all %d jobs completed", jobs), func() bool { return completed() == jobs })
+	testkit.Eventually(t, 120*time.Second, fmt.Sprintf("all %d jobs completed", jobs), func() bool { return completed() == jobs })
 	nothingLeft(t, cli, e, sel, 60*time.Second)
 	stopSampler()
 	t.Logf("killed with %d jobs in progress and %d queued; restarted %s later, adopted its runners %s after the restart; all done %s after the kill",

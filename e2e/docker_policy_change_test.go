@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
@@ -16,8 +18,8 @@ import (
 // the next job runs on one of them.
 func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 	cli := dockerEngine(t)
-	ref := buildStubImage(t, cli, "ENV GARO_STUB_WORK=300ms", "ENV GARO_STUB_ACQUIRE_WAIT=0")
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t)})
+	ref := dockertest.StubImage(t, cli, "ENV GARO_STUB_WORK=300ms", "ENV GARO_STUB_ACQUIRE_WAIT=0")
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t)})
 	const policy, maxRunners = "changed", 3
 	dockerPolicy(t, e, policy, ref, 2, maxRunners, time.Minute)
 	_, _, sel := dockerAgent(t, e, cli)
@@ -25,7 +27,7 @@ func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 	t.Cleanup(sync.OnceFunc(smp.finish))
 
 	var before []string
-	eventually(t, 60*time.Second, "two idle runners", func() bool {
+	testkit.Eventually(t, 60*time.Second, "two idle runners", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		before = names
 		return ok && len(names) == 2
@@ -41,7 +43,7 @@ func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 		t.Fatal(err)
 	}
 	var after []string
-	eventually(t, 60*time.Second, "two new idle runners in place of the old ones", func() bool {
+	testkit.Eventually(t, 60*time.Second, "two new idle runners in place of the old ones", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		after = names
 		return ok && len(names) == 2 && !slices.Contains(names, before[0]) && !slices.Contains(names, before[1])
@@ -68,7 +70,7 @@ func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the job done", func() bool { j, _ := e.sim.Job(job.ID); return j.Status == "completed" })
+	testkit.Eventually(t, 60*time.Second, "the job done", func() bool { j, _ := e.sim.Job(job.ID); return j.Status == "completed" })
 	if j, _ := e.sim.Job(job.ID); j.Conclusion != "success" || !slices.Contains(after, j.RunnerName) {
 		t.Errorf("job ran on %q (%s); want one of the new runners %v", j.RunnerName, j.Conclusion, after)
 	}

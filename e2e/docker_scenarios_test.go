@@ -14,6 +14,8 @@ import (
 	dockerclient "github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
@@ -25,7 +27,7 @@ func TestDockerScenarios(t *testing.T) {
 	cli := dockerEngine(t)
 	// Idle runners wait for a job until they are stopped, as the real runner does
 	// (GARO_STUB_ACQUIRE_WAIT=0); a job's work takes 300ms.
-	ref := buildStubImage(t, cli, "ENV GARO_STUB_WORK=300ms", "ENV GARO_STUB_ACQUIRE_WAIT=0")
+	ref := dockertest.StubImage(t, cli, "ENV GARO_STUB_WORK=300ms", "ENV GARO_STUB_ACQUIRE_WAIT=0")
 	for _, sc := range []struct {
 		name string
 		run  func(*testing.T, *dockerclient.Client, string)
@@ -104,7 +106,7 @@ func checkGrace(t *testing.T, smp *containerSampler, tap *simTap, runner string,
 // another; once min_idle is 0, the idle ones go after idle_grace.
 func minIdleKept(t *testing.T, cli *dockerclient.Client, ref string) {
 	tap := newSimTap(nil)
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	const policy, grace = "min-idle", 3 * time.Second
 	dockerPolicy(t, e, policy, ref, 2, 3, grace)
 	started := time.Now()
@@ -113,7 +115,7 @@ func minIdleKept(t *testing.T, cli *dockerclient.Client, ref string) {
 	t.Cleanup(sync.OnceFunc(smp.finish))
 
 	var first []string
-	eventually(t, 60*time.Second, "two idle runners", func() bool {
+	testkit.Eventually(t, 60*time.Second, "two idle runners", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		first = names
 		return ok && len(names) == 2
@@ -126,7 +128,7 @@ func minIdleKept(t *testing.T, cli *dockerclient.Client, ref string) {
 		t.Fatal(err)
 	}
 	var taken time.Duration // when the test first saw the job taken (sampled every 20ms)
-	eventually(t, 60*time.Second, "the job done", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the job done", func() bool {
 		j, _ := e.sim.Job(job.ID)
 		if j.Status != "queued" && taken == 0 {
 			taken = time.Since(queued)
@@ -139,7 +141,7 @@ func minIdleKept(t *testing.T, cli *dockerclient.Client, ref string) {
 		t.Fatalf("job %d: %s on %q; want success on one of the idle runners %v", job.ID, j.Conclusion, j.RunnerName, first)
 	}
 	var second []string
-	eventually(t, 60*time.Second, "two idle runners again", func() bool {
+	testkit.Eventually(t, 60*time.Second, "two idle runners again", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		second = names
 		return ok && len(names) == 2 && !slices.Contains(names, j.RunnerName)
@@ -178,7 +180,7 @@ func idleGraceRespected(t *testing.T, cli *dockerclient.Client, ref string) {
 	tap := newSimTap(func(r *http.Request) bool {
 		return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/actions/runners/generate-jitconfig")
 	})
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	t.Cleanup(tap.release)
 	const policy, grace = "idle-grace", 4 * time.Second
 	dockerPolicy(t, e, policy, ref, 0, 2, grace)
@@ -190,11 +192,11 @@ func idleGraceRespected(t *testing.T, cli *dockerclient.Client, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the agent minting a runner for the job", func() bool { return tap.holding() == 1 })
+	testkit.Eventually(t, 30*time.Second, "the agent minting a runner for the job", func() bool { return tap.holding() == 1 })
 	if _, err := e.sim.CancelJob(t.Context(), job.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the job cancelled in the portal", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the job cancelled in the portal", func() bool {
 		for _, j := range e.jobs(t) {
 			if j.ID == job.ID {
 				return j.State == "completed"
@@ -204,7 +206,7 @@ func idleGraceRespected(t *testing.T, cli *dockerclient.Client, ref string) {
 	})
 	tap.release()
 	var runner string
-	eventually(t, 60*time.Second, "the surplus runner idle", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the surplus runner idle", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		if ok && len(names) == 1 {
 			runner = names[0]
@@ -223,7 +225,7 @@ func idleGraceRespected(t *testing.T, cli *dockerclient.Client, ref string) {
 // runner is removed from GitHub and a new idle runner takes its place.
 func containerRemoved(t *testing.T, cli *dockerclient.Client, ref string) {
 	tap := newSimTap(nil)
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	const policy, grace = "removed", 3 * time.Second
 	dockerPolicy(t, e, policy, ref, 1, 2, grace)
 	_, _, sel := dockerAgent(t, e, cli)
@@ -231,7 +233,7 @@ func containerRemoved(t *testing.T, cli *dockerclient.Client, ref string) {
 	t.Cleanup(sync.OnceFunc(smp.finish))
 
 	var old string
-	eventually(t, 60*time.Second, "an idle runner", func() bool {
+	testkit.Eventually(t, 60*time.Second, "an idle runner", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		if ok && len(names) == 1 {
 			old = names[0]
@@ -248,7 +250,7 @@ func containerRemoved(t *testing.T, cli *dockerclient.Client, ref string) {
 		t.Fatal(err)
 	}
 	var replacement string
-	eventually(t, 60*time.Second, "a new idle runner in place of the removed one", func() bool {
+	testkit.Eventually(t, 60*time.Second, "a new idle runner in place of the removed one", func() bool {
 		names, ok := idleRunners(t.Context(), cli, e, sel)
 		if ok && len(names) == 1 && names[0] != old {
 			replacement = names[0]

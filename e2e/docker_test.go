@@ -4,10 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -18,13 +15,14 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	dockerclient "github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/stats"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/dockertest"
+	"github.com/garo-dev/garo/internal/testkit/stack"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 )
@@ -35,67 +33,11 @@ func dockerEngine(t *testing.T) *dockerclient.Client {
 	return dockertest.Engine(t, "the end-to-end Docker test")
 }
 
-// buildStubImage builds the image of deployments/stub-runner/Dockerfile, as `make
-// stub-image` does, through the engine API from an in-memory context (the Dockerfile and
-// the static garo-stub-runner binary), under a tag of its own; removed when the test ends.
-// extra lines (such as ENV instructions) are appended to the Dockerfile.
-func buildStubImage(t *testing.T, cli *dockerclient.Client, extra ...string) string {
-	t.Helper()
-	dockerfile, err := os.ReadFile("../deployments/stub-runner/Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range extra {
-		dockerfile = append(dockerfile, "\n"+l+"\n"...)
-	}
-	body, err := dockertest.BuildStatic("../githubsim/cmd/garo-stub-runner")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := fmt.Sprintf("garo-e2e/stub-runner:%d", time.Now().UnixNano())
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	if err := dockertest.BuildImage(ctx, cli, ref,
-		dockertest.File{Name: "Dockerfile", Mode: 0o644, Data: dockerfile},
-		dockertest.File{Name: "garo-stub-runner", Mode: 0o755, Data: body}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = cli.ImageRemove(context.WithoutCancel(t.Context()), ref, image.RemoveOptions{Force: true, PruneChildren: true})
-	})
-	return ref
-}
-
-// startDockerAgent runs garo-agent in process with the provider its configuration names
-// (no injected provider) and returns its id once it is ready.
-func startDockerAgent(t *testing.T, cfg app.Config) (*agent, string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	a := &agent{cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan string, 1)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("side", "agent")
-	go func() {
-		a.done <- app.Run(ctx, cfg, log, app.Options{Ready: func(id string, _ net.Addr) { ready <- id }})
-	}()
-	select {
-	case id := <-ready:
-		t.Cleanup(func() { _ = a.stop() })
-		return a, id
-	case err := <-a.done:
-		cancel()
-		t.Fatalf("agent did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("agent did not start")
-	}
-	return nil, ""
-}
-
 // dockerAgent starts garo-agent in process for e on the Docker provider (pull policy
 // never: the stub image is built here, nothing is pulled), and returns it with its id
 // and the selector of its containers. Whatever a failure leaves behind is removed when
 // the test ends, after the agent stopped.
-func dockerAgent(t *testing.T, e *env, cli *dockerclient.Client) (*agent, string, filters.Args) {
+func dockerAgent(t *testing.T, e *env, cli *dockerclient.Client) (*stack.Agent, string, filters.Args) {
 	t.Helper()
 	cfg := e.agentConfig(e.registrationToken(t))
 	cfg.Provider.Type = "docker"
@@ -103,11 +45,14 @@ func dockerAgent(t *testing.T, e *env, cli *dockerclient.Client) (*agent, string
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ag, agentID := startDockerAgent(t, cfg)
-	sel := agentContainers(agentID)
+	ag, err := e.StartAgent(t.Context(), cfg, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := agentContainers(ag.ID)
 	t.Cleanup(func() { removeContainers(cli, sel) })
-	t.Cleanup(func() { _ = ag.stop() }) // runs first: nothing creates containers meanwhile
-	return ag, agentID, sel
+	t.Cleanup(func() { _ = ag.Stop() }) // runs first: nothing creates containers meanwhile
+	return ag, ag.ID, sel
 }
 
 // agentContainers selects one agent's containers: Garo's managed-by label and the agent's
@@ -152,7 +97,7 @@ func dockerPolicy(t *testing.T, e *env, name, ref string, minIdle, maxRunners in
 // repository: every runner is done, and none is left behind at GitHub either.
 func nothingLeft(t *testing.T, cli *dockerclient.Client, e *env, sel filters.Args, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "no Garo container of the agent and no runner at GitHub left", func() bool {
+	testkit.Eventually(t, timeout, "no Garo container of the agent and no runner at GitHub left", func() bool {
 		list, err := cli.ContainerList(t.Context(), container.ListOptions{All: true, Filters: sel})
 		return err == nil && len(list) == 0 && len(e.sim.Runners(repo)) == 0
 	})
@@ -416,13 +361,13 @@ func TestDockerEndToEnd(t *testing.T) {
 	start := time.Now()
 	// The stub's work time is baked into the image: the server reserves GARO_* variables
 	// in a policy's runner.env.
-	ref := buildStubImage(t, cli, "ENV GARO_STUB_WORK=300ms")
+	ref := dockertest.StubImage(t, cli, "ENV GARO_STUB_WORK=300ms")
 	t.Logf("stub image %s built in %s", ref, time.Since(start).Round(time.Millisecond))
 
 	// The first runners are held in their "complete" call until the test has seen the
 	// queue: busy with their jobs, they keep the policy at max_runners by construction.
 	tap := newSimTap(completing)
-	e := newEnvWith(t, envOptions{simBaseURL: true, database: testdb.Postgres(t), simHandler: tap.wrap})
+	e := newEnvWith(t, envOptions{database: testdb.Postgres(t), simHandler: tap.wrap})
 	t.Cleanup(tap.release) // before the simulator's server closes (cleanups run last first)
 	const policy, maxRunners, jobs = "docker-e2e", 3, 8
 	// A runner created for a job that another runner took first stays idle until
@@ -448,9 +393,9 @@ func TestDockerEndToEnd(t *testing.T) {
 
 	// max_runners respected with jobs queued: three runners hold their jobs, the other
 	// five jobs wait for capacity, in order, and the portal shows it.
-	eventually(t, 60*time.Second, fmt.Sprintf("%d runners done with their jobs' work", maxRunners), func() bool { return tap.holding() == maxRunners })
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("%d runners done with their jobs' work", maxRunners), func() bool { return tap.holding() == maxRunners })
 	var waiting []portalapi.Job
-	eventually(t, 30*time.Second, "the queue in the portal", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the queue in the portal", func() bool {
 		waiting = waiting[:0]
 		for _, j := range e.jobs(t) {
 			if j.AgentState == portalapi.JobWaitingForCapacity {
@@ -474,7 +419,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	released := time.Now()
 
 	completed := func() int { return e.completed(ids) }
-	eventually(t, 120*time.Second, fmt.Sprintf("all %d jobs completed", jobs), func() bool { return completed() == jobs })
+	testkit.Eventually(t, 120*time.Second, fmt.Sprintf("all %d jobs completed", jobs), func() bool { return completed() == jobs })
 	allDone, afterRelease := time.Since(burst), time.Since(released)
 	for _, id := range ids {
 		if j, _ := e.sim.Job(id); j.Conclusion != "success" {
@@ -526,7 +471,7 @@ func TestDockerEndToEnd(t *testing.T) {
 			len(firstWave), stats.Percentile(firstWave, 0.50).Round(time.Millisecond), stats.Percentile(firstWave, 1).Round(time.Millisecond))
 	}
 
-	if err := ag.stop(); err != nil {
+	if err := ag.Stop(); err != nil {
 		t.Errorf("agent stop: %v", err)
 	}
 

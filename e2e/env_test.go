@@ -1,32 +1,25 @@
 // Package e2e_test runs garo-server, the GitHub simulator and garo-agent together, in
-// one process: the only place that may import both the server and the agent.
+// one process (internal/testkit/stack, which the demo runs too): with that stack, the
+// only place that may import both the server and the agent.
 package e2e_test
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	stdlog "log"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit/stack"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
-	serverapp "github.com/garo-dev/garo/server/app"
 	"github.com/garo-dev/garo/server/config"
 )
 
@@ -40,14 +33,14 @@ const (
 // scenarios that run the server on it.
 func TestMain(m *testing.M) { testdb.Main(m) }
 
-// env is a server on SQLite (or PostgreSQL) wired to the simulator as its GitHub App.
+// env is the in-process stack (internal/testkit/stack) of one test: a server on SQLite
+// (or PostgreSQL) wired to the simulator as its GitHub App, with repo installed.
 type env struct {
+	*stack.Stack
 	sim    *githubsim.Sim
 	server string // base URL
 	portal *client.Client
 	dir    string
-	cfg    config.Config
-	stop   func() // stops the running server
 }
 
 func newEnv(t *testing.T) *env {
@@ -57,10 +50,6 @@ func newEnv(t *testing.T) *env {
 
 // envOptions varies newEnv.
 type envOptions struct {
-	// simBaseURL sets the simulator's Options.BaseURL to its own 127.0.0.1 URL, the
-	// sim_url of its JIT configs: a runner in a container on the host network reaches it
-	// there.
-	simBaseURL bool
 	// database, when set (testdb.Postgres(t)), is the server's database instead of a
 	// SQLite file in the env's directory.
 	database testdb.Backend
@@ -69,112 +58,39 @@ type envOptions struct {
 	simHandler func(http.Handler) http.Handler
 }
 
+// logs is where the components log: warnings and errors only, on stderr.
+var logs = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
 func newEnvWith(t *testing.T, o envOptions) *env {
 	t.Helper()
-	var target sync.Map // "url" → *url.URL: the simulator needs the webhook URL first
-	forward := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, ok := target.Load("url")
-		if !ok {
-			http.Error(w, "server not up", http.StatusServiceUnavailable)
-			return
-		}
-		proxy := httputil.NewSingleHostReverseProxy(u.(*url.URL))
-		proxy.ErrorLog = stdlog.New(io.Discard, "", 0) // a server that is down is expected here
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(forward.Close)
-	api := httptest.NewUnstartedServer(nil) // listening: its URL can go into the options
-	simOpts := githubsim.Options{WebhookURL: forward.URL + "/webhooks/github", WebhookSecret: hookSecret, PathPrefix: "/api/v3"}
-	if o.simBaseURL {
-		simOpts.BaseURL = "http://" + api.Listener.Addr().String()
-	}
-	sim, err := githubsim.New(simOpts)
-	if err != nil {
-		api.Close()
-		t.Fatal(err)
-	}
-	api.Config.Handler = sim
-	if o.simHandler != nil {
-		api.Config.Handler = o.simHandler(sim)
-	}
-	api.Start()
-	t.Cleanup(func() {
-		api.Close()
-		sim.Close()
-	})
-	sim.AddRepository(repo)
-
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "app.pem")
-	if err := os.WriteFile(keyFile, sim.PrivateKeyPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Defaults()
-	cfg.Server.Listen = "127.0.0.1:0"
-	cfg.Database.SQLitePath = filepath.Join(dir, "garo.db")
-	if o.database.Driver != "" {
-		cfg.Database.Driver, cfg.Database.DSN = o.database.Driver, o.database.DSN
-	}
-	cfg.Auth.BootstrapAdminToken = adminToken
-	cfg.GitHub.APIURL = api.URL + "/api/v3/"
-	cfg.GitHub.AppID = sim.AppID()
-	cfg.GitHub.PrivateKeyFile = keyFile
-	cfg.GitHub.WebhookSecret = hookSecret
-	cfg.Agents.HeartbeatInterval = time.Second
-	cfg.Agents.LongPollTimeout = 10 * time.Second
-	cfg.Agents.OfflineAfter = 10 * time.Second
-	// Catch up quickly on what a server restart made GitHub's deliveries miss.
-	cfg.GitHub.Catchup.RedeliverInterval = 10 * time.Second
-	cfg.GitHub.Catchup.ReconcileInterval = 10 * time.Second
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{sim: sim, dir: dir, cfg: cfg}
-	addr := e.startServer(t)
-	t.Cleanup(func() { e.stopServer() })
-	base, _ := url.Parse("http://" + addr.String())
-	target.Store("url", base)
-	portal, err := client.New(base.String(), adminToken)
+	s, err := stack.Start(t.Context(), stack.Options{
+		Dir: dir, Repositories: []string{repo}, Log: logs, SimHandler: o.simHandler,
+		AdminToken: adminToken, WebhookSecret: hookSecret,
+		Server: func(cfg *config.Config) {
+			if o.database.Driver != "" {
+				cfg.Database.Driver, cfg.Database.DSN = o.database.Driver, o.database.DSN
+			}
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.server, e.portal = base.String(), portal
-	return e
+	t.Cleanup(s.Close)
+	return &env{Stack: s, sim: s.Sim, server: s.ServerURL, portal: s.Portal, dir: dir}
 }
 
-// startServer runs garo-server with e.cfg until stopServer; a restart listens on the
-// address of the first start, so that agents and the simulator find it again.
-func (e *env) startServer(t *testing.T) net.Addr {
+// startServer starts the server again after stopServer, on the address of the first
+// start, so that agents and the simulator find it again.
+func (e *env) startServer(t *testing.T) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serverapp.Run(ctx, e.cfg, log.With("side", "server"), func(a net.Addr, _ string) { ready <- a })
-	}()
-	select {
-	case addr := <-ready:
-		e.cfg.Server.Listen = addr.String()
-		e.stop = func() { cancel(); <-done }
-		return addr
-	case err := <-done:
-		cancel()
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("server did not start")
+	if err := e.StartServer(t.Context()); err != nil {
+		t.Fatal(err)
 	}
-	return nil
 }
 
-// stopServer stops the running server, if any, and waits for it.
-func (e *env) stopServer() {
-	if e.stop != nil {
-		e.stop()
-		e.stop = nil
-	}
-}
+// stopServer stops the running server and waits for it.
+func (e *env) stopServer() { e.StopServer() }
 
 func (e *env) policy(t *testing.T, name string, minIdle, maxRunners int) *portalapi.Policy {
 	t.Helper()
@@ -202,12 +118,11 @@ func (e *env) completed(ids []int64) int {
 
 func (e *env) registrationToken(t *testing.T) string {
 	t.Helper()
-	uses := 1
-	tok, err := e.portal.CreateRegistrationToken(t.Context(), "default", portalapi.RegistrationTokenRequest{Uses: &uses})
+	tok, err := e.RegistrationToken(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.Token
+	return tok
 }
 
 // jobs lists the repository's jobs through the portal API.
@@ -240,65 +155,21 @@ func (e *env) jobs(t *testing.T) []portalapi.Job {
 	}
 }
 
-// agent is one garo-agent run, in process, on the memory provider.
-type agent struct {
-	cancel context.CancelFunc
-	done   chan error
-}
-
+// agentConfig is the stack's agent configuration with room for ten runners at once.
 func (e *env) agentConfig(token string) app.Config {
-	cfg := app.Defaults()
-	cfg.Server.URL = e.server
-	cfg.RegistrationToken = token
-	cfg.Name = "e2e-agent"
-	cfg.StateFile = filepath.Join(e.dir, "agent", "state.json")
-	cfg.Status.Listen = ""
-	cfg.Scheduler.Interval = 250 * time.Millisecond
+	cfg := e.AgentConfig(token, "e2e-agent")
 	cfg.Scheduler.Parallel = 10
 	return cfg
 }
 
-func startAgent(t *testing.T, cfg app.Config, prov *memory.Provider, opts app.Options) *agent {
+// startAgent runs garo-agent in process on prov until the test ends (or Stop).
+func startAgent(t *testing.T, e *env, cfg app.Config, prov *memory.Provider, opts app.Options) *stack.Agent {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	a := &agent{cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan struct{})
 	opts.Provider = prov
-	opts.Ready = func(string, net.Addr) { close(ready) }
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("side", "agent")
-	go func() { a.done <- app.Run(ctx, cfg, log, opts) }()
-	select {
-	case <-ready:
-	case err := <-a.done:
-		t.Fatalf("agent did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not start")
+	a, err := e.StartAgent(t.Context(), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = a.stop() })
+	t.Cleanup(func() { _ = a.Stop() })
 	return a
-}
-
-// stop cancels the agent's context and waits for it.
-func (a *agent) stop() error {
-	a.cancel()
-	select {
-	case err, ok := <-a.done:
-		if ok {
-			close(a.done)
-		}
-		return err
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("agent did not stop")
-	}
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

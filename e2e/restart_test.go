@@ -8,6 +8,7 @@ import (
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
+	"github.com/garo-dev/garo/internal/testkit"
 )
 
 // TestServerRestartUnderLoad stops garo-server in the middle of a burst and starts it
@@ -27,7 +28,7 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	})
 	t.Cleanup(prov.Close)
 	cfg := e.agentConfig(e.registrationToken(t))
-	startAgent(t, cfg, prov, app.Options{})
+	startAgent(t, e, cfg, prov, app.Options{})
 	obs := observe(e, prov)
 
 	var ids []int64
@@ -42,7 +43,7 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	}
 	completed := func() int { return e.completed(ids) }
 	queue(20)
-	eventually(t, 60*time.Second, "5 jobs done", func() bool { return completed() >= 5 })
+	testkit.Eventually(t, 60*time.Second, "5 jobs done", func() bool { return completed() >= 5 })
 
 	e.stopServer()
 	down := time.Now()
@@ -61,18 +62,18 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	e.startServer(t)
 	t.Logf("server down for %s: %d deliveries failed, %d of %d jobs done at restart", time.Since(down).Round(time.Millisecond), failed, atRestart, len(ids))
 
-	eventually(t, 120*time.Second, "all 30 jobs", func() bool { return completed() == len(ids) })
+	testkit.Eventually(t, 120*time.Second, "all 30 jobs", func() bool { return completed() == len(ids) })
 	for _, id := range ids {
 		if j, _ := e.sim.Job(id); j.Conclusion != "success" {
 			t.Errorf("job %d: %s/%s", id, j.Status, j.Conclusion)
 		}
 	}
-	eventually(t, 60*time.Second, "no runner instance left", func() bool {
+	testkit.Eventually(t, 60*time.Second, "no runner instance left", func() bool {
 		list, err := prov.List(t.Context(), map[string]string{provider.LabelManagedBy: provider.ManagedByGaro})
 		return err == nil && len(list) == 0
 	})
 	t.Logf("%d runners created for %d jobs", prov.Created(), len(ids))
-	eventually(t, 30*time.Second, "every job completed in the log", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every job completed in the log", func() bool {
 		jobs := e.jobs(t)
 		if len(jobs) != len(ids) {
 			return false

@@ -18,38 +18,19 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
 )
-
-// clock is an injectable clock for Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // env is a Sim served by an httptest server.
 type env struct {
 	sim   *githubsim.Sim
 	srv   *httptest.Server
-	clock *clock
+	clock *testkit.Clock // Options.Now, unless the test sets its own
 }
 
 func newEnv(t *testing.T, opts githubsim.Options) *env {
 	t.Helper()
-	e := &env{clock: newClock()}
+	e := &env{clock: testkit.NewClock(time.Now().Truncate(time.Second))}
 	if opts.Now == nil {
 		opts.Now = e.clock.Now
 	}

@@ -1,11 +1,8 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,26 +12,9 @@ import (
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/scheduler"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/shared/protocol"
 )
-
-// logBuffer is a log sink safe for the scheduler's goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
 
 // A policy whose runners always exit 1 before taking a job backs off: over two minutes
 // of the scheduler's clock, ticking every 250 ms with two jobs queued and room for two
@@ -55,8 +35,8 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	}, memory.WithClock(clock.Now))
 	t.Cleanup(prov.Close)
 	r := &rig{env: env, srv: &simServer{env: env}, prov: prov, cfg: *config(policy("small", 0, 2))}
-	logs := &logBuffer{}
-	s := r.scheduler(scheduler.Options{Now: clock.Now, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	log, logs := testkit.TextLogs()
+	s := r.scheduler(scheduler.Options{Now: clock.Now, Log: log})
 	ids := r.queue(t, 2, "small")
 	k := scheduler.Key{Repository: repo, Policy: "small"}
 
@@ -84,7 +64,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	if !sawHeld {
 		t.Error("the policy was never held back")
 	}
-	if n := logs.count("policy backing off"); n < 3 || n > int(minted) {
+	if n := strings.Count(logs.String(), "policy backing off"); n < 3 || n > int(minted) {
 		t.Errorf("%d back-off log lines for %d runners: want one per change, not one per tick", n, minted)
 	}
 
@@ -96,8 +76,8 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	if h, ok := s.Holds()[k]; ok {
 		t.Errorf("still held after a runner took a job: %+v", h)
 	}
-	if logs.count("policy back-off over") != 1 {
-		t.Errorf("the end of the back-off was logged %d times", logs.count("policy back-off over"))
+	if strings.Count(logs.String(), "policy back-off over") != 1 {
+		t.Errorf("the end of the back-off was logged %d times", strings.Count(logs.String(), "policy back-off over"))
 	}
 }
 

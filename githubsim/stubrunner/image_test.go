@@ -3,50 +3,21 @@ package stubrunner_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/githubsim/stubrunner"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/dockertest"
 )
 
 // engine connects to the Docker engine, or skips (fails under CI=true) when none answers.
 func engine(t *testing.T) *client.Client {
 	return dockertest.Engine(t, "the stub runner image tests")
-}
-
-// buildImage builds the image of deployments/stub-runner/Dockerfile, as `make stub-image`
-// does, through the engine API from an in-memory context: the Dockerfile and the static
-// binary. It is removed when the test ends.
-func buildImage(t *testing.T, cli *client.Client) string {
-	t.Helper()
-	dockerfile, err := os.ReadFile("../../deployments/stub-runner/Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := dockertest.BuildStatic("../cmd/garo-stub-runner")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := fmt.Sprintf("garo-test/stub-runner:%d", time.Now().UnixNano())
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	if err := dockertest.BuildImage(ctx, cli, ref,
-		dockertest.File{Name: "Dockerfile", Mode: 0o644, Data: dockerfile},
-		dockertest.File{Name: "garo-stub-runner", Mode: 0o755, Data: body}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = cli.ImageRemove(context.WithoutCancel(t.Context()), ref, image.RemoveOptions{Force: true, PruneChildren: true})
-	})
-	return ref
 }
 
 // startRunner starts a container of ref with the JIT config in its environment, on the
@@ -93,7 +64,7 @@ func exitCode(t *testing.T, cli *client.Client, id string) (int64, string) {
 // TestImage runs the stub runner image the way the Docker provider does.
 func TestImage(t *testing.T) {
 	cli := engine(t)
-	ref := buildImage(t, cli)
+	ref := dockertest.StubImage(t, cli)
 
 	t.Run("runs one job", func(t *testing.T) {
 		e := newEnv(t)
@@ -122,7 +93,7 @@ func TestImage(t *testing.T) {
 		e := newEnv(t)
 		id, cfg := e.jitRunner(t, "docker-hang")
 		cid := startRunner(t, cli, ref, stubrunner.EnvJITConfig+"="+cfg, "GARO_STUB_HANG=1")
-		eventually(t, "the runner online", func() bool {
+		testkit.Eventually(t, 30*time.Second, "the runner online", func() bool {
 			r, ok := e.runner(id)
 			return ok && r.Status == "online"
 		})

@@ -389,9 +389,9 @@ func (r *runner) call(ctx context.Context, timeout time.Duration, path string, b
 	if err != nil {
 		return 0, nil, exitf(ExitTerminated, "encode %s: %v", path, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.jit.SimURL+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(cctx, http.MethodPost, r.cfg.jit.SimURL+path, bytes.NewReader(b))
 	if err != nil {
 		return 0, nil, exitf(ExitTerminated, "request %s: %v", path, err)
 	}
@@ -402,6 +402,10 @@ func (r *runner) call(ctx context.Context, timeout time.Duration, path string, b
 	}
 	resp, err := r.http.Do(req)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped (SIGTERM) in the middle of a call: the runner was told to end.
+			return 0, nil, exitf(ExitTerminated, "stopped during %s: %v", path, err)
+		}
 		// The URL carries no secret (the JIT config travels in the body).
 		return 0, nil, exitf(ExitRetryable, "cannot reach the simulator at %s: %v", r.cfg.jit.SimURL, err)
 	}

@@ -9,34 +9,30 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/githubsim/stubrunner"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 )
 
 const (
 	repo = "acme/api"
-	pat  = "ghp_stubrunnertest"
+	pat  = simtest.PAT
 )
 
 type env struct {
+	*simtest.Env
 	sim *githubsim.Sim
 	srv *httptest.Server
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	sim, err := githubsim.New(githubsim.Options{PATs: []string{pat}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim.AddRepository(repo)
-	srv := httptest.NewServer(sim)
-	t.Cleanup(func() { srv.Close(); sim.Close() })
-	return &env{sim: sim, srv: srv}
+	e := simtest.New(t, githubsim.Options{}, repo)
+	return &env{Env: e, sim: e.Sim, srv: e.Srv}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -75,18 +71,11 @@ func (e *env) post(t *testing.T, path, auth string, body, out any) int {
 // jitRunner creates an ephemeral JIT runner through GitHub's REST route, as Garo does.
 func (e *env) jitRunner(t *testing.T, name string) (int64, string) {
 	t.Helper()
-	var out struct {
-		Runner struct {
-			ID int64 `json:"id"`
-		} `json:"runner"`
-		Config string `json:"encoded_jit_config"`
+	id, cfg, err := e.JIT(ctxT(t), repo, name, []string{"garo"})
+	if err != nil || cfg == "" {
+		t.Fatalf("generate-jitconfig: %v", err)
 	}
-	status := e.post(t, "/repos/"+repo+"/actions/runners/generate-jitconfig", "token "+pat,
-		map[string]any{"name": name, "runner_group_id": 1, "labels": []string{"garo"}}, &out)
-	if status != http.StatusCreated || out.Config == "" {
-		t.Fatalf("generate-jitconfig: %d", status)
-	}
-	return out.Runner.ID, out.Config
+	return id, cfg
 }
 
 func (e *env) queueJob(t *testing.T) int64 {
@@ -107,45 +96,12 @@ func (e *env) runner(id int64) (githubsim.Runner, bool) {
 	return githubsim.Runner{}, false
 }
 
-// eventually polls cond until it holds or the test's time runs out.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	ctx := ctxT(t)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
-}
-
-// syncBuffer is an io.Writer safe for the runner goroutine and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func getenv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func run(ctx context.Context, vars map[string]string) (int, *syncBuffer) {
-	out := &syncBuffer{}
+func run(ctx context.Context, vars map[string]string) (int, *testkit.Buffer) {
+	out := &testkit.Buffer{}
 	return stubrunner.Run(ctx, getenv(vars), out), out
 }
 
@@ -330,13 +286,17 @@ func TestStopped(t *testing.T) {
 		vars    map[string]string
 		withJob bool
 		ready   func(githubsim.Runner) bool
+		// logged: the line the stub prints once it is in the phase. The simulator shows
+		// the runner online as soon as it takes the connect call, before the stub has
+		// read the answer; a stop in that moment is a stop while connecting.
+		logged string
 	}{
 		{"hang", map[string]string{"GARO_STUB_HANG": "1"}, true,
-			func(r githubsim.Runner) bool { return r.Status == "online" }},
+			func(r githubsim.Runner) bool { return r.Status == "online" }, "GARO_STUB_HANG: hanging"},
 		{"listening", map[string]string{"GARO_STUB_ACQUIRE_WAIT": "0"}, false,
-			func(r githubsim.Runner) bool { return r.Status == "online" }},
+			func(r githubsim.Runner) bool { return r.Status == "online" }, "Listening for Jobs"},
 		{"working", map[string]string{"GARO_STUB_WORK": "1h"}, true,
-			func(r githubsim.Runner) bool { return r.JobID != 0 }},
+			func(r githubsim.Runner) bool { return r.JobID != 0 }, "Running job"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -350,12 +310,12 @@ func TestStopped(t *testing.T) {
 			ctx, cancel := context.WithCancel(ctxT(t))
 			defer cancel()
 			done := make(chan int, 1)
-			out := &syncBuffer{}
+			out := &testkit.Buffer{}
 			go func() { done <- stubrunner.Run(ctx, getenv(tc.vars), out) }()
 
-			eventually(t, "the runner to be ready", func() bool {
+			testkit.Eventually(t, 30*time.Second, "the runner to be ready", func() bool {
 				r, ok := e.runner(id)
-				return ok && tc.ready(r)
+				return ok && tc.ready(r) && strings.Contains(out.String(), tc.logged)
 			})
 			cancel()
 			if code := <-done; code != stubrunner.ExitTerminated {

@@ -61,7 +61,7 @@ func (r *run) burst(ctx context.Context) (*Summary, error) {
 	tr := &tracker{r: r, start: time.Now(), jobs: map[int64]*jobTrack{}, runners: map[string]*runnerTrack{}}
 	tr.sum.AgentID, tr.sum.Jobs, tr.sum.MaxRunners = r.agentID, r.o.Jobs, r.o.MaxRunners
 	for range r.o.Jobs {
-		j, err := r.sim.QueueJob(ctx, repo, []string{"self-hosted", policy})
+		j, err := r.stack.Sim.QueueJob(ctx, repo, []string{"self-hosted", policy})
 		if err != nil {
 			return nil, fmt.Errorf("demo: queue a job: %w", err)
 		}
@@ -113,7 +113,7 @@ func (tr *tracker) elapsed() time.Duration { return time.Since(tr.start) }
 // sampleSim reports job changes and counts runners online; it returns the jobs done.
 func (tr *tracker) sampleSim() (done int) {
 	online := 0
-	for _, rn := range tr.r.sim.Runners(repo) {
+	for _, rn := range tr.r.stack.Sim.Runners(repo) {
 		if rn.Status == "online" {
 			online++
 		}
@@ -121,7 +121,7 @@ func (tr *tracker) sampleSim() (done int) {
 	tr.sum.PeakOnline = max(tr.sum.PeakOnline, online)
 	for _, id := range tr.order {
 		jt := tr.jobs[id]
-		j, ok := tr.r.sim.Job(id)
+		j, ok := tr.r.stack.Sim.Job(id)
 		if !ok {
 			continue
 		}
@@ -209,7 +209,7 @@ func (tr *tracker) noContainers(ctx context.Context) bool {
 // samplePortal reads the server's view of the queue: jobs waiting for capacity.
 func (tr *tracker) samplePortal(ctx context.Context) error {
 	waiting := map[int64]bool{}
-	for j, err := range tr.r.portal.AllRepoJobs(ctx, repo, client.JobQuery{State: portalapi.JobQueued, Limit: 500}) {
+	for j, err := range tr.r.stack.Portal.AllRepoJobs(ctx, repo, client.JobQuery{State: portalapi.JobQueued, Limit: 500}) {
 		if err != nil {
 			return err
 		}
@@ -266,14 +266,14 @@ func bar(n, max int) string {
 // arrival from the server's job log, the container start from the engine.
 func (tr *tracker) finish(ctx context.Context) error {
 	received := map[int64]time.Time{}
-	for j, err := range tr.r.portal.AllRepoJobs(ctx, repo, client.JobQuery{Limit: 500}) {
+	for j, err := range tr.r.stack.Portal.AllRepoJobs(ctx, repo, client.JobQuery{Limit: 500}) {
 		if err != nil {
 			return fmt.Errorf("demo: read the job log: %w", err)
 		}
 		received[j.ID] = j.ReceivedAt
 	}
 	for i, id := range tr.order {
-		j, _ := tr.r.sim.Job(id)
+		j, _ := tr.r.stack.Sim.Job(id)
 		if j.Conclusion == "success" {
 			tr.sum.Succeeded++
 		} else {

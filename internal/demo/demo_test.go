@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/demo"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
@@ -28,15 +27,11 @@ import (
 // nothing left behind.
 func TestDemo(t *testing.T) {
 	cli := dockertest.Engine(t, "the demo scenario (make demo)")
-	stub, err := dockertest.BuildStatic("../../githubsim/cmd/garo-stub-runner")
+	stub, dockerfile, err := dockertest.StubRunner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dockerfile, err := os.ReadFile("../../deployments/stub-runner/Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	const jobs, maxRunners = 8, 3
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -129,31 +124,13 @@ func TestDemoRejectsBadOptions(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a writer and a reader in different goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var (
 	exportRe = regexp.MustCompile(`export GARO_SERVER=(\S+) GARO_TOKEN=(\S+)`)
 	queueRe  = regexp.MustCompile(`curl -sS -X POST (\S+/_sim/jobs) -d '([^']+)'`)
 )
 
 // explore waits for the demo's hints after its summary, follows them, and stops the demo.
-func explore(ctx context.Context, out *syncBuffer, stop context.CancelFunc) error {
+func explore(ctx context.Context, out *testkit.Buffer, stop context.CancelFunc) error {
 	defer stop()
 	var m, q []string
 	for m == nil || q == nil {

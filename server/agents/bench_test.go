@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/shared/protocol"
@@ -15,11 +16,11 @@ import (
 func BenchmarkHeartbeat(b *testing.B) {
 	testdb.EachB(b, func(b *testing.B, be testdb.Backend) {
 		ctx := b.Context()
-		st := openStore(b, be)
+		st := testdb.Open(b, be)
 		clk := newClock()
 		svc := newService(st, clk, nil, nil)
 		x := register(b, svc, "default", "x")
-		log := jobs.NewService(st, discard, nil)
+		log := jobs.NewService(st, testkit.Discard(), nil)
 		const repos, perRepo = 500, 10
 		var runners []protocol.RunnerStatus
 		since := clk.Now()

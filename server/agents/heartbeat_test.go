@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
@@ -23,7 +24,7 @@ func TestHeartbeatReplacesInventory(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		clk := newClock()
 		svc := newService(st, clk, nil, nil)
 		if err := st.CreateAgentGroup(ctx, &store.AgentGroup{Name: "gpu"}); err != nil {
@@ -33,7 +34,7 @@ func TestHeartbeatReplacesInventory(t *testing.T) {
 		g := register(t, svc, "gpu", "g")
 		addPolicy(t, st, "acme/web", "linux", "default")
 		addPolicy(t, st, "acme/ml", "cuda", "gpu")
-		log := jobs.NewService(st, discard, nil)
+		log := jobs.NewService(st, testkit.Discard(), nil)
 		for _, j := range []struct {
 			id     int64
 			repo   string
@@ -166,12 +167,12 @@ func TestHeartbeatBackingOff(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		clk := newClock()
 		svc := newService(st, clk, nil, nil)
 		x := register(t, svc, "default", "x")
 		addPolicy(t, st, "acme/web", "linux", "default")
-		log := jobs.NewService(st, discard, nil)
+		log := jobs.NewService(st, testkit.Discard(), nil)
 		for _, id := range []int64{1, 2} {
 			if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: id, RunID: id, Owner: "acme", Repo: "web",
 				Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}); err != nil {

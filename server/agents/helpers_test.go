@@ -3,13 +3,12 @@ package agents_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
@@ -22,8 +21,6 @@ import (
 
 func TestMain(m *testing.M) { testdb.Main(m) }
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 var admin = store.Actor{Name: "token:test", TokenID: "t1"}
 
 // Intervals of the tests: short, and driven by the fake clock anyway.
@@ -32,24 +29,9 @@ const (
 	offline   = time.Minute
 )
 
-// clock is a fake clock that tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock returns the fake clock of a test, at the same start every time.
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 }
 
 // minter stands in for server/runners: it counts the credentials it mints.
@@ -71,18 +53,8 @@ func (m *minter) FindByName(context.Context, string, string, string) (*githubapp
 	return nil, nil
 }
 
-func openStore(t testing.TB, b testdb.Backend) *store.Store {
-	t.Helper()
-	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 20}, discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-func newService(st *store.Store, c *clock, n notify.Notifier, m agents.RunnerMinter) *agents.Service {
-	return agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Now: c.Now}, n, m, discard, nil)
+func newService(st *store.Store, c *testkit.Clock, n notify.Notifier, m agents.RunnerMinter) *agents.Service {
+	return agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Now: c.Now}, n, m, testkit.Discard(), nil)
 }
 
 // agent is a registered agent as a test drives it.

@@ -22,7 +22,7 @@ func TestRegistrationTokenUses(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		clk := newClock()
 		svc := newService(st, clk, nil, nil)
 		uses := 3
@@ -116,7 +116,7 @@ func TestAuthenticate(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		clk := newClock()
 		svc := newService(st, clk, nil, nil)
 		a := register(t, svc, "default", "h")

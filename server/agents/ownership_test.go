@@ -24,7 +24,7 @@ func TestOneAgentServesItsGroup(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		svc := newService(st, newClock(), nil, nil)
 		if err := st.CreateAgentGroup(ctx, &store.AgentGroup{Name: "gpu"}); err != nil {
 			t.Fatal(err)
@@ -87,7 +87,7 @@ func TestOwnershipMovesWhenAgentGoesSilent(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		clk := newClock()
 		svc := newService(st, clk, nil, nil)
 		x := register(t, svc, "default", "x")
@@ -154,10 +154,10 @@ func TestConcurrentPollsNeverShareRepositories(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
 		clk := newClock()
-		st1 := openStore(t, b)
+		st1 := testdb.Open(t, b)
 		st2 := st1
 		if b.Driver == store.DriverPostgres {
-			st2 = openStore(t, b) // a second replica: its own connection pool
+			st2 = testdb.Open(t, b) // a second replica: its own connection pool
 		}
 		m := &minter{}
 		n := notify.NewLocal()

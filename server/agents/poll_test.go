@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/jobs"
@@ -42,7 +43,7 @@ func TestPollsWakeUp(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		n := notify.NewLocal()
 		svc := newService(st, newClock(), n, nil)
 		a := register(t, svc, "default", "a")
@@ -98,7 +99,7 @@ func TestPollsWakeUp(t *testing.T) {
 		t.Logf("config poll answered %s after it was started", r.took)
 
 		// Jobs: a job recorded through the notifying job log wakes the jobs poll.
-		log := agents.NotifyingJobLog(jobs.NewService(st, discard, nil), n)
+		log := agents.NotifyingJobLog(jobs.NewService(st, testkit.Discard(), nil), n)
 		got = poll(agents.PollJobs, snap.Version)
 		held(t, svc, agents.PollJobs, 1)
 		if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: 5, RunID: 5, Owner: "acme", Repo: "web", Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}); err != nil {
@@ -134,7 +135,7 @@ func TestPollsWakeUp(t *testing.T) {
 func TestStopPolls(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		svc := newService(st, newClock(), nil, nil)
 		a := register(t, svc, "default", "a")
 		cfg := a.config(t)
@@ -162,7 +163,7 @@ func TestStopPolls(t *testing.T) {
 func TestConfigCarriesSchedule(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		svc := newService(st, newClock(), notify.NewLocal(), nil)
 		a := register(t, svc, "default", "a")
 		p := addPolicy(t, st, "acme/web", "linux", "default")

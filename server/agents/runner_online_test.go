@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/shared/protocol"
@@ -17,12 +18,12 @@ func TestRunnerOnlineStep(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		clk := newClock()
 		svc := newService(st, clk, nil, nil)
 		x := register(t, svc, "default", "x")
 		addPolicy(t, st, "acme/web", "linux", "default")
-		log := jobs.NewService(st, discard, nil)
+		log := jobs.NewService(st, testkit.Discard(), nil)
 		apply := func(action string, id int64, runner string) {
 			t.Helper()
 			ev := jobs.Event{Action: action, JobID: id, RunID: id, Owner: "acme", Repo: "web", Labels: []string{"self-hosted", "linux"}, RunnerName: runner, Source: jobs.SourceWebhook}

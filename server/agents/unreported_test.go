@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/githubapp"
@@ -87,11 +88,11 @@ func TestSweepUnreported(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := openStore(t, b)
+		st := testdb.Open(t, b)
 		clk := newClock()
 		gh := newGHRunners()
 		const timeout = 30 * time.Minute
-		svc := agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Unreported: timeout, Now: clk.Now}, nil, gh, discard, nil)
+		svc := agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Unreported: timeout, Now: clk.Now}, nil, gh, testkit.Discard(), nil)
 		x := register(t, svc, "default", "x")
 		addPolicy(t, st, "acme/web", "linux", "default")
 		x.config(t) // takes acme/web
@@ -144,7 +145,7 @@ func TestSweepUnreported(t *testing.T) {
 		}
 
 		// Off: nothing is swept.
-		off := agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Now: clk.Now}, nil, gh, discard, nil)
+		off := agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Now: clk.Now}, nil, gh, testkit.Discard(), nil)
 		if _, err := off.Credentials(ctx, x.auth(t), protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "lost-2"}); err != nil {
 			t.Fatal(err)
 		}

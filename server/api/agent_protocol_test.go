@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
@@ -159,7 +160,7 @@ func TestJobsLongPoll(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := e.register(e.registrationToken("default", 1), "h")
-		log := agents.NotifyingJobLog(jobs.NewService(e.st, discard, nil), n)
+		log := agents.NotifyingJobLog(jobs.NewService(e.st, testkit.Discard(), nil), n)
 		apply := func(action string, id int64, repo string, labels ...string) {
 			t.Helper()
 			owner, name, _ := strings.Cut(repo, "/")

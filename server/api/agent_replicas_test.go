@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
@@ -24,9 +25,9 @@ import (
 func TestTwoReplicasWakeEachOther(t *testing.T) {
 	b := testdb.Postgres(t)
 	ctx := t.Context()
-	clk := &fakeClock{now: time.Now().UTC().Truncate(time.Microsecond)}
+	clk := testkit.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	replica := func() (*agentEnv, notify.Notifier) {
-		n, err := notify.StartPostgres(ctx, b.DSN, discard)
+		n, err := notify.StartPostgres(ctx, b.DSN, testkit.Discard())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +74,7 @@ func TestTwoReplicasWakeEachOther(t *testing.T) {
 		jobsDone <- s
 	}()
 	heldPolls(t, two.svc, agents.PollJobs, 1)
-	log := agents.NotifyingJobLog(jobs.NewService(one.st, discard, nil), n1)
+	log := agents.NotifyingJobLog(jobs.NewService(one.st, testkit.Discard(), nil), n1)
 	if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: 42, RunID: 42, Owner: "acme", Repo: "web", Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,15 +115,15 @@ func BenchmarkConfigWakeup(b *testing.B) {
 		st := openStore(b, be)
 		n := notify.Notifier(notify.NewLocal())
 		if be.Driver == "postgres" {
-			pg, err := notify.StartPostgres(b.Context(), be.DSN, discard)
+			pg, err := notify.StartPostgres(b.Context(), be.DSN, testkit.Discard())
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(pg.Close)
 			n = pg
 		}
-		svc := agents.New(st, agents.Config{LongPoll: 20 * time.Second}, n, nil, discard, nil)
-		url := startAPI(b, api.Deps{Store: st, Log: discard, Agents: svc})
+		svc := agents.New(st, agents.Config{LongPoll: 20 * time.Second}, n, nil, testkit.Discard(), nil)
+		url := startAPI(b, api.Deps{Store: st, Log: testkit.Discard(), Agents: svc})
 		benchWakeup(b, url, url, svc)
 	})
 	b.Run("postgres-two-replicas", func(b *testing.B) {
@@ -130,14 +131,14 @@ func BenchmarkConfigWakeup(b *testing.B) {
 		var urls []string
 		var svcs []*agents.Service
 		for range 2 {
-			pg, err := notify.StartPostgres(b.Context(), be.DSN, discard)
+			pg, err := notify.StartPostgres(b.Context(), be.DSN, testkit.Discard())
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(pg.Close)
 			st := openStore(b, be)
-			svc := agents.New(st, agents.Config{LongPoll: 20 * time.Second}, pg, nil, discard, nil)
-			urls = append(urls, startAPI(b, api.Deps{Store: st, Log: discard, Agents: svc}))
+			svc := agents.New(st, agents.Config{LongPoll: 20 * time.Second}, pg, nil, testkit.Discard(), nil)
+			urls = append(urls, startAPI(b, api.Deps{Store: st, Log: testkit.Discard(), Agents: svc}))
 			svcs = append(svcs, svc)
 		}
 		benchWakeup(b, urls[0], urls[1], svcs[1])

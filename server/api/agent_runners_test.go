@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
@@ -39,18 +41,11 @@ func TestRunnerCredentialsAgainstSimulator(t *testing.T) {
 		st := openStore(t, b)
 		n := notify.NewLocal()
 		hook := httptest.NewServer(webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(simWebhookSecret)}},
-			agents.NotifyingJobLog(jobs.NewService(st, discard, nil), n), st, discard, nil))
+			agents.NotifyingJobLog(jobs.NewService(st, testkit.Discard(), nil), n), st, testkit.Discard(), nil))
 		defer hook.Close()
-		sim, err := githubsim.New(githubsim.Options{WebhookURL: hook.URL, WebhookSecret: simWebhookSecret, PathPrefix: "/api/v3"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sim.Close()
-		gitHub := httptest.NewServer(sim)
-		defer gitHub.Close()
-		sim.AddRepository("acme/web")
-		sim.AddRepository("acme/ml")
-		gh, err := githubapp.New(githubapp.Config{APIURL: gitHub.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, discard, nil)
+		gitHub := simtest.New(t, githubsim.Options{WebhookURL: hook.URL, WebhookSecret: simWebhookSecret, PathPrefix: "/api/v3"}, "acme/web", "acme/ml")
+		sim := gitHub.Sim
+		gh, err := githubapp.New(githubapp.Config{APIURL: gitHub.Srv.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, testkit.Discard(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,8 +102,8 @@ func TestRunnerCredentialsAgainstSimulator(t *testing.T) {
 		var connected struct {
 			SessionToken string `json:"session_token"`
 		}
-		simPost(t, gitHub.URL+"/_sim/runners/connect", "", map[string]any{"jit_config": creds.JITConfig}, &connected)
-		simPost(t, fmt.Sprintf("%s/_sim/runners/%d/acquire?wait=5s", gitHub.URL, creds.RunnerID), connected.SessionToken, nil, nil)
+		simPost(t, gitHub.Srv.URL+"/_sim/runners/connect", "", map[string]any{"jit_config": creds.JITConfig}, &connected)
+		simPost(t, fmt.Sprintf("%s/_sim/runners/%d/acquire?wait=5s", gitHub.Srv.URL, creds.RunnerID), connected.SessionToken, nil, nil)
 		remove := protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerID: creds.RunnerID, RunnerName: "garo-linux-1"}
 		if ans := a.do(http.MethodPost, "/runners/remove", remove); ans.status != http.StatusConflict || ans.errorCode() != protocol.CodeRunnerBusy {
 			t.Fatalf("remove a busy runner = %d %s", ans.status, ans.body)
@@ -118,7 +113,7 @@ func TestRunnerCredentialsAgainstSimulator(t *testing.T) {
 		if ans := a.do(http.MethodPost, "/runners/remove", byName); ans.status != http.StatusConflict || ans.errorCode() != protocol.CodeRunnerBusy {
 			t.Fatalf("remove a busy runner by name = %d %s", ans.status, ans.body)
 		}
-		simPost(t, fmt.Sprintf("%s/_sim/runners/%d/complete", gitHub.URL, creds.RunnerID), connected.SessionToken, map[string]any{"conclusion": "success"}, nil)
+		simPost(t, fmt.Sprintf("%s/_sim/runners/%d/complete", gitHub.Srv.URL, creds.RunnerID), connected.SessionToken, map[string]any{"conclusion": "success"}, nil)
 		a.must(http.StatusNoContent, http.MethodPost, "/runners/remove", remove, nil)
 		a.must(http.StatusNoContent, http.MethodPost, "/runners/remove", byName, nil)
 		resp, body := e.do(http.MethodGet, fmt.Sprintf("/api/v1/repos/acme/web/jobs/%d", job.ID), adminSecret, "", "")

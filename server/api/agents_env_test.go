@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
@@ -27,49 +26,13 @@ const (
 	testOffline   = time.Minute
 )
 
-// fakeClock is moved by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// logBuffer collects everything a server logs, to check that no secret is among it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // agentEnv is an API server whose agent service runs on a fake clock, with the portal
 // env (spec-checked) on the same server.
 type agentEnv struct {
 	*env
 	svc   *agents.Service
-	clock *fakeClock
-	logs  *logBuffer
+	clock *testkit.Clock
+	logs  *testkit.Buffer // everything the server logs, to check that no secret is among it
 }
 
 // agentOptions are the parts of an agentEnv a test may choose.
@@ -77,7 +40,7 @@ type agentOptions struct {
 	minter   agents.RunnerMinter
 	notifier notify.Notifier
 	store    *store.Store // a store to share (a second replica); nil opens a fresh one
-	clock    *fakeClock
+	clock    *testkit.Clock
 }
 
 func newAgentEnv(t *testing.T, b testdb.Backend, o agentOptions) *agentEnv {
@@ -88,10 +51,9 @@ func newAgentEnv(t *testing.T, b testdb.Backend, o agentOptions) *agentEnv {
 	}
 	clk := o.clock
 	if clk == nil {
-		clk = &fakeClock{now: time.Now().UTC().Truncate(time.Microsecond)}
+		clk = testkit.NewClock(time.Now().UTC().Truncate(time.Microsecond))
 	}
-	logs := &logBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log, logs := testkit.TextLogs()
 	var minter agents.RunnerMinter
 	if o.minter != nil {
 		minter = o.minter

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
@@ -244,7 +245,7 @@ func TestJobsShowAgentState(t *testing.T) {
 		}
 		a := e.register(e.registrationToken("default", 1), "h")
 		a.config("", "")
-		log := jobs.NewService(e.st, discard, nil)
+		log := jobs.NewService(e.st, testkit.Discard(), nil)
 		for id := int64(1); id <= 3; id++ {
 			if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: id, RunID: id, Owner: "acme", Repo: "web", Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}); err != nil {
 				t.Fatal(err)

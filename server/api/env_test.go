@@ -3,12 +3,12 @@ package api_test
 import (
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
@@ -23,8 +23,6 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 // adminSecret is the bootstrap admin token of every test server.
 const adminSecret = "garo_test-admin-token-0123456789abcdefghijklmno"
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // env is one API server on one store, with every exchange checked against openapi.yaml.
 type env struct {
 	t     testing.TB
@@ -38,18 +36,14 @@ type env struct {
 func serve(tb testing.TB, b testdb.Backend) (string, *store.Store) {
 	tb.Helper()
 	st := openStore(tb, b)
-	return startAPI(tb, api.Deps{Store: st, Log: discard}), st
+	return startAPI(tb, api.Deps{Store: st, Log: testkit.Discard()}), st
 }
 
 // openStore opens a fresh store of backend b with the bootstrap admin token.
 func openStore(tb testing.TB, b testdb.Backend) *store.Store {
 	tb.Helper()
-	st, err := store.Open(tb.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 20}, discard)
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	if _, err := auth.Bootstrap(tb.Context(), st, auth.BootstrapConfig{Token: adminSecret}, discard); err != nil {
+	st := testdb.Open(tb, b)
+	if _, err := auth.Bootstrap(tb.Context(), st, auth.BootstrapConfig{Token: adminSecret}, testkit.Discard()); err != nil {
 		tb.Fatalf("bootstrap: %v", err)
 	}
 	return st

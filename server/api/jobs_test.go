@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/jobs"
@@ -20,7 +21,7 @@ func TestJobsAPI(t *testing.T) {
 		if _, err := e.admin.CreatePolicy(ctx, "acme/web", policyRequest("linux")); err != nil {
 			t.Fatal(err)
 		}
-		svc := jobs.NewService(e.st, discard, nil)
+		svc := jobs.NewService(e.st, testkit.Discard(), nil)
 		apply := func(action string, id int64, repo string, labels ...string) {
 			t.Helper()
 			owner, name := repo[:4], repo[5:]

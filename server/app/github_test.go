@@ -3,65 +3,27 @@ package app_test
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit/stack/hub"
 	portalapi "github.com/garo-dev/garo/portal-api"
-	"github.com/garo-dev/garo/portal-api/client"
-	"github.com/garo-dev/garo/server/config"
 )
 
 // TestGitHubWiring runs the whole server configured for a GitHub App (the simulator, as
 // GitHub Enterprise Server): a job queued on "GitHub" reaches the job log through a signed
 // webhook, and the metrics endpoint counts it.
 func TestGitHubWiring(t *testing.T) {
-	const secret = "wiring-webhook-secret-0123"
-	var target atomic.Pointer[url.URL]
-	// The simulator needs the webhook URL before the server listens: a forwarder bridges.
-	forward := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httputil.NewSingleHostReverseProxy(target.Load()).ServeHTTP(w, r)
-	}))
-	defer forward.Close()
-	sim, err := githubsim.New(githubsim.Options{WebhookURL: forward.URL + "/webhooks/github", WebhookSecret: secret, PathPrefix: "/api/v3"})
+	h, err := hub.Start(t.Context(), hub.Options{Dir: t.TempDir(), Repositories: []string{"acme/web"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sim.Close()
-	api := httptest.NewServer(sim)
-	defer api.Close()
-	sim.AddRepository("acme/web")
-
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "app.pem")
-	if err := os.WriteFile(keyFile, sim.PrivateKeyPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Defaults()
-	cfg.Server.Listen = "127.0.0.1:0"
-	cfg.Database.SQLitePath = filepath.Join(dir, "garo.db")
-	cfg.Auth.BootstrapAdminToken = "garo_wiring-admin-token-0123456789abcdef"
-	cfg.GitHub.APIURL = api.URL + "/api/v3/"
-	cfg.GitHub.AppID = sim.AppID()
-	cfg.GitHub.PrivateKeyFile = keyFile
-	cfg.GitHub.WebhookSecret = secret
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	addr, _, stop := start(t, cfg)
-	defer stop()
-	base, _ := url.Parse("http://" + addr.String())
-	target.Store(base)
-
-	c, _ := client.New(base.String(), cfg.Auth.BootstrapAdminToken)
+	defer h.Close()
+	sim, c := h.Sim, h.Portal
+	base, _ := url.Parse(h.ServerURL)
 	_, err = c.CreatePolicy(t.Context(), "acme/web", portalapi.PolicyRequest{
 		Name: "linux", Labels: []string{"linux"}, MaxRunners: 2, Provider: "docker", Runner: portalapi.RunnerSpec{Image: "runner:1"},
 	})
@@ -83,7 +45,7 @@ func TestGitHubWiring(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Fatalf("jobs without a token = %d", resp.StatusCode)
 	}
-	page, err := listJobs(t, base.String(), cfg.Auth.BootstrapAdminToken)
+	page, err := listJobs(t, base.String(), h.AdminToken)
 	if err != nil || !strings.Contains(page, `"state":"queued"`) || !strings.Contains(page, `"policy":"linux"`) {
 		t.Fatalf("jobs = %s, %v", page, err)
 	}

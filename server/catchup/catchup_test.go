@@ -2,8 +2,6 @@ package catchup_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/catchup"
@@ -24,8 +24,6 @@ import (
 func TestMain(m *testing.M) { testdb.Main(m) }
 
 const secret = "catchup-webhook-secret-0123"
-
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // gate answers 500 to the next fail deliveries, then passes them to the webhook handler:
 // a server that was down, or failed, when GitHub delivered.
@@ -54,25 +52,16 @@ type rig struct {
 
 func newRig(t *testing.T, b testdb.Backend) *rig {
 	t.Helper()
-	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN}, discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	r := &rig{st: st, jobs: jobs.NewService(st, discard, nil)}
-	r.gate = &gate{next: webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, r.jobs, st, discard, nil)}
+	st := testdb.Open(t, b)
+	r := &rig{st: st, jobs: jobs.NewService(st, testkit.Discard(), nil)}
+	r.gate = &gate{next: webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, r.jobs, st, testkit.Discard(), nil)}
 	hook := httptest.NewServer(r.gate)
 	t.Cleanup(hook.Close)
 	// The sim acts as GitHub Enterprise Server, as the client expects of a non-api.* host.
-	r.sim, err = githubsim.New(githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.sim.Close)
-	api := httptest.NewServer(r.sim)
-	t.Cleanup(api.Close)
-	r.sim.AddRepository("acme/web")
-	r.gh, err = githubapp.New(githubapp.Config{APIURL: api.URL + "/api/v3/", AppID: r.sim.AppID(), PrivateKey: r.sim.PrivateKeyPEM()}, discard, nil)
+	gitHub := simtest.New(t, githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"}, "acme/web")
+	r.sim = gitHub.Sim
+	var err error
+	r.gh, err = githubapp.New(githubapp.Config{APIURL: gitHub.Srv.URL + "/api/v3/", AppID: r.sim.AppID(), PrivateKey: r.sim.PrivateKeyPEM()}, testkit.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +80,7 @@ func (r *rig) loops(st *store.Store, now func() time.Time) *catchup.Loops {
 	l := catchup.New(catchup.Config{
 		RedeliverLookback: time.Hour, RedeliverMax: 10, ReconcileMaxRepos: 10, ReconcileMaxJobs: 50,
 		ReconcileMinRemaining: 500, QueuedGrace: time.Minute,
-	}, r.gh, st, jobs.NewService(st, discard, nil), discard, nil)
+	}, r.gh, st, jobs.NewService(st, testkit.Discard(), nil), testkit.Discard(), nil)
 	if now != nil {
 		catchup.SetClock(l, now)
 	}
@@ -172,11 +161,7 @@ func TestReconcileRepairsTheLog(t *testing.T) {
 		}
 
 		// "Restart": a new store handle and new loops on the same database.
-		st2, err := store.Open(ctx, store.Config{Driver: b.Driver, DSN: b.DSN}, discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st2.Close()
+		st2 := testdb.Open(t, b)
 		later := func() time.Time { return time.Now().Add(2 * time.Minute) }
 		rep, err = r.loops(st2, later).ReconcileOnce(ctx)
 		if err != nil || rep.Advanced != 1 {

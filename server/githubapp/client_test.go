@@ -1,11 +1,9 @@
 package githubapp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,31 +13,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/garo-dev/garo/internal/testkit"
 )
-
-// syncBuffer is a log sink safe for the client's concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type harness struct {
 	c     *Client
 	fake  *fakeGitHub
-	clock *fakeClock
-	logs  *syncBuffer
+	clock *testkit.Clock
+	logs  *testkit.Buffer
 	reg   *prometheus.Registry
 }
 
@@ -50,7 +32,7 @@ func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	_, pemKey := appKey(t)
 	f := newFakeGitHub(t, "")
 	f.install("octo/hello", 7)
-	h := &harness{fake: f, clock: newFakeClock(), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	h := &harness{fake: f, clock: newFakeClock(), reg: prometheus.NewRegistry()}
 	to, _ := url.Parse(f.srv.URL)
 	cfg := Config{
 		// APIURL "" is https://api.github.com/; the redirect keeps it on the fake.
@@ -63,7 +45,8 @@ func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log, logs := testkit.JSONLogs()
+	h.logs = logs
 	c, err := New(cfg, log, h.reg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	jwt "github.com/golang-jwt/jwt/v4"
+
+	"github.com/garo-dev/garo/internal/testkit"
 )
 
 // This file holds a small fake of the GitHub endpoints the client calls, for tests that
@@ -45,45 +47,10 @@ func appKey(t *testing.T) (*rsa.PrivateKey, []byte) {
 
 const testAppID = 4242
 
-// fakeClock is the injectable clock; its After advances the clock by the wait and fires at
-// once, recording every wait.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	c.waits = append(c.waits, d)
-	c.now = c.now.Add(d)
-	now := c.now
-	c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	ch <- now
-	return ch
-}
-
-func (c *fakeClock) Waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.waits...)
+// newFakeClock returns the injectable clock of the fake's tests; its After advances the
+// clock by the wait and fires at once, recording every wait.
+func newFakeClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 type fakeRequest struct {

@@ -28,7 +28,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -124,7 +123,7 @@ type installation struct {
 // be nil (metrics are then kept but not exported).
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Client, error) {
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{
 		log:      log,

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 )
 
 // These tests run the client against githubsim, the project's GitHub simulator,
@@ -24,8 +26,8 @@ type simEnv struct {
 	sim   *githubsim.Sim
 	srv   *httptest.Server
 	c     *Client
-	clock *fakeClock
-	logs  *syncBuffer
+	clock *testkit.Clock
+	logs  *testkit.Buffer
 }
 
 // newSimEnv serves a simulator (GHES layout when prefix is "/api/v3", else api.github.com
@@ -34,7 +36,7 @@ type simEnv struct {
 // starts at the real time because ghinstallation signs JWTs with the real clock.
 func newSimEnv(t *testing.T, prefix string, mutate func(*Config)) *simEnv {
 	t.Helper()
-	e := &simEnv{clock: &fakeClock{now: time.Now()}, logs: &syncBuffer{}}
+	e := &simEnv{clock: testkit.NewClock(time.Now())}
 	e.srv = httptest.NewUnstartedServer(nil)
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
@@ -57,7 +59,8 @@ func newSimEnv(t *testing.T, prefix string, mutate func(*Config)) *simEnv {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var log *slog.Logger
+	log, e.logs = testkit.JSONLogs()
 	if e.c, err = New(cfg, log, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -340,16 +343,8 @@ func TestSimFaults(t *testing.T) {
 
 func TestSimPATAndNotInstalled(t *testing.T) {
 	t.Parallel()
-	sim, err := githubsim.New(githubsim.Options{PathPrefix: "/api/v3", PATs: []string{"github_pat_SIMSECRET"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	sim.AddRepository("acme/api")
-
-	c, err := New(Config{APIURL: srv.URL + "/api/v3/", PAT: "github_pat_SIMSECRET"}, nil, nil)
+	gitHub := simtest.New(t, githubsim.Options{PathPrefix: "/api/v3", PATs: []string{"github_pat_SIMSECRET"}}, "acme/api")
+	c, err := New(Config{APIURL: gitHub.Srv.URL + "/api/v3/", PAT: "github_pat_SIMSECRET"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +353,7 @@ func TestSimPATAndNotInstalled(t *testing.T) {
 		t.Fatalf("JIT in PAT mode: %v, %v", jit, err)
 	}
 
-	app, err := New(Config{APIURL: srv.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, nil, nil)
+	app, err := New(Config{APIURL: gitHub.Srv.URL + "/api/v3/", AppID: gitHub.Sim.AppID(), PrivateKey: gitHub.Sim.PrivateKeyPEM()}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

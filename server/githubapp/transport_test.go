@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/garo-dev/garo/internal/testkit"
 )
 
 func TestRateLimit429WaitsRetryAfterThenSucceeds(t *testing.T) {
@@ -430,8 +432,8 @@ func TestPATIsNotLogged(t *testing.T) {
 	t.Parallel()
 	f := newFakeGitHub(t, "/api/v3")
 	f.pat = "github_pat_11VERYSECRET"
-	logs := &syncBuffer{}
-	c, err := New(Config{APIURL: f.URL(), PAT: f.pat}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
+	log, logs := testkit.TextLogs()
+	c, err := New(Config{APIURL: f.URL(), PAT: f.pat}, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +473,7 @@ func TestRewindWithoutGetBodyIsNotRetried(t *testing.T) {
 		return &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"1"}}, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 	})
 	clock := newFakeClock()
-	lim := &limiter{now: clock.Now, after: clock.After, maxWait: time.Minute, log: slog.New(slog.NewTextHandler(io.Discard, nil)), budgets: map[budgetKey]RateState{}}
+	lim := &limiter{now: clock.Now, after: clock.After, maxWait: time.Minute, log: testkit.Discard(), budgets: map[budgetKey]RateState{}}
 	m, _ := newMetrics(nil)
 	lim.m = m
 	rt := &rateTransport{base: base, lim: lim, credential: "pat", basePath: "/"}

@@ -64,7 +64,8 @@ func (s *Service) Create(ctx context.Context, actor store.Actor, req portalapi.A
 	return &out, nil
 }
 
-// Delete removes a group; store.ErrInUse while a policy points at it.
+// Delete removes a group; store.ErrInUse while a policy points at it or one of its agents
+// is not revoked.
 func (s *Service) Delete(ctx context.Context, actor store.Actor, name string) error {
 	return s.st.Tx(ctx, func(tx *store.Store) error {
 		g, err := tx.GetAgentGroup(ctx, name)

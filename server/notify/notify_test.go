@@ -2,20 +2,17 @@ package notify_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/notify"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
-
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // woken reports whether sub was signalled within d (a failing test waits d; a passing one
 // returns as soon as the wake-up arrives).
@@ -94,12 +91,12 @@ func TestLocal(t *testing.T) {
 func TestPostgresAcrossReplicas(t *testing.T) {
 	b := testdb.Postgres(t)
 	ctx := t.Context()
-	one, err := notify.StartPostgres(ctx, b.DSN, discard)
+	one, err := notify.StartPostgres(ctx, b.DSN, testkit.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer one.Close()
-	two, err := notify.StartPostgres(ctx, b.DSN, discard)
+	two, err := notify.StartPostgres(ctx, b.DSN, testkit.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/githubapp"
@@ -25,8 +26,6 @@ import (
 func TestMain(m *testing.M) { testdb.Main(m) }
 
 const secret = "runners-webhook-secret-0123"
-
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func policy(ephemeral bool) *store.Policy {
 	return &store.Policy{
@@ -43,26 +42,16 @@ func TestRunnerLifecycle(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st, err := store.Open(ctx, store.Config{Driver: b.Driver, DSN: b.DSN}, discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st := testdb.Open(t, b)
 		p := policy(true)
 		if err := st.CreatePolicy(ctx, p); err != nil {
 			t.Fatal(err)
 		}
-		hook := httptest.NewServer(webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, jobs.NewService(st, discard, nil), st, discard, nil))
+		hook := httptest.NewServer(webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, jobs.NewService(st, testkit.Discard(), nil), st, testkit.Discard(), nil))
 		defer hook.Close()
-		sim, err := githubsim.New(githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sim.Close()
-		api := httptest.NewServer(sim)
-		defer api.Close()
-		sim.AddRepository("acme/web")
-		gh, err := githubapp.New(githubapp.Config{APIURL: api.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, discard, nil)
+		gitHub := simtest.New(t, githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"}, "acme/web")
+		sim := gitHub.Sim
+		gh, err := githubapp.New(githubapp.Config{APIURL: gitHub.Srv.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, testkit.Discard(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,8 +76,8 @@ func TestRunnerLifecycle(t *testing.T) {
 		var connected struct {
 			SessionToken string `json:"session_token"`
 		}
-		post(t, api.URL+"/_sim/runners/connect", "", map[string]any{"jit_config": creds.JITConfig}, http.StatusOK, &connected)
-		post(t, fmt.Sprintf("%s/_sim/runners/%d/acquire?wait=5s", api.URL, creds.RunnerID), connected.SessionToken, nil, http.StatusOK, nil)
+		post(t, gitHub.Srv.URL+"/_sim/runners/connect", "", map[string]any{"jit_config": creds.JITConfig}, http.StatusOK, &connected)
+		post(t, fmt.Sprintf("%s/_sim/runners/%d/acquire?wait=5s", gitHub.Srv.URL, creds.RunnerID), connected.SessionToken, nil, http.StatusOK, nil)
 		logged, err := st.GetJob(ctx, job.ID, false)
 		if err != nil || logged.State != portalapi.JobInProgress || logged.RunnerName != "garo-linux-1" || logged.PolicyName != "linux" {
 			t.Fatalf("job while running = %+v, %v", logged, err)
@@ -101,7 +90,7 @@ func TestRunnerLifecycle(t *testing.T) {
 			t.Fatalf("remove busy runner = %v, want ErrRunnerBusy", err)
 		}
 
-		post(t, fmt.Sprintf("%s/_sim/runners/%d/complete", api.URL, creds.RunnerID), connected.SessionToken, map[string]any{"conclusion": "success"}, http.StatusOK, nil)
+		post(t, fmt.Sprintf("%s/_sim/runners/%d/complete", gitHub.Srv.URL, creds.RunnerID), connected.SessionToken, map[string]any{"conclusion": "success"}, http.StatusOK, nil)
 		logged, _ = st.GetJob(ctx, job.ID, false)
 		if logged.State != portalapi.JobCompleted || logged.Conclusion != "success" || logged.InProgressAt == nil || logged.CompletedAt == nil {
 			t.Fatalf("job after completion = %+v", logged)
@@ -118,15 +107,9 @@ func TestRunnerLifecycle(t *testing.T) {
 // TestRegistrationTokens: long-lived policies, and GHES without JIT, get registration
 // tokens instead of JIT configs.
 func TestRegistrationTokens(t *testing.T) {
-	sim, err := githubsim.New(githubsim.Options{PathPrefix: "/api/v3"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	api := httptest.NewServer(sim)
-	defer api.Close()
-	sim.AddRepository("acme/web")
-	gh, err := githubapp.New(githubapp.Config{APIURL: api.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, discard, nil)
+	gitHub := simtest.New(t, githubsim.Options{PathPrefix: "/api/v3"}, "acme/web")
+	sim := gitHub.Sim
+	gh, err := githubapp.New(githubapp.Config{APIURL: gitHub.Srv.URL + "/api/v3/", AppID: sim.AppID(), PrivateKey: sim.PrivateKeyPEM()}, testkit.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

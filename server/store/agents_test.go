@@ -24,7 +24,7 @@ func TestOwnershipRows(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		for _, id := range []string{"a", "b"} {
 			if err := st.CreateAgent(ctx, newAgent(id, "default")); err != nil {
 				t.Fatal(err)
@@ -102,7 +102,7 @@ func TestDeleteGroupWithAgents(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		if err := st.CreateAgentGroup(ctx, &store.AgentGroup{Name: "gpu"}); err != nil {
 			t.Fatal(err)
 		}

@@ -4,30 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/store"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
-
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-func open(t *testing.T, b testdb.Backend) *store.Store {
-	t.Helper()
-	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 10}, discard)
-	if err != nil {
-		t.Fatalf("open %s: %v", b.Name, err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 func newPolicy(owner, repo, name, group string) *store.Policy {
 	return &store.Policy{
@@ -42,7 +29,7 @@ func newPolicy(owner, repo, name, group string) *store.Policy {
 func TestMigrations(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		// The default group is seeded by the first migration.
 		g, err := st.GetAgentGroup(t.Context(), "default")
 		if err != nil {
@@ -53,7 +40,7 @@ func TestMigrations(t *testing.T) {
 		}
 		st.Close()
 		// Opening again applies nothing and keeps the data.
-		st2 := open(t, b)
+		st2 := testdb.Open(t, b)
 		if _, err := st2.GetAgentGroup(t.Context(), "default"); err != nil {
 			t.Fatalf("after reopen: %v", err)
 		}
@@ -74,7 +61,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			stores[i], errs[i] = store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 2}, discard)
+			stores[i], errs[i] = store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 2}, testkit.Discard())
 		}()
 	}
 	close(start)
@@ -98,7 +85,7 @@ func TestPolicyCRUD(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		p := newPolicy("Acme", "Web", "linux-small", "default")
 		if err := st.CreatePolicy(ctx, p); err != nil {
 			t.Fatal(err)
@@ -153,7 +140,7 @@ func TestListPolicies(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		if err := st.CreateAgentGroup(ctx, &store.AgentGroup{Name: "gpu"}); err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +197,7 @@ func TestAgentGroups(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		if err := st.CreateAgentGroup(ctx, &store.AgentGroup{Name: "gpu", Description: "GPU hosts"}); err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +234,7 @@ func TestTxRollsBack(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		boom := errors.New("boom")
 		err := st.Tx(ctx, func(tx *store.Store) error {
 			if err := tx.CreatePolicy(ctx, newPolicy("acme", "web", "a", "default")); err != nil {
@@ -275,7 +262,7 @@ func TestTokens(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		past := st.Now().Add(-time.Hour)
 		for _, tok := range []*store.APIToken{
 			{ID: "1", Name: "admin", Hash: "h1", Scopes: []string{"admin"}},
@@ -323,7 +310,7 @@ func TestAuditEvents(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
 		ctx := t.Context()
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		start := st.Now().Add(-time.Second)
 		for i := range 5 {
 			c := store.Change{Action: "policy.create", ResourceType: "policy", ResourceID: fmt.Sprintf("acme/web/p%d", i), Repository: "acme/web",
@@ -376,7 +363,7 @@ func TestAuditEvents(t *testing.T) {
 
 func TestPingAfterClose(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
-		st := open(t, b)
+		st := testdb.Open(t, b)
 		if err := st.Ping(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -393,7 +380,7 @@ func TestPingAfterClose(t *testing.T) {
 func TestLeaderLock(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
-		a, c := open(t, b), open(t, b)
+		a, c := testdb.Open(t, b), testdb.Open(t, b)
 		ctx := t.Context()
 		var inner bool
 		ran, err := a.WithLeaderLock(ctx, store.LockReconcile, func(ctx context.Context) error {

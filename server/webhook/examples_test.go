@@ -3,7 +3,6 @@ package webhook_test
 import (
 	"bytes"
 	"encoding/json"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -35,7 +34,7 @@ func TestOfficialExamples(t *testing.T) {
 		for _, name := range names {
 			body := examples[name]
 			t.Run(name, func(t *testing.T) {
-				e := newEnv(t, fresh(t, b))
+				e := newEnv(t, testdb.Fresh(t, b))
 				// The self-hosted examples' repositories get a policy offering their labels.
 				for repo, labels := range map[string][]string{
 					"octo-org/example-workflow":          {"gpu", "db-app", "dc-03"},
@@ -92,12 +91,4 @@ func TestOfficialExamples(t *testing.T) {
 			})
 		}
 	})
-}
-
-// fresh returns a new empty database of the same kind as b.
-func fresh(t *testing.T, b testdb.Backend) testdb.Backend {
-	if b.Name == "postgres" {
-		return testdb.Postgres(t)
-	}
-	return testdb.Backend{Name: b.Name, Driver: b.Driver, DSN: filepath.Join(t.TempDir(), "garo.db")}
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/jobs"
@@ -26,8 +25,6 @@ import (
 func TestMain(m *testing.M) { testdb.Main(m) }
 
 const secret = "webhook-secret-0123456789"
-
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type env struct {
 	t   testing.TB
@@ -47,11 +44,7 @@ func newBenchEnv(b *testing.B, be testdb.Backend) *env { return serve(b, be) }
 
 func serve(t testing.TB, b testdb.Backend, secrets ...string) *env {
 	t.Helper()
-	st, err := store.Open(t.Context(), store.Config{Driver: b.Driver, DSN: b.DSN, MaxOpenConns: 30}, discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testdb.Open(t, b)
 	if secrets == nil {
 		secrets = []string{secret}
 	}
@@ -59,7 +52,7 @@ func serve(t testing.TB, b testdb.Backend, secrets ...string) *env {
 	for _, s := range secrets {
 		raw = append(raw, []byte(s))
 	}
-	h := webhook.NewHandler(webhook.Config{Secrets: raw, MaxBody: 64 << 10}, jobs.NewService(st, discard, nil), st, discard, nil)
+	h := webhook.NewHandler(webhook.Config{Secrets: raw, MaxBody: 64 << 10}, jobs.NewService(st, testkit.Discard(), nil), st, testkit.Discard(), nil)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	// Policies of acme/web: a plain Linux one and a GPU one.
@@ -199,7 +192,7 @@ func TestOtherEventsAndBadRequests(t *testing.T) {
 		if got, out := e.send(delivery{event: "workflow_job", guid: "p5", sig256: sign(unknown, secret), body: unknown}); got != 200 || out["status"] != "ignored" {
 			t.Fatalf("unknown action = %d %v", got, out)
 		}
-		unconfigured := httptest.NewServer(webhook.NewHandler(webhook.Config{}, nil, e.st, discard, nil))
+		unconfigured := httptest.NewServer(webhook.NewHandler(webhook.Config{}, nil, e.st, testkit.Discard(), nil))
 		defer unconfigured.Close()
 		resp, err := http.Post(unconfigured.URL, "application/json", bytes.NewReader(body))
 		if err != nil {

@@ -1,11 +1,13 @@
 // Package dockertest is the Docker side of Garo's tests: a connection to the real engine
 // that skips loudly (or fails under CI=true) when none answers, static binaries built for
-// FROM-scratch images, and images built through the engine API from an in-memory context
-// (nothing is ever pulled). Tests only: no binary imports it.
+// FROM-scratch images, images built through the engine API from an in-memory context
+// (nothing is ever pulled), and the stub runner's image among them. Tests only: no
+// production binary imports it.
 package dockertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/internal/imagebuild"
@@ -68,4 +71,71 @@ type File = imagebuild.File
 // BuildImage builds the image ref from files with the classic builder (imagebuild.Build).
 func BuildImage(ctx context.Context, cli *client.Client, ref string, files ...File) error {
 	return imagebuild.Build(ctx, cli, ref, files...)
+}
+
+// stubPackage is the stub runner's command; stubDockerfile its image's Dockerfile, from
+// the module's root.
+const (
+	stubPackage    = "github.com/garo-dev/garo/githubsim/cmd/garo-stub-runner"
+	stubDockerfile = "deployments/stub-runner/Dockerfile"
+)
+
+// StubRunner returns what the stub runner image is built from, as `make stub-image`
+// builds it: the static garo-stub-runner binary and deployments/stub-runner/Dockerfile.
+func StubRunner() (binary, dockerfile []byte, err error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	if dockerfile, err = os.ReadFile(filepath.Join(root, stubDockerfile)); err != nil {
+		return nil, nil, err
+	}
+	if binary, err = BuildStatic(stubPackage); err != nil {
+		return nil, nil, err
+	}
+	return binary, dockerfile, nil
+}
+
+// StubImage builds the stub runner image (StubRunner) under a tag of its own, with extra
+// lines (such as ENV instructions) appended to the Dockerfile, and removes it when the
+// test ends.
+func StubImage(t testing.TB, cli *client.Client, extra ...string) string {
+	t.Helper()
+	binary, dockerfile, err := StubRunner()
+	if err != nil {
+		t.Fatalf("dockertest: the stub runner: %v", err)
+	}
+	for _, l := range extra {
+		dockerfile = append(dockerfile, "\n"+l+"\n"...)
+	}
+	ref := fmt.Sprintf("garo-test/stub-runner:%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := BuildImage(ctx, cli, ref,
+		File{Name: "Dockerfile", Mode: 0o644, Data: dockerfile},
+		File{Name: "garo-stub-runner", Mode: 0o755, Data: binary}); err != nil {
+		t.Fatalf("dockertest: build %s: %v", ref, err)
+	}
+	t.Cleanup(func() {
+		_, _ = cli.ImageRemove(context.WithoutCancel(t.Context()), ref, image.RemoveOptions{Force: true, PruneChildren: true})
+	})
+	return ref
+}
+
+// moduleRoot is the directory of the go.mod above the test's working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("dockertest: no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }

@@ -1,5 +1,5 @@
-// Command garo-server is Garo's hub: the portal REST API, and later the GitHub webhook
-// receiver and the agent protocol. See docs/ and `garo-server --help`.
+// Command garo-server is Garo's hub: the portal REST API, the GitHub webhook receiver and
+// the agent protocol. See docs/ and `garo-server --help`.
 package main
 
 import (

@@ -2,16 +2,10 @@ package demo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,11 +16,9 @@ import (
 
 	agentapp "github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/provider"
-	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/internal/imagebuild"
+	"github.com/garo-dev/garo/internal/testkit/stack"
 	portalapi "github.com/garo-dev/garo/portal-api"
-	"github.com/garo-dev/garo/portal-api/client"
-	serverapp "github.com/garo-dev/garo/server/app"
 	"github.com/garo-dev/garo/server/config"
 )
 
@@ -43,14 +35,10 @@ type run struct {
 	log  *slog.Logger
 	view *view
 
-	image      string // the stub runner image, removed by cleanup
-	sim        *githubsim.Sim
-	portal     *client.Client
-	serverURL  string
-	simURL     string
-	adminToken string
-	agentID    string
-	engine     string // "version (API x)"
+	image   string       // the stub runner image, removed by cleanup
+	stack   *stack.Stack // the simulator and the server (internal/testkit/stack)
+	agentID string
+	engine  string // "version (API x)"
 
 	undo []func() // in reverse order by stop
 }
@@ -89,29 +77,22 @@ func (r *run) selector() filters.Args {
 	)
 }
 
-// start builds the image and starts the simulator, the server and the agent.
+// start builds the image and starts the simulator, the server (on SQLite) and the agent.
 func (r *run) start(ctx context.Context) error {
 	if err := r.buildImage(ctx); err != nil {
 		return err
 	}
-	serverAddr, err := freeAddr()
+	s, err := stack.Start(ctx, stack.Options{
+		Dir: r.o.Dir, Repositories: []string{repo}, Log: r.log,
+		Server: func(cfg *config.Config) { cfg.Agents.OfflineAfter = 30 * time.Second },
+	})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	secret, adminToken := randomHex(16), "garo_"+randomHex(24)
-	simURL, err := r.startSim(serverAddr, secret)
-	if err != nil {
-		return err
-	}
-	r.simURL, r.adminToken = simURL, adminToken
-	if err := r.startServer(ctx, serverAddr, simURL, secret, adminToken); err != nil {
-		return err
-	}
-	r.serverURL = "http://" + serverAddr
-	r.portal, err = client.New(r.serverURL, adminToken)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
+	r.stack = s
+	r.undo = append(r.undo, s.Close)
+	r.view.linef("GitHub simulator on %s, App installed on %s", s.SimURL, repo)
+	r.view.linef("garo-server on %s (SQLite %s)", s.ServerURL, s.ServerConfig().Database.SQLitePath)
 	if err := r.createPolicy(ctx); err != nil {
 		return err
 	}
@@ -141,81 +122,10 @@ func (r *run) buildImage(ctx context.Context) error {
 	return nil
 }
 
-// startSim serves the GitHub simulator on a free 127.0.0.1 port, sending webhooks to
-// the server that will listen on serverAddr.
-func (r *run) startSim(serverAddr, secret string) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("demo: simulator: %w", err)
-	}
-	base := "http://" + ln.Addr().String()
-	sim, err := githubsim.New(githubsim.Options{
-		WebhookURL: "http://" + serverAddr + "/webhooks/github", WebhookSecret: secret,
-		PathPrefix: "/api/v3", BaseURL: base, Log: r.log.With("side", "githubsim"),
-	})
-	if err != nil {
-		ln.Close()
-		return "", fmt.Errorf("demo: simulator: %w", err)
-	}
-	sim.AddRepository(repo)
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	r.sim = sim
-	r.undo = append(r.undo, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		sim.Close()
-	})
-	r.view.linef("GitHub simulator on %s, App installed on %s", base, repo)
-	return base, nil
-}
-
-// startServer runs garo-server on SQLite with the simulator as its GitHub App.
-func (r *run) startServer(ctx context.Context, addr, simURL, secret, adminToken string) error {
-	keyFile := filepath.Join(r.o.Dir, "app.pem")
-	if err := os.WriteFile(keyFile, r.sim.PrivateKeyPEM(), 0o600); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	cfg := config.Defaults()
-	cfg.Server.Listen = addr
-	cfg.Database.SQLitePath = filepath.Join(r.o.Dir, "garo.db")
-	cfg.Auth.BootstrapAdminToken = adminToken
-	cfg.Auth.AdminTokenFile = filepath.Join(r.o.Dir, "admin.token")
-	cfg.GitHub.APIURL = simURL + "/api/v3/"
-	cfg.GitHub.AppID = r.sim.AppID()
-	cfg.GitHub.PrivateKeyFile = keyFile
-	cfg.GitHub.WebhookSecret = secret
-	cfg.Agents.HeartbeatInterval = time.Second
-	cfg.Agents.LongPollTimeout = 10 * time.Second
-	cfg.Agents.OfflineAfter = 30 * time.Second
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("demo: server configuration: %w", err)
-	}
-	srvCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- serverapp.Run(srvCtx, cfg, r.log.With("side", "server"), func(net.Addr, string) { close(ready) })
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		return fmt.Errorf("demo: garo-server: %w", err)
-	case <-ctx.Done():
-		cancel()
-		<-done
-		return ctx.Err()
-	}
-	r.undo = append(r.undo, func() { cancel(); <-done })
-	r.view.linef("garo-server on http://%s (SQLite %s)", addr, cfg.Database.SQLitePath)
-	return nil
-}
-
 // createPolicy creates the demo's runner policy through the portal API.
 func (r *run) createPolicy(ctx context.Context) error {
 	grace, boot := portalapi.Duration(r.o.IdleGrace), portalapi.Duration(2*time.Minute)
-	p, err := r.portal.CreatePolicy(ctx, repo, portalapi.PolicyRequest{
+	p, err := r.stack.Portal.CreatePolicy(ctx, repo, portalapi.PolicyRequest{
 		Name: policy, Labels: []string{policy}, MinIdle: 0, MaxRunners: r.o.MaxRunners,
 		IdleGrace: &grace, BootstrapTimeout: &boot, Provider: portalapi.ProviderDocker,
 		Runner: portalapi.RunnerSpec{Image: r.image, Docker: &portalapi.DockerSpec{NetworkMode: "host"}},
@@ -231,67 +141,30 @@ func (r *run) createPolicy(ctx context.Context) error {
 // startAgent registers garo-agent with a one-time token and runs it on the Docker
 // provider.
 func (r *run) startAgent(ctx context.Context) error {
-	uses := 1
-	tok, err := r.portal.CreateRegistrationToken(ctx, "default", portalapi.RegistrationTokenRequest{Uses: &uses})
+	tok, err := r.stack.RegistrationToken(ctx)
 	if err != nil {
-		return fmt.Errorf("demo: registration token: %w", err)
+		return fmt.Errorf("demo: %w", err)
 	}
-	cfg := agentapp.Defaults()
-	cfg.Server.URL = r.serverURL
-	cfg.RegistrationToken = tok.Token
-	cfg.Name = "demo-agent"
-	cfg.StateFile = filepath.Join(r.o.Dir, "agent-state.json")
-	cfg.Status.Listen = ""
+	cfg := r.stack.AgentConfig(tok, "demo-agent")
 	cfg.Provider.Type = "docker"
 	cfg.Provider.Docker.Host = r.cli.DaemonHost()
 	cfg.Provider.Docker.PullPolicy = "never"
 	cfg.Provider.Docker.StopTimeout = 5 * time.Second
-	cfg.Scheduler.Interval = 250 * time.Millisecond
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("demo: agent configuration: %w", err)
 	}
-	agCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ready, done := make(chan string, 1), make(chan error, 1)
-	go func() {
-		done <- agentapp.Run(agCtx, cfg, r.log.With("side", "agent"), agentapp.Options{
-			Ready: func(id string, _ net.Addr) { ready <- id },
-		})
-	}()
-	select {
-	case r.agentID = <-ready:
-	case err := <-done:
-		cancel()
-		return fmt.Errorf("demo: garo-agent: %w", err)
-	case <-ctx.Done():
-		cancel()
-		<-done
-		return ctx.Err()
+	ag, err := r.stack.StartAgent(ctx, cfg, agentapp.Options{})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
+	r.agentID = ag.ID
 	r.undo = append(r.undo, func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		if err := ag.Stop(); err != nil && !errors.Is(err, context.Canceled) {
 			r.log.Warn("agent stopped", "err", err)
 		}
 	})
 	r.view.linef("garo-agent %s registered; runners are containers on the Docker engine", r.agentID)
 	return nil
-}
-
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago: the
-// simulator must know the server's webhook URL before the server starts.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // since is the time since t, rounded for people.
@@ -317,5 +190,5 @@ The server, the simulator and the agent keep running until Ctrl-C. In another sh
 Queue more jobs (the simulator sends their webhooks):
 
   curl -sS -X POST %s/_sim/jobs -d '{"repository":"%s","labels":["self-hosted","%s"]}'
-`, r.serverURL, r.adminToken, repo, policy, repo, r.simURL, repo, policy)
+`, r.stack.ServerURL, r.stack.AdminToken, repo, policy, repo, r.stack.SimURL, repo, policy)
 }

@@ -1,0 +1,14 @@
+// Package testkit is the one home of Garo's test support: a fake clock, a log capture, and
+// the logger of tests that do not read logs. It imports only the standard library, so that
+// the tests of every package (server, agent, simulator) may use it.
+//
+// Its subpackages are the heavier harnesses, each its own idea with its own dependencies:
+//
+//   - testdb: the test store, on SQLite and on a real PostgreSQL that it starts itself;
+//   - dockertest: the real Docker engine, static binaries and images built from memory;
+//   - stack: garo-server, the GitHub simulator and garo-agent in one process, as e2e/
+//     and the demo (internal/demo) run them.
+//
+// Test support only: no production binary imports testkit or any of its subpackages
+// (layout_test.go proves it).
+package testkit
