@@ -47,6 +47,7 @@ test: ## Run all tests with -race against SQLite and PostgreSQL (JSON log: .cach
 	@status=0; \
 	$(GO) tool gotestsum --format testname --jsonfile $(TEST_JSON) -- -race -count=1 ./... || status=$$?; \
 	bash .ci/store-counts.sh $(TEST_JSON) || true; \
+	grep -ohE 'figure: [^"\\]*' $(TEST_JSON) | sort -u || true; \
 	exit $$status
 
 lint: ## go vet, gofmt, and golangci-lint (.golangci.yml; version pinned in tools/golangci-lint/go.mod)

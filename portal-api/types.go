@@ -270,14 +270,16 @@ type Job struct {
 	Timeline        []JobEvent `json:"timeline"`
 	// AgentState is the serving agent's view of a queued job: waiting_for_capacity (the
 	// policy is at max_runners; QueuePosition is the job's 1-based place in the policy's
-	// queue) or runner_requested; or the server's no_agent when no live agent of the
-	// policy's group runs the policy's provider (AgentReason says which). Empty when no
-	// agent reported the job, and once a runner took it.
-	AgentState    string `json:"agent_state,omitempty"`
-	QueuePosition int    `json:"queue_position,omitempty"`
-	AgentID       string `json:"agent_id,omitempty"`
-	// AgentReason explains AgentState where it needs it (no_agent).
-	AgentReason string `json:"agent_reason,omitempty"`
+	// queue), runner_requested, or backing_off (the policy is held back: its runners
+	// failed before taking a job, or creations failed; AgentReason says why and
+	// AgentRetryAt when the agent tries again); or the server's no_agent when no live
+	// agent of the policy's group runs the policy's provider (AgentReason says which).
+	// Empty when no agent reported the job, and once a runner took it.
+	AgentState    string     `json:"agent_state,omitempty"`
+	QueuePosition int        `json:"queue_position,omitempty"`
+	AgentID       string     `json:"agent_id,omitempty"`
+	AgentReason   string     `json:"agent_reason,omitempty"`
+	AgentRetryAt  *time.Time `json:"agent_retry_at,omitempty"`
 }
 
 // Agent states of a queued job: as the serving agent reports them, and no_agent, which
@@ -285,6 +287,7 @@ type Job struct {
 const (
 	JobWaitingForCapacity = "waiting_for_capacity"
 	JobRunnerRequested    = "runner_requested"
+	JobBackingOff         = "backing_off"
 	JobNoAgent            = "no_agent"
 )
 

@@ -101,7 +101,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 		defer closeProv()
 	}
 	if a.id, err = a.identity(ctx); err != nil {
-		if errors.Is(err, client.ErrUnauthorized) {
+		if errors.Is(err, protocol.ErrUnauthorized) {
 			return fmt.Errorf("registration token rejected (401): it is unknown, used up or expired: %w", err)
 		}
 		return err
@@ -112,9 +112,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 	a.sched = scheduler.New(scheduler.Options{
 		AgentID: a.id.AgentID, Provider: a.prov, Server: cl, Log: a.log.With("component", "scheduler"),
 		Now: opts.Now, MaxLifetime: cfg.Scheduler.RunnerMaxLifetime, Interval: cfg.Scheduler.Interval,
-		Parallel: cfg.Scheduler.Parallel, OnProvisioned: a.metrics.provisioned,
+		ListTimeout: cfg.Scheduler.ListTimeout, Parallel: cfg.Scheduler.Parallel, OnProvisioned: a.metrics.provisioned,
+		CrashBackoff: backoff.Policy{Base: cfg.Scheduler.CrashBackoffBase, Cap: cfg.Scheduler.CrashBackoffMax},
 	})
-	a.metrics.watch(a.sched)
+	a.metrics.watch(a.sched, opts.Now)
 
 	var statusAddr net.Addr
 	var statusSrv *http.Server
@@ -140,7 +141,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 	g.Go(func() error { return a.pollJobs(gctx) })
 	g.Go(func() error { return a.sched.Run(gctx) })
 	err = g.Wait()
-	if errors.Is(err, client.ErrUnauthorized) {
+	if errors.Is(err, protocol.ErrUnauthorized) {
 		a.log.Error("CREDENTIAL REVOKED: the server answered 401; this agent stopped provisioning runners. "+
 			"Existing runners were left as they are. Register the agent again with a new registration token.",
 			"state_file", cfg.StateFile, "err", err)
@@ -239,7 +240,7 @@ func (a *agent) heartbeats(ctx context.Context) error {
 			if len(resp.Ignored) > 0 {
 				a.log.Warn("the server ignored entries of the heartbeat", "count", len(resp.Ignored), "entries", resp.Ignored)
 			}
-		case errors.Is(err, client.ErrUnauthorized):
+		case errors.Is(err, protocol.ErrUnauthorized):
 			return err
 		case ctx.Err() == nil:
 			a.log.Warn("heartbeat failed; the next one reports the state of then", "err", err)
@@ -306,7 +307,7 @@ func (a *agent) poll(ctx context.Context, what string, once func(context.Context
 			continue
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, client.ErrUnauthorized):
+		case errors.Is(err, protocol.ErrUnauthorized):
 			return err
 		}
 		wait := max(a.backoff.Delay(failures), time.Second)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/app"
 	"github.com/garo-dev/garo/agent/internal/simtest"
+	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/state"
 	"github.com/garo-dev/garo/githubsim"
@@ -58,7 +59,7 @@ type running struct {
 	logs   *syncBuffer
 }
 
-func start(t *testing.T, cfg app.Config, prov *memory.Provider) *running {
+func start(t *testing.T, cfg app.Config, prov provider.Provider) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	r := &running{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}

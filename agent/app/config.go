@@ -70,6 +70,14 @@ type Scheduler struct {
 	// RunnerMaxLifetime is the expiry label of new runners; one past it is removed
 	// unless busy. 0 means none.
 	RunnerMaxLifetime time.Duration `mapstructure:"runner_max_lifetime" yaml:"runner_max_lifetime"`
+	// ListTimeout bounds one listing of the provider's instances; one that does not
+	// answer in time marks the provider unavailable (heartbeats go on regardless).
+	ListTimeout time.Duration `mapstructure:"list_timeout" yaml:"list_timeout"`
+	// CrashBackoffBase and CrashBackoffMax pace a policy whose runners fail before
+	// taking a job: the first failure holds it back for about the base, each next one
+	// in a row for twice as long, up to the max, until a runner of it takes a job.
+	CrashBackoffBase time.Duration `mapstructure:"crash_backoff_base" yaml:"crash_backoff_base"`
+	CrashBackoffMax  time.Duration `mapstructure:"crash_backoff_max" yaml:"crash_backoff_max"`
 }
 
 // Status is the local status endpoint (/healthz, /metrics); empty Listen turns it off.
@@ -101,7 +109,7 @@ func Defaults() Config {
 		Server:    Server{Timeout: 30 * time.Second},
 		StateFile: "garo-agent-state.json",
 		Provider:  Provider{Memory: memory.DefaultConfig(), Docker: docker.DefaultConfig()},
-		Scheduler: Scheduler{Interval: 2 * time.Second, Parallel: 8, RunnerMaxLifetime: 24 * time.Hour},
+		Scheduler: Scheduler{Interval: 2 * time.Second, Parallel: 8, RunnerMaxLifetime: 24 * time.Hour, ListTimeout: 30 * time.Second, CrashBackoffBase: 5 * time.Second, CrashBackoffMax: 5 * time.Minute},
 		Status:    Status{Listen: "127.0.0.1:9102"},
 		Shutdown:  Shutdown{Drain: true, Unregister: true, Timeout: 30 * time.Second},
 		Log:       Log{Level: "info", Format: "text"},
@@ -188,6 +196,16 @@ func (c Config) Validate() error {
 	}
 	if c.Scheduler.RunnerMaxLifetime < 0 || (c.Scheduler.RunnerMaxLifetime > 0 && c.Scheduler.RunnerMaxLifetime < time.Minute) {
 		bad("scheduler.runner_max_lifetime", "must be 0 (none) or at least 1m, got %s", c.Scheduler.RunnerMaxLifetime)
+	}
+	if c.Scheduler.ListTimeout < 100*time.Millisecond || c.Scheduler.ListTimeout > 10*time.Minute {
+		bad("scheduler.list_timeout", "must be between 100ms and 10m, got %s", c.Scheduler.ListTimeout)
+	}
+	if c.Scheduler.CrashBackoffBase < 100*time.Millisecond || c.Scheduler.CrashBackoffBase > time.Hour {
+		bad("scheduler.crash_backoff_base", "must be between 100ms and 1h, got %s", c.Scheduler.CrashBackoffBase)
+	}
+	if c.Scheduler.CrashBackoffMax < c.Scheduler.CrashBackoffBase || c.Scheduler.CrashBackoffMax > 24*time.Hour {
+		bad("scheduler.crash_backoff_max", "must be at least scheduler.crash_backoff_base (%s) and at most 24h, got %s",
+			c.Scheduler.CrashBackoffBase, c.Scheduler.CrashBackoffMax)
 	}
 	if c.Status.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Status.Listen); err != nil {

@@ -115,7 +115,7 @@ func (f *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, j := range req.Jobs {
-		if j.State != protocol.JobWaitingForCapacity && j.State != protocol.JobRunnerRequested {
+		if j.State != protocol.JobWaitingForCapacity && j.State != protocol.JobRunnerRequested && j.State != protocol.JobBackingOff {
 			writeErr(w, 400, "invalid_request", "job state "+j.State)
 			return
 		}

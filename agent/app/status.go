@@ -38,7 +38,10 @@ func (m *metrics) provisioned(k scheduler.Key, d time.Duration) {
 }
 
 // watch registers the gauges read from the scheduler at scrape time.
-func (m *metrics) watch(s *scheduler.Scheduler) { m.reg.MustRegister(&schedCollector{s: s}) }
+// They read the scheduler's published snapshot: a scrape never waits on the provider.
+func (m *metrics) watch(s *scheduler.Scheduler, now func() time.Time) {
+	m.reg.MustRegister(&schedCollector{s: s, now: now})
+}
 
 var (
 	runnersDesc = prometheus.NewDesc("garo_agent_runners", "Runners of the agent by policy and state.",
@@ -49,6 +52,11 @@ var (
 		"1 when the provider (the Docker engine) answered the scheduler's last listing, 0 when it failed or before the first.", nil, nil)
 	providerLastOKDesc = prometheus.NewDesc("garo_agent_provider_last_ok_timestamp_seconds",
 		"Unix time of the scheduler's last successful listing of the provider's instances (0 before the first).", nil, nil)
+	backoffDesc = prometheus.NewDesc("garo_agent_policy_backoff_seconds",
+		"Seconds until the policy tries a runner again after its runners failed before taking a job (or creations failed); 0 when it is not held back.",
+		[]string{"repo", "policy"}, nil)
+	snapshotAgeDesc = prometheus.NewDesc("garo_agent_scheduler_snapshot_age_seconds",
+		"Age of the scheduler's published state (its last tick) that heartbeats, /healthz and these metrics report.", nil, nil)
 )
 
 var allStates = []protocol.RunnerState{
@@ -56,13 +64,18 @@ var allStates = []protocol.RunnerState{
 	protocol.RunnerBusy, protocol.RunnerFinished, protocol.RunnerFailed,
 }
 
-type schedCollector struct{ s *scheduler.Scheduler }
+type schedCollector struct {
+	s   *scheduler.Scheduler
+	now func() time.Time
+}
 
 func (c *schedCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- runnersDesc
 	ch <- queueDesc
 	ch <- providerUpDesc
 	ch <- providerLastOKDesc
+	ch <- backoffDesc
+	ch <- snapshotAgeDesc
 }
 
 func (c *schedCollector) Collect(ch chan<- prometheus.Metric) {
@@ -76,7 +89,14 @@ func (c *schedCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(providerUpDesc, prometheus.GaugeValue, up)
 	ch <- prometheus.MustNewConstMetric(providerLastOKDesc, prometheus.GaugeValue, lastOK)
+	ch <- prometheus.MustNewConstMetric(snapshotAgeDesc, prometheus.GaugeValue, h.SnapshotAge.Seconds())
 	runners, queues := c.s.Snapshot()
+	holds, now := c.s.Holds(), c.now()
+	for k := range holds {
+		if runners[k] == nil {
+			runners[k] = map[protocol.RunnerState]int{}
+		}
+	}
 	for k := range queues {
 		if runners[k] == nil {
 			runners[k] = map[protocol.RunnerState]int{}
@@ -87,6 +107,8 @@ func (c *schedCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(runnersDesc, prometheus.GaugeValue, float64(byState[st]), k.Repository, k.Policy, string(st))
 		}
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(queues[k]), k.Repository, k.Policy)
+		wait := max(0, holds[k].Until.Sub(now)).Seconds()
+		ch <- prometheus.MustNewConstMetric(backoffDesc, prometheus.GaugeValue, wait, k.Repository, k.Policy)
 	}
 }
 
@@ -101,8 +123,14 @@ func (a *agent) statusServer() *http.Server {
 		}
 		// The provider's state is reported, not judged: an engine that is down does not
 		// make the agent unhealthy (a restart would not help); alert on
-		// garo_agent_provider_up instead.
-		switch h := a.sched.Health(); {
+		// garo_agent_provider_up instead. All of it comes from the scheduler's snapshot,
+		// whose age says how current it is: the answer never waits on the provider.
+		h := a.sched.Health()
+		if !h.SnapshotAt.IsZero() {
+			body["scheduler_snapshot_at"] = h.SnapshotAt.UTC().Format(time.RFC3339Nano)
+			body["scheduler_snapshot_age_seconds"] = h.SnapshotAge.Seconds()
+		}
+		switch {
 		case h.OK:
 			body["provider"] = "ok"
 		case h.Err != nil:

@@ -30,23 +30,6 @@ import (
 	"github.com/garo-dev/garo/shared/version"
 )
 
-// The protocol's sentinels (shared/protocol), kept here for callers of this package;
-// check with errors.Is. Code that only decides on an answer should depend on the
-// protocol's names, not on this client.
-var (
-	// ErrUnauthorized: 401, the credential (or registration token) is revoked or unknown.
-	// Terminal: the agent stops provisioning and must be registered again.
-	ErrUnauthorized = protocol.ErrUnauthorized
-	// ErrNotOwner: 403 not_owner, the agent does not serve that repository.
-	ErrNotOwner = protocol.ErrNotOwner
-	// ErrRunnerBusy: 409 runner_busy, GitHub says the runner runs a job: keep it.
-	ErrRunnerBusy = protocol.ErrRunnerBusy
-)
-
-// APIError is an answer that retrying does not change (any 4xx but 408 and 429): the
-// protocol's *Error, which Is the sentinel its status and code stand for.
-type APIError = protocol.Error
-
 // Defaults.
 const (
 	DefaultTimeout      = 30 * time.Second // one ordinary attempt

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ func (s *Scheduler) create(ctx context.Context, c Create) {
 		Repository: r.Repository, Policy: r.Policy, RunnerName: r.Name, JobID: r.ForJob,
 	})
 	if err != nil {
-		s.createFailed(r, "no runner credentials", err)
+		s.createFailed(r, "no runner credentials", err, false)
 		return
 	}
 	r.RunnerID = creds.RunnerID
@@ -58,46 +59,61 @@ func (s *Scheduler) create(ctx context.Context, c Create) {
 	}
 	inst, err := s.opts.Provider.Create(ctx, req)
 	if err != nil {
-		s.createFailed(r, "provider create failed", err)
+		s.createFailed(r, "provider create failed", err, true)
 		// Its GitHub registration would stay behind, offline; tell the server even when
 		// the agent is shutting down (ctx ended), within forget's own short timeout.
 		s.forget(context.WithoutCancel(ctx), r)
 		return
 	}
-	s.mu.Lock()
-	delete(s.failures, r.Key)
-	delete(s.blocked, r.Key)
-	s.mu.Unlock()
-	s.update(r.Name, func(rec *Record) {
-		rec.ProviderID, rec.RunnerID, rec.Pending = inst.ID, creds.RunnerID, false
-		rec.State, rec.Since = protocol.RunnerBooting, s.opts.Now()
-	})
 	log.Info("runner created", "provider_id", inst.ID, "runner_id", creds.RunnerID)
-	s.Wake()
+	now := s.opts.Now()
+	s.report(func(s *Scheduler) {
+		delete(s.failures, r.Key)
+		delete(s.blocked, r.Key)
+		s.update(r.Name, func(rec *Record) {
+			rec.ProviderID, rec.RunnerID, rec.Pending = inst.ID, creds.RunnerID, false
+			rec.State, rec.Since = protocol.RunnerBooting, now
+		})
+	})
 }
 
-// createFailed marks r failed and holds the policy's creations back for a while.
-func (s *Scheduler) createFailed(r Record, what string, err error) {
+// createFailed reports r failed and holds the policy's creations back for a while. A
+// runner the provider could not make (after its credentials were minted) also counts
+// against the policy's crash-loop back-off: a bad image fails that way every time.
+func (s *Scheduler) createFailed(r Record, what string, err error, crash bool) {
 	if errors.Is(err, protocol.ErrUnauthorized) {
 		s.setFatal(err)
 	}
 	now := s.opts.Now()
-	s.mu.Lock()
-	n := s.failures[r.Key]
-	s.failures[r.Key] = n + 1
-	wait := max(s.opts.Backoff.Delay(n), time.Second)
-	s.blocked[r.Key] = now.Add(wait)
-	s.mu.Unlock()
-	s.update(r.Name, func(rec *Record) {
-		rec.State, rec.Since, rec.Pending, rec.Reason = protocol.RunnerFailed, now, false, what+": "+err.Error()
-	})
+	reason := what + ": " + err.Error()
 	level := s.log.Warn
 	if errors.Is(err, context.Canceled) {
 		level = s.log.Info
 	}
-	level("runner not created", "repo", r.Repository, "policy", r.Policy, "runner", r.Name,
-		"job_id", r.ForJob, "err", err, "retry_in", wait.Round(time.Millisecond))
-	s.Wake()
+	s.report(func(s *Scheduler) {
+		n := s.failures[r.Key]
+		s.failures[r.Key] = n + 1
+		wait := max(s.opts.Backoff.Delay(n), time.Second)
+		s.blocked[r.Key] = Hold{Until: now.Add(wait), Reason: "backing off after a failed creation: " + reason}
+		if crash && ctxAlive(err) {
+			old := s.backoffs[r.Key]
+			b := old.Failed(now, r.Name+": "+reason, s.opts.CrashBackoff, s.opts.AgentID+"/"+r.Key.String())
+			s.backoffs = maps.Clone(s.backoffs) // the last plan's map is not changed
+			s.backoffs[r.Key] = b
+			s.logBackoff(map[Key]Backoff{r.Key: old}, map[Key]Backoff{r.Key: b}, now)
+		}
+		s.update(r.Name, func(rec *Record) {
+			rec.State, rec.Since, rec.Pending, rec.Reason = protocol.RunnerFailed, now, false, reason
+		})
+		level("runner not created", "repo", r.Repository, "policy", r.Policy, "runner", r.Name,
+			"job_id", r.ForJob, "err", err, "retry_in", wait.Round(time.Millisecond))
+	})
+}
+
+// ctxAlive reports whether err is not the end of the action's context (the agent
+// stopping, or the action's timeout): that says nothing about the policy.
+func ctxAlive(err error) bool {
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // reap removes one runner: from GitHub first when it may be running (the server refuses
@@ -143,30 +159,39 @@ func (s *Scheduler) reap(ctx context.Context, rp Reap) {
 			return
 		}
 	}
-	s.mu.Lock()
-	delete(s.records, r.Name)
-	s.mu.Unlock()
 	if !rp.Running && r.State == protocol.RunnerFailed {
 		s.forget(ctx, r)
 	}
 	log.Info("runner removed")
-	s.Wake()
+	s.report(func(s *Scheduler) { delete(s.records, r.Name) })
 }
 
-// keep clears r's pending mark and leaves it alone for d.
+// keep reports that r's pending mark is to be cleared and r left alone for d.
 func (s *Scheduler) keep(name string, d time.Duration) {
 	now := s.opts.Now()
-	s.update(name, func(rec *Record) { rec.Pending, rec.RetryAt = false, now.Add(d) })
+	s.report(func(s *Scheduler) {
+		s.update(name, func(rec *Record) { rec.Pending, rec.RetryAt = false, now.Add(d) })
+	})
 }
 
-// retry clears r's pending mark after a failed removal and holds the next attempt back
-// by the backoff policy.
+// retry reports a failed removal: r's pending mark is cleared, and the next attempt held
+// back by the backoff policy.
 func (s *Scheduler) retry(name string) {
 	now := s.opts.Now()
-	s.update(name, func(rec *Record) {
-		rec.Pending, rec.RetryAt = false, now.Add(max(s.opts.Backoff.Delay(rec.Attempts), time.Second))
-		rec.Attempts++
+	s.report(func(s *Scheduler) {
+		s.update(name, func(rec *Record) {
+			rec.Pending, rec.RetryAt = false, now.Add(max(s.opts.Backoff.Delay(rec.Attempts), time.Second))
+			rec.Attempts++
+		})
 	})
+}
+
+// update changes one record, if it still exists. Only the owner calls it, from a report.
+func (s *Scheduler) update(name string, f func(*Record)) {
+	if r, ok := s.records[name]; ok {
+		f(&r)
+		s.records[name] = r
+	}
 }
 
 // forget asks the server, best effort and briefly, to remove a runner that never ran a

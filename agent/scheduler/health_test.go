@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/scheduler"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/shared/protocol"
 )
 
 // flakyProvider is a provider whose List fails while down holds an error: an engine
@@ -70,5 +72,89 @@ func TestProviderHealth(t *testing.T) {
 	s.Wait()
 	if h := s.Health(); !h.OK || h.Err != nil || !h.LastOK.After(since) {
 		t.Fatalf("health after recovery = %+v", h)
+	}
+}
+
+// hungProvider is an engine that accepts the call and never answers: its List blocks
+// until its context ends.
+type hungProvider struct {
+	provider.Provider
+	hung  atomic.Bool
+	lists atomic.Int32
+}
+
+func (h *hungProvider) List(ctx context.Context, sel map[string]string) ([]provider.Instance, error) {
+	h.lists.Add(1)
+	if h.hung.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return h.Provider.List(ctx, sel)
+}
+
+// A listing that does not answer holds up nothing but the loop: Heartbeat, Health,
+// Records and Snapshot answer at once from the last snapshot, and when the listing's
+// timeout ends the provider is reported unavailable with the error.
+func TestHungListingBlocksNoReader(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, githubsim.Options{}, policy("small", 1, 2), time.Second)
+	hung := &hungProvider{Provider: r.prov}
+	const listTimeout = 500 * time.Millisecond
+	s := scheduler.New(scheduler.Options{AgentID: agentID, Provider: hung, Server: r.srv, ListTimeout: listTimeout,
+		Interval: time.Hour}) // only wakes tick: none come while the listing hangs
+	s.SetConfig(r.cfg)
+	s.SetJobs(snapshot(r.env.Sim))
+	if err := s.Tick(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.Wait()
+	if err := s.Tick(t.Context()); err != nil { // the min_idle runner's create reported back
+		t.Fatal(err)
+	}
+	if recs := s.Records(); len(recs) != 1 || recs[0].State != protocol.RunnerBooting && recs[0].State != protocol.RunnerIdle {
+		t.Fatalf("records before the engine hangs: %v", recs)
+	}
+
+	hung.hung.Store(true)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for hung.lists.Load() < 3 { // Run's first listing is under way
+		time.Sleep(time.Millisecond)
+	}
+	// The listing hangs now (for up to listTimeout): every reader answers within 100 ms.
+	for range 20 {
+		start := time.Now()
+		hb := s.Heartbeat()
+		h := s.Health()
+		recs := s.Records()
+		runners, _ := s.Snapshot()
+		if took := time.Since(start); took > 100*time.Millisecond {
+			t.Fatalf("readers took %s while the listing hangs", took)
+		}
+		if len(hb.Runners) != 1 || len(recs) != 1 || len(runners) != 1 || h.SnapshotAt.IsZero() {
+			t.Fatalf("heartbeat %+v, records %v, health %+v while the listing hangs", hb, recs, h)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Once the listing's timeout has passed, the provider is unavailable with the error,
+	// and the snapshot's age shows how old what the heartbeat reports is.
+	deadline := time.Now().Add(10 * time.Second)
+	for h := s.Health(); h.OK; h = s.Health() {
+		if time.Now().After(deadline) {
+			t.Fatalf("health still %+v %s after the listing timeout", h, time.Since(deadline.Add(-10*time.Second)))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h := s.Health()
+	if !errors.Is(h.Err, context.DeadlineExceeded) || !strings.Contains(h.Err.Error(), "list_timeout") || h.FailingSince.IsZero() {
+		t.Errorf("health after the listing timed out: %+v", h)
+	}
+	if h.SnapshotAt.IsZero() || h.SnapshotAge < 0 {
+		t.Errorf("snapshot time %s, age %s", h.SnapshotAt, h.SnapshotAge)
 	}
 }

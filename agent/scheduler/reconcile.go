@@ -3,11 +3,13 @@ package scheduler
 import (
 	"cmp"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/shared/backoff"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -33,9 +35,17 @@ type Input struct {
 	Records map[string]Record
 	// Draining: create nothing, let busy runners finish, reap the rest.
 	Draining bool
-	// Blocked holds, per policy, a time before which no runner is created (backoff after
-	// failed creations, e.g. while the server cannot mint credentials).
-	Blocked map[Key]time.Time
+	// Blocked holds, per policy, a time before which no runner is created, and why
+	// (backoff after failed creations, e.g. while the server cannot mint credentials).
+	Blocked map[Key]Hold
+	// Backoff is each policy's crash-loop state from the last plan (Plan.Backoff).
+	Backoff map[Key]Backoff
+	// CrashBackoff paces a policy whose runners fail before taking a job: the n-th
+	// failure in a row holds its creations back for a delay between half and all of
+	// CrashBackoff.Ceiling(n-1). Zero Base and Cap mean 5 s and 5 min. Its Rand is not
+	// used: the jitter is drawn from the policy and the count, so that Reconcile stays
+	// pure and policies that fail together still spread their retries.
+	CrashBackoff backoff.Policy
 	// NewName returns a fresh runner name for a policy.
 	NewName func(Key) string
 	// MaxLifetime sets the expiry of new runners; 0 means none.
@@ -80,6 +90,62 @@ type Plan struct {
 	Provisioned []Provisioned
 	// Warnings are problems worth a log line (unreadable schedule windows).
 	Warnings []error
+	// Backoff is the crash-loop state of the policies whose runners failed before taking
+	// a job (the next Input.Backoff); a policy that works again is not in it.
+	Backoff map[Key]Backoff
+}
+
+// Hold keeps a policy from creating runners before Until, for Reason.
+type Hold struct {
+	Until  time.Time
+	Reason string
+}
+
+// Backoff is a policy's crash-loop state. Failures counts its runners that failed in a
+// row before taking a job (exited, vanished, not online within bootstrap_timeout, not
+// created by the provider); a failure while the policy is held back (before Until) is
+// the same evidence again and does not count. While Failures > 0 the policy makes none
+// before Until, and then one runner at a time (a probe: one made since the first failure
+// that has not taken a job yet holds the next back; runners from before keep serving);
+// a runner of it that takes a job, or exits cleanly after one, ends this.
+type Backoff struct {
+	Failures int
+	Since    time.Time // the first failure counted; runners made since then are probes
+	Until    time.Time
+	Reason   string // the last failure
+}
+
+// Defaults of the crash-loop back-off.
+const (
+	DefaultCrashBackoffBase = 5 * time.Second
+	DefaultCrashBackoffCap  = 5 * time.Minute
+)
+
+// Failed returns b after one more failure at now, for reason: counted (and the hold
+// renewed) only when the policy is not held back already. The delay before the next try
+// is between half and all of p.Ceiling(failures-1), the fraction drawn from seed and
+// the count.
+func (b Backoff) Failed(now time.Time, reason string, p backoff.Policy, seed string) Backoff {
+	if now.Before(b.Until) {
+		return b
+	}
+	if p.Base <= 0 {
+		p.Base = DefaultCrashBackoffBase
+	}
+	if p.Cap <= 0 {
+		p.Cap = DefaultCrashBackoffCap
+	}
+	if b.Failures == 0 {
+		b.Since = now
+	}
+	b.Failures++
+	ceil := p.Ceiling(b.Failures - 1)
+	h := fnv.New64a()
+	_, _ = fmt.Fprintf(h, "%s/%d", seed, b.Failures)
+	frac := float64(h.Sum64()>>11) / (1 << 53) // [0, 1)
+	b.Until = now.Add(ceil/2 + time.Duration(frac*float64(ceil/2)))
+	b.Reason = reason
+	return b
 }
 
 // Reconcile compares what should run with what runs and returns the records' new states
@@ -92,8 +158,12 @@ type Plan struct {
 // (at once), when they did not start within bootstrap_timeout or let a queued job wait
 // that long, and when the agent has no record of them. A busy runner is
 // never reaped here, and a running one only after the server removed it from GitHub.
+//
+// A policy whose runner fails before taking a job backs off (Backoff): no creation
+// before the hold ends, then one probe at a time until a runner takes a job; its queued
+// jobs that would get a runner are reported backing_off, with the reason and the time.
 func Reconcile(in Input) Plan {
-	p := Plan{Records: cloneRecords(in.Records), Queues: map[Key]int{}}
+	p := Plan{Records: cloneRecords(in.Records), Queues: map[Key]int{}, Backoff: map[Key]Backoff{}}
 	if p.Records == nil {
 		p.Records = map[string]Record{}
 	}
@@ -165,7 +235,11 @@ func Reconcile(in Input) Plan {
 		byID[inst.ID] = inst
 	}
 
-	// Each record's state from its instance and the jobs.
+	// Each record's state from its instance and the jobs. A runner that fails now without
+	// having taken a job is evidence against its policy (crash loop); one that takes a
+	// job clears it.
+	failed := map[Key]string{}
+	took := map[Key]bool{}
 	for name, r := range p.Records {
 		inst, has := byName[name]
 		delete(byName, name)
@@ -180,7 +254,23 @@ func Reconcile(in Input) Plan {
 		if provisioned {
 			p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
 		}
+		if r.Pending && next.State != r.State && (next.State == protocol.RunnerFailed || next.State == protocol.RunnerFinished) {
+			// Being removed: its instance stops and goes, which is no failure of the
+			// runner; the removal reports back.
+			next.State, next.Since, next.Reason = r.State, r.Since, r.Reason
+		}
+		switch {
+		case next.TookJob && !r.TookJob, next.State == protocol.RunnerFinished && r.State != protocol.RunnerFinished:
+			took[r.Key] = true // it took a job, or exited cleanly after one the agent did not see
+		case next.State == protocol.RunnerFailed && r.State != protocol.RunnerFailed:
+			if _, seen := failed[r.Key]; !seen || name < failed[r.Key] {
+				failed[r.Key] = name // the first by name: the same plan for the same input
+			}
+		}
 		p.Records[name] = next
+	}
+	for k, name := range failed {
+		failed[k] = name + ": " + p.Records[name].Reason
 	}
 	// Instances without a record: a busy one is adopted (a busy runner is never
 	// removed), and so is a runner another agent left on a repository this agent now
@@ -192,6 +282,7 @@ func Reconcile(in Input) Plan {
 		case ok && busy:
 			r.State, r.JobID, r.TookJob, r.Provisioned = protocol.RunnerBusy, j.ID, true, true
 			p.Records[r.Name] = r
+			took[r.Key] = true
 		case ok && inst.Labels[provider.LabelAgentID] != in.AgentID:
 			r.Provisioned = inst.State == provider.StateRunning
 			r, _ = observe(in, r, inst, true, busyJob, queued[r.Key], policies[r.Key], hasKey(policies, r.Key))
@@ -249,7 +340,17 @@ func Reconcile(in Input) Plan {
 	})
 	for _, k := range sorted {
 		pol, ok := policies[k]
-		p.schedule(in, k, pol, ok, queued[k], names[k], byID)
+		b := in.Backoff[k]
+		if took[k] {
+			b = Backoff{} // a runner of the policy took a job: it works
+		}
+		if reason, ok := failed[k]; ok {
+			b = b.Failed(in.Now, reason, in.CrashBackoff, in.AgentID+"/"+k.String())
+		}
+		if ok && b.Failures > 0 {
+			p.Backoff[k] = b
+		}
+		p.schedule(in, k, pol, ok, queued[k], names[k], byID, b)
 	}
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
 	return p
@@ -344,8 +445,9 @@ func suffix(reason string) string {
 // schedule plans one policy: creations for queued jobs and min_idle, positions of the
 // jobs that wait, and reaps. names are the policy's records; insts holds the inventory
 // by provider id.
-func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, queued []protocol.Job, names []string, insts map[string]provider.Instance) {
-	var busy, avail, dying int
+func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, queued []protocol.Job, names []string,
+	insts map[string]provider.Instance, crash Backoff) {
+	var busy, avail, dying, untested int
 	var idle []Record
 	runnerFor := map[int64]string{} // job → runner created for it
 	for _, name := range names {
@@ -355,6 +457,9 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 			busy++
 		case r.live():
 			avail++
+			if !r.TookJob && crash.Failures > 0 && !r.CreatedAt.Before(crash.Since) {
+				untested++ // a probe of the back-off, not proven yet
+			}
 			if r.ForJob != 0 {
 				runnerFor[r.ForJob] = r.Name
 			}
@@ -430,7 +535,26 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 	want := target - busy - avail
 	room := maxRunners - busy - avail - dying
 	n := max(0, min(want, room))
-	if in.Draining || in.Jobs == nil || in.NewName == nil || in.Now.Before(in.Blocked[k]) {
+	if in.Draining || in.Jobs == nil || in.NewName == nil {
+		n = 0
+	}
+	// Held back: after failed creations, or (crash loop) after runners that failed
+	// before taking a job. A crash-looping policy then tries one runner at a time.
+	free := n
+	var hold Hold
+	if h := in.Blocked[k]; in.Now.Before(h.Until) {
+		hold = h
+	}
+	if crash.Failures > 0 {
+		if in.Now.Before(crash.Until) && crash.Until.After(hold.Until) {
+			hold = Hold{Until: crash.Until, Reason: crashReason(crash)}
+		}
+		n = min(n, max(0, 1-untested))
+		if hold.Reason == "" && n < free {
+			hold.Reason = crashReason(crash) + "; one runner at a time until one takes a job"
+		}
+	}
+	if !hold.Until.IsZero() {
 		n = 0
 	}
 	// Surplus: runners that are not busy beyond what the target needs. Above max_runners
@@ -464,16 +588,28 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 	// Queued jobs, oldest first: the first ones are covered by runners that are not
 	// busy (GitHub gives the oldest job to the next runner that asks), the next get new
 	// runners, the rest wait for capacity. Creations beyond the jobs are for min_idle.
+	// Jobs that would get a runner now but for the hold are backing off, with why and
+	// until when; those beyond capacity wait for it.
 	covered := min(avail, len(queued))
 	forJobs := min(n, len(queued)-covered)
+	heldJobs := min(free, len(queued)-covered) - forJobs
+	if hold.Reason == "" {
+		heldJobs = 0
+	}
 	for i, j := range queued {
 		st := protocol.JobStatus{JobID: j.ID, State: protocol.JobRunnerRequested, Runner: runnerFor[j.ID]}
 		switch {
 		case i < covered:
 		case i < covered+forJobs:
 			st.Runner = p.newRecord(in, k, pol, current, j.ID).Name
+		case i < covered+forJobs+heldJobs:
+			st.State, st.Reason = protocol.JobBackingOff, hold.Reason
+			if !hold.Until.IsZero() {
+				at := hold.Until.UTC()
+				st.RetryAt = &at
+			}
 		default:
-			st.State, st.Position = protocol.JobWaitingForCapacity, i-covered-forJobs+1
+			st.State, st.Position = protocol.JobWaitingForCapacity, i-covered-forJobs-heldJobs+1
 			p.Queues[k]++
 		}
 		p.Jobs = append(p.Jobs, st)
@@ -484,6 +620,15 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 	if _, ok := p.Queues[k]; !ok {
 		p.Queues[k] = 0
 	}
+}
+
+// crashReason says why a crash-looping policy is held back.
+func crashReason(b Backoff) string {
+	runners := "a runner"
+	if b.Failures > 1 {
+		runners = fmt.Sprintf("%d runners in a row", b.Failures)
+	}
+	return fmt.Sprintf("backing off: %s of the policy failed before taking a job (the last, %s)", runners, b.Reason)
 }
 
 // newRecord plans a new runner of policy pol, whose definition's fingerprint is spec.

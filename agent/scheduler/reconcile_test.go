@@ -110,6 +110,21 @@ func waiting(p scheduler.Plan) []string {
 	return out
 }
 
+// backingOff lists the jobs the plan reports backing off: "id until hh:mm:ss (reason)".
+func backingOff(p scheduler.Plan) []string {
+	var out []string
+	for _, j := range p.Jobs {
+		if j.State == protocol.JobBackingOff {
+			until := "-"
+			if j.RetryAt != nil {
+				until = j.RetryAt.Format(time.TimeOnly)
+			}
+			out = append(out, fmt.Sprintf("%d until %s (%s)", j.JobID, until, j.Reason))
+		}
+	}
+	return out
+}
+
 func equal[T comparable](t *testing.T, what string, got, want []T) {
 	t.Helper()
 	if !slices.Equal(got, want) {
@@ -301,17 +316,20 @@ func TestBootstrapTimeoutAndFailures(t *testing.T) {
 		wantRunning bool
 		wantReason  string
 		wantCreates []int64
+		// wantFailures is the policy's crash-loop count after the round: a runner that
+		// failed before taking a job counts, and holds the policy's creations back.
+		wantFailures int
 	}{
 		{name: "not started yet", rec: rec("r", "small", protocol.RunnerBooting, young), inst: ptr(inst("r", "small", provider.StateCreated)),
 			wantState: protocol.RunnerBooting},
 		{name: "not started within bootstrap timeout", rec: rec("r", "small", protocol.RunnerBooting, old), inst: ptr(inst("r", "small", provider.StateCreated)),
-			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "not started"},
+			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "not started", wantFailures: 1},
 		{name: "running counts as idle", rec: rec("r", "small", protocol.RunnerBooting, young), inst: ptr(inst("r", "small", provider.StateRunning)),
 			wantState: protocol.RunnerIdle},
 		{name: "hung: a queued job waited the whole bootstrap timeout", rec: rec("r", "small", protocol.RunnerIdle, old),
 			inst: ptr(inst("r", "small", provider.StateRunning)), jobs: []protocol.Job{queued(5, "small", old.Add(-time.Minute))},
 			wantState: protocol.RunnerFailed, wantReap: true, wantRunning: true, wantReason: "not online",
-			wantCreates: []int64{5}},
+			wantFailures: 1}, // no replacement for job 5 before the back-off
 		{name: "a job that arrived recently is not the runner's fault", rec: rec("r", "small", protocol.RunnerIdle, old),
 			inst: ptr(inst("r", "small", provider.StateRunning)), jobs: []protocol.Job{queued(5, "small", young)},
 			wantState: protocol.RunnerIdle},
@@ -319,9 +337,9 @@ func TestBootstrapTimeoutAndFailures(t *testing.T) {
 			inst: ptr(inst("r", "small", provider.StateExited)), wantState: protocol.RunnerFinished, wantReap: true},
 		{name: "exited before taking a job", rec: rec("r", "small", protocol.RunnerIdle, young),
 			inst:      ptr(func() provider.Instance { i := inst("r", "small", provider.StateExited); i.ExitCode = 2; return i }()),
-			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "exited with code 2"},
+			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "exited with code 2", wantFailures: 1},
 		{name: "disappeared behind the agent's back", rec: rec("r", "small", protocol.RunnerIdle, young),
-			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "disappeared"},
+			wantState: protocol.RunnerFailed, wantReap: true, wantReason: "disappeared", wantFailures: 1},
 		{name: "ephemeral runner done with its job exits", rec: func() scheduler.Record {
 			r := rec("r", "small", protocol.RunnerBusy, young)
 			r.JobID = 3
@@ -351,6 +369,10 @@ func TestBootstrapTimeoutAndFailures(t *testing.T) {
 				t.Errorf("reap running = %v, want %v", p.Reaps[0].Running, tc.wantRunning)
 			}
 			equal(t, "creates", createdFor(p), tc.wantCreates)
+			b := p.Backoff[scheduler.Key{Repository: repo, Policy: "small"}]
+			if b.Failures != tc.wantFailures || (b.Failures > 0) != b.Until.After(t0) {
+				t.Errorf("back-off %+v, want %d failures", b, tc.wantFailures)
+			}
 		})
 	}
 }
@@ -495,10 +517,11 @@ func TestDrainingBlockedAndUnknown(t *testing.T) {
 	equal(t, "draining reaps", reaped(p), []string{"gone", "i1"})
 
 	in = input(config(policy("small", 0, 5)), jobs(queued(2, "small", t0), queued(3, "small", t0)), nil, nil)
-	in.Blocked = map[scheduler.Key]time.Time{{Repository: repo, Policy: "small"}: t0.Add(time.Second)}
+	in.Blocked = map[scheduler.Key]scheduler.Hold{{Repository: repo, Policy: "small"}: {Until: t0.Add(time.Second), Reason: "no runner credentials"}}
 	p = scheduler.Reconcile(in)
 	equal(t, "blocked creates", createdFor(p), nil)
-	equal(t, "blocked waiting", waiting(p), []string{"2@1", "3@2"})
+	equal(t, "blocked waiting", waiting(p), nil)
+	equal(t, "blocked backing off", backingOff(p), []string{"2 until 12:00:01 (no runner credentials)", "3 until 12:00:01 (no runner credentials)"})
 
 	// Without config or jobs: nothing is created and running runners stay, but exited
 	// ones are still reaped (a server outage at start).
@@ -602,4 +625,119 @@ func TestPolicyNoLongerServedHonoursRetryAt(t *testing.T) {
 	in.Now = t0.Add(time.Minute)
 	p = scheduler.Reconcile(in)
 	equal(t, "reaped at RetryAt", reaped(p), []string{"i1"})
+}
+
+// A backing-off policy makes no runner before its hold ends, then one probe at a time:
+// runners from before the failures keep serving and do not count as probes. Its jobs
+// that would get a runner say why they wait.
+func TestCrashBackoffHoldsAndProbes(t *testing.T) {
+	t.Parallel()
+	k := scheduler.Key{Repository: repo, Policy: "small"}
+	since := t0.Add(-time.Minute)
+	old1, old2 := rec("i1", "small", protocol.RunnerIdle, since.Add(-time.Hour)), rec("i2", "small", protocol.RunnerIdle, since.Add(-time.Hour))
+	probe := rec("p1", "small", protocol.RunnerBooting, t0.Add(-10*time.Second))
+	probe.Provisioned = false
+	inv := []provider.Instance{inst("i1", "small", provider.StateRunning), inst("i2", "small", provider.StateRunning),
+		inst("p1", "small", provider.StateCreated)}
+	js := jobs(queued(1, "small", t0), queued(2, "small", t0), queued(3, "small", t0), queued(4, "small", t0))
+	for _, tc := range []struct {
+		name        string
+		until       time.Time
+		recs        []scheduler.Record
+		wantCreates []int64
+		wantHeld    []string
+	}{
+		{name: "held", until: t0.Add(time.Second), recs: []scheduler.Record{old1, old2},
+			wantHeld: []string{"3 until 12:00:01", "4 until 12:00:01"}},
+		{name: "hold over: one probe", until: t0, recs: []scheduler.Record{old1, old2},
+			wantCreates: []int64{3}, wantHeld: []string{"4 until -"}},
+		{name: "a probe out: no other", until: t0, recs: []scheduler.Record{old1, old2, probe},
+			wantHeld: []string{"4 until -"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := input(config(policy("small", 3, 5)), js, inv, records(tc.recs...))
+			in.Backoff = map[scheduler.Key]scheduler.Backoff{k: {Failures: 2, Since: since, Until: tc.until, Reason: "x9: exited with code 1 before taking a job"}}
+			p := scheduler.Reconcile(in)
+			equal(t, "creates", createdFor(p), tc.wantCreates)
+			var held []string
+			for _, s := range backingOff(p) {
+				if !strings.Contains(s, "2 runners in a row of the policy failed before taking a job (the last, x9: exited with code 1") {
+					t.Errorf("reason %s", s)
+				}
+				held = append(held, s[:strings.Index(s, " (")])
+			}
+			equal(t, "backing off", held, tc.wantHeld)
+			if b := p.Backoff[k]; b.Failures != 2 || !b.Until.Equal(tc.until) {
+				t.Errorf("back-off after the round %+v", b)
+			}
+		})
+	}
+}
+
+// What counts against a policy: a runner that fails before taking a job, once per hold;
+// not one that is being removed (its instance stops and goes), nor one that finished. A
+// runner that takes a job ends the back-off.
+func TestCrashBackoffCounting(t *testing.T) {
+	t.Parallel()
+	k := scheduler.Key{Repository: repo, Policy: "small"}
+	exited1 := inst("f1", "small", provider.StateExited)
+	exited1.ExitCode = 1
+	exited2 := inst("f2", "small", provider.StateExited)
+	exited2.ExitCode = 1
+	reaping := rec("r1", "small", protocol.RunnerIdle, t0.Add(-time.Minute))
+	reaping.Pending = true
+	for _, tc := range []struct {
+		name         string
+		backoff      scheduler.Backoff
+		recs         []scheduler.Record
+		inv          []provider.Instance
+		js           *protocol.JobsSnapshot
+		wantFailures int
+		wantUntil    [2]time.Duration // from t0: at least, at most
+	}{
+		{name: "two fail together: one failure", recs: []scheduler.Record{rec("f1", "small", protocol.RunnerIdle, t0), rec("f2", "small", protocol.RunnerIdle, t0)},
+			inv: []provider.Instance{exited1, exited2}, wantFailures: 1, wantUntil: [2]time.Duration{2500 * time.Millisecond, 5 * time.Second}},
+		{name: "the next after the hold doubles it", backoff: scheduler.Backoff{Failures: 1, Since: t0.Add(-time.Minute), Until: t0},
+			recs: []scheduler.Record{rec("f1", "small", protocol.RunnerIdle, t0)}, inv: []provider.Instance{exited1},
+			wantFailures: 2, wantUntil: [2]time.Duration{5 * time.Second, 10 * time.Second}},
+		{name: "during the hold: not again", backoff: scheduler.Backoff{Failures: 1, Since: t0.Add(-time.Minute), Until: t0.Add(time.Second)},
+			recs: []scheduler.Record{rec("f1", "small", protocol.RunnerIdle, t0)}, inv: []provider.Instance{exited1},
+			wantFailures: 1, wantUntil: [2]time.Duration{time.Second, time.Second}},
+		{name: "capped", backoff: scheduler.Backoff{Failures: 12, Since: t0.Add(-time.Hour), Until: t0},
+			recs: []scheduler.Record{rec("f1", "small", protocol.RunnerIdle, t0)}, inv: []provider.Instance{exited1},
+			wantFailures: 13, wantUntil: [2]time.Duration{150 * time.Second, 5 * time.Minute}},
+		{name: "being removed: no failure", recs: []scheduler.Record{reaping}},
+		{name: "a job taken ends it", backoff: scheduler.Backoff{Failures: 4, Since: t0.Add(-time.Minute), Until: t0.Add(time.Minute)},
+			recs: []scheduler.Record{rec("b1", "small", protocol.RunnerIdle, t0)}, inv: []provider.Instance{inst("b1", "small", provider.StateRunning)},
+			js: jobs(running(1, "small", "b1"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			js := tc.js
+			if js == nil {
+				js = jobs()
+			}
+			in := input(config(policy("small", 0, 5)), js, tc.inv, records(tc.recs...))
+			in.Backoff = map[scheduler.Key]scheduler.Backoff{}
+			if tc.backoff.Failures > 0 {
+				in.Backoff[k] = tc.backoff
+			}
+			p := scheduler.Reconcile(in)
+			b, ok := p.Backoff[k]
+			if tc.wantFailures == 0 {
+				if ok {
+					t.Fatalf("back-off %+v, want none", b)
+				}
+				return
+			}
+			if b.Failures != tc.wantFailures || b.Until.Before(t0.Add(tc.wantUntil[0])) || b.Until.After(t0.Add(tc.wantUntil[1])) {
+				t.Fatalf("back-off %+v (until +%s), want %d failures, until +%s..+%s", b, b.Until.Sub(t0), tc.wantFailures, tc.wantUntil[0], tc.wantUntil[1])
+			}
+			// Pure: the same input gives the same hold (the jitter is no coin toss).
+			if again := scheduler.Reconcile(in).Backoff[k]; again != b {
+				t.Errorf("second plan's back-off %+v != %+v", again, b)
+			}
+		})
+	}
 }

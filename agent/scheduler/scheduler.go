@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/garo-dev/garo/agent/provider"
@@ -45,12 +47,20 @@ type Options struct {
 	MaxLifetime time.Duration
 	// Interval between ticks when nothing else wakes the loop; 0 means 2 s.
 	Interval time.Duration
+	// ListTimeout bounds one listing of the provider's instances; 0 means 30 s. A listing
+	// that does not answer in time marks the provider unavailable with its error.
+	ListTimeout time.Duration
 	// ActionTimeout bounds one create or reap; 0 means 2 min.
 	ActionTimeout time.Duration
 	// Parallel actions at most; 0 means 8.
 	Parallel int
-	// Backoff paces creations of a policy after failures; zero value: 1 s → 60 s.
+	// Backoff paces creations of a policy after failed creations (no credentials, the
+	// provider refused); zero value: 1 s → 60 s. A creation that succeeds resets it.
 	Backoff backoff.Policy
+	// CrashBackoff paces a policy whose runners fail before taking a job (see
+	// Input.CrashBackoff); zero Base and Cap: 5 s doubling to 5 min. A runner of the
+	// policy that takes a job resets it.
+	CrashBackoff backoff.Policy
 	// RefusedRetry is how long a runner whose removal was refused (busy, not owner)
 	// is left alone; 0 means 30 s.
 	RefusedRetry time.Duration
@@ -59,26 +69,57 @@ type Options struct {
 }
 
 // Scheduler runs Reconcile and its actions. Use Run, or Tick and Wait in tests.
+//
+// One goroutine owns its state: the one that calls Run (or, in tests and at shutdown
+// once Run has returned, Tick and Wait; never two of them at once). Each tick it
+// applies what the finished actions reported, lists the provider (bounded by
+// ListTimeout, nothing locked), reconciles, publishes an immutable snapshot and hands the
+// actions to workers, which report back on a channel and touch no record themselves.
+// Heartbeat, Health, Records, Snapshot and Holds read the last snapshot and never wait
+// on the provider or the network; SetConfig, SetJobs and SetDraining replace a value the
+// next tick reads.
+//
+// A create that finishes while a listing runs is applied only after that listing has
+// been reconciled, before the next one starts: a listing never misses a runner whose
+// record says it was created, so no runner is taken for one that vanished.
 type Scheduler struct {
-	opts Options
-	log  *slog.Logger
-	sem  chan struct{}
-	wg   sync.WaitGroup
-	wake chan struct{}
+	opts    Options
+	log     *slog.Logger
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	wake    chan struct{}
+	results chan func(*Scheduler) // what finished actions report, applied by the owner
 
-	mu       sync.Mutex
-	cfg      *protocol.Config
-	jobs     *protocol.JobsSnapshot
-	records  map[string]Record
-	rebuilt  bool
-	draining bool
-	blocked  map[Key]time.Time
-	failures map[Key]int
-	statuses []protocol.JobStatus
-	queues   map[Key]int
-	fatal    error
-	health   ProviderHealth
-	warned   map[string]bool
+	// Written by other goroutines, read by the owner at each tick.
+	cfg      atomic.Pointer[protocol.Config]
+	jobs     atomic.Pointer[protocol.JobsSnapshot]
+	draining atomic.Bool
+	fatal    atomic.Pointer[error]
+	// snap is what readers see: replaced whole by the owner, never changed.
+	snap atomic.Pointer[snapshot]
+
+	// Owned by the goroutine that runs the loop: no lock, no other reader.
+	records    map[string]Record
+	inbox      []func(*Scheduler) // reports received, to apply before the next listing
+	rebuilt    bool
+	blocked    map[Key]Hold
+	failures   map[Key]int
+	backoffs   map[Key]Backoff
+	health     ProviderHealth
+	warned     map[string]bool
+	lastPlan   Plan
+	lastWarned time.Time
+}
+
+// snapshot is the scheduler's state as of its last tick, for readers on other
+// goroutines. Nothing in it is changed once published.
+type snapshot struct {
+	at      time.Time
+	records []Record // sorted by name
+	jobs    []protocol.JobStatus
+	queues  map[Key]int
+	holds   map[Key]Hold
+	health  ProviderHealth
 }
 
 // New returns a Scheduler; it does nothing until Tick or Run.
@@ -92,6 +133,9 @@ func New(opts Options) *Scheduler {
 	if opts.Interval <= 0 {
 		opts.Interval = 2 * time.Second
 	}
+	if opts.ListTimeout <= 0 {
+		opts.ListTimeout = 30 * time.Second
+	}
 	if opts.ActionTimeout <= 0 {
 		opts.ActionTimeout = 2 * time.Minute
 	}
@@ -101,15 +145,24 @@ func New(opts Options) *Scheduler {
 	if opts.RefusedRetry <= 0 {
 		opts.RefusedRetry = 30 * time.Second
 	}
+	if opts.CrashBackoff.Base <= 0 {
+		opts.CrashBackoff.Base = DefaultCrashBackoffBase
+	}
+	if opts.CrashBackoff.Cap <= 0 {
+		opts.CrashBackoff.Cap = DefaultCrashBackoffCap
+	}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{
+	s := &Scheduler{
 		opts: opts, log: log, sem: make(chan struct{}, opts.Parallel), wake: make(chan struct{}, 1),
-		records: map[string]Record{}, blocked: map[Key]time.Time{}, failures: map[Key]int{},
-		queues: map[Key]int{}, warned: map[string]bool{},
+		results: make(chan func(*Scheduler), 256),
+		records: map[string]Record{}, blocked: map[Key]Hold{}, failures: map[Key]int{},
+		backoffs: map[Key]Backoff{}, warned: map[string]bool{},
 	}
+	s.snap.Store(&snapshot{queues: map[Key]int{}, holds: map[Key]Hold{}})
+	return s
 }
 
 // RandomName is "garo-<policy>-<10 random characters>", at most 45 characters of
@@ -140,27 +193,19 @@ func RandomName(k Key) string {
 
 // SetConfig replaces the configuration and wakes the loop.
 func (s *Scheduler) SetConfig(cfg protocol.Config) {
-	s.mu.Lock()
-	s.cfg = &cfg
-	s.mu.Unlock()
+	s.cfg.Store(&cfg)
 	s.Wake()
 }
 
 // SetJobs replaces the jobs snapshot and wakes the loop.
 func (s *Scheduler) SetJobs(jobs protocol.JobsSnapshot) {
-	s.mu.Lock()
-	s.jobs = &jobs
-	s.mu.Unlock()
+	s.jobs.Store(&jobs)
 	s.Wake()
 }
 
 // SetDraining stops (or resumes) creating runners; idle ones are reaped.
 func (s *Scheduler) SetDraining(d bool) {
-	s.mu.Lock()
-	changed := s.draining != d
-	s.draining = d
-	s.mu.Unlock()
-	if changed {
+	if s.draining.Swap(d) != d {
 		s.log.Info("draining", "draining", d)
 		s.Wake()
 	}
@@ -175,88 +220,154 @@ func (s *Scheduler) Wake() {
 }
 
 // Run ticks until ctx ends or a fatal error (the credential was rejected) occurs. It
-// waits for its actions before it returns.
+// waits for its actions before it returns. Run owns the scheduler's state while it runs.
 func (s *Scheduler) Run(ctx context.Context) error {
-	defer s.wg.Wait()
+	defer s.Wait()
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
-	var lastWarned time.Time
 	for {
 		err := s.Tick(ctx)
 		if errors.Is(err, protocol.ErrUnauthorized) {
 			return err
 		}
-		// A provider that cannot list its instances (the engine is down) is logged when
-		// it starts failing, once a minute while it fails, and when it is back.
-		h := s.Health()
-		switch {
-		case err != nil && ctx.Err() == nil && s.opts.Now().Sub(lastWarned) >= providerWarnEvery:
-			lastWarned = s.opts.Now()
-			s.log.Warn("provider unavailable: nothing is created or removed until it answers", "err", err,
-				"since", h.FailingSince, "for", s.opts.Now().Sub(h.FailingSince).Round(time.Second))
-		case err == nil && !lastWarned.IsZero():
-			lastWarned = time.Time{}
-			s.log.Info("provider available again")
-		}
+		s.warnProvider(ctx, err)
 		select {
 		case <-ctx.Done():
 			return s.Fatal()
 		case <-t.C:
 		case <-s.wake:
+		case f := <-s.results: // an action finished: tick again
+			s.inbox = append(s.inbox, f)
 		}
+	}
+}
+
+// warnProvider logs a provider that cannot list its instances (the engine is down) when
+// it starts failing, once a minute while it fails, and when it is back.
+func (s *Scheduler) warnProvider(ctx context.Context, err error) {
+	h := s.health
+	switch {
+	case err != nil && ctx.Err() == nil && s.opts.Now().Sub(s.lastWarned) >= providerWarnEvery:
+		s.lastWarned = s.opts.Now()
+		s.log.Warn("provider unavailable: nothing is created or removed until it answers", "err", err,
+			"since", h.FailingSince, "for", s.opts.Now().Sub(h.FailingSince).Round(time.Second))
+	case err == nil && !s.lastWarned.IsZero():
+		s.lastWarned = time.Time{}
+		s.log.Info("provider available again")
 	}
 }
 
 // providerWarnEvery paces the warnings of a provider that keeps failing.
 const providerWarnEvery = time.Minute
 
-// ProviderHealth is whether the provider answered the last tick's listing.
+// ProviderHealth is whether the provider answered the last tick's listing, and how old
+// the scheduler's published state is.
 type ProviderHealth struct {
 	OK           bool
 	LastOK       time.Time // the last tick that listed the instances; zero before the first
 	Err          error     // the last listing's error, while it fails
 	FailingSince time.Time // the first failing tick of the current run of failures
+	// SnapshotAt is when the loop last published its state (zero before the first
+	// tick); SnapshotAge is how long ago that was when Health was called. A loop that
+	// is stuck shows as a growing age.
+	SnapshotAt  time.Time
+	SnapshotAge time.Duration
 }
 
-// Health reports the provider's health as the ticks saw it.
+// Health reports the provider's health as the ticks saw it. It never waits on the loop.
 func (s *Scheduler) Health() ProviderHealth {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.health
+	snap := s.snap.Load()
+	h := snap.health
+	h.SnapshotAt = snap.at
+	if !snap.at.IsZero() {
+		h.SnapshotAge = max(0, s.opts.Now().Sub(snap.at))
+	}
+	return h
 }
 
 // Fatal returns the error that stopped provisioning, if any.
 func (s *Scheduler) Fatal() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fatal
+	if e := s.fatal.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
-// Wait waits for the actions under way.
-func (s *Scheduler) Wait() { s.wg.Wait() }
+// Wait waits for the actions under way and applies what they reported. Only the owner
+// of the state calls it (see Scheduler).
+func (s *Scheduler) Wait() {
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	for {
+		select {
+		case f := <-s.results:
+			s.inbox = append(s.inbox, f)
+		case <-done:
+			s.collect()
+			if s.apply() {
+				s.publish(s.snap.Load().at)
+			}
+			return
+		}
+	}
+}
 
-// Tick lists the provider's instances, reconciles, and starts the actions (which run in
-// the background: Wait for them). The first tick adopts the agent's instances from
-// their labels.
+// collect takes in the reports waiting on the channel, without blocking.
+func (s *Scheduler) collect() {
+	for {
+		select {
+		case f := <-s.results:
+			s.inbox = append(s.inbox, f)
+		default:
+			return
+		}
+	}
+}
+
+// apply applies the reports taken in so far; it reports whether there were any.
+func (s *Scheduler) apply() bool {
+	inbox := s.inbox
+	s.inbox = nil
+	for _, f := range inbox {
+		f(s)
+	}
+	return len(inbox) > 0
+}
+
+// report sends what an action found to the owner, which applies it before its next
+// listing. Workers call it; they never touch the records themselves.
+func (s *Scheduler) report(f func(*Scheduler)) { s.results <- f }
+
+// Tick applies the reports of finished actions, lists the provider's instances,
+// reconciles, publishes the result and starts the actions (which run in the background:
+// Wait for them). The first tick adopts the agent's instances from their labels.
 func (s *Scheduler) Tick(ctx context.Context) error {
 	if err := s.Fatal(); err != nil {
 		return err
 	}
-	// The inventory is listed under the lock: a create that finishes between an unlocked
-	// list and the lock would otherwise hold a record the list cannot show, and the
-	// runner would be taken for one that disappeared (and be deleted while it may run a
-	// job). Creates report back through the same lock, so every finished create is in
-	// the list, and an unfinished one is still Pending.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	inv, err := s.opts.Provider.List(ctx, map[string]string{provider.LabelManagedBy: provider.ManagedByGaro})
+	// What finished before this listing starts is applied now, so that the listing
+	// shows every runner whose create has reported back. What reports back while it
+	// runs waits for the next tick: its record is still pending, and Reconcile leaves a
+	// pending create alone.
+	s.collect()
+	s.apply()
+	lctx, cancel := context.WithTimeout(ctx, s.opts.ListTimeout)
+	inv, err := s.opts.Provider.List(lctx, map[string]string{provider.LabelManagedBy: provider.ManagedByGaro})
+	cancel()
 	now := s.opts.Now()
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("no answer within %s (scheduler.list_timeout): %w", s.opts.ListTimeout, err)
+		}
 		err = fmt.Errorf("list %s instances: %w", s.opts.Provider.Name(), err)
 		if s.health.Err == nil {
 			s.health.FailingSince = now
 		}
 		s.health.OK, s.health.Err = false, err
+		s.publish(now)
 		return err
 	}
 	s.health = ProviderHealth{OK: true, LastOK: now}
@@ -269,9 +380,9 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		}
 	}
 	plan := Reconcile(Input{
-		Now: now, AgentID: s.opts.AgentID, Config: s.cfg, Jobs: s.jobs, Inventory: inv,
-		Records: s.records, Draining: s.draining, Blocked: s.blocked, NewName: s.opts.NewName,
-		MaxLifetime: s.opts.MaxLifetime,
+		Now: now, AgentID: s.opts.AgentID, Config: s.cfg.Load(), Jobs: s.jobs.Load(), Inventory: inv,
+		Records: s.records, Draining: s.draining.Load(), Blocked: s.blocked, Backoff: s.backoffs,
+		CrashBackoff: s.opts.CrashBackoff, NewName: s.opts.NewName, MaxLifetime: s.opts.MaxLifetime,
 	})
 	for _, w := range plan.Warnings {
 		if !s.warned[w.Error()] {
@@ -280,7 +391,9 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		}
 	}
 	s.logTransitions(s.records, plan.Records)
-	s.records, s.statuses, s.queues = plan.Records, plan.Jobs, plan.Queues
+	s.logBackoff(s.backoffs, plan.Backoff, now)
+	s.records, s.backoffs, s.lastPlan = plan.Records, plan.Backoff, plan
+	s.publish(now)
 	if s.opts.OnProvisioned != nil {
 		for _, pv := range plan.Provisioned {
 			s.opts.OnProvisioned(pv.Key, pv.After)
@@ -293,6 +406,28 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		s.start(ctx, func(ctx context.Context) { s.reap(ctx, rp) })
 	}
 	return nil
+}
+
+// publish replaces the snapshot with the owner's state, as of at.
+func (s *Scheduler) publish(at time.Time) {
+	recs := make([]Record, 0, len(s.records))
+	for _, r := range s.records {
+		recs = append(recs, r)
+	}
+	slices.SortFunc(recs, func(a, b Record) int { return strings.Compare(a.Name, b.Name) })
+	holds := map[Key]Hold{}
+	for k, b := range s.backoffs {
+		holds[k] = Hold{Until: b.Until, Reason: crashReason(b)}
+	}
+	for k, h := range s.blocked {
+		if h.Until.After(at) && h.Until.After(holds[k].Until) {
+			holds[k] = h
+		}
+	}
+	s.snap.Store(&snapshot{
+		at: at, records: recs, jobs: slices.Clone(s.lastPlan.Jobs), queues: maps.Clone(s.lastPlan.Queues),
+		holds: holds, health: s.health,
+	})
 }
 
 // start runs one action in the background, at most Parallel at a time.
@@ -342,51 +477,44 @@ func (s *Scheduler) logTransitions(old, next map[string]Record) {
 	}
 }
 
-// update changes one record under the lock, if it still exists.
-func (s *Scheduler) update(name string, f func(*Record)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.records[name]; ok {
-		f(&r)
-		s.records[name] = r
+// logBackoff logs each change of a policy's crash-loop back-off once: a new failure
+// counted (and the next try), and the end of it.
+func (s *Scheduler) logBackoff(old, next map[Key]Backoff, now time.Time) {
+	for k, b := range next {
+		if o := old[k]; o.Failures == b.Failures && o.Until.Equal(b.Until) {
+			continue
+		}
+		s.log.Warn("policy backing off: its runners fail before taking a job", "repo", k.Repository, "policy", k.Policy,
+			"failures", b.Failures, "retry_in", b.Until.Sub(now).Round(time.Millisecond), "retry_at", b.Until, "reason", b.Reason)
+	}
+	for k, o := range old {
+		if _, still := next[k]; !still {
+			s.log.Info("policy back-off over: a runner took a job (or the policy is gone)", "repo", k.Repository,
+				"policy", k.Policy, "failures", o.Failures)
+		}
 	}
 }
 
 func (s *Scheduler) setFatal(err error) {
-	s.mu.Lock()
-	if s.fatal == nil {
-		s.fatal = err
-	}
-	s.mu.Unlock()
+	s.fatal.CompareAndSwap(nil, &err)
 	s.Wake()
 }
 
-// Records returns a copy of the runner records, sorted by name.
-func (s *Scheduler) Records() []Record {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Record, 0, len(s.records))
-	for _, r := range s.records {
-		out = append(out, r)
-	}
-	slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
+// Records returns the runner records of the last snapshot, sorted by name.
+func (s *Scheduler) Records() []Record { return slices.Clone(s.snap.Load().records) }
 
-// Heartbeat is the agent's report: its state, runners and jobs. Reporting it again is
-// harmless: the server replaces what it knew.
+// Heartbeat is the agent's report: its state, runners and jobs, from the last snapshot.
+// Reporting it again is harmless: the server replaces what it knew.
 func (s *Scheduler) Heartbeat() protocol.HeartbeatRequest {
-	recs := s.Records()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	hb := protocol.HeartbeatRequest{State: protocol.AgentActive, Runners: []protocol.RunnerStatus{}, Jobs: slices.Clone(s.statuses)}
-	if s.draining {
+	snap := s.snap.Load()
+	hb := protocol.HeartbeatRequest{State: protocol.AgentActive, Runners: []protocol.RunnerStatus{}, Jobs: slices.Clone(snap.jobs)}
+	if s.draining.Load() {
 		hb.State = protocol.AgentDraining
 	}
 	if hb.Jobs == nil {
 		hb.Jobs = []protocol.JobStatus{}
 	}
-	for _, r := range recs {
+	for _, r := range snap.records {
 		if r.Repository == "" || r.Policy == "" {
 			continue // an unlabelled orphan on its way out: nothing the server could file
 		}
@@ -398,18 +526,18 @@ func (s *Scheduler) Heartbeat() protocol.HeartbeatRequest {
 // Snapshot counts runners per policy and state, and jobs waiting for capacity per
 // policy, for metrics.
 func (s *Scheduler) Snapshot() (runners map[Key]map[protocol.RunnerState]int, queues map[Key]int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	snap := s.snap.Load()
 	runners = map[Key]map[protocol.RunnerState]int{}
-	for _, r := range s.records {
+	for _, r := range snap.records {
 		if runners[r.Key] == nil {
 			runners[r.Key] = map[protocol.RunnerState]int{}
 		}
 		runners[r.Key][r.State]++
 	}
-	queues = map[Key]int{}
-	for k, n := range s.queues {
-		queues[k] = n
-	}
-	return runners, queues
+	return runners, maps.Clone(snap.queues)
 }
+
+// Holds returns, per policy held back as of the last snapshot, until when and why: the
+// crash-loop back-off, or the backoff after failed creations, whichever ends later. A
+// crash-looping policy that tries one runner at a time may have an Until in the past.
+func (s *Scheduler) Holds() map[Key]Hold { return maps.Clone(s.snap.Load().holds) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,6 +308,14 @@ func TestHungAndVanishedRunnersAreReplaced(t *testing.T) {
 	if in, _ := r.prov.State(t.Context(), hung.ProviderID); in.State != provider.StateGone {
 		t.Fatalf("hung runner is %s", in.State)
 	}
+	// It failed before taking a job: the policy backs off before the replacement, and
+	// the job says so.
+	r.step(t, s, 1)
+	jobBackingOff(t, s, ids[0], "not online within the bootstrap timeout")
+	if r.prov.Created() != 1 {
+		t.Fatalf("created %d runners during the back-off", r.prov.Created())
+	}
+	clock.Advance(scheduler.DefaultCrashBackoffBase)
 	r.until(t, s, 1, "the job on a new runner", r.allDone(ids))
 	if r.prov.Created() != 2 {
 		t.Errorf("created %d runners, want 2", r.prov.Created())
@@ -323,9 +332,29 @@ func TestHungAndVanishedRunnersAreReplaced(t *testing.T) {
 	if !r.prov.Vanish(s.Records()[0].ProviderID) {
 		t.Fatal("nothing to vanish")
 	}
+	r.step(t, s, 1)
+	// The runner before took its job, so this is the policy's first failure again.
+	jobBackingOff(t, s, ids[0], "the instance disappeared")
+	clock.Advance(scheduler.DefaultCrashBackoffBase)
 	r.until(t, s, 1, "the second job", r.allDone(ids))
 	r.until(t, s, 1, "no runner left", func() bool { return len(s.Records()) == 0 })
 	r.checkNothingLeft(t, s)
+}
+
+// jobBackingOff checks that the last heartbeat reports job id backing off, for a reason
+// that contains why, until a time within the first back-off step.
+func jobBackingOff(t *testing.T, s *scheduler.Scheduler, id int64, why string) {
+	t.Helper()
+	for _, j := range s.Heartbeat().Jobs {
+		if j.JobID != id {
+			continue
+		}
+		if j.State != protocol.JobBackingOff || !strings.Contains(j.Reason, why) || j.RetryAt == nil {
+			t.Fatalf("job %d reported %+v, want backing_off because %q with a retry time", id, j, why)
+		}
+		return
+	}
+	t.Fatalf("job %d not in the heartbeat %+v", id, s.Heartbeat().Jobs)
 }
 
 // A runner that GitHub says is busy is kept even when the agent's view of the jobs is

@@ -31,8 +31,9 @@ func jobListCommand(g *globals) *cobra.Command {
 		Short: "List a repository's jobs, newest first, one page or --all",
 		Long: `List a repository's jobs from Garo's job log, newest first. A queued job shows
 agent_state waiting_for_capacity with its queue_position while its policy is at
-max_runners, runner_requested while a runner is being made for it; an unmatched one
-shows why no policy serves it.`,
+max_runners, runner_requested while a runner is being made for it, and backing_off
+with agent_reason and agent_retry_at while its policy is held back (its runners
+failed before taking a job); an unmatched one shows why no policy serves it.`,
 		Example: `  garoctl job list acme/web --state queued
   garoctl job list acme/web --state unmatched --since 2h
   garoctl job list acme/web --policy linux-small --all`,

@@ -26,7 +26,7 @@ var runnerStates = map[protocol.RunnerState]bool{
 	protocol.RunnerBusy: true, protocol.RunnerFinished: true, protocol.RunnerFailed: true,
 }
 
-var jobStates = map[string]bool{protocol.JobWaitingForCapacity: true, protocol.JobRunnerRequested: true}
+var jobStates = map[string]bool{protocol.JobWaitingForCapacity: true, protocol.JobRunnerRequested: true, protocol.JobBackingOff: true}
 
 // inventory is the summary of a heartbeat kept on the agent's row (agents.inventory).
 type inventory struct {
@@ -182,10 +182,11 @@ func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent,
 			continue // unknown, not ours (any more), or over: nothing to show
 		}
 		want[j.JobID] = true
-		if m.AgentID == a.ID && m.AgentState == j.State && m.QueuePosition == j.Position {
+		v := store.JobView{State: j.State, Position: j.Position, Reason: j.Reason, RetryAt: j.RetryAt}
+		if m.AgentID == a.ID && m.Same(v) {
 			continue
 		}
-		if err := tx.MarkJob(ctx, j.JobID, a.ID, j.State, j.Position); err != nil {
+		if err := tx.MarkJob(ctx, j.JobID, a.ID, v); err != nil {
 			return err
 		}
 	}
@@ -252,9 +253,24 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 		case jobs[j.JobID]:
 			problem = fmt.Sprintf("duplicate job %d", j.JobID)
 		case !jobStates[j.State]:
-			problem = fmt.Sprintf("state must be %s or %s, got %q", protocol.JobWaitingForCapacity, protocol.JobRunnerRequested, j.State)
+			problem = fmt.Sprintf("state must be %s, %s or %s, got %q", protocol.JobWaitingForCapacity, protocol.JobRunnerRequested,
+				protocol.JobBackingOff, j.State)
 		case j.Position < 0:
 			problem = "position must not be negative"
+		}
+		if problem == "" {
+			// A reason and a retry time belong to backing_off only; the reason is cut to
+			// what the portal shows.
+			if j.State != protocol.JobBackingOff {
+				j.Reason, j.RetryAt = "", nil
+			}
+			if len(j.Reason) > maxReasonLen {
+				j.Reason = strings.ToValidUTF8(j.Reason[:maxReasonLen], "")
+			}
+			if j.RetryAt != nil {
+				at := j.RetryAt.UTC().Truncate(time.Millisecond) // what both stores keep
+				j.RetryAt = &at
+			}
 		}
 		if problem != "" {
 			ignored = append(ignored, fmt.Sprintf("jobs[%d] (%d): %s", i, j.JobID, problem))

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
@@ -156,4 +158,64 @@ func jobMarks(t *testing.T, st *store.Store, ids ...int64) map[int64]string {
 		}
 	}
 	return out
+}
+
+// TestHeartbeatBackingOff: a job the agent reports backing_off keeps its reason and the
+// time of the next try, and the portal shows them; a later state clears them, and a
+// reason reported with another state is not kept.
+func TestHeartbeatBackingOff(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		clk := newClock()
+		svc := newService(st, clk, nil, nil)
+		x := register(t, svc, "default", "x")
+		addPolicy(t, st, "acme/web", "linux", "default")
+		log := jobs.NewService(st, testkit.Discard(), nil)
+		for _, id := range []int64{1, 2} {
+			if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: id, RunID: id, Owner: "acme", Repo: "web",
+				Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		x.config(t)
+		retry := clk.Now().Add(40 * time.Second).UTC().Truncate(time.Millisecond)
+		reason := "backing off: 3 runners in a row of the policy failed before taking a job (the last, garo-linux-x: exited with code 1 before taking a job)"
+		long := strings.Repeat("é", 600) // 1200 bytes: cut to at most 1000, still UTF-8
+		x.heartbeat(t, protocol.HeartbeatRequest{Jobs: []protocol.JobStatus{
+			{JobID: 1, State: protocol.JobBackingOff, Reason: reason, RetryAt: &retry},
+			{JobID: 2, State: protocol.JobRunnerRequested, Reason: long, RetryAt: &retry},
+		}})
+		api := func(id int64) portalapi.Job {
+			j, err := st.GetJob(ctx, id, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return jobs.ToAPI(j)
+		}
+		if j := api(1); j.AgentState != portalapi.JobBackingOff || j.AgentReason != reason || j.AgentRetryAt == nil ||
+			!j.AgentRetryAt.Equal(retry) || j.AgentID != x.id {
+			t.Fatalf("portal job 1 = %+v (retry at %v), want backing_off until %s", j, j.AgentRetryAt, retry)
+		}
+		if j := api(2); j.AgentState != portalapi.JobRunnerRequested || j.AgentReason != "" || j.AgentRetryAt != nil {
+			t.Fatalf("portal job 2 = %+v: a reason without backing_off", j)
+		}
+		x.heartbeat(t, protocol.HeartbeatRequest{Jobs: []protocol.JobStatus{
+			{JobID: 1, State: protocol.JobRunnerRequested},
+			{JobID: 2, State: protocol.JobBackingOff, Reason: long},
+		}})
+		if j := api(1); j.AgentState != portalapi.JobRunnerRequested || j.AgentReason != "" || j.AgentRetryAt != nil {
+			t.Fatalf("portal job 1 after the back-off = %+v", j)
+		}
+		if j := api(2); j.AgentState != portalapi.JobBackingOff || len(j.AgentReason) > 1000 || !utf8.ValidString(j.AgentReason) ||
+			!strings.HasPrefix(long, j.AgentReason) || j.AgentRetryAt != nil {
+			t.Fatalf("portal job 2 backing off one runner at a time = %d bytes of reason, retry at %v", len(j.AgentReason), j.AgentRetryAt)
+		}
+		// No longer reported: the marks go, reason and time included.
+		x.heartbeat(t, protocol.HeartbeatRequest{})
+		if j := api(2); j.AgentState != "" || j.AgentReason != "" || j.AgentRetryAt != nil {
+			t.Fatalf("portal job 2 no longer reported = %+v", j)
+		}
+	})
 }

@@ -246,14 +246,16 @@ func TestJobsShowAgentState(t *testing.T) {
 		a := e.register(e.registrationToken("default", 1), "h")
 		a.config("", "")
 		log := jobs.NewService(e.st, testkit.Discard(), nil)
-		for id := int64(1); id <= 2; id++ {
+		for id := int64(1); id <= 3; id++ {
 			if _, _, err := log.Apply(ctx, jobs.Event{Action: "queued", JobID: id, RunID: id, Owner: "acme", Repo: "web", Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}); err != nil {
 				t.Fatal(err)
 			}
 		}
+		retry := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 		a.heartbeat(protocol.HeartbeatRequest{Jobs: []protocol.JobStatus{
 			{JobID: 1, State: protocol.JobRunnerRequested},
 			{JobID: 2, State: protocol.JobWaitingForCapacity, Position: 1},
+			{JobID: 3, State: protocol.JobBackingOff, Reason: "backing off: a runner of the policy failed before taking a job", RetryAt: &retry},
 		}})
 		resp, body := e.do(http.MethodGet, "/api/v1/repos/acme/web/jobs", adminSecret, "", "")
 		var list portalapi.JobList
@@ -269,6 +271,14 @@ func TestJobsShowAgentState(t *testing.T) {
 		}
 		if j := byID[1]; j.AgentState != portalapi.JobRunnerRequested || j.QueuePosition != 0 {
 			t.Fatalf("job 1 = %+v", j)
+		}
+		// Backing off: why, and when the agent tries again (the answer matches the spec).
+		if j := byID[3]; j.AgentState != portalapi.JobBackingOff || !strings.Contains(j.AgentReason, "failed before taking a job") ||
+			j.AgentRetryAt == nil || !j.AgentRetryAt.Equal(retry) {
+			t.Fatalf("job 3 = %+v", j)
+		}
+		if !strings.Contains(body, `"agent_retry_at":"2030-01-02T03:04:05Z"`) {
+			t.Errorf("the jobs answer lacks agent_retry_at: %s", body)
 		}
 		if _, _, err := log.Apply(ctx, jobs.Event{Action: "in_progress", JobID: 1, RunID: 1, Owner: "acme", Repo: "web", RunnerName: "r", Source: jobs.SourceWebhook}); err != nil {
 			t.Fatal(err)

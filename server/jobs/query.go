@@ -91,6 +91,11 @@ func ToAPI(j *store.WorkflowJob) portalapi.Job {
 	if j.State == portalapi.JobQueued || j.State == portalapi.JobWaiting {
 		// The serving agent's view matters only until a runner takes the job.
 		out.AgentState, out.QueuePosition, out.AgentID = j.AgentState, j.QueuePosition, j.AgentID
+		out.AgentReason = j.AgentReason
+		if j.AgentRetryAt != nil {
+			at := j.AgentRetryAt.UTC()
+			out.AgentRetryAt = &at
+		}
 	}
 	add := func(step string, t *time.Time) {
 		if t != nil {

@@ -110,7 +110,27 @@ type JobMark struct {
 	AgentID       string
 	AgentState    string
 	QueuePosition int
+	AgentReason   string
+	AgentRetryAt  *time.Time
 }
+
+// Same reports whether m shows the agent view v (its state, position, reason and retry
+// time).
+func (m JobMark) Same(v JobView) bool {
+	return m.AgentState == v.State && m.QueuePosition == v.Position && m.AgentReason == v.Reason &&
+		(m.AgentRetryAt == nil) == (v.RetryAt == nil) && (m.AgentRetryAt == nil || m.AgentRetryAt.Equal(*v.RetryAt))
+}
+
+// JobView is what an agent reports of one job.
+type JobView struct {
+	State    string
+	Position int
+	Reason   string
+	RetryAt  *time.Time
+}
+
+// clearedMark are the columns of a job no agent reports.
+var clearedMark = map[string]any{"agent_id": "", "agent_state": "", "queue_position": 0, "agent_reason": "", "agent_retry_at": nil}
 
 // JobMarks returns the marks of the jobs ids and of every job agentID marked.
 func (s *Store) JobMarks(ctx context.Context, agentID string, ids []int64) ([]JobMark, error) {
@@ -129,7 +149,7 @@ func (s *Store) JobMarks(ctx context.Context, agentID string, ids []int64) ([]Jo
 		}
 		return nil
 	}
-	cols := "id, repo_key, state, agent_id, agent_state, queue_position"
+	cols := "id, repo_key, state, agent_id, agent_state, queue_position, agent_reason, agent_retry_at"
 	err := add(func() ([]JobMark, error) {
 		var rows []JobMark
 		err := s.conn(ctx).Model(&WorkflowJob{}).Select(cols).Where("agent_id = ?", agentID).Scan(&rows).Error
@@ -152,9 +172,15 @@ func (s *Store) JobMarks(ctx context.Context, agentID string, ids []int64) ([]Jo
 }
 
 // MarkJob writes an agent's view of job id.
-func (s *Store) MarkJob(ctx context.Context, id int64, agentID, agentState string, position int) error {
+func (s *Store) MarkJob(ctx context.Context, id int64, agentID string, v JobView) error {
+	var retryAt *time.Time
+	if v.RetryAt != nil {
+		at := v.RetryAt.UTC()
+		retryAt = &at
+	}
 	err := s.conn(ctx).Model(&WorkflowJob{}).Where("id = ?", id).UpdateColumns(map[string]any{
-		"agent_id": agentID, "agent_state": agentState, "queue_position": position,
+		"agent_id": agentID, "agent_state": v.State, "queue_position": v.Position,
+		"agent_reason": v.Reason, "agent_retry_at": retryAt,
 	}).Error
 	if err != nil {
 		return fmt.Errorf("mark job %d: %w", id, err)
@@ -165,9 +191,7 @@ func (s *Store) MarkJob(ctx context.Context, id int64, agentID, agentState strin
 // ClearJobMarks clears the agent's view of the jobs ids.
 func (s *Store) ClearJobMarks(ctx context.Context, ids []int64) error {
 	for chunk := range slices.Chunk(ids, chunkSize) {
-		err := s.conn(ctx).Model(&WorkflowJob{}).Where("id IN ?", chunk).UpdateColumns(map[string]any{
-			"agent_id": "", "agent_state": "", "queue_position": 0,
-		}).Error
+		err := s.conn(ctx).Model(&WorkflowJob{}).Where("id IN ?", chunk).UpdateColumns(clearedMark).Error
 		if err != nil {
 			return fmt.Errorf("clear job marks: %w", err)
 		}
@@ -185,7 +209,7 @@ func (s *Store) ClearAgentJobMarks(ctx context.Context, agentID string, repoKeys
 		}
 		q = q.Where("repo_key IN ?", repoKeys)
 	}
-	if err := q.UpdateColumns(map[string]any{"agent_id": "", "agent_state": "", "queue_position": 0}).Error; err != nil {
+	if err := q.UpdateColumns(clearedMark).Error; err != nil {
 		return fmt.Errorf("clear job marks of agent %s: %w", agentID, err)
 	}
 	return nil

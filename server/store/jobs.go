@@ -42,11 +42,14 @@ type WorkflowJob struct {
 	CompletedAt       *time.Time
 	UpdatedAt         time.Time
 	// AgentState and QueuePosition are the serving agent's view, from its heartbeats:
-	// waiting_for_capacity (with its 1-based place in the policy's queue) or
-	// runner_requested. AgentID is the agent that reported them.
+	// waiting_for_capacity (with its 1-based place in the policy's queue),
+	// runner_requested, or backing_off (AgentReason says why, AgentRetryAt when the
+	// agent tries again). AgentID is the agent that reported them.
 	AgentState    string
 	QueuePosition int
 	AgentID       string
+	AgentReason   string
+	AgentRetryAt  *time.Time
 }
 
 // Repository returns "owner/name" as GitHub spelled it.

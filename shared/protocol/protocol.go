@@ -148,6 +148,9 @@ type RunnerStatus struct {
 const (
 	JobWaitingForCapacity = "waiting_for_capacity" // queued in the agent: the policy is at max_runners
 	JobRunnerRequested    = "runner_requested"     // a runner is being created for it
+	// JobBackingOff: the policy is held back (its runners failed before taking a job, or
+	// creations failed); Reason says why, RetryAt when it tries again.
+	JobBackingOff = "backing_off"
 )
 
 // JobStatus is the agent's view of one job, reported in heartbeats.
@@ -156,6 +159,10 @@ type JobStatus struct {
 	State    string `json:"state"`
 	Position int    `json:"position,omitempty"` // 1-based place in the policy's queue
 	Runner   string `json:"runner,omitempty"`
+	// Reason and RetryAt go with backing_off: why the policy is held back, and when it
+	// tries again (absent while it tries one runner at a time).
+	Reason  string     `json:"reason,omitempty"`
+	RetryAt *time.Time `json:"retry_at,omitempty"`
 }
 
 // HeartbeatRequest reports the agent's state, runners and jobs. It is idempotent: the

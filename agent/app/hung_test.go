@@ -1,0 +1,91 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/garo-dev/garo/agent/internal/simtest"
+	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/agent/provider/memory"
+	"github.com/garo-dev/garo/githubsim"
+)
+
+// hungEngine is a provider whose engine accepts calls and never answers them once hung:
+// List blocks until its context ends.
+type hungEngine struct {
+	*memory.Provider
+	hung  atomic.Bool
+	lists atomic.Int32
+}
+
+func (h *hungEngine) List(ctx context.Context, sel map[string]string) ([]provider.Instance, error) {
+	if h.hung.Load() {
+		h.lists.Add(1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return h.Provider.List(ctx, sel)
+}
+
+// An engine that hangs does not silence the agent: heartbeats keep coming with the
+// runners the agent knew, /healthz answers within 100 ms (with the provider
+// unavailable once the listing timed out, and the age of what it reports), and so does
+// /metrics with garo_agent_provider_up 0.
+func TestHungEngineKeepsTheAgentHeartbeating(t *testing.T) {
+	t.Parallel()
+	env := simtest.New(t, githubsim.Options{}, "acme/api")
+	pol := smallPolicy(2)
+	pol.MinIdle = 1
+	fs := newFakeServer(t, env, regToken, pol)
+	mem := memory.New(memory.Hang)
+	t.Cleanup(mem.Close)
+	prov := &hungEngine{Provider: mem}
+	cfg := baseConfig(t, fs.srv.URL)
+	cfg.Scheduler.ListTimeout = 300 * time.Millisecond
+	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false
+	a := start(t, cfg, prov)
+	eventually(t, "the min_idle runner reported", func() bool {
+		hbs, _, _, _ := fs.snapshot()
+		return len(hbs) > 0 && len(hbs[len(hbs)-1].Runners) == 1
+	})
+
+	prov.hung.Store(true)
+	eventually(t, "a listing that hangs", func() bool { return prov.lists.Load() > 0 })
+	hbs, _, _, _ := fs.snapshot()
+	before := len(hbs)
+	base := "http://" + a.status.String()
+	eventually(t, "the provider reported unavailable", func() bool {
+		start := time.Now()
+		code, body := get(t, base+"/healthz")
+		if took := time.Since(start); took > 100*time.Millisecond {
+			t.Fatalf("/healthz took %s while the engine hangs", took)
+		}
+		var h map[string]any
+		if code != 200 || json.Unmarshal([]byte(body), &h) != nil {
+			t.Fatalf("/healthz %d %s", code, body)
+		}
+		if _, ok := h["scheduler_snapshot_age_seconds"]; !ok {
+			t.Fatalf("/healthz without the snapshot's age: %s", body)
+		}
+		return h["provider"] == "unavailable" && strings.Contains(h["provider_error"].(string), "list_timeout")
+	})
+	start := time.Now()
+	code, body := get(t, base+"/metrics")
+	if took := time.Since(start); took > 100*time.Millisecond || code != 200 || !strings.Contains(body, "garo_agent_provider_up 0") {
+		t.Errorf("/metrics took %s: %d, provider_up 0 in it: %v", took, code, strings.Contains(body, "garo_agent_provider_up 0"))
+	}
+	// Heartbeats go on (the server sets them to every 50 ms), with the runner the agent
+	// knew, while the listings keep hanging.
+	eventually(t, "ten more heartbeats", func() bool { hbs, _, _, _ := fs.snapshot(); return len(hbs) >= before+10 })
+	hbs, _, _, _ = fs.snapshot()
+	if last := hbs[len(hbs)-1]; len(last.Runners) != 1 {
+		t.Errorf("last heartbeat while the engine hangs: %+v", last)
+	}
+	if prov.lists.Load() < 2 {
+		t.Errorf("%d listings: the loop did not go on after the timed-out one", prov.lists.Load())
+	}
+}

@@ -1,3 +1,0 @@
--- 0008: reserved for a change made in parallel (branch sched or server); this empty
--- placeholder only keeps the numbering contiguous on this branch. Delete this file when
--- the real 0008 is merged.
