@@ -107,7 +107,9 @@ func TestHungListingBlocksNoReader(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 	defer func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("Run after its context ended: %v", err)
+		}
 	}()
 	for hung.HungListings() < 1 { // Run's first listing is under way
 		time.Sleep(time.Millisecond)
