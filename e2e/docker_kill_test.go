@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,17 +37,14 @@ var raceEnabled bool
 // buildAgent builds agent/cmd/garo-agent into dir.
 func buildAgent(t *testing.T, dir string) string {
 	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
 	bin := filepath.Join(dir, "garo-agent")
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
 	start := time.Now()
-	if out, err := exec.CommandContext(t.Context(), goBin, append(args, "../agent/cmd/garo-agent")...).CombinedOutput(); err != nil {
+	// "go" is the toolchain running this test: go test puts its GOROOT/bin first on PATH.
+	if out, err := exec.CommandContext(t.Context(), "go", append(args, "../agent/cmd/garo-agent")...).CombinedOutput(); err != nil {
 		t.Fatalf("go build garo-agent: %v\n%s", err, out)
 	}
 	t.Logf("garo-agent built in %s (race detector %v)", time.Since(start).Round(time.Millisecond), raceEnabled)
@@ -84,13 +80,13 @@ func startAgentProcess(t *testing.T, bin, config, logFile, token string) *agentP
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		out.Close()
-		t.Fatalf("start garo-agent: %v", err)
+		t.Fatalf("start garo-agent: %v", errors.Join(err, out.Close()))
 	}
 	p := &agentProcess{cmd: cmd, log: logFile, exited: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
-		out.Close()
+		// The log file's close error joins the exit status: a log cut short is worth seeing
+		// with it.
+		p.err = errors.Join(cmd.Wait(), out.Close())
 		close(p.exited)
 	}()
 	t.Cleanup(func() {

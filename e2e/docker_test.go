@@ -194,6 +194,7 @@ type containerSampler struct {
 	maxRunning int
 	samples    int
 	listErrs   int
+	eventsErr  error                     // why the engine's event stream ended before the sampler did
 	seen       map[string]*seenContainer // by container id
 	stop, done chan struct{}
 	cancel     context.CancelFunc
@@ -227,8 +228,13 @@ func sampleContainers(cli *dockerclient.Client, sel filters.Args) *containerSamp
 					sc.died = time.Unix(0, m.TimeNano)
 				}
 				s.mu.Unlock()
-			case <-errs:
-				return // the context ended (or the engine went away: the list loop reports it)
+			case err := <-errs:
+				if ctx.Err() == nil { // not the sampler's own end: die events are missing
+					s.mu.Lock()
+					s.eventsErr = err
+					s.mu.Unlock()
+				}
+				return
 			}
 		}
 	}()
@@ -439,6 +445,9 @@ func TestDockerEndToEnd(t *testing.T) {
 	}
 	if smp.listErrs > 0 {
 		t.Errorf("%d of %d container listings failed", smp.listErrs, smp.samples)
+	}
+	if smp.eventsErr != nil {
+		t.Errorf("the engine's event stream failed: %v", smp.eventsErr)
 	}
 	byRunner := map[string]*seenContainer{}
 	for id, sc := range smp.seen {

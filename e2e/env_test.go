@@ -89,8 +89,13 @@ func (e *env) startServer(t *testing.T) {
 	}
 }
 
-// stopServer stops the running server and waits for it.
-func (e *env) stopServer() { e.StopServer() }
+// stopServer stops the running server and waits for it; it must shut down cleanly.
+func (e *env) stopServer(t *testing.T) {
+	t.Helper()
+	if err := e.StopServer(); err != nil {
+		t.Fatalf("stop garo-server: %v", err)
+	}
+}
 
 func (e *env) policy(t *testing.T, name string, minIdle, maxRunners int) *portalapi.Policy {
 	t.Helper()

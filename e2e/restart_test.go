@@ -45,7 +45,7 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	queue(20)
 	testkit.Eventually(t, 60*time.Second, "5 jobs done", func() bool { return completed() >= 5 })
 
-	e.stopServer()
+	e.stopServer(t)
 	down := time.Now()
 	queue(10) // delivered to a server that is not there: GitHub records failures
 	failed := 0

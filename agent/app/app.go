@@ -29,7 +29,7 @@ import (
 	"github.com/garo-dev/garo/shared/version"
 )
 
-// ErrRevoked: the server rejected the agent's credential (401). The agent stopped
+// ErrRevoked is Run's error when the server rejected the agent's credential (401). The agent stopped
 // provisioning; it must be registered again (remove the state file and give it a new
 // registration token).
 var ErrRevoked = errors.New("the server rejected this agent's credential (401): it was revoked or is unknown; " +
@@ -126,7 +126,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 		}
 		statusAddr, statusSrv = ln.Addr(), a.statusServer()
 		go func() { _ = statusSrv.Serve(ln) }()
-		defer statusSrv.Close()
+		defer func() {
+			if err := statusSrv.Close(); err != nil {
+				a.log.Warn("close the status endpoint", "err", err)
+			}
+		}()
 		a.log.Info("status endpoint listening", "addr", statusAddr.String())
 	}
 	if opts.Ready != nil {

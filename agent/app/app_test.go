@@ -1,26 +1,24 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/garo-dev/garo/agent/app"
-	"github.com/garo-dev/garo/agent/internal/simtest"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/state"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -34,37 +32,19 @@ func smallPolicy(maxRunners int) protocol.Policy {
 	}
 }
 
-// syncBuffer is a log sink safe for the agent's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	status net.Addr
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 }
 
 func start(t *testing.T, cfg app.Config, prov provider.Provider) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	r := &running{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	log, logs := testkit.TextLogs()
+	r := &running{cancel: cancel, done: make(chan error, 1), logs: logs}
 	ready := make(chan struct{})
-	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
 		r.done <- app.Run(ctx, cfg, log, app.Options{Provider: prov, Ready: func(_ string, addr net.Addr) {
 			r.status = addr
@@ -80,7 +60,11 @@ func start(t *testing.T, cfg app.Config, prov provider.Provider) *running {
 	}
 	t.Cleanup(func() {
 		cancel()
-		<-r.done
+		// A test that stopped the agent put Run's error back for this; only the revoked
+		// credential's test expects one.
+		if err := <-r.done; err != nil && !errors.Is(err, app.ErrRevoked) {
+			t.Errorf("Run: %v", err)
+		}
 	})
 	return r
 }
@@ -111,16 +95,9 @@ func baseConfig(t *testing.T, url string) app.Config {
 	return cfg
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// patience bounds the waits of these tests for what the agent does on its own (it runs
+// on real time: heartbeats every 50 ms, scheduler ticks every 100 ms).
+const patience = 20 * time.Second
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -153,7 +130,7 @@ func TestRunServesJobsThenShutsDownAndRestartsFromTheStateFile(t *testing.T) {
 		ids = append(ids, j.ID)
 	}
 	maxSeen := 0
-	eventually(t, "every job", func() bool {
+	testkit.Eventually(t, patience, "every job", func() bool {
 		maxSeen = max(maxSeen, prov.Live(nil))
 		for _, id := range ids {
 			if j, _ := env.Sim.Job(id); j.Status != "completed" || j.Conclusion != "success" {
@@ -165,7 +142,7 @@ func TestRunServesJobsThenShutsDownAndRestartsFromTheStateFile(t *testing.T) {
 	if maxSeen > 2 || prov.Peak("acme/api", "small") > 2 {
 		t.Errorf("%d runners at once (peak %d), max 2", maxSeen, prov.Peak("acme/api", "small"))
 	}
-	eventually(t, "the queue reported empty", func() bool {
+	testkit.Eventually(t, patience, "the queue reported empty", func() bool {
 		hbs, _, _, _ := fs.snapshot()
 		last := hbs[len(hbs)-1]
 		return len(last.Jobs) == 0 && len(last.Runners) == 0
@@ -234,7 +211,7 @@ func TestRunServesJobsThenShutsDownAndRestartsFromTheStateFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a job after the restart", func() bool { got, _ := env.Sim.Job(j.ID); return got.Conclusion == "success" })
+	testkit.Eventually(t, patience, "a job after the restart", func() bool { got, _ := env.Sim.Job(j.ID); return got.Conclusion == "success" })
 	if _, registers, _, _ := fs.snapshot(); registers != 1 {
 		t.Errorf("registered %d times", registers)
 	}
@@ -252,9 +229,9 @@ func TestPolicyChangeTakesEffect(t *testing.T) {
 	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false
 	start(t, cfg, prov)
 	fs.setConfig(func(c *protocol.Config) { c.Policies[0].MinIdle = 2 })
-	eventually(t, "two idle runners", func() bool { return prov.Live(nil) == 2 })
+	testkit.Eventually(t, patience, "two idle runners", func() bool { return prov.Live(nil) == 2 })
 	fs.setConfig(func(c *protocol.Config) { c.Policies[0].MinIdle, c.Policies[0].MaxRunners = 2, 1 })
-	eventually(t, "max lowered to one", func() bool { return prov.Live(nil) == 1 })
+	testkit.Eventually(t, patience, "max lowered to one", func() bool { return prov.Live(nil) == 1 })
 }
 
 func TestRevokedCredentialStopsTheAgent(t *testing.T) {
@@ -265,7 +242,7 @@ func TestRevokedCredentialStopsTheAgent(t *testing.T) {
 	t.Cleanup(prov.Close)
 	cfg := baseConfig(t, fs.srv.URL)
 	a := start(t, cfg, prov)
-	eventually(t, "a heartbeat", func() bool { hbs, _, _, _ := fs.snapshot(); return len(hbs) > 0 })
+	testkit.Eventually(t, patience, "a heartbeat", func() bool { hbs, _, _, _ := fs.snapshot(); return len(hbs) > 0 })
 	fs.revoke()
 	select {
 	case err := <-a.done:
@@ -288,7 +265,7 @@ func TestStartErrors(t *testing.T) {
 	t.Parallel()
 	env := simtest.New(t, githubsim.Options{}, "acme/api")
 	fs := newFakeServer(t, env, regToken, smallPolicy(2))
-	log := slog.New(slog.DiscardHandler)
+	log := testkit.Discard()
 
 	cfg := baseConfig(t, fs.srv.URL)
 	cfg.RegistrationToken = ""

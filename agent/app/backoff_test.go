@@ -11,15 +11,17 @@ import (
 	"time"
 
 	"github.com/garo-dev/garo/agent/app"
-	"github.com/garo-dev/garo/agent/internal/simtest"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
 // The scheduler keys of the back-off and the listing's bound are read and checked.
 func TestSchedulerBackoffKeys(t *testing.T) {
 	t.Setenv("GARO_AGENT_SERVER_URL", "http://x")
+	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "memory") // required since provider.type has no default
 	load := func(yaml string) (app.Config, error) {
 		path := filepath.Join(t.TempDir(), "a.yaml")
 		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
@@ -62,7 +64,7 @@ func TestCrashLoopingPolicyShowsItsBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	var held protocol.JobStatus
-	eventually(t, "a heartbeat with the job backing off", func() bool {
+	testkit.Eventually(t, patience, "a heartbeat with the job backing off", func() bool {
 		hbs, _, _, _ := fs.snapshot()
 		if len(hbs) == 0 {
 			return false
@@ -89,7 +91,7 @@ func TestCrashLoopingPolicyShowsItsBackoff(t *testing.T) {
 	}
 	// Many ticks (100 ms) later, still the one failure: one line, one runner.
 	hbs, _, _, _ := fs.snapshot()
-	eventually(t, "ten more heartbeats", func() bool { more, _, _, _ := fs.snapshot(); return len(more) >= len(hbs)+10 })
+	testkit.Eventually(t, patience, "ten more heartbeats", func() bool { more, _, _, _ := fs.snapshot(); return len(more) >= len(hbs)+10 })
 	if n := strings.Count(a.logs.String(), "policy backing off"); n != 1 {
 		t.Errorf("%d back-off lines in the log, want 1:\n%s", n, a.logs.String())
 	}

@@ -102,9 +102,10 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 		t.Run(strings.Join(tc.want, ","), func(t *testing.T) {
 			for _, k := range []string{"GARO_AGENT_SERVER_URL", "GARO_AGENT_SCHEDULER_INTERVAL", "GARO_AGENT_SCHEDULER_PARALLEL",
 				"GARO_AGENT_PROVIDER_TYPE", "GARO_AGENT_LOG_LEVEL", "GARO_AGENT_STATUS_LISTEN", "GARO_AGENT_SHUTDOWN_UNREGISTER"} {
-				t.Setenv(k, tc.env[k])
-				if _, ok := tc.env[k]; !ok {
-					os.Unsetenv(k)
+				if v, ok := tc.env[k]; ok {
+					t.Setenv(k, v)
+				} else {
+					unsetenv(t, k)
 				}
 			}
 			path := ""
@@ -140,8 +141,7 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 	// The defaults of docker are valid as they are: choosing the provider is enough.
 	for _, k := range []string{"GARO_AGENT_PROVIDER_DOCKER_HOST", "GARO_AGENT_PROVIDER_DOCKER_PULL_POLICY",
 		"GARO_AGENT_PROVIDER_DOCKER_STOP_TIMEOUT", "GARO_AGENT_PROVIDER_DOCKER_LOG_TAIL_LINES"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
+		unsetenv(t, k)
 	}
 	t.Setenv("GARO_AGENT_SERVER_URL", "http://x")
 	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "docker")
@@ -183,8 +183,7 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 // sentence that names the key and the choices.
 func TestProviderTypeIsRequired(t *testing.T) {
 	t.Setenv("GARO_AGENT_SERVER_URL", "http://x")
-	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "")
-	os.Unsetenv("GARO_AGENT_PROVIDER_TYPE")
+	unsetenv(t, "GARO_AGENT_PROVIDER_TYPE")
 	_, err := app.Load("", nil)
 	want := `provider.type: must be set (GARO_AGENT_PROVIDER_TYPE or --provider) to "docker" (runners as containers on a Docker engine) ` +
 		`or "memory" (in-process runners against the GitHub simulator, for tests and demos)`
@@ -199,5 +198,15 @@ func TestProviderTypeIsRequired(t *testing.T) {
 	t.Setenv("GARO_AGENT_PROVIDER_MEMORY_JOB_DURATION", "-1s")
 	if _, err := app.Load("", nil); err == nil || !strings.Contains(err.Error(), "provider.memory.job_duration: must not be negative") {
 		t.Fatalf("negative job duration: %v", err)
+	}
+}
+
+// unsetenv removes k from the environment until the test ends (t.Setenv restores it):
+// an empty value is not the same as none to the configuration loader.
+func unsetenv(t *testing.T, k string) {
+	t.Helper()
+	t.Setenv(k, "")
+	if err := os.Unsetenv(k); err != nil {
+		t.Fatalf("unset %s: %v", k, err)
 	}
 }

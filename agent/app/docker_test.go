@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,9 +10,10 @@ import (
 	"time"
 
 	"github.com/garo-dev/garo/agent/app"
-	"github.com/garo-dev/garo/agent/internal/simtest"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/dockertest"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 )
 
 func TestRunWithDockerProviderStarts(t *testing.T) {
@@ -28,8 +28,7 @@ func TestRunWithDockerProviderStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log, logs := testkit.TextLogs()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	ready := make(chan string, 1)
@@ -50,7 +49,7 @@ func TestRunWithDockerProviderStarts(t *testing.T) {
 	}
 	// Running: it reports to the server, and its scheduler lists its containers in the
 	// engine without error.
-	eventually(t, "two heartbeats", func() bool {
+	testkit.Eventually(t, patience, "two heartbeats", func() bool {
 		hbs, registers, _, _ := fs.snapshot()
 		return registers == 1 && len(hbs) >= 2
 	})
@@ -88,7 +87,7 @@ func TestRunWithDockerProviderFailsWithoutEngine(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	err := app.Run(t.Context(), cfg, slog.New(slog.DiscardHandler), app.Options{})
+	err := app.Run(t.Context(), cfg, testkit.Discard(), app.Options{})
 	want := "provider.type is docker but no Docker engine answers at " + sock + " (provider.docker.host): "
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("Run without an engine: %v\nwant the prefix %q", err, want)
@@ -117,7 +116,7 @@ func TestRunWithBadRegistryAuthFile(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	err := app.Run(t.Context(), cfg, slog.New(slog.DiscardHandler), app.Options{})
+	err := app.Run(t.Context(), cfg, testkit.Discard(), app.Options{})
 	if err == nil || !strings.HasPrefix(err.Error(), "provider.docker.registry_auth_file: ") || !strings.Contains(err.Error(), `auths["ghcr.io"].auth`) {
 		t.Fatalf("Run with a bad registry auth file: %v", err)
 	}

@@ -1,9 +1,8 @@
 package app_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/agent/internal/simtest"
+	"github.com/garo-dev/garo/internal/testkit/agenttest"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -20,9 +20,10 @@ import (
 // registration token, policies set by the test, jobs read from the GitHub simulator,
 // runners minted and removed there.
 type fakeServer struct {
-	t   *testing.T
-	env *simtest.Env
-	srv *httptest.Server
+	t       *testing.T
+	env     *simtest.Env
+	runners *agenttest.Server // mints and removes the runners on the simulator
+	srv     *httptest.Server
 
 	mu          sync.Mutex
 	token       string
@@ -40,7 +41,7 @@ type fakeServer struct {
 }
 
 func newFakeServer(t *testing.T, env *simtest.Env, token string, policies ...protocol.Policy) *fakeServer {
-	f := &fakeServer{t: t, env: env, token: token, calls: map[string]int{}, beatsBeforeConfig: -1}
+	f := &fakeServer{t: t, env: env, runners: &agenttest.Server{Env: env}, token: token, calls: map[string]int{}, beatsBeforeConfig: -1}
 	f.config = protocol.Config{Version: "1", Group: "default", Repositories: []string{"acme/api"}, Policies: policies}
 	mux := http.NewServeMux()
 	p := protocol.PathPrefix
@@ -174,19 +175,7 @@ func (f *fakeServer) setConfig(update func(*protocol.Config)) {
 
 func (f *fakeServer) jobs(w http.ResponseWriter, r *http.Request) {
 	hold(w, r, func() (string, any) {
-		snap := protocol.JobsSnapshot{Jobs: []protocol.Job{}}
-		for _, j := range f.env.Sim.Jobs("acme/api") {
-			if j.Status == "completed" {
-				continue
-			}
-			snap.Jobs = append(snap.Jobs, protocol.Job{
-				ID: j.ID, Repository: "acme/api", Policy: j.Labels[len(j.Labels)-1], Labels: j.Labels,
-				Status: j.Status, RunnerName: j.RunnerName, ReceivedAt: j.CreatedAt,
-			})
-		}
-		b, _ := json.Marshal(snap.Jobs)
-		sum := sha256.Sum256(b)
-		snap.Version = hex.EncodeToString(sum[:8])
+		snap := agenttest.Jobs(f.env.Sim, "acme/api")
 		return snap.Version, snap
 	})
 }
@@ -201,7 +190,7 @@ func (f *fakeServer) credentials(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 403, protocol.CodeNotOwner, "not yours")
 		return
 	}
-	id, jit, err := f.env.JIT(r.Context(), req.Repository, req.RunnerName, []string{req.Policy})
+	creds, err := f.runners.Credentials(r.Context(), req)
 	if err != nil {
 		writeErr(w, 502, "github_error", err.Error())
 		return
@@ -209,7 +198,7 @@ func (f *fakeServer) credentials(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.creds++
 	f.mu.Unlock()
-	writeJSON(w, 201, protocol.Credentials{Kind: "jit", RunnerName: req.RunnerName, RunnerID: id, JITConfig: jit, Ephemeral: true})
+	writeJSON(w, 201, creds)
 }
 
 func (f *fakeServer) remove(w http.ResponseWriter, r *http.Request) {
@@ -218,12 +207,11 @@ func (f *fakeServer) remove(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "invalid_json", err.Error())
 		return
 	}
-	status, err := f.env.RemoveRunner(r.Context(), req.Repository, req.RunnerID)
-	switch {
+	switch err := f.runners.RemoveRunner(r.Context(), req); {
+	case errors.Is(err, protocol.ErrRunnerBusy):
+		writeErr(w, 409, protocol.CodeRunnerBusy, "busy")
 	case err != nil:
 		writeErr(w, 502, "github_error", err.Error())
-	case status == 422:
-		writeErr(w, 409, protocol.CodeRunnerBusy, "busy")
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}

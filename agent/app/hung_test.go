@@ -1,35 +1,17 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/agent/internal/simtest"
-	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/agenttest"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 )
-
-// hungEngine is a provider whose engine accepts calls and never answers them once hung:
-// List blocks until its context ends.
-type hungEngine struct {
-	*memory.Provider
-	hung  atomic.Bool
-	lists atomic.Int32
-}
-
-func (h *hungEngine) List(ctx context.Context, sel map[string]string) ([]provider.Instance, error) {
-	if h.hung.Load() {
-		h.lists.Add(1)
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	return h.Provider.List(ctx, sel)
-}
 
 // An engine that hangs does not silence the agent: heartbeats keep coming with the
 // runners the agent knew, /healthz answers within 100 ms (with the provider
@@ -43,22 +25,22 @@ func TestHungEngineKeepsTheAgentHeartbeating(t *testing.T) {
 	fs := newFakeServer(t, env, regToken, pol)
 	mem := memory.New(memory.Hang)
 	t.Cleanup(mem.Close)
-	prov := &hungEngine{Provider: mem}
+	prov := agenttest.Hang(mem)
 	cfg := baseConfig(t, fs.srv.URL)
 	cfg.Scheduler.ListTimeout = 300 * time.Millisecond
 	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false
 	a := start(t, cfg, prov)
-	eventually(t, "the min_idle runner reported", func() bool {
+	testkit.Eventually(t, patience, "the min_idle runner reported", func() bool {
 		hbs, _, _, _ := fs.snapshot()
 		return len(hbs) > 0 && len(hbs[len(hbs)-1].Runners) == 1
 	})
 
-	prov.hung.Store(true)
-	eventually(t, "a listing that hangs", func() bool { return prov.lists.Load() > 0 })
+	prov.SetHung(true)
+	testkit.Eventually(t, patience, "a listing that hangs", func() bool { return prov.HungListings() > 0 })
 	hbs, _, _, _ := fs.snapshot()
 	before := len(hbs)
 	base := "http://" + a.status.String()
-	eventually(t, "the provider reported unavailable", func() bool {
+	testkit.Eventually(t, patience, "the provider reported unavailable", func() bool {
 		start := time.Now()
 		code, body := get(t, base+"/healthz")
 		if took := time.Since(start); took > 100*time.Millisecond {
@@ -80,12 +62,12 @@ func TestHungEngineKeepsTheAgentHeartbeating(t *testing.T) {
 	}
 	// Heartbeats go on (the server sets them to every 50 ms), with the runner the agent
 	// knew, while the listings keep hanging.
-	eventually(t, "ten more heartbeats", func() bool { hbs, _, _, _ := fs.snapshot(); return len(hbs) >= before+10 })
+	testkit.Eventually(t, patience, "ten more heartbeats", func() bool { hbs, _, _, _ := fs.snapshot(); return len(hbs) >= before+10 })
 	hbs, _, _, _ = fs.snapshot()
 	if last := hbs[len(hbs)-1]; len(last.Runners) != 1 {
 		t.Errorf("last heartbeat while the engine hangs: %+v", last)
 	}
-	if prov.lists.Load() < 2 {
-		t.Errorf("%d listings: the loop did not go on after the timed-out one", prov.lists.Load())
+	if prov.HungListings() < 2 {
+		t.Errorf("%d listings: the loop did not go on after the timed-out one", prov.HungListings())
 	}
 }

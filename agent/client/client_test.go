@@ -365,7 +365,7 @@ func TestLongPollTimeout(t *testing.T) {
 	t.Parallel()
 	f, srv := newFake(t)
 	f.on("/jobs",
-		func(w http.ResponseWriter, r *http.Request) {
+		func(_ http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 			case <-time.After(5 * time.Second):
@@ -395,7 +395,7 @@ func TestLongPollTimeout(t *testing.T) {
 func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 	t.Parallel()
 	f, srv := newFake(t)
-	echo := func(w http.ResponseWriter, r *http.Request) {
+	echo := func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(500)
 		_, _ = w.Write([]byte("oops"))
 	}

@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/agent/internal/simtest"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/scheduler"
 	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/agenttest"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -23,7 +24,7 @@ import (
 // change. A runner that takes a job ends the back-off.
 func TestCrashLoopBacksOff(t *testing.T) {
 	t.Parallel()
-	clock := &manualClock{now: t0}
+	clock := testkit.NewClock(t0)
 	env := simtest.New(t, githubsim.Options{Now: clock.Now}, repo)
 	var failing atomic.Bool
 	failing.Store(true)
@@ -34,7 +35,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		return env.Sim.RunRunner(ctx, r.JITConfig(), time.Millisecond)
 	}, memory.WithClock(clock.Now))
 	t.Cleanup(prov.Close)
-	r := &rig{env: env, srv: &simServer{env: env}, prov: prov, cfg: *config(policy("small", 0, 2))}
+	r := &rig{env: env, srv: &agenttest.Server{Env: env}, prov: prov, cfg: *config(policy("small", 0, 2))}
 	log, logs := testkit.TextLogs()
 	s := r.scheduler(scheduler.Options{Now: clock.Now, Log: log})
 	ids := r.queue(t, 2, "small")
@@ -56,7 +57,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		}
 		clock.Advance(step)
 	}
-	minted := r.srv.creds.Load()
+	minted := r.srv.Creds.Load()
 	t.Logf("crash loop, fake clock: %d runner credentials minted in %s (bound 8)", minted, window)
 	if minted > 8 || minted < 4 {
 		t.Errorf("%d runner credentials minted in %s; want 4 to 8: backing off, yet trying", minted, window)

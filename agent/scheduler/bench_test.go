@@ -71,6 +71,6 @@ func bigInput(repos int) scheduler.Input {
 	n := 0
 	return scheduler.Input{
 		Now: now, AgentID: agentID, Config: cfg, Jobs: js, Inventory: inv, Records: recs,
-		NewName: func(k scheduler.Key) string { n++; return fmt.Sprintf("new-%d", n) },
+		NewName: func(scheduler.Key) string { n++; return fmt.Sprintf("new-%d", n) },
 	}
 }

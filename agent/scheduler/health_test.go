@@ -11,6 +11,8 @@ import (
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/scheduler"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/agenttest"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -33,7 +35,8 @@ func (f *flakyProvider) List(ctx context.Context, sel map[string]string) ([]prov
 func TestProviderHealth(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, githubsim.Options{}, policy("small", 1, 2), time.Second)
-	clk := &stepClock{now: t0}
+	clk := testkit.NewClock(t0)
+	clk.Step(time.Second)
 	flaky := &flakyProvider{Provider: r.prov}
 	s := scheduler.New(scheduler.Options{AgentID: agentID, Provider: flaky, Server: r.srv, Now: clk.Now})
 	s.SetConfig(r.cfg)
@@ -75,35 +78,18 @@ func TestProviderHealth(t *testing.T) {
 	}
 }
 
-// hungProvider is an engine that accepts the call and never answers: its List blocks
-// until its context ends.
-type hungProvider struct {
-	provider.Provider
-	hung  atomic.Bool
-	lists atomic.Int32
-}
-
-func (h *hungProvider) List(ctx context.Context, sel map[string]string) ([]provider.Instance, error) {
-	h.lists.Add(1)
-	if h.hung.Load() {
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	return h.Provider.List(ctx, sel)
-}
-
 // A listing that does not answer holds up nothing but the loop: Heartbeat, Health,
 // Records and Snapshot answer at once from the last snapshot, and when the listing's
 // timeout ends the provider is reported unavailable with the error.
 func TestHungListingBlocksNoReader(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, githubsim.Options{}, policy("small", 1, 2), time.Second)
-	hung := &hungProvider{Provider: r.prov}
+	hung := agenttest.Hang(r.prov)
 	const listTimeout = 500 * time.Millisecond
 	s := scheduler.New(scheduler.Options{AgentID: agentID, Provider: hung, Server: r.srv, ListTimeout: listTimeout,
 		Interval: time.Hour}) // only wakes tick: none come while the listing hangs
 	s.SetConfig(r.cfg)
-	s.SetJobs(snapshot(r.env.Sim))
+	s.SetJobs(agenttest.Jobs(r.env.Sim, repo))
 	if err := s.Tick(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -115,15 +101,17 @@ func TestHungListingBlocksNoReader(t *testing.T) {
 		t.Fatalf("records before the engine hangs: %v", recs)
 	}
 
-	hung.hung.Store(true)
+	hung.SetHung(true)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	defer func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("Run after its context ended: %v", err)
+		}
 	}()
-	for hung.lists.Load() < 3 { // Run's first listing is under way
+	for hung.HungListings() < 1 { // Run's first listing is under way
 		time.Sleep(time.Millisecond)
 	}
 	// The listing hangs now (for up to listTimeout): every reader answers within 100 ms.

@@ -11,6 +11,7 @@ import (
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/scheduler"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -38,7 +39,7 @@ func (s *strictServer) RemoveRunner(_ context.Context, req protocol.RemoveRunner
 func TestRunningOrphansTheServerCannotNameAreSwept(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := &manualClock{now: t0}
+	clock := testkit.NewClock(t0)
 	prov := memory.New(memory.Hang)
 	t.Cleanup(prov.Close)
 	srv := &strictServer{}

@@ -6,99 +6,22 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/agent/internal/simtest"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/scheduler"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/agenttest"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
-// simServer plays garo-server for the scheduler: it mints JIT configs and removes
-// runners on the GitHub simulator. down makes every call fail as in an outage.
-type simServer struct {
-	env     *simtest.Env
-	down    atomic.Pointer[error]
-	creds   atomic.Int32
-	removes atomic.Int32
-	refused atomic.Int32
-}
-
-func (s *simServer) fail() error {
-	if e := s.down.Load(); e != nil {
-		return *e
-	}
-	return nil
-}
-
-func (s *simServer) Credentials(ctx context.Context, req protocol.CredentialsRequest) (protocol.Credentials, error) {
-	if err := s.fail(); err != nil {
-		return protocol.Credentials{}, err
-	}
-	s.creds.Add(1)
-	id, jit, err := s.env.JIT(ctx, req.Repository, req.RunnerName, []string{req.Policy})
-	if err != nil {
-		return protocol.Credentials{}, err
-	}
-	return protocol.Credentials{Kind: "jit", RunnerName: req.RunnerName, RunnerID: id, JITConfig: jit, Ephemeral: true}, nil
-}
-
-func (s *simServer) RemoveRunner(ctx context.Context, req protocol.RemoveRunnerRequest) error {
-	if err := s.fail(); err != nil {
-		return err
-	}
-	s.removes.Add(1)
-	status, err := s.env.RemoveRunner(ctx, req.Repository, req.RunnerID)
-	switch {
-	case err != nil:
-		return err
-	case status == 204 || status == 404:
-		return nil
-	case status == 422:
-		s.refused.Add(1)
-		return protocol.ErrRunnerBusy
-	}
-	return fmt.Errorf("remove runner: %d", status)
-}
-
-// snapshot is what garo-server's jobs long-poll would answer: the open jobs of the
-// repository, matched to the policy named like their last label.
-func snapshot(sim *githubsim.Sim) protocol.JobsSnapshot {
-	var out protocol.JobsSnapshot
-	for _, j := range sim.Jobs(repo) {
-		if j.Status == "completed" {
-			continue
-		}
-		out.Jobs = append(out.Jobs, protocol.Job{
-			ID: j.ID, Repository: repo, Policy: j.Labels[len(j.Labels)-1], Labels: j.Labels,
-			Status: j.Status, RunnerName: j.RunnerName, ReceivedAt: j.CreatedAt,
-		})
-	}
-	return out
-}
-
-// stepClock advances one second on every reading, so that the simulator's started_at
-// times order the jobs as they were handed out.
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Second)
-	return c.now
-}
-
 type rig struct {
 	env  *simtest.Env
-	srv  *simServer
+	srv  *agenttest.Server
 	prov *memory.Provider
 	cfg  protocol.Config
 }
@@ -110,7 +33,7 @@ func newRig(t *testing.T, simOpts githubsim.Options, pol protocol.Policy, work t
 		return env.Sim.RunRunner(ctx, r.JITConfig(), work)
 	})
 	t.Cleanup(prov.Close)
-	return &rig{env: env, srv: &simServer{env: env}, prov: prov, cfg: *config(pol)}
+	return &rig{env: env, srv: &agenttest.Server{Env: env}, prov: prov, cfg: *config(pol)}
 }
 
 func (r *rig) scheduler(opts scheduler.Options) *scheduler.Scheduler {
@@ -136,7 +59,7 @@ func (r *rig) queue(t *testing.T, n int, pol string) []int64 {
 // step refreshes the jobs, ticks, waits for the actions and checks the invariant.
 func (r *rig) step(t *testing.T, s *scheduler.Scheduler, maxRunners int) {
 	t.Helper()
-	s.SetJobs(snapshot(r.env.Sim))
+	s.SetJobs(agenttest.Jobs(r.env.Sim, repo))
 	if err := s.Tick(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +129,8 @@ func (r *rig) checkNothingLeft(t *testing.T, s *scheduler.Scheduler) {
 
 func TestBurstRunsEveryJobInOrderWithinMax(t *testing.T) {
 	t.Parallel()
-	clock := &stepClock{now: t0}
+	clock := testkit.NewClock(t0)
+	clock.Step(time.Second) // the simulator's started_at times order the jobs as handed out
 	r := newRig(t, githubsim.Options{Now: clock.Now}, policy("small", 0, 5), 5*time.Millisecond)
 	s := r.scheduler(scheduler.Options{})
 	ids := r.queue(t, 30, "small")
@@ -241,7 +165,8 @@ func TestBurstRunsEveryJobInOrderWithinMax(t *testing.T) {
 // their labels: no duplicate, no job lost, nothing left behind.
 func TestRestartMidBurst(t *testing.T) {
 	t.Parallel()
-	clock := &stepClock{now: t0}
+	clock := testkit.NewClock(t0)
+	clock.Step(time.Second) // the simulator's started_at times order the jobs as handed out
 	r := newRig(t, githubsim.Options{Now: clock.Now}, policy("small", 0, 4), 20*time.Millisecond)
 	s1 := r.scheduler(scheduler.Options{})
 	ids := r.queue(t, 16, "small")
@@ -268,27 +193,9 @@ func TestRestartMidBurst(t *testing.T) {
 	}
 }
 
-// manualClock moves only when told.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestHungAndVanishedRunnersAreReplaced(t *testing.T) {
 	t.Parallel()
-	clock := &manualClock{now: t0}
+	clock := testkit.NewClock(t0)
 	r := newRig(t, githubsim.Options{Now: clock.Now}, policy("small", 0, 1), time.Millisecond)
 	s := r.scheduler(scheduler.Options{Now: clock.Now})
 	r.prov.HangNext(1)
@@ -384,7 +291,7 @@ func TestBusyRunnerIsNeverReaped(t *testing.T) {
 		s.Wait()
 		time.Sleep(2 * time.Millisecond)
 	}
-	if r.srv.refused.Load() == 0 {
+	if r.srv.Refused.Load() == 0 {
 		t.Fatal("the scheduler never tried to reap the runner it thought idle")
 	}
 	r.until(t, s, 2, "the job", r.allDone(ids))
@@ -402,7 +309,7 @@ func TestServerOutage(t *testing.T) {
 	first := r.queue(t, 2, "small")
 	r.until(t, s, 3, "two runners", func() bool { return r.prov.Created() == 2 })
 	outage := errors.New("connection refused")
-	r.srv.down.Store(&outage)
+	r.srv.Down.Store(&outage)
 	more := r.queue(t, 2, "small")
 	r.until(t, s, 3, "the first jobs to finish and their runners to go", func() bool {
 		list, _ := r.prov.List(t.Context(), nil)
@@ -416,7 +323,7 @@ func TestServerOutage(t *testing.T) {
 			t.Fatalf("job %d is %s during the outage", id, j.Status)
 		}
 	}
-	r.srv.down.Store(nil)
+	r.srv.Down.Store(nil)
 	// Creations are held back for a backoff delay after the failures.
 	r.until(t, s, 3, "the other jobs after the outage", r.allDone(more))
 	r.until(t, s, 3, "no runner left", func() bool { return len(s.Records()) == 0 })
@@ -427,10 +334,10 @@ func TestUnauthorizedStopsProvisioning(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, githubsim.Options{}, policy("small", 0, 3), time.Millisecond)
 	revoked := fmt.Errorf("runner credentials: %w", protocol.ErrUnauthorized)
-	r.srv.down.Store(&revoked)
+	r.srv.Down.Store(&revoked)
 	s := r.scheduler(scheduler.Options{})
 	r.queue(t, 2, "small")
-	s.SetJobs(snapshot(r.env.Sim))
+	s.SetJobs(agenttest.Jobs(r.env.Sim, repo))
 	if err := s.Tick(t.Context()); err != nil {
 		t.Fatal(err)
 	}

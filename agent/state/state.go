@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// ErrNotFound: there is no state file yet; the agent must register.
+// ErrNotFound is Load's error when there is no state file yet: the agent must register.
 var ErrNotFound = errors.New("no agent state file")
 
 // Identity is what the state file holds. Credential is a secret.
@@ -97,17 +97,16 @@ func Save(path string, id Identity) error {
 		return fmt.Errorf("agent state: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	// On a failure below, the file is removed (deferred above); its close error joins
+	// the failure's.
 	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("agent state: %w", err)
+		return fmt.Errorf("agent state: %w", errors.Join(err, tmp.Close()))
 	}
 	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("agent state: write %s: %w", tmp.Name(), err)
+		return fmt.Errorf("agent state: write %s: %w", tmp.Name(), errors.Join(err, tmp.Close()))
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("agent state: sync: %w", err)
+		return fmt.Errorf("agent state: sync: %w", errors.Join(err, tmp.Close()))
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("agent state: %w", err)
@@ -116,8 +115,11 @@ func Save(path string, id Identity) error {
 		return fmt.Errorf("agent state: %w", err)
 	}
 	if d, err := os.Open(dir); err == nil { // make the rename durable
+		// Best effort: the file is written and renamed; a directory that cannot be synced
+		// (some filesystems refuse) or closed (read-only, nothing buffered) loses nothing
+		// the caller could act on.
 		_ = d.Sync()
-		d.Close()
+		_ = d.Close()
 	}
 	return nil
 }

@@ -65,7 +65,9 @@ func TestHealthcheck(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		w.Write([]byte(`{"status":"ok"}`))
+		if _, err := w.Write([]byte(`{"status":"ok"}`)); err != nil {
+			t.Errorf("healthz answer: %v", err)
+		}
 	}))
 	defer srv.Close()
 	listen := strings.TrimPrefix(srv.URL, "http://")

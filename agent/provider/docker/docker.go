@@ -121,7 +121,7 @@ func (p *Provider) Create(ctx context.Context, req provider.RunnerRequest) (prov
 		return provider.Instance{}, fmt.Errorf("docker: create container for %s: %w", req.Name, err)
 	}
 	id := created.ID
-	log := p.log.With("runner", req.Name, "container", shortID(id))
+	log := p.log.With("runner", req.Name, "provider_id", shortID(id))
 	if err := p.eng.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		// Clean up even when ctx ended: the container carries the labels, so the orphan
 		// sweep would find it otherwise, but there is no reason to leave it.
@@ -214,7 +214,7 @@ func (p *Provider) containerConfig(req provider.RunnerRequest) (*container.Confi
 		Mounts:      mounts,
 	}
 	if mem > 0 {
-		host.Resources.MemorySwap = mem // no swap on top of the limit
+		host.MemorySwap = mem // no swap on top of the limit
 	}
 	return cfg, host, nil
 }
@@ -230,7 +230,7 @@ func (p *Provider) Delete(ctx context.Context, id string) error {
 	case err != nil:
 		return fmt.Errorf("docker: delete %s: inspect: %w", shortID(id), err)
 	case info.Config == nil || info.Config.Labels[provider.LabelManagedBy] != provider.ManagedByGaro:
-		p.log.Warn("not deleting a container that Garo does not manage", "container", shortID(id))
+		p.log.Warn("not deleting a container that Garo does not manage", "provider_id", shortID(id))
 		return nil
 	}
 	if info.State != nil && (info.State.Running || info.State.Restarting || info.State.Paused) {
@@ -240,7 +240,7 @@ func (p *Provider) Delete(ctx context.Context, id string) error {
 				return ctx.Err()
 			}
 			// Remove with Force kills it anyway.
-			p.log.Info("stop container failed, removing by force", "container", shortID(id), "err", err)
+			p.log.Info("stop container failed, removing by force", "provider_id", shortID(id), "err", err)
 		}
 	}
 	err = p.eng.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})

@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/garo-dev/garo/agent/provider"
+	"github.com/garo-dev/garo/internal/testkit/agenttest"
 	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	"github.com/garo-dev/garo/shared/spec"
 )
@@ -37,6 +38,16 @@ var (
 
 // stubImage builds, once per test binary, an image FROM scratch holding testdata/stubrunner
 // as /home/runner/run.sh.
+//
+// Not dockertest.StubImage: these tests drive the container by its JIT config alone, with
+// no simulator behind it, and need what the real stub runner (githubsim/stubrunner)
+// lacks on purpose. "sleep" must keep a container running until SIGTERM (the real stub
+// exits 1 on a config that does not decode, and without a simulator to connect to it
+// cannot stay up, not even with GARO_STUB_HANG); "exit:N" must print 30 numbered lines,
+// the JIT config itself and a last line before exiting N, which is what TestExitCodes
+// checks the log tail and its redaction on (the real stub never prints its config, and
+// GARO_STUB_EXIT_EARLY prints one line). The real stub image is covered by
+// githubsim/stubrunner's image test and the e2e Docker suites.
 func stubImage(t testing.TB, cli *client.Client) string {
 	t.Helper()
 	imageOnce.Do(func() { imageRef, imageErr = buildStubImage(cli) })
@@ -121,29 +132,6 @@ func (f fixture) request(name, jit string) provider.RunnerRequest {
 	}
 }
 
-// waitState polls until the instance reaches want (the engine has no push here).
-func waitState(t *testing.T, p *Provider, id string, want provider.State) provider.Instance {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		in, err := p.State(ctx, id)
-		if err != nil {
-			t.Fatalf("state %s: %v", id, err)
-		}
-		if in.State == want {
-			return in
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("state of %s: still %s (%s), want %s", id, in.State, in.Reason, want)
-		case <-tick.C:
-		}
-	}
-}
-
 func TestCreateRunningListDelete(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Config{PullPolicy: PullNever})
@@ -156,7 +144,7 @@ func TestCreateRunningListDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in = waitState(t, f.p, in.ID, provider.StateRunning)
+	in = agenttest.WaitState(t, f.p, in.ID, provider.StateRunning, 30*time.Second)
 	t.Logf("create→running: %v", time.Since(start))
 	if in.Name != req.Name || in.Labels[provider.LabelAgentID] != f.agent || in.CreatedAt.IsZero() {
 		t.Errorf("instance = %+v", in)
@@ -232,7 +220,7 @@ func TestExitCodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in = waitState(t, f.p, in.ID, provider.StateExited)
+			in = agenttest.WaitState(t, f.p, in.ID, provider.StateExited, 30*time.Second)
 			if in.ExitCode != tc.code || !strings.Contains(in.Reason, fmt.Sprintf("exited %d (%s)", tc.code, tc.meaning)) {
 				t.Errorf("exit code %d reason %q, want %d (%s)", in.ExitCode, in.Reason, tc.code, tc.meaning)
 			}
@@ -359,7 +347,7 @@ func TestPullPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitState(t, f.p, in.ID, provider.StateExited)
+		agenttest.WaitState(t, f.p, in.ID, provider.StateExited, 30*time.Second)
 	})
 }
 

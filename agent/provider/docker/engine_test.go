@@ -72,7 +72,7 @@ func (e *stubEngine) ContainerRemove(ctx context.Context, _ string, _ container.
 	return e.call(ctx, "ContainerRemove")
 }
 
-func (e *stubEngine) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
+func (e *stubEngine) ContainerInspect(ctx context.Context, _ string) (container.InspectResponse, error) {
 	return container.InspectResponse{}, e.call(ctx, "ContainerInspect")
 }
 

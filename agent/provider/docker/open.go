@@ -45,8 +45,8 @@ const PingTimeout = 10 * time.Second
 // DOCKER_TLS_VERIFY, the local socket) with API version negotiation, loads the registry
 // credentials of cfg.RegistryAuthFile, and pings the engine within PingTimeout: an engine
 // that does not answer fails the start rather than every runner later. Its errors name
-// the configuration key to look at. close releases the engine's client.
-func Open(ctx context.Context, cfg Config, log *slog.Logger) (p *Provider, close func(), err error) {
+// the configuration key to look at. release closes the engine's client.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (p *Provider, release func(), err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}

@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/garo-dev/garo/agent/internal/simtest"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/internal/testkit/agenttest"
+	"github.com/garo-dev/garo/internal/testkit/simtest"
 )
 
 var _ provider.Provider = (*memory.Provider)(nil)
@@ -21,25 +22,6 @@ func req(name string) provider.RunnerRequest {
 			provider.LabelManagedBy: provider.ManagedByGaro, provider.LabelAgentID: "a1",
 			provider.LabelRunner: name, provider.LabelRepository: "acme/api", provider.LabelPolicy: "small",
 		},
-	}
-}
-
-// waitState polls State until it is want; memory runners end in goroutines.
-func waitState(t *testing.T, p *memory.Provider, id string, want provider.State) provider.Instance {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		in, err := p.State(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if in.State == want {
-			return in
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("instance %s is %s, want %s", id, in.State, want)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -81,10 +63,10 @@ func TestLifecycleAndContract(t *testing.T) {
 	}
 	close(release)
 	// r1 has the right env and exits with 3 once released; r2 lacks it and exits with 7.
-	if got := waitState(t, p, in.ID, provider.StateExited); got.ExitCode != 3 {
+	if got := agenttest.WaitState(t, p, in.ID, provider.StateExited, 5*time.Second); got.ExitCode != 3 {
 		t.Fatalf("r1 exit code %d, want 3", got.ExitCode)
 	}
-	if got := waitState(t, p, in2.ID, provider.StateExited); got.ExitCode != 7 {
+	if got := agenttest.WaitState(t, p, in2.ID, provider.StateExited, 5*time.Second); got.ExitCode != 7 {
 		t.Fatalf("r2 exit code %d, want 7", got.ExitCode)
 	}
 	list, err := p.List(ctx, map[string]string{provider.LabelAgentID: "a1"})
@@ -129,7 +111,7 @@ func TestHooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, p, ok.ID, provider.StateExited)
+	agenttest.WaitState(t, p, ok.ID, provider.StateExited, 5*time.Second)
 	time.Sleep(20 * time.Millisecond)
 	if in, _ := p.State(ctx, hung.ID); in.State != provider.StateRunning {
 		t.Fatalf("hung runner is %s", in.State)
@@ -176,7 +158,7 @@ func TestRunsAJobOnTheSimulator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := waitState(t, p, in.ID, provider.StateExited); got.ExitCode != 0 {
+			if got := agenttest.WaitState(t, p, in.ID, provider.StateExited, 5*time.Second); got.ExitCode != 0 {
 				t.Fatalf("runner exited %d (%s)", got.ExitCode, got.Reason)
 			}
 			done, _ := env.Sim.Job(job.ID)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -52,12 +51,9 @@ func BuildStatic(pkg string) ([]byte, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
 	out := filepath.Join(dir, "bin")
-	cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, pkg)
+	// "go" is the toolchain running the test: go test puts its GOROOT/bin first on PATH.
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build %s: %w\n%s", pkg, err, b)

@@ -11,6 +11,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -96,8 +97,7 @@ func (s *Stack) StartAgent(ctx context.Context, cfg agentapp.Config, opts agenta
 		return nil, fmt.Errorf("stack: garo-agent did not start: %w", err)
 	case <-wait.Done():
 		cancel()
-		<-a.done
-		return nil, fmt.Errorf("stack: garo-agent did not start: %w", context.Cause(wait))
+		return nil, fmt.Errorf("stack: garo-agent did not start: %w", errors.Join(context.Cause(wait), <-a.done))
 	}
 }
 

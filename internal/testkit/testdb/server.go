@@ -175,7 +175,9 @@ func (s *server) launch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open PostgreSQL log: %w", err)
 	}
-	defer logf.Close() // the child has its own copy
+	// The child has its own copy; ours was only written through the child, so a close
+	// error has nothing to lose.
+	defer func() { _ = logf.Close() }()
 	if s.cred != nil {
 		if err := logf.Chown(int(s.cred.Uid), int(s.cred.Gid)); err != nil {
 			return fmt.Errorf("chown %s: %w", s.log, err)
@@ -225,8 +227,7 @@ func (s *server) waitReady(ctx context.Context) error {
 		attemptCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		conn, err := pgx.Connect(attemptCtx, s.dsn("postgres"))
 		if err == nil {
-			err = conn.Ping(attemptCtx)
-			conn.Close(attemptCtx)
+			err = errors.Join(conn.Ping(attemptCtx), conn.Close(attemptCtx))
 		}
 		cancel()
 		if err == nil {
@@ -259,11 +260,10 @@ rm -rf "$3"`
 	}
 	cmd := s.command("/bin/sh", "-c", script, "garo-testdb-reaper", s.bin, s.data, s.dir)
 	cmd.Stdin = r
-	err = cmd.Start()
-	r.Close()
+	// The child holds its own copy of the read end; ours goes whatever Start did.
+	err = errors.Join(cmd.Start(), r.Close())
 	if err != nil {
-		w.Close()
-		return fmt.Errorf("start reaper: %w", err)
+		return fmt.Errorf("start reaper: %w", errors.Join(err, w.Close()))
 	}
 	s.reaper, s.reaperPipe = cmd, w
 	return nil
@@ -295,7 +295,11 @@ func (s *server) stop(ctx context.Context) error {
 		}
 	}
 	if s.reaper != nil {
-		s.reaperPipe.Close()
+		// Closing the write end is the reaper's signal to clean up; its Wait below reports
+		// how that went.
+		if err := s.reaperPipe.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("reaper pipe: %w", err))
+		}
 		done := make(chan error, 1)
 		go func() { done <- s.reaper.Wait() }()
 		select {
@@ -305,8 +309,7 @@ func (s *server) stop(ctx context.Context) error {
 			}
 		case <-ctx.Done():
 			_ = s.reaper.Process.Kill()
-			errs = append(errs, fmt.Errorf("reaper did not finish: %w", ctx.Err()))
-			<-done
+			errs = append(errs, fmt.Errorf("reaper did not finish: %w", errors.Join(ctx.Err(), <-done)))
 		}
 	}
 	if s.dir != "" {
@@ -359,8 +362,7 @@ func runCtx(ctx context.Context, cmd *exec.Cmd) error {
 		return err
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
-		<-done
-		return context.Cause(ctx)
+		return errors.Join(context.Cause(ctx), <-done) // the exit status: killed
 	}
 }
 

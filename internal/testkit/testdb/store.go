@@ -20,7 +20,11 @@ func Open(t testing.TB, b Backend) *store.Store {
 	if err != nil {
 		t.Fatalf("testdb: open the %s store: %v", b.Name, err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("testdb: close the %s store: %v", b.Name, err)
+		}
+	})
 	return st
 }
 

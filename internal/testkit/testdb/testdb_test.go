@@ -106,7 +106,11 @@ func TestPostgresDropped(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect %s: %v", probe.DSN, err)
 	}
-	defer conn.Close(t.Context())
+	defer func() {
+		if err := conn.Close(t.Context()); err != nil {
+			t.Errorf("close %s: %v", probe.DSN, err)
+		}
+	}()
 	for _, gone := range []testdb.Backend{a, b} {
 		cfg, err := pgx.ParseConfig(gone.DSN)
 		if err != nil {
@@ -214,7 +218,11 @@ func open(t *testing.T, b testdb.Backend) *sql.DB {
 	if err != nil {
 		t.Fatalf("open %s: %v", b.DSN, err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close %s: %v", b.DSN, err)
+		}
+	})
 	if err := db.PingContext(t.Context()); err != nil {
 		t.Fatalf("ping %s: %v", b.DSN, err)
 	}

@@ -70,7 +70,7 @@ type Hub struct {
 
 	cfg    config.Config
 	target atomic.Pointer[url.URL] // where the webhook forwarder sends deliveries
-	stop   func()                  // stops the running server; nil when it is down
+	stop   func() error            // stops the running server and returns its Run's error; nil when it is down
 	undo   []func()                // the forwarder and the simulator, in reverse order
 }
 
@@ -233,31 +233,36 @@ func (s *Hub) StartServer(ctx context.Context) error {
 		s.cfg.Server.Listen = addr.String()
 		s.ServerURL = "http://" + addr.String()
 		s.target.Store(&url.URL{Scheme: "http", Host: addr.String()})
-		s.stop = func() { cancel(); <-done }
+		s.stop = func() error { cancel(); return <-done }
 		return nil
 	case err := <-done:
 		cancel()
 		return fmt.Errorf("hub: garo-server did not start: %w", err)
 	case <-wait.Done():
 		cancel()
-		<-done
-		return fmt.Errorf("hub: garo-server did not start: %w", context.Cause(wait))
+		return fmt.Errorf("hub: garo-server did not start: %w", errors.Join(context.Cause(wait), <-done))
 	}
 }
 
-// StopServer stops the running server, if any, and waits for it. Webhook deliveries are
-// answered 503 until StartServer.
-func (s *Hub) StopServer() {
-	if s.stop != nil {
-		s.target.Store(nil)
-		s.stop()
-		s.stop = nil
+// StopServer stops the running server, if any, waits for it and returns what its Run
+// returned (nil after a clean shutdown). Webhook deliveries are answered 503 until
+// StartServer.
+func (s *Hub) StopServer() error {
+	if s.stop == nil {
+		return nil
 	}
+	s.target.Store(nil)
+	err := s.stop()
+	s.stop = nil
+	return err
 }
 
 // Close stops the server and the simulator. Idempotent.
 func (s *Hub) Close() {
-	s.StopServer()
+	if err := s.StopServer(); err != nil {
+		// Close runs in cleanups that have no error to return; the log is the test's.
+		s.Log.Error("hub: garo-server stopped with an error", "err", err)
+	}
 	for i := len(s.undo) - 1; i >= 0; i-- {
 		s.undo[i]()
 	}
