@@ -29,7 +29,7 @@ func TestSchedulerBackoffKeys(t *testing.T) {
 		}
 		return app.Load(path, nil)
 	}
-	cfg, err := load("provider:\n  type: memory\nscheduler:\n  list_timeout: 5s\n  crash_backoff_base: 1s\n  crash_backoff_max: 1m\n")
+	cfg, err := load("scheduler:\n  list_timeout: 5s\n  crash_backoff_base: 1s\n  crash_backoff_max: 1m\n")
 	if err != nil || cfg.Scheduler.ListTimeout != 5*time.Second || cfg.Scheduler.CrashBackoffBase != time.Second ||
 		cfg.Scheduler.CrashBackoffMax != time.Minute {
 		t.Fatalf("config %+v, %v", cfg.Scheduler, err)
@@ -37,7 +37,7 @@ func TestSchedulerBackoffKeys(t *testing.T) {
 	if d := app.Defaults().Scheduler; d.ListTimeout != 30*time.Second || d.CrashBackoffBase != 5*time.Second || d.CrashBackoffMax != 5*time.Minute {
 		t.Errorf("defaults %+v", d)
 	}
-	_, err = load("provider:\n  type: memory\nscheduler:\n  list_timeout: 10ms\n  crash_backoff_base: 1m\n  crash_backoff_max: 30s\n")
+	_, err = load("scheduler:\n  list_timeout: 10ms\n  crash_backoff_base: 1m\n  crash_backoff_max: 30s\n")
 	for _, want := range []string{"scheduler.list_timeout: must be between 100ms and 10m, got 10ms",
 		"scheduler.crash_backoff_max: must be at least scheduler.crash_backoff_base (1m0s)"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
