@@ -1,11 +1,15 @@
 // Package groups is the agent-group service: a group is a set of agents that serve the
-// same policies. Writes are audited in the transaction that makes them.
+// same policies, for the repositories within its owner prefixes. Writes are audited in the
+// transaction that makes them; who may see and write which group is decided by
+// server/auth (Principal.CoversGroup).
 package groups
 
 import (
 	"context"
+	"fmt"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/store"
 )
@@ -18,38 +22,56 @@ type Service struct {
 // NewService returns the group service on st.
 func NewService(st *store.Store) *Service { return &Service{st: st} }
 
-// List returns every group.
-func (s *Service) List(ctx context.Context) (*portalapi.AgentGroupList, error) {
+// List returns the groups p covers; the others are left out.
+func (s *Service) List(ctx context.Context, p *auth.Principal) (*portalapi.AgentGroupList, error) {
 	rows, err := s.st.ListAgentGroups(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := &portalapi.AgentGroupList{Items: make([]portalapi.AgentGroup, 0, len(rows))}
 	for i := range rows {
-		out.Items = append(out.Items, toAPI(&rows[i]))
+		if p.CoversGroup(&rows[i]) {
+			out.Items = append(out.Items, toAPI(&rows[i]))
+		}
 	}
 	return out, nil
 }
 
-// Get returns the group name.
-func (s *Service) Get(ctx context.Context, name string) (*portalapi.AgentGroup, error) {
+// Get returns the group name; auth.ErrForbidden when p does not cover it.
+func (s *Service) Get(ctx context.Context, p *auth.Principal, name string) (*portalapi.AgentGroup, error) {
 	g, err := s.st.GetAgentGroup(ctx, name)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.AuthorizeGroup(g, "read"); err != nil {
 		return nil, err
 	}
 	out := toAPI(g)
 	return &out, nil
 }
 
-// Create adds a group.
-func (s *Service) Create(ctx context.Context, actor store.Actor, req portalapi.AgentGroupRequest) (*portalapi.AgentGroup, error) {
+// Create adds a group. A principal with owner prefixes that names none gets a group with
+// its own; it may not create one that serves more than it reaches (auth.ErrForbidden).
+func (s *Service) Create(ctx context.Context, p *auth.Principal, actor store.Actor, req portalapi.AgentGroupRequest) (*portalapi.AgentGroup, error) {
+	var errs []portalapi.FieldError
 	if err := policy.ValidateName(req.Name); err != nil {
-		return nil, portalapi.Invalid("name", "%v", err)
+		errs = append(errs, portalapi.FieldError{Field: "name", Message: err.Error()})
 	}
 	if len(req.Description) > 1000 {
-		return nil, portalapi.Invalid("description", "must be at most 1000 characters, got %d", len(req.Description))
+		errs = append(errs, portalapi.FieldError{Field: "description", Message: fmt.Sprintf("must be at most 1000 characters, got %d", len(req.Description))})
 	}
-	g := &store.AgentGroup{Name: req.Name, Description: req.Description}
+	prefixes, perrs := auth.NormalizePrefixes("owner_prefixes", req.OwnerPrefixes)
+	errs = append(errs, perrs...)
+	if len(errs) > 0 {
+		return nil, &portalapi.ValidationError{Fields: errs}
+	}
+	if len(prefixes) == 0 && p.Prefixed() {
+		prefixes = append(prefixes, p.OwnerPrefixes...)
+	}
+	if err := p.AuthorizeNewGroup(req.Name, prefixes); err != nil {
+		return nil, err
+	}
+	g := &store.AgentGroup{Name: req.Name, Description: req.Description, OwnerPrefixes: prefixes}
 	var out portalapi.AgentGroup
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
 		if err := tx.CreateAgentGroup(ctx, g); err != nil {
@@ -65,11 +87,14 @@ func (s *Service) Create(ctx context.Context, actor store.Actor, req portalapi.A
 }
 
 // Delete removes a group; store.ErrInUse while a policy points at it or one of its agents
-// is not revoked.
-func (s *Service) Delete(ctx context.Context, actor store.Actor, name string) error {
+// is not revoked, auth.ErrForbidden when p does not cover it.
+func (s *Service) Delete(ctx context.Context, p *auth.Principal, actor store.Actor, name string) error {
 	return s.st.Tx(ctx, func(tx *store.Store) error {
 		g, err := tx.GetAgentGroup(ctx, name)
 		if err != nil {
+			return err
+		}
+		if err := p.AuthorizeGroup(g, "delete"); err != nil {
 			return err
 		}
 		if err := tx.DeleteAgentGroup(ctx, name); err != nil {
@@ -80,5 +105,8 @@ func (s *Service) Delete(ctx context.Context, actor store.Actor, name string) er
 }
 
 func toAPI(g *store.AgentGroup) portalapi.AgentGroup {
-	return portalapi.AgentGroup{Name: g.Name, Description: g.Description, PolicyCount: g.PolicyCount, CreatedAt: g.CreatedAt.UTC()}
+	return portalapi.AgentGroup{
+		Name: g.Name, Description: g.Description, OwnerPrefixes: append([]string{}, g.OwnerPrefixes...),
+		PolicyCount: g.PolicyCount, CreatedAt: g.CreatedAt.UTC(),
+	}
 }

@@ -14,12 +14,15 @@ import (
 type AgentGroup struct {
 	Name        string `gorm:"primaryKey"`
 	Description string
-	CreatedAt   time.Time
+	// OwnerPrefixes are the repositories the group may serve (lower-cased prefixes of
+	// "owner/name"); empty means every owner. See server/auth/authorize.go.
+	OwnerPrefixes StringList
+	CreatedAt     time.Time
 	// PolicyCount is computed by the queries, not stored.
 	PolicyCount int64 `gorm:"->;-:migration"`
 }
 
-const groupColumns = "agent_groups.name, agent_groups.description, agent_groups.created_at, " +
+const groupColumns = "agent_groups.name, agent_groups.description, agent_groups.owner_prefixes, agent_groups.created_at, " +
 	"(SELECT COUNT(*) FROM policies WHERE policies.agent_group = agent_groups.name) AS policy_count"
 
 // ListAgentGroups returns every group, by name.

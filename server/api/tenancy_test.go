@@ -1,0 +1,268 @@
+package api_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/garo-dev/garo/internal/testkit/testdb"
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/portal-api/client"
+	"github.com/garo-dev/garo/shared/protocol"
+)
+
+// The tests of this file are the tenancy of agent groups (issue 11, findings 1 and 5, and
+// docs/security.md#authorization-model). TestPrefixedAgentsWriteCannotTakeOver and
+// TestPrefixedAgentsReadSeesNoForeignAgents use only the API as it was before groups had
+// owner prefixes, so that they ran, and failed, against it.
+
+// sharedGroupWithAgent makes the situation of the findings: another owner's repository
+// (beta/www) served by an agent of the default group, which serves every owner, and a
+// registration token of that group made by the operator.
+func sharedGroupWithAgent(t *testing.T, e *agentEnv) (agent *agentClient, regTokenID string) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := e.admin.CreatePolicy(ctx, "beta/www", policyRequest("linux")); err != nil {
+		t.Fatal(err)
+	}
+	agent = e.register(e.registrationToken("default", 1), "beta-host")
+	agent.heartbeat(protocol.HeartbeatRequest{Runners: []protocol.RunnerStatus{
+		{Name: "b1", Repository: "beta/www", Policy: "linux", State: protocol.RunnerIdle},
+	}})
+	if _, cfg := agent.config("", ""); len(cfg.Policies) != 1 {
+		t.Fatalf("the agent does not serve beta/www: %+v", cfg)
+	}
+	tok, err := e.admin.CreateRegistrationToken(ctx, "default", portalapi.RegistrationTokenRequest{Description: "beta rack"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agent, tok.ID
+}
+
+// TestPrefixedAgentsWriteCannotTakeOver is finding 1: a token confined to acme/ with
+// agents:write could create a registration token for a group that serves other owners
+// (its agent would then get their jobs and mint runner credentials for their
+// repositories) and revoke their agents. Now it is refused, and nothing changes.
+func TestPrefixedAgentsWriteCannotTakeOver(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		e := newAgentEnv(t, b, agentOptions{})
+		ctx := t.Context()
+		beta, regID := sharedGroupWithAgent(t, e)
+		acme := e.client(e.token("acme-ops", []string{portalapi.ScopeAgentsRead, portalapi.ScopeAgentsWrite}, "acme/"))
+
+		if tok, err := acme.CreateRegistrationToken(ctx, "default", portalapi.RegistrationTokenRequest{}); !client.IsForbidden(err) {
+			t.Errorf("registration token for the shared group through an acme/ token = %+v, %v, want 403", tok, err)
+		} else if msg := apiError(t, err).Message; !strings.Contains(msg, `agent group "default"`) || !strings.Contains(msg, "serves every owner") {
+			t.Errorf("the 403 does not say the rule: %s", msg)
+		}
+		if err := acme.RevokeAgent(ctx, beta.id); !client.IsForbidden(err) {
+			t.Errorf("revoking another owner's agent through an acme/ token = %v, want 403", err)
+		}
+		if err := acme.DeleteRegistrationToken(ctx, "default", regID); !client.IsForbidden(err) {
+			t.Errorf("deleting the shared group's registration token through an acme/ token = %v, want 403", err)
+		}
+		if err := acme.DeleteAgentGroup(ctx, "default"); !client.IsForbidden(err) {
+			t.Errorf("deleting the shared group through an acme/ token = %v, want 403", err)
+		}
+
+		// Outcomes: the agent still serves beta/www, the group has only the operator's
+		// registration tokens, and no write was audited for the acme/ token.
+		beta.heartbeat(protocol.HeartbeatRequest{})
+		if _, cfg := beta.config("", ""); len(cfg.Policies) != 1 {
+			t.Fatalf("beta's agent lost its policy: %+v", cfg)
+		}
+		if a, err := e.admin.GetAgent(ctx, beta.id); err != nil || a.Status != portalapi.AgentStatusActive {
+			t.Fatalf("beta's agent = %+v, %v", a, err)
+		}
+		toks, err := e.admin.ListRegistrationTokens(ctx, "default")
+		if err != nil || len(toks.Items) != 2 {
+			t.Fatalf("registration tokens of default = %+v, %v, want the operator's 2", toks, err)
+		}
+		events, err := e.admin.ListAuditEvents(ctx, client.AuditQuery{Actor: "token:acme-ops"})
+		if err != nil || len(events.Items) != 0 {
+			t.Fatalf("audit events of the acme/ token = %+v, %v", events, err)
+		}
+	})
+}
+
+// TestPrefixedAgentsReadSeesNoForeignAgents is finding 5: a token confined to acme/ with
+// agents:read listed every agent with the runner and job counts of other owners'
+// repositories, and other groups' registration tokens.
+func TestPrefixedAgentsReadSeesNoForeignAgents(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		e := newAgentEnv(t, b, agentOptions{})
+		ctx := t.Context()
+		beta, regID := sharedGroupWithAgent(t, e)
+		acme := e.client(e.token("acme-view", []string{portalapi.ScopeAgentsRead}, "acme/"))
+
+		for _, q := range []client.AgentQuery{{}, {Group: "default"}, {Status: portalapi.AgentStatusActive}} {
+			l, err := acme.ListAgents(ctx, q)
+			if err != nil || len(l.Items) != 0 {
+				t.Errorf("agents %+v through an acme/ token = %+v, %v, want none", q, l, err)
+			}
+		}
+		if a, err := acme.GetAgent(ctx, beta.id); !client.IsForbidden(err) {
+			t.Errorf("another owner's agent through an acme/ token = %+v, %v, want 403", a, err)
+		}
+		if l, err := acme.ListRegistrationTokens(ctx, "default"); !client.IsForbidden(err) {
+			t.Errorf("registration tokens of the shared group through an acme/ token = %+v, %v, want 403", l, err)
+		}
+		if tok, err := acme.GetRegistrationToken(ctx, "default", regID); !client.IsForbidden(err) {
+			t.Errorf("a registration token of the shared group through an acme/ token = %+v, %v, want 403", tok, err)
+		}
+		if l, err := acme.ListAgentGroups(ctx); err != nil || len(l.Items) != 0 {
+			t.Errorf("groups through an acme/ token = %+v, %v, want none", l, err)
+		}
+		if g, err := acme.GetAgentGroup(ctx, "default"); !client.IsForbidden(err) {
+			t.Errorf("the shared group through an acme/ token = %+v, %v, want 403", g, err)
+		}
+		// A token without prefixes still sees everything.
+		if l, err := e.admin.ListAgents(ctx, client.AgentQuery{}); err != nil || len(l.Items) != 1 || l.Items[0].Runners["idle"] != 1 {
+			t.Fatalf("agents through the admin token = %+v, %v", l, err)
+		}
+		reader := e.client(e.token("reader", []string{portalapi.ScopeAgentsRead}))
+		if l, err := reader.ListRegistrationTokens(ctx, "default"); err != nil || len(l.Items) != 2 {
+			t.Fatalf("registration tokens through an unprefixed agents:read token = %+v, %v", l, err)
+		}
+	})
+}
+
+// TestTenantGroups: a group with owner prefixes belongs to its tenant. The tenant's token
+// creates it, lets agents into it and manages them; a policy names it only for a
+// repository within its prefixes; other tenants neither see nor touch it.
+func TestTenantGroups(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		e := newAgentEnv(t, b, agentOptions{})
+		ctx := t.Context()
+		all := []string{portalapi.ScopeAgentsRead, portalapi.ScopeAgentsWrite, portalapi.ScopePoliciesRead, portalapi.ScopePoliciesWrite}
+		acme := e.client(e.token("acme", all, "acme/"))
+		beta := e.client(e.token("beta", all, "Beta/"))
+
+		// Creating groups: a prefixed token gets its own prefixes, may narrow them, may
+		// not widen them; the operator's groups serve every owner unless told otherwise.
+		ag, err := acme.CreateAgentGroup(ctx, portalapi.AgentGroupRequest{Name: "acme-ci"})
+		if err != nil || !slices.Equal(ag.OwnerPrefixes, []string{"acme/"}) {
+			t.Fatalf("acme-ci = %+v, %v", ag, err)
+		}
+		if g, err := acme.CreateAgentGroup(ctx, portalapi.AgentGroupRequest{Name: "acme-web", OwnerPrefixes: []string{"ACME/web-"}}); err != nil ||
+			!slices.Equal(g.OwnerPrefixes, []string{"acme/web-"}) {
+			t.Fatalf("acme-web = %+v, %v", g, err)
+		}
+		if _, err := acme.CreateAgentGroup(ctx, portalapi.AgentGroupRequest{Name: "grab", OwnerPrefixes: []string{"acme/", "beta/"}}); !client.IsForbidden(err) {
+			t.Fatalf("a group wider than the token = %v, want 403", err)
+		}
+		if _, err := acme.CreateAgentGroup(ctx, portalapi.AgentGroupRequest{Name: "bad", OwnerPrefixes: []string{" acme/"}}); client.StatusCode(err) != http.StatusBadRequest {
+			t.Fatalf("a bad prefix = %v, want 400", err)
+		} else {
+			wantStatus(t, err, http.StatusBadRequest, "owner_prefixes[0]")
+		}
+		if _, err := beta.CreateAgentGroup(ctx, portalapi.AgentGroupRequest{Name: "beta-ci"}); err != nil {
+			t.Fatal(err)
+		}
+		if g, err := e.admin.CreateAgentGroup(ctx, portalapi.AgentGroupRequest{Name: "shared"}); err != nil || len(g.OwnerPrefixes) != 0 {
+			t.Fatalf("the operator's group = %+v, %v", g, err)
+		}
+
+		// Policies name a group only for a repository within its prefixes, whoever writes.
+		req := policyRequest("linux")
+		req.AgentGroup = "beta-ci"
+		_, err = acme.CreatePolicy(ctx, "acme/web", req)
+		wantStatus(t, err, http.StatusBadRequest, "agent_group")
+		_, err = e.admin.CreatePolicy(ctx, "acme/web", req)
+		wantStatus(t, err, http.StatusBadRequest, "agent_group")
+		req.AgentGroup = "acme-web"
+		_, err = acme.CreatePolicy(ctx, "acme/api", req)
+		wantStatus(t, err, http.StatusBadRequest, "agent_group")
+		req.AgentGroup = "acme-ci"
+		if _, err := acme.CreatePolicy(ctx, "Acme/Web", req); err != nil {
+			t.Fatalf("a policy in the tenant's own group = %v", err)
+		}
+		_, err = acme.PatchPolicy(ctx, "acme/web", "linux", map[string]any{"agent_group": "beta-ci"}, "")
+		wantStatus(t, err, http.StatusBadRequest, "agent_group")
+		req.AgentGroup = "beta-ci"
+		_, err = acme.ReplacePolicy(ctx, "acme/web", "linux", req, "")
+		wantStatus(t, err, http.StatusBadRequest, "agent_group")
+		for _, group := range []string{"shared", "default"} {
+			req.AgentGroup = group
+			if _, err := acme.CreatePolicy(ctx, "acme/other-"+group, req); err != nil {
+				t.Fatalf("a policy in the shared group %s = %v", group, err)
+			}
+		}
+		if p, err := acme.GetPolicy(ctx, "acme/web", "linux"); err != nil || p.AgentGroup != "acme-ci" {
+			t.Fatalf("acme/web after the refused writes = %+v, %v", p, err)
+		}
+
+		// Each tenant lets its agents into its own group only.
+		reg, err := acme.CreateRegistrationToken(ctx, "acme-ci", portalapi.RegistrationTokenRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acmeAgent := e.register(reg.Token, "acme-host")
+		acmeAgent.heartbeat(protocol.HeartbeatRequest{Runners: []protocol.RunnerStatus{
+			{Name: "a1", Repository: "acme/web", Policy: "linux", State: protocol.RunnerBusy},
+		}})
+		if _, err := acme.CreateRegistrationToken(ctx, "beta-ci", portalapi.RegistrationTokenRequest{}); !client.IsForbidden(err) {
+			t.Fatalf("acme's registration token for beta's group = %v, want 403", err)
+		}
+		breg, err := beta.CreateRegistrationToken(ctx, "beta-ci", portalapi.RegistrationTokenRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		betaAgent := e.register(breg.Token, "beta-host")
+
+		// What acme sees: its groups, its agent with its runners, its tokens; none of beta's.
+		groups, err := acme.ListAgentGroups(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, g := range groups.Items {
+			names = append(names, g.Name)
+		}
+		if strings.Join(names, " ") != "acme-ci acme-web" {
+			t.Fatalf("acme's groups = %v", names)
+		}
+		agents, err := acme.ListAgents(ctx, client.AgentQuery{})
+		if err != nil || len(agents.Items) != 1 || agents.Items[0].ID != acmeAgent.id ||
+			strings.Join(agents.Items[0].Repositories, " ") != "Acme/Web" || agents.Items[0].Runners["busy"] != 1 {
+			t.Fatalf("acme's agents = %+v, %v", agents, err)
+		}
+		if l, err := acme.ListRegistrationTokens(ctx, "acme-ci"); err != nil || len(l.Items) != 1 {
+			t.Fatalf("acme's registration tokens = %+v, %v", l, err)
+		}
+		for name, err := range map[string]error{
+			"get beta's group":                 func() error { _, err := acme.GetAgentGroup(ctx, "beta-ci"); return err }(),
+			"delete beta's group":              acme.DeleteAgentGroup(ctx, "beta-ci"),
+			"list beta's registration tokens":  func() error { _, err := acme.ListRegistrationTokens(ctx, "beta-ci"); return err }(),
+			"get beta's registration token":    func() error { _, err := acme.GetRegistrationToken(ctx, "beta-ci", breg.ID); return err }(),
+			"delete beta's registration token": acme.DeleteRegistrationToken(ctx, "beta-ci", breg.ID),
+			"get beta's agent":                 func() error { _, err := acme.GetAgent(ctx, betaAgent.id); return err }(),
+			"revoke beta's agent":              acme.RevokeAgent(ctx, betaAgent.id),
+			"delete the operator's group":      acme.DeleteAgentGroup(ctx, "shared"),
+		} {
+			if !client.IsForbidden(err) {
+				t.Errorf("%s through acme's token = %v, want 403", name, err)
+			}
+		}
+		if a, err := e.admin.GetAgent(ctx, betaAgent.id); err != nil || a.Status != portalapi.AgentStatusActive {
+			t.Fatalf("beta's agent = %+v, %v", a, err)
+		}
+		// The operator sees and manages everything; acme manages its own.
+		if l, err := e.admin.ListAgents(ctx, client.AgentQuery{}); err != nil || len(l.Items) != 2 {
+			t.Fatalf("the operator's agents = %+v, %v", l, err)
+		}
+		if err := acme.RevokeAgent(ctx, acmeAgent.id); err != nil {
+			t.Fatalf("acme revokes its agent: %v", err)
+		}
+		if err := acme.DeleteRegistrationToken(ctx, "acme-ci", reg.ID); err != nil {
+			t.Fatalf("acme deletes its registration token: %v", err)
+		}
+		if err := acme.DeleteAgentGroup(ctx, "acme-web"); err != nil {
+			t.Fatalf("acme deletes its group: %v", err)
+		}
+	})
+}
