@@ -151,6 +151,13 @@ type AgentGroupRequest struct {
 	OwnerPrefixes []string `json:"owner_prefixes,omitempty"`
 }
 
+// AgentGroupPatch changes an agent group (PATCH): a field left out (or null) stays as it
+// is. OwnerPrefixes [] makes the group serve every owner.
+type AgentGroupPatch struct {
+	Description   *string   `json:"description,omitempty"`
+	OwnerPrefixes *[]string `json:"owner_prefixes,omitempty"`
+}
+
 // AgentGroup is a set of agents that serve the same policies.
 type AgentGroup struct {
 	Name        string `json:"name"`

@@ -51,6 +51,22 @@ func (s *server) createGroup(c echo.Context) error {
 	return c.JSON(http.StatusCreated, g)
 }
 
+func (s *server) patchGroup(c echo.Context) error {
+	var patch portalapi.AgentGroupPatch
+	if err := jsonbody.Decode(c.Request().Body, &patch); err != nil {
+		return err
+	}
+	name := c.Param("group")
+	g, err := s.groups.Update(c.Request().Context(), principal(c), principal(c).Actor(requestID(c)), name, patch)
+	if isNotFound(err) {
+		return notFoundError("agent group %q not found", name)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, g)
+}
+
 func (s *server) deleteGroup(c echo.Context) error {
 	name := c.Param("group")
 	err := s.groups.Delete(c.Request().Context(), principal(c), principal(c).Actor(requestID(c)), name)

@@ -266,3 +266,117 @@ func TestTenantGroups(t *testing.T) {
 		}
 	})
 }
+
+// TestFencingAGroup: an operator gives an existing group (here default, which serves every
+// owner after the upgrade) owner prefixes; prefixes that would leave out one of its
+// policies are refused, and a prefixed token may change only a group it covers, within
+// its own prefixes.
+func TestFencingAGroup(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		e := newAgentEnv(t, b, agentOptions{})
+		ctx := t.Context()
+		for _, repo := range []string{"acme/web", "beta/www"} {
+			if _, err := e.admin.CreatePolicy(ctx, repo, policyRequest("linux")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		acme := e.client(e.token("acme", []string{portalapi.ScopeAgentsRead, portalapi.ScopeAgentsWrite}, "acme/"))
+		beta := e.client(e.token("beta", []string{portalapi.ScopeAgentsWrite}, "beta/"))
+		fence := []string{"acme/"}
+
+		_, err := e.admin.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{OwnerPrefixes: &fence})
+		if !client.IsConflict(err) || !strings.Contains(apiError(t, err).Message, "beta/www") {
+			t.Fatalf("fencing default while beta/www's policy names it = %v, want 409 naming beta/www", err)
+		}
+		if _, err := acme.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{OwnerPrefixes: &fence}); !client.IsForbidden(err) {
+			t.Fatalf("an acme/ token fencing the shared group = %v, want 403", err)
+		}
+		if err := e.admin.DeletePolicy(ctx, "beta/www", "linux", ""); err != nil {
+			t.Fatal(err)
+		}
+		g, err := e.admin.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{OwnerPrefixes: &[]string{"ACME/"}})
+		if err != nil || !slices.Equal(g.OwnerPrefixes, fence) || g.PolicyCount != 1 {
+			t.Fatalf("default fenced = %+v, %v", g, err)
+		}
+		_, err = e.admin.CreatePolicy(ctx, "beta/www", policyRequest("linux"))
+		wantStatus(t, err, http.StatusBadRequest, "agent_group")
+
+		// default is acme's now: its token manages it, within acme/ only; beta's does not.
+		if _, err := acme.CreateRegistrationToken(ctx, "default", portalapi.RegistrationTokenRequest{}); err != nil {
+			t.Fatalf("acme's registration token for the fenced group = %v", err)
+		}
+		for _, prefixes := range [][]string{{}, {"acme/", "beta/"}} {
+			if _, err := acme.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{OwnerPrefixes: &prefixes}); !client.IsForbidden(err) {
+				t.Fatalf("an acme/ token widening its group to %q = %v, want 403", prefixes, err)
+			}
+		}
+		if _, err := beta.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{OwnerPrefixes: &[]string{"beta/"}}); !client.IsForbidden(err) {
+			t.Fatalf("beta's token changing acme's group = %v, want 403", err)
+		}
+		desc := "acme's build hosts"
+		if g, err := acme.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{Description: &desc}); err != nil ||
+			g.Description != desc || !slices.Equal(g.OwnerPrefixes, fence) {
+			t.Fatalf("description through acme's token = %+v, %v", g, err)
+		}
+		_, err = e.admin.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{OwnerPrefixes: &[]string{""}})
+		wantStatus(t, err, http.StatusBadRequest, "owner_prefixes[0]")
+		if _, err := e.admin.UpdateAgentGroup(ctx, "nope", portalapi.AgentGroupPatch{}); !client.IsNotFound(err) {
+			t.Fatalf("unknown group = %v", err)
+		}
+		resp, body := e.do(http.MethodPatch, "/api/v1/agent-groups/default", adminSecret, portalapi.MergePatchMediaType, `{"owner_prefixes":null}`)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"owner_prefixes":["acme/"]`) {
+			t.Fatalf("null patch = %d %s", resp.StatusCode, body)
+		}
+		resp, body = e.do(http.MethodPatch, "/api/v1/agent-groups/default", adminSecret, portalapi.MergePatchMediaType, `{"name":"other"}`)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("renaming patch = %d %s", resp.StatusCode, body)
+		}
+		// The operator opens it again; the changes are audited.
+		if g, err := e.admin.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{OwnerPrefixes: &[]string{}}); err != nil || len(g.OwnerPrefixes) != 0 {
+			t.Fatalf("default opened again = %+v, %v", g, err)
+		}
+		events, err := e.admin.ListAuditEvents(ctx, client.AuditQuery{Action: "agent_group.update"})
+		if err != nil || len(events.Items) != 4 {
+			t.Fatalf("agent_group.update events = %+v, %v, want 4", events, err)
+		}
+	})
+}
+
+// TestFencingRacesPolicyWrites: a policy write for a repository outside the new prefixes
+// and the change of a group's prefixes, at once, never both succeed (the group's row lock,
+// store.LockAgentGroup): the group never serves a policy outside its prefixes.
+func TestFencingRacesPolicyWrites(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		e := newAgentEnv(t, b, agentOptions{})
+		ctx := t.Context()
+		fence := []string{"acme/"}
+		for i := range 8 {
+			group := "race-" + string(rune('a'+i))
+			if _, err := e.admin.CreateAgentGroup(ctx, portalapi.AgentGroupRequest{Name: group}); err != nil {
+				t.Fatal(err)
+			}
+			req := policyRequest("linux")
+			req.AgentGroup = group
+			var policyErr, fenceErr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, policyErr = e.admin.CreatePolicy(ctx, "beta/www-"+group, req)
+			}()
+			_, fenceErr = e.admin.UpdateAgentGroup(ctx, group, portalapi.AgentGroupPatch{OwnerPrefixes: &fence})
+			<-done
+			switch {
+			case policyErr == nil && fenceErr == nil:
+				t.Fatalf("%s: both the policy of beta/www and the fence to acme/ were accepted", group)
+			case policyErr == nil && !client.IsConflict(fenceErr):
+				t.Fatalf("%s: fence after the policy = %v, want 409", group, fenceErr)
+			case fenceErr == nil && client.StatusCode(policyErr) != http.StatusBadRequest:
+				t.Fatalf("%s: policy after the fence = %v, want 400", group, policyErr)
+			case policyErr != nil && fenceErr != nil:
+				t.Fatalf("%s: both refused: %v; %v", group, policyErr, fenceErr)
+			}
+		}
+	})
+}

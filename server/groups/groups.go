@@ -86,6 +86,63 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, actor store.Act
 	return &out, nil
 }
 
+// Update changes a group's description and owner prefixes. p must cover the group as it
+// is and as it will be (auth.ErrForbidden); prefixes that would leave out the repository
+// of a policy that names the group give store.ErrInUse, naming one.
+func (s *Service) Update(ctx context.Context, p *auth.Principal, actor store.Actor, name string, patch portalapi.AgentGroupPatch) (*portalapi.AgentGroup, error) {
+	var errs []portalapi.FieldError
+	if patch.Description != nil && len(*patch.Description) > 1000 {
+		errs = append(errs, portalapi.FieldError{Field: "description", Message: fmt.Sprintf("must be at most 1000 characters, got %d", len(*patch.Description))})
+	}
+	var prefixes []string
+	if patch.OwnerPrefixes != nil {
+		var perrs []portalapi.FieldError
+		prefixes, perrs = auth.NormalizePrefixes("owner_prefixes", *patch.OwnerPrefixes)
+		errs = append(errs, perrs...)
+	}
+	if len(errs) > 0 {
+		return nil, &portalapi.ValidationError{Fields: errs}
+	}
+	var out portalapi.AgentGroup
+	err := s.st.Tx(ctx, func(tx *store.Store) error {
+		g, err := tx.LockAgentGroup(ctx, name, true)
+		if err != nil {
+			return err
+		}
+		if err := p.AuthorizeGroup(g, "change"); err != nil {
+			return err
+		}
+		before := toAPI(g)
+		if patch.Description != nil {
+			g.Description = *patch.Description
+		}
+		if patch.OwnerPrefixes != nil {
+			if !p.CoversPrefixes(prefixes) {
+				return fmt.Errorf("%w: token %q (owner prefixes %v) may not give agent group %q the owner prefixes %v: every prefix of the group must be within one of the token's",
+					auth.ErrForbidden, p.Name, p.OwnerPrefixes, name, prefixes)
+			}
+			n, repo, err := tx.PoliciesOutside(ctx, name, prefixes)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("agent group %s: %d policies name it for repositories outside the owner prefixes %v (%s among them): move or delete them first: %w",
+					name, n, prefixes, repo, store.ErrInUse)
+			}
+			g.OwnerPrefixes = prefixes
+		}
+		if err := tx.UpdateAgentGroup(ctx, g); err != nil {
+			return err
+		}
+		out = toAPI(g)
+		return tx.Audit(ctx, actor, store.Change{Action: "agent_group.update", ResourceType: "agent_group", ResourceID: name, Before: before, After: out})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Delete removes a group; store.ErrInUse while a policy points at it or one of its agents
 // is not revoked, auth.ErrForbidden when p does not cover it.
 func (s *Service) Delete(ctx context.Context, p *auth.Principal, actor store.Actor, name string) error {

@@ -273,10 +273,12 @@ func lockForWrite(ctx context.Context, tx *store.Store, ref Ref, pre Preconditio
 }
 
 // checkGroup turns an unknown agent group, or one that does not serve ref's repository
-// (auth.CheckPolicyGroup), into a field error before the write. The group row read here
-// is the one the write's foreign key points at; its prefixes change with the group only.
+// (auth.CheckPolicyGroup), into a field error before the write. The group's row stays
+// locked (PostgreSQL) until the write commits, so a change of its owner prefixes
+// (groups.Service.Update) waits for this write and then counts it, or this write waits
+// for the change and checks the new prefixes.
 func checkGroup(ctx context.Context, tx *store.Store, group string, ref Ref) error {
-	g, err := tx.GetAgentGroup(ctx, group)
+	g, err := tx.LockAgentGroup(ctx, group, false)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return unknownGroup(group)
