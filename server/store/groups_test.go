@@ -102,7 +102,7 @@ func TestPoliciesOutsideAndRunnerCounts(t *testing.T) {
 		runner := func(name, repo, state string) store.Runner {
 			return store.Runner{Name: name, RepoKey: repo, Policy: "linux", AgentID: "a", State: state, CreatedAt: t0, UpdatedAt: t0}
 		}
-		if err := st.ReplaceRunners(ctx, "a", []store.Runner{
+		if err := store.InsertRunnersForTest(ctx, st, []store.Runner{
 			runner("r1", "acme/web", "idle"), runner("r2", "acme/web", "busy"), runner("r3", "beta/www", "idle"),
 		}); err != nil {
 			t.Fatal(err)
