@@ -185,7 +185,13 @@ func (s *Service) CreateRegistrationToken(ctx context.Context, p *auth.Principal
 		ExpiresAt: now.Add(lifetime), UsesLeft: uses, CreatedBy: actor.Name, CreatedAt: now,
 	}
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
-		if err := authorizeGroup(ctx, tx, p, group, "create registration tokens of"); err != nil {
+		// The group's row stays locked (PostgreSQL) until the token is written, so that a
+		// change of the group's prefixes waits for it and then counts it.
+		g, err := tx.LockAgentGroup(ctx, group, false)
+		if err != nil {
+			return err
+		}
+		if err := p.AuthorizeGroup(g, "create registration tokens of"); err != nil {
 			return err
 		}
 		if err := tx.CreateRegistrationToken(ctx, t); err != nil {

@@ -303,7 +303,8 @@ func TestFencingAGroup(t *testing.T) {
 		wantStatus(t, err, http.StatusBadRequest, "agent_group")
 
 		// default is acme's now: its token manages it, within acme/ only; beta's does not.
-		if _, err := acme.CreateRegistrationToken(ctx, "default", portalapi.RegistrationTokenRequest{}); err != nil {
+		acmeReg, err := acme.CreateRegistrationToken(ctx, "default", portalapi.RegistrationTokenRequest{})
+		if err != nil {
 			t.Fatalf("acme's registration token for the fenced group = %v", err)
 		}
 		for _, prefixes := range [][]string{{}, {"acme/", "beta/"}} {
@@ -332,7 +333,15 @@ func TestFencingAGroup(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("renaming patch = %d %s", resp.StatusCode, body)
 		}
-		// The operator opens it again; the changes are audited.
+		// Opening it again would hand every owner's jobs to agents that acme let in: not
+		// while acme's registration token (or an agent) is in the group.
+		_, err = e.admin.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{OwnerPrefixes: &[]string{}})
+		if !client.IsConflict(err) || !strings.Contains(apiError(t, err).Message, "1 usable registration tokens") {
+			t.Fatalf("widening a group with a registration token = %v, want 409", err)
+		}
+		if err := e.admin.DeleteRegistrationToken(ctx, "default", acmeReg.ID); err != nil {
+			t.Fatal(err)
+		}
 		if g, err := e.admin.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{OwnerPrefixes: &[]string{}}); err != nil || len(g.OwnerPrefixes) != 0 {
 			t.Fatalf("default opened again = %+v, %v", g, err)
 		}
@@ -377,6 +386,43 @@ func TestFencingRacesPolicyWrites(t *testing.T) {
 			case policyErr != nil && fenceErr != nil:
 				t.Fatalf("%s: both refused: %v; %v", group, policyErr, fenceErr)
 			}
+		}
+	})
+}
+
+// TestWideningAGroupWithAgents: a group whose agents a tenant let in cannot be made to
+// serve more (another owner, or everyone) while those agents are not revoked: they would
+// get the other owners' jobs and runner credentials. Narrowing is always allowed.
+func TestWideningAGroupWithAgents(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		e := newAgentEnv(t, b, agentOptions{})
+		ctx := t.Context()
+		acme := e.client(e.token("acme", []string{portalapi.ScopeAgentsWrite}, "acme/"))
+		if _, err := acme.CreateAgentGroup(ctx, portalapi.AgentGroupRequest{Name: "acme-ci"}); err != nil {
+			t.Fatal(err)
+		}
+		reg, err := acme.CreateRegistrationToken(ctx, "acme-ci", portalapi.RegistrationTokenRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		agent := e.register(reg.Token, "acme-host") // uses the token up
+		for _, prefixes := range [][]string{{}, {"acme/", "beta/"}, {"acme"}} {
+			_, err := e.admin.UpdateAgentGroup(ctx, "acme-ci", portalapi.AgentGroupPatch{OwnerPrefixes: &prefixes})
+			if !client.IsConflict(err) || !strings.Contains(apiError(t, err).Message, "1 agents that are not revoked") {
+				t.Fatalf("widening acme-ci to %q with acme's agent in it = %v, want 409", prefixes, err)
+			}
+		}
+		if g, err := e.admin.UpdateAgentGroup(ctx, "acme-ci", portalapi.AgentGroupPatch{OwnerPrefixes: &[]string{"acme/web-"}}); err != nil ||
+			!slices.Equal(g.OwnerPrefixes, []string{"acme/web-"}) {
+			t.Fatalf("narrowing = %+v, %v", g, err)
+		}
+		if err := acme.RevokeAgent(ctx, agent.id); err != nil {
+			t.Fatal(err)
+		}
+		if g, err := e.admin.UpdateAgentGroup(ctx, "acme-ci", portalapi.AgentGroupPatch{OwnerPrefixes: &[]string{"acme/", "beta/"}}); err != nil ||
+			len(g.OwnerPrefixes) != 2 {
+			t.Fatalf("widening a group without members = %+v, %v", g, err)
 		}
 	})
 }

@@ -57,14 +57,20 @@ func (p *Principal) CoversRepo(repository string) bool {
 // principal reaches. No prefixes means every repository: only a principal without
 // prefixes covers that.
 func (p *Principal) CoversPrefixes(prefixes []string) bool {
-	if !p.Prefixed() {
+	return PrefixesWithin(p.OwnerPrefixes, prefixes)
+}
+
+// PrefixesWithin reports whether every repository that inner reaches is one that outer
+// reaches (no prefixes: every repository).
+func PrefixesWithin(outer, inner []string) bool {
+	if len(outer) == 0 {
 		return true
 	}
-	if len(prefixes) == 0 {
+	if len(inner) == 0 {
 		return false
 	}
-	for _, gp := range prefixes {
-		if !covers(p.OwnerPrefixes, gp) {
+	for _, p := range inner {
+		if !covers(outer, p) {
 			return false
 		}
 	}

@@ -88,7 +88,8 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, actor store.Act
 
 // Update changes a group's description and owner prefixes. p must cover the group as it
 // is and as it will be (auth.ErrForbidden); prefixes that would leave out the repository
-// of a policy that names the group give store.ErrInUse, naming one.
+// of a policy that names the group give store.ErrInUse, naming one, and so do prefixes
+// that serve more than before while the group has agents or usable registration tokens.
 func (s *Service) Update(ctx context.Context, p *auth.Principal, actor store.Actor, name string, patch portalapi.AgentGroupPatch) (*portalapi.AgentGroup, error) {
 	var errs []portalapi.FieldError
 	if patch.Description != nil && len(*patch.Description) > 1000 {
@@ -128,6 +129,19 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, actor store.Act
 			if n > 0 {
 				return fmt.Errorf("agent group %s: %d policies name it for repositories outside the owner prefixes %v (%s among them): move or delete them first: %w",
 					name, n, prefixes, repo, store.ErrInUse)
+			}
+			// Widening (serving a repository the group did not serve) would hand those
+			// repositories' jobs and runner credentials to agents that were let in by
+			// whoever covered the old prefixes: only a group without members may widen.
+			if !auth.PrefixesWithin(g.OwnerPrefixes, prefixes) {
+				agents, tokens, err := tx.GroupMembers(ctx, name, tx.Now())
+				if err != nil {
+					return err
+				}
+				if agents > 0 || tokens > 0 {
+					return fmt.Errorf("agent group %s: the owner prefixes %v would serve repositories that %v do not, and the group has %d agents that are not revoked and %d usable registration tokens, which were let in for the old prefixes: revoke and delete them first, or make a new group: %w",
+						name, prefixes, []string(g.OwnerPrefixes), agents, tokens, store.ErrInUse)
+				}
 			}
 			g.OwnerPrefixes = prefixes
 		}

@@ -108,6 +108,20 @@ func (s *Store) PoliciesOutside(ctx context.Context, group string, prefixes []st
 	return n, first.Owner + "/" + first.Repo, nil
 }
 
+// GroupMembers counts the agents of group that are not revoked and its registration
+// tokens that can still be used at now.
+func (s *Store) GroupMembers(ctx context.Context, group string, now time.Time) (agents, tokens int64, err error) {
+	if agents, err = s.countLiveAgents(ctx, group); err != nil {
+		return 0, 0, err
+	}
+	err = s.conn(ctx).Model(&RegistrationToken{}).
+		Where("agent_group = ? AND uses_left > 0 AND expires_at > ?", group, now.UTC()).Count(&tokens).Error
+	if err != nil {
+		return 0, 0, fmt.Errorf("count registration tokens of %s: %w", group, err)
+	}
+	return agents, tokens, nil
+}
+
 // CreateAgentGroup inserts g.
 func (s *Store) CreateAgentGroup(ctx context.Context, g *AgentGroup) error {
 	g.CreatedAt = s.now()
