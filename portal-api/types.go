@@ -145,14 +145,27 @@ type PolicyList struct {
 type AgentGroupRequest struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	// OwnerPrefixes are the repositories the group may serve (prefixes of "owner/name",
+	// lower-cased by the server). Empty serves every owner, which only a token without
+	// owner prefixes may create; a token with owner prefixes that gives none gets its own.
+	OwnerPrefixes []string `json:"owner_prefixes,omitempty"`
+}
+
+// AgentGroupPatch changes an agent group (PATCH): a field left out (or null) stays as it
+// is. OwnerPrefixes [] makes the group serve every owner.
+type AgentGroupPatch struct {
+	Description   *string   `json:"description,omitempty"`
+	OwnerPrefixes *[]string `json:"owner_prefixes,omitempty"`
 }
 
 // AgentGroup is a set of agents that serve the same policies.
 type AgentGroup struct {
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	PolicyCount int64     `json:"policy_count"`
-	CreatedAt   time.Time `json:"created_at"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// OwnerPrefixes are the repositories the group may serve; empty: every owner.
+	OwnerPrefixes []string  `json:"owner_prefixes"`
+	PolicyCount   int64     `json:"policy_count"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 // AgentGroupList is the list of agent groups (there are few: no pagination).

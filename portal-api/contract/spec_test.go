@@ -22,6 +22,7 @@ var wireTypes = map[string]struct {
 }{
 	"PolicyRequest":            {reflect.TypeFor[portalapi.PolicyRequest](), false},
 	"AgentGroupRequest":        {reflect.TypeFor[portalapi.AgentGroupRequest](), false},
+	"AgentGroupPatch":          {reflect.TypeFor[portalapi.AgentGroupPatch](), false},
 	"TokenRequest":             {reflect.TypeFor[portalapi.TokenRequest](), false},
 	"Policy":                   {reflect.TypeFor[portalapi.Policy](), true},
 	"PolicyServing":            {reflect.TypeFor[portalapi.PolicyServing](), true},

@@ -69,7 +69,7 @@ func TestHeartbeatReplacesInventory(t *testing.T) {
 				t.Fatalf("job marks = %v", marks)
 			}
 		}
-		view, err := svc.Get(ctx, x.id, nil)
+		view, err := svc.Get(ctx, operator, x.id)
 		if err != nil {
 			t.Fatal(err)
 		}

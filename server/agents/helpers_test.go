@@ -12,6 +12,7 @@ import (
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
+	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/runners"
@@ -22,6 +23,9 @@ import (
 func TestMain(m *testing.M) { testdb.Main(m) }
 
 var admin = store.Actor{Name: "token:test", TokenID: "t1"}
+
+// operator is the token behind admin: without owner prefixes, it covers every group.
+var operator = &auth.Principal{TokenID: "t1", Name: "test", Scopes: []string{portalapi.ScopeAdmin}}
 
 // Intervals of the tests: short, and driven by the fake clock anyway.
 const (
@@ -68,7 +72,7 @@ type agent struct {
 func register(t testing.TB, svc *agents.Service, group, name string) *agent {
 	t.Helper()
 	ctx := t.Context()
-	tok, err := svc.CreateRegistrationToken(ctx, admin, group, portalapi.RegistrationTokenRequest{})
+	tok, err := svc.CreateRegistrationToken(ctx, operator, admin, group, portalapi.RegistrationTokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,13 +183,20 @@ func (s *Service) Unregister(ctx context.Context, a *store.Agent) error {
 
 // Revoke makes agent id's credential unusable (its next call gets 401, its held polls end
 // with 401) and lets its repositories go at once. Revoking a revoked agent changes
-// nothing.
-func (s *Service) Revoke(ctx context.Context, actor store.Actor, id string) error {
+// nothing. p must cover the agent's group (auth.ErrForbidden otherwise).
+func (s *Service) Revoke(ctx context.Context, p *auth.Principal, actor store.Actor, id string) error {
 	var a *store.Agent
 	changed := false
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
 		var err error
 		if a, err = tx.GetAgent(ctx, id); err != nil {
+			return err
+		}
+		g, err := tx.GetAgentGroup(ctx, a.AgentGroup)
+		if err != nil {
+			return err
+		}
+		if err := p.AuthorizeAgent(id, g, "revoke"); err != nil {
 			return err
 		}
 		now := s.now()

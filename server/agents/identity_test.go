@@ -26,7 +26,7 @@ func TestRegistrationTokenUses(t *testing.T) {
 		clk := newClock()
 		svc := newService(st, clk, nil, nil)
 		uses := 3
-		tok, err := svc.CreateRegistrationToken(ctx, admin, "default", portalapi.RegistrationTokenRequest{Uses: &uses, ExpiresIn: portalapi.DurationOf(10 * time.Minute)})
+		tok, err := svc.CreateRegistrationToken(ctx, operator, admin, "default", portalapi.RegistrationTokenRequest{Uses: &uses, ExpiresIn: portalapi.DurationOf(10 * time.Minute)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestRegistrationTokenUses(t *testing.T) {
 		if ok.Load() != 3 || refused.Load() != 5 {
 			t.Fatalf("%d registrations succeeded and %d were refused, want 3 and 5", ok.Load(), refused.Load())
 		}
-		left, err := svc.GetRegistrationToken(ctx, "default", tok.ID)
+		left, err := svc.GetRegistrationToken(ctx, operator, "default", tok.ID)
 		if err != nil || left.UsesLeft != 0 {
 			t.Fatalf("token after use = %+v, %v", left, err)
 		}
@@ -77,7 +77,7 @@ func TestRegistrationTokenUses(t *testing.T) {
 		})
 
 		// Expiry and deletion.
-		fresh, err := svc.CreateRegistrationToken(ctx, admin, "default", portalapi.RegistrationTokenRequest{})
+		fresh, err := svc.CreateRegistrationToken(ctx, operator, admin, "default", portalapi.RegistrationTokenRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,17 +85,17 @@ func TestRegistrationTokenUses(t *testing.T) {
 		if _, err := svc.Register(ctx, protocol.RegisterRequest{Token: fresh.Token, Name: "h", Provider: "docker"}); !errors.Is(err, agents.ErrUnauthenticated) {
 			t.Fatalf("expired token: %v", err)
 		}
-		gone, err := svc.CreateRegistrationToken(ctx, admin, "default", portalapi.RegistrationTokenRequest{})
+		gone, err := svc.CreateRegistrationToken(ctx, operator, admin, "default", portalapi.RegistrationTokenRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := svc.DeleteRegistrationToken(ctx, admin, "default", gone.ID); err != nil {
+		if err := svc.DeleteRegistrationToken(ctx, operator, admin, "default", gone.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := svc.Register(ctx, protocol.RegisterRequest{Token: gone.Token, Name: "h", Provider: "docker"}); !errors.Is(err, agents.ErrUnauthenticated) {
 			t.Fatalf("deleted token: %v", err)
 		}
-		if _, err := svc.CreateRegistrationToken(ctx, admin, "nope", portalapi.RegistrationTokenRequest{}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := svc.CreateRegistrationToken(ctx, operator, admin, "nope", portalapi.RegistrationTokenRequest{}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("token for an unknown group: %v", err)
 		}
 		for _, req := range []portalapi.RegistrationTokenRequest{
@@ -103,7 +103,7 @@ func TestRegistrationTokenUses(t *testing.T) {
 			{Description: strings.Repeat("x", 1001)},
 		} {
 			var verr *portalapi.ValidationError
-			if _, err := svc.CreateRegistrationToken(ctx, admin, "default", req); !errors.As(err, &verr) {
+			if _, err := svc.CreateRegistrationToken(ctx, operator, admin, "default", req); !errors.As(err, &verr) {
 				t.Errorf("request %+v: %v, want a validation error", req, err)
 			}
 		}
@@ -139,11 +139,11 @@ func TestAuthenticate(t *testing.T) {
 		if err := svc.Unregister(ctx, a.auth(t)); err != nil {
 			t.Fatal(err)
 		}
-		if v, _ := svc.Get(ctx, a.id, nil); v.Status != portalapi.AgentStatusOffline || v.State != store.AgentOffline {
+		if v, _ := svc.Get(ctx, operator, a.id); v.Status != portalapi.AgentStatusOffline || v.State != store.AgentOffline {
 			t.Fatalf("after unregister = %+v", v)
 		}
 		a.heartbeat(t, protocol.HeartbeatRequest{State: protocol.AgentActive})
-		if v, _ := svc.Get(ctx, a.id, nil); v.Status != portalapi.AgentStatusActive {
+		if v, _ := svc.Get(ctx, operator, a.id); v.Status != portalapi.AgentStatusActive {
 			t.Fatalf("after coming back = %+v", v)
 		}
 	})

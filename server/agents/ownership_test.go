@@ -107,7 +107,7 @@ func TestOwnershipMovesWhenAgentGoesSilent(t *testing.T) {
 		if got := len(y.config(t).Repositories); got != 2 {
 			t.Fatalf("y took x's repositories before x was offline: %d", got)
 		}
-		view, err := svc.Get(ctx, x.id, nil)
+		view, err := svc.Get(ctx, operator, x.id)
 		if err != nil || view.Status != portalapi.AgentStatusStale || len(view.Repositories) != 2 {
 			t.Fatalf("x before offline = %+v, %v", view, err)
 		}
@@ -117,7 +117,7 @@ func TestOwnershipMovesWhenAgentGoesSilent(t *testing.T) {
 		if got := y.repos(t); got != "acme/r1 acme/r2 acme/r3 acme/r4" {
 			t.Fatalf("y after x went offline = %q", got)
 		}
-		if view, _ = svc.Get(ctx, x.id, nil); view.Status != portalapi.AgentStatusOffline || len(view.Repositories) != 0 {
+		if view, _ = svc.Get(ctx, operator, x.id); view.Status != portalapi.AgentStatusOffline || len(view.Repositories) != 0 {
 			t.Fatalf("x after offline = %+v", view)
 		}
 
@@ -132,7 +132,7 @@ func TestOwnershipMovesWhenAgentGoesSilent(t *testing.T) {
 		}
 
 		// Revoking y hands its repositories to x at once, without waiting for a lease.
-		if err := svc.Revoke(ctx, admin, y.id); err != nil {
+		if err := svc.Revoke(ctx, operator, admin, y.id); err != nil {
 			t.Fatal(err)
 		}
 		if got := x.repos(t); got != "acme/r1 acme/r2 acme/r3 acme/r4 acme/r5" {

@@ -120,7 +120,7 @@ func TestPollsWakeUp(t *testing.T) {
 		cfg = a.config(t)
 		gotCfg := poll(agents.PollConfig, cfg.Version)
 		held(t, svc, agents.PollConfig, 1)
-		if err := svc.Revoke(ctx, admin, a.id); err != nil {
+		if err := svc.Revoke(ctx, operator, admin, a.id); err != nil {
 			t.Fatal(err)
 		}
 		for _, ch := range []<-chan pollResult{got, gotCfg} {

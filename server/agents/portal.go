@@ -23,11 +23,12 @@ const (
 	maxDescription       = 1000
 )
 
-// ListFilter selects agents for the portal. MayTouch, when set, decides which of an
-// agent's repositories the caller may see.
+// ListFilter selects agents for the portal. Viewer is the token that asks: it sees only
+// the agents of the groups it covers, and of those only the repositories and runners
+// within its owner prefixes (server/auth decides both).
 type ListFilter struct {
 	Group, Status string
-	MayTouch      func(repository string) bool
+	Viewer        *auth.Principal
 }
 
 // ValidStatus reports whether status is one of the agent statuses.
@@ -45,35 +46,51 @@ func (s *Service) List(ctx context.Context, f ListFilter) (*portalapi.AgentList,
 	if err != nil {
 		return nil, err
 	}
+	groups, err := s.st.ListAgentGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	covered := make(map[string]bool, len(groups))
+	for i := range groups {
+		covered[groups[i].Name] = f.Viewer.CoversGroup(&groups[i])
+	}
 	now := s.now()
 	var keep []store.Agent
 	for _, a := range rows {
-		if f.Status == "" || s.status(&a, now) == f.Status {
+		if covered[a.AgentGroup] && (f.Status == "" || s.status(&a, now) == f.Status) {
 			keep = append(keep, a)
 		}
 	}
-	items, err := s.describe(ctx, keep, now, f.MayTouch)
+	items, err := s.describe(ctx, keep, now, f.Viewer)
 	if err != nil {
 		return nil, err
 	}
 	return &portalapi.AgentList{Items: items}, nil
 }
 
-// Get returns one agent.
-func (s *Service) Get(ctx context.Context, id string, mayTouch func(string) bool) (*portalapi.Agent, error) {
+// Get returns one agent; auth.ErrForbidden when viewer does not cover its group.
+func (s *Service) Get(ctx context.Context, viewer *auth.Principal, id string) (*portalapi.Agent, error) {
 	a, err := s.st.GetAgent(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	items, err := s.describe(ctx, []store.Agent{*a}, s.now(), mayTouch)
+	g, err := s.st.GetAgentGroup(ctx, a.AgentGroup)
+	if err != nil {
+		return nil, err
+	}
+	if err := viewer.AuthorizeAgent(id, g, "read"); err != nil {
+		return nil, err
+	}
+	items, err := s.describe(ctx, []store.Agent{*a}, s.now(), viewer)
 	if err != nil {
 		return nil, err
 	}
 	return &items[0], nil
 }
 
-// describe maps agents to the portal's view: two more queries for all of them.
-func (s *Service) describe(ctx context.Context, agents []store.Agent, now time.Time, mayTouch func(string) bool) ([]portalapi.Agent, error) {
+// describe maps agents to the portal's view: a few queries for all of them. The
+// repositories and runner counts are those within viewer's owner prefixes.
+func (s *Service) describe(ctx context.Context, agents []store.Agent, now time.Time, viewer *auth.Principal) ([]portalapi.Agent, error) {
 	ids := make([]string, len(agents))
 	for i := range agents {
 		ids[i] = agents[i].ID
@@ -89,11 +106,11 @@ func (s *Service) describe(ctx context.Context, agents []store.Agent, now time.T
 	repos := map[string][]string{}
 	for _, o := range owned {
 		name := spelled[o.RepoKey]
-		if mayTouch == nil || mayTouch(name) {
+		if viewer.CoversRepo(name) {
 			repos[o.AgentID] = append(repos[o.AgentID], name)
 		}
 	}
-	counts, err := s.st.CountRunners(ctx, ids)
+	counts, err := s.st.CountRunners(ctx, ids, viewer.OwnerPrefixes)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +168,9 @@ func (s *Service) toAPI(a *store.Agent, now time.Time, repos []string, runners m
 
 // CreateRegistrationToken makes a registration token for group and returns its secret,
 // the only time it is seen. An unknown group gives store.ErrNotFound.
-func (s *Service) CreateRegistrationToken(ctx context.Context, actor store.Actor, group string, req portalapi.RegistrationTokenRequest) (*portalapi.CreatedRegistrationToken, error) {
+// auth.ErrForbidden when p does not cover the group: that is what keeps a tenant's agents
+// out of other tenants' groups.
+func (s *Service) CreateRegistrationToken(ctx context.Context, p *auth.Principal, actor store.Actor, group string, req portalapi.RegistrationTokenRequest) (*portalapi.CreatedRegistrationToken, error) {
 	lifetime, uses, err := validateTokenRequest(req)
 	if err != nil {
 		return nil, err
@@ -166,7 +185,13 @@ func (s *Service) CreateRegistrationToken(ctx context.Context, actor store.Actor
 		ExpiresAt: now.Add(lifetime), UsesLeft: uses, CreatedBy: actor.Name, CreatedAt: now,
 	}
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
-		if _, err := tx.GetAgentGroup(ctx, group); err != nil {
+		// The group's row stays locked (PostgreSQL) until the token is written, so that a
+		// change of the group's prefixes waits for it and then counts it.
+		g, err := tx.LockAgentGroup(ctx, group, false)
+		if err != nil {
+			return err
+		}
+		if err := p.AuthorizeGroup(g, "create registration tokens of"); err != nil {
 			return err
 		}
 		if err := tx.CreateRegistrationToken(ctx, t); err != nil {
@@ -211,9 +236,9 @@ func validateTokenRequest(req portalapi.RegistrationTokenRequest) (time.Duration
 }
 
 // ListRegistrationTokens lists the tokens of group (never a secret). An unknown group
-// gives store.ErrNotFound.
-func (s *Service) ListRegistrationTokens(ctx context.Context, group string) (*portalapi.RegistrationTokenList, error) {
-	if _, err := s.st.GetAgentGroup(ctx, group); err != nil {
+// gives store.ErrNotFound, one p does not cover auth.ErrForbidden.
+func (s *Service) ListRegistrationTokens(ctx context.Context, p *auth.Principal, group string) (*portalapi.RegistrationTokenList, error) {
+	if err := authorizeGroup(ctx, s.st, p, group, "list the registration tokens of"); err != nil {
 		return nil, err
 	}
 	rows, err := s.st.ListRegistrationTokens(ctx, group)
@@ -228,7 +253,10 @@ func (s *Service) ListRegistrationTokens(ctx context.Context, group string) (*po
 }
 
 // GetRegistrationToken describes one token of group.
-func (s *Service) GetRegistrationToken(ctx context.Context, group, id string) (*portalapi.RegistrationToken, error) {
+func (s *Service) GetRegistrationToken(ctx context.Context, p *auth.Principal, group, id string) (*portalapi.RegistrationToken, error) {
+	if err := authorizeGroup(ctx, s.st, p, group, "read the registration tokens of"); err != nil {
+		return nil, err
+	}
 	t, err := s.st.GetRegistrationToken(ctx, group, id)
 	if err != nil {
 		return nil, err
@@ -238,8 +266,11 @@ func (s *Service) GetRegistrationToken(ctx context.Context, group, id string) (*
 }
 
 // DeleteRegistrationToken removes a token of group; agents registered with it stay.
-func (s *Service) DeleteRegistrationToken(ctx context.Context, actor store.Actor, group, id string) error {
+func (s *Service) DeleteRegistrationToken(ctx context.Context, p *auth.Principal, actor store.Actor, group, id string) error {
 	return s.st.Tx(ctx, func(tx *store.Store) error {
+		if err := authorizeGroup(ctx, tx, p, group, "delete the registration tokens of"); err != nil {
+			return err
+		}
 		t, err := tx.GetRegistrationToken(ctx, group, id)
 		if err != nil {
 			return err
@@ -251,6 +282,16 @@ func (s *Service) DeleteRegistrationToken(ctx context.Context, actor store.Actor
 			Action: "agent_registration_token.delete", ResourceType: "agent_registration_token", ResourceID: id, Before: tokenToAPI(t),
 		})
 	})
+}
+
+// authorizeGroup reads group (store.ErrNotFound when unknown) and lets server/auth
+// decide whether p may act on it.
+func authorizeGroup(ctx context.Context, st *store.Store, p *auth.Principal, group, action string) error {
+	g, err := st.GetAgentGroup(ctx, group)
+	if err != nil {
+		return err
+	}
+	return p.AuthorizeGroup(g, action)
 }
 
 func tokenToAPI(t *store.RegistrationToken) portalapi.RegistrationToken {

@@ -18,7 +18,7 @@ import (
 // registerAs registers an agent of group that reports provider kind.
 func registerAs(t testing.TB, svc *agents.Service, group, name, kind string) *agent {
 	t.Helper()
-	tok, err := svc.CreateRegistrationToken(t.Context(), admin, group, portalapi.RegistrationTokenRequest{})
+	tok, err := svc.CreateRegistrationToken(t.Context(), operator, admin, group, portalapi.RegistrationTokenRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 func (s *server) listGroups(c echo.Context) error {
-	list, err := s.groups.List(c.Request().Context())
+	list, err := s.groups.List(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -25,7 +25,7 @@ func (s *server) listGroups(c echo.Context) error {
 }
 
 func (s *server) getGroup(c echo.Context) error {
-	g, err := s.groups.Get(c.Request().Context(), c.Param("group"))
+	g, err := s.groups.Get(c.Request().Context(), principal(c), c.Param("group"))
 	if isNotFound(err) {
 		return notFoundError("agent group %q not found", c.Param("group"))
 	}
@@ -40,7 +40,7 @@ func (s *server) createGroup(c echo.Context) error {
 	if err := jsonbody.Decode(c.Request().Body, &req); err != nil {
 		return err
 	}
-	g, err := s.groups.Create(c.Request().Context(), principal(c).Actor(requestID(c)), req)
+	g, err := s.groups.Create(c.Request().Context(), principal(c), principal(c).Actor(requestID(c)), req)
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return newError(http.StatusConflict, portalapi.CodeConflict, "agent group %q already exists", req.Name)
 	}
@@ -51,9 +51,25 @@ func (s *server) createGroup(c echo.Context) error {
 	return c.JSON(http.StatusCreated, g)
 }
 
+func (s *server) patchGroup(c echo.Context) error {
+	var patch portalapi.AgentGroupPatch
+	if err := jsonbody.Decode(c.Request().Body, &patch); err != nil {
+		return err
+	}
+	name := c.Param("group")
+	g, err := s.groups.Update(c.Request().Context(), principal(c), principal(c).Actor(requestID(c)), name, patch)
+	if isNotFound(err) {
+		return notFoundError("agent group %q not found", name)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, g)
+}
+
 func (s *server) deleteGroup(c echo.Context) error {
 	name := c.Param("group")
-	err := s.groups.Delete(c.Request().Context(), principal(c).Actor(requestID(c)), name)
+	err := s.groups.Delete(c.Request().Context(), principal(c), principal(c).Actor(requestID(c)), name)
 	switch {
 	case isNotFound(err):
 		return notFoundError("agent group %q not found", name)

@@ -11,7 +11,7 @@ import (
 )
 
 func (s *server) listAgents(c echo.Context) error {
-	f := agents.ListFilter{Group: c.QueryParam("group"), Status: c.QueryParam("status"), MayTouch: principal(c).MayTouch}
+	f := agents.ListFilter{Group: c.QueryParam("group"), Status: c.QueryParam("status"), Viewer: principal(c)}
 	if f.Status != "" && !agents.ValidStatus(f.Status) {
 		return portalapi.Invalid("status", "must be one of active, stale, offline, revoked, got %q", f.Status)
 	}
@@ -23,7 +23,7 @@ func (s *server) listAgents(c echo.Context) error {
 }
 
 func (s *server) getAgent(c echo.Context) error {
-	a, err := s.agents.Get(c.Request().Context(), c.Param("id"), principal(c).MayTouch)
+	a, err := s.agents.Get(c.Request().Context(), principal(c), c.Param("id"))
 	if isNotFound(err) {
 		return notFoundError("agent %q not found", c.Param("id"))
 	}
@@ -35,7 +35,7 @@ func (s *server) getAgent(c echo.Context) error {
 
 // revokeAgent revokes an agent: its next call gets 401 and its repositories move.
 func (s *server) revokeAgent(c echo.Context) error {
-	err := s.agents.Revoke(c.Request().Context(), principal(c).Actor(requestID(c)), c.Param("id"))
+	err := s.agents.Revoke(c.Request().Context(), principal(c), principal(c).Actor(requestID(c)), c.Param("id"))
 	if isNotFound(err) {
 		return notFoundError("agent %q not found", c.Param("id"))
 	}
@@ -46,7 +46,7 @@ func (s *server) revokeAgent(c echo.Context) error {
 }
 
 func (s *server) listRegistrationTokens(c echo.Context) error {
-	list, err := s.agents.ListRegistrationTokens(c.Request().Context(), c.Param("group"))
+	list, err := s.agents.ListRegistrationTokens(c.Request().Context(), principal(c), c.Param("group"))
 	if isNotFound(err) {
 		return notFoundError("agent group %q not found", c.Param("group"))
 	}
@@ -62,7 +62,7 @@ func (s *server) createRegistrationToken(c echo.Context) error {
 		return err
 	}
 	group := c.Param("group")
-	t, err := s.agents.CreateRegistrationToken(c.Request().Context(), principal(c).Actor(requestID(c)), group, req)
+	t, err := s.agents.CreateRegistrationToken(c.Request().Context(), principal(c), principal(c).Actor(requestID(c)), group, req)
 	if isNotFound(err) {
 		return notFoundError("agent group %q not found", group)
 	}
@@ -75,7 +75,7 @@ func (s *server) createRegistrationToken(c echo.Context) error {
 }
 
 func (s *server) getRegistrationToken(c echo.Context) error {
-	t, err := s.agents.GetRegistrationToken(c.Request().Context(), c.Param("group"), c.Param("id"))
+	t, err := s.agents.GetRegistrationToken(c.Request().Context(), principal(c), c.Param("group"), c.Param("id"))
 	if isNotFound(err) {
 		return notFoundError("registration token %q of agent group %q not found", c.Param("id"), c.Param("group"))
 	}
@@ -86,7 +86,7 @@ func (s *server) getRegistrationToken(c echo.Context) error {
 }
 
 func (s *server) deleteRegistrationToken(c echo.Context) error {
-	err := s.agents.DeleteRegistrationToken(c.Request().Context(), principal(c).Actor(requestID(c)), c.Param("group"), c.Param("id"))
+	err := s.agents.DeleteRegistrationToken(c.Request().Context(), principal(c), principal(c).Actor(requestID(c)), c.Param("group"), c.Param("id"))
 	if isNotFound(err) {
 		return notFoundError("registration token %q of agent group %q not found", c.Param("id"), c.Param("group"))
 	}

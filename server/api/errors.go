@@ -96,6 +96,8 @@ func (s *server) classify(err error, c echo.Context) errorAnswer {
 		return errorAnswer{status: http.StatusBadRequest, code: portalapi.CodeInvalidRequest, msg: "invalid request: " + ferr.Error(), fields: []portalapi.FieldError{ferr}}
 	case errors.As(err, &maxBytes):
 		return errorAnswer{status: http.StatusRequestEntityTooLarge, code: portalapi.CodeTooLarge, msg: fmt.Sprintf("request body is larger than %d bytes", maxBytes.Limit)}
+	case errors.Is(err, auth.ErrForbidden):
+		return errorAnswer{status: http.StatusForbidden, code: portalapi.CodeForbidden, msg: err.Error()}
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return errorAnswer{status: http.StatusUnauthorized, code: portalapi.CodeUnauthorized, msg: err.Error()}
 	case errors.Is(err, policy.ErrPreconditionFailed):

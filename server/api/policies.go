@@ -34,7 +34,7 @@ func policyRef(c echo.Context, withName bool) (policy.Ref, error) {
 	if len(errs) > 0 {
 		return ref, &portalapi.ValidationError{Fields: errs}
 	}
-	if p := principal(c); !p.MayTouch(ref.Owner + "/" + ref.Repo) {
+	if p := principal(c); !p.CoversRepo(ref.Owner + "/" + ref.Repo) {
 		return ref, forbidden("token %q may not touch repository %s/%s (owner prefixes %v)", p.Name, ref.Owner, ref.Repo, p.OwnerPrefixes)
 	}
 	return ref, nil

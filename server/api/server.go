@@ -131,6 +131,7 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.GET("/agent-groups", s.listGroups, agentsRead)
 	v1.POST("/agent-groups", s.createGroup, agentsWrite, jsonBody)
 	v1.GET("/agent-groups/:group", s.getGroup, agentsRead)
+	v1.PATCH("/agent-groups/:group", s.patchGroup, agentsWrite, patchBody)
 	v1.DELETE("/agent-groups/:group", s.deleteGroup, agentsWrite)
 
 	admin := s.require(portalapi.ScopeAdmin)

@@ -53,20 +53,6 @@ func (p *Principal) Has(scope string) bool {
 	return slices.Contains(p.Scopes, portalapi.ScopeAdmin) || slices.Contains(p.Scopes, scope)
 }
 
-// MayTouch reports whether the principal may act on the repository "owner/name" (any case).
-func (p *Principal) MayTouch(repository string) bool {
-	if len(p.OwnerPrefixes) == 0 {
-		return true
-	}
-	key := strings.ToLower(repository)
-	for _, prefix := range p.OwnerPrefixes {
-		if strings.HasPrefix(key, strings.ToLower(prefix)) {
-			return true
-		}
-	}
-	return false
-}
-
 // Actor names the principal in the audit trail.
 func (p *Principal) Actor(requestID string) store.Actor {
 	return store.Actor{Name: "token:" + p.Name, TokenID: p.TokenID, RequestID: requestID}

@@ -94,37 +94,6 @@ func TestPrincipalHas(t *testing.T) {
 	}
 }
 
-func TestPrincipalMayTouch(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name     string
-		prefixes []string // as stored: lower-cased by validateTokenRequest
-		repo     string
-		want     bool
-	}{
-		{"no prefixes: every repository", nil, "anyone/anything", true},
-		{"empty prefixes: every repository", []string{}, "Acme/Web", true},
-		{"owner prefix", []string{"acme/"}, "acme/web", true},
-		{"repository in capitals", []string{"acme/"}, "ACME/Web", true},
-		{"name prefix", []string{"acme/web-"}, "Acme/Web-Frontend", true},
-		{"name prefix does not match other names", []string{"acme/web-"}, "acme/api", false},
-		{"other owner", []string{"acme/"}, "other/web", false},
-		{"owner with the same start", []string{"acme/"}, "acme-labs/web", false},
-		{"bare owner prefix also matches longer owners", []string{"acme"}, "acme-labs/web", true},
-		{"second prefix", []string{"acme/", "globex/"}, "Globex/infra", true},
-		{"none of several", []string{"acme/", "globex/"}, "initech/tps", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			p := &Principal{OwnerPrefixes: tt.prefixes}
-			if got := p.MayTouch(tt.repo); got != tt.want {
-				t.Errorf("Principal{OwnerPrefixes: %q}.MayTouch(%q) = %v, want %v", tt.prefixes, tt.repo, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestPrincipalActor(t *testing.T) {
 	t.Parallel()
 	p := &Principal{TokenID: "t-1", Name: "ci"}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/jsonbody"
 	"github.com/garo-dev/garo/server/store"
 )
@@ -141,7 +142,7 @@ func (s *Service) Create(ctx context.Context, actor store.Actor, ref Ref, req po
 	}
 	var out *portalapi.Policy
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
-		if err := checkGroup(ctx, tx, req.AgentGroup); err != nil {
+		if err := checkGroup(ctx, tx, req.AgentGroup, ref); err != nil {
 			return err
 		}
 		if err := tx.CreatePolicy(ctx, p); err != nil {
@@ -214,7 +215,7 @@ func (s *Service) update(ctx context.Context, actor store.Actor, ref Ref, pre Pr
 		if err != nil {
 			return err
 		}
-		if err := checkGroup(ctx, tx, req.AgentGroup); err != nil {
+		if err := checkGroup(ctx, tx, req.AgentGroup, ref); err != nil {
 			return err
 		}
 		if err := fromRequest(p, &req); err != nil {
@@ -271,15 +272,20 @@ func lockForWrite(ctx context.Context, tx *store.Store, ref Ref, pre Preconditio
 	return p, before, nil
 }
 
-// checkGroup turns an unknown agent group into a field error before the write.
-func checkGroup(ctx context.Context, tx *store.Store, group string) error {
-	if _, err := tx.GetAgentGroup(ctx, group); err != nil {
+// checkGroup turns an unknown agent group, or one that does not serve ref's repository
+// (auth.CheckPolicyGroup), into a field error before the write. The group's row stays
+// locked (PostgreSQL) until the write commits, so a change of its owner prefixes
+// (groups.Service.Update) waits for this write and then counts it, or this write waits
+// for the change and checks the new prefixes.
+func checkGroup(ctx context.Context, tx *store.Store, group string, ref Ref) error {
+	g, err := tx.LockAgentGroup(ctx, group, false)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return unknownGroup(group)
 		}
 		return err
 	}
-	return nil
+	return auth.CheckPolicyGroup(g, ref.Owner+"/"+ref.Repo)
 }
 
 // groupOrConflict maps a foreign-key failure (the group went away meanwhile) to the same

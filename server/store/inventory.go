@@ -78,7 +78,8 @@ func (s *Store) GetRunner(ctx context.Context, name string) (*Runner, error) {
 }
 
 // CountRunners counts the runners of each agent by state: agent id → state → count.
-func (s *Store) CountRunners(ctx context.Context, agentIDs []string) (map[string]map[string]int64, error) {
+// Only runners of repositories within prefixes count, when prefixes are given.
+func (s *Store) CountRunners(ctx context.Context, agentIDs []string, prefixes []string) (map[string]map[string]int64, error) {
 	out := make(map[string]map[string]int64, len(agentIDs))
 	if len(agentIDs) == 0 {
 		return out, nil
@@ -88,8 +89,11 @@ func (s *Store) CountRunners(ctx context.Context, agentIDs []string) (map[string
 		State   string
 		N       int64
 	}
-	err := s.conn(ctx).Model(&Runner{}).Select("agent_id, state, COUNT(*) AS n").
-		Where("agent_id IN ?", agentIDs).Group("agent_id, state").Scan(&rows).Error
+	q := s.conn(ctx).Model(&Runner{}).Select("agent_id, state, COUNT(*) AS n").Where("agent_id IN ?", agentIDs)
+	if len(prefixes) > 0 {
+		q = q.Where(prefixCondition(s.db, prefixes))
+	}
+	err := q.Group("agent_id, state").Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("count runners: %w", err)
 	}
