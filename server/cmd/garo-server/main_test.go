@@ -129,7 +129,11 @@ func TestAdminTokenCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	p, err := auth.NewAuthenticator(st, nil).Authenticate(t.Context(), "Bearer "+secret)
 	if err != nil || p.Name != "ops-recovery" || !p.Has("admin") {
 		t.Fatalf("the minted token: %+v, %v", p, err)
