@@ -79,11 +79,15 @@ func (s *Store) ForgetMinted(ctx context.Context, names []string) error {
 // remove now, also after a restart, which finds them in its provider, and the sweep of
 // unreported runners leaves them. A runner reported while still being created (no
 // instance yet) stays unreported: an agent that dies before creating it would not know it
-// after a restart.
+// after a restart. Records minted for agents of other groups are left alone.
 func (s *Store) MarkReported(ctx context.Context, agentID string) error {
+	// Only records minted for agents of agentID's group: a report does not stand for a
+	// runner of another group.
 	err := s.conn(ctx).Exec(`UPDATE minted_runners SET reported_at = ? WHERE reported_at IS NULL AND EXISTS (
 			SELECT 1 FROM runners r WHERE r.agent_id = ? AND r.provider_id <> ''
-			AND r.name = minted_runners.name AND r.repo_key = minted_runners.repo_key)`, s.now(), agentID).Error
+			AND r.name = minted_runners.name AND r.repo_key = minted_runners.repo_key)
+		AND agent_id IN (SELECT id FROM agents WHERE agent_group = (SELECT agent_group FROM agents WHERE id = ?))`,
+		s.now(), agentID, agentID).Error
 	if err != nil {
 		return fmt.Errorf("mark minted runners reported by agent %s: %w", agentID, err)
 	}
