@@ -131,10 +131,11 @@ func (s *Store) adoptable(ctx context.Context, agentID string, others []Runner) 
 	return out, nil
 }
 
-// RunnersOf returns the runners agentID reported last, by name.
+// RunnersOf returns the runners agentID reported last, by name: their names and
+// repositories only.
 func (s *Store) RunnersOf(ctx context.Context, agentID string) (map[string]Runner, error) {
 	var rows []Runner
-	if err := s.conn(ctx).Where("agent_id = ?", agentID).Find(&rows).Error; err != nil {
+	if err := s.conn(ctx).Select("name, repo_key").Where("agent_id = ?", agentID).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("runners of agent %s: %w", agentID, err)
 	}
 	out := make(map[string]Runner, len(rows))
