@@ -93,12 +93,16 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		if err != nil {
 			return err
 		}
-		if err := tx.ReplaceRunners(ctx, a.ID, kept); err != nil {
+		refused, err := tx.ReplaceRunners(ctx, a.ID, kept)
+		if err != nil {
 			return err
 		}
+		for _, name := range refused {
+			s.log.Warn("heartbeat reported a runner another agent holds: ignored", "agent_id", a.ID, "runner", name)
+		}
 		// Reported runners are the agent's to remove: the sweep of unreported ones
-		// forgets them.
-		if err := tx.ForgetReported(ctx, a.ID); err != nil {
+		// leaves them.
+		if err := tx.MarkReported(ctx, a.ID); err != nil {
 			return err
 		}
 		// A busy runner's job gets its runner_online step (the in_progress webhook stamps
@@ -124,10 +128,17 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 	return &protocol.HeartbeatResponse{Intervals: s.Intervals(), Ignored: ignored}, nil
 }
 
-// claimable keeps the reported runners that a may hold: those of repositories it owns
-// (including runners another agent left there, which a adopts) and those it reported
-// before (it may clean up after losing a repository). Anything else is dropped: an agent
-// must not take another group's runner rows, which would let it remove those runners.
+// claimable keeps the reported runners that a may hold (docs/security.md, "Runners"):
+//   - one a reported before under the same name in the same repository (a runner does
+//     not change repository: a report that moves a name to another one is a new claim);
+//   - one the server minted for a in that repository (a restarted agent reports what it
+//     finds by its labels, also after losing the repository, to clean it up);
+//   - one of a repository a owns now (it adopts what it finds in its provider, or reports
+//     a runner it is about to ask credentials for).
+//
+// Anything else is dropped: an agent must not take another group's runner rows. Rows of
+// other agents are guarded once more by the store (ReplaceRunners), and removal asks for
+// the server's own record of the runner (RemoveRunner), not for these rows.
 func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent, rows []store.Runner) ([]store.Runner, error) {
 	owned, err := tx.OwnedBy(ctx, []string{a.ID}, time.Time{})
 	if err != nil {
@@ -137,13 +148,19 @@ func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent
 	for _, o := range owned {
 		ownedKeys[o.RepoKey] = true
 	}
-	mine, err := tx.RunnerNamesOf(ctx, a.ID)
+	held, err := tx.RunnersOf(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	minted, err := tx.MintedFor(ctx, a.ID)
 	if err != nil {
 		return nil, err
 	}
 	kept := rows[:0:0]
 	for _, r := range rows {
-		if ownedKeys[r.RepoKey] || mine[r.Name] {
+		h, reported := held[r.Name]
+		m, mint := minted[r.Name]
+		if (reported && h.RepoKey == r.RepoKey) || (mint && m.RepoKey == r.RepoKey) || ownedKeys[r.RepoKey] {
 			kept = append(kept, r)
 			continue
 		}

@@ -38,9 +38,15 @@ func TestWithoutGitHub(t *testing.T) {
 		x = x.on(svc)
 		_, err := svc.Credentials(ctx, x.auth(t), protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "garo-linux-1"})
 		wantNotConfigured(t, "credentials", err)
-		err = svc.RemoveRunner(ctx, x.auth(t), protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerID: 7, RunnerName: "garo-linux-1"})
+		// Only a runner the server minted may be removed: lost-1, minted while GitHub was
+		// configured.
+		lost, err := st.GetMinted(ctx, "lost-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = svc.RemoveRunner(ctx, x.auth(t), protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerID: lost.RunnerID, RunnerName: "lost-1"})
 		wantNotConfigured(t, "remove by id", err)
-		err = svc.RemoveRunner(ctx, x.auth(t), protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerName: "garo-linux-1"})
+		err = svc.RemoveRunner(ctx, x.auth(t), protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerName: "lost-1"})
 		wantNotConfigured(t, "remove by name", err)
 
 		clk.Advance(2 * timeout)

@@ -46,6 +46,14 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	case !p.Enabled:
 		return nil, fmt.Errorf("policy %s of %s is disabled: %w", p.Name, key, store.ErrNotFound)
 	}
+	// The server's record of a runner is the proof its agent removes it with: a name on
+	// record for another agent is not minted again, which would take that record over.
+	if m, err := s.st.GetMinted(ctx, req.RunnerName); err == nil && m.AgentID != a.ID {
+		s.credentials.WithLabelValues("refused").Inc()
+		return nil, fmt.Errorf("runner name %s is taken by another runner: %w", req.RunnerName, store.ErrAlreadyExists)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)
 	if err != nil {
 		s.credentials.WithLabelValues("failed").Inc()
@@ -55,7 +63,9 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	if err := s.st.RecordMinted(ctx, store.MintedRunner{
 		Name: c.RunnerName, RepoKey: key, Policy: p.Name, AgentID: a.ID, RunnerID: c.RunnerID, MintedAt: s.now(),
 	}); err != nil {
-		// Only the sweep of never-started runners depends on it: not worth failing for.
+		// The runner is registered at GitHub already: failing now would leave it without
+		// an agent too. Without its record the server sweeps it not, nor lets the agent
+		// remove it; GitHub drops it once it is offline long enough.
 		s.log.Warn("record minted runner failed", "runner", c.RunnerName, "repo", key, "err", err)
 	}
 	attrs := []any{"agent_id", a.ID, "repo", key, "policy", p.Name, "runner", c.RunnerName, "kind", c.Kind, "runner_id", c.RunnerID}
@@ -77,10 +87,17 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	return out, nil
 }
 
-// RemoveRunner removes a runner from GitHub for an agent that owns its repository now, or
-// that itself reported that runner (name and GitHub id) in its inventory, so that an agent
-// that lost a repository can still clean up what it created. A busy runner gives
-// protocol.ErrRunnerBusy; a runner GitHub no longer knows is removed already (nil).
+// RemoveRunner removes a runner from GitHub for an agent that may remove it: the server
+// minted it for this agent in the repository named (its record in minted_runners, kept
+// until the runner is removed), or minted it for another agent of the same group and this
+// agent holds it now in its inventory (it adopted it as the repository's owner). The
+// repository's ownership alone is not enough, and what an agent reported is not trusted
+// for the GitHub id: the server removes the id it minted, or, for a runner registered
+// with a registration token, the runner of that name in that repository. Anything else
+// is ErrNotOwner, before GitHub is asked; a runner the server has no record of (never
+// minted, or removed already) is gone already (nil) for the repository's owner and
+// ErrNotOwner for any other agent, also without asking. A busy runner gives protocol.ErrRunnerBusy; a
+// runner GitHub no longer knows is removed already (nil).
 func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol.RemoveRunnerRequest) error {
 	owner, repo, err := parseRunnerRequest(req.Repository, req.RunnerName, "", "", nil)
 	if err != nil {
@@ -90,37 +107,97 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 		return portalapi.Invalid("runner_id", "must be GitHub's id of the runner, or 0 to find it by name")
 	}
 	key := store.RepoKey(owner, repo)
-	if err := s.checkOwner(ctx, a, key); err != nil {
-		r, rerr := s.st.GetRunner(ctx, req.RunnerName)
-		if rerr != nil || r.AgentID != a.ID || r.RepoKey != key || (req.RunnerID != 0 && r.RunnerID != req.RunnerID) {
+	m, err := s.mayRemove(ctx, a, key, req)
+	if errors.Is(err, errNoRecord) {
+		// Gone already for the repository's owner; a refusal for anybody else, as before.
+		if err := s.checkOwner(ctx, a, key); err != nil {
 			return err
 		}
+		s.log.Debug("runner removal: no record of the runner, nothing to remove", "agent_id", a.ID, "repo", key, "runner", req.RunnerName)
+		return nil
 	}
-	// A runner registered with a registration token has no id the agent knows: find it by
-	// name (not found means it never registered, or is gone: nothing to remove).
-	id := req.RunnerID
+	if err != nil {
+		if errors.Is(err, ErrNotOwner) {
+			s.log.Warn("runner removal refused", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", req.RunnerID, "err", err)
+		}
+		return err
+	}
+	// A runner registered with a registration token has no id the server knows: find it
+	// by name (not found means it never registered, or is gone: nothing to remove).
+	id := m.RunnerID
 	if id == 0 {
 		found, err := s.runners.FindByName(ctx, owner, repo, req.RunnerName)
 		if err != nil {
 			return fmt.Errorf("find runner %s of %s: %w", req.RunnerName, key, err)
 		}
 		if found == nil {
-			return nil
+			return s.forgetRemoved(ctx, req.RunnerName)
 		}
 		id = found.ID
 	}
 	if err := s.runners.Remove(ctx, owner, repo, id); err != nil {
 		if errors.Is(err, runners.ErrRunnerBusy) {
-			s.log.Info("runner busy: not removed", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", req.RunnerID)
+			s.log.Info("runner busy: not removed", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", id)
 			return fmt.Errorf("remove runner %s of %s: %w", req.RunnerName, key, protocol.ErrRunnerBusy)
 		}
 		return fmt.Errorf("remove runner %s of %s: %w", req.RunnerName, key, err)
 	}
 	s.log.Info("runner removed from GitHub", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", id)
-	if err := s.st.ForgetMinted(ctx, []string{req.RunnerName}); err != nil {
-		s.log.Warn("forget removed runner failed", "runner", req.RunnerName, "err", err)
+	return s.forgetRemoved(ctx, req.RunnerName)
+}
+
+// errNoRecord: the server has no record of the runner a removal names.
+var errNoRecord = errors.New("no record of the runner")
+
+// forgetRemoved drops the record of a runner removed from GitHub (best effort: a record
+// left behind only lets its agent ask again).
+func (s *Service) forgetRemoved(ctx context.Context, name string) error {
+	if err := s.st.ForgetMinted(ctx, []string{name}); err != nil {
+		s.log.Warn("forget removed runner failed", "runner", name, "err", err)
 	}
 	return nil
+}
+
+// mayRemove returns the server's record of the runner req names if agent a may remove
+// it (see RemoveRunner), ErrNotOwner otherwise.
+func (s *Service) mayRemove(ctx context.Context, a *store.Agent, key string, req protocol.RemoveRunnerRequest) (*store.MintedRunner, error) {
+	refuse := func(why string) error {
+		return fmt.Errorf("agent %s may not remove runner %s of %s: %s: %w", a.ID, req.RunnerName, key, why, ErrNotOwner)
+	}
+	m, err := s.st.GetMinted(ctx, req.RunnerName)
+	if errors.Is(err, store.ErrNotFound) {
+		// Nothing the server may remove: it never minted the runner, or removed it
+		// already (a removal asked for again, answered as the first). GitHub is not asked.
+		return nil, errNoRecord
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.RepoKey != key {
+		return nil, refuse("it was minted for another repository")
+	}
+	if req.RunnerID != 0 && m.RunnerID != 0 && req.RunnerID != m.RunnerID {
+		return nil, refuse("it was minted with another GitHub runner id")
+	}
+	if m.AgentID == a.ID {
+		return m, nil
+	}
+	// Adopted: minted for an agent of the same group, and held by a now.
+	r, err := s.st.GetRunner(ctx, req.RunnerName)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (r.AgentID != a.ID || r.RepoKey != key)) {
+		return nil, refuse("it was minted for another agent")
+	}
+	if err != nil {
+		return nil, err
+	}
+	minter, err := s.st.GetAgent(ctx, m.AgentID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && minter.AgentGroup != a.AgentGroup) {
+		return nil, refuse("it was minted for an agent of another group")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // checkOwner returns ErrNotOwner unless agent a owns repository key in its group for the

@@ -12,6 +12,11 @@ import (
 	"github.com/garo-dev/garo/server/store"
 )
 
+// endedRetention is how long the server keeps the record of a runner it minted after no
+// agent holds it any more: an agent that comes back within it can still prove, and remove,
+// the runners it finds by their labels.
+const endedRetention = 7 * 24 * time.Hour
+
 // sweepBatch bounds the runners one sweep looks at (each may cost a GitHub request).
 const sweepBatch = 50
 
@@ -24,6 +29,11 @@ const sweepBatch = 50
 func (s *Service) SweepUnreported(ctx context.Context) (int, error) {
 	if s.cfg.Unreported <= 0 {
 		return 0, nil
+	}
+	if n, err := s.st.ForgetEndedMinted(ctx, s.now().Add(-endedRetention)); err != nil {
+		return 0, err
+	} else if n > 0 {
+		s.log.Debug("records of ended runners forgotten", "count", n)
 	}
 	due, err := s.st.UnreportedMinted(ctx, s.now().Add(-s.cfg.Unreported), sweepBatch)
 	if err != nil {

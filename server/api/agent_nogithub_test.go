@@ -9,6 +9,7 @@ import (
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/api"
+	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
 )
 
@@ -28,6 +29,12 @@ func TestAgentProtocolWithoutGitHub(t *testing.T) {
 		a := e.register(e.registrationToken("default", 1), "host")
 		if _, cfg := a.config("", ""); strings.Join(cfg.Repositories, " ") != "acme/web" {
 			t.Fatalf("config = %+v", cfg)
+		}
+		// A runner minted while GitHub was configured: the server's record lets its agent
+		// ask for its removal, which needs GitHub.
+		if err := e.st.RecordMinted(t.Context(), store.MintedRunner{Name: "garo-linux-1", RepoKey: "acme/web", Policy: "linux",
+			AgentID: a.id, RunnerID: 7, MintedAt: e.clock.Now()}); err != nil {
+			t.Fatal(err)
 		}
 		for name, call := range map[string]struct {
 			path string

@@ -260,3 +260,25 @@ func newGitHub(g config.GitHub, log *slog.Logger, reg prometheus.Registerer) (gi
 	log.Info("GitHub client ready", "mode", gh.Mode(), "api_url", g.APIURL)
 	return gh, nil
 }
+
+// MintAdminToken makes a new admin token named name on the configured database, on an
+// operator's purpose (`garo-server admin-token create`): the way back after every admin
+// token expired or was deleted, since the server never makes a bootstrap token twice. It
+// returns the token's id and secret; the caller shows the secret once and never logs it.
+func MintAdminToken(ctx context.Context, cfg config.Config, name string, log *slog.Logger) (id, secret string, err error) {
+	st, err := store.Open(ctx, storeConfig(cfg.Database), log)
+	if err != nil {
+		return "", "", err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close the store: %w", cerr)
+		}
+	}()
+	t, secret, err := auth.MintAdmin(ctx, st, store.Actor{Name: "garo-server admin-token"}, name)
+	if err != nil {
+		return "", "", err
+	}
+	log.Warn("minted an admin token on an operator's request", "token_id", t.ID, "name", t.Name)
+	return t.ID, secret, nil
+}

@@ -92,7 +92,9 @@ func (t *Tokens) Delete(ctx context.Context, actor store.Actor, id string) error
 		if err != nil {
 			return err
 		}
-		if row.HasScope(portalapi.ScopeAdmin) {
+		// An expired admin token is no admin: it never counts as the last one, and
+		// deleting it needs no other. A valid one needs another valid one to stay.
+		if row.HasScope(portalapi.ScopeAdmin) && (row.ExpiresAt == nil || row.ExpiresAt.After(tx.Now())) {
 			n, err := tx.CountAdminTokens(ctx)
 			if err != nil {
 				return err

@@ -137,7 +137,8 @@ func TestDeleteGroupWithAgents(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := st.Tx(ctx, func(tx *store.Store) error {
-			return tx.ReplaceRunners(ctx, "g1", []store.Runner{{Name: "r1", RepoKey: "acme/ml", Policy: "cuda", State: "idle", CreatedAt: t0, UpdatedAt: t0}})
+			_, err := tx.ReplaceRunners(ctx, "g1", []store.Runner{{Name: "r1", RepoKey: "acme/ml", Policy: "cuda", State: "idle", CreatedAt: t0, UpdatedAt: t0}})
+			return err
 		}); err != nil {
 			t.Fatal(err)
 		}

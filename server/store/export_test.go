@@ -38,7 +38,10 @@ func MigrateToForTest(ctx context.Context, driver, dsn string, version int, now 
 		if err := tx.Exec(create).Error; err != nil {
 			return err
 		}
-		for _, m := range all[:version] {
+		for _, m := range all {
+			if m.Version > version {
+				break
+			}
 			for _, stmt := range m.Statements {
 				if err := tx.Exec(stmt).Error; err != nil {
 					return fmt.Errorf("migration %04d: %w", m.Version, err)

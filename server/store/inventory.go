@@ -3,13 +3,14 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
 
 // Runner is one runner as its agent last reported it in a heartbeat. Name is unique across
-// agents: an agent that adopts another's runner reports it under the same name and takes
-// the row over.
+// agents. A row belongs to its agent: another agent's heartbeat never changes it, except
+// when the repository's owner adopts it (see ReplaceRunners).
 type Runner struct {
 	Name       string `gorm:"primaryKey"`
 	RepoKey    string
@@ -30,40 +31,116 @@ type Runner struct {
 const chunkSize = 500
 
 // ReplaceRunners makes runners the whole inventory of agentID: its rows that runners does
-// not name are deleted, and rows of other agents with a name in runners move to agentID.
-// Call it inside a Tx.
-func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Runner) error {
+// not name are deleted. A name another agent's row holds is taken over only by adoption:
+// the other agent is of agentID's group, the row is of the same repository, and agentID
+// owns that repository now (its ownership row). Every other such name is left to its row
+// and returned, unrecorded: no heartbeat moves or overwrites a runner of another group, of
+// another repository, or of a repository its agent does not own. Call it inside a Tx.
+func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Runner) ([]string, error) {
 	if err := s.conn(ctx).Where("agent_id = ?", agentID).Delete(&Runner{}).Error; err != nil {
-		return fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
 	}
 	names := make([]string, len(runners))
 	for i := range runners {
 		names[i] = runners[i].Name
 		runners[i].AgentID = agentID
 	}
+	var others []Runner
 	for chunk := range slices.Chunk(names, chunkSize) {
-		if err := s.conn(ctx).Where("name IN ?", chunk).Delete(&Runner{}).Error; err != nil {
-			return fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+		var rows []Runner
+		if err := s.conn(ctx).Select("name, agent_id, repo_key").Where("name IN ?", chunk).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+		}
+		others = append(others, rows...)
+	}
+	var refused []string
+	if len(others) > 0 {
+		adoptable, err := s.adoptable(ctx, agentID, others)
+		if err != nil {
+			return nil, err
+		}
+		reported := make(map[string]string, len(runners))
+		for _, r := range runners {
+			reported[r.Name] = r.RepoKey
+		}
+		var moved []string
+		taken := map[string]bool{}
+		for _, o := range others {
+			if adoptable[o.Name] && reported[o.Name] == o.RepoKey {
+				moved = append(moved, o.Name)
+				continue
+			}
+			taken[o.Name] = true
+			refused = append(refused, o.Name)
+		}
+		for chunk := range slices.Chunk(moved, chunkSize) {
+			if err := s.conn(ctx).Where("name IN ?", chunk).Delete(&Runner{}).Error; err != nil {
+				return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+			}
+		}
+		if len(taken) > 0 {
+			runners = slices.DeleteFunc(slices.Clone(runners), func(r Runner) bool { return taken[r.Name] })
 		}
 	}
 	if len(runners) == 0 {
-		return nil
+		return refused, nil
 	}
 	if err := s.conn(ctx).CreateInBatches(runners, 100).Error; err != nil {
-		return fmt.Errorf("replace runners of agent %s: %w", agentID, classifyWrite(err))
+		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, classifyWrite(err))
 	}
-	return nil
+	return refused, nil
 }
 
-// RunnerNamesOf returns the names of the runners agentID reported last.
-func (s *Store) RunnerNamesOf(ctx context.Context, agentID string) (map[string]bool, error) {
-	var names []string
-	if err := s.conn(ctx).Model(&Runner{}).Where("agent_id = ?", agentID).Pluck("name", &names).Error; err != nil {
+// adoptable returns the names of the rows others that agentID may adopt: rows of an agent
+// of its group, of a repository agentID owns now.
+func (s *Store) adoptable(ctx context.Context, agentID string, others []Runner) (map[string]bool, error) {
+	var group string
+	var groups []string
+	if err := s.conn(ctx).Model(&Agent{}).Where("id = ?", agentID).Pluck("agent_group", &groups).Error; err != nil {
+		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+	}
+	if len(groups) == 1 {
+		group = groups[0]
+	}
+	var owned []string
+	if err := s.conn(ctx).Model(&Ownership{}).Where("agent_id = ?", agentID).Pluck("repo_key", &owned).Error; err != nil {
+		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+	}
+	ownedKeys := make(map[string]bool, len(owned))
+	for _, k := range owned {
+		ownedKeys[k] = true
+	}
+	ids := map[string]bool{}
+	for _, o := range others {
+		ids[o.AgentID] = true
+	}
+	var mates []string
+	if err := s.conn(ctx).Model(&Agent{}).Where("id IN ? AND agent_group = ?", slices.Collect(maps.Keys(ids)), group).Pluck("id", &mates).Error; err != nil {
+		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+	}
+	sameGroup := make(map[string]bool, len(mates))
+	for _, id := range mates {
+		sameGroup[id] = true
+	}
+	out := map[string]bool{}
+	for _, o := range others {
+		if group != "" && sameGroup[o.AgentID] && ownedKeys[o.RepoKey] {
+			out[o.Name] = true
+		}
+	}
+	return out, nil
+}
+
+// RunnersOf returns the runners agentID reported last, by name: their names and
+// repositories only.
+func (s *Store) RunnersOf(ctx context.Context, agentID string) (map[string]Runner, error) {
+	var rows []Runner
+	if err := s.conn(ctx).Select("name, repo_key").Where("agent_id = ?", agentID).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("runners of agent %s: %w", agentID, err)
 	}
-	out := make(map[string]bool, len(names))
-	for _, n := range names {
-		out[n] = true
+	out := make(map[string]Runner, len(rows))
+	for _, r := range rows {
+		out[r.Name] = r
 	}
 	return out, nil
 }

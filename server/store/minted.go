@@ -9,25 +9,31 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// MintedRunner is a runner the server minted credentials for that no agent has reported
-// in a heartbeat yet (table minted_runners). RunnerID is GitHub's id, 0 for a runner
-// registered with a registration token (found by name).
+// MintedRunner is a runner the server minted credentials for (table minted_runners): the
+// server's own record of which agent it minted the runner for, in which repository, with
+// which GitHub id. RunnerID is 0 for a runner registered with a registration token (found
+// by name). ReportedAt is nil until an agent reports the runner with its instance: until
+// then the runner is unreported, and swept from GitHub after a while. The record stays
+// after that, as the proof of the runner's ownership that claims and removals are checked
+// against, until the runner is removed through the server or has long ended.
 type MintedRunner struct {
-	Name     string `gorm:"primaryKey"`
-	RepoKey  string
-	Policy   string
-	AgentID  string
-	RunnerID int64
-	MintedAt time.Time
+	Name       string `gorm:"primaryKey"`
+	RepoKey    string
+	Policy     string
+	AgentID    string
+	RunnerID   int64
+	MintedAt   time.Time
+	ReportedAt *time.Time
 }
 
 // RecordMinted remembers a runner whose credentials were just minted; a second minting
-// under the same name replaces the row.
+// under the same name replaces the row (and makes it unreported again).
 func (s *Store) RecordMinted(ctx context.Context, m MintedRunner) error {
 	m.MintedAt = m.MintedAt.UTC()
+	m.ReportedAt = nil
 	err := s.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "name"}},
-		DoUpdates: clause.AssignmentColumns([]string{"repo_key", "policy", "agent_id", "runner_id", "minted_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"repo_key", "policy", "agent_id", "runner_id", "minted_at", "reported_at"}),
 	}).Create(&m).Error
 	if err != nil {
 		return fmt.Errorf("record minted runner %s: %w", m.Name, classifyWrite(err))
@@ -35,7 +41,30 @@ func (s *Store) RecordMinted(ctx context.Context, m MintedRunner) error {
 	return nil
 }
 
-// ForgetMinted drops the rows of names: those runners were reported or removed.
+// GetMinted returns the record of the runner name, ErrNotFound when the server minted
+// nothing under that name (or forgot it).
+func (s *Store) GetMinted(ctx context.Context, name string) (*MintedRunner, error) {
+	var m MintedRunner
+	if err := s.conn(ctx).Where("name = ?", name).Take(&m).Error; err != nil {
+		return nil, fmt.Errorf("minted runner %s: %w", name, notFound(err))
+	}
+	return &m, nil
+}
+
+// MintedFor returns the records of the runners minted for agentID, by name.
+func (s *Store) MintedFor(ctx context.Context, agentID string) (map[string]MintedRunner, error) {
+	var rows []MintedRunner
+	if err := s.conn(ctx).Where("agent_id = ?", agentID).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("runners minted for agent %s: %w", agentID, err)
+	}
+	out := make(map[string]MintedRunner, len(rows))
+	for _, m := range rows {
+		out[m.Name] = m
+	}
+	return out, nil
+}
+
+// ForgetMinted drops the rows of names: those runners were removed from GitHub.
 func (s *Store) ForgetMinted(ctx context.Context, names []string) error {
 	for chunk := range slices.Chunk(names, chunkSize) {
 		if err := s.conn(ctx).Where("name IN ?", chunk).Delete(&MintedRunner{}).Error; err != nil {
@@ -45,14 +74,22 @@ func (s *Store) ForgetMinted(ctx context.Context, names []string) error {
 	return nil
 }
 
-// ForgetReported drops the rows of the runners agentID reported last with an instance
-// (a provider id): those are its to remove now, also after a restart, which finds them in
-// its provider. A runner reported while still being created (no instance yet) stays: an
-// agent that dies before creating it would not know it after a restart.
-func (s *Store) ForgetReported(ctx context.Context, agentID string) error {
-	err := s.conn(ctx).Exec("DELETE FROM minted_runners WHERE name IN (SELECT name FROM runners WHERE agent_id = ? AND provider_id <> '')", agentID).Error
+// MarkReported marks reported the rows of the runners agentID reported last with an
+// instance (a provider id) in the repository they were minted for: those are its to
+// remove now, also after a restart, which finds them in its provider, and the sweep of
+// unreported runners leaves them. A runner reported while still being created (no
+// instance yet) stays unreported: an agent that dies before creating it would not know it
+// after a restart. Records minted for agents of other groups are left alone.
+func (s *Store) MarkReported(ctx context.Context, agentID string) error {
+	// Only records minted for agents of agentID's group: a report does not stand for a
+	// runner of another group.
+	err := s.conn(ctx).Exec(`UPDATE minted_runners SET reported_at = ? WHERE reported_at IS NULL AND EXISTS (
+			SELECT 1 FROM runners r WHERE r.agent_id = ? AND r.provider_id <> ''
+			AND r.name = minted_runners.name AND r.repo_key = minted_runners.repo_key)
+		AND agent_id IN (SELECT id FROM agents WHERE agent_group = (SELECT agent_group FROM agents WHERE id = ?))`,
+		s.now(), agentID, agentID).Error
 	if err != nil {
-		return fmt.Errorf("forget minted runners reported by agent %s: %w", agentID, err)
+		return fmt.Errorf("mark minted runners reported by agent %s: %w", agentID, err)
 	}
 	return nil
 }
@@ -61,9 +98,21 @@ func (s *Store) ForgetReported(ctx context.Context, agentID string) error {
 // reported, oldest first.
 func (s *Store) UnreportedMinted(ctx context.Context, cutoff time.Time, limit int) ([]MintedRunner, error) {
 	var out []MintedRunner
-	err := s.conn(ctx).Where("minted_at < ?", cutoff.UTC()).Order("minted_at, name").Limit(limit).Find(&out).Error
+	err := s.conn(ctx).Where("reported_at IS NULL AND minted_at < ?", cutoff.UTC()).Order("minted_at, name").Limit(limit).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("unreported minted runners: %w", err)
 	}
 	return out, nil
+}
+
+// ForgetEndedMinted drops the records of runners reported before cutoff that no agent
+// holds any more (they ended, or their agent has not reported them for that long) and
+// returns how many.
+func (s *Store) ForgetEndedMinted(ctx context.Context, cutoff time.Time) (int64, error) {
+	res := s.conn(ctx).Exec(`DELETE FROM minted_runners WHERE reported_at IS NOT NULL AND reported_at < ?
+		AND NOT EXISTS (SELECT 1 FROM runners r WHERE r.name = minted_runners.name)`, cutoff.UTC())
+	if res.Error != nil {
+		return 0, fmt.Errorf("forget ended minted runners: %w", res.Error)
+	}
+	return res.RowsAffected, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/garo-dev/garo/server/app"
+	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/config"
 	"github.com/garo-dev/garo/shared/configload"
 	"github.com/garo-dev/garo/shared/logging"
@@ -120,6 +121,50 @@ func newRoot() *cobra.Command {
 		},
 	}
 	healthCmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz (the database answers) instead of /healthz")
-	root.AddCommand(serve, configCmd, versionCmd, healthCmd)
+
+	var tokenName, tokenFile string
+	adminCreate := &cobra.Command{
+		Use:   "create",
+		Short: "Mint a new admin token on the configured database, on purpose (e.g. after every admin token expired or was deleted)",
+		Long: "create stores a new admin token (audited as token.create by garo-server admin-token) and writes\n" +
+			"its secret to --file (mode 0600; an existing file is refused) or, without --file, to standard\n" +
+			"output. The server never makes a bootstrap admin token twice for one database: this is the\n" +
+			"way back. Whoever can run it can read the database configuration, and so controls Garo anyway.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load(cmd)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+			if err != nil {
+				return err
+			}
+			if tokenFile != "" {
+				if _, err := os.Lstat(tokenFile); err == nil {
+					return fmt.Errorf("--file %s exists already: name another file, or remove it first", tokenFile)
+				}
+			}
+			id, secret, err := app.MintAdminToken(cmd.Context(), cfg, tokenName, log)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if tokenFile == "" {
+				fmt.Fprintln(out, secret)
+				return nil
+			}
+			if err := auth.WriteTokenFile(tokenFile, secret); err != nil {
+				return fmt.Errorf("admin token %s was stored, but its secret could not be written (delete the token and run again): %w", id, err)
+			}
+			fmt.Fprintf(out, "admin token %s (%s) written to %s (mode 0600)\n", id, tokenName, tokenFile)
+			return nil
+		},
+	}
+	adminCreate.Flags().StringVar(&tokenName, "name", "recovered-admin", "name of the new token")
+	adminCreate.Flags().StringVar(&tokenFile, "file", "", "write the secret to this file (mode 0600) instead of standard output")
+	adminCmd := &cobra.Command{Use: "admin-token", Short: "Manage admin tokens from the server's host"}
+	adminCmd.AddCommand(adminCreate)
+	root.AddCommand(serve, configCmd, versionCmd, healthCmd, adminCmd)
 	return root
 }

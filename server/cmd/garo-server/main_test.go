@@ -9,6 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/server/auth"
+	"github.com/garo-dev/garo/server/store"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -95,5 +99,46 @@ func TestHealthcheck(t *testing.T) {
 	srv.Close()
 	if _, err := run(t, "healthcheck", "--listen", listen); err == nil {
 		t.Error("healthcheck passed with no server")
+	}
+}
+
+// admin-token create mints an admin token on the configured database, on purpose: the
+// way back once every admin token expired or was deleted.
+func TestAdminTokenCreate(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "garo.db")
+	t.Setenv("GARO_DATABASE_SQLITE_PATH", db)
+	t.Setenv("GARO_AUTH_ADMIN_TOKEN_FILE", filepath.Join(dir, "admin.token"))
+	file := filepath.Join(dir, "recovered.token")
+	out, err := run(t, "admin-token", "create", "--name", "ops-recovery", "--file", file)
+	if err != nil || !strings.Contains(out, "written to "+file) {
+		t.Fatalf("admin-token create: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	secret := strings.TrimSpace(string(raw))
+	if strings.Contains(out, secret) {
+		t.Error("the secret was printed though --file was given")
+	}
+	st, err := store.Open(t.Context(), store.Config{Driver: store.DriverSQLite, DSN: db}, testkit.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	p, err := auth.NewAuthenticator(st, nil).Authenticate(t.Context(), "Bearer "+secret)
+	if err != nil || p.Name != "ops-recovery" || !p.Has("admin") {
+		t.Fatalf("the minted token: %+v, %v", p, err)
+	}
+	if _, err := run(t, "admin-token", "create", "--file", file); err == nil || !strings.Contains(err.Error(), "exists already") {
+		t.Errorf("admin-token create onto an existing file: %v", err)
 	}
 }
