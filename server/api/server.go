@@ -47,6 +47,11 @@ type Deps struct {
 	Webhook http.Handler
 	// Metrics serves /metrics (Prometheus text format).
 	Metrics http.Handler
+	// RequireAgentClientCert refuses agent protocol calls that came without a verified
+	// client certificate (server.tls.require_agent_client_cert). The listener verifies a
+	// certificate when one is given; this is where one is required, since the portal API
+	// shares the port and TLS client authentication is per connection. Optional.
+	RequireAgentClientCert bool
 }
 
 // check names every missing dependency.
@@ -77,6 +82,8 @@ type server struct {
 	tokens   *auth.Tokens
 	jobs     *jobs.Query
 	agents   *agents.Service
+	// agentCert: agent calls need a verified client certificate.
+	agentCert bool
 }
 
 // New returns the HTTP handler of the API on the services of d, or an error naming what
@@ -88,7 +95,7 @@ func New(d Deps) (*echo.Echo, error) {
 	s := &server{
 		store: d.Store, log: d.Log, maxBody: d.MaxBodyBytes, version: d.Version,
 		auth: d.Auth, policies: d.Policies, groups: d.Groups, tokens: d.Tokens, jobs: d.Jobs,
-		agents: d.Agents,
+		agents: d.Agents, agentCert: d.RequireAgentClientCert,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
