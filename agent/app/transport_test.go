@@ -199,7 +199,7 @@ func TestServerURLPasswordNeverLogged(t *testing.T) {
 		t.Fatalf("redacted server.url = %q", got)
 	}
 	for raw, want := range map[string]string{
-		"https://agent:s3cret@garo.example.com/x": "https://agent:%5Bredacted%5D@garo.example.com/x",
+		"https://agent:s3cret@garo.example.com/x": "https://agent:redacted@garo.example.com/x",
 		"https://agent@garo.example.com":          "https://agent@garo.example.com",
 		"https://garo.example.com":                "https://garo.example.com",
 		"https://a:b@%zz":                         "<unparsable URL>",

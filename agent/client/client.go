@@ -389,7 +389,7 @@ func RedactURL(raw string) string {
 		return raw
 	}
 	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "[redacted]")
+		u.User = url.UserPassword(u.User.Username(), "redacted")
 	}
 	return u.String()
 }
