@@ -112,6 +112,7 @@ type Service struct {
 	credentials                *prometheus.CounterVec
 	swept                      *prometheus.CounterVec
 	ignoredEntries             prometheus.Counter
+	violating                  *prometheus.GaugeVec
 }
 
 // New returns the service on st. rs mints and removes runners; without GitHub credentials
@@ -162,8 +163,12 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 		Name: "garo_agent_heartbeat_entries_ignored_total",
 		Help: "Malformed runner and job entries of heartbeats that were dropped (the rest was taken).",
 	})
+	s.violating = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "garo_policies_violating_constraints",
+		Help: "Policies that break the constraints of their agent group (tightened after they were written), served by no agent, by group; counted when the group or one of its policies changes.",
+	}, []string{"agent_group"})
 	if reg != nil {
-		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries)
+		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries, s.violating)
 	}
 	return s
 }
