@@ -17,7 +17,7 @@ import (
 // OwnerPlaceholder in a volume prefix stands for the policy's repository owner, lower-cased.
 const OwnerPlaceholder = "{owner}"
 
-// Any, alone in a list of volume prefixes, allows every volume name.
+// Any is the volume prefix that allows every volume name.
 const Any = "*"
 
 // DefaultVolumePrefixes apply when a group names none: a policy mounts only named volumes
@@ -77,8 +77,8 @@ type Ceilings struct {
 	Memory string `json:"memory,omitempty"`
 }
 
-// KubernetesConstraints: empty lists mean a policy may not choose, the agent's own
-// namespace and service account are used.
+// KubernetesConstraints bound a Kubernetes runner: empty lists mean a policy may not
+// choose, the agent's own namespace and service account are used.
 type KubernetesConstraints struct {
 	AllowedNamespaces      []string `json:"allowed_namespaces,omitempty"`
 	AllowedServiceAccounts []string `json:"allowed_service_accounts,omitempty"`
@@ -176,7 +176,7 @@ func checkQuantity(vs *violations, g, field, key, ceiling, got string, parse fun
 	if ceiling == "" {
 		return
 	}
-	max, err := parse(ceiling)
+	limit, err := parse(ceiling)
 	if err != nil {
 		vs.add(field, "%s has an unreadable ceiling %s %q: %v", g, key, ceiling, err)
 		return
@@ -190,7 +190,7 @@ func checkQuantity(vs *violations, g, field, key, ceiling, got string, parse fun
 		vs.add(field, "%v", err)
 		return
 	}
-	if n > max {
+	if n > limit {
 		vs.add(field, "%s allows at most %s (%s), got %q", g, ceiling, key, got)
 	}
 }

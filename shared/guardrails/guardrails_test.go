@@ -66,7 +66,7 @@ func TestCheck(t *testing.T) {
 			s.Runner.Env = map[string]string{"AWS_SECRET": "x", "HTTPS_PROXY": "y"}
 		}, []string{"runner.image", "runner.docker.network_mode", "runner.env.AWS_SECRET", "runner.env.HTTPS_PROXY",
 			"min_idle", "schedule[1].min_idle", "max_runners", "runner.cpu", "runner.memory"}},
-		{"digests only", guardrails.Constraints{DigestsOnly: true}, func(s *guardrails.Subject) {}, []string{"runner.image"}},
+		{"digests only", guardrails.Constraints{DigestsOnly: true}, func(*guardrails.Subject) {}, []string{"runner.image"}},
 		{"digest given", guardrails.Constraints{DigestsOnly: true, AllowedImages: []string{"ghcr.io/acme/runner"}}, func(s *guardrails.Subject) {
 			s.Runner.Image = "ghcr.io/acme/runner@sha256:" + strings.Repeat("ab", 32)
 		}, nil},
