@@ -36,13 +36,21 @@ func wireViolations(g *store.AgentGroup, p *portalapi.Policy) []guardrails.Viola
 // config may leave policies out, or take them back) and recounts its violating policies.
 func (s *Service) GroupChanged(ctx context.Context, group string) {
 	s.publish(ctx, TopicGroup(group))
-	s.recountViolations(ctx, group)
+	s.recountViolations(ctx, group, true)
 }
 
 // recountViolations sets garo_policies_violating_constraints of group; a failure only
-// leaves the gauge as it was (logged).
-func (s *Service) recountViolations(ctx context.Context, group string) {
+// leaves the gauge as it was (logged). Unless always, only a group with violations is
+// recounted: a policy write cannot add one (every write is checked), so after a write
+// only a group that had some can have fewer, and the others cost no query.
+func (s *Service) recountViolations(ctx context.Context, group string, always bool) {
 	if group == "" {
+		return
+	}
+	s.violatingMu.Lock()
+	had := s.violatingN[group]
+	s.violatingMu.Unlock()
+	if !always && had == 0 {
 		return
 	}
 	n, err := s.countViolations(ctx, group)
@@ -50,6 +58,9 @@ func (s *Service) recountViolations(ctx context.Context, group string) {
 		s.log.Warn("policies violating constraints not counted", "agent_group", group, "err", err)
 		return
 	}
+	s.violatingMu.Lock()
+	s.violatingN[group] = n
+	s.violatingMu.Unlock()
 	s.violating.WithLabelValues(group).Set(float64(n))
 }
 

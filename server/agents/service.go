@@ -113,6 +113,8 @@ type Service struct {
 	swept                      *prometheus.CounterVec
 	ignoredEntries             prometheus.Counter
 	violating                  *prometheus.GaugeVec
+	violatingMu                sync.Mutex
+	violatingN                 map[string]int // the gauge's values, by group
 }
 
 // New returns the service on st. rs mints and removes runners; without GitHub credentials
@@ -141,7 +143,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 		n = notify.NewLocal()
 	}
 	s := &Service{
-		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}),
+		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}), violatingN: map[string]int{},
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_agent_polls_waiting",
 			Help: "Config and jobs long-polls of agents held by this server, by kind.",

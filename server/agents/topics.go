@@ -94,6 +94,6 @@ func (l *JobLog) changed(ctx context.Context, outcome string, job *store.Workflo
 func (s *Service) PolicyChanged(ctx context.Context, repoKey string, groups ...string) {
 	s.publish(ctx, PolicyTopics(repoKey, groups...)...)
 	for _, g := range groups {
-		s.recountViolations(ctx, g)
+		s.recountViolations(ctx, g, false)
 	}
 }
