@@ -40,17 +40,18 @@ func (s *Service) GroupChanged(ctx context.Context, group string) {
 }
 
 // recountViolations sets garo_policies_violating_constraints of group; a failure only
-// leaves the gauge as it was (logged). Unless always, only a group with violations is
-// recounted: a policy write cannot add one (every write is checked), so after a write
-// only a group that had some can have fewer, and the others cost no query.
+// leaves the gauge as it was (logged). Unless always, only a group with violations, or
+// one this replica has not counted yet (after a start), is recounted: a policy write
+// cannot add one (every write is checked), so after a write only a group that had some
+// can have fewer, and the others cost no query.
 func (s *Service) recountViolations(ctx context.Context, group string, always bool) {
 	if group == "" {
 		return
 	}
 	s.violatingMu.Lock()
-	had := s.violatingN[group]
+	had, counted := s.violatingN[group]
 	s.violatingMu.Unlock()
-	if !always && had == 0 {
+	if !always && counted && had == 0 {
 		return
 	}
 	n, err := s.countViolations(ctx, group)
@@ -62,6 +63,18 @@ func (s *Service) recountViolations(ctx context.Context, group string, always bo
 	s.violatingN[group] = n
 	s.violatingMu.Unlock()
 	s.violating.WithLabelValues(group).Set(float64(n))
+}
+
+// countOnce counts the violating policies of group if this replica has not yet, so that
+// the gauge is there after a start without waiting for a change: the config of every
+// agent calls it.
+func (s *Service) countOnce(ctx context.Context, group string) {
+	s.violatingMu.Lock()
+	_, counted := s.violatingN[group]
+	s.violatingMu.Unlock()
+	if !counted {
+		s.recountViolations(ctx, group, true)
+	}
 }
 
 func (s *Service) countViolations(ctx context.Context, group string) (int, error) {

@@ -44,6 +44,12 @@ func TestViolatingPoliciesGauge(t *testing.T) {
 		if err := st.UpdateAgentGroup(ctx, g); err != nil {
 			t.Fatal(err)
 		}
+		// Another replica (or this one after a restart) counts on its first look.
+		fresh := New(st, Config{}, nil, nil, testkit.Discard(), nil)
+		fresh.countOnce(ctx, "default")
+		if v := testutil.ToFloat64(fresh.violating.WithLabelValues("default")); v != 1 {
+			t.Fatalf("gauge of a fresh service = %v, want 1", v)
+		}
 		svc.GroupChanged(ctx, "default")
 		if v := gauge(); v != 1 {
 			t.Fatalf("gauge after tightening = %v, want 1 (acme/web)", v)

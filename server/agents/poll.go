@@ -150,6 +150,7 @@ func (s *Service) config(ctx context.Context, id string, sub *notify.Subscriptio
 	if err != nil {
 		return nil, err
 	}
+	s.countOnce(ctx, a.AgentGroup)
 	cfg := &protocol.Config{AgentID: a.ID, Group: a.AgentGroup, Repositories: []string{}, Policies: make([]protocol.Policy, 0, len(policies)), Constraints: g.Constraints}
 	for i := range policies {
 		p := &policies[i]

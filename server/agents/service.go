@@ -167,7 +167,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 	})
 	s.violating = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "garo_policies_violating_constraints",
-		Help: "Policies that break the constraints of their agent group (tightened after they were written), served by no agent, by group; counted when the group or one of its policies changes.",
+		Help: "Policies that break the constraints of their agent group (tightened after they were written), served by no agent, by group; counted at the first config answer to an agent of the group and when the group or one of its policies changes.",
 	}, []string{"agent_group"})
 	if reg != nil {
 		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries, s.violating)
