@@ -9,6 +9,7 @@ import (
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
+	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/shared/protocol"
 )
@@ -138,10 +139,24 @@ func TestTightenedConstraintsAreReportedAndNotServed(t *testing.T) {
 			t.Fatalf("config before = %+v", before.Policies)
 		}
 
+		// The agent's held config poll is woken by the change, not by its end.
+		type polled struct {
+			ans answer
+			cfg protocol.Config
+		}
+		held := make(chan polled, 1)
+		go func() {
+			ans, cfg := a.config(before.Version, "15s")
+			held <- polled{ans, cfg}
+		}()
+		heldPolls(t, e.svc, agents.PollConfig, 1)
 		tight := &portalapi.AgentGroupConstraints{AllowedImages: []string{"ghcr.io/acme/"}}
 		g, err := e.admin.UpdateAgentGroup(ctx, "default", portalapi.AgentGroupPatch{Constraints: tight})
 		if err != nil || len(g.Constraints.AllowedImages) != 1 {
 			t.Fatalf("tighten = %+v, %v", g, err)
+		}
+		if p := <-held; p.ans.status != http.StatusOK || len(p.cfg.Policies) != 1 || p.cfg.Policies[0].Name != "other" {
+			t.Fatalf("held config poll after tightening = %d %+v, want 200 with only the policy that fits", p.ans.status, p.cfg.Policies)
 		}
 		got, err := e.admin.GetPolicy(ctx, "acme/web", "linux")
 		if err != nil {
