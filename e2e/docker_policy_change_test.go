@@ -32,8 +32,9 @@ func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 		before = names
 		return ok && len(names) == 2
 	})
-	// The new definition: another env, and a named volume (a cache the runners share).
-	volume := fmt.Sprintf("garo-e2e-cache-%d", time.Now().UnixNano())
+	// The new definition: another env, and a named volume (a cache the runners share),
+	// named with its owner's prefix ("acme."), as the default group's constraints want.
+	volume := fmt.Sprintf("acme.garo-e2e-cache-%d", time.Now().UnixNano())
 	t.Cleanup(func() { _ = cli.VolumeRemove(context.Background(), volume, true) })
 	changed := time.Now()
 	if _, err := e.portal.PatchPolicy(t.Context(), repo, policy, map[string]any{"runner": map[string]any{

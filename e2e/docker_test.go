@@ -80,6 +80,13 @@ func removeContainers(cli *dockerclient.Client, sel filters.Args) {
 func dockerPolicy(t *testing.T, e *env, name, ref string, minIdle, maxRunners int, grace time.Duration) {
 	t.Helper()
 	g, boot := portalapi.Duration(grace), portalapi.Duration(2*time.Minute)
+	// The default group lets a policy choose no network mode (docs/security.md,
+	// "Guardrails"): the operator allows host networking for these runners.
+	if _, err := e.portal.UpdateAgentGroup(t.Context(), portalapi.DefaultAgentGroup, portalapi.AgentGroupPatch{
+		Constraints: &portalapi.AgentGroupConstraints{AllowedNetworkModes: []string{"host"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.portal.CreatePolicy(t.Context(), repo, portalapi.PolicyRequest{
 		Name: name, Labels: []string{name}, MinIdle: minIdle, MaxRunners: maxRunners,
 		IdleGrace: &g, BootstrapTimeout: &boot, Provider: "docker",

@@ -23,7 +23,7 @@ func TestKubernetesPolicyIsNotServedByADockerAgent(t *testing.T) {
 	grace, boot := portalapi.Duration(time.Minute), portalapi.Duration(2*time.Minute)
 	if _, err := e.portal.CreatePolicy(ctx, repo, portalapi.PolicyRequest{
 		Name: "k8s", Labels: []string{"k8s"}, MaxRunners: 3, IdleGrace: &grace, BootstrapTimeout: &boot,
-		Provider: portalapi.ProviderKubernetes, Runner: portalapi.RunnerSpec{Image: "runner:1", Kubernetes: &portalapi.KubernetesSpec{Namespace: "ci"}},
+		Provider: portalapi.ProviderKubernetes, Runner: portalapi.RunnerSpec{Image: "runner:1", Kubernetes: &portalapi.KubernetesSpec{NodeSelector: map[string]string{"pool": "ci"}}},
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/garo-dev/garo/shared/guardrails"
 	"github.com/garo-dev/garo/shared/spec"
 )
 
@@ -78,6 +79,17 @@ type (
 	ScheduleWindow = spec.ScheduleWindow
 )
 
+// The guardrails of an agent group are shared verbatim with the agent protocol
+// (shared/guardrails), which checks a policy against them.
+type (
+	// AgentGroupConstraints are what the runners of a group's policies may be.
+	AgentGroupConstraints = guardrails.Constraints
+	// ConstraintCeilings bound a policy's numbers.
+	ConstraintCeilings = guardrails.Ceilings
+	// KubernetesConstraints bound a policy's namespace and service account.
+	KubernetesConstraints = guardrails.KubernetesConstraints
+)
+
 // Policy is a stored runner policy as the API returns it. Version is the optimistic-lock
 // counter; the ETag header of a policy response is its quoted decimal form.
 type Policy struct {
@@ -113,6 +125,10 @@ const (
 	PolicyNoAgent = "no_agent"
 	// PolicyDisabled: the policy is disabled and served by nobody.
 	PolicyDisabled = "disabled"
+	// PolicyViolatesConstraints: the policy breaks a constraint of its group (tightened
+	// after the policy was written); Violations name the fields. No agent serves it until
+	// it is changed to fit or the group's constraints allow it again.
+	PolicyViolatesConstraints = "violates_constraints"
 )
 
 // PolicyServing is whether, and by which agent, a policy is served.
@@ -120,6 +136,9 @@ type PolicyServing struct {
 	State   string `json:"state"`
 	Reason  string `json:"reason,omitempty"`
 	AgentID string `json:"agent_id,omitempty"`
+	// Violations name the fields that break the group's constraints (state
+	// violates_constraints).
+	Violations []FieldError `json:"violations,omitempty"`
 }
 
 // Request returns the writable part of p, with every optional field set, as the document
@@ -149,13 +168,19 @@ type AgentGroupRequest struct {
 	// lower-cased by the server). Empty serves every owner, which only a token without
 	// owner prefixes may create; a token with owner prefixes that gives none gets its own.
 	OwnerPrefixes []string `json:"owner_prefixes,omitempty"`
+	// Constraints are the group's guardrails; left out: the defaults. Only a token
+	// without owner prefixes may set them (docs/security.md, "Guardrails").
+	Constraints *AgentGroupConstraints `json:"constraints,omitempty"`
 }
 
 // AgentGroupPatch changes an agent group (PATCH): a field left out (or null) stays as it
-// is. OwnerPrefixes [] makes the group serve every owner.
+// is. OwnerPrefixes [] makes the group serve every owner. Constraints replace the group's
+// constraints whole ({} restores the defaults); only a token without owner prefixes may
+// change them.
 type AgentGroupPatch struct {
-	Description   *string   `json:"description,omitempty"`
-	OwnerPrefixes *[]string `json:"owner_prefixes,omitempty"`
+	Description   *string                `json:"description,omitempty"`
+	OwnerPrefixes *[]string              `json:"owner_prefixes,omitempty"`
+	Constraints   *AgentGroupConstraints `json:"constraints,omitempty"`
 }
 
 // AgentGroup is a set of agents that serve the same policies.
@@ -163,9 +188,11 @@ type AgentGroup struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	// OwnerPrefixes are the repositories the group may serve; empty: every owner.
-	OwnerPrefixes []string  `json:"owner_prefixes"`
-	PolicyCount   int64     `json:"policy_count"`
-	CreatedAt     time.Time `json:"created_at"`
+	OwnerPrefixes []string `json:"owner_prefixes"`
+	// Constraints are the group's guardrails ({}: the defaults).
+	Constraints AgentGroupConstraints `json:"constraints"`
+	PolicyCount int64                 `json:"policy_count"`
+	CreatedAt   time.Time             `json:"created_at"`
 }
 
 // AgentGroupList is the list of agent groups (there are few: no pagination).

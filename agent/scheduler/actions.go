@@ -38,12 +38,20 @@ func credentialEnv(c protocol.Credentials) map[string]string {
 }
 
 // create mints the runner's credentials and creates its instance. Its record is
-// pending (creating) until it reports back: booting, or failed.
-func (s *Scheduler) create(ctx context.Context, c Create) {
+// pending (creating) until it reports back: booting, or failed. A runner whose policy
+// breaks the constraints of the agent's group (cfg, the config the plan was made from)
+// is refused before anything is minted: its record fails with the violations as its
+// reason, and the policy is held back like after a failed creation, the reason visible
+// in the heartbeat's job states.
+func (s *Scheduler) create(ctx context.Context, cfg *protocol.Config, c Create) {
 	r := c.Record
 	log := s.log.With("repo", r.Repository, "policy", r.Policy, "runner", r.Name)
 	if r.ForJob != 0 {
 		log = log.With("job_id", r.ForJob)
+	}
+	if err := Violations(cfg, c.Policy); err != nil {
+		s.createFailed(r, "refused", err, false)
+		return
 	}
 	creds, err := s.opts.Server.Credentials(ctx, protocol.CredentialsRequest{
 		Repository: r.Repository, Policy: r.Policy, RunnerName: r.Name, JobID: r.ForJob,

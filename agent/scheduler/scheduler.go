@@ -379,8 +379,9 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 			s.log.Info("adopted runners from the provider's labels", "runners", n)
 		}
 	}
+	cfg := s.cfg.Load()
 	plan := Reconcile(Input{
-		Now: now, AgentID: s.opts.AgentID, Config: s.cfg.Load(), Jobs: s.jobs.Load(), Inventory: inv,
+		Now: now, AgentID: s.opts.AgentID, Config: cfg, Jobs: s.jobs.Load(), Inventory: inv,
 		Records: s.records, Draining: s.draining.Load(), Blocked: s.blocked, Backoff: s.backoffs,
 		CrashBackoff: s.opts.CrashBackoff, NewName: s.opts.NewName, MaxLifetime: s.opts.MaxLifetime,
 	})
@@ -400,7 +401,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		}
 	}
 	for _, c := range plan.Creates {
-		s.start(ctx, func(ctx context.Context) { s.create(ctx, c) })
+		s.start(ctx, func(ctx context.Context) { s.create(ctx, cfg, c) })
 	}
 	for _, rp := range plan.Reaps {
 		s.start(ctx, func(ctx context.Context) { s.reap(ctx, rp) })

@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/garo-dev/garo/shared/guardrails"
 	"github.com/garo-dev/garo/shared/protocol"
 	"github.com/garo-dev/garo/shared/spec"
 )
@@ -33,4 +36,33 @@ func SpecOf(pol protocol.Policy) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// ErrConstraints wraps the refusal of a runner whose policy breaks its group's
+// constraints (Violations).
+var ErrConstraints = errors.New("the policy breaks its agent group's constraints")
+
+// Violations checks pol against the constraints of the agent's group (cfg.Constraints,
+// the defaults when an older server sent none), as the server did when the policy was
+// written; nil when it fits. The agent refuses to create a runner of a policy that does
+// not, before it asks for credentials.
+func Violations(cfg *protocol.Config, pol protocol.Policy) error {
+	var c guardrails.Constraints
+	group := ""
+	if cfg != nil {
+		c, group = cfg.Constraints, cfg.Group
+	}
+	s := guardrails.Subject{Repository: pol.Repository, MinIdle: pol.MinIdle, MaxRunners: pol.MaxRunners, Runner: pol.Runner}
+	for _, w := range pol.Schedule {
+		s.ScheduleMinIdle = append(s.ScheduleMinIdle, w.MinIdle)
+	}
+	vs := guardrails.Check(group, c, s)
+	if len(vs) == 0 {
+		return nil
+	}
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = v.String()
+	}
+	return fmt.Errorf("%w: %s", ErrConstraints, strings.Join(parts, "; "))
 }

@@ -125,6 +125,14 @@ func (r *run) buildImage(ctx context.Context) error {
 // createPolicy creates the demo's runner policy through the portal API.
 func (r *run) createPolicy(ctx context.Context) error {
 	grace, boot := portalapi.Duration(r.o.IdleGrace), portalapi.Duration(2*time.Minute)
+	// The runners reach the simulator on 127.0.0.1: the operator lets the default
+	// group's policies choose host networking (a policy may choose no network mode
+	// unless its group allows it).
+	if _, err := r.stack.Portal.UpdateAgentGroup(ctx, portalapi.DefaultAgentGroup, portalapi.AgentGroupPatch{
+		Constraints: &portalapi.AgentGroupConstraints{AllowedNetworkModes: []string{"host"}},
+	}); err != nil {
+		return fmt.Errorf("demo: allow host networking in the default group: %w", err)
+	}
 	p, err := r.stack.Portal.CreatePolicy(ctx, repo, portalapi.PolicyRequest{
 		Name: policy, Labels: []string{policy}, MinIdle: 0, MaxRunners: r.o.MaxRunners,
 		IdleGrace: &grace, BootstrapTimeout: &boot, Provider: portalapi.ProviderDocker,

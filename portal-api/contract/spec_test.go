@@ -15,7 +15,7 @@ import (
 
 // wireTypes maps each object schema of the spec to the Go type of package portalapi that
 // travels in its place. response says whether the server sends it: then the schema's
-// required list must be exactly the fields without omitempty.
+// required list must be exactly the fields without omitempty (or omitzero).
 var wireTypes = map[string]struct {
 	typ      reflect.Type
 	response bool
@@ -23,6 +23,7 @@ var wireTypes = map[string]struct {
 	"PolicyRequest":            {reflect.TypeFor[portalapi.PolicyRequest](), false},
 	"AgentGroupRequest":        {reflect.TypeFor[portalapi.AgentGroupRequest](), false},
 	"AgentGroupPatch":          {reflect.TypeFor[portalapi.AgentGroupPatch](), false},
+	"AgentGroupConstraints":    {reflect.TypeFor[portalapi.AgentGroupConstraints](), true},
 	"TokenRequest":             {reflect.TypeFor[portalapi.TokenRequest](), false},
 	"Policy":                   {reflect.TypeFor[portalapi.Policy](), true},
 	"PolicyServing":            {reflect.TypeFor[portalapi.PolicyServing](), true},
@@ -79,7 +80,7 @@ func jsonFields(t reflect.Type) map[string]bool {
 		if name == "" {
 			name = f.Name
 		}
-		fields[name] = slices.Contains(strings.Split(opts, ","), "omitempty")
+		fields[name] = slices.Contains(strings.Split(opts, ","), "omitempty") || slices.Contains(strings.Split(opts, ","), "omitzero")
 	}
 	return fields
 }

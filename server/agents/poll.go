@@ -11,6 +11,7 @@ import (
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/notify"
+	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
 )
@@ -134,7 +135,8 @@ func (s *Service) owned(ctx context.Context, id string, sub *notify.Subscription
 }
 
 // config computes the config of agent id: the enabled policies of its group and of the
-// provider it serves for the repositories it owns.
+// provider it serves for the repositories it owns, but those that break the group's
+// constraints, and the constraints themselves.
 func (s *Service) config(ctx context.Context, id string, sub *notify.Subscription) (*protocol.Config, error) {
 	a, keys, err := s.owned(ctx, id, sub, TopicPolicies)
 	if err != nil {
@@ -144,9 +146,21 @@ func (s *Service) config(ctx context.Context, id string, sub *notify.Subscriptio
 	if err != nil {
 		return nil, err
 	}
-	cfg := &protocol.Config{AgentID: a.ID, Group: a.AgentGroup, Repositories: []string{}, Policies: make([]protocol.Policy, 0, len(policies))}
+	g, err := s.st.GetAgentGroup(ctx, a.AgentGroup)
+	if err != nil {
+		return nil, err
+	}
+	s.countOnce(ctx, a.AgentGroup)
+	cfg := &protocol.Config{AgentID: a.ID, Group: a.AgentGroup, Repositories: []string{}, Policies: make([]protocol.Policy, 0, len(policies)), Constraints: g.Constraints}
 	for i := range policies {
 		p := &policies[i]
+		// A policy that breaks the group's constraints (tightened since it was written)
+		// is not served (guardrails.go).
+		if vs, err := policy.Violations(g, p); err != nil {
+			return nil, err
+		} else if len(vs) > 0 {
+			continue
+		}
 		if n := len(cfg.Repositories); n == 0 || !strings.EqualFold(cfg.Repositories[n-1], p.Repository()) {
 			cfg.Repositories = append(cfg.Repositories, p.Repository())
 		}

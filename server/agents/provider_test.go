@@ -36,7 +36,7 @@ func addProviderPolicy(t testing.TB, st *store.Store, repo, name, group, provide
 	p := addPolicy(t, st, repo, name+"-tmp", group)
 	p.Name, p.Provider, p.Labels = name, provider, store.StringList{"self-hosted", name}
 	if provider == portalapi.ProviderKubernetes {
-		p.RunnerSpec = store.JSONText(`{"image":"runner:1","kubernetes":{"namespace":"ci"}}`)
+		p.RunnerSpec = store.JSONText(`{"image":"runner:1","kubernetes":{"node_selector":{"pool":"ci"}}}`)
 	}
 	if err := st.UpdatePolicy(t.Context(), p, p.Version); err != nil {
 		t.Fatal(err)

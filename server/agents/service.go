@@ -112,6 +112,9 @@ type Service struct {
 	credentials                *prometheus.CounterVec
 	swept                      *prometheus.CounterVec
 	ignoredEntries             prometheus.Counter
+	violating                  *prometheus.GaugeVec
+	violatingMu                sync.Mutex
+	violatingN                 map[string]int // the gauge's values, by group
 }
 
 // New returns the service on st. rs mints and removes runners; without GitHub credentials
@@ -140,7 +143,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 		n = notify.NewLocal()
 	}
 	s := &Service{
-		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}),
+		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}), violatingN: map[string]int{},
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_agent_polls_waiting",
 			Help: "Config and jobs long-polls of agents held by this server, by kind.",
@@ -162,8 +165,12 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 		Name: "garo_agent_heartbeat_entries_ignored_total",
 		Help: "Malformed runner and job entries of heartbeats that were dropped (the rest was taken).",
 	})
+	s.violating = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "garo_policies_violating_constraints",
+		Help: "Policies that break the constraints of their agent group (tightened after they were written), served by no agent, by group; counted at the first config answer to an agent of the group and when the group or one of its policies changes.",
+	}, []string{"agent_group"})
 	if reg != nil {
-		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries)
+		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries, s.violating)
 	}
 	return s
 }

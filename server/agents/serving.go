@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/store"
 )
 
@@ -14,6 +15,7 @@ import (
 // providers its live agents serve, and who owns what.
 type groupView struct {
 	name     string
+	group    *store.AgentGroup               // the group's row: its constraints
 	active   map[string]bool                 // policy providers served by a live agent that is not draining
 	draining map[string]bool                 // policy providers served only by draining live agents
 	kinds    []string                        // provider kinds its live agents run, sorted
@@ -36,7 +38,11 @@ func (s *Service) groupViews(ctx context.Context, groups []string) (map[string]*
 		if err != nil {
 			return nil, err
 		}
-		v := &groupView{name: g, active: map[string]bool{}, draining: map[string]bool{}, owners: map[store.ServedProvider]string{}}
+		row, err := s.st.GetAgentGroup(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		v := &groupView{name: g, group: row, active: map[string]bool{}, draining: map[string]bool{}, owners: map[store.ServedProvider]string{}}
 		live := map[string]bool{}
 		for _, a := range agents {
 			live[a.ID] = true
@@ -90,7 +96,12 @@ func (s *Service) ExplainPolicies(ctx context.Context, items []portalapi.Policy)
 		p := &items[i]
 		st := portalapi.PolicyServing{State: portalapi.PolicyDisabled, Reason: "the policy is disabled"}
 		if p.Enabled {
-			st = views[p.AgentGroup].serving(strings.ToLower(p.Repository), p.Provider)
+			v := views[p.AgentGroup]
+			if vs := wireViolations(v.group, p); len(vs) > 0 {
+				st = portalapi.PolicyServing{State: portalapi.PolicyViolatesConstraints, Reason: violationsReason(v.name, vs), Violations: policy.FieldErrors(vs)}
+			} else {
+				st = v.serving(strings.ToLower(p.Repository), p.Provider)
+			}
 		}
 		p.Serving = &st
 	}
@@ -134,7 +145,14 @@ func (s *Service) ExplainJobs(ctx context.Context, items []portalapi.Job) error 
 		if !awaitsRunner(*j) || p == nil || !p.Enabled {
 			continue
 		}
-		if st := views[p.AgentGroup].serving(p.RepoKey, p.Provider); st.State == portalapi.PolicyNoAgent {
+		v := views[p.AgentGroup]
+		if vs, err := policy.Violations(v.group, p); err != nil {
+			return fmt.Errorf("serving status of jobs: %w", err)
+		} else if len(vs) > 0 {
+			j.AgentState, j.AgentReason, j.QueuePosition, j.AgentID = portalapi.JobNoAgent, violationsReason(v.name, vs), 0, ""
+			continue
+		}
+		if st := v.serving(p.RepoKey, p.Provider); st.State == portalapi.PolicyNoAgent {
 			j.AgentState, j.AgentReason, j.QueuePosition, j.AgentID = portalapi.JobNoAgent, st.Reason, 0, ""
 		}
 	}

@@ -93,4 +93,7 @@ func (l *JobLog) changed(ctx context.Context, outcome string, job *store.Workflo
 // the agent groups the policy names, as far as the writer knows.
 func (s *Service) PolicyChanged(ctx context.Context, repoKey string, groups ...string) {
 	s.publish(ctx, PolicyTopics(repoKey, groups...)...)
+	for _, g := range groups {
+		s.recountViolations(ctx, g, false)
+	}
 }

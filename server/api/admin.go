@@ -64,6 +64,9 @@ func (s *server) patchGroup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if patch.Constraints != nil {
+		s.agents.GroupChanged(c.Request().Context(), name)
+	}
 	return c.JSON(http.StatusOK, g)
 }
 

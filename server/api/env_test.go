@@ -233,7 +233,7 @@ func policyRequest(name string) portalapi.PolicyRequest {
 		Provider: portalapi.ProviderDocker,
 		Runner: portalapi.RunnerSpec{
 			Image: "ghcr.io/actions/actions-runner:2.320.0", CPU: "2", Memory: "4Gi",
-			Env: map[string]string{"RUNNER_TEMP": "/tmp/runner"}, Docker: &portalapi.DockerSpec{NetworkMode: "host"},
+			Env: map[string]string{"RUNNER_TEMP": "/tmp/runner"}, Docker: &portalapi.DockerSpec{},
 		},
 	}
 }

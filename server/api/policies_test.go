@@ -56,7 +56,7 @@ func TestPolicyLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if replaced.Version != 2 || replaced.MaxRunners != 8 || replaced.Runner.Docker.NetworkMode != "host" || !replaced.CreatedAt.Equal(created.CreatedAt) {
+		if replaced.Version != 2 || replaced.MaxRunners != 8 || replaced.Runner.Memory != "4Gi" || !replaced.CreatedAt.Equal(created.CreatedAt) {
 			t.Fatalf("replaced = %+v", replaced)
 		}
 		// A stale If-Match is refused and changes nothing.

@@ -28,7 +28,7 @@ func TestKubernetesPolicyWithoutKubernetesAgent(t *testing.T) {
 		kreq.Labels = []string{"self-hosted", "k8s"}
 		kreq.Provider = portalapi.ProviderKubernetes
 		kreq.Runner.Docker = nil
-		kreq.Runner.Kubernetes = &portalapi.KubernetesSpec{Namespace: "ci"}
+		kreq.Runner.Kubernetes = &portalapi.KubernetesSpec{NodeSelector: map[string]string{"pool": "ci"}}
 		created, err := e.admin.CreatePolicy(ctx, "acme/web", kreq)
 		if err != nil {
 			t.Fatal(err)

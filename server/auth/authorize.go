@@ -160,3 +160,15 @@ func NormalizePrefixes(field string, in []string) ([]string, []portalapi.FieldEr
 	}
 	return out, errs
 }
+
+// AuthorizeConstraints decides whether the principal may set the constraints
+// (guardrails) of the group name: only a principal without owner prefixes may. The
+// constraints fence what a team's policies may run on the group's hosts, so the team
+// itself may not loosen them, not even on a group it covers.
+func (p *Principal) AuthorizeConstraints(name string) error {
+	if !p.Prefixed() {
+		return nil
+	}
+	return fmt.Errorf("%w: token %q (owner prefixes %v) may not set the constraints of agent group %q: only a token without owner prefixes (an operator's) may",
+		ErrForbidden, p.Name, p.OwnerPrefixes, name)
+}

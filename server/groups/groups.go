@@ -12,6 +12,7 @@ import (
 	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/guardrails"
 )
 
 // Service runs the agent-group use cases on a store.
@@ -62,6 +63,11 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, actor store.Act
 	}
 	prefixes, perrs := auth.NormalizePrefixes("owner_prefixes", req.OwnerPrefixes)
 	errs = append(errs, perrs...)
+	var constraints portalapi.AgentGroupConstraints
+	if req.Constraints != nil {
+		constraints = *req.Constraints
+		errs = append(errs, constraintErrors(constraints)...)
+	}
 	if len(errs) > 0 {
 		return nil, &portalapi.ValidationError{Fields: errs}
 	}
@@ -71,7 +77,12 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, actor store.Act
 	if err := p.AuthorizeNewGroup(req.Name, prefixes); err != nil {
 		return nil, err
 	}
-	g := &store.AgentGroup{Name: req.Name, Description: req.Description, OwnerPrefixes: prefixes}
+	if req.Constraints != nil {
+		if err := p.AuthorizeConstraints(req.Name); err != nil {
+			return nil, err
+		}
+	}
+	g := &store.AgentGroup{Name: req.Name, Description: req.Description, OwnerPrefixes: prefixes, Constraints: constraints}
 	var out portalapi.AgentGroup
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
 		if err := tx.CreateAgentGroup(ctx, g); err != nil {
@@ -100,6 +111,9 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, actor store.Act
 		var perrs []portalapi.FieldError
 		prefixes, perrs = auth.NormalizePrefixes("owner_prefixes", *patch.OwnerPrefixes)
 		errs = append(errs, perrs...)
+	}
+	if patch.Constraints != nil {
+		errs = append(errs, constraintErrors(*patch.Constraints)...)
 	}
 	if len(errs) > 0 {
 		return nil, &portalapi.ValidationError{Fields: errs}
@@ -145,6 +159,16 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, actor store.Act
 			}
 			g.OwnerPrefixes = prefixes
 		}
+		if patch.Constraints != nil {
+			// Policies that break tightened constraints are not refused here: the
+			// operator's rule wins at once. They are reported (their serving state,
+			// garo_policies_violating_constraints) and left out of the agents' config
+			// until they fit again.
+			if err := p.AuthorizeConstraints(name); err != nil {
+				return err
+			}
+			g.Constraints = *patch.Constraints
+		}
 		if err := tx.UpdateAgentGroup(ctx, g); err != nil {
 			return err
 		}
@@ -178,6 +202,15 @@ func (s *Service) Delete(ctx context.Context, p *auth.Principal, actor store.Act
 func toAPI(g *store.AgentGroup) portalapi.AgentGroup {
 	return portalapi.AgentGroup{
 		Name: g.Name, Description: g.Description, OwnerPrefixes: append([]string{}, g.OwnerPrefixes...),
-		PolicyCount: g.PolicyCount, CreatedAt: g.CreatedAt.UTC(),
+		Constraints: g.Constraints, PolicyCount: g.PolicyCount, CreatedAt: g.CreatedAt.UTC(),
 	}
+}
+
+// constraintErrors checks a constraint set of a request (field "constraints").
+func constraintErrors(c portalapi.AgentGroupConstraints) []portalapi.FieldError {
+	var out []portalapi.FieldError
+	for _, v := range guardrails.Validate("constraints", c) {
+		out = append(out, portalapi.FieldError{Field: v.Field, Message: v.Message})
+	}
+	return out
 }

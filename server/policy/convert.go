@@ -7,6 +7,7 @@ import (
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/guardrails"
 )
 
 // toAPI maps a stored policy to its wire form.
@@ -45,4 +46,18 @@ func fromRequest(p *store.Policy, req *portalapi.PolicyRequest) error {
 		return fmt.Errorf("encode schedule: %w", err)
 	}
 	return nil
+}
+
+// Violations returns what of the stored policy p breaks the constraints of its group g
+// (nil: nothing): a policy written before its group's constraints were tightened.
+func Violations(g *store.AgentGroup, p *store.Policy) ([]guardrails.Violation, error) {
+	d, err := p.Decode()
+	if err != nil {
+		return nil, err
+	}
+	s := guardrails.Subject{Repository: p.Repository(), MinIdle: p.MinIdle, MaxRunners: p.MaxRunners, Runner: d.Runner}
+	for _, w := range d.Schedule {
+		s.ScheduleMinIdle = append(s.ScheduleMinIdle, w.MinIdle)
+	}
+	return guardrails.Check(g.Name, g.Constraints, s), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/jsonbody"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/guardrails"
 )
 
 // ErrPreconditionFailed means If-Match named a version the policy is no longer at.
@@ -142,7 +143,7 @@ func (s *Service) Create(ctx context.Context, actor store.Actor, ref Ref, req po
 	}
 	var out *portalapi.Policy
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
-		if err := checkGroup(ctx, tx, req.AgentGroup, ref); err != nil {
+		if err := checkGroup(ctx, tx, &req, ref); err != nil {
 			return err
 		}
 		if err := tx.CreatePolicy(ctx, p); err != nil {
@@ -215,7 +216,7 @@ func (s *Service) update(ctx context.Context, actor store.Actor, ref Ref, pre Pr
 		if err != nil {
 			return err
 		}
-		if err := checkGroup(ctx, tx, req.AgentGroup, ref); err != nil {
+		if err := checkGroup(ctx, tx, &req, ref); err != nil {
 			return err
 		}
 		if err := fromRequest(p, &req); err != nil {
@@ -272,20 +273,46 @@ func lockForWrite(ctx context.Context, tx *store.Store, ref Ref, pre Preconditio
 	return p, before, nil
 }
 
-// checkGroup turns an unknown agent group, or one that does not serve ref's repository
-// (auth.CheckPolicyGroup), into a field error before the write. The group's row stays
-// locked (PostgreSQL) until the write commits, so a change of its owner prefixes
-// (groups.Service.Update) waits for this write and then counts it, or this write waits
-// for the change and checks the new prefixes.
-func checkGroup(ctx context.Context, tx *store.Store, group string, ref Ref) error {
-	g, err := tx.LockAgentGroup(ctx, group, false)
+// checkGroup turns an unknown agent group, one that does not serve ref's repository
+// (auth.CheckPolicyGroup), or a request that breaks the group's constraints
+// (guardrails.Check: one field error per broken rule) into field errors before the
+// write. The group's row stays locked (PostgreSQL) until the write commits, so a change
+// of its owner prefixes (groups.Service.Update) waits for this write and then counts
+// it, or this write waits for the change and checks the new prefixes and constraints.
+func checkGroup(ctx context.Context, tx *store.Store, req *portalapi.PolicyRequest, ref Ref) error {
+	g, err := tx.LockAgentGroup(ctx, req.AgentGroup, false)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return unknownGroup(group)
+			return unknownGroup(req.AgentGroup)
 		}
 		return err
 	}
-	return auth.CheckPolicyGroup(g, ref.Owner+"/"+ref.Repo)
+	if err := auth.CheckPolicyGroup(g, ref.Owner+"/"+ref.Repo); err != nil {
+		return err
+	}
+	vs := guardrails.Check(g.Name, g.Constraints, Subject(ref.Owner+"/"+ref.Repo, req))
+	if len(vs) == 0 {
+		return nil
+	}
+	return &portalapi.ValidationError{Fields: FieldErrors(vs)}
+}
+
+// Subject is what the guardrails judge of a policy request of repository "owner/name".
+func Subject(repository string, req *portalapi.PolicyRequest) guardrails.Subject {
+	s := guardrails.Subject{Repository: repository, MinIdle: req.MinIdle, MaxRunners: req.MaxRunners, Runner: req.Runner}
+	for _, w := range req.Schedule {
+		s.ScheduleMinIdle = append(s.ScheduleMinIdle, w.MinIdle)
+	}
+	return s
+}
+
+// FieldErrors maps violations of the guardrails to the API's field errors.
+func FieldErrors(vs []guardrails.Violation) []portalapi.FieldError {
+	out := make([]portalapi.FieldError, len(vs))
+	for i, v := range vs {
+		out[i] = portalapi.FieldError{Field: v.Field, Message: v.Message}
+	}
+	return out
 }
 
 // groupOrConflict maps a foreign-key failure (the group went away meanwhile) to the same

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/garo-dev/garo/shared/guardrails"
 )
 
 // AgentGroup is a set of agents that serve the same policies.
@@ -18,12 +21,15 @@ type AgentGroup struct {
 	// OwnerPrefixes are the repositories the group may serve (lower-cased prefixes of
 	// "owner/name"); empty means every owner. See server/auth/authorize.go.
 	OwnerPrefixes StringList
-	CreatedAt     time.Time
+	// Constraints are the group's guardrails (migration 0012); the zero value is the
+	// default of every group.
+	Constraints guardrails.Constraints `gorm:"column:guardrails;serializer:json"`
+	CreatedAt   time.Time
 	// PolicyCount is computed by the queries, not stored.
 	PolicyCount int64 `gorm:"->;-:migration"`
 }
 
-const groupColumns = "agent_groups.name, agent_groups.description, agent_groups.owner_prefixes, agent_groups.created_at, " +
+const groupColumns = "agent_groups.name, agent_groups.description, agent_groups.owner_prefixes, agent_groups.guardrails, agent_groups.created_at, " +
 	"(SELECT COUNT(*) FROM policies WHERE policies.agent_group = agent_groups.name) AS policy_count"
 
 // ListAgentGroups returns every group, by name.
@@ -66,11 +72,15 @@ func (s *Store) LockAgentGroup(ctx context.Context, name string, forChange bool)
 	return s.GetAgentGroup(ctx, name)
 }
 
-// UpdateAgentGroup writes the description and owner prefixes of g. Read g with
-// LockAgentGroup(…, true) in the same Tx.
+// UpdateAgentGroup writes the description, owner prefixes and constraints of g. Read g
+// with LockAgentGroup(…, true) in the same Tx.
 func (s *Store) UpdateAgentGroup(ctx context.Context, g *AgentGroup) error {
+	constraints, err := json.Marshal(g.Constraints)
+	if err != nil {
+		return fmt.Errorf("update agent group %s: encode constraints: %w", g.Name, err)
+	}
 	res := s.conn(ctx).Model(&AgentGroup{}).Where("name = ?", g.Name).
-		Updates(map[string]any{"description": g.Description, "owner_prefixes": g.OwnerPrefixes})
+		Updates(map[string]any{"description": g.Description, "owner_prefixes": g.OwnerPrefixes, "guardrails": string(constraints)})
 	if res.Error != nil {
 		return fmt.Errorf("update agent group %s: %w", g.Name, res.Error)
 	}
@@ -106,6 +116,15 @@ func (s *Store) PoliciesOutside(ctx context.Context, group string, prefixes []st
 		return 0, "", fmt.Errorf("find a policy of %s outside %v: %w", group, prefixes, err)
 	}
 	return n, first.Owner + "/" + first.Repo, nil
+}
+
+// PoliciesOfGroup returns every policy that names group, by repository and name.
+func (s *Store) PoliciesOfGroup(ctx context.Context, group string) ([]Policy, error) {
+	var out []Policy
+	if err := s.conn(ctx).Where("agent_group = ?", group).Order("repo_key, name").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("policies of agent group %s: %w", group, err)
+	}
+	return out, nil
 }
 
 // GroupMembers counts the agents of group that are not revoked and its registration

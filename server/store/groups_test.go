@@ -1,12 +1,14 @@
 package store_test
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/guardrails"
 )
 
 // TestMigrationGroupOwnerPrefixes: groups that existed before 0010 (default and one made
@@ -114,6 +116,65 @@ func TestPoliciesOutsideAndRunnerCounts(t *testing.T) {
 		acme, err := st.CountRunners(ctx, []string{"a"}, []string{"acme/"})
 		if err != nil || acme["a"]["idle"] != 1 || acme["a"]["busy"] != 1 {
 			t.Fatalf("runners within acme/ = %v, %v", acme, err)
+		}
+	})
+}
+
+// TestGroupConstraints: groups that existed before 0012 come out with the default (zero)
+// constraints; constraints round-trip through create, update and list, and
+// PoliciesOfGroup finds the policies that name a group.
+func TestGroupConstraints(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		b = testdb.Fresh(t, b)
+		now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+		db, err := store.MigrateToForTest(ctx, b.Driver, b.DSN, 11, now)
+		if err != nil {
+			t.Fatalf("schema 0011: %v", err)
+		}
+		if err := db.Exec(`INSERT INTO agent_groups (name, description, owner_prefixes, created_at) VALUES ('gpu', '', '[]', ?)`, now).Error; err != nil {
+			t.Fatal(err)
+		}
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+		st := testdb.Open(t, b) // applies 0012
+		g, err := st.GetAgentGroup(ctx, "gpu")
+		if err != nil || !reflect.DeepEqual(g.Constraints, guardrails.Constraints{}) {
+			t.Fatalf("gpu after 0012 = %+v, %v", g, err)
+		}
+		two := 2
+		c := guardrails.Constraints{AllowedImages: []string{"ghcr.io/acme/"}, AllowedNetworkModes: []string{"bridge"},
+			Ceilings: guardrails.Ceilings{MinIdle: &two, Memory: "4Gi"}}
+		if err := st.CreateAgentGroup(ctx, &store.AgentGroup{Name: "acme", OwnerPrefixes: store.StringList{"acme/"}, Constraints: c}); err != nil {
+			t.Fatal(err)
+		}
+		if g, err := st.GetAgentGroup(ctx, "acme"); err != nil || !reflect.DeepEqual(g.Constraints, c) {
+			t.Fatalf("acme = %+v, %v; want constraints %+v", g, err, c)
+		}
+		g.Constraints = c
+		if err := st.UpdateAgentGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		groups, err := st.ListAgentGroups(ctx)
+		if err != nil || len(groups) != 3 {
+			t.Fatalf("groups = %+v, %v", groups, err)
+		}
+		for _, g := range groups {
+			want := c
+			if g.Name == "default" {
+				want = guardrails.Constraints{}
+			}
+			if !reflect.DeepEqual(g.Constraints, want) {
+				t.Errorf("group %s: constraints %+v, want %+v", g.Name, g.Constraints, want)
+			}
+		}
+		if err := st.CreatePolicy(ctx, newPolicy("acme", "web", "linux", "gpu")); err != nil {
+			t.Fatal(err)
+		}
+		if ps, err := st.PoliciesOfGroup(ctx, "gpu"); err != nil || len(ps) != 1 || ps[0].RepoKey != "acme/web" {
+			t.Fatalf("policies of gpu = %+v, %v", ps, err)
 		}
 	})
 }

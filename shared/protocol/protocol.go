@@ -54,6 +54,7 @@ package protocol
 import (
 	"time"
 
+	"github.com/garo-dev/garo/shared/guardrails"
 	"github.com/garo-dev/garo/shared/spec"
 )
 
@@ -197,6 +198,11 @@ type Config struct {
 	Group        string   `json:"group"`
 	Repositories []string `json:"repositories"` // owned, "owner/name" as GitHub spells it
 	Policies     []Policy `json:"policies"`
+	// Constraints are the guardrails of the agent's group. The server leaves out the
+	// policies that break them; the agent checks every runner it creates against them
+	// again (guardrails.Check) and refuses one that breaks them, before it asks for
+	// credentials. Absent (an older server): the defaults.
+	Constraints guardrails.Constraints `json:"constraints"`
 }
 
 // Policy is a runner policy as the agent needs it.
