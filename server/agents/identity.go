@@ -40,6 +40,13 @@ func newSecret(prefix string) (string, error) {
 // the token in the same transaction that creates the agent. An unknown, expired or used-up
 // token gives ErrUnauthenticated.
 func (s *Service) Register(ctx context.Context, req protocol.RegisterRequest) (*protocol.RegisterResponse, error) {
+	return s.RegisterWithClientKey(ctx, req, "")
+}
+
+// RegisterWithClientKey is Register for an agent that presented a verified client
+// certificate: clientKey, the hex SHA-256 of its public key, is bound to the new agent,
+// whose later calls must present a certificate on the same key.
+func (s *Service) RegisterWithClientKey(ctx context.Context, req protocol.RegisterRequest, clientKey string) (*protocol.RegisterResponse, error) {
 	if err := validateRegister(&req); err != nil {
 		return nil, err
 	}
@@ -55,6 +62,7 @@ func (s *Service) Register(ctx context.Context, req protocol.RegisterRequest) (*
 	a := &store.Agent{
 		ID: uuid.NewString(), Name: req.Name, CredentialHash: auth.Hash(credential), Version: req.Version,
 		Provider: req.Provider, Serves: protocol.PolicyProvider(req.Provider), State: store.AgentActive, RegisteredAt: now, LastSeenAt: now,
+		ClientKeySHA256: clientKey,
 	}
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
 		tok, err := tx.ConsumeRegistrationToken(ctx, auth.Hash(req.Token), now)
@@ -75,7 +83,8 @@ func (s *Service) Register(ctx context.Context, req protocol.RegisterRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("agent registered", "agent_id", a.ID, "agent_name", a.Name, "group", a.AgentGroup, "provider", a.Provider, "version", a.Version)
+	s.log.Info("agent registered", "agent_id", a.ID, "agent_name", a.Name, "group", a.AgentGroup, "provider", a.Provider, "version", a.Version,
+		"client_key_sha256", clientKey)
 	s.publish(ctx, TopicGroup(a.AgentGroup))
 	return &protocol.RegisterResponse{AgentID: a.ID, Credential: credential, Group: a.AgentGroup, Intervals: s.Intervals()}, nil
 }

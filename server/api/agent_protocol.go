@@ -1,6 +1,9 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strconv"
@@ -56,9 +59,37 @@ func (s *server) requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if err := checkClientKey(a, clientKey(c.Request())); err != nil {
+			return err
+		}
 		c.Set(ctxAgent, a)
 		return next(c)
 	}
+}
+
+// clientKey is the hex SHA-256 of the public key of the request's verified client
+// certificate, or "" when it came without one.
+func clientKey(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(r.TLS.VerifiedChains[0][0].RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
+
+// checkClientKey refuses a call of an agent bound to a client certificate's key at
+// registration that does not present a certificate on that key. A renewed certificate
+// on the same key passes; a new key needs a new registration.
+func checkClientKey(a *store.Agent, got string) error {
+	switch {
+	case a.ClientKeySHA256 == "" || subtle.ConstantTimeCompare([]byte(got), []byte(a.ClientKeySHA256)) == 1:
+		return nil
+	case got == "":
+		return forbidden("agent %s registered with a client certificate and must present one on the same key "+
+			"(server.cert_file and server.key_file)", a.ID)
+	}
+	return forbidden("agent %s presented a client certificate on another key than the one it registered with: "+
+		"renew its certificate on the same key, or register the agent again", a.ID)
 }
 
 func agentOf(c echo.Context) *store.Agent {
@@ -71,7 +102,7 @@ func (s *server) agentRegister(c echo.Context) error {
 	if err := jsonbody.Decode(c.Request().Body, &req); err != nil {
 		return err
 	}
-	out, err := s.agents.Register(c.Request().Context(), req)
+	out, err := s.agents.RegisterWithClientKey(c.Request().Context(), req, clientKey(c.Request()))
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,10 @@ type Agent struct {
 	LastSeenAt     time.Time
 	RevokedAt      *time.Time
 	Inventory      JSONText
+	// ClientKeySHA256 is the hex SHA-256 of the public key of the client certificate the
+	// agent registered with ("" when it presented none): its later calls must present
+	// a certificate on the same key.
+	ClientKeySHA256 string `gorm:"column:client_key_sha256"`
 }
 
 // AgentFilter selects agents to list; empty fields do not filter.
