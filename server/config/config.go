@@ -199,6 +199,9 @@ func (c Config) Redacted() Config {
 	if c.Database.DSN != "" {
 		c.Database.DSN = redactDSN(c.Database.DSN)
 	}
+	if c.GitHub.APIURL != "" {
+		c.GitHub.APIURL = redactURL(c.GitHub.APIURL)
+	}
 	for _, secret := range []*string{
 		&c.Auth.BootstrapAdminToken, &c.GitHub.PrivateKey, &c.GitHub.PAT,
 		&c.GitHub.WebhookSecret, &c.GitHub.WebhookSecretPrevious,

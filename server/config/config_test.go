@@ -415,6 +415,14 @@ func TestRedacted(t *testing.T) {
 			wantDSN: "host=db PASSWORD = <redacted> dbname=garo", secrets: []string{"s3cret"}},
 		{name: "quoted key=value with spaces", dsn: `host=db password='s3 cr\'et' dbname=garo`,
 			wantDSN: "host=db password=<redacted> dbname=garo", secrets: []string{"s3", `cr\'et`}},
+		{name: "URL with sslpassword", dsn: "postgres://garo@db/garo?sslmode=verify-full&sslcert=/etc/garo/client.crt&sslkey=/etc/garo/client.key&sslpassword=k3yp4ss",
+			wantDSN: "postgres://garo@db/garo?sslcert=%2Fetc%2Fgaro%2Fclient.crt&sslkey=%2Fetc%2Fgaro%2Fclient.key&sslmode=verify-full&sslpassword=redacted",
+			secrets: []string{"k3yp4ss"}},
+		{name: "URL with password and sslpassword", dsn: "postgresql://garo:s3cret@db/garo?sslpassword=k3yp4ss&password=s3cond",
+			wantDSN: "postgresql://garo:redacted@db/garo?password=redacted&sslpassword=redacted", secrets: []string{"s3cret", "k3yp4ss", "s3cond"}},
+		{name: "key=value with sslpassword", dsn: "host=db user=garo sslmode=verify-full sslkey=/etc/garo/client.key sslpassword='k3y p4ss' password=s3cret",
+			wantDSN: "host=db user=garo sslmode=verify-full sslkey=/etc/garo/client.key sslpassword=<redacted> password=<redacted>",
+			secrets: []string{"k3y", "p4ss", "s3cret"}},
 		{name: "key=value without password unchanged", dsn: "host=db user=garo dbname=garo",
 			wantDSN: "host=db user=garo dbname=garo"},
 		{name: "bootstrap token", token: token, wantToken: "<redacted>", secrets: []string{token}},
@@ -462,5 +470,33 @@ func TestRedactedQueryPasswordKeepsOtherParameters(t *testing.T) {
 	got := c.Redacted().Database.DSN
 	if strings.Contains(got, "s3cret") || !strings.Contains(got, "password=redacted") || !strings.Contains(got, "sslmode=require") {
 		t.Errorf("DSN = %q, want the password replaced and sslmode kept", got)
+	}
+}
+
+// github.api_url may carry credentials (a token as the user, or in the query); serve
+// refuses them, and config print must not show them either.
+func TestRedactedAPIURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want, secret string }{
+		{"", "", ""},
+		{"https://ghe.example.com/api/v3/", "https://ghe.example.com/api/v3/", ""},
+		{"https://x-access-token:ghp_l34kedT0ken@ghe.example.com/api/v3/", "https://redacted@ghe.example.com/api/v3/", "ghp_l34kedT0ken"},
+		{"https://ghp_l34kedT0ken@ghe.example.com/api/v3/", "https://redacted@ghe.example.com/api/v3/", "ghp_l34kedT0ken"},
+		{"https://admin:hunter2hunter2@ghe.example.com/", "https://redacted@ghe.example.com/", "hunter2hunter2"},
+		{"https://ghe.example.com/api/v3/?access_token=ghp_l34kedT0ken", "https://ghe.example.com/api/v3/?access_token=redacted", "ghp_l34kedT0ken"},
+		{"https://admin:hun%zzter2@ghe.example.com/", "<redacted>", "hun%zzter2"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
+			c := config.Defaults()
+			c.GitHub.APIURL = tc.in
+			got := c.Redacted().GitHub.APIURL
+			if got != tc.want || (tc.secret != "" && strings.Contains(got, tc.secret)) {
+				t.Errorf("api_url %q redacted = %q, want %q", tc.in, got, tc.want)
+			}
+			if c.GitHub.APIURL != tc.in {
+				t.Errorf("Redacted changed its receiver")
+			}
+		})
 	}
 }

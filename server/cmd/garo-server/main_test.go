@@ -28,7 +28,8 @@ func run(t *testing.T, args ...string) (string, error) {
 
 func TestConfigPrintRedacts(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "garo.yaml")
-	if err := os.WriteFile(file, []byte("database:\n  driver: postgres\n  dsn: postgres://garo:s3cret@db:5432/garo\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("database:\n  driver: postgres\n  dsn: postgres://garo:s3cret@db:5432/garo?sslmode=verify-full&sslkey=/etc/garo/client.key&sslpassword=k3yp4ss\n"+
+		"github:\n  api_url: https://x-access-token:ghp_l34kedT0ken@ghe.example.com/api/v3/\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("GARO_AUTH_BOOTSTRAP_ADMIN_TOKEN", "garo_0123456789abcdefghijklmnopqrstuvwxyz")
@@ -36,12 +37,13 @@ func TestConfigPrintRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config print: %v\n%s", err, out)
 	}
-	for _, want := range []string{"listen: 0.0.0.0:9000", "driver: postgres", "postgres://garo:redacted@db:5432/garo", "bootstrap_admin_token: <redacted>"} {
+	for _, want := range []string{"listen: 0.0.0.0:9000", "driver: postgres", "postgres://garo:redacted@db:5432/garo?", "sslpassword=redacted", "sslmode=verify-full",
+		"bootstrap_admin_token: <redacted>", "api_url: https://redacted@ghe.example.com/api/v3/"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config print lacks %q:\n%s", want, out)
 		}
 	}
-	for _, secret := range []string{"s3cret", "abcdefghijklmnop"} {
+	for _, secret := range []string{"s3cret", "abcdefghijklmnop", "k3yp4ss", "ghp_l34kedT0ken", "x-access-token"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("config print shows a secret %q", secret)
 		}
