@@ -36,8 +36,12 @@ func (s *server) agentRoutes(e *echo.Echo) {
 // was seen.
 func (s *server) requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := s.authAllowed(c); err != nil {
+			return err
+		}
 		a, err := s.agents.Authenticate(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))
 		if err != nil {
+			s.authFailed(c, credentialAgent, err)
 			return err
 		}
 		c.Set(ctxAgent, a)
@@ -52,11 +56,15 @@ func agentOf(c echo.Context) *store.Agent {
 
 func (s *server) agentRegister(c echo.Context) error {
 	var req protocol.RegisterRequest
+	if err := s.authAllowed(c); err != nil {
+		return err
+	}
 	if err := jsonbody.Decode(c.Request().Body, &req); err != nil {
 		return err
 	}
 	out, err := s.agents.Register(c.Request().Context(), req)
 	if err != nil {
+		s.authFailed(c, credentialRegistration, err)
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

@@ -148,6 +148,11 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		Unreported: cfg.Agents.UnreportedRunnerTimeout, GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
 	}, notifier, runners.NewService(runners.Config{NoJIT: cfg.GitHub.RegistrationTokensOnly}, gh), log, reg)
 	v := version.Get()
+	trusted, err := cfg.Server.TrustedProxyPrefixes()
+	if err != nil {
+		return services{}, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	l := cfg.Auth.FailureLimit
 	handler, err := api.New(api.Deps{
 		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Version:  portalapi.VersionInfo{Version: v.Version, Commit: v.Commit, BuildDate: v.BuildDate, GoVersion: v.GoVersion},
@@ -159,6 +164,10 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		Agents:   agentSvc,
 		Webhook:  hook,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+
+		AuthLimit:      &api.AuthLimit{Burst: l.Burst, Refill: l.Refill, MaxClients: l.MaxClients},
+		TrustedProxies: trusted,
+		Registry:       reg,
 	})
 	if err != nil {
 		return services{}, err

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -498,5 +499,46 @@ func TestRedactedAPIURL(t *testing.T) {
 				t.Errorf("Redacted changed its receiver")
 			}
 		})
+	}
+}
+
+// The failure limit and the trusted proxies: documented defaults, the environment, and
+// validation naming the key.
+func TestFailureLimitAndTrustedProxies(t *testing.T) {
+	d := config.Defaults()
+	if l := d.Auth.FailureLimit; l.Burst != 20 || l.Refill != 3*time.Second || l.MaxClients != 10000 || len(d.Server.TrustedProxies) != 0 {
+		t.Fatalf("defaults = %+v, trusted %v", l, d.Server.TrustedProxies)
+	}
+	t.Setenv("GARO_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.10 ,2001:db8::/32")
+	t.Setenv("GARO_AUTH_FAILURE_LIMIT_BURST", "5")
+	t.Setenv("GARO_AUTH_FAILURE_LIMIT_REFILL", "1m")
+	c, err := config.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefixes, err := c.Server.TrustedProxyPrefixes()
+	if err != nil || fmt.Sprint(prefixes) != "[10.0.0.0/8 192.0.2.10/32 2001:db8::/32]" {
+		t.Errorf("trusted proxies = %v, %v", prefixes, err)
+	}
+	if l := c.Auth.FailureLimit; l.Burst != 5 || l.Refill != time.Minute {
+		t.Errorf("failure limit = %+v", l)
+	}
+	for _, tc := range []struct{ env, value, key string }{
+		{"GARO_SERVER_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal", "server.trusted_proxies"},
+		{"GARO_AUTH_FAILURE_LIMIT_BURST", "-1", "auth.failure_limit.burst"},
+		{"GARO_AUTH_FAILURE_LIMIT_REFILL", "0s", "auth.failure_limit.refill"},
+		{"GARO_AUTH_FAILURE_LIMIT_MAX_CLIENTS", "0", "auth.failure_limit.max_clients"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			if _, err := config.Load("", nil); err == nil || !strings.Contains(err.Error(), tc.key+":") {
+				t.Errorf("%s=%s: %v, want an error naming %s", tc.env, tc.value, err, tc.key)
+			}
+		})
+	}
+	t.Setenv("GARO_AUTH_FAILURE_LIMIT_BURST", "0")
+	t.Setenv("GARO_AUTH_FAILURE_LIMIT_REFILL", "0s")
+	if _, err := config.Load("", nil); err != nil {
+		t.Errorf("burst 0 (off) with refill 0s: %v", err)
 	}
 }
