@@ -43,7 +43,9 @@ type Started func(addr net.Addr, adminTokenFile string)
 
 // Run serves until ctx ends, then shuts down gracefully within the configured timeout.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Started) error {
-	st, err := store.Open(ctx, storeConfig(cfg.Database), log)
+	sc := storeConfig(cfg.Database)
+	sc.Exclusive = true // a second garo-server on the same SQLite file is refused
+	st, err := store.Open(ctx, sc, log)
 	if err != nil {
 		return err
 	}
