@@ -26,7 +26,7 @@ func TestExclusiveSQLiteLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer first.Close()
+	t.Cleanup(func() { _ = first.Close() }) // closed below already; a second Close is harmless
 	info, err := os.Stat(path + ".lock")
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("lock file: %v, %v; want mode 0600", info, err)
@@ -34,7 +34,7 @@ func TestExclusiveSQLiteLock(t *testing.T) {
 
 	second, err := open(true)
 	if err == nil {
-		second.Close()
+		_ = second.Close()
 		t.Fatal("a second exclusive store opened the same SQLite file")
 	}
 	msg := err.Error()
@@ -51,7 +51,9 @@ func TestExclusiveSQLiteLock(t *testing.T) {
 	if err := side.Ping(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	side.Close()
+	if err := side.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	// Closed, the lock is released: the next server starts.
 	if err := first.Close(); err != nil {
