@@ -128,7 +128,7 @@ func Defaults() Config {
 // the environment and the flags that were set in fs (may be nil). It validates the result.
 func Load(path string, fs *pflag.FlagSet) (Config, error) {
 	c := Defaults()
-	err := configload.Load(&c, configload.Options{EnvPrefix: EnvPrefix, File: path, Flags: fs, FlagKeys: flagKeys})
+	err := configload.Load(&c, configload.Options{EnvPrefix: EnvPrefix, File: path, Flags: fs, FlagKeys: flagKeys, IgnoreEnv: ignoredEnv})
 	if err != nil {
 		return Config{}, err
 	}

@@ -144,3 +144,35 @@ func TestAdminTokenCreate(t *testing.T) {
 		t.Errorf("admin-token create onto an existing file: %v", err)
 	}
 }
+
+// A GARO_* variable that names no key is reported at start (config print: on standard
+// error), never with its value; the agent's variables and garoctl's are not reported;
+// GARO_STRICT_ENV=1 refuses it, as the file's unknown keys are refused.
+func TestUnknownEnvironmentVariable(t *testing.T) {
+	t.Setenv("GARO_DATABASE_DNS", "postgres://garo:s3cret@db/garo")
+	t.Setenv("GARO_LOG_LEVL", "debug")
+	t.Setenv("GARO_AGENT_SERVER_URL", "http://127.0.0.1:8080")
+	t.Setenv("GARO_TOKEN", "garo_SECRETSECRET")
+	out, err := run(t, "config", "print")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"garo-server: warning: GARO_DATABASE_DNS: names no configuration key (did you mean GARO_DATABASE_DSN?)",
+		"garo-server: warning: GARO_LOG_LEVL: names no configuration key (did you mean GARO_LOG_LEVEL?)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config print lacks %q:\n%s", want, out)
+		}
+	}
+	for _, not := range []string{"s3cret", "SECRET", "GARO_AGENT_SERVER_URL", "GARO_TOKEN"} {
+		if strings.Contains(out, not) {
+			t.Errorf("config print shows %q:\n%s", not, out)
+		}
+	}
+	t.Setenv("GARO_STRICT_ENV", "1")
+	_, err = run(t, "serve")
+	if err == nil || !strings.Contains(err.Error(), "GARO_DATABASE_DNS: names no configuration key") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("serve with GARO_STRICT_ENV=1: %v, want the variable refused", err)
+	}
+}
