@@ -4,6 +4,7 @@
 package e2e_test
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -56,6 +57,10 @@ type envOptions struct {
 	// simHandler, when set, wraps the simulator's handler: a test can hold some of its
 	// requests (a runner completing its job, say) until it has seen what it waits for.
 	simHandler func(http.Handler) http.Handler
+	// server, when set, adjusts the server's configuration further (TLS, say), and
+	// serverCAs are the CAs of the certificate it then serves.
+	server    func(*config.Config)
+	serverCAs *x509.CertPool
 }
 
 // logs is where the components log: warnings and errors only, on stderr.
@@ -66,10 +71,13 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	dir := t.TempDir()
 	s, err := stack.Start(t.Context(), stack.Options{
 		Dir: dir, Repositories: []string{repo}, Log: logs, SimHandler: o.simHandler,
-		AdminToken: adminToken, WebhookSecret: hookSecret,
+		AdminToken: adminToken, WebhookSecret: hookSecret, ServerCAs: o.serverCAs,
 		Server: func(cfg *config.Config) {
 			if o.database.Driver != "" {
 				cfg.Database.Driver, cfg.Database.DSN = o.database.Driver, o.database.DSN
+			}
+			if o.server != nil {
+				o.server(cfg)
 			}
 		},
 	})

@@ -82,6 +82,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.HTTPClient == nil {
+		var err error
+		if opts.HTTPClient, err = httpClient(cfg.Server, log.With("component", "tls")); err != nil {
+			return err
+		}
+	}
 	cl, err := client.New(client.Options{
 		BaseURL: cfg.Server.URL, HTTPClient: opts.HTTPClient, Timeout: cfg.Server.Timeout,
 		Log: log.With("component", "client"), Now: opts.Now,
@@ -136,7 +142,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 	if opts.Ready != nil {
 		opts.Ready(a.id.AgentID, statusAddr)
 	}
-	a.log.Info("garo-agent running", "server", cfg.Server.URL, "group", a.id.Group,
+	a.log.Info("garo-agent running", "server", client.RedactURL(cfg.Server.URL), "group", a.id.Group,
 		"provider", a.prov.Name(), "version", version.Version)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -186,7 +192,7 @@ func (a *agent) identity(ctx context.Context) (state.Identity, error) {
 	case err == nil:
 		if !id.SameServer(a.cfg.Server.URL) {
 			return id, fmt.Errorf("state file %s belongs to the server at %s, not %s: remove it to register with this server",
-				a.cfg.StateFile, id.ServerURL, a.cfg.Server.URL)
+				a.cfg.StateFile, client.RedactURL(id.ServerURL), client.RedactURL(a.cfg.Server.URL))
 		}
 		a.log.Info("identity loaded from the state file", "agent_id", id.AgentID, "group", id.Group, "state_file", a.cfg.StateFile)
 		return id, nil

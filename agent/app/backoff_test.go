@@ -20,7 +20,7 @@ import (
 
 // The scheduler keys of the back-off and the listing's bound are read and checked.
 func TestSchedulerBackoffKeys(t *testing.T) {
-	t.Setenv("GARO_AGENT_SERVER_URL", "http://x")
+	t.Setenv("GARO_AGENT_SERVER_URL", "http://127.0.0.1:1")
 	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "memory") // required since provider.type has no default
 	load := func(yaml string) (app.Config, error) {
 		path := filepath.Join(t.TempDir(), "a.yaml")

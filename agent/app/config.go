@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/garo-dev/garo/agent/client"
 	"github.com/garo-dev/garo/agent/provider/docker"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/shared/configload"
@@ -37,10 +37,20 @@ type Config struct {
 	Log       Log       `mapstructure:"log" yaml:"log"`
 }
 
-// Server is how the agent reaches garo-server.
+// Server is how the agent reaches garo-server. HTTPS_PROXY and NO_PROXY (and HTTP_PROXY
+// for an http:// URL) are honoured as by every Go program.
 type Server struct {
 	URL     string        `mapstructure:"url" yaml:"url"`
 	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"` // one ordinary call
+	// CAFile is a PEM bundle of the CAs the agent trusts for the server's certificate,
+	// instead of the system's (a private CA). Empty: the system's, or SSL_CERT_FILE.
+	CAFile string `mapstructure:"ca_file" yaml:"ca_file"`
+	// CertFile and KeyFile are the agent's client certificate and key (PEM), for a server
+	// that requires one (mTLS). Re-read when they change, for new connections.
+	CertFile string `mapstructure:"cert_file" yaml:"cert_file"`
+	KeyFile  string `mapstructure:"key_file" yaml:"key_file"`
+	// AllowInsecureHTTP lets URL be http:// on a host that is not loopback.
+	AllowInsecureHTTP bool `mapstructure:"allow_insecure_http" yaml:"allow_insecure_http"`
 }
 
 // Provider says where runners run. Type has no default: "docker" (one container per
@@ -161,11 +171,7 @@ func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if c.Server.URL == "" {
-		bad("server.url", "must be set (GARO_AGENT_SERVER_URL or --server-url)")
-	} else if u, err := url.Parse(c.Server.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("server.url", "must be an http(s) URL such as https://garo.example.com, got %q", c.Server.URL)
-	}
+	c.Server.validate(bad)
 	if c.Server.Timeout < time.Second || c.Server.Timeout > 10*time.Minute {
 		bad("server.timeout", "must be between 1s and 10m, got %s", c.Server.Timeout)
 	}
@@ -231,9 +237,6 @@ func (c Config) Redacted() Config {
 	if c.RegistrationToken != "" {
 		c.RegistrationToken = "[redacted]"
 	}
-	if u, err := url.Parse(c.Server.URL); err == nil && u.User != nil {
-		u.User = url.User("[redacted]")
-		c.Server.URL = u.String()
-	}
+	c.Server.URL = client.RedactURL(c.Server.URL)
 	return c
 }

@@ -72,30 +72,30 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 	}{
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "ftp://x"}, want: []string{"server.url"}},
 		{env: map[string]string{}, want: []string{"server.url: must be set"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_SCHEDULER_INTERVAL": "10"}, want: []string{"scheduler.interval: want a duration"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_SCHEDULER_PARALLEL": "many"}, want: []string{"scheduler.parallel: want an integer"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "kubernetes", "GARO_AGENT_LOG_LEVEL": "loud",
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_SCHEDULER_INTERVAL": "10"}, want: []string{"scheduler.interval: want a duration"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_SCHEDULER_PARALLEL": "many"}, want: []string{"scheduler.parallel: want an integer"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "kubernetes", "GARO_AGENT_LOG_LEVEL": "loud",
 			"GARO_AGENT_STATUS_LISTEN": "nope", "GARO_AGENT_SHUTDOWN_UNREGISTER": "maybe"},
 			want: []string{"shutdown.unregister: want true or false"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "kubernetes", "GARO_AGENT_LOG_LEVEL": "loud", "GARO_AGENT_STATUS_LISTEN": "nope"},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "kubernetes", "GARO_AGENT_LOG_LEVEL": "loud", "GARO_AGENT_STATUS_LISTEN": "nope"},
 			want: []string{"provider.type", "log.level", "status.listen"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "podman"},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "podman"},
 			want: []string{`provider.type: must be "docker" (`, `or "memory" (`, `got "podman"`}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "docker"},
 			yaml: "provider:\n  docker:\n    host: /var/run/docker.sock\n    pull_policy: sometimes\n    stop_timeout: 0s\n    log_tail_lines: 0\n",
 			want: []string{"provider.docker.host: must be empty", "provider.docker.pull_policy: must be one of never, if-missing, always, got \"sometimes\"",
 				"provider.docker.stop_timeout: must be between 1s and 10m, got 0s", "provider.docker.log_tail_lines: must be between 1 and 1000, got 0"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "docker"},
 			yaml: "provider:\n  docker:\n    stop_timeout: 10\n    log_tail_lines: many\n    pul_policy: never\n",
 			want: []string{"provider.docker.pul_policy: unknown key"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "docker"},
 			yaml: "provider:\n  docker:\n    stop_timeout: 10\n    log_tail_lines: many\n",
 			want: []string{"provider.docker.stop_timeout: want a duration", "provider.docker.log_tail_lines: want an integer"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "docker"},
 			yaml: "provider:\n  docker:\n    host: ssh://me@host\n    stop_timeout: 11m\n    log_tail_lines: 1001\n",
 			want: []string{"provider.docker.host", "provider.docker.stop_timeout", "provider.docker.log_tail_lines"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x"}, yaml: "schedular:\n  interval: 1s\n", want: []string{"schedular.interval: unknown key"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://x", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1"}, yaml: "schedular:\n  interval: 1s\n", want: []string{"schedular.interval: unknown key"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "docker"},
 			yaml: "provider:\n  docker:\n    allowed_bind_paths: [/srv/ci, relative, /srv/../etc, /]\n    network_mode: my net\n",
 			want: []string{`provider.docker.allowed_bind_paths: each must be an absolute, clean host path other than /, got "relative"`, `got "/srv/../etc"`, `got "/"`, `provider.docker.network_mode: must be bridge, host, none or a network name, got "my net"`}},
 	} {
@@ -143,7 +143,7 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 		"GARO_AGENT_PROVIDER_DOCKER_STOP_TIMEOUT", "GARO_AGENT_PROVIDER_DOCKER_LOG_TAIL_LINES"} {
 		unsetenv(t, k)
 	}
-	t.Setenv("GARO_AGENT_SERVER_URL", "http://x")
+	t.Setenv("GARO_AGENT_SERVER_URL", "http://127.0.0.1:1")
 	t.Setenv("GARO_AGENT_PROVIDER_TYPE", "docker")
 	cfg, err := app.Load("", nil)
 	if err != nil {
@@ -182,7 +182,7 @@ func TestDockerProviderDefaultsAndOverrides(t *testing.T) {
 // provider.type has no default: without it the agent does not start, and says so in one
 // sentence that names the key and the choices.
 func TestProviderTypeIsRequired(t *testing.T) {
-	t.Setenv("GARO_AGENT_SERVER_URL", "http://x")
+	t.Setenv("GARO_AGENT_SERVER_URL", "http://127.0.0.1:1")
 	unsetenv(t, "GARO_AGENT_PROVIDER_TYPE")
 	_, err := app.Load("", nil)
 	want := `provider.type: must be set (GARO_AGENT_PROVIDER_TYPE or --provider) to "docker" (runners as containers on a Docker engine) ` +

@@ -71,7 +71,7 @@ type Client struct {
 func New(opts Options) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(opts.BaseURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("server url %q: want http(s)://host[:port][/path]", opts.BaseURL)
+		return nil, fmt.Errorf("server url %q: want http(s)://host[:port][/path]", RedactURL(opts.BaseURL))
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{}
@@ -317,7 +317,7 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error)
 			return 0, ctx.Err()
 		}
 		// Network errors and the attempt's own timeout: the server may be back soon.
-		// url.Error carries the URL, which holds no secret.
+		// url.Error carries the URL; net/http replaces a password in it with "***".
 		return 0, &retryable{err: fmt.Errorf("%s %s: %w", cl.method, cl.path, err)}
 	}
 	defer resp.Body.Close()
@@ -376,4 +376,20 @@ func apiError(cl call, status int, data []byte) *protocol.Error {
 	}
 	e.Code, e.Message = strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), msg
 	return e
+}
+
+// RedactURL is raw with the password of its userinfo replaced, for logs and errors; a
+// URL that does not parse is replaced whole (it may hold anything).
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	if u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "redacted")
+	}
+	return u.String()
 }

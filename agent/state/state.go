@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/garo-dev/garo/agent/client"
 )
 
 // ErrNotFound is Load's error when there is no state file yet: the agent must register.
@@ -28,9 +30,9 @@ type Identity struct {
 	RegisteredAt time.Time `json:"registered_at"`
 }
 
-// String shows the identity without its credential.
+// String shows the identity without its credential, nor a password of its server URL.
 func (i Identity) String() string {
-	return fmt.Sprintf("agent %s of group %s at %s", i.AgentID, i.Group, i.ServerURL)
+	return fmt.Sprintf("agent %s of group %s at %s", i.AgentID, i.Group, client.RedactURL(i.ServerURL))
 }
 
 // GoString keeps %#v from printing the credential too.

@@ -51,6 +51,12 @@ func TestSaveLoad(t *testing.T) {
 			t.Errorf("formatting shows the credential: %s", s)
 		}
 	}
+	withPassword := state.Identity{AgentID: "a1", Credential: "SECRET", ServerURL: "https://agent:s3cret@garo.example.com"}
+	for _, s := range []string{withPassword.String(), fmt.Sprintf("%v %+v %#v", withPassword, withPassword, withPassword)} {
+		if strings.Contains(s, "s3cret") || !strings.Contains(s, "agent:redacted@garo.example.com") {
+			t.Errorf("formatting shows the server URL's password: %s", s)
+		}
+	}
 	if !got.SameServer("HTTPS://GARO.example.com") || got.SameServer("https://other.example.com") {
 		t.Error("SameServer")
 	}

@@ -7,6 +7,7 @@
 //   - testdb: the test store, on SQLite and on a real PostgreSQL that it starts itself;
 //   - dockertest: the real Docker engine, static binaries and images built from memory;
 //   - simtest: the GitHub simulator served for one test, minting and removing runners;
+//   - tlstest: a private CA, server and client certificates as PEM files, for TLS tests;
 //   - agenttest: the agent's peers (garo-server's runner calls and jobs answer on the
 //     simulator, a provider whose listing hangs) for the tests of agent/...;
 //   - stack: garo-server, the GitHub simulator and garo-agent in one process, as e2e/

@@ -22,7 +22,7 @@ const ctxAgent = "garo.agent"
 // portal's openapi.yaml: agents are its only clients, and shared/protocol is its contract.
 func (s *server) agentRoutes(e *echo.Echo) {
 	jsonBody := requireJSON(echo.MIMEApplicationJSON)
-	g := e.Group(protocol.PathPrefix)
+	g := e.Group(protocol.PathPrefix, s.requireClientCert)
 	g.POST("/register", s.agentRegister, jsonBody)
 	g.POST("/heartbeat", s.agentHeartbeat, s.requireAgent, jsonBody)
 	g.GET("/config", s.agentConfig, s.requireAgent)
@@ -30,6 +30,22 @@ func (s *server) agentRoutes(e *echo.Echo) {
 	g.POST("/runners/credentials", s.agentCredentials, s.requireAgent, jsonBody)
 	g.POST("/runners/remove", s.agentRemoveRunner, s.requireAgent, jsonBody)
 	g.POST("/unregister", s.agentUnregister, s.requireAgent)
+}
+
+// requireClientCert refuses an agent call without a verified client certificate when
+// the server requires one (server.tls.require_agent_client_cert). A certificate of
+// another CA never gets here: the TLS handshake refused it already.
+func (s *server) requireClientCert(next echo.HandlerFunc) echo.HandlerFunc {
+	if !s.agentCert {
+		return next
+	}
+	return func(c echo.Context) error {
+		if st := c.Request().TLS; st == nil || len(st.VerifiedChains) == 0 {
+			return forbidden("this server requires a client certificate on %s: give the agent server.cert_file and server.key_file, "+
+				"a certificate of the CA in the server's server.tls.client_ca_file", protocol.PathPrefix)
+		}
+		return next(c)
+	}
 }
 
 // requireAgent authenticates the agent credential; the service records that the agent

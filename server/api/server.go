@@ -49,6 +49,11 @@ type Deps struct {
 	Webhook http.Handler
 	// Metrics serves /metrics (Prometheus text format).
 	Metrics http.Handler
+	// RequireAgentClientCert refuses agent protocol calls that came without a verified
+	// client certificate (server.tls.require_agent_client_cert). The listener verifies a
+	// certificate when one is given; this is where one is required, since the portal API
+	// shares the port and TLS client authentication is per connection. Optional.
+	RequireAgentClientCert bool
 
 	// Optional.
 
@@ -91,6 +96,8 @@ type server struct {
 	jobs     *jobs.Query
 	agents   *agents.Service
 	limiter  *authLimiter
+	// agentCert: agent calls need a verified client certificate.
+	agentCert bool
 }
 
 // New returns the HTTP handler of the API on the services of d, or an error naming what
@@ -102,7 +109,7 @@ func New(d Deps) (*echo.Echo, error) {
 	s := &server{
 		store: d.Store, log: d.Log, maxBody: d.MaxBodyBytes, version: d.Version,
 		auth: d.Auth, policies: d.Policies, groups: d.Groups, tokens: d.Tokens, jobs: d.Jobs,
-		agents: d.Agents,
+		agents: d.Agents, agentCert: d.RequireAgentClientCert,
 	}
 	limit := DefaultAuthLimit
 	if d.AuthLimit != nil {

@@ -80,8 +80,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
 	}
+	tlsCfg, err := serverTLS(cfg.Server.TLS, log)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler:           svc.api,
+		TLSConfig:         tlsCfg,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		ReadHeaderTimeout: cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
@@ -91,12 +96,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 	}
 	// Held agent polls would keep a graceful shutdown waiting: answer them at once.
 	srv.RegisterOnShutdown(svc.agents.StopPolls)
-	log.Info("garo-server listening", "addr", ln.Addr().String(), "database", cfg.Database.Driver, "version", v.Version)
+	log.Info("garo-server listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil,
+		"agent_client_cert_required", cfg.Server.TLS.RequireAgentClientCert, "database", cfg.Database.Driver, "version", v.Version)
 	if started != nil {
 		started(ln.Addr(), tokenFile)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the pair comes from tlsCfg.GetCertificate
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	loopsDone := make(chan struct{})
 	loopsCtx, stopLoops := context.WithCancel(ctx)
 	defer func() { stopLoops(); <-loopsDone }()
@@ -167,9 +179,10 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		Webhook:  hook,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 
-		AuthLimit:      &api.AuthLimit{Burst: l.Burst, Refill: l.Refill, MaxClients: l.MaxClients},
-		TrustedProxies: trusted,
-		Registry:       reg,
+		RequireAgentClientCert: cfg.Server.TLS.RequireAgentClientCert,
+		AuthLimit:              &api.AuthLimit{Burst: l.Burst, Refill: l.Refill, MaxClients: l.MaxClients},
+		TrustedProxies:         trusted,
+		Registry:               reg,
 	})
 	if err != nil {
 		return services{}, err

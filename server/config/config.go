@@ -72,6 +72,7 @@ type Server struct {
 	IdleTimeout     time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
 	MaxBodyBytes    int64         `mapstructure:"max_body_bytes" yaml:"max_body_bytes"`
+	TLS             TLS           `mapstructure:"tls" yaml:"tls"`
 }
 
 // Database says which store to use.
@@ -106,6 +107,7 @@ func Defaults() Config {
 		Server: Server{
 			Listen: "127.0.0.1:8080", ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
 			IdleTimeout: 120 * time.Second, ShutdownTimeout: 20 * time.Second, MaxBodyBytes: 1 << 20,
+			TLS: TLS{ReloadInterval: 5 * time.Second},
 		},
 		Database: Database{Driver: "sqlite", SQLitePath: "garo-data/garo.db", MaxOpenConns: 20, ConnMaxLifetime: 30 * time.Minute},
 		Auth:     Auth{AdminTokenFile: "garo-data/admin.token", FailureLimit: defaultFailureLimit},
@@ -158,6 +160,7 @@ func (c Config) Validate() error {
 	if c.Server.MaxBodyBytes < 1024 || c.Server.MaxBodyBytes > 64<<20 {
 		bad("server.max_body_bytes", "must be between 1024 and 67108864, got %d", c.Server.MaxBodyBytes)
 	}
+	c.Server.TLS.validate(bad)
 	switch c.Database.Driver {
 	case "sqlite":
 		if c.Database.SQLitePath == "" {

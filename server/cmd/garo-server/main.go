@@ -71,7 +71,11 @@ func newRoot() *cobra.Command {
 			defer stop()
 			return app.Run(ctx, cfg, log, func(addr net.Addr, tokenFile string) {
 				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "garo-server %s listening on http://%s (database: %s)\n", version.Version, addr, cfg.Database.Driver)
+				scheme := "http"
+				if cfg.Server.TLS.Enabled() {
+					scheme = "https"
+				}
+				fmt.Fprintf(out, "garo-server %s listening on %s://%s (database: %s)\n", version.Version, scheme, addr, cfg.Database.Driver)
 				if tokenFile != "" {
 					fmt.Fprintf(out, "first start: the admin token is in %s (mode 0600)\n  export GARO_TOKEN=$(cat %s)\n", tokenFile, tokenFile)
 				}
@@ -119,7 +123,11 @@ func newRoot() *cobra.Command {
 			if ready {
 				path = "/readyz"
 			}
-			if err := probe.Local(cmd.Context(), cfg.Server.Listen, path); err != nil {
+			check := probe.Local
+			if cfg.Server.TLS.Enabled() {
+				check = probe.LocalTLS
+			}
+			if err := check(cmd.Context(), cfg.Server.Listen, path); err != nil {
 				return fmt.Errorf("server.listen: %w", err)
 			}
 			return nil

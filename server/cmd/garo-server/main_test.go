@@ -104,6 +104,24 @@ func TestHealthcheck(t *testing.T) {
 	}
 }
 
+// healthcheck speaks TLS to a server with server.tls.cert_file, whose certificate names
+// another host than the loopback address it dials.
+func TestHealthcheckTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	}))
+	defer srv.Close()
+	listen := strings.TrimPrefix(srv.URL, "https://")
+	if _, err := run(t, "healthcheck", "--listen", listen); err == nil {
+		t.Fatal("plain HTTP to a TLS server passed")
+	}
+	t.Setenv("GARO_SERVER_TLS_CERT_FILE", "server.pem") // read by serve only
+	t.Setenv("GARO_SERVER_TLS_KEY_FILE", "server-key.pem")
+	if _, err := run(t, "healthcheck", "--listen", listen); err != nil {
+		t.Fatalf("healthcheck over TLS: %v", err)
+	}
+}
+
 // admin-token create mints an admin token on the configured database, on purpose: the
 // way back once every admin token expired or was deleted.
 func TestAdminTokenCreate(t *testing.T) {

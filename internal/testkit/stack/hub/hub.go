@@ -11,6 +11,8 @@ package hub
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -56,19 +58,23 @@ type Options struct {
 	AdminToken string
 	// WebhookSecret signs the simulator's deliveries; "" makes a random one.
 	WebhookSecret string
+	// ServerCAs, when Server turns TLS on (server.tls.cert_file), are the CAs of the
+	// server's certificate: the portal client and the webhook forwarder trust them.
+	ServerCAs *x509.CertPool
 }
 
 // Hub is a running simulator and server. Close stops them.
 type Hub struct {
 	Sim        *githubsim.Sim
 	SimURL     string         // the simulator's root, http://127.0.0.1:port (its REST API is under /api/v3)
-	ServerURL  string         // garo-server's root, http://127.0.0.1:port
+	ServerURL  string         // garo-server's root, http://127.0.0.1:port (https:// with server.tls)
 	Portal     *client.Client // the portal API as the bootstrap admin
 	AdminToken string
 	Dir        string
 	Log        *slog.Logger // Options.Log, or a discarding logger
 
 	cfg    config.Config
+	client *http.Client            // trusts Options.ServerCAs
 	target atomic.Pointer[url.URL] // where the webhook forwarder sends deliveries
 	stop   func() error            // stops the running server and returns its Run's error; nil when it is down
 	undo   []func()                // the forwarder and the simulator, in reverse order
@@ -89,7 +95,10 @@ func Start(ctx context.Context, o Options) (s *Hub, err error) {
 	if o.WebhookSecret == "" {
 		o.WebhookSecret = randomHex(16)
 	}
-	s = &Hub{AdminToken: o.AdminToken, Dir: o.Dir, Log: o.Log}
+	s = &Hub{AdminToken: o.AdminToken, Dir: o.Dir, Log: o.Log, client: &http.Client{}}
+	if o.ServerCAs != nil {
+		s.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: o.ServerCAs, MinVersion: tls.VersionTLS12}}
+	}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -112,7 +121,7 @@ func Start(ctx context.Context, o Options) (s *Hub, err error) {
 	if err := s.StartServer(ctx); err != nil {
 		return nil, err
 	}
-	if s.Portal, err = client.New(s.ServerURL, s.AdminToken); err != nil {
+	if s.Portal, err = client.New(s.ServerURL, s.AdminToken, client.WithHTTPClient(s.client)); err != nil {
 		return nil, fmt.Errorf("hub: portal client: %w", err)
 	}
 	return s, nil
@@ -146,6 +155,7 @@ func (s *Hub) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Transport = s.client.Transport
 	proxy.ErrorLog = stdlog.New(io.Discard, "", 0) // a server that is down is expected here
 	proxy.ServeHTTP(w, r)
 }
@@ -230,9 +240,13 @@ func (s *Hub) StartServer(ctx context.Context) error {
 	defer stopWait()
 	select {
 	case addr := <-ready:
+		scheme := "http"
+		if s.cfg.Server.TLS.Enabled() {
+			scheme = "https"
+		}
 		s.cfg.Server.Listen = addr.String()
-		s.ServerURL = "http://" + addr.String()
-		s.target.Store(&url.URL{Scheme: "http", Host: addr.String()})
+		s.ServerURL = scheme + "://" + addr.String()
+		s.target.Store(&url.URL{Scheme: scheme, Host: addr.String()})
 		s.stop = func() error { cancel(); return <-done }
 		return nil
 	case err := <-done:
