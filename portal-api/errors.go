@@ -16,8 +16,9 @@ const (
 	CodePreconditionFailed = "precondition_failed" // 412: If-Match does not match
 	CodeTooLarge           = "request_too_large"   // 413
 	CodeUnsupportedMedia   = "unsupported_media_type"
-	CodeUnavailable        = "unavailable" // 503
-	CodeInternal           = "internal"    // 500
+	CodeRateLimited        = "rate_limited" // 429: too many failed authentications from the client's address; Retry-After says when
+	CodeUnavailable        = "unavailable"  // 503
+	CodeInternal           = "internal"     // 500
 )
 
 // ErrorBody is the one error body of the API: {"error":{"code":"...","message":"..."}}.

@@ -155,7 +155,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 // overriding the last, and validates it.
 func Load(path string, fs *pflag.FlagSet) (Config, error) {
 	c := Defaults()
-	err := configload.Load(&c, configload.Options{EnvPrefix: EnvPrefix, File: path, Flags: fs, FlagKeys: flagKeys})
+	err := configload.Load(&c, configload.Options{EnvPrefix: EnvPrefix, File: path, Flags: fs, FlagKeys: flagKeys, IgnoreEnv: ignoredEnv})
 	if err != nil {
 		return Config{}, err
 	}

@@ -87,6 +87,9 @@ func TestSpecDescribesTheRouteTable(t *testing.T) {
 		if slices.Contains(r.statuses, 401) && !slices.Contains(r.statuses, 503) {
 			want = append(want, 503) // authenticated routes need the database
 		}
+		if slices.Contains(r.statuses, 401) && !r.public {
+			want = append(want, 429) // authenticated routes refuse an address that failed too often
+		}
 		var got []int
 		for code := range op.Responses.Map() {
 			n, err := strconv.Atoi(code)

@@ -50,9 +50,10 @@ func (s *Service) RegisterWithClientKey(ctx context.Context, req protocol.Regist
 	if err := validateRegister(&req); err != nil {
 		return nil, err
 	}
-	unusable := fmt.Errorf("%w: registration token unknown, expired or used up: ask an admin for a new one", ErrUnauthenticated)
+	const unusableMsg = "registration token unknown, expired or used up: ask an admin for a new one"
+	unusable := auth.Fail(ErrUnauthenticated, auth.ReasonUnknown, unusableMsg)
 	if !strings.HasPrefix(req.Token, RegistrationTokenPrefix) {
-		return nil, unusable
+		return nil, auth.Fail(ErrUnauthenticated, auth.ReasonMalformed, unusableMsg)
 	}
 	credential, err := newSecret(CredentialPrefix)
 	if err != nil {
@@ -123,14 +124,18 @@ func (s *Service) Authenticate(ctx context.Context, authorization string) (*stor
 	scheme, secret, ok := strings.Cut(authorization, " ")
 	secret = strings.TrimSpace(secret)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
-		return nil, fmt.Errorf("%w: Authorization must be \"Bearer <agent credential>\"", ErrUnauthenticated)
+		reason := auth.ReasonMalformed
+		if authorization == "" {
+			reason = auth.ReasonMissing
+		}
+		return nil, auth.Fail(ErrUnauthenticated, reason, "Authorization must be \"Bearer <agent credential>\"")
 	}
 	if !strings.HasPrefix(secret, CredentialPrefix) {
-		return nil, fmt.Errorf("%w: not an agent credential (they start with %s)", ErrUnauthenticated, CredentialPrefix)
+		return nil, auth.Fail(ErrUnauthenticated, auth.ReasonMalformed, "not an agent credential (they start with %s)", CredentialPrefix)
 	}
 	a, err := s.st.AgentByCredentialHash(ctx, auth.Hash(secret))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: unknown agent credential: register the agent again", ErrUnauthenticated)
+		return nil, auth.Fail(ErrUnauthenticated, auth.ReasonUnknown, "unknown agent credential: register the agent again")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate agent: %w", err)
@@ -149,7 +154,7 @@ func (s *Service) Authenticate(ctx context.Context, authorization string) (*stor
 }
 
 func revokedError(a *store.Agent) error {
-	return fmt.Errorf("%w: agent %s was revoked at %s: register it again", ErrUnauthenticated, a.ID, a.RevokedAt.UTC().Format(time.RFC3339))
+	return auth.Fail(ErrUnauthenticated, auth.ReasonRevoked, "agent %s was revoked at %s: register it again", a.ID, a.RevokedAt.UTC().Format(time.RFC3339))
 }
 
 // current re-reads agent id for a poll that woke up: a revoked agent gets

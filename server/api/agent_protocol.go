@@ -55,8 +55,12 @@ func (s *server) requireClientCert(next echo.HandlerFunc) echo.HandlerFunc {
 // was seen.
 func (s *server) requireAgent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := s.authAllowed(c); err != nil {
+			return err
+		}
 		a, err := s.agents.Authenticate(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))
 		if err != nil {
+			s.authFailed(c, credentialAgent, err)
 			return err
 		}
 		if err := checkClientKey(a, clientKey(c.Request())); err != nil {
@@ -99,11 +103,15 @@ func agentOf(c echo.Context) *store.Agent {
 
 func (s *server) agentRegister(c echo.Context) error {
 	var req protocol.RegisterRequest
+	if err := s.authAllowed(c); err != nil {
+		return err
+	}
 	if err := jsonbody.Decode(c.Request().Body, &req); err != nil {
 		return err
 	}
 	out, err := s.agents.RegisterWithClientKey(c.Request().Context(), req, clientKey(c.Request()))
 	if err != nil {
+		s.authFailed(c, credentialRegistration, err)
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

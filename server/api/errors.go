@@ -47,7 +47,7 @@ func (s *server) errorHandler(err error, c echo.Context) {
 	switch body.status {
 	case http.StatusUnauthorized:
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="garo"`)
-	case http.StatusServiceUnavailable:
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		retry := "5"
 		if body.retryAfter > 0 {
 			retry = strconv.FormatInt(int64((body.retryAfter+time.Second-1)/time.Second), 10)
@@ -71,7 +71,7 @@ type errorAnswer struct {
 	code       string
 	msg        string
 	fields     []portalapi.FieldError
-	retryAfter time.Duration // of a 503; 0 means the default
+	retryAfter time.Duration // of a 503 or 429; 0 means the default
 }
 
 // classify maps an error from a handler or a service to its answer. Anything it does not
@@ -83,11 +83,14 @@ func (s *server) classify(err error, c echo.Context) errorAnswer {
 		ferr     portalapi.FieldError
 		herr     *echo.HTTPError
 		maxBytes *http.MaxBytesError
+		limited  *rateLimitedError
 	)
 	if answer, ok := classifyAgent(err); ok {
 		return answer
 	}
 	switch {
+	case errors.As(err, &limited):
+		return errorAnswer{status: http.StatusTooManyRequests, code: portalapi.CodeRateLimited, msg: limited.Error(), retryAfter: limited.retryAfter()}
 	case errors.As(err, &ae):
 		return errorAnswer{status: ae.status, code: ae.code, msg: ae.msg}
 	case errors.As(err, &verr):

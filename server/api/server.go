@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
@@ -52,6 +54,17 @@ type Deps struct {
 	// certificate when one is given; this is where one is required, since the portal API
 	// shares the port and TLS client authentication is per connection. Optional.
 	RequireAgentClientCert bool
+
+	// Optional.
+
+	// AuthLimit bounds failed authentications per client address; nil is
+	// DefaultAuthLimit, a zero AuthLimit turns the limit off (failures are still counted).
+	AuthLimit *AuthLimit
+	// TrustedProxies are the networks of the reverse proxies whose X-Forwarded-For names
+	// the client; empty: the client is the connection's peer, and the header is ignored.
+	TrustedProxies []netip.Prefix
+	// Registry registers the API's own metrics (garo_api_*); nil registers them nowhere.
+	Registry prometheus.Registerer
 }
 
 // check names every missing dependency.
@@ -82,6 +95,7 @@ type server struct {
 	tokens   *auth.Tokens
 	jobs     *jobs.Query
 	agents   *agents.Service
+	limiter  *authLimiter
 	// agentCert: agent calls need a verified client certificate.
 	agentCert bool
 }
@@ -97,8 +111,14 @@ func New(d Deps) (*echo.Echo, error) {
 		auth: d.Auth, policies: d.Policies, groups: d.Groups, tokens: d.Tokens, jobs: d.Jobs,
 		agents: d.Agents, agentCert: d.RequireAgentClientCert,
 	}
+	limit := DefaultAuthLimit
+	if d.AuthLimit != nil {
+		limit = *d.AuthLimit
+	}
+	s.limiter = newAuthLimiter(limit, nil, d.Registry)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = ipExtractor(d.TrustedProxies)
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(withRequestID, s.accessLog, s.recoverPanic, s.limitBody)
 	s.routes(e, d)

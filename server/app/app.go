@@ -43,7 +43,9 @@ type Started func(addr net.Addr, adminTokenFile string)
 
 // Run serves until ctx ends, then shuts down gracefully within the configured timeout.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Started) error {
-	st, err := store.Open(ctx, storeConfig(cfg.Database), log)
+	sc := storeConfig(cfg.Database)
+	sc.Exclusive = true // a second garo-server on the same SQLite file is refused
+	st, err := store.Open(ctx, sc, log)
 	if err != nil {
 		return err
 	}
@@ -160,6 +162,11 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		Unreported: cfg.Agents.UnreportedRunnerTimeout, GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
 	}, notifier, runners.NewService(runners.Config{NoJIT: cfg.GitHub.RegistrationTokensOnly}, gh), log, reg)
 	v := version.Get()
+	trusted, err := cfg.Server.TrustedProxyPrefixes()
+	if err != nil {
+		return services{}, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	l := cfg.Auth.FailureLimit
 	handler, err := api.New(api.Deps{
 		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Version:  portalapi.VersionInfo{Version: v.Version, Commit: v.Commit, BuildDate: v.BuildDate, GoVersion: v.GoVersion},
@@ -173,6 +180,9 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 
 		RequireAgentClientCert: cfg.Server.TLS.RequireAgentClientCert,
+		AuthLimit:              &api.AuthLimit{Burst: l.Burst, Refill: l.Refill, MaxClients: l.MaxClients},
+		TrustedProxies:         trusted,
+		Registry:               reg,
 	})
 	if err != nil {
 		return services{}, err

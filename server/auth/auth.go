@@ -25,6 +25,42 @@ const TokenPrefix = "garo_"
 // ErrUnauthenticated means the request carries no usable token.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
+// Reasons of a failed authentication (Failure.Reason), the values of the reason label of
+// garo_api_auth_failures_total.
+const (
+	ReasonMissing   = "missing"   // no Authorization header, or no registration token
+	ReasonMalformed = "malformed" // not "Bearer <secret>", or a secret of the wrong kind
+	ReasonUnknown   = "unknown"   // no such credential: never issued, deleted, or used up
+	ReasonExpired   = "expired"
+	ReasonRevoked   = "revoked"
+)
+
+// Failure is an authentication that failed for a reason that is safe to show and to
+// count. It Is its Sentinel (ErrUnauthenticated, or the agent protocol's), so callers keep
+// checking with errors.Is.
+type Failure struct {
+	Sentinel error
+	Reason   string
+	Message  string
+}
+
+func (f *Failure) Error() string { return f.Sentinel.Error() + ": " + f.Message }
+func (f *Failure) Unwrap() error { return f.Sentinel }
+
+// Fail returns a Failure of sentinel for reason, its message formatted.
+func Fail(sentinel error, reason, format string, args ...any) error {
+	return &Failure{Sentinel: sentinel, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// FailureReason returns the reason of a Failure in err's chain, or "other".
+func FailureReason(err error) string {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Reason
+	}
+	return "other"
+}
+
 // NewSecret returns a fresh random token.
 func NewSecret() (string, error) {
 	b := make([]byte, 32)
@@ -83,21 +119,21 @@ func NewAuthenticator(tokens tokenFinder, now func() time.Time) *Authenticator {
 func (a *Authenticator) Authenticate(ctx context.Context, authorization string) (*Principal, error) {
 	scheme, secret, ok := strings.Cut(authorization, " ")
 	if authorization == "" {
-		return nil, fmt.Errorf("%w: missing Authorization header", ErrUnauthenticated)
+		return nil, Fail(ErrUnauthenticated, ReasonMissing, "missing Authorization header")
 	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return nil, fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", ErrUnauthenticated)
+		return nil, Fail(ErrUnauthenticated, ReasonMalformed, "Authorization must be \"Bearer <token>\"")
 	}
 	t, err := a.tokens.TokenByHash(ctx, Hash(strings.TrimSpace(secret)))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
+		return nil, Fail(ErrUnauthenticated, ReasonUnknown, "unknown or revoked token")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	now := a.now().UTC()
 	if t.ExpiresAt != nil && !t.ExpiresAt.After(now) {
-		return nil, fmt.Errorf("%w: token expired at %s", ErrUnauthenticated, t.ExpiresAt.UTC().Format(time.RFC3339))
+		return nil, Fail(ErrUnauthenticated, ReasonExpired, "token expired at %s", t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	if err := a.tokens.TouchToken(ctx, t.ID, now); err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)

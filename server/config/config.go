@@ -63,7 +63,10 @@ type Catchup struct {
 
 // Server is the HTTP listener.
 type Server struct {
-	Listen          string        `mapstructure:"listen" yaml:"listen"`
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR networks) whose
+	// X-Forwarded-For names the client; empty: the client is the connection's peer.
+	TrustedProxies  []string      `mapstructure:"trusted_proxies" yaml:"trusted_proxies"`
 	ReadTimeout     time.Duration `mapstructure:"read_timeout" yaml:"read_timeout"`
 	WriteTimeout    time.Duration `mapstructure:"write_timeout" yaml:"write_timeout"`
 	IdleTimeout     time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
@@ -88,6 +91,8 @@ type Auth struct {
 	// AdminTokenFile receives a generated admin token (mode 0600) on a first start when
 	// BootstrapAdminToken is empty.
 	AdminTokenFile string `mapstructure:"admin_token_file" yaml:"admin_token_file"`
+	// FailureLimit bounds failed authentications per client address.
+	FailureLimit FailureLimit `mapstructure:"failure_limit" yaml:"failure_limit"`
 }
 
 // Log is the logger's setup.
@@ -105,7 +110,7 @@ func Defaults() Config {
 			TLS: TLS{ReloadInterval: 5 * time.Second},
 		},
 		Database: Database{Driver: "sqlite", SQLitePath: "garo-data/garo.db", MaxOpenConns: 20, ConnMaxLifetime: 30 * time.Minute},
-		Auth:     Auth{AdminTokenFile: "garo-data/admin.token"},
+		Auth:     Auth{AdminTokenFile: "garo-data/admin.token", FailureLimit: defaultFailureLimit},
 		GitHub: GitHub{
 			WebhookMaxBodyBytes: 25 << 20,
 			Catchup: Catchup{
@@ -125,7 +130,7 @@ func Defaults() Config {
 // the environment and the flags that were set in fs (may be nil). It validates the result.
 func Load(path string, fs *pflag.FlagSet) (Config, error) {
 	c := Defaults()
-	err := configload.Load(&c, configload.Options{EnvPrefix: EnvPrefix, File: path, Flags: fs, FlagKeys: flagKeys})
+	err := configload.Load(&c, configload.Options{EnvPrefix: EnvPrefix, File: path, Flags: fs, FlagKeys: flagKeys, IgnoreEnv: ignoredEnv})
 	if err != nil {
 		return Config{}, err
 	}
@@ -181,6 +186,7 @@ func (c Config) Validate() error {
 		bad("auth.admin_token_file", "must be set when auth.bootstrap_admin_token is empty")
 	}
 	c.GitHub.validate(bad)
+	c.validateFailureLimit(bad)
 	c.Agents.validate(bad, c.Server.WriteTimeout)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
@@ -201,6 +207,9 @@ func (c Config) Validate() error {
 func (c Config) Redacted() Config {
 	if c.Database.DSN != "" {
 		c.Database.DSN = redactDSN(c.Database.DSN)
+	}
+	if c.GitHub.APIURL != "" {
+		c.GitHub.APIURL = redactURL(c.GitHub.APIURL)
 	}
 	for _, secret := range []*string{
 		&c.Auth.BootstrapAdminToken, &c.GitHub.PrivateKey, &c.GitHub.PAT,

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -415,6 +416,14 @@ func TestRedacted(t *testing.T) {
 			wantDSN: "host=db PASSWORD = <redacted> dbname=garo", secrets: []string{"s3cret"}},
 		{name: "quoted key=value with spaces", dsn: `host=db password='s3 cr\'et' dbname=garo`,
 			wantDSN: "host=db password=<redacted> dbname=garo", secrets: []string{"s3", `cr\'et`}},
+		{name: "URL with sslpassword", dsn: "postgres://garo@db/garo?sslmode=verify-full&sslcert=/etc/garo/client.crt&sslkey=/etc/garo/client.key&sslpassword=k3yp4ss",
+			wantDSN: "postgres://garo@db/garo?sslcert=%2Fetc%2Fgaro%2Fclient.crt&sslkey=%2Fetc%2Fgaro%2Fclient.key&sslmode=verify-full&sslpassword=redacted",
+			secrets: []string{"k3yp4ss"}},
+		{name: "URL with password and sslpassword", dsn: "postgresql://garo:s3cret@db/garo?sslpassword=k3yp4ss&password=s3cond",
+			wantDSN: "postgresql://garo:redacted@db/garo?password=redacted&sslpassword=redacted", secrets: []string{"s3cret", "k3yp4ss", "s3cond"}},
+		{name: "key=value with sslpassword", dsn: "host=db user=garo sslmode=verify-full sslkey=/etc/garo/client.key sslpassword='k3y p4ss' password=s3cret",
+			wantDSN: "host=db user=garo sslmode=verify-full sslkey=/etc/garo/client.key sslpassword=<redacted> password=<redacted>",
+			secrets: []string{"k3y", "p4ss", "s3cret"}},
 		{name: "key=value without password unchanged", dsn: "host=db user=garo dbname=garo",
 			wantDSN: "host=db user=garo dbname=garo"},
 		{name: "bootstrap token", token: token, wantToken: "<redacted>", secrets: []string{token}},
@@ -462,5 +471,74 @@ func TestRedactedQueryPasswordKeepsOtherParameters(t *testing.T) {
 	got := c.Redacted().Database.DSN
 	if strings.Contains(got, "s3cret") || !strings.Contains(got, "password=redacted") || !strings.Contains(got, "sslmode=require") {
 		t.Errorf("DSN = %q, want the password replaced and sslmode kept", got)
+	}
+}
+
+// github.api_url may carry credentials (a token as the user, or in the query); serve
+// refuses them, and config print must not show them either.
+func TestRedactedAPIURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want, secret string }{
+		{"", "", ""},
+		{"https://ghe.example.com/api/v3/", "https://ghe.example.com/api/v3/", ""},
+		{"https://x-access-token:ghp_l34kedT0ken@ghe.example.com/api/v3/", "https://redacted@ghe.example.com/api/v3/", "ghp_l34kedT0ken"},
+		{"https://ghp_l34kedT0ken@ghe.example.com/api/v3/", "https://redacted@ghe.example.com/api/v3/", "ghp_l34kedT0ken"},
+		{"https://admin:hunter2hunter2@ghe.example.com/", "https://redacted@ghe.example.com/", "hunter2hunter2"},
+		{"https://ghe.example.com/api/v3/?access_token=ghp_l34kedT0ken", "https://ghe.example.com/api/v3/?access_token=redacted", "ghp_l34kedT0ken"},
+		{"https://admin:hun%zzter2@ghe.example.com/", "<redacted>", "hun%zzter2"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
+			c := config.Defaults()
+			c.GitHub.APIURL = tc.in
+			got := c.Redacted().GitHub.APIURL
+			if got != tc.want || (tc.secret != "" && strings.Contains(got, tc.secret)) {
+				t.Errorf("api_url %q redacted = %q, want %q", tc.in, got, tc.want)
+			}
+			if c.GitHub.APIURL != tc.in {
+				t.Errorf("Redacted changed its receiver")
+			}
+		})
+	}
+}
+
+// The failure limit and the trusted proxies: documented defaults, the environment, and
+// validation naming the key.
+func TestFailureLimitAndTrustedProxies(t *testing.T) {
+	d := config.Defaults()
+	if l := d.Auth.FailureLimit; l.Burst != 20 || l.Refill != 3*time.Second || l.MaxClients != 10000 || len(d.Server.TrustedProxies) != 0 {
+		t.Fatalf("defaults = %+v, trusted %v", l, d.Server.TrustedProxies)
+	}
+	t.Setenv("GARO_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.10 ,2001:db8::/32")
+	t.Setenv("GARO_AUTH_FAILURE_LIMIT_BURST", "5")
+	t.Setenv("GARO_AUTH_FAILURE_LIMIT_REFILL", "1m")
+	c, err := config.Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefixes, err := c.Server.TrustedProxyPrefixes()
+	if err != nil || fmt.Sprint(prefixes) != "[10.0.0.0/8 192.0.2.10/32 2001:db8::/32]" {
+		t.Errorf("trusted proxies = %v, %v", prefixes, err)
+	}
+	if l := c.Auth.FailureLimit; l.Burst != 5 || l.Refill != time.Minute {
+		t.Errorf("failure limit = %+v", l)
+	}
+	for _, tc := range []struct{ env, value, key string }{
+		{"GARO_SERVER_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal", "server.trusted_proxies"},
+		{"GARO_AUTH_FAILURE_LIMIT_BURST", "-1", "auth.failure_limit.burst"},
+		{"GARO_AUTH_FAILURE_LIMIT_REFILL", "0s", "auth.failure_limit.refill"},
+		{"GARO_AUTH_FAILURE_LIMIT_MAX_CLIENTS", "0", "auth.failure_limit.max_clients"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			if _, err := config.Load("", nil); err == nil || !strings.Contains(err.Error(), tc.key+":") {
+				t.Errorf("%s=%s: %v, want an error naming %s", tc.env, tc.value, err, tc.key)
+			}
+		})
+	}
+	t.Setenv("GARO_AUTH_FAILURE_LIMIT_BURST", "0")
+	t.Setenv("GARO_AUTH_FAILURE_LIMIT_REFILL", "0s")
+	if _, err := config.Load("", nil); err != nil {
+		t.Errorf("burst 0 (off) with refill 0s: %v", err)
 	}
 }

@@ -28,9 +28,12 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("log-format", d.Log.Format, `"text" or "json" (log.format)`)
 }
 
+// dsnPassword finds password and sslpassword (the client key's passphrase) in a key=value
+// DSN.
 var dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
-// redactDSN hides the password of a PostgreSQL URL or key=value DSN.
+// redactDSN hides the password of a PostgreSQL URL or key=value DSN, and the sslpassword
+// that unlocks its client key.
 func redactDSN(dsn string) string {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
@@ -40,12 +43,43 @@ func redactDSN(dsn string) string {
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "redacted")
 		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "redacted")
-			u.RawQuery = q.Encode()
-		}
+		redactQuery(u, func(key string) bool { return strings.HasSuffix(strings.ToLower(key), "password") })
 		return u.String()
 	}
 	return dsnPassword.ReplaceAllString(dsn, "${1}<redacted>")
+}
+
+// redactURL hides the credentials a URL may carry: its user information whole (a token
+// is often the user name: https://x-access-token:ghp_…@ghe/ or https://ghp_…@ghe/) and
+// the values of its query. A URL that does not parse is redacted whole.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<redacted>"
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	redactQuery(u, func(string) bool { return true })
+	return u.String()
+}
+
+// redactQuery replaces the values of the query parameters of u that secret names.
+func redactQuery(u *url.URL, secret func(key string) bool) {
+	if u.RawQuery == "" {
+		return
+	}
+	q := u.Query()
+	changed := false
+	for key, values := range q {
+		if secret(key) {
+			for i := range values {
+				values[i] = "redacted"
+			}
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
 }

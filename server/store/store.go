@@ -42,6 +42,11 @@ type Config struct {
 	DSN             string
 	MaxOpenConns    int
 	ConnMaxLifetime time.Duration
+	// Exclusive (SQLite) takes an advisory lock on "<DSN>.lock" for the store's life, so
+	// that a second garo-server on the same file is refused at start (ErrLocked). The
+	// server sets it; a short-lived command beside a running server (admin-token create)
+	// does not.
+	Exclusive bool
 }
 
 // Store is a handle on the database. Inside Tx it is bound to one transaction.
@@ -49,16 +54,25 @@ type Store struct {
 	db     *gorm.DB
 	driver string
 	now    func() time.Time
+	lock   *os.File // the SQLite lock file of an Exclusive store; nil otherwise and inside Tx
 }
 
 // Open connects to the database and applies the migrations it lacks.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
-	var dialector gorm.Dialector
+	var (
+		dialector gorm.Dialector
+		lock      *os.File
+	)
 	switch cfg.Driver {
 	case DriverSQLite:
 		dsn, err := sqliteDSN(cfg.DSN)
 		if err != nil {
 			return nil, err
+		}
+		if cfg.Exclusive && cfg.DSN != ":memory:" {
+			if lock, err = lockSQLite(cfg.DSN); err != nil {
+				return nil, err
+			}
 		}
 		dialector = sqlite.Open(dsn)
 	case DriverPostgres:
@@ -75,10 +89,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		PrepareStmt:    false,
 	})
 	if err != nil {
+		closeLock(lock)
 		return nil, fmt.Errorf("open %s database: %w", cfg.Driver, err)
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
+		closeLock(lock)
 		return nil, fmt.Errorf("open %s database: %w", cfg.Driver, err)
 	}
 	if cfg.Driver == DriverSQLite {
@@ -92,14 +108,16 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if cfg.ConnMaxLifetime > 0 {
 		sqlDB.SetConnMaxLifetime(cfg.ConnMaxLifetime)
 	}
-	s := &Store{db: db, driver: cfg.Driver, now: now}
+	s := &Store{db: db, driver: cfg.Driver, now: now, lock: lock}
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
+		closeLock(lock)
 		return nil, err
 	}
 	applied, err := migrate(ctx, db, cfg.Driver, now())
 	if err != nil {
 		_ = sqlDB.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("migrate %s database: %w", cfg.Driver, err)
 	}
 	if len(applied) > 0 {
@@ -147,13 +165,24 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pool.
+// Close closes the connection pool, then releases the SQLite lock of an Exclusive store.
 func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
-	return sqlDB.Close()
+	err = sqlDB.Close()
+	// The lock goes after the database is closed (its WAL folded back), never before.
+	closeLock(s.lock)
+	s.lock = nil
+	return err
+}
+
+// closeLock releases the SQLite lock (closing its file releases the flock).
+func closeLock(f *os.File) {
+	if f != nil {
+		_ = f.Close()
+	}
 }
 
 // Tx runs fn in one transaction: everything fn writes is committed together or not at all.

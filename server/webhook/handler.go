@@ -107,11 +107,22 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, guid stri
 		return writeError(w, http.StatusServiceUnavailable, portalapi.CodeUnavailable,
 			"webhooks are not configured on this server: set github.webhook_secret"), "not_configured"
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
+	// Whoever can reach the endpoint may post to it: refuse a delivery that cannot be
+	// GitHub's before reading up to MaxBody of it, by its headers alone.
+	if _, err := CheckHeader(r.Header.Get("X-Hub-Signature-256"), r.Header.Get("X-Hub-Signature")); err != nil {
+		return writeError(w, http.StatusUnauthorized, portalapi.CodeUnauthorized, err.Error()), "bad_signature"
+	}
+	tooLarge := func() int {
 		return writeError(w, http.StatusRequestEntityTooLarge, portalapi.CodeTooLarge,
-			fmt.Sprintf("webhook body is larger than %d bytes", h.cfg.MaxBody)), "too_large"
+			fmt.Sprintf("webhook body is larger than %d bytes", h.cfg.MaxBody))
+	}
+	if r.ContentLength > h.cfg.MaxBody {
+		return tooLarge(), "too_large"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	var maxBytes *http.MaxBytesError
+	if errors.As(err, &maxBytes) {
+		return tooLarge(), "too_large"
 	}
 	if err != nil {
 		return writeError(w, http.StatusBadRequest, portalapi.CodeInvalidRequest, "read webhook body: "+err.Error()), "bad_request"

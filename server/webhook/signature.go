@@ -5,29 +5,46 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 )
 
-// Signature errors. Both are answered 401.
+// Signature errors. All are answered 401.
 var (
-	ErrMissingSignature = errors.New("missing X-Hub-Signature-256 header (the SHA-1 X-Hub-Signature is not accepted)")
-	ErrBadSignature     = errors.New("X-Hub-Signature-256 does not match the body")
+	ErrMissingSignature   = errors.New("missing X-Hub-Signature-256 header")
+	ErrMalformedSignature = errors.New(`X-Hub-Signature-256 must be "sha256=" followed by 64 hex digits`)
+	ErrBadSignature       = errors.New("X-Hub-Signature-256 does not match the body")
 )
+
+// CheckHeader checks, before anything of the body is read, that a delivery carries an
+// X-Hub-Signature-256 of the right form ("sha256=" and 64 hex digits), and returns the
+// signature's bytes. sha1Header is X-Hub-Signature: GitHub sends both, and a request with
+// only the SHA-1 one is refused, saying so.
+func CheckHeader(header, sha1Header string) ([]byte, error) {
+	if header == "" {
+		if sha1Header != "" {
+			return nil, fmt.Errorf("%w: only X-Hub-Signature (SHA-1) was sent, which is not accepted", ErrMissingSignature)
+		}
+		return nil, ErrMissingSignature
+	}
+	hexSum, ok := strings.CutPrefix(header, "sha256=")
+	if !ok || len(hexSum) != 2*sha256.Size {
+		return nil, ErrMalformedSignature
+	}
+	sum, err := hex.DecodeString(hexSum)
+	if err != nil {
+		return nil, ErrMalformedSignature
+	}
+	return sum, nil
+}
 
 // Verify checks header ("sha256=<hex HMAC-SHA256 of body>") against each secret, in constant
 // time. Only the SHA-256 signature counts: GitHub also sends a SHA-1 X-Hub-Signature, and a
 // request carrying only that one is refused.
 func Verify(header string, body []byte, secrets [][]byte) error {
-	if header == "" {
-		return ErrMissingSignature
-	}
-	hexSum, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return ErrBadSignature
-	}
-	got, err := hex.DecodeString(hexSum)
-	if err != nil || len(got) != sha256.Size {
-		return ErrBadSignature
+	got, err := CheckHeader(header, "")
+	if err != nil {
+		return err
 	}
 	for _, secret := range secrets {
 		mac := hmac.New(sha256.New, secret)

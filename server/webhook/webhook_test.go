@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,4 +332,77 @@ func TestNothingWrittenWhenTheDatabaseFails(t *testing.T) {
 			t.Fatalf("delivery with the database closed = %d %v (after %v)", got, out, time.Since(start))
 		}
 	})
+}
+
+// countingBody is a request body that counts what the handler read of it: an endless
+// stream, as an attacker would send.
+type countingBody struct{ read atomic.Int64 }
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	b.read.Add(int64(len(p)))
+	return len(p), nil
+}
+
+func (b *countingBody) Close() error { return nil }
+
+// A delivery that cannot be GitHub's by its headers (no X-Hub-Signature-256, or one of the
+// wrong form), or that announces a body above the limit, is refused before the handler
+// reads any of its body; the 401 says exactly what is missing.
+func TestRefusedBeforeTheBodyIsRead(t *testing.T) {
+	t.Parallel()
+	h := webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}, MaxBody: 64 << 10}, nil, nil, testkit.Discard(), nil)
+	valid := "sha256=" + strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name         string
+		sig256, sig1 string
+		length       int64
+		status       int
+		message      string
+		messageLacks string
+	}{
+		{name: "no signature", status: 401, message: "missing X-Hub-Signature-256 header", messageLacks: "SHA-1"},
+		{name: "SHA-1 only", sig1: "sha1=" + strings.Repeat("ab", 20), status: 401,
+			message: "missing X-Hub-Signature-256 header: only X-Hub-Signature (SHA-1) was sent, which is not accepted"},
+		{name: "no prefix", sig256: strings.Repeat("ab", 32), status: 401, message: `X-Hub-Signature-256 must be "sha256=" followed by 64 hex digits`},
+		{name: "short", sig256: "sha256=abcd", status: 401, message: `X-Hub-Signature-256 must be "sha256=" followed by 64 hex digits`},
+		{name: "not hex", sig256: "sha256=" + strings.Repeat("zz", 32), status: 401, message: `X-Hub-Signature-256 must be "sha256=" followed by 64 hex digits`},
+		{name: "too long", sig256: valid + "ab", status: 401, message: `X-Hub-Signature-256 must be "sha256=" followed by 64 hex digits`},
+		{name: "announced too large", sig256: valid, length: 25 << 20, status: 413, message: "webhook body is larger than 65536 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := &countingBody{}
+			req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/webhooks/github", body)
+			req.ContentLength = tc.length
+			if tc.length == 0 {
+				req.ContentLength = -1 // unknown: chunked
+			}
+			req.Header.Set("X-GitHub-Event", "workflow_job")
+			req.Header.Set("X-GitHub-Delivery", "d-"+tc.name)
+			if tc.sig256 != "" {
+				req.Header.Set("X-Hub-Signature-256", tc.sig256)
+			}
+			if tc.sig1 != "" {
+				req.Header.Set("X-Hub-Signature", tc.sig1)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var out struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			_ = json.Unmarshal(rec.Body.Bytes(), &out)
+			if rec.Code != tc.status || out.Error.Message != tc.message {
+				t.Errorf("answer %d %q, want %d %q", rec.Code, out.Error.Message, tc.status, tc.message)
+			}
+			if tc.messageLacks != "" && strings.Contains(out.Error.Message, tc.messageLacks) {
+				t.Errorf("message %q mentions %s, which was not sent", out.Error.Message, tc.messageLacks)
+			}
+			if n := body.read.Load(); n != 0 {
+				t.Errorf("the handler read %d bytes of the body before refusing it", n)
+			}
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"sort"
 	"strconv"
@@ -28,6 +29,10 @@ type Options struct {
 	File      string            // a YAML file; "" reads none
 	Flags     *pflag.FlagSet    // may be nil; only flags that were set count
 	FlagKeys  map[string]string // flag name → key
+	// IgnoreEnv are variables with the prefix that name no key on purpose (GARO_CONFIG),
+	// or, ending in "_", prefixes of other programs' variables (GARO_AGENT_ for the
+	// server): UnknownEnv does not report them.
+	IgnoreEnv []string
 }
 
 // Load fills dst, a pointer to a struct whose fields carry mapstructure tags, over the
@@ -63,6 +68,13 @@ func Load(dst any, o Options) error {
 	for _, l := range all {
 		if err := decode(v, l); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	// With the strict switch, a variable that names no key is an error; without it the
+	// binary warns (UnknownEnv) once its logger is set up.
+	if StrictEnv(o.EnvPrefix) {
+		for _, u := range UnknownEnv(dst, o, os.Environ()) {
+			errs = append(errs, fmt.Errorf("%s (%s%s is set)", u, o.EnvPrefix, StrictEnvSuffix))
 		}
 	}
 	return errors.Join(errs...)

@@ -17,6 +17,7 @@ const (
 	CodeConflict       = "conflict"        // 409 on credentials: GitHub already has a runner of that name
 	CodeInvalidRequest = "invalid_request" // 400: error.fields names what is wrong
 	CodeUnavailable    = "unavailable"     // 503: GitHub cannot be reached, or the server has no GitHub credentials; Retry-After says when
+	CodeRateLimited    = "rate_limited"    // 429: too many failed authentications from the agent's address; Retry-After says when
 	CodeGitHubLimit    = "github_limit"    // 503: GitHub's rate limit; Retry-After says when
 	CodeGitHubError    = "github_error"    // 502: GitHub refused the server (App not installed, bad credentials, unknown repository); retry with backoff
 )

@@ -73,6 +73,9 @@ identity in its state file (mode 0600) and the token can be removed.`,
 			if err != nil {
 				return err
 			}
+			// GARO_AGENT_* variables that name no key (GARO_AGENT_STRICT_ENV=1 made them
+			// errors of load).
+			configload.WarnUnknown(log, app.EnvPrefix, app.UnknownEnv())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return app.Run(ctx, cfg, log, app.Options{})
@@ -86,6 +89,9 @@ identity in its state file (mode 0600) and the token can be removed.`,
 			cfg, err := load(cmd)
 			if err != nil {
 				return err
+			}
+			for _, u := range app.UnknownEnv() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "garo-agent: warning: %s\n", u)
 			}
 			return configload.PrintYAML(cmd.OutOrStdout(), cfg.Redacted())
 		},

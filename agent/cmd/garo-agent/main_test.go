@@ -109,3 +109,23 @@ func TestRunWithoutProviderType(t *testing.T) {
 		t.Fatalf("run without provider.type: %v", err)
 	}
 }
+
+// A GARO_AGENT_* variable that names no key is reported at start (config print: on
+// standard error), never with its value; GARO_AGENT_STRICT_ENV=1 refuses it.
+func TestUnknownEnvironmentVariable(t *testing.T) {
+	t.Setenv("GARO_AGENT_REGISTRATON_TOKEN", "garor_SECRET")
+	t.Setenv("GARO_AGENT_CONFIG", "") // the config file's variable is no key, and not reported
+	out, err := run(t, "config", "print", "--server-url", "https://x", "--provider", "memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "garo-agent: warning: GARO_AGENT_REGISTRATON_TOKEN: names no configuration key (did you mean GARO_AGENT_REGISTRATION_TOKEN?)"
+	if !strings.Contains(out, want) || strings.Contains(out, "SECRET") {
+		t.Fatalf("config print:\n%s\nwant the warning %q, and no value", out, want)
+	}
+	t.Setenv("GARO_AGENT_STRICT_ENV", "1")
+	_, err = run(t, "config", "print", "--server-url", "https://x", "--provider", "memory")
+	if err == nil || !strings.Contains(err.Error(), "GARO_AGENT_REGISTRATON_TOKEN: names no configuration key") || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("with GARO_AGENT_STRICT_ENV=1: %v, want the variable refused", err)
+	}
+}

@@ -127,7 +127,7 @@ func (p *Provider) Create(ctx context.Context, req provider.RunnerRequest) (prov
 		// sweep would find it otherwise, but there is no reason to leave it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
-		tail := p.logTail(cctx, id, "")
+		tail := p.logTail(cctx, id, req.Env[provider.EnvJITConfig])
 		if rmErr := p.eng.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
 			log.Warn("remove container after failed start", "err", rmErr)
 		}

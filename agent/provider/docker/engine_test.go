@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/garo-dev/garo/agent/provider"
@@ -31,6 +33,7 @@ type stubEngine struct {
 	hang     bool
 	fail     error
 	startErr error
+	logs     string // ContainerLogs answers it on stdout, multiplexed as the engine does
 
 	mu    sync.Mutex
 	calls []string
@@ -84,7 +87,11 @@ func (e *stubEngine) ContainerLogs(ctx context.Context, _ string, _ container.Lo
 	if err := e.call(ctx, "ContainerLogs"); err != nil {
 		return nil, err
 	}
-	return io.NopCloser(strings.NewReader("")), nil
+	var buf bytes.Buffer
+	if _, err := stdcopy.NewStdWriter(&buf, stdcopy.Stdout).Write([]byte(e.logs)); err != nil {
+		return nil, err
+	}
+	return io.NopCloser(&buf), nil
 }
 
 func (e *stubEngine) ImageInspect(ctx context.Context, _ string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {

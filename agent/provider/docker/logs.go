@@ -15,8 +15,9 @@ import (
 const maxTailBytes = 4 << 10
 
 // logTail returns the last LogTailLines lines of the container's stdout and stderr,
-// interleaved as the engine stored them, with secret replaced. "" when there is no log
-// or it cannot be read: a tail is a courtesy, never a reason to fail.
+// interleaved as the engine stored them, with secret masked in every form a runner may
+// print it (maskSecret). "" when there is no log or it cannot be read: a tail is a
+// courtesy, never a reason to fail.
 func (p *Provider) logTail(ctx context.Context, id, secret string) string {
 	rc, err := p.eng.ContainerLogs(ctx, id, container.LogsOptions{
 		ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(p.cfg.LogTailLines),
@@ -32,9 +33,7 @@ func (p *Provider) logTail(ctx context.Context, id, secret string) string {
 		return ""
 	}
 	s := buf.String()
-	if secret != "" {
-		s = strings.ReplaceAll(s, secret, "[redacted]")
-	}
+	s = maskSecret(s, secret)
 	s = strings.TrimRight(s, "\n")
 	if len(s) > maxTailBytes {
 		s = "…" + s[len(s)-maxTailBytes:]

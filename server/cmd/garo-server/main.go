@@ -3,13 +3,13 @@
 package main
 
 import (
-	// Schedule windows name IANA time zones; a scratch image has no zoneinfo.
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
+	// Schedule windows name IANA time zones; a scratch image has no zoneinfo.
 	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
@@ -65,6 +65,8 @@ func newRoot() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// GARO_* variables that name no key (GARO_STRICT_ENV=1 made them errors of load).
+			configload.WarnUnknown(log, config.EnvPrefix, config.UnknownEnv())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return app.Run(ctx, cfg, log, func(addr net.Addr, tokenFile string) {
@@ -89,6 +91,9 @@ func newRoot() *cobra.Command {
 			cfg, err := load(cmd)
 			if err != nil {
 				return err
+			}
+			for _, u := range config.UnknownEnv() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "garo-server: warning: %s\n", u)
 			}
 			return configload.PrintYAML(cmd.OutOrStdout(), cfg.Redacted())
 		},

@@ -28,7 +28,8 @@ func run(t *testing.T, args ...string) (string, error) {
 
 func TestConfigPrintRedacts(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "garo.yaml")
-	if err := os.WriteFile(file, []byte("database:\n  driver: postgres\n  dsn: postgres://garo:s3cret@db:5432/garo\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("database:\n  driver: postgres\n  dsn: postgres://garo:s3cret@db:5432/garo?sslmode=verify-full&sslkey=/etc/garo/client.key&sslpassword=k3yp4ss\n"+
+		"github:\n  api_url: https://x-access-token:ghp_l34kedT0ken@ghe.example.com/api/v3/\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("GARO_AUTH_BOOTSTRAP_ADMIN_TOKEN", "garo_0123456789abcdefghijklmnopqrstuvwxyz")
@@ -36,12 +37,13 @@ func TestConfigPrintRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config print: %v\n%s", err, out)
 	}
-	for _, want := range []string{"listen: 0.0.0.0:9000", "driver: postgres", "postgres://garo:redacted@db:5432/garo", "bootstrap_admin_token: <redacted>"} {
+	for _, want := range []string{"listen: 0.0.0.0:9000", "driver: postgres", "postgres://garo:redacted@db:5432/garo?", "sslpassword=redacted", "sslmode=verify-full",
+		"bootstrap_admin_token: <redacted>", "api_url: https://redacted@ghe.example.com/api/v3/"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config print lacks %q:\n%s", want, out)
 		}
 	}
-	for _, secret := range []string{"s3cret", "abcdefghijklmnop"} {
+	for _, secret := range []string{"s3cret", "abcdefghijklmnop", "k3yp4ss", "ghp_l34kedT0ken", "x-access-token"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("config print shows a secret %q", secret)
 		}
@@ -158,5 +160,37 @@ func TestAdminTokenCreate(t *testing.T) {
 	}
 	if _, err := run(t, "admin-token", "create", "--file", file); err == nil || !strings.Contains(err.Error(), "exists already") {
 		t.Errorf("admin-token create onto an existing file: %v", err)
+	}
+}
+
+// A GARO_* variable that names no key is reported at start (config print: on standard
+// error), never with its value; the agent's variables and garoctl's are not reported;
+// GARO_STRICT_ENV=1 refuses it, as the file's unknown keys are refused.
+func TestUnknownEnvironmentVariable(t *testing.T) {
+	t.Setenv("GARO_DATABASE_DNS", "postgres://garo:s3cret@db/garo")
+	t.Setenv("GARO_LOG_LEVL", "debug")
+	t.Setenv("GARO_AGENT_SERVER_URL", "http://127.0.0.1:8080")
+	t.Setenv("GARO_TOKEN", "garo_SECRETSECRET")
+	out, err := run(t, "config", "print")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"garo-server: warning: GARO_DATABASE_DNS: names no configuration key (did you mean GARO_DATABASE_DSN?)",
+		"garo-server: warning: GARO_LOG_LEVL: names no configuration key (did you mean GARO_LOG_LEVEL?)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config print lacks %q:\n%s", want, out)
+		}
+	}
+	for _, not := range []string{"s3cret", "SECRET", "GARO_AGENT_SERVER_URL", "GARO_TOKEN"} {
+		if strings.Contains(out, not) {
+			t.Errorf("config print shows %q:\n%s", not, out)
+		}
+	}
+	t.Setenv("GARO_STRICT_ENV", "1")
+	_, err = run(t, "serve")
+	if err == nil || !strings.Contains(err.Error(), "GARO_DATABASE_DNS: names no configuration key") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("serve with GARO_STRICT_ENV=1: %v, want the variable refused", err)
 	}
 }
