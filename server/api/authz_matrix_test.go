@@ -193,6 +193,7 @@ type matrix struct {
 	tokenID  string
 	// victims are the resources the DELETE cells delete, made again once deleted.
 	victims map[string]string
+	made    int // victims made, for unique names
 }
 
 func newMatrix(t *testing.T, b testdb.Backend) *matrix {
@@ -314,7 +315,12 @@ func (m *matrix) routes() []route {
 		for method, op := range item.Operations() {
 			r := route{method: strings.ToUpper(method), path: path, opID: op.OperationID, op: op}
 			if s, ok := op.Extensions["x-garo-scope"].(string); ok {
+				if !slices.Contains(portalapi.AllScopes, s) {
+					m.t.Errorf("%s %s: x-garo-scope %q is no scope the model knows (%v)", r.method, path, s, portalapi.AllScopes)
+				}
 				r.access = s
+			} else if _, ok := op.Extensions["x-garo-scope"]; ok {
+				m.t.Errorf("%s %s: x-garo-scope is not a string", r.method, path)
 			} else if op.Security != nil && len(*op.Security) == 0 {
 				r.access = "open"
 			} else {
@@ -474,7 +480,8 @@ func (m *matrix) victim(r route, o variant) map[string]string {
 		return map[string]string{"id": id}
 	case strings.HasPrefix(r.path, "/api/v1/agent-groups/"):
 		if !made {
-			id = fmt.Sprintf("%s-victim-%d", o, len(m.victims))
+			m.made++
+			id = fmt.Sprintf("%s-victim-%d", o, m.made)
 			if _, err := e.admin.CreateAgentGroup(ctx, portalapi.AgentGroupRequest{Name: id, OwnerPrefixes: []string{string(o) + "/"}}); err != nil {
 				t.Fatal(err)
 			}
