@@ -215,13 +215,6 @@ func (s *Service) status(a *store.Agent, now time.Time) string {
 	return portalapi.AgentStatusActive
 }
 
-// live reports whether a may own repositories at now.
-//
-//nolint:unused // the server side of issue 9 part 3 (policies meet only agents of their provider) is being written on it in parallel; remove it if it is still unused once that lands.
-func (s *Service) live(a *store.Agent, now time.Time) bool {
-	return a.RevokedAt == nil && a.State != store.AgentOffline && now.Sub(a.LastSeenAt) < s.cfg.Offline
-}
-
 // publish wakes the held polls of topics.
 func (s *Service) publish(ctx context.Context, topics ...string) {
 	if len(topics) > 0 {

@@ -22,7 +22,8 @@ type groupView struct {
 	owners   map[store.ServedProvider]string // (repository, provider) → live owner
 }
 
-// groupViews reads the views of groups, two queries each.
+// groupViews reads the views of groups, three queries each (live agents, ownership, the
+// group's row), each group once.
 func (s *Service) groupViews(ctx context.Context, groups []string) (map[string]*groupView, error) {
 	now := s.now()
 	out := make(map[string]*groupView, len(groups))
