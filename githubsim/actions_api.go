@@ -92,26 +92,30 @@ func (s *Sim) generateJITConfig(c *call) {
 	writeJSON(c.w, http.StatusCreated, out)
 }
 
-// createRunnerLocked registers a runner on repo; false when the name is taken there.
-// Its labels are the read-only defaults followed by the custom ones.
-func (s *Sim) createRunnerLocked(repo *repoState, name string, custom []string, ephemeral bool) (*runnerState, bool) {
+// createRunnerLocked registers a runner on repo with exactly labels (case-insensitive
+// duplicates dropped, the first spelling kept); false when the name is taken there.
+// GitHub adds nothing to a JIT runner's labels: its generate-jitconfig example asks for
+// ["self-hosted","X64","macOS","no-gpu"] and the runner it answers carries those four
+// (components/examples/runner-jitconfig of GitHub's REST description). A runner that
+// registers itself brings its default labels along (see simRegister).
+func (s *Sim) createRunnerLocked(repo *repoState, name string, labels []string, ephemeral bool) (*runnerState, bool) {
 	for _, rs := range s.runners {
 		if rs.repo == repo && strings.EqualFold(rs.name, name) {
 			return nil, false
 		}
 	}
-	labels := slices.Clone(defaultLabels)
-	for _, l := range custom {
-		if !slices.ContainsFunc(labels, func(have string) bool { return strings.EqualFold(have, l) }) {
-			labels = append(labels, l)
+	var kept []string
+	for _, l := range labels {
+		if !slices.ContainsFunc(kept, func(have string) bool { return strings.EqualFold(have, l) }) {
+			kept = append(kept, l)
 		}
 	}
 	rs := &runnerState{
 		id:        s.nextID("runner"),
 		name:      name,
 		repo:      repo,
-		labels:    labels,
-		os:        "unknown",
+		labels:    kept,
+		os:        "unknown", // GitHub's example: "os": "unknown" until the runner connects
 		ephemeral: ephemeral,
 		secret:    randomAlnum(40),
 		created:   s.opts.Now(),
@@ -119,6 +123,37 @@ func (s *Sim) createRunnerLocked(repo *repoState, name string, custom []string, 
 	s.runners[rs.id] = rs
 	s.broadcastLocked()
 	return rs, true
+}
+
+type runnerApplicationJSON struct {
+	OS           string `json:"os"`
+	Architecture string `json:"architecture"`
+	DownloadURL  string `json:"download_url"`
+	Filename     string `json:"filename"`
+}
+
+// runnerVersion is the actions/runner release the sim offers for download.
+const runnerVersion = "2.321.0"
+
+// listRunnerApplications answers GET /repos/{owner}/{repo}/actions/runners/downloads: an
+// array of runner-application objects, one per platform, as in GitHub's example
+// (components/examples/runner-application-items of the REST description: osx, linux, win
+// with x64, arm, arm64; release assets of github.com/actions/runner).
+func (s *Sim) listRunnerApplications(c *call) {
+	platforms := []struct{ os, arch, ext string }{
+		{"osx", "x64", "tar.gz"}, {"osx", "arm64", "tar.gz"},
+		{"linux", "x64", "tar.gz"}, {"linux", "arm", "tar.gz"}, {"linux", "arm64", "tar.gz"},
+		{"win", "x64", "zip"}, {"win", "arm64", "zip"},
+	}
+	out := make([]runnerApplicationJSON, 0, len(platforms))
+	for _, p := range platforms {
+		file := fmt.Sprintf("actions-runner-%s-%s-%s.%s", p.os, p.arch, runnerVersion, p.ext)
+		out = append(out, runnerApplicationJSON{
+			OS: p.os, Architecture: p.arch, Filename: file,
+			DownloadURL: "https://github.com/actions/runner/releases/download/v" + runnerVersion + "/" + file,
+		})
+	}
+	writeJSON(c.w, http.StatusOK, out)
 }
 
 type runnerTokenJSON struct {

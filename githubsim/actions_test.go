@@ -49,7 +49,7 @@ func TestGenerateJITConfig(t *testing.T) {
 			t.Errorf("label %q has no id", l.GetName())
 		}
 	}
-	if got, want := strings.Join(names, ","), "self-hosted/read-only,Linux/read-only,X64/read-only,linux-small/custom,GPU/custom"; got != want {
+	if got, want := strings.Join(names, ","), "linux-small/custom,GPU/custom"; got != want {
 		t.Fatalf("labels %s, want %s", got, want)
 	}
 	raw, err := base64.StdEncoding.DecodeString(cfg.GetEncodedJITConfig())
@@ -121,8 +121,8 @@ func TestDeleteRunner(t *testing.T) {
 	e := newEnv(t, githubsim.Options{})
 	repo := e.sim.AddRepository("acme/api")
 	gh := e.client(t, e.installationToken(t, repo.InstallationID, nil))
-	busy := newJITRunner(t, e, gh, "busy", "linux-small")
-	idle := newJITRunner(t, e, gh, "idle", "linux-small")
+	busy := newJITRunner(t, e, gh, "busy", "self-hosted", "linux-small")
+	idle := newJITRunner(t, e, gh, "idle", "self-hosted", "linux-small")
 
 	// Make "busy" busy: connect it and give it a job.
 	rc := newSimRunner(t, e, busy.config)
@@ -218,7 +218,7 @@ func TestRunsAndJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newJITRunner(t, e, gh, "r1", "linux-small")
+	r := newJITRunner(t, e, gh, "r1", "self-hosted", "linux-small")
 	if got := newSimRunner(t, e, r.config).acquire(t, "5s"); got == nil || got.ID != jobs[0].ID {
 		t.Fatalf("runner got %+v, want the oldest job %d", got, jobs[0].ID)
 	}

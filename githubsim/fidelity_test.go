@@ -163,6 +163,11 @@ func TestFidelityScenario(t *testing.T) {
 	}
 	r, _, err := inst.Actions.GetRunner(ctx, fidelityOwner, fidelityRepo, jit.GetRunner().GetID())
 	fidelityMust(t, "get runner", err)
+	apps, _, err := inst.Actions.ListRunnerApplicationDownloads(ctx, fidelityOwner, fidelityRepo)
+	fidelityMust(t, "list runner downloads", err)
+	if len(apps) == 0 {
+		t.Errorf("runner downloads: none")
+	}
 	if r.GetName() != "fidelity-1" || r.GetStatus() != "offline" {
 		t.Errorf("runner %+v, want fidelity-1, offline before it connects", r)
 	}

@@ -146,9 +146,14 @@ func (s *Sim) acquire(ctx context.Context, id int64, session string, wait time.D
 	}
 }
 
-// matchJobLocked returns the oldest assignable queued job rs can run, or nil.
+// matchJobLocked returns the oldest assignable queued job rs can run, or nil: a job goes
+// to a runner that has every label of its runs-on, and only those the runner was
+// registered with count ("jobs will be queued on runners that have all the labels that
+// you specify", https://docs.github.com/en/actions/how-tos/managing-self-hosted-runners/using-self-hosted-runners-in-a-workflow);
+// labels compare ignoring case ("Labels are case-insensitive",
+// https://docs.github.com/en/actions/how-tos/managing-self-hosted-runners/using-labels-with-self-hosted-runners).
 func (s *Sim) matchJobLocked(rs *runnerState) *jobState {
-	have := map[string]bool{"self-hosted": true, "linux": true, "x64": true}
+	have := map[string]bool{}
 	for _, l := range rs.labels {
 		have[strings.ToLower(l)] = true
 	}
@@ -332,6 +337,11 @@ func (s *Sim) simRegister(w http.ResponseWriter, r *http.Request) {
 		Labels     []string `json:"labels"`
 		Ephemeral  bool     `json:"ephemeral"`
 		WorkFolder string   `json:"work_folder"`
+		// OS and Arch are the machine's (the runner's "Linux"/"X64" by default);
+		// NoDefaultLabels is config.sh --no-default-labels.
+		OS              string `json:"os"`
+		Arch            string `json:"arch"`
+		NoDefaultLabels bool   `json:"no_default_labels"`
 	}
 	if !decodeSim(w, r, &body) {
 		return
@@ -350,7 +360,7 @@ func (s *Sim) simRegister(w http.ResponseWriter, r *http.Request) {
 		simError(w, http.StatusUnauthorized, "invalid or expired registration token")
 		return
 	}
-	rs, ok := s.createRunnerLocked(t.repo, body.Name, body.Labels, body.Ephemeral)
+	rs, ok := s.createRunnerLocked(t.repo, body.Name, registeredLabels(body.OS, body.Arch, body.NoDefaultLabels, body.Labels), body.Ephemeral)
 	if !ok {
 		s.mu.Unlock()
 		simError(w, http.StatusConflict, fmt.Sprintf("Already exists - A runner with the name %s already exists.", body.Name))
@@ -363,6 +373,28 @@ func (s *Sim) simRegister(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	out.JITConfig = s.encodeJITConfig(rs, s.publicRoot(r), body.WorkFolder)
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// registeredLabels are the labels of a runner that registers itself with a registration
+// token (config.sh --labels): the runner adds self-hosted, its operating system and its
+// architecture to the custom labels, unless --no-default-labels ("A self-hosted runner
+// automatically receives certain labels when it is added to GitHub Actions: self-hosted,
+// linux/windows/macOS, x64/ARM/ARM64 ... pass the --no-default-labels flag" in
+// https://docs.github.com/en/actions/how-tos/managing-self-hosted-runners/using-self-hosted-runners-in-a-workflow).
+// A JIT runner gets no such labels: GitHub registers exactly what generate-jitconfig was given.
+func registeredLabels(os, arch string, noDefaults bool, custom []string) []string {
+	if noDefaults {
+		return custom
+	}
+	osLabel := map[string]string{"": "Linux", "linux": "Linux", "windows": "Windows", "macos": "macOS", "osx": "macOS"}[strings.ToLower(os)]
+	if osLabel == "" {
+		osLabel = os
+	}
+	archLabel := map[string]string{"": "X64", "x64": "X64", "arm": "ARM", "arm64": "ARM64"}[strings.ToLower(arch)]
+	if archLabel == "" {
+		archLabel = arch
+	}
+	return append([]string{"self-hosted", osLabel, archLabel}, custom...)
 }
 
 func (s *Sim) simConnect(w http.ResponseWriter, r *http.Request) {

@@ -163,7 +163,7 @@ func TestRunnerLifecycle(t *testing.T) {
 	e := newEnv(t, githubsim.Options{WebhookURL: rc.srv.URL, WebhookSecret: "s3cret"})
 	repo := e.sim.AddRepository("acme/api")
 	gh := e.client(t, e.installationToken(t, repo.InstallationID, nil))
-	jr := newJITRunner(t, e, gh, "garo-7", "linux-small")
+	jr := newJITRunner(t, e, gh, "garo-7", "self-hosted", "linux-small")
 
 	e.clock.Advance(1500 * time.Millisecond) // RunnerOnlineAt keeps what GitHub's seconds drop
 	onlineAt := e.clock.Now()
@@ -239,7 +239,7 @@ func TestRunRunner(t *testing.T) {
 	e := newEnv(t, githubsim.Options{})
 	repo := e.sim.AddRepository("acme/api")
 	gh := e.client(t, e.installationToken(t, repo.InstallationID, nil))
-	jr := newJITRunner(t, e, gh, "inproc", "linux-small")
+	jr := newJITRunner(t, e, gh, "inproc", "self-hosted", "linux-small")
 
 	// The runner waits first; the job comes later and wakes it.
 	errc := make(chan error, 1)
@@ -267,7 +267,7 @@ func TestRunRunner(t *testing.T) {
 	}
 
 	// A runner whose context ends while it works fails its job.
-	jr2 := newJITRunner(t, e, gh, "cut", "linux-small")
+	jr2 := newJITRunner(t, e, gh, "cut", "self-hosted", "linux-small")
 	job2, err := e.sim.QueueJob(ctxT(t), "acme/api", []string{"linux-small"})
 	if err != nil {
 		t.Fatal(err)
@@ -306,9 +306,13 @@ func TestLabelMatching(t *testing.T) {
 		job    []string
 		match  bool
 	}{
-		{"default labels are implicit", []string{"gpu"}, []string{"self-hosted", "linux", "x64"}, true},
-		{"case-insensitive", []string{"linux-small"}, []string{"Self-Hosted", "LINUX-SMALL"}, true},
-		{"all labels", []string{"gpu", "linux-small"}, []string{"self-hosted", "gpu", "linux-small"}, true},
+		// A JIT runner has only the labels it was made with: nothing is implicit.
+		{"no implicit labels", []string{"gpu"}, []string{"self-hosted", "linux", "x64"}, false},
+		{"no implicit self-hosted", []string{"linux-small"}, []string{"self-hosted", "linux-small"}, false},
+		{"asked-for defaults", []string{"self-hosted", "Linux", "X64", "gpu"}, []string{"self-hosted", "linux", "x64"}, true},
+		{"subset of the runner's labels", []string{"self-hosted", "Linux", "X64", "linux-small"}, []string{"self-hosted", "linux"}, true},
+		{"case-insensitive", []string{"self-hosted", "linux-small"}, []string{"Self-Hosted", "LINUX-SMALL"}, true},
+		{"all labels", []string{"self-hosted", "gpu", "linux-small"}, []string{"self-hosted", "gpu", "linux-small"}, true},
 		{"missing label", []string{"linux-small"}, []string{"self-hosted", "gpu"}, false},
 		{"other os", []string{"linux-small"}, []string{"self-hosted", "windows"}, false},
 	} {
@@ -337,7 +341,7 @@ func TestJobsOfOtherRepositoriesAreNotOffered(t *testing.T) {
 	if _, err := e.sim.QueueJobQuietly("acme/web", []string{"linux-small"}); err != nil {
 		t.Fatal(err)
 	}
-	r := newSimRunner(t, e, newJITRunner(t, e, gh, "r", "linux-small").config)
+	r := newSimRunner(t, e, newJITRunner(t, e, gh, "r", "self-hosted", "linux-small").config)
 	if job := r.acquire(t, "0s"); job != nil {
 		t.Fatalf("runner of acme/api got job %d of acme/web", job.ID)
 	}
@@ -358,7 +362,7 @@ func TestCancelJob(t *testing.T) {
 	if err != nil || cancelled.Status != "completed" || cancelled.Conclusion != "cancelled" {
 		t.Fatalf("cancel queued job: %+v, %v", cancelled, err)
 	}
-	r := newSimRunner(t, e, newJITRunner(t, e, gh, "r", "linux-small").config)
+	r := newSimRunner(t, e, newJITRunner(t, e, gh, "r", "self-hosted", "linux-small").config)
 	if job := r.acquire(t, "0s"); job != nil {
 		t.Fatalf("cancelled job %d was offered", job.ID)
 	}
@@ -442,7 +446,7 @@ func TestConcurrentRunners(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)
 	for i := range n {
-		jr := newJITRunner(t, e, gh, "r"+itoa(int64(i)), "linux-small")
+		jr := newJITRunner(t, e, gh, "r"+itoa(int64(i)), "self-hosted", "linux-small")
 		wg.Add(2)
 		go func() {
 			defer wg.Done()

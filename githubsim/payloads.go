@@ -167,12 +167,15 @@ func (s *Sim) repoJSON(r *repoState) repoJSON {
 	}
 }
 
-// labelsJSONLocked lists a runner's labels: the read-only defaults, then the custom ones.
+// labelsJSONLocked lists a runner's labels in their order. Those that name self-hosted,
+// an OS or an architecture are "read-only", the others "custom", as in GitHub's
+// generate-jitconfig example, where self-hosted, X64 and macOS are read-only and no-gpu
+// custom (components/examples/runner-jitconfig of the REST description).
 func (s *Sim) labelsJSONLocked(names []string) []labelJSON {
 	out := make([]labelJSON, 0, len(names))
 	for _, n := range names {
 		typ := "custom"
-		if slices.ContainsFunc(defaultLabels, func(d string) bool { return strings.EqualFold(d, n) }) {
+		if readOnlyLabels[strings.ToLower(n)] {
 			typ = "read-only"
 		}
 		id, ok := s.labelIDs[strings.ToLower(n)]

@@ -54,6 +54,8 @@ var routes = []route{
 	{http.MethodPost, "/repos/{owner}/{repo}/actions/runners/generate-jitconfig", authRepo, "administration", "write", docsRoot + "/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository", (*Sim).generateJITConfig},
 	{http.MethodPost, "/repos/{owner}/{repo}/actions/runners/registration-token", authRepo, "administration", "write", docsRoot + "/actions/self-hosted-runners#create-a-registration-token-for-a-repository", (*Sim).createRegistrationToken},
 	{http.MethodPost, "/repos/{owner}/{repo}/actions/runners/remove-token", authRepo, "administration", "write", docsRoot + "/actions/self-hosted-runners#create-a-remove-token-for-a-repository", (*Sim).createRemoveToken},
+	// Before {runner_id}: "downloads" is a path of its own, not a runner id.
+	{http.MethodGet, "/repos/{owner}/{repo}/actions/runners/downloads", authRepo, "administration", "read", docsRoot + "/actions/self-hosted-runners#list-runner-applications-for-a-repository", (*Sim).listRunnerApplications},
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/runners/{runner_id}", authRepo, "administration", "read", docsRoot + "/actions/self-hosted-runners#get-a-self-hosted-runner-for-a-repository", (*Sim).getRunner},
 	{http.MethodDelete, "/repos/{owner}/{repo}/actions/runners/{runner_id}", authRepo, "administration", "write", docsRoot + "/actions/self-hosted-runners#delete-a-self-hosted-runner-from-a-repository", (*Sim).deleteRunner},
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/jobs/{job_id}", authRepo, "actions", "read", docsRoot + "/actions/workflow-jobs#get-a-job-for-a-workflow-run", (*Sim).getJob},

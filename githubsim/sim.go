@@ -80,7 +80,9 @@ type Job struct {
 }
 
 // Runner is a snapshot of a self-hosted runner registered on a repository. Labels holds
-// every label name, the read-only defaults (self-hosted, Linux, X64) first.
+// every label name: for a JIT runner exactly those generate-jitconfig was given; for a
+// runner registered with a registration token, self-hosted, its OS and architecture, then
+// its custom labels.
 type Runner struct {
 	ID        int64
 	Name      string
@@ -230,8 +232,12 @@ const (
 	defaultGroupName = "Default"
 )
 
-// defaultLabels are the read-only labels every self-hosted Linux x64 runner carries.
-var defaultLabels = []string{"self-hosted", "Linux", "X64"}
+// readOnlyLabels are the label names GitHub types "read-only": self-hosted, operating
+// systems and architectures (the default labels of
+// https://docs.github.com/en/actions/how-tos/managing-self-hosted-runners/using-self-hosted-runners-in-a-workflow).
+var readOnlyLabels = map[string]bool{
+	"self-hosted": true, "linux": true, "windows": true, "macos": true, "x64": true, "arm": true, "arm64": true,
+}
 
 // New creates a Sim and generates its App's RSA 2048 key.
 func New(opts Options) (*Sim, error) {

@@ -71,7 +71,7 @@ func (e *env) post(t *testing.T, path, auth string, body, out any) int {
 // jitRunner creates an ephemeral JIT runner through GitHub's REST route, as Garo does.
 func (e *env) jitRunner(t *testing.T, name string) (int64, string) {
 	t.Helper()
-	id, cfg, err := e.JIT(ctxT(t), repo, name, []string{"garo"})
+	id, cfg, err := e.JIT(ctxT(t), repo, name, []string{"self-hosted", "garo"})
 	if err != nil || cfg == "" {
 		t.Fatalf("generate-jitconfig: %v", err)
 	}

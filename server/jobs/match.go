@@ -7,14 +7,16 @@ import (
 	"strings"
 
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/spec"
 )
 
-// Labels every runner has without being asked for them. A policy that names another OS or
-// architecture among its labels replaces the default of that kind.
+// defaultPlatform reports whether l is part of the default platform of spec.RunnerLabels
+// (self-hosted, Linux, X64): it never makes a policy less specific.
+func defaultPlatform(l string) bool {
+	return strings.EqualFold(l, spec.SelfHostedLabel) || strings.EqualFold(l, spec.DefaultOSLabel) || strings.EqualFold(l, spec.DefaultArchLabel)
+}
+
 var (
-	osLabels        = map[string]bool{"linux": true, "windows": true, "macos": true}
-	archLabels      = map[string]bool{"x64": true, "arm64": true, "arm": true}
-	defaultPlatform = map[string]bool{"self-hosted": true, "linux": true, "x64": true}
 	// githubHosted matches the labels of GitHub's own runners (ubuntu-latest,
 	// windows-2022, macos-14-arm64, ...): such jobs are none of Garo's business.
 	githubHosted = regexp.MustCompile(`^(ubuntu|windows|macos)-(latest|[0-9][0-9.]*)(-[a-z0-9-]+)?$`)
@@ -32,27 +34,6 @@ func GitHubHosted(labels []string) bool {
 		}
 	}
 	return true
-}
-
-// runnerLabels is the set of labels a runner of p answers to, lower-cased: its policy's
-// labels, "self-hosted", and an OS and architecture (linux and x64 unless the policy names
-// others).
-func runnerLabels(p *store.Policy) map[string]bool {
-	set := map[string]bool{"self-hosted": true}
-	hasOS, hasArch := false, false
-	for _, l := range p.Labels {
-		l = strings.ToLower(l)
-		set[l] = true
-		hasOS = hasOS || osLabels[l]
-		hasArch = hasArch || archLabels[l]
-	}
-	if !hasOS {
-		set["linux"] = true
-	}
-	if !hasArch {
-		set["x64"] = true
-	}
-	return set
 }
 
 // Match picks the policy of a repository that serves a job asking for labels: among the
@@ -82,15 +63,10 @@ func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
 		if !p.Enabled {
 			continue
 		}
-		have := runnerLabels(p)
-		ok := true
-		for l := range want {
-			if !have[l] {
-				ok = false
-				break
-			}
-		}
-		if !ok {
+		// The labels Garo asks generate-jitconfig for (spec.RunnerLabels) are exactly
+		// what the policy's runners answer to; GitHub takes a job on a runner that has
+		// every label of its runs-on, ignoring case.
+		if !spec.HasLabels(spec.RunnerLabels(p.Labels), labels) {
 			continue
 		}
 		// Unrequested labels make a policy less specific, but the default platform
@@ -98,7 +74,7 @@ func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
 		// than to an arm64 or Windows one.
 		extra := 0
 		for _, l := range p.Labels {
-			if l = strings.ToLower(l); !want[l] && !defaultPlatform[l] {
+			if l = strings.ToLower(l); !want[l] && !defaultPlatform(l) {
 				extra++
 			}
 		}

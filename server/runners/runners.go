@@ -15,6 +15,7 @@ import (
 
 	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/spec"
 )
 
 // Credential kinds.
@@ -83,14 +84,18 @@ var runnerNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Credentials mints what a new runner of policy p needs. Ephemeral policies get a JIT
 // configuration (one job, then the runner is gone) unless NoJIT; other policies get a
-// registration token, with which the runner registers itself with p's labels.
+// registration token, with which the runner registers itself with p's labels (the
+// runner adds self-hosted, its OS and its architecture).
 func (s *Service) Credentials(ctx context.Context, p *store.Policy, runnerName string) (*Credentials, error) {
 	if !runnerNameRe.MatchString(runnerName) {
 		return nil, fmt.Errorf("runner name %q: must be 1-64 letters, digits, '.', '_' or '-'", runnerName)
 	}
-	labels := append([]string{"self-hosted"}, p.Labels...)
-	c := &Credentials{RunnerName: runnerName, Labels: labels, Ephemeral: p.Ephemeral}
+	c := &Credentials{RunnerName: runnerName, Ephemeral: p.Ephemeral}
 	if p.Ephemeral && !s.cfg.NoJIT {
+		// A JIT runner gets exactly the labels asked for, none added by GitHub: ask for the
+		// whole set the matcher uses (self-hosted, OS, architecture, the policy's labels).
+		labels := spec.RunnerLabels(p.Labels)
+		c.Labels = labels
 		jit, err := s.gh.GenerateJITConfig(ctx, p.Owner, p.Repo, githubapp.JITRequest{
 			Name: runnerName, Labels: labels, RunnerGroupID: s.cfg.RunnerGroupID,
 		})
@@ -100,6 +105,9 @@ func (s *Service) Credentials(ctx context.Context, p *store.Policy, runnerName s
 		c.Kind, c.RunnerID, c.JITConfig = KindJIT, jit.RunnerID, jit.EncodedJITConfig
 		return c, nil
 	}
+	// A runner that registers itself (config.sh --labels) adds self-hosted and the OS and
+	// architecture of its machine by itself: it is given only the policy's own labels.
+	c.Labels = spec.CustomLabels(p.Labels)
 	tok, err := s.gh.RegistrationToken(ctx, p.Owner, p.Repo)
 	if err != nil {
 		return nil, fmt.Errorf("mint registration token for %s on %s: %w", runnerName, p.Repository(), err)

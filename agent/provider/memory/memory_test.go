@@ -144,7 +144,7 @@ func TestRunsAJobOnTheSimulator(t *testing.T) {
 			p := memory.New(run)
 			t.Cleanup(p.Close)
 			rname := "mem-" + name
-			_, jit, err := env.JIT(ctx, "acme/api", rname, []string{"gpu-" + name})
+			_, jit, err := env.JIT(ctx, "acme/api", rname, []string{"self-hosted", "gpu-" + name})
 			if err != nil {
 				t.Fatal(err)
 			}

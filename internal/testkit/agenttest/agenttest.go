@@ -20,6 +20,7 @@ import (
 	"github.com/garo-dev/garo/githubsim"
 	"github.com/garo-dev/garo/internal/testkit/simtest"
 	"github.com/garo-dev/garo/shared/protocol"
+	"github.com/garo-dev/garo/shared/spec"
 )
 
 // Server plays garo-server's runner calls for the agent: it mints JIT configurations and
@@ -42,13 +43,14 @@ func (s *Server) down() error {
 }
 
 // Credentials mints a JIT configuration for req's runner on req's repository, labelled
-// with req's policy.
+// as garo-server labels a runner of a policy whose one label is the policy's name
+// (spec.RunnerLabels: self-hosted, Linux, X64 and that name).
 func (s *Server) Credentials(ctx context.Context, req protocol.CredentialsRequest) (protocol.Credentials, error) {
 	if err := s.down(); err != nil {
 		return protocol.Credentials{}, err
 	}
 	s.Creds.Add(1)
-	id, jit, err := s.Env.JIT(ctx, req.Repository, req.RunnerName, []string{req.Policy})
+	id, jit, err := s.Env.JIT(ctx, req.Repository, req.RunnerName, spec.RunnerLabels([]string{req.Policy}))
 	if err != nil {
 		return protocol.Credentials{}, err
 	}

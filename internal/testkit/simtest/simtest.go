@@ -46,7 +46,8 @@ func New(t testing.TB, opts githubsim.Options, repos ...string) *Env {
 }
 
 // JIT registers a just-in-time runner on repo and returns its GitHub id and encoded JIT
-// configuration (a secret).
+// configuration (a secret). The runner carries exactly labels, as GitHub registers a JIT
+// runner: pass self-hosted too when the jobs ask for it.
 func (e *Env) JIT(ctx context.Context, repo, name string, labels []string) (int64, string, error) {
 	if len(labels) == 0 {
 		labels = []string{"self-hosted"}
