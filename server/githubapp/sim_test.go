@@ -145,7 +145,7 @@ func TestSimRemoveBusyRunner(t *testing.T) {
 	t.Parallel()
 	e := newSimEnv(t, "", nil)
 	ctx := context.Background()
-	jit, err := e.c.GenerateJITConfig(ctx, "acme", "api", JITRequest{Name: "garo-busy", Labels: []string{"linux"}})
+	jit, err := e.c.GenerateJITConfig(ctx, "acme", "api", JITRequest{Name: "garo-busy", Labels: []string{"self-hosted", "linux"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,10 @@ const (
 
 // Event is what GitHub says about a job, in a workflow_job webhook or a REST answer.
 type Event struct {
-	Action       string // queued, waiting, in_progress, completed
+	Action string // queued, waiting, in_progress, completed
+	// Status is workflow_job.status of a webhook ("" from reconciliation, whose Action is
+	// GitHub's status): see EventStatus.
+	Status       string
 	JobID, RunID int64
 	Owner, Repo  string
 	Name         string
@@ -51,13 +54,6 @@ type Event struct {
 type Delivery struct {
 	GUID, Event, Action string
 }
-
-// rank orders GitHub's statuses: an event only applies when it does not go back. queued
-// and waiting share a rank: GitHub moves a job between them, and the later one wins.
-var rank = map[string]int{"queued": 1, "waiting": 1, "in_progress": 2, "completed": 3}
-
-// KnownAction reports whether action is a workflow_job action Garo tracks.
-func KnownAction(action string) bool { _, ok := rank[action]; return ok }
 
 // Service applies job events to the store.
 type Service struct {
@@ -151,11 +147,18 @@ func (s *Service) isDuplicate(ctx context.Context, guid string) bool {
 // apply moves the job of ev forward in tx.
 func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string, *store.WorkflowJob, error) {
 	if !KnownAction(ev.Action) {
-		return "", nil, fmt.Errorf("unknown workflow_job action %q", ev.Action)
+		return "", nil, fmt.Errorf("%w: unknown workflow_job action %q", ErrInvalidEvent, ev.Action)
 	}
+	if err := ev.validate(false); err != nil {
+		return "", nil, err
+	}
+	ev.Action = EventStatus(ev.Action, ev.Status)
 	now := tx.Now()
 	job, err := tx.GetJob(ctx, ev.JobID, true)
 	if errors.Is(err, store.ErrNotFound) {
+		if err := ev.validate(true); err != nil {
+			return "", nil, err
+		}
 		job, err = s.newJob(ctx, tx, ev, now)
 		if err != nil {
 			return "", nil, err
@@ -175,7 +178,7 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string,
 	if err != nil {
 		return "", nil, err
 	}
-	if rank[ev.Action] < rank[job.GitHubStatus] {
+	if !Advances(job.GitHubStatus, ev.Action) {
 		s.log.Debug("stale job event ignored", "job_id", job.ID, "repo", job.RepoKey, "action", ev.Action, "status", job.GitHubStatus)
 		return OutcomeStale, job, nil
 	}

@@ -149,6 +149,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, guid stri
 		return writeJSON(w, http.StatusOK, answer{Status: "ignored"}), "ignored"
 	}
 	outcome, job, err := h.jobs.HandleDelivery(r.Context(), jobs.Delivery{GUID: guid, Event: event, Action: ev.Action}, ev)
+	if errors.Is(err, jobs.ErrInvalidEvent) {
+		return writeError(w, http.StatusBadRequest, portalapi.CodeInvalidRequest, err.Error()), "bad_request"
+	}
 	if err != nil {
 		if h.databaseDown(r.Context()) {
 			w.Header().Set("Retry-After", "5")
@@ -180,6 +183,26 @@ func parseWorkflowJob(body []byte) (jobs.Event, error) {
 	if p.Action == nil || p.WorkflowJob == nil || j.ID == nil || repo == nil {
 		return jobs.Event{}, errors.New("workflow_job payload lacks action, workflow_job.id or repository")
 	}
+	if j.GetID() <= 0 {
+		return jobs.Event{}, fmt.Errorf("workflow_job.id must be positive, got %d", j.GetID())
+	}
+	// GitHub's schema requires workflow_job.labels, an array of strings. null (or no
+	// labels at all) is refused: stored as [], it would match every policy.
+	var raw struct {
+		WorkflowJob struct {
+			Labels json.RawMessage `json:"labels"`
+		} `json:"workflow_job"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return jobs.Event{}, fmt.Errorf("workflow_job payload is not valid JSON: %w", err)
+	}
+	if l := strings.TrimSpace(string(raw.WorkflowJob.Labels)); l == "" || l == "null" {
+		return jobs.Event{}, errors.New("workflow_job.labels must be an array of strings, got null or nothing")
+	}
+	labels := j.Labels
+	if labels == nil {
+		labels = []string{} // [] as sent: a job asking for no label (matches no policy's runners by itself)
+	}
 	owner, name, ok := strings.Cut(repo.GetFullName(), "/")
 	if !ok {
 		owner, name = repo.GetOwner().GetLogin(), repo.GetName()
@@ -188,8 +211,8 @@ func parseWorkflowJob(body []byte) (jobs.Event, error) {
 		return jobs.Event{}, errors.New("workflow_job payload lacks repository.full_name")
 	}
 	return jobs.Event{
-		Action: p.GetAction(), JobID: j.GetID(), RunID: j.GetRunID(), Owner: owner, Repo: name,
-		Name: j.GetName(), WorkflowName: j.GetWorkflowName(), Labels: j.Labels, Conclusion: j.GetConclusion(),
+		Action: p.GetAction(), Status: j.GetStatus(), JobID: j.GetID(), RunID: j.GetRunID(), Owner: owner, Repo: name,
+		Name: j.GetName(), WorkflowName: j.GetWorkflowName(), Labels: labels, Conclusion: j.GetConclusion(),
 		RunnerName: j.GetRunnerName(), RunnerID: j.GetRunnerID(), HTMLURL: j.GetHTMLURL(),
 		CreatedAt: j.GetCreatedAt().Time, Source: jobs.SourceWebhook,
 	}, nil

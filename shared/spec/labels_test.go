@@ -38,4 +38,3 @@ func TestRunnerLabels(t *testing.T) {
 		}
 	}
 }
-
