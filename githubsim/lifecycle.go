@@ -284,6 +284,7 @@ func (s *Sim) newSimMux() *http.ServeMux {
 	m.HandleFunc("POST /_sim/jobs", s.simQueueJob)
 	m.HandleFunc("GET /_sim/jobs", s.simListJobs)
 	m.HandleFunc("POST /_sim/jobs/{id}/cancel", s.simCancelJob)
+	m.HandleFunc("POST /_sim/jobs/{id}/approve", s.simApproveJob)
 	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { simError(w, http.StatusNotFound, "Not Found") })
 	return m
 }
@@ -497,13 +498,18 @@ func (s *Sim) simQueueJob(w http.ResponseWriter, r *http.Request) {
 		Repository string   `json:"repository"`
 		Labels     []string `json:"labels"`
 		Quiet      bool     `json:"quiet"`
+		// Environment: the job references an environment with required reviewers and
+		// waits for POST /_sim/jobs/{id}/approve (see environments.go).
+		Environment bool `json:"environment"`
 	}
 	if !decodeSim(w, r, &body) {
 		return
 	}
 	var job Job
 	var err error
-	if body.Quiet {
+	if body.Environment {
+		job, err = s.QueueJobForEnvironment(r.Context(), body.Repository, body.Labels)
+	} else if body.Quiet {
 		job, err = s.QueueJobQuietly(body.Repository, body.Labels)
 	} else {
 		job, err = s.QueueJob(r.Context(), body.Repository, body.Labels)
@@ -526,6 +532,20 @@ func (s *Sim) simListJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Sim) simApproveJob(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		simError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	job, err := s.ApproveJob(r.Context(), id)
+	if err != nil && job.ID == 0 {
+		simFail(w, err)
+		return
+	}
+	s.writeSimJob(w, http.StatusOK, job.ID)
 }
 
 func (s *Sim) simCancelJob(w http.ResponseWriter, r *http.Request) {

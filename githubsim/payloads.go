@@ -255,11 +255,15 @@ func steps(js *jobState) []stepJSON {
 
 // runStatusLocked derives a run's status and conclusion from its jobs.
 func (s *Sim) runStatusLocked(run *runState) (status, conclusion string) {
-	queued, running, done := 0, 0, 0
+	queued, running, done, waiting := 0, 0, 0, 0
 	conclusion = "success"
 	for _, id := range run.jobIDs {
 		js := s.jobs[id]
 		switch js.status {
+		case "waiting":
+			// A run whose jobs wait for an environment's approval is "waiting" (a status of
+			// the workflow-run listing's status parameter in GitHub's REST description).
+			waiting++
 		case "queued":
 			queued++
 		case "in_progress":
@@ -275,10 +279,12 @@ func (s *Sim) runStatusLocked(run *runState) (status, conclusion string) {
 		}
 	}
 	switch {
-	case running > 0 || (queued > 0 && done > 0):
+	case running > 0 || (queued+waiting > 0 && done > 0):
 		return "in_progress", ""
 	case queued > 0:
 		return "queued", ""
+	case waiting > 0:
+		return "waiting", ""
 	}
 	return "completed", conclusion
 }
