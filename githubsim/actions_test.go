@@ -3,7 +3,9 @@ package githubsim_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,14 +15,14 @@ import (
 	"github.com/garo-dev/garo/githubsim"
 )
 
-// jitDoc is what the sim puts inside encoded_jit_config.
-type jitDoc struct {
-	RunnerID   int64    `json:"runner_id"`
-	RunnerName string   `json:"runner_name"`
-	Labels     []string `json:"labels"`
-	Repository string   `json:"repository"`
-	SimURL     string   `json:"sim_url"`
-	Ephemeral  bool     `json:"ephemeral"`
+// jitRunnerFile is the .runner file inside encoded_jit_config, whose outer layer is a
+// JSON object of strings (file name → base64 of the file), as the real runner reads it.
+type jitRunnerFile struct {
+	AgentID   int64  `json:"agentId"`
+	AgentName string `json:"agentName"`
+	ServerURL string `json:"serverUrl"`
+	GitHubURL string `json:"gitHubUrl"`
+	Ephemeral bool   `json:"ephemeral"`
 }
 
 func TestGenerateJITConfig(t *testing.T) {
@@ -56,12 +58,26 @@ func TestGenerateJITConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("encoded_jit_config is not base64: %v", err)
 	}
-	var doc jitDoc
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("encoded_jit_config is not JSON: %v", err)
+	var files map[string]string // every value a string: what actions/runner requires
+	if err := json.Unmarshal(raw, &files); err != nil {
+		t.Fatalf("encoded_jit_config is not a JSON object of strings: %v", err)
 	}
-	if doc.RunnerID != r.GetID() || doc.RunnerName != "garo-1" || doc.Repository != "acme/api" || doc.SimURL != e.srv.URL || !doc.Ephemeral {
-		t.Fatalf("jit config %+v: want runner %d garo-1 of acme/api at %s, ephemeral", doc, r.GetID(), e.srv.URL)
+	if len(files) != 3 || files[".runner"] == "" || files[".credentials"] == "" || files[".credentials_rsaparams"] == "" {
+		t.Fatalf("jit config files %v, want .runner, .credentials, .credentials_rsaparams", slices.Collect(maps.Keys(files)))
+	}
+	for name, v := range files {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || !json.Valid(b) {
+			t.Fatalf("jit config %s is not base64 of JSON: %v", name, err)
+		}
+	}
+	b, _ := base64.StdEncoding.DecodeString(files[".runner"])
+	var doc jitRunnerFile
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.AgentID != r.GetID() || doc.AgentName != "garo-1" || doc.GitHubURL != "https://github.com/acme/api" || doc.ServerURL != e.srv.URL || !doc.Ephemeral {
+		t.Fatalf(".runner %+v: want runner %d garo-1 of acme/api at %s, ephemeral", doc, r.GetID(), e.srv.URL)
 	}
 	if got := e.sim.Runners("acme/api"); len(got) != 1 || got[0].ID != r.GetID() || got[0].Status != "offline" {
 		t.Fatalf("Runners = %+v, want the new runner offline", got)

@@ -17,36 +17,83 @@ import (
 // Actions service, reduced to connect → acquire a job → complete. Served under /_sim/
 // (see the package documentation) and, for tests without containers, RunRunner.
 
-// jitConfig is the JSON document inside encoded_jit_config (base64). It is a secret: it
-// lets its holder act as the runner. Never log it.
-type jitConfig struct {
-	RunnerID   int64    `json:"runner_id"`
-	RunnerName string   `json:"runner_name"`
-	Labels     []string `json:"labels"`
-	Repository string   `json:"repository"`
-	SimURL     string   `json:"sim_url"`
-	WorkFolder string   `json:"work_folder"`
-	Ephemeral  bool     `json:"ephemeral"`
-	Secret     string   `json:"secret"`
+// encoded_jit_config is what the real runner (actions/runner) reads from --jitconfig or
+// ACTIONS_RUNNER_INPUT_JITCONFIG: base64 of a JSON object whose values are all strings,
+// one per configuration file the runner writes into its root before it starts (file name
+// → base64 of the file's content): ".runner", ".credentials" and
+// ".credentials_rsaparams" (actions/runner src/Runner.Listener/Runner.cs, ExecuteCommand:
+// Convert.FromBase64String, then ConvertFromJson<Dictionary<string, string>>, then
+// File.WriteAllBytes of Convert.FromBase64String(value) for each key). GitHub's REST
+// description gives it no schema. The sim fills the files with the fields a runner
+// reads from them (.runner: agentId, agentName, poolId, poolName, serverUrl, gitHubUrl,
+// workFolder, ephemeral; .credentials: scheme and data.clientId), serverUrl being where a
+// runner process reaches the sim's /_sim/ routes and clientId the secret that proves the
+// holder may connect. It is a credential: never log it.
+
+// runnerFile is the .runner file of a JIT config.
+type runnerFile struct {
+	AgentID    int64  `json:"agentId"`
+	AgentName  string `json:"agentName"`
+	PoolID     int64  `json:"poolId"`
+	PoolName   string `json:"poolName"`
+	ServerURL  string `json:"serverUrl"`
+	GitHubURL  string `json:"gitHubUrl"`
+	WorkFolder string `json:"workFolder"`
+	Ephemeral  bool   `json:"ephemeral"`
 }
+
+// credentialsFile is the .credentials file of a JIT config.
+type credentialsFile struct {
+	Scheme string `json:"scheme"`
+	Data   struct {
+		ClientID         string `json:"clientId"`
+		AuthorizationURL string `json:"authorizationUrl"`
+	} `json:"data"`
+}
+
+// JIT config file names.
+const (
+	jitRunnerFile      = ".runner"
+	jitCredentialsFile = ".credentials"
+	jitRSAParamsFile   = ".credentials_rsaparams"
+)
 
 // encodeJITConfig builds encoded_jit_config for rs; rs's fields used here never change
 // after creation, so no lock is needed.
 func (s *Sim) encodeJITConfig(rs *runnerState, simURL, workFolder string) string {
-	b, err := json.Marshal(jitConfig{
-		RunnerID:   rs.id,
-		RunnerName: rs.name,
-		Labels:     rs.labels,
-		Repository: rs.repo.fullName,
-		SimURL:     simURL,
-		WorkFolder: workFolder,
-		Ephemeral:  rs.ephemeral,
-		Secret:     rs.secret,
-	})
+	var cred credentialsFile
+	cred.Scheme = "OAuth"
+	cred.Data.ClientID = rs.secret
+	cred.Data.AuthorizationURL = simURL + "/_sim/runners/connect"
+	files := map[string]any{
+		jitRunnerFile: runnerFile{
+			AgentID: rs.id, AgentName: rs.name, PoolID: defaultGroupID, PoolName: defaultGroupName,
+			ServerURL: simURL, GitHubURL: s.webRoot() + "/" + rs.repo.fullName, WorkFolder: workFolder, Ephemeral: rs.ephemeral,
+		},
+		jitCredentialsFile: cred,
+		// The runner's RSA key pair (RSAParameters as JSON); the sim checks no signature.
+		jitRSAParamsFile: map[string]string{"d": randomAlnum(32), "dp": randomAlnum(16), "dq": randomAlnum(16),
+			"exponent": "AQAB", "inverseQ": randomAlnum(16), "modulus": randomAlnum(32), "p": randomAlnum(16), "q": randomAlnum(16)},
+	}
+	outer := map[string]string{}
+	for name, v := range files {
+		b, err := json.Marshal(v)
+		if err != nil {
+			panic(fmt.Sprintf("githubsim: encode jit config %s: %v", name, err)) // plain structs always encode
+		}
+		outer[name] = base64.StdEncoding.EncodeToString(b)
+	}
+	b, err := json.Marshal(outer)
 	if err != nil {
-		panic(fmt.Sprintf("githubsim: encode jit config: %v", err)) // plain struct always encodes
+		panic(fmt.Sprintf("githubsim: encode jit config: %v", err))
 	}
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// jitConfig is what the sim reads back from an encoded JIT config.
+type jitConfig struct {
+	RunnerID int64
+	Secret   string
 }
 
 func decodeJITConfig(encoded string) (jitConfig, error) {
@@ -55,10 +102,20 @@ func decodeJITConfig(encoded string) (jitConfig, error) {
 	if err != nil {
 		return cfg, ErrUnknownRunner
 	}
-	if err := json.Unmarshal(raw, &cfg); err != nil || cfg.RunnerID == 0 {
+	var outer map[string]string // every value a string, as the real runner requires
+	if err := json.Unmarshal(raw, &outer); err != nil {
 		return cfg, ErrUnknownRunner
 	}
-	return cfg, nil
+	file := func(name string, v any) bool {
+		b, err := base64.StdEncoding.DecodeString(outer[name])
+		return err == nil && json.Unmarshal(b, v) == nil
+	}
+	var rf runnerFile
+	var cf credentialsFile
+	if !file(jitRunnerFile, &rf) || !file(jitCredentialsFile, &cf) || rf.AgentID == 0 {
+		return cfg, ErrUnknownRunner
+	}
+	return jitConfig{RunnerID: rf.AgentID, Secret: cf.Data.ClientID}, nil
 }
 
 // connect opens the runner's session: online and idle. It returns the runner id and the

@@ -11,9 +11,10 @@
 //
 // It speaks the simulator's /_sim/ runner routes (see githubsim's package documentation):
 // connect with the JIT config → session token; acquire (long-poll) → job; complete;
-// disconnect. The encoded JIT config is decoded here from its documented JSON fields
-// (base64 of {"runner_id", "runner_name", "sim_url", "ephemeral", ...}), so the stub
-// depends on the simulator's wire contract, not on its Go internals.
+// disconnect. The encoded JIT config is decoded here as the real runner reads it (base64
+// of {".runner", ".credentials", ".credentials_rsaparams"}, each base64 of a JSON file;
+// the runner id, name, simulator URL and ephemeral flag come from ".runner"), so the stub
+// depends on the wire contract, not on the simulator's Go internals.
 //
 // Environment:
 //
@@ -75,36 +76,56 @@ type config struct {
 	hang        bool
 }
 
-// jitConfig holds the documented fields of the JSON inside encoded_jit_config that the
-// stub needs. The secret stays inside the encoded form, which is what connect takes.
+// jitConfig holds what the stub needs from the encoded JIT config. The secret stays
+// inside the encoded form, which is what connect takes.
 type jitConfig struct {
-	RunnerID   int64    `json:"runner_id"`
-	RunnerName string   `json:"runner_name"`
-	Labels     []string `json:"labels"`
-	Repository string   `json:"repository"`
-	SimURL     string   `json:"sim_url"`
-	Ephemeral  bool     `json:"ephemeral"`
+	RunnerID   int64
+	RunnerName string
+	SimURL     string
+	Ephemeral  bool
 }
 
-// decodeJIT reads an encoded JIT config: base64 (standard, padded) of a JSON document.
+// decodeJIT reads an encoded JIT config the way the real runner does (actions/runner,
+// Runner.Listener ExecuteCommand): base64 of a JSON object of strings, file name →
+// base64 of that file; the runner's settings are in ".runner" (agentId, agentName,
+// serverUrl, ephemeral).
 func decodeJIT(encoded string) (jitConfig, error) {
 	var cfg jitConfig
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
 	if err != nil {
 		return cfg, errors.New("not base64")
 	}
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return cfg, errors.New("not a JSON document")
+	var files map[string]string
+	if err := json.Unmarshal(raw, &files); err != nil {
+		return cfg, errors.New("not a JSON object of strings")
 	}
-	if cfg.RunnerID == 0 {
-		return cfg, errors.New("runner_id is missing")
+	for _, name := range []string{".runner", ".credentials", ".credentials_rsaparams"} {
+		if _, ok := files[name]; !ok {
+			return cfg, fmt.Errorf("%s is missing", name)
+		}
 	}
-	u, err := url.Parse(cfg.SimURL)
+	b, err := base64.StdEncoding.DecodeString(files[".runner"])
+	if err != nil {
+		return cfg, errors.New(".runner is not base64")
+	}
+	var settings struct {
+		AgentID   int64  `json:"agentId"`
+		AgentName string `json:"agentName"`
+		ServerURL string `json:"serverUrl"`
+		Ephemeral bool   `json:"ephemeral"`
+	}
+	if err := json.Unmarshal(b, &settings); err != nil {
+		return cfg, errors.New(".runner is not a JSON document")
+	}
+	if settings.AgentID == 0 {
+		return cfg, errors.New(".runner has no agentId")
+	}
+	u, err := url.Parse(settings.ServerURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cfg, errors.New("sim_url is missing or not an http(s) URL")
+		return cfg, errors.New(".runner serverUrl is missing or not an http(s) URL")
 	}
-	cfg.SimURL = strings.TrimRight(cfg.SimURL, "/")
-	return cfg, nil
+	return jitConfig{RunnerID: settings.AgentID, RunnerName: settings.AgentName,
+		SimURL: strings.TrimRight(settings.ServerURL, "/"), Ephemeral: settings.Ephemeral}, nil
 }
 
 // exitError is a failure with the exit code it maps to.

@@ -169,8 +169,16 @@ func TestRegisteredRunnerDisconnects(t *testing.T) {
 
 func TestBadConfiguration(t *testing.T) {
 	t.Parallel()
-	garbage := base64.StdEncoding.EncodeToString([]byte(`{"runner_id":0}`))
-	noURL := base64.StdEncoding.EncodeToString([]byte(`{"runner_id":3,"sim_url":""}`))
+	// jit lays a .runner file out as the real runner reads it: base64 of a JSON object of
+	// strings, each base64 of one file.
+	jit := func(runner string) string {
+		b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+		outer, _ := json.Marshal(map[string]string{".runner": b64(runner), ".credentials": b64(`{}`), ".credentials_rsaparams": b64(`{}`)})
+		return base64.StdEncoding.EncodeToString(outer)
+	}
+	garbage := jit(`{"agentId":0}`)
+	noURL := jit(`{"agentId":3,"serverUrl":""}`)
+	oldShape := base64.StdEncoding.EncodeToString([]byte(`{"runner_id":3,"sim_url":"http://127.0.0.1:1"}`))
 	for _, tc := range []struct {
 		name string
 		vars map[string]string
@@ -179,10 +187,11 @@ func TestBadConfiguration(t *testing.T) {
 		{"missing", map[string]string{}, "ACTIONS_RUNNER_INPUT_JITCONFIG is not set"},
 		{"blank", map[string]string{stubrunner.EnvJITConfig: "  "}, "ACTIONS_RUNNER_INPUT_JITCONFIG is not set"},
 		{"not base64", map[string]string{stubrunner.EnvJITConfig: "%%%"}, "not base64"},
-		{"no runner id", map[string]string{stubrunner.EnvJITConfig: garbage}, "runner_id is missing"},
-		{"no sim_url", map[string]string{stubrunner.EnvJITConfig: noURL}, "sim_url"},
+		{"no runner id", map[string]string{stubrunner.EnvJITConfig: garbage}, "no agentId"},
+		{"no server url", map[string]string{stubrunner.EnvJITConfig: noURL}, "serverUrl"},
+		{"numbers inside", map[string]string{stubrunner.EnvJITConfig: oldShape}, "not a JSON object of strings"},
 		{"bad wait", map[string]string{
-			stubrunner.EnvJITConfig:  base64.StdEncoding.EncodeToString([]byte(`{"runner_id":3,"sim_url":"http://127.0.0.1:1"}`)),
+			stubrunner.EnvJITConfig:  jit(`{"agentId":3,"serverUrl":"http://127.0.0.1:1"}`),
 			"GARO_STUB_ACQUIRE_WAIT": "soon",
 		}, "GARO_STUB_ACQUIRE_WAIT"},
 		{"bad exit early", map[string]string{"GARO_STUB_EXIT_EARLY": "x"}, "GARO_STUB_EXIT_EARLY"},

@@ -15,8 +15,8 @@ import (
 )
 
 // SimRunner returns a RunFunc that plays a runner against the GitHub simulator over HTTP,
-// the way the stub runner image does: it reads sim_url from the JIT config in its
-// environment, connects, waits for a job, works for work and completes the job with
+// the way the stub runner image does: it reads the simulator URL (.runner serverUrl) from
+// the JIT config in its environment, connects, waits for a job, works for work and completes the job with
 // success. It is what `garo-agent run` with the memory provider uses, so that a demo with
 // garo-githubsim runs jobs without containers. client nil means a client with 90 s
 // timeouts per request.
@@ -84,19 +84,29 @@ func SimRunner(client *http.Client, work time.Duration) RunFunc {
 	}
 }
 
-// simURL reads sim_url from an encoded JIT config (base64 of a JSON document).
+// simURL reads the simulator's URL from an encoded JIT config, laid out as the real
+// runner reads it: base64 of a JSON object of strings (file name → base64 of the file),
+// the URL being serverUrl of the ".runner" file.
 func simURL(encoded string) (string, error) {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
 	if err != nil {
 		return "", errors.New("jit config is not base64")
 	}
+	var files map[string]string
+	if err := json.Unmarshal(raw, &files); err != nil {
+		return "", errors.New("jit config is not a JSON object of strings")
+	}
+	b, err := base64.StdEncoding.DecodeString(files[".runner"])
+	if err != nil {
+		return "", errors.New("jit config's .runner is not base64")
+	}
 	var doc struct {
-		SimURL string `json:"sim_url"`
+		ServerURL string `json:"serverUrl"`
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil || doc.SimURL == "" {
-		return "", errors.New("jit config has no sim_url")
+	if err := json.Unmarshal(b, &doc); err != nil || doc.ServerURL == "" {
+		return "", errors.New("jit config has no .runner serverUrl")
 	}
-	return strings.TrimRight(doc.SimURL, "/"), nil
+	return strings.TrimRight(doc.ServerURL, "/"), nil
 }
 
 type simClient struct {
