@@ -28,6 +28,11 @@ type Options struct {
 	Log           *slog.Logger     // default: discard
 	HTTPClient    *http.Client     // for deliveries; default with 10 s timeout
 
+	// HookTarget is what the webhook is: "" (or "integration") the App's webhook;
+	// "repository" or "organization" a webhook set up on the repository or its
+	// organization (see hookHeaders).
+	HookTarget string
+
 	// BaseURL is the sim's own root URL as clients reach it, e.g. "http://127.0.0.1:9000".
 	// It is used for the API URLs inside payloads (url, run_url, ...) and as sim_url in JIT
 	// configs. "" keeps GitHub's own host names in payloads (api.github.com, or
@@ -261,6 +266,11 @@ func New(opts Options) (*Sim, error) {
 		return nil, fmt.Errorf("githubsim: path prefix %q collides with /_sim", opts.PathPrefix)
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	switch opts.HookTarget {
+	case "", "integration", "repository", "organization":
+	default:
+		return nil, fmt.Errorf("githubsim: hook target %q: want integration, repository or organization", opts.HookTarget)
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("githubsim: generate app key: %w", err)

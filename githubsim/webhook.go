@@ -98,6 +98,9 @@ func (s *Sim) WaitDeliveries(ctx context.Context, n int) ([]Delivery, error) {
 func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid string, redelivery bool) (Delivery, error) {
 	var meta struct {
 		Action       *string `json:"action"`
+		Organization *struct {
+			ID int64 `json:"id"`
+		} `json:"organization"`
 		Installation *struct {
 			ID int64 `json:"id"`
 		} `json:"installation"`
@@ -133,7 +136,16 @@ func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid st
 	if meta.Repository != nil {
 		rec.RepositoryID = meta.Repository.ID
 	}
-	rec.reqHeaders = s.hookHeaders(event, guid, payload)
+	targetID := s.opts.AppID
+	switch s.opts.HookTarget {
+	case "repository":
+		targetID = rec.RepositoryID
+	case "organization":
+		if meta.Organization != nil {
+			targetID = meta.Organization.ID
+		}
+	}
+	rec.reqHeaders = s.hookHeaders(event, guid, targetID, payload)
 
 	var sendErr error
 	if s.opts.WebhookURL == "" {
@@ -156,8 +168,20 @@ func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid st
 	return out, nil
 }
 
+// hookTargetType is X-GitHub-Hook-Installation-Target-Type: "integration" for the App's
+// webhook, "repository" or "organization" for a webhook of the repository or of its
+// organization (https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers:
+// "X-GitHub-Hook-Installation-Target-Type: The type of resource where the webhook was
+// created"; X-GitHub-Hook-Installation-Target-ID its id).
+func (s *Sim) hookTargetType() string {
+	if s.opts.HookTarget == "" {
+		return "integration"
+	}
+	return s.opts.HookTarget
+}
+
 // hookHeaders are the headers GitHub sends with a delivery.
-func (s *Sim) hookHeaders(event, guid string, payload []byte) map[string]string {
+func (s *Sim) hookHeaders(event, guid string, targetID int64, payload []byte) map[string]string {
 	h := map[string]string{
 		"Accept":                                 "*/*",
 		"Content-Type":                           "application/json",
@@ -165,8 +189,8 @@ func (s *Sim) hookHeaders(event, guid string, payload []byte) map[string]string 
 		"X-GitHub-Delivery":                      guid,
 		"X-GitHub-Event":                         event,
 		"X-GitHub-Hook-ID":                       strconv.FormatInt(s.hookID, 10),
-		"X-GitHub-Hook-Installation-Target-ID":   strconv.FormatInt(s.opts.AppID, 10),
-		"X-GitHub-Hook-Installation-Target-Type": "integration",
+		"X-GitHub-Hook-Installation-Target-ID":   strconv.FormatInt(targetID, 10),
+		"X-GitHub-Hook-Installation-Target-Type": s.hookTargetType(),
 	}
 	if s.opts.WebhookSecret != "" {
 		h["X-Hub-Signature"] = "sha1=" + Sign(sha1.New, s.opts.WebhookSecret, payload)
@@ -253,7 +277,13 @@ func (s *Sim) jobEvent(id int64, action string) ([]byte, Job) {
 		Repository:   s.repoJSON(repo),
 		Organization: s.orgJSON(repo.owner),
 		Sender:       s.simUser(),
-		Installation: installationLite{ID: in.id, NodeID: nodeID("IntegrationInstallation", in.id)},
+	}
+	// "installation": only in deliveries to a GitHub App ("The GitHub App installation.
+	// Webhook payloads contain the installation property when the event is configured for
+	// and sent to a GitHub App", the installation property of GitHub's webhook payloads:
+	// https://docs.github.com/en/webhooks/webhook-events-and-payloads#workflow_job).
+	if s.hookTargetType() == "integration" {
+		ev.Installation = &installationLite{ID: in.id, NodeID: nodeID("IntegrationInstallation", in.id)}
 	}
 	job := js.public()
 	s.mu.Unlock()

@@ -291,3 +291,48 @@ func TestQueueJobQuietly(t *testing.T) {
 		t.Fatalf("unknown repository: %v", err)
 	}
 }
+
+// TestHookTargets: the App's webhook says integration (target id the App's); a
+// repository's says repository (the repository's id), an organization's organization
+// (the organization's id); neither carries installation.
+func TestHookTargets(t *testing.T) {
+	t.Parallel()
+	for _, target := range []string{"", "repository", "organization"} {
+		rc := newReceiver(t)
+		e := newEnv(t, githubsim.Options{WebhookURL: rc.srv.URL, WebhookSecret: "s", HookTarget: target})
+		repo := e.sim.AddRepository("acme/api")
+		if _, err := e.sim.QueueJob(ctxT(t), "acme/api", []string{"self-hosted"}); err != nil {
+			t.Fatal(err)
+		}
+		hooks := rc.got()
+		if len(hooks) != 1 {
+			t.Fatalf("%q: %d hooks", target, len(hooks))
+		}
+		h := hooks[0]
+		typ, id := h.header.Get("X-GitHub-Hook-Installation-Target-Type"), h.header.Get("X-GitHub-Hook-Installation-Target-ID")
+		var p struct {
+			Installation *struct{ ID int64 } `json:"installation"`
+			Organization struct{ ID int64 }  `json:"organization"`
+		}
+		if err := json.Unmarshal(h.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		switch target {
+		case "":
+			if typ != "integration" || id != strconv.FormatInt(e.sim.AppID(), 10) || p.Installation == nil {
+				t.Errorf("app hook: %s %s installation %v", typ, id, p.Installation)
+			}
+		case "repository":
+			if typ != "repository" || id != strconv.FormatInt(repo.ID, 10) || p.Installation != nil {
+				t.Errorf("repository hook: %s %s installation %v", typ, id, p.Installation)
+			}
+		case "organization":
+			if typ != "organization" || id != strconv.FormatInt(p.Organization.ID, 10) || p.Installation != nil {
+				t.Errorf("organization hook: %s %s installation %v", typ, id, p.Installation)
+			}
+		}
+	}
+	if _, err := githubsim.New(githubsim.Options{HookTarget: "user"}); err == nil {
+		t.Error("hook target user accepted")
+	}
+}

@@ -269,12 +269,12 @@ type appJSON struct {
 
 // workflowJobEvent is the payload of a workflow_job webhook.
 type workflowJobEvent struct {
-	Action       string           `json:"action"`
-	WorkflowJob  jobJSON          `json:"workflow_job"`
-	Repository   repoJSON         `json:"repository"`
-	Organization *orgJSON         `json:"organization,omitempty"`
-	Sender       userJSON         `json:"sender"`
-	Installation installationLite `json:"installation"`
+	Action       string            `json:"action"`
+	WorkflowJob  jobJSON           `json:"workflow_job"`
+	Repository   repoJSON          `json:"repository"`
+	Organization *orgJSON          `json:"organization,omitempty"`
+	Sender       userJSON          `json:"sender"`
+	Installation *installationLite `json:"installation,omitempty"`
 }
 
 type installationLite struct {
