@@ -40,7 +40,7 @@
 // recorded and never retried; POST /app/hook/deliveries/{id}/attempts re-sends the same
 // payload and GUID in the background (202) as a new delivery with redelivery=true.
 // QueueJob, CancelJob and the runner lifecycle send workflow_job queued, in_progress and
-// completed, in that order for a job: a queued job is offered to runners only after its
+// completed (waiting first for a job of an environment), in that order for a job: a queued job is offered to runners only after its
 // queued delivery was attempted, and in_progress is delivered before the runner gets the
 // job.
 //
@@ -57,8 +57,8 @@
 //	POST /_sim/runners/{id}/acquire?wait=30s
 //	                                     Authorization: Bearer <session_token>. Long-polls (default
 //	                                     30 s, at most 60 s) for the oldest queued job of the runner's
-//	                                     repository whose labels are all among the runner's labels ∪
-//	                                     {self-hosted, linux, x64}, case-insensitive → 200 {"job":{...}}
+//	                                     repository whose labels are all among the runner's own labels
+//	                                     (nothing implicit), case-insensitive → 200 {"job":{...}}
 //	                                     (workflow_job in_progress delivered first) or 204 when none.
 //	                                     Asking again while the job runs returns the same job.
 //	                                     401 bad session or runner deleted.
@@ -66,21 +66,33 @@
 //	                                     workflow_job completed delivered; an ephemeral runner is
 //	                                     removed. 409 when the runner has no job.
 //	POST /_sim/runners/{id}/disconnect   → 204: offline; a job it was running fails (completed/failure).
-//	POST /_sim/runners/register          {"token":"<registration token>","name","labels":[...],"ephemeral":false}
+//	POST /_sim/runners/register          {"token":"<registration token>","name","labels":[...],"ephemeral":false,
+//	                                     "os":"linux","arch":"x64","no_default_labels":false}
 //	                                     → 201 {"runner":{...},"jit_config":"..."}: what config.sh does
-//	                                     with a registration token; connect with jit_config afterwards.
-//	POST /_sim/jobs                      {"repository":"owner/name","labels":[...],"quiet":false}
-//	                                     → 201 {"job":{...}}: QueueJob (quiet: QueueJobQuietly).
+//	                                     with a registration token (self-hosted, OS and arch labels added
+//	                                     unless no_default_labels); connect with jit_config afterwards.
+//	POST /_sim/jobs                      {"repository":"owner/name","labels":[...],"quiet":false,"environment":false}
+//	                                     → 201 {"job":{...}}: QueueJob (quiet: QueueJobQuietly;
+//	                                     environment: QueueJobForEnvironment, the job waits for approval).
+//	POST /_sim/jobs/{id}/approve         → 200 {"job":{...}}: ApproveJob (waiting → queued).
 //	GET  /_sim/jobs?repository=owner/name → 200 {"jobs":[...]}
 //	POST /_sim/jobs/{id}/cancel          → 200 {"job":{...}}: CancelJob.
 //
-// encoded_jit_config is base64 of a JSON document: runner_id, runner_name, labels,
-// repository, sim_url (where a runner process connects: Options.BaseURL, or the scheme
-// and Host of the generate-jitconfig request), work_folder, ephemeral, and a secret. It
-// is a credential: never log it. RunRunner does connect → acquire → work → complete
-// in-process.
+// encoded_jit_config is laid out as the real runner reads it: base64 of a JSON object of
+// strings, ".runner", ".credentials" and ".credentials_rsaparams", each base64 of a JSON
+// file. ".runner" holds agentId (the runner id), agentName, serverUrl (where a runner
+// process connects: Options.BaseURL, or the scheme and Host of the generate-jitconfig
+// request), gitHubUrl, workFolder and ephemeral; ".credentials" data.clientId is the
+// secret connect checks. It is a credential: never log it. RunRunner does connect →
+// acquire → work → complete in-process.
 //
-// Every JIT runner is ephemeral. A runner's labels are the read-only self-hosted, Linux
-// and X64 followed by the custom labels it was created with. Repositories belong to
-// organizations, one installation per organization with repository selection "all".
+// Every JIT runner is ephemeral and carries exactly the labels generate-jitconfig was
+// given, as in GitHub's documented example; a runner registered with a registration
+// token gets self-hosted, its OS and its architecture before its custom labels. Jobs go
+// to a runner that has all their labels. QueueJobForEnvironment makes a job that waits
+// for an environment's approval (workflow_job waiting; ApproveJob: queued). With
+// Options.HookTarget "repository" or "organization" the deliveries are those of a
+// repository or organization webhook: no installation in the payload, the target type
+// and id in the headers. Repositories belong to organizations, one installation per
+// organization with repository selection "all".
 package githubsim

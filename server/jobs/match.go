@@ -46,6 +46,11 @@ func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
 	if GitHubHosted(labels) {
 		return nil, "the job asks for a GitHub-hosted runner"
 	}
+	if len(labels) == 0 {
+		// Every runner has all of no labels: such a job would match every policy.
+		// GitHub's workflow_job always names its runs-on; the webhook refuses null.
+		return nil, "the job asks for no labels"
+	}
 	if len(policies) == 0 {
 		return nil, "the repository has no enabled runner policy"
 	}
