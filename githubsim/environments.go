@@ -52,13 +52,23 @@ func (s *Sim) ApproveJob(ctx context.Context, id int64) (Job, error) {
 		defer s.mu.Unlock()
 		return js.public(), nil
 	}
+	s.mu.Unlock()
+	// GitHub's own example of the queued action (@octokit/webhooks-examples, workflow_job,
+	// a self-hosted job of lineville/elastic-machines-testing) carries workflow_job.status
+	// "waiting": the payload is taken before the status changes, as that example shows.
+	payload, _ := s.jobEvent(id, "queued")
+	s.mu.Lock()
+	if js.status != "waiting" { // approved or cancelled meanwhile
+		defer s.mu.Unlock()
+		return js.public(), nil
+	}
 	js.status = "queued"
 	js.assignable = false
 	q := &js.run.repo.queue
 	i, _ := slices.BinarySearchFunc(*q, js.id, func(a *jobState, id int64) int { return cmpInt64(a.id, id) })
 	*q = slices.Insert(*q, i, js) // the queue stays oldest first
+	job := js.public()
 	s.mu.Unlock()
-	payload, job := s.jobEvent(id, "queued")
 	_, derr := s.deliver(ctx, "workflow_job", payload, newGUID(), false)
 	s.mu.Lock()
 	js.assignable = true
