@@ -149,7 +149,7 @@ func TestReconcileRepairsTheLog(t *testing.T) {
 
 		// A runner takes the job while the server fails every delivery.
 		r.gate.fail.Store(100)
-		jit, err := r.gh.GenerateJITConfig(ctx, "acme", "web", githubapp.JITRequest{Name: "r1", Labels: []string{"linux"}})
+		jit, err := r.gh.GenerateJITConfig(ctx, "acme", "web", githubapp.JITRequest{Name: "r1", Labels: []string{"self-hosted", "linux"}})
 		if err != nil {
 			t.Fatal(err)
 		}
