@@ -32,9 +32,9 @@ import (
 
 // Defaults.
 const (
-	DefaultTimeout      = 30 * time.Second // one ordinary attempt
-	DefaultPollMargin   = 15 * time.Second // added to a long-poll's wait
-	maxRetryAfter       = 10 * time.Minute // longer Retry-After values are clamped
+	DefaultTimeout    = 30 * time.Second // one ordinary attempt
+	DefaultPollMargin = 15 * time.Second // added to a long-poll's wait
+	maxRetryAfter     = 10 * time.Minute // longer Retry-After values are clamped
 	// DefaultReconnectCap: an agent retries an unreachable server at least this often,
 	// so it is back within about this long after the server returns (the target is 5 s).
 	DefaultReconnectCap = 4 * time.Second
@@ -56,7 +56,7 @@ type Options struct {
 	// 504); 0 means DefaultReconnectCap. Full jitter and the floor still apply, and a
 	// Retry-After is still honoured.
 	ReconnectCap time.Duration
-	Log        *slog.Logger   // nil discards
+	Log          *slog.Logger // nil discards
 	// Now and Sleep make time injectable in tests; nil means the real clock and a timer
 	// that selects on ctx.
 	Now   func() time.Time
