@@ -32,9 +32,12 @@ import (
 
 // Defaults.
 const (
-	DefaultTimeout      = 30 * time.Second // one ordinary attempt
-	DefaultPollMargin   = 15 * time.Second // added to a long-poll's wait
-	maxRetryAfter       = 10 * time.Minute // longer Retry-After values are clamped
+	DefaultTimeout    = 30 * time.Second // one ordinary attempt
+	DefaultPollMargin = 15 * time.Second // added to a long-poll's wait
+	maxRetryAfter     = 10 * time.Minute // longer Retry-After values are clamped
+	// DefaultReconnectCap: an agent retries an unreachable server at least this often,
+	// so it is back within about this long after the server returns (the target is 5 s).
+	DefaultReconnectCap = 4 * time.Second
 	minRetryDelay       = 100 * time.Millisecond
 	maxResponseBodySize = 8 << 20
 )
@@ -49,7 +52,11 @@ type Options struct {
 	Timeout    time.Duration  // per attempt of an ordinary call; 0 means DefaultTimeout
 	PollMargin time.Duration  // added to a long-poll's wait; 0 means DefaultPollMargin
 	Backoff    backoff.Policy // zero value: 1 s → 60 s
-	Log        *slog.Logger   // nil discards
+	// ReconnectCap caps the backoff while no server answers (network errors, 502, 503,
+	// 504); 0 means DefaultReconnectCap. Full jitter and the floor still apply, and a
+	// Retry-After is still honoured.
+	ReconnectCap time.Duration
+	Log          *slog.Logger // nil discards
 	// Now and Sleep make time injectable in tests; nil means the real clock and a timer
 	// that selects on ctx.
 	Now   func() time.Time
@@ -243,6 +250,10 @@ type retryable struct {
 	err        error
 	retryAfter time.Duration
 	hasAfter   bool
+	// unreachable: no server answered (a network error, or 502/503/504 from a proxy or
+	// a server without its database): retried within ReconnectCap, so that the agent is
+	// back within seconds of the server's return (issue 14, finding 5).
+	unreachable bool
 }
 
 func (r *retryable) Error() string { return r.err.Error() }
@@ -271,7 +282,11 @@ func (c *Client) call(ctx context.Context, cl call) (int, error) {
 		}
 		// Full jitter may draw a delay near zero; a floor keeps a run of such draws
 		// from turning into a hot loop.
-		wait := max(c.opts.Backoff.Delay(attempt), minRetryDelay)
+		pol := c.opts.Backoff
+		if r.unreachable {
+			pol = ReconnectPolicy(pol, c.opts.ReconnectCap)
+		}
+		wait := max(pol.Delay(attempt), minRetryDelay)
 		if r.hasAfter {
 			wait = max(wait, min(r.retryAfter, maxRetryAfter))
 		}
@@ -318,7 +333,7 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error)
 		}
 		// Network errors and the attempt's own timeout: the server may be back soon.
 		// url.Error carries the URL; net/http replaces a password in it with "***".
-		return 0, &retryable{err: fmt.Errorf("%s %s: %w", cl.method, cl.path, err)}
+		return 0, &retryable{err: fmt.Errorf("%s %s: %w", cl.method, cl.path, err), unreachable: true}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBodySize))
@@ -343,7 +358,9 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error)
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout,
 		resp.StatusCode >= 500:
 		after, ok := backoff.RetryAfter(resp.Header, c.opts.Now())
-		return 0, &retryable{err: e, retryAfter: after, hasAfter: ok}
+		gone := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable ||
+			resp.StatusCode == http.StatusGatewayTimeout
+		return 0, &retryable{err: e, retryAfter: after, hasAfter: ok, unreachable: gone}
 	}
 	return 0, e
 }
@@ -392,4 +409,20 @@ func RedactURL(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "redacted")
 	}
 	return u.String()
+}
+
+// ReconnectPolicy is p with its cap lowered to reconnect (DefaultReconnectCap when 0):
+// the backoff for calling a server that does not answer at all. The delay is still drawn
+// with full jitter, so many agents do not return in step.
+func ReconnectPolicy(p backoff.Policy, reconnect time.Duration) backoff.Policy {
+	if reconnect <= 0 {
+		reconnect = DefaultReconnectCap
+	}
+	if p.Cap <= 0 || p.Cap > reconnect {
+		p.Cap = reconnect
+	}
+	if p.Base > p.Cap {
+		p.Base = p.Cap
+	}
+	return p
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -446,5 +447,48 @@ func TestUnregister(t *testing.T) {
 	}
 	if reqs, _ := f.requests(); reqs[0].Method != http.MethodPost {
 		t.Fatalf("unregister used %s", reqs[0].Method)
+	}
+}
+
+// TestUnreachableServerIsRetriedWithinSeconds: while no server answers (connection
+// refused, or 502/503/504 from the proxy in front of stopped replicas) the delay between
+// attempts stays under the reconnect cap, with full jitter and the floor, so the agent
+// is back within 5 s of the server's return; a 500 (the server answers) still backs off
+// to the full cap (issue 14, finding 5).
+func TestUnreachableServerIsRetriedWithinSeconds(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			t.Parallel()
+			f, srv := newFake(t)
+			f.on("/heartbeat", func(w http.ResponseWriter, r *http.Request) { apiErr(status, "unavailable")(w, r) })
+			url := srv.URL
+			if status == 0 {
+				srv.Close() // connection refused
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			s := &sleeper{limit: 12, cancel: cancel}
+			almostOne := func() float64 { return 0.999 }
+			c, err := client.New(client.Options{BaseURL: url, Sleep: s.sleep, Backoff: backoff.Policy{Rand: almostOne}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetCredential("a", cred)
+			if err := heartbeat(ctx, c); !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v", err)
+			}
+			got := s.got()
+			if len(got) != 12 {
+				t.Fatalf("waits %v", got)
+			}
+			for i, w := range got {
+				if w > client.DefaultReconnectCap || w < 100*time.Millisecond {
+					t.Errorf("wait %d = %s, want within [100ms, %s]", i, w, client.DefaultReconnectCap)
+				}
+			}
+			if last := got[len(got)-1]; last < client.DefaultReconnectCap*9/10 {
+				t.Errorf("last wait %s: the backoff should have grown to the reconnect cap", last)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"strconv"
 	"strings"
@@ -167,7 +168,12 @@ func (s *Scheduler) reap(ctx context.Context, rp Reap) {
 			return
 		}
 	}
-	if !rp.Running && r.State == protocol.RunnerFailed {
+	switch {
+	case rp.Lost:
+		if !s.deregisterLost(ctx, log, r) {
+			return
+		}
+	case !rp.Running && r.State == protocol.RunnerFailed:
 		s.forget(ctx, r)
 	}
 	log.Info("runner removed")
@@ -222,4 +228,38 @@ func (s *Scheduler) forget(ctx context.Context, r Record) {
 		s.log.Debug("runner registration not removed from GitHub", "repo", r.Repository, "runner", r.Name,
 			"runner_id", strconv.FormatInt(r.RunnerID, 10), "err", err)
 	}
+}
+
+// lostDeregisterFor bounds how long the agent asks GitHub to remove a lost runner that
+// GitHub still calls busy: GitHub fails the job of a runner that stopped talking to it
+// within minutes, after which the removal succeeds.
+const lostDeregisterFor = time.Hour
+
+// deregisterLost removes from GitHub a runner whose instance vanished while it ran a
+// job. It reports whether the record is done with: false means the record was kept for
+// another attempt (GitHub still calls it busy, or the server could not be reached).
+func (s *Scheduler) deregisterLost(ctx context.Context, log *slog.Logger, r Record) bool {
+	err := s.opts.Server.RemoveRunner(ctx, protocol.RemoveRunnerRequest{
+		Repository: r.Repository, RunnerID: r.RunnerID, RunnerName: r.Name,
+	})
+	giveUp := s.opts.Now().Sub(r.Since) >= lostDeregisterFor
+	switch {
+	case err == nil, errors.Is(err, protocol.ErrNotFound):
+		return true
+	case errors.Is(err, protocol.ErrNotOwner):
+		return true // its repository moved: the new owner's sweep has it
+	case giveUp:
+		log.Warn("lost runner still registered at GitHub: giving up", "err", err)
+		return true
+	case errors.Is(err, protocol.ErrRunnerBusy):
+		log.Info("lost runner still busy at GitHub: removal retried later")
+		s.keep(r.Name, s.opts.RefusedRetry)
+	default:
+		if errors.Is(err, protocol.ErrUnauthorized) {
+			s.setFatal(err)
+		}
+		log.Warn("lost runner not removed from GitHub: retrying later", "err", err)
+		s.retry(r.Name)
+	}
+	return false
 }

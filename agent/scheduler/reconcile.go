@@ -62,9 +62,13 @@ type Create struct {
 // must remove it from GitHub first (a busy runner is refused there); otherwise the
 // instance is deleted at once and GitHub is told afterwards, best effort.
 type Reap struct {
-	Record   Record
-	Running  bool
-	Orphan   bool // the agent had no record of it
+	Record  Record
+	Running bool
+	Orphan  bool // the agent had no record of it
+	// Lost: its instance vanished while it ran a job. Its registration must go at
+	// GitHub too (retried while GitHub still calls it busy), since no process of its
+	// own will end it there.
+	Lost     bool
 	Instance provider.Instance
 }
 
@@ -214,7 +218,9 @@ func Reconcile(in Input) Plan {
 		switch {
 		case next.TookJob && !r.TookJob, next.State == protocol.RunnerFinished && r.State != protocol.RunnerFinished:
 			took[r.Key] = true // it took a job, or exited cleanly after one the agent did not see
-		case next.State == protocol.RunnerFailed && r.State != protocol.RunnerFailed:
+		case next.State == protocol.RunnerFailed && r.State != protocol.RunnerFailed && !next.TookJob:
+			// (A runner that took a job and then lost its instance says nothing about its
+			// policy's image or network.)
 			if _, seen := failed[r.Key]; !seen || name < failed[r.Key] {
 				failed[r.Key] = name // the first by name: the same plan for the same input
 			}
@@ -328,10 +334,26 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		r.Provisioned, provisioned = true, true
 		r.RunningSince = in.Now
 	}
-	if j, busy := busyJob[r.Name]; busy && (!has || inst.State != provider.StateExited) {
+	j, busy := busyJob[r.Name]
+	if busy && !has && r.ProviderID != "" {
+		// Its instance is gone (removed behind the agent's back, or its node died): the
+		// runner is gone with it, whatever GitHub still says of its job. It frees its
+		// slot at once; its registration is removed at GitHub (Reap.Lost), and the
+		// heartbeat says which job it was running when it went.
+		r.JobID, r.TookJob, r.Lost = j.ID, true, true
+		set(protocol.RunnerFailed, fmt.Sprintf("the instance disappeared while running job %d", j.ID))
+		return r, provisioned
+	}
+	if busy && (!has || inst.State != provider.StateExited) {
 		r.JobID, r.TookJob = j.ID, true
 		set(protocol.RunnerBusy, "")
 		return r, provisioned
+	}
+	if r.TookJob && !has && r.State == protocol.RunnerBusy && r.ProviderID != "" {
+		// Busy when last seen, and gone before the agent saw its job close: it may
+		// have been killed as well as finished. Its registration is removed at GitHub
+		// either way (an ephemeral runner that finished is gone there already: 404).
+		r.Lost = true
 	}
 	if in.Jobs == nil && has && inst.State == provider.StateRunning && (r.TookJob || r.State == protocol.RunnerIdle) {
 		return r, provisioned // without the jobs, a running runner stays as it was
@@ -592,7 +614,7 @@ func (p *Plan) reap(name string, r Record, insts map[string]provider.Instance) {
 	inst, ok := insts[r.ProviderID]
 	r.Pending = true
 	p.Records[name] = r
-	p.Reaps = append(p.Reaps, Reap{Record: r, Running: ok && inst.State == provider.StateRunning, Instance: inst})
+	p.Reaps = append(p.Reaps, Reap{Record: r, Running: ok && inst.State == provider.StateRunning, Instance: inst, Lost: r.Lost && !ok})
 }
 
 func hasKey(m map[Key]protocol.Policy, k Key) bool {

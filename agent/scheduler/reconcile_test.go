@@ -741,3 +741,35 @@ func TestCrashBackoffCounting(t *testing.T) {
 		})
 	}
 }
+
+// A busy runner whose instance disappears (docker rm -f) is gone: it fails at once,
+// frees its slot for the next queued job, is reaped as lost (its registration removed at
+// GitHub) and reports the job it was running; it is no evidence against its policy.
+func TestBusyRunnerWhoseInstanceVanishedIsGone(t *testing.T) {
+	t.Parallel()
+	pol := policy("small", 0, 1)
+	busy := rec("r", "small", protocol.RunnerBusy, t0.Add(-time.Minute))
+	busy.JobID = 3
+	js := jobs(running(3, "small", "r"), queued(5, "small", t0.Add(-time.Second)))
+	p := scheduler.Reconcile(input(config(pol), js, nil, records(busy)))
+	got := p.Records["r"]
+	if got.State != protocol.RunnerFailed || !strings.Contains(got.Reason, "while running job 3") {
+		t.Errorf("state %s (%s), want failed while running job 3", got.State, got.Reason)
+	}
+	if st := got.Status(); st.JobID != 3 {
+		t.Errorf("heartbeat job of the lost runner = %d, want 3", st.JobID)
+	}
+	if len(p.Reaps) != 1 || !p.Reaps[0].Lost || p.Reaps[0].Running {
+		t.Fatalf("reaps %+v, want one lost reap of r", p.Reaps)
+	}
+	equal(t, "creates at max 1: the lost runner's slot is free", createdFor(p), []int64{5})
+	if b := p.Backoff[scheduler.Key{Repository: repo, Policy: "small"}]; b.Failures != 0 {
+		t.Errorf("back-off %+v after a lost busy runner, want none", b)
+	}
+	// A busy runner whose job the agent saw close in the same round it vanished: finished,
+	// and still deregistered (GitHub answers 404 for an ephemeral one that is gone there).
+	p = scheduler.Reconcile(input(config(pol), jobs(), nil, records(busy)))
+	if got := p.Records["r"]; got.State != protocol.RunnerFinished || len(p.Reaps) != 1 || !p.Reaps[0].Lost {
+		t.Errorf("record %s, reaps %+v; want finished and reaped as lost", got, p.Reaps)
+	}
+}

@@ -48,6 +48,8 @@ type Record struct {
 	Provisioned bool
 	// RunningSince is when it was first seen running (zero when adopted: unknown).
 	RunningSince time.Time
+	// Lost: its instance disappeared while it was busy (see Reap.Lost).
+	Lost bool
 }
 
 // Status is the record as a heartbeat reports it.
@@ -56,8 +58,8 @@ func (r Record) Status() protocol.RunnerStatus {
 		Name: r.Name, Repository: r.Repository, Policy: r.Policy, ProviderID: r.ProviderID,
 		RunnerID: r.RunnerID, State: r.State, CreatedAt: r.CreatedAt, Reason: r.Reason,
 	}
-	if r.State == protocol.RunnerBusy {
-		s.JobID = r.JobID
+	if r.State == protocol.RunnerBusy || r.Lost {
+		s.JobID = r.JobID // a lost runner's: the job it was running when it went
 	}
 	if !r.RunningSince.IsZero() {
 		t := r.RunningSince

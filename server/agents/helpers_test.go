@@ -57,6 +57,10 @@ func (m *minter) FindByName(context.Context, string, string, string) (*githubapp
 	return nil, nil
 }
 
+func (m *minter) Get(_ context.Context, _, _ string, id int64) (*githubapp.Runner, error) {
+	return nil, fmt.Errorf("runner %d: %w", id, githubapp.ErrNotFound)
+}
+
 func newService(st *store.Store, c *testkit.Clock, n notify.Notifier, m agents.RunnerMinter) *agents.Service {
 	return agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Now: c.Now}, n, m, testkit.Discard(), nil)
 }

@@ -94,6 +94,7 @@ type RunnerMinter interface {
 	Credentials(ctx context.Context, p *store.Policy, runnerName string) (*runners.Credentials, error)
 	Remove(ctx context.Context, owner, repo string, runnerID int64) error
 	FindByName(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error)
+	Get(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
 }
 
 // Service runs the agent use cases.

@@ -66,18 +66,27 @@ func (s *Service) removeUnreported(ctx context.Context, m store.MintedRunner) (s
 	if err != nil {
 		return "failed", fmt.Errorf("minted runner %s: repository: %w", m.Name, err)
 	}
-	id := m.RunnerID
-	if id == 0 { // registered with a registration token: GitHub knows it by name only
-		found, err := s.runners.FindByName(ctx, owner, repo, m.Name)
-		if err != nil {
-			return "failed", fmt.Errorf("find runner %s of %s: %w", m.Name, m.RepoKey, err)
+	// Looked up first: a runner GitHub no longer knows (an ephemeral one that ran its
+	// job and went, which no webhook struck off) is "gone", not an orphan removed; and
+	// one that GitHub calls busy is left without a refused DELETE.
+	var found *githubapp.Runner
+	if m.RunnerID == 0 { // registered with a registration token: GitHub knows it by name only
+		found, err = s.runners.FindByName(ctx, owner, repo, m.Name)
+	} else {
+		found, err = s.runners.Get(ctx, owner, repo, m.RunnerID)
+		if errors.Is(err, githubapp.ErrNotFound) {
+			found, err = nil, nil
 		}
-		if found == nil {
-			return "gone", nil
-		}
-		id = found.ID
 	}
-	err = s.runners.Remove(ctx, owner, repo, id)
+	switch {
+	case err != nil:
+		return "failed", fmt.Errorf("find runner %s of %s: %w", m.Name, m.RepoKey, err)
+	case found == nil:
+		return "gone", nil
+	case found.Busy:
+		return "busy", nil
+	}
+	err = s.runners.Remove(ctx, owner, repo, found.ID)
 	switch {
 	case err == nil:
 		return "removed", nil

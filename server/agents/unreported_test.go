@@ -13,6 +13,7 @@ import (
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/agents"
 	"github.com/garo-dev/garo/server/githubapp"
+	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
@@ -66,6 +67,24 @@ func (g *ghRunners) FindByName(_ context.Context, _, _, name string) (*githubapp
 		return &githubapp.Runner{ID: id, Name: name}, nil
 	}
 	return nil, nil
+}
+
+func (g *ghRunners) Get(_ context.Context, _, _ string, id int64) (*githubapp.Runner, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for name, have := range g.byName {
+		if have == id {
+			return &githubapp.Runner{ID: id, Name: name, Busy: g.busy[name]}, nil
+		}
+	}
+	return nil, fmt.Errorf("runner %d: %w", id, githubapp.ErrNotFound)
+}
+
+// gone forgets name as GitHub does an ephemeral runner after its job.
+func (g *ghRunners) gone(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.byName, name)
 }
 
 func (g *ghRunners) state() (registered, removed []string) {
@@ -154,5 +173,60 @@ func TestSweepUnreported(t *testing.T) {
 			t.Fatalf("sweep while off = %d, %v", n, err)
 		}
 		sweep(1) // the sweeping replica removes it
+	})
+}
+
+// TestShortRunnersAreNotSwept: a runner that took its job and went between two heartbeats
+// of its agent is struck off the unreported runners by the job's webhook (GitHub names
+// it), so the sweep sends nothing for it; one that no webhook named and GitHub no longer
+// knows is counted gone, without a DELETE (issue 14, finding 2).
+func TestShortRunnersAreNotSwept(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		clk := newClock()
+		gh := newGHRunners()
+		const timeout = time.Minute
+		svc := agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Unreported: timeout, Now: clk.Now}, nil, gh, testkit.Discard(), nil)
+		js := jobs.NewService(st, testkit.Discard(), nil)
+		x := register(t, svc, "default", "x")
+		addPolicy(t, st, "acme/web", "linux", "default")
+		x.config(t)
+		for i, name := range []string{"quick-1", "quick-2", "unnamed"} {
+			if _, err := svc.Credentials(ctx, x.auth(t), protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: name}); err != nil {
+				t.Fatalf("credentials for %s: %v", name, err)
+			}
+			if name == "unnamed" {
+				continue
+			}
+			for _, action := range []string{"queued", "in_progress", "completed"} {
+				ev := jobs.Event{Action: action, JobID: int64(500 + i), RunID: 9, Owner: "acme", Repo: "web", Labels: []string{"self-hosted", "linux"}, Source: "webhook"}
+				if action != "queued" {
+					ev.RunnerName = name
+				}
+				if _, _, err := js.Apply(ctx, ev); err != nil {
+					t.Fatalf("%s of job for %s: %v", action, name, err)
+				}
+			}
+			gh.gone(name) // ephemeral: GitHub drops it after its job
+		}
+		gh.gone("unnamed")
+		clk.Advance(2 * timeout)
+		if n, err := svc.SweepUnreported(ctx); err != nil || n != 1 {
+			t.Fatalf("sweep = %d, %v; want 1 (unnamed, gone)", n, err)
+		}
+		if _, removed := gh.state(); len(removed) != 0 {
+			t.Errorf("DELETEs sent for runners GitHub no longer knows: %v", removed)
+		}
+		for _, name := range []string{"quick-1", "quick-2"} {
+			m, err := st.GetMinted(ctx, name)
+			if err != nil || m.ReportedAt == nil {
+				t.Errorf("minted record of %s = %+v, %v; want struck off the unreported (reported_at set)", name, m, err)
+			}
+		}
+		if _, err := st.GetMinted(ctx, "unnamed"); err == nil {
+			t.Error("the swept record of unnamed is still there")
+		}
 	})
 }

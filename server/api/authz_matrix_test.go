@@ -607,3 +607,7 @@ func (fakeMinter) Remove(context.Context, string, string, int64) error { return 
 func (fakeMinter) FindByName(context.Context, string, string, string) (*githubapp.Runner, error) {
 	return nil, nil
 }
+
+func (fakeMinter) Get(context.Context, string, string, int64) (*githubapp.Runner, error) {
+	return nil, githubapp.ErrNotFound
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/server/store/dberr"
 )
 
 // apiError is an error with its HTTP answer already decided.
@@ -114,7 +115,9 @@ func (s *server) classify(err error, c echo.Context) errorAnswer {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: "the request was cancelled or timed out"}
 	}
-	if s.databaseDown(c) {
+	// By the error itself first: a restart of the database is often over before a ping
+	// could tell (issue 14, finding 4); the ping is for what the error does not say.
+	if dberr.Unavailable(err) || s.databaseDown(c) {
 		s.log.Warn("request failed: database unreachable", "err", err, "request_id", requestID(c),
 			"method", c.Request().Method, "route", c.Path())
 		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable,
@@ -162,4 +165,22 @@ func (s *server) classifyEcho(herr *echo.HTTPError, c echo.Context) errorAnswer 
 		code = portalapi.CodeInvalidRequest
 	}
 	return errorAnswer{status: herr.Code, code: code, msg: msg}
+}
+
+// retryRead runs a read (GET or HEAD) once more when it failed because the database went
+// away under it (a restart, a terminated backend): the pool hands the second attempt
+// another connection, checked before use, so a blip of the database costs the caller
+// nothing. A write is never repeated here: its caller retries on the 503.
+func retryRead(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		m := c.Request().Method
+		if err == nil || (m != http.MethodGet && m != http.MethodHead) || c.Response().Committed || !dberr.Unavailable(err) {
+			return err
+		}
+		if c.Request().Context().Err() != nil {
+			return err
+		}
+		return next(c)
+	}
 }

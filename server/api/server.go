@@ -120,7 +120,7 @@ func New(d Deps) (*echo.Echo, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = ipExtractor(d.TrustedProxies)
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(withRequestID, s.accessLog, s.recoverPanic, s.limitBody)
+	e.Use(withRequestID, s.accessLog, s.recoverPanic, s.limitBody, retryRead)
 	s.routes(e, d)
 	return e, nil
 }

@@ -163,7 +163,7 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string,
 		if err != nil {
 			return "", nil, err
 		}
-		if err := runnerOnline(ctx, tx, job); err != nil {
+		if err := runnerSeen(ctx, tx, job); err != nil {
 			return "", nil, err
 		}
 		if err := tx.CreateJob(ctx, job); err != nil {
@@ -183,7 +183,7 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string,
 		return OutcomeStale, job, nil
 	}
 	advance(job, ev, now)
-	if err := runnerOnline(ctx, tx, job); err != nil {
+	if err := runnerSeen(ctx, tx, job); err != nil {
 		return "", nil, err
 	}
 	if err := tx.SaveJob(ctx, job); err != nil {
@@ -191,6 +191,17 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string,
 	}
 	s.logJob(job, ev, "job updated")
 	return OutcomeProcessed, job, nil
+}
+
+// runnerSeen records what a job event says of its runner: when it came online, and that
+// it ran (struck off the runners the server minted but never saw started, issue 14).
+func runnerSeen(ctx context.Context, tx *store.Store, job *store.WorkflowJob) error {
+	if job.RunnerName != "" && (job.GitHubStatus == "in_progress" || job.GitHubStatus == "completed") {
+		if err := tx.MarkRan(ctx, job.RunnerName, job.RepoKey); err != nil {
+			return err
+		}
+	}
+	return runnerOnline(ctx, tx, job)
 }
 
 // runnerOnline stamps the runner_online step of a job that a runner has taken, from when

@@ -116,3 +116,17 @@ func (s *Store) ForgetEndedMinted(ctx context.Context, cutoff time.Time) (int64,
 	}
 	return res.RowsAffected, nil
 }
+
+// MarkRan marks reported the record of the runner name minted for repoKey, when GitHub
+// says it took a job there (a workflow_job event names it): it was created, so the sweep
+// of unreported runners has nothing to do with it, even when it lived and went between
+// two heartbeats of its agent. The record is dropped later with the other ended ones.
+func (s *Store) MarkRan(ctx context.Context, name, repoKey string) error {
+	err := s.conn(ctx).Model(&MintedRunner{}).
+		Where("name = ? AND repo_key = ? AND reported_at IS NULL", name, repoKey).
+		Update("reported_at", s.now()).Error
+	if err != nil {
+		return fmt.Errorf("mark minted runner %s ran: %w", name, err)
+	}
+	return nil
+}

@@ -21,6 +21,7 @@ import (
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/server/store/dberr"
 )
 
 // DefaultMaxBody is GitHub's own cap on webhook payloads (25 MB).
@@ -153,7 +154,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, guid stri
 		return writeError(w, http.StatusBadRequest, portalapi.CodeInvalidRequest, err.Error()), "bad_request"
 	}
 	if err != nil {
-		if h.databaseDown(r.Context()) {
+		if dberr.Unavailable(err) || h.databaseDown(r.Context()) {
 			w.Header().Set("Retry-After", "5")
 			return writeError(w, http.StatusServiceUnavailable, portalapi.CodeUnavailable, "the database is unreachable; the delivery was not recorded"), "unavailable"
 		}
