@@ -331,7 +331,53 @@ func (v *Validator) checkMatched(ex *exchange, resp *http.Response, body []byte)
 	if p := checkETag(resp, body); p != "" {
 		problems = append(problems, p)
 	}
+	if p := checkErrorCode(ex.route, resp, body); p != "" {
+		problems = append(problems, p)
+	}
 	return problems
+}
+
+// ErrorCodeExtension names the extension of a declared error response that pins the
+// `error.code` its body carries (`x-garo-error-code: invalid_request` on BadRequest). The
+// code is an extension rather than a schema (an allOf of ErrorBody and a schema narrowing
+// `error.code`) because code generators merge such an allOf into a type that loses
+// `error.message` and `error.fields`.
+const ErrorCodeExtension = "x-garo-error-code"
+
+// ErrorCode returns the error code that r pins with ErrorCodeExtension, or "".
+func ErrorCode(r *openapi3.Response) string {
+	if r == nil {
+		return ""
+	}
+	code, _ := r.Extensions[ErrorCodeExtension].(string)
+	return code
+}
+
+// checkErrorCode holds an error answer to the code its declared response pins.
+func checkErrorCode(route *routers.Route, resp *http.Response, body []byte) string {
+	if route == nil || route.Operation == nil || route.Operation.Responses == nil {
+		return ""
+	}
+	ref := route.Operation.Responses.Status(resp.StatusCode)
+	if ref == nil {
+		return ""
+	}
+	want := ErrorCode(ref.Value)
+	if want == "" {
+		return ""
+	}
+	var eb struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(body, &eb); err != nil {
+		return fmt.Sprintf("error answer is not JSON: %v", err)
+	}
+	if eb.Error.Code != want {
+		return fmt.Sprintf("error.code %q, the spec pins %q for status %d", eb.Error.Code, want, resp.StatusCode)
+	}
+	return ""
 }
 
 // checkETag holds a response that has both an ETag and a body "version" (a policy) to the

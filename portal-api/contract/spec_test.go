@@ -20,6 +20,7 @@ var wireTypes = map[string]struct {
 	typ      reflect.Type
 	response bool
 }{
+	"PolicyCreate":             {reflect.TypeFor[portalapi.PolicyRequest](), false},
 	"PolicyRequest":            {reflect.TypeFor[portalapi.PolicyRequest](), false},
 	"AgentGroupRequest":        {reflect.TypeFor[portalapi.AgentGroupRequest](), false},
 	"AgentGroupPatch":          {reflect.TypeFor[portalapi.AgentGroupPatch](), false},
