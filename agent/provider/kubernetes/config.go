@@ -47,7 +47,7 @@ type Config struct {
 	// for a created Pod to show in the watch.
 	SyncTimeout time.Duration `mapstructure:"sync_timeout" yaml:"sync_timeout"`
 	// QPS and Burst bound the agent's requests to the API server (client-go's limiter).
-	QPS   float32 `mapstructure:"qps" yaml:"qps"`
+	QPS   int `mapstructure:"qps" yaml:"qps"`
 	Burst int     `mapstructure:"burst" yaml:"burst"`
 }
 
@@ -127,7 +127,7 @@ func (c Config) Validate() error {
 		bad("sync_timeout", "must be between 1s and 10m, got %s", c.SyncTimeout)
 	}
 	if c.QPS <= 0 || c.Burst < 1 {
-		bad("qps", "qps and burst must be above 0, got %g and %d", c.QPS, c.Burst)
+		bad("qps", "qps and burst must be above 0, got %d and %d", c.QPS, c.Burst)
 	}
 	return errors.Join(errs...)
 }

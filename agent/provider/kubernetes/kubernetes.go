@@ -345,12 +345,15 @@ func classify(err error, ns string) error {
 	switch {
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "exceeded quota"):
 		return fmt.Errorf("%w in namespace %q: %w", ErrQuota, ns, err)
-	case apierrors.IsForbidden(err) && (strings.Contains(msg, "admission") || strings.Contains(msg, "PodSecurity") || strings.Contains(msg, "denied the request")):
-		return fmt.Errorf("%w: %w", ErrAdmission, err)
 	case apierrors.IsForbidden(err) && strings.Contains(msg, "being terminated"):
 		return fmt.Errorf("%w: %q is being deleted: %w", ErrNamespaceMissing, ns, err)
-	case apierrors.IsForbidden(err):
+	case apierrors.IsForbidden(err) && strings.Contains(msg, `User "`) && strings.Contains(msg, " cannot "):
+		// The authorizer's wording: `User "x" cannot create resource "pods" ...`.
 		return fmt.Errorf("%w: the agent's credentials may not do this in namespace %q (see the Role in docs/kubernetes.md): %w", ErrForbidden, ns, err)
+	case apierrors.IsForbidden(err):
+		// Every other 403 of a write comes from an admission plugin or webhook
+		// (PodSecurity, Priority, LimitRanger, a policy engine).
+		return fmt.Errorf("%w: %w", ErrAdmission, err)
 	case apierrors.IsNotFound(err) && st.Status().Details != nil && st.Status().Details.Kind == "namespaces":
 		return fmt.Errorf("%w: %q: %w", ErrNamespaceMissing, ns, err)
 	case apierrors.IsInvalid(err):

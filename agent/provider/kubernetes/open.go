@@ -53,7 +53,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (p *Provider, relea
 func OpenConfig(ctx context.Context, rc *rest.Config, ns string, cfg Config, log *slog.Logger) (*Provider, func(), error) {
 	cfg = cfg.withDefaults()
 	rc = rest.CopyConfig(rc)
-	rc.QPS, rc.Burst = cfg.QPS, cfg.Burst
+	rc.QPS, rc.Burst = float32(cfg.QPS), cfg.Burst
 	rc.UserAgent = "garo-agent"
 	cs, err := k8s.NewForConfig(rc)
 	if err != nil {
