@@ -21,6 +21,7 @@ import (
 	"github.com/garo-dev/garo/agent/client"
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/agent/provider/docker"
+	"github.com/garo-dev/garo/agent/provider/kubernetes"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/agent/scheduler"
 	"github.com/garo-dev/garo/agent/state"
@@ -177,6 +178,12 @@ func openProvider(ctx context.Context, cfg Provider, log *slog.Logger) (provider
 		return p, closeP, nil
 	case ProviderDocker:
 		p, closeP, err := docker.Open(ctx, cfg.Docker, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, closeP, nil
+	case ProviderKubernetes:
+		p, closeP, err := kubernetes.Open(ctx, cfg.Kubernetes, log)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/client"
 	"github.com/garo-dev/garo/agent/provider/docker"
+	"github.com/garo-dev/garo/agent/provider/kubernetes"
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/shared/configload"
 )
@@ -62,16 +63,19 @@ type Provider struct {
 	Type   string        `mapstructure:"type" yaml:"type"`
 	Memory memory.Config `mapstructure:"memory" yaml:"memory"`
 	Docker docker.Config `mapstructure:"docker" yaml:"docker"`
+	// Kubernetes is provider.kubernetes (agent/provider/kubernetes): one Pod per runner.
+	Kubernetes kubernetes.Config `mapstructure:"kubernetes" yaml:"kubernetes"`
 }
 
 // Provider types.
 const (
-	ProviderDocker = "docker"
-	ProviderMemory = "memory"
+	ProviderDocker     = "docker"
+	ProviderKubernetes = "kubernetes"
+	ProviderMemory     = "memory"
 )
 
 // providerChoices names the values of provider.type, for messages.
-const providerChoices = `"docker" (runners as containers on a Docker engine) or "memory" (in-process runners against the GitHub simulator, for tests and demos)`
+const providerChoices = `"docker" (runners as containers on a Docker engine), "kubernetes" (runners as Pods in a namespace) or "memory" (in-process runners against the GitHub simulator, for tests and demos)`
 
 // Scheduler tunes the scheduler.
 type Scheduler struct {
@@ -118,7 +122,7 @@ func Defaults() Config {
 	return Config{
 		Server:    Server{Timeout: 30 * time.Second},
 		StateFile: "garo-agent-state.json",
-		Provider:  Provider{Memory: memory.DefaultConfig(), Docker: docker.DefaultConfig()},
+		Provider:  Provider{Memory: memory.DefaultConfig(), Docker: docker.DefaultConfig(), Kubernetes: kubernetes.DefaultConfig()},
 		Scheduler: Scheduler{Interval: 2 * time.Second, Parallel: 8, RunnerMaxLifetime: 24 * time.Hour, ListTimeout: 30 * time.Second, CrashBackoffBase: 5 * time.Second, CrashBackoffMax: 5 * time.Minute},
 		Status:    Status{Listen: "127.0.0.1:9102"},
 		Shutdown:  Shutdown{Drain: true, Unregister: true, Timeout: 30 * time.Second},
@@ -144,7 +148,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("server-url", d.Server.URL, "garo-server's URL (server.url)")
 	fs.String("state-file", d.StateFile, "file that keeps the agent's identity (state_file)")
 	fs.String("name", d.Name, "the agent's name in the portal; default: the host name (name)")
-	fs.String("provider", d.Provider.Type, `where runners run, required: "docker", or "memory" for tests and demos (provider.type)`)
+	fs.String("provider", d.Provider.Type, `where runners run, required: "docker", "kubernetes", or "memory" for tests and demos (provider.type)`)
 	fs.String("status-listen", d.Status.Listen, `host:port of /healthz and /metrics, "" for none (status.listen)`)
 	fs.String("log-level", d.Log.Level, "debug, info, warn or error (log.level)")
 	fs.String("log-format", d.Log.Format, `"text" or "json" (log.format)`)
@@ -189,8 +193,10 @@ func (c Config) Validate() error {
 		if err := c.Provider.Docker.Validate(); err != nil {
 			errs = append(errs, err)
 		}
-	case "kubernetes":
-		bad("provider.type", "%q is not available in this build yet; use %s", c.Provider.Type, providerChoices)
+	case ProviderKubernetes:
+		if err := c.Provider.Kubernetes.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	default:
 		bad("provider.type", "must be %s, got %q", providerChoices, c.Provider.Type)
 	}

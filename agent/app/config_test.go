@@ -77,8 +77,12 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "kubernetes", "GARO_AGENT_LOG_LEVEL": "loud",
 			"GARO_AGENT_STATUS_LISTEN": "nope", "GARO_AGENT_SHUTDOWN_UNREGISTER": "maybe"},
 			want: []string{"shutdown.unregister: want true or false"}},
-		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "kubernetes", "GARO_AGENT_LOG_LEVEL": "loud", "GARO_AGENT_STATUS_LISTEN": "nope"},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "lxd", "GARO_AGENT_LOG_LEVEL": "loud", "GARO_AGENT_STATUS_LISTEN": "nope"},
 			want: []string{"provider.type", "log.level", "status.listen"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "kubernetes"},
+			yaml: "provider:\n  kubernetes:\n    namespace: Not_A_Label\n    run_as_user: -1\n    watch_namespaces: [ok, BAD]\n",
+			want: []string{"provider.kubernetes.namespace: must be a namespace name", "provider.kubernetes.run_as_user: must be a uid above 0",
+				`provider.kubernetes.watch_namespaces: each must be a namespace name (a DNS label), got "BAD"`}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "podman"},
 			want: []string{`provider.type: must be "docker" (`, `or "memory" (`, `got "podman"`}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "docker"},
@@ -185,8 +189,8 @@ func TestProviderTypeIsRequired(t *testing.T) {
 	t.Setenv("GARO_AGENT_SERVER_URL", "http://127.0.0.1:1")
 	unsetenv(t, "GARO_AGENT_PROVIDER_TYPE")
 	_, err := app.Load("", nil)
-	want := `provider.type: must be set (GARO_AGENT_PROVIDER_TYPE or --provider) to "docker" (runners as containers on a Docker engine) ` +
-		`or "memory" (in-process runners against the GitHub simulator, for tests and demos)`
+	want := `provider.type: must be set (GARO_AGENT_PROVIDER_TYPE or --provider) to "docker" (runners as containers on a Docker engine), ` +
+		`"kubernetes" (runners as Pods in a namespace) or "memory" (in-process runners against the GitHub simulator, for tests and demos)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Load without provider.type = %v\nwant %s", err, want)
 	}

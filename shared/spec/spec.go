@@ -42,6 +42,14 @@ type KubernetesSpec struct {
 	NodeSelector   map[string]string `json:"node_selector,omitempty"`
 	Tolerations    []Toleration      `json:"tolerations,omitempty"`
 	ServiceAccount string            `json:"service_account,omitempty"`
+	// PriorityClassName is the Pods' priority class (it must exist in the cluster).
+	PriorityClassName string `json:"priority_class_name,omitempty"`
+	// ImagePullSecrets name Secrets of the namespace holding registry credentials.
+	ImagePullSecrets []string `json:"image_pull_secrets,omitempty"`
+	// Dind adds a Docker daemon sidecar for jobs that run docker; it is privileged, so
+	// the agent creates it only when provider.kubernetes.allow_privileged_dind is set
+	// (docs/kubernetes.md, "Docker in jobs").
+	Dind bool `json:"dind,omitempty"`
 }
 
 // Toleration mirrors the fields of a Kubernetes toleration.
