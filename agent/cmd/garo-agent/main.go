@@ -34,14 +34,14 @@ func newCommand() *cobra.Command {
 		Use:   "garo-agent",
 		Short: "Run GitHub Actions self-hosted runners for a Garo server",
 		Long: `garo-agent is the worker half of Garo, an orchestrator of GitHub Actions
-self-hosted runners. It runs next to a Docker engine, only ever calls garo-server
-(never the other way round), and starts, watches and removes the runners of the
-repositories it serves, one container per runner. It serves only policies whose
-provider is its own.
+self-hosted runners. It runs next to a Docker engine or in (or beside) a Kubernetes
+cluster, only ever calls garo-server (never the other way round), and starts, watches
+and removes the runners of the repositories it serves, one container or Pod per
+runner. It serves only policies whose provider is its own.
 
-provider.type (--provider, GARO_AGENT_PROVIDER_TYPE) is required: "docker", or
-"memory" for tests and demos against the GitHub simulator. A Kubernetes provider is
-planned and not in this build.
+provider.type (--provider, GARO_AGENT_PROVIDER_TYPE) is required: "docker",
+"kubernetes" (in-cluster configuration in a Pod, a kubeconfig otherwise), or "memory"
+for tests and demos against the GitHub simulator.
 
 Configuration comes from a YAML file (--config or GARO_AGENT_CONFIG), GARO_AGENT_*
 environment variables and flags, in rising order of precedence. The first start needs
