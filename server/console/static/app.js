@@ -331,7 +331,9 @@ async function policyPage(view, [owner, repo, name]) {
   showProps();
   return async () => {
     const q = (await api(`${base}/jobs${query({ policy: name, state: "queued", limit: 500 })}`)).body.items;
-    q.sort((a, b) => (a.queue_position ?? 1e9) - (b.queue_position ?? 1e9) || Date.parse(a.received_at) - Date.parse(b.received_at));
+    // Jobs a runner is already coming for first, then the queue in order, then the rest.
+    const rank = (j) => (j.agent_state === "runner_requested" ? 0 : j.queue_position ?? 1e9);
+    q.sort((a, b) => rank(a) - rank(b) || Date.parse(a.received_at) - Date.parse(b.received_at));
     queue.replaceChildren(h("p", { text: `${q.length} job${q.length === 1 ? "" : "s"} waiting.` }),
       table(["Position", "Job", "Waiting since", "Why"], q.map((j) => [j.queue_position ?? "-", jobLink(j), ago(j.received_at), agentStateText(j)]), "Queue"));
     const r = (await api(`${base}/jobs${query({ policy: name, limit: 20 })}`)).body.items;
@@ -447,23 +449,29 @@ async function jobPage(view, [owner, repo, id]) {
   };
 }
 
-// timelinePicture places each step of a job on a line, at its time since the job was received.
+// timelinePicture draws one row per step of a job: a bar from when Garo received the job
+// to the step, so that where the wait went (matching, the runner's boot, GitHub's start)
+// reads at a glance. Times are offsets from `received`; GitHub's `created` may precede it.
 function timelinePicture(j) {
   const t0 = stepAt(j, "received");
   const events = j.timeline.map((e) => ({ step: e.step, t: Date.parse(e.at) - t0 })).filter((e) => Number.isFinite(e.t));
-  const end = Math.max(1, ...events.map((e) => e.t));
-  const W = 800, L = 20, R = 20, Y = 40;
-  const svg = s("svg", { class: "timeline", id: "timeline", viewBox: `0 0 ${W} 110`, role: "img",
+  const lo = Math.min(0, ...events.map((e) => e.t)), hi = Math.max(1, ...events.map((e) => e.t));
+  const W = 800, L = 150, R = 90, ROW = 22;
+  const x = (t) => L + ((t - lo) / (hi - lo)) * (W - L - R);
+  const rows = events.length + (j.state === "completed" ? 0 : 1);
+  const svg = s("svg", { class: "timeline", id: "timeline", viewBox: `0 0 ${W} ${rows * ROW + 10}`, role: "img",
     "aria-label": `Timeline: ${events.map((e) => `${e.step} at +${dur(e.t)}`).join(", ") || "no steps yet"}` });
-  svg.append(s("line", { class: "axis", x1: L, y1: Y, x2: W - R, y2: Y }));
   events.forEach((e, i) => {
-    const x = L + (e.t / end) * (W - L - R);
-    svg.append(s("circle", { class: "dot", cx: x, cy: Y, r: 6, "data-step": e.step }));
-    const up = i % 2 === 0;
-    svg.append(s("text", { x: Math.min(x, W - 110), y: up ? Y - 14 : Y + 26, "text-anchor": "start" }, `${e.step.replace("_", " ")} +${dur(e.t)}`));
+    const y = i * ROW + 14;
+    svg.append(s("text", { x: 0, y: y + 4 }, e.step.replaceAll("_", " ")));
+    svg.append(s("line", { class: "axis", x1: x(Math.min(0, e.t)), y1: y, x2: x(Math.max(0, e.t)), y2: y }));
+    svg.append(s("circle", { class: "dot", cx: x(e.t), cy: y, r: 5, "data-step": e.step }));
+    svg.append(s("text", { x: x(e.t) + 9, y: y + 4 }, `${e.t < 0 ? "-" : "+"}${dur(Math.abs(e.t))}`));
   });
-  const missing = STEPS.filter((st) => !events.some((e) => e.step === st));
-  if (missing.length && j.state !== "completed") svg.append(s("text", { x: L, y: 100 }, `not yet: ${missing.join(", ")}`));
+  if (j.state !== "completed") {
+    const missing = STEPS.filter((st) => !events.some((e) => e.step === st));
+    svg.append(s("text", { x: 0, y: events.length * ROW + 18 }, `not yet: ${missing.map((m) => m.replaceAll("_", " ")).join(", ")}`));
+  }
   return svg;
 }
 
