@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -159,6 +160,24 @@ func TestConsoleInABrowser(t *testing.T) {
 	waitText(t, b, "main table", "policy.patch")
 	b.Screenshot(t, "console-audit")
 
+	// Tokens: an API token and a registration token, each secret shown once.
+	do(t, b, "tokens", chromedp.Navigate(e.server+"/ui/#/tokens"))
+	waitText(t, b, "main table", "bootstrap-admin")
+	do(t, b, "create a token",
+		chromedp.SendKeys(chromedp.CSS("#t-name"), "portal-web"),
+		chromedp.Click(chromedp.CSS("#t-scope-policies-read")),
+		chromedp.SendKeys(chromedp.CSS("#t-owners"), "acme/"),
+		chromedp.Click(chromedp.CSS("#t-create button[type=submit]")),
+	)
+	waitText(t, b, "#t-created-secret", "garo_")
+	waitText(t, b, "main table", "portal-web")
+	do(t, b, "create a registration token", chromedp.Click(chromedp.CSS("#r-create button[type=submit]")))
+	waitText(t, b, "#r-created", "Registration token for default")
+	b.Screenshot(t, "console-tokens")
+	if toks, err := e.portal.ListTokens(t.Context()); err != nil || !slices.ContainsFunc(toks.Items, func(tk portalapi.Token) bool { return tk.Name == "portal-web" }) {
+		t.Fatalf("the token made in the console is not listed by the API: %v", err)
+	}
+
 	// A read-only token sees the policy but cannot edit it, and has no agents or audit pages.
 	do(t, b, "sign out", chromedp.Click(chromedp.CSS("#who button")))
 	signIn(t, b, e.server, readOnly.Secret)
@@ -169,7 +188,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("the read-only token's form is not disabled (%v)", err)
 	}
 	nav, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector("#nav").textContent`))
-	if err != nil || strings.Contains(nav, "Agents") || strings.Contains(nav, "Audit") {
+	if err != nil || strings.Contains(nav, "Agents") || strings.Contains(nav, "Audit") || strings.Contains(nav, "Tokens") {
 		t.Fatalf("the read-only token's navigation is %q (%v)", nav, err)
 	}
 	b.Screenshot(t, "console-readonly")

@@ -129,6 +129,7 @@ const routes = [
   [/^#\/jobs\/([^/]+)\/([^/]+)\/(\d+)$/, jobPage],
   [/^#\/agents$/, agentsPage],
   [/^#\/audit$/, auditPage],
+  [/^#\/tokens$/, tokensPage],
 ];
 
 async function route() {
@@ -148,7 +149,12 @@ async function route() {
     main.replaceChildren(view);
     // A page returns its refresh function: called now, and every REFRESH_MS while this
     // route is shown and the tab visible.
-    const refresh = await page(view, m.slice(1).map(decodeURIComponent), params);
+    let refresh;
+    try {
+      refresh = await page(view, m.slice(1).map(decodeURIComponent), params);
+    } catch (err) {
+      view.append(errorBox(err));
+    }
     if (refresh) live(token, refresh);
     main.focus({ preventScroll: true });
     return;
@@ -175,7 +181,7 @@ function renderNav(hash) {
   const who = document.getElementById("who");
   if (!session.who) { nav.replaceChildren(); who.replaceChildren(); return; }
   const items = [["#/", "Overview", true], ["#/policies", "Policies", can("policies:read")], ["#/jobs", "Jobs", can("policies:read")],
-    ["#/agents", "Agents", can("agents:read")], ["#/audit", "Audit", can("admin")]];
+    ["#/agents", "Agents", can("agents:read")], ["#/tokens", "Tokens", can("agents:read")], ["#/audit", "Audit", can("admin")]];
   nav.replaceChildren(...items.filter((i) => i[2]).map(([href, text]) => {
     const active = href === "#/" ? hash === "" || hash === "#/" : hash.startsWith(href);
     return h("a", { href, text, "aria-current": active ? "page" : null });
@@ -504,6 +510,88 @@ async function auditPage(view, _m, params) {
     const items = (await api(`/api/v1/audit-events${query({ ...f, limit: 100 })}`)).body.items;
     list.replaceChildren(table(["Time", "Action", "Resource", "By", "Request"], items.map((e) => [when(e.time), e.action, `${e.resource_type} ${e.resource_id}`, e.actor, e.request_id || "-"]), "Audit events"));
   };
+}
+
+const SCOPES = ["policies:read", "policies:write", "agents:read", "agents:write", "admin"];
+
+// secretBox shows a secret the server returns once, with a button that copies it.
+function secretBox(id, what, secret) {
+  const code = h("code", { id: `${id}-secret`, text: secret });
+  return h("div", { class: "notice", id, role: "alert" },
+    h("p", { text: `${what}. Copy it now: it is shown this once and never again.` }), code, " ",
+    h("button", { type: "button", class: "secondary", text: "Copy", onclick: () => navigator.clipboard && navigator.clipboard.writeText(secret) }));
+}
+
+// tokensPage: API tokens (admin) and the registration tokens of agent groups (agents:read;
+// creating and withdrawing them needs agents:write). Secrets appear once, when created.
+async function tokensPage(view) {
+  const apiList = h("div"), regList = h("div"), apiNote = h("div"), regNote = h("div");
+  append(view, [h("h1", { text: "Tokens" })]);
+  if (can("admin")) {
+    const scopeBoxes = SCOPES.map((sc) => h("label", {}, h("input", { type: "checkbox", value: sc, name: "scope", id: `t-scope-${sc.replace(":", "-")}` }), ` ${sc}`));
+    const err = h("p", { class: "error", id: "t-error" });
+    const form = h("form", { id: "t-create", onsubmit: async (e) => {
+      e.preventDefault();
+      err.textContent = "";
+      const v = (id) => document.getElementById(id).value.trim();
+      const body = { name: v("t-name"), scopes: scopeBoxes.map((l) => l.firstChild).filter((c) => c.checked).map((c) => c.value) };
+      if (v("t-owners")) body.owner_prefixes = splitList(v("t-owners"));
+      if (v("t-expires")) body.expires_in = v("t-expires");
+      try {
+        const r = (await api("/api/v1/tokens", { method: "POST", body })).body;
+        apiNote.replaceChildren(secretBox("t-created", `Token ${r.name} created`, r.token));
+        form.reset();
+        await refresh();
+      } catch (ex) {
+        err.textContent = ex.fields.length ? ex.fields.map((f) => `${f.field}: ${f.message}`).join("; ") : ex.message;
+      }
+    } },
+    h("div", { class: "field" }, h("label", { for: "t-name", text: "Name" }), h("input", { id: "t-name", type: "text", required: true })),
+    h("fieldset", {}, h("legend", { text: "Scopes" }), scopeBoxes),
+    h("div", { class: "field" }, h("label", { for: "t-owners", text: "Owner prefixes (comma-separated; empty: every owner)" }), h("input", { id: "t-owners", type: "text" })),
+    h("div", { class: "field" }, h("label", { for: "t-expires", text: "Expires in (e.g. 2160h; empty: never)" }), h("input", { id: "t-expires", type: "text" })),
+    h("button", { type: "submit", text: "Create token" }), err);
+    append(view, [h("h2", { text: "API tokens" }), apiNote, apiList, h("h3", { text: "New API token" }), form]);
+  }
+  const groupSel = h("select", { id: "r-group" });
+  const regForm = h("form", { id: "r-create", class: "filters", onsubmit: async (e) => {
+    e.preventDefault();
+    const body = { uses: Number(document.getElementById("r-uses").value) || 1, expires_in: document.getElementById("r-expires").value.trim() || "1h" };
+    try {
+      const r = (await api(`/api/v1/agent-groups/${seg(groupSel.value)}/registration-tokens`, { method: "POST", body })).body;
+      regNote.replaceChildren(secretBox("r-created", `Registration token for ${r.group} (${r.uses_left} uses, until ${when(r.expires_at)})`, r.token));
+      await refresh();
+    } catch (ex) { regNote.replaceChildren(errorBox(ex)); }
+  } }, h("div", {}, h("label", { for: "r-group", text: "Agent group" }), groupSel),
+  h("div", {}, h("label", { for: "r-uses", text: "Uses" }), h("input", { id: "r-uses", type: "number", min: 1, value: "1" })),
+  h("div", {}, h("label", { for: "r-expires", text: "Expires in" }), h("input", { id: "r-expires", type: "text", value: "1h" })),
+  h("button", { type: "submit", text: "Create registration token", disabled: !can("agents:write") }));
+  append(view, [h("h2", { text: "Registration tokens of agent groups" }), regNote, regList, can("agents:write") ? regForm : h("p", { text: "Creating registration tokens needs agents:write." })]);
+
+  const del = (path, what) => h("button", { type: "button", class: "secondary", text: "Withdraw", "aria-label": `Withdraw ${what}`, onclick: async () => {
+    if (!confirm(`Withdraw ${what}? Whoever holds it can no longer use it.`)) return;
+    try { await api(path, { method: "DELETE" }); await refresh(); } catch (ex) { status(ex.message); }
+  } });
+  async function refresh() {
+    if (can("admin")) {
+      const items = (await api("/api/v1/tokens")).body.items;
+      apiList.replaceChildren(table(["Name", "Scopes", "Owners", "Created", "Expires", ""], items.map((t) => [t.name, chips(t.scopes), t.owner_prefixes.length ? chips(t.owner_prefixes) : "every owner",
+        `${when(t.created_at)} by ${t.created_by}`, t.expires_at ? when(t.expires_at) : "never", t.id === session.who.token_id ? "this token" : del(`/api/v1/tokens/${seg(t.id)}`, `token ${t.name}`)]), "API tokens"));
+    }
+    const groups = (await api("/api/v1/agent-groups")).body.items;
+    const chosen = groupSel.value;
+    groupSel.replaceChildren(...groups.map((g) => h("option", { value: g.name, selected: g.name === chosen, text: g.name })));
+    const rows = [];
+    for (const g of groups) {
+      for (const r of (await api(`/api/v1/agent-groups/${seg(g.name)}/registration-tokens`)).body.items) {
+        rows.push([g.name, r.description || "-", String(r.uses_left), when(r.expires_at), r.created_by,
+          can("agents:write") ? del(`/api/v1/agent-groups/${seg(g.name)}/registration-tokens/${seg(r.id)}`, `registration token ${r.id}`) : ""]);
+      }
+    }
+    regList.replaceChildren(table(["Group", "Description", "Uses left", "Expires", "Created by", ""], rows, "Registration tokens"));
+  }
+  await refresh();
+  return null; // not live: a form being filled must not be redrawn under the user
 }
 
 // A blocked load or script is a defect of the console: say so where the tests look.
