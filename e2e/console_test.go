@@ -104,6 +104,22 @@ func TestConsoleInABrowser(t *testing.T) {
 	waitText(t, b, "main table", "small")
 	b.Screenshot(t, "console-policies")
 
+	// A new policy from the form: a field error first, then created.
+	do(t, b, "create a policy with duplicate labels",
+		chromedp.SendKeys(chromedp.CSS("#c-repository"), "acme/web"),
+		chromedp.SendKeys(chromedp.CSS("#c-name"), "linux"),
+		chromedp.SendKeys(chromedp.CSS("#c-labels"), "linux, Linux"),
+		chromedp.SendKeys(chromedp.CSS("#c-max_runners"), "2"),
+		chromedp.SendKeys(chromedp.CSS("#c-image"), "runner:1"),
+		chromedp.Click(chromedp.CSS("#create button[type=submit]")),
+	)
+	waitText(t, b, "#c-labels-error", "duplicate label")
+	do(t, b, "create it", chromedp.SetValue(chromedp.CSS("#c-labels"), "linux"), chromedp.Click(chromedp.CSS("#create button[type=submit]")))
+	waitText(t, b, "main h1", "linux")
+	if p, err := e.portal.GetPolicy(t.Context(), "acme/web", "linux"); err != nil || p.MaxRunners != 2 {
+		t.Fatalf("the policy made in the console: %+v, %v", p, err)
+	}
+
 	// The queue fills: three jobs wait (max_runners 1, the one runner held).
 	do(t, b, "policy page", chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
 	waitText(t, b, "main", "3 jobs waiting.")

@@ -293,7 +293,7 @@ async function policies(view, _m, params) {
   } }, input("f-owner", "Owner", f.owner), input("f-repository", "Repository (owner/name)", f.repository), input("f-group", "Agent group", f.agent_group),
   h("div", {}, h("label", { for: "f-provider", text: "Provider" }), providerSel), h("button", { type: "submit", text: "Filter" }));
   const list = h("div");
-  append(view, [h("h1", { text: "Policies" }), form, list]);
+  append(view, [h("h1", { text: "Policies" }), form, list, can("policies:write") ? createForm() : null]);
   return async () => {
     const items = [];
     let cursor;
@@ -308,6 +308,42 @@ async function policies(view, _m, params) {
       p.repository, link(`#/policies/${seg(p.repository.split("/")[0])}/${seg(p.repository.split("/")[1])}/${seg(p.name)}`, p.name), chips(p.labels),
       `${p.min_idle} / ${p.max_runners}`, p.provider, p.agent_group, servingText(p)]), "Policies"));
   };
+}
+
+// createForm creates a policy from the members without a default; the API's field errors
+// appear next to their fields.
+function createForm() {
+  const fields = [["repository", "Repository (owner/name)"], ["name", "Name"], ["labels", "Labels (comma-separated)"], ["max_runners", "Max runners"], ["image", "Runner image"]];
+  const errs = {}, inputs = {};
+  const note = h("div", { role: "alert" });
+  const provider = h("select", { id: "c-provider" }, ["docker", "kubernetes"].map((p) => h("option", { value: p, text: p })));
+  const form = h("form", { id: "create", onsubmit: async (e) => {
+    e.preventDefault();
+    for (const el of Object.values(errs)) el.textContent = "";
+    note.replaceChildren();
+    const [owner, repo] = inputs.repository.value.trim().split("/");
+    if (!owner || !repo) { errs.repository.textContent = "owner/name, such as acme/web"; return; }
+    const body = { name: inputs.name.value.trim(), labels: splitList(inputs.labels.value), max_runners: Number(inputs.max_runners.value), provider: provider.value, runner: { image: inputs.image.value.trim() } };
+    try {
+      await api(`/api/v1/repos/${seg(owner)}/${seg(repo)}/policies`, { method: "POST", body });
+      go(`#/policies/${seg(owner)}/${seg(repo)}/${seg(body.name)}`);
+    } catch (err) {
+      let shown = false;
+      for (const f of err.fields) {
+        const key = f.field.startsWith("labels") ? "labels" : f.field === "runner.image" ? "image" : f.field;
+        if (errs[key]) { errs[key].textContent = f.message; shown = true; }
+      }
+      if (!shown || err.fields.length === 0) note.replaceChildren(errorBox(err));
+    }
+  } },
+  fields.map(([k, label]) => {
+    inputs[k] = h("input", { id: `c-${k}`, type: k === "max_runners" ? "number" : "text", required: true, "aria-describedby": `c-${k}-error` });
+    errs[k] = h("p", { id: `c-${k}-error`, class: "error" });
+    return h("div", { class: "field" }, h("label", { for: `c-${k}`, text: label }), inputs[k], errs[k]);
+  }),
+  h("div", { class: "field" }, h("label", { for: "c-provider", text: "Provider" }), provider),
+  h("button", { type: "submit", text: "Create policy" }), note);
+  return h("section", { "aria-label": "New policy" }, h("h2", { text: "New policy" }), form);
 }
 
 function servingText(p) {
