@@ -7,6 +7,7 @@
 
 const TOKEN_KEY = "garo.token";
 const REFRESH_MS = 5000; // live pages poll this often, and only while the tab is visible
+const OVERVIEW_REFRESH_MS = 15000; // the overview reads up to 1000 jobs: less often
 
 // ---- the API
 
@@ -155,14 +156,14 @@ async function route() {
     } catch (err) {
       view.append(errorBox(err));
     }
-    if (refresh) live(token, refresh);
+    if (refresh) live(token, refresh, page === overview ? OVERVIEW_REFRESH_MS : REFRESH_MS);
     main.focus({ preventScroll: true });
     return;
   }
   main.replaceChildren(h("h1", { text: "Not found" }), link("#/", "Overview"));
 }
 
-async function live(token, refresh) {
+async function live(token, refresh, every) {
   while (token === current.token) {
     if (document.visibilityState === "visible") {
       try {
@@ -172,7 +173,7 @@ async function live(token, refresh) {
         status(`Update failed: ${err.message}`);
       }
     }
-    await new Promise((r) => setTimeout(r, REFRESH_MS));
+    await new Promise((r) => setTimeout(r, every));
   }
 }
 
