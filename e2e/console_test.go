@@ -209,6 +209,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	b.Screenshot(t, "console-readonly")
 
+	// Readable on a phone: nothing wider than the screen (tables scroll in their own box).
+	do(t, b, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)), chromedp.Navigate(e.server+"/ui/#/jobs"))
+	waitText(t, b, "main table", "#"+itoa(ids[2]))
+	fits, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+	if err != nil || !fits {
+		t.Errorf("the jobs page is wider than a 390 px screen (%v)", err)
+	}
+	b.Screenshot(t, "console-phone")
+
 	// The token is in session storage only: no cookie, nothing in the URL.
 	cookie, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.cookie + "|" + location.href`))
 	if err != nil || strings.Contains(cookie, "garo_") {
