@@ -47,12 +47,9 @@ func quote(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "
 
 func signIn(t *testing.T, b *browsertest.Browser, base, token string) {
 	t.Helper()
-	do(t, b, "sign in",
-		chromedp.Navigate(base+"/ui/"),
-		chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), token),
-		chromedp.Click(chromedp.CSS("#signin")),
-	)
+	do(t, b, "sign-in page", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.Screenshot(t, "console-signin")
+	do(t, b, "sign in", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#signin")))
 	waitText(t, b, "main h1", "Overview")
 }
 

@@ -102,9 +102,13 @@ func (b *Browser) Problems() []string {
 }
 
 // Screenshot saves the whole page as .cache/screenshots/<name>.png at the module's root
-// and returns the file's path.
+// and returns the file's path. It also fails the test if the page has controls, links or
+// drawings without an accessible name (Unlabelled).
 func (b *Browser) Screenshot(t *testing.T, name string) string {
 	t.Helper()
+	if u := b.Unlabelled(t); len(u) > 0 {
+		t.Errorf("%s: without an accessible name: %v", name, u)
+	}
 	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
@@ -151,4 +155,28 @@ func screenshotDir() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// unlabelled lists, as short descriptions, the form controls of the page without an
+// accessible name (a <label for>, a wrapping <label>, aria-label or aria-labelledby), the
+// buttons and links without text or aria-label, and the role="img" drawings without
+// aria-label.
+const unlabelled = `(() => {
+  const out = [];
+  const named = (el) => (el.labels && el.labels.length > 0) || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+  for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) if (!named(el)) out.push(el.tagName.toLowerCase() + "#" + el.id);
+  for (const el of document.querySelectorAll("button, a[href]")) if (!el.textContent.trim() && !el.getAttribute("aria-label")) out.push(el.tagName.toLowerCase() + " " + el.outerHTML.slice(0, 60));
+  for (const el of document.querySelectorAll("[role=img]")) if (!el.getAttribute("aria-label")) out.push("img " + (el.id || el.tagName));
+  return out;
+})()`
+
+// Unlabelled returns the controls, links and drawings of the page that a screen reader
+// could not name; a test fails on any.
+func (b *Browser) Unlabelled(t *testing.T) []string {
+	t.Helper()
+	out, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](unlabelled))
+	if err != nil {
+		t.Fatalf("check labels: %v", err)
+	}
+	return out
 }
