@@ -93,6 +93,7 @@ func (r *run) start(ctx context.Context) error {
 	r.undo = append(r.undo, s.Close)
 	r.view.linef("GitHub simulator on %s, App installed on %s", s.SimURL, repo)
 	r.view.linef("garo-server on %s (SQLite %s)", s.ServerURL, s.ServerConfig().Database.SQLitePath)
+	r.view.linef("web console on %s/ui/ (with --keep, sign in with the token it prints)", s.ServerURL)
 	if err := r.createPolicy(ctx); err != nil {
 		return err
 	}
@@ -188,7 +189,8 @@ func round(d time.Duration) time.Duration {
 // explore prints how to look around while the demo keeps running (Options.Keep).
 func (r *run) explore(w io.Writer) {
 	fmt.Fprintf(w, `
-The server, the simulator and the agent keep running until Ctrl-C. In another shell:
+The server, the simulator and the agent keep running until Ctrl-C. Watch them in a
+browser at %s/ui/ (sign in with the GARO_TOKEN below), or in another shell:
 
   export GARO_SERVER=%s GARO_TOKEN=%s
   ./bin/garoctl policy get %s %s
@@ -198,5 +200,5 @@ The server, the simulator and the agent keep running until Ctrl-C. In another sh
 Queue more jobs (the simulator sends their webhooks):
 
   curl -sS -X POST %s/_sim/jobs -d '{"repository":"%s","labels":["self-hosted","%s"]}'
-`, r.stack.ServerURL, r.stack.AdminToken, repo, policy, repo, r.stack.SimURL, repo, policy)
+`, r.stack.ServerURL, r.stack.ServerURL, r.stack.AdminToken, repo, policy, repo, r.stack.SimURL, repo, policy)
 }

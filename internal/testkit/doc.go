@@ -10,6 +10,8 @@
 //   - tlstest: a private CA, server and client certificates as PEM files, for TLS tests;
 //   - agenttest: the agent's peers (garo-server's runner calls and jobs answer on the
 //     simulator, a provider whose listing hangs) for the tests of agent/...;
+//   - browsertest: a real headless Chromium driven with chromedp, for the web console's
+//     browser tests, with screenshots in .cache/screenshots;
 //   - serverproc: the garo-server binary built and run as a process of its own, for
 //     clients that are not this module's Go (portal-api/typescript, tools/oapi-codegen);
 //   - stack: garo-server, the GitHub simulator and garo-agent in one process, as e2e/

@@ -65,6 +65,8 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// Registry registers the API's own metrics (garo_api_*); nil registers them nowhere.
 	Registry prometheus.Registerer
+	// Console serves the web console (server/console) under /ui/; nil serves none.
+	Console http.Handler
 }
 
 // check names every missing dependency.
@@ -177,6 +179,13 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.DELETE("/agent-groups/:group/registration-tokens/:id", s.deleteRegistrationToken, agentsWrite)
 
 	s.agentRoutes(e)
+
+	if d.Console != nil {
+		// "/ui*": /ui (redirected) and everything under /ui/; a catch-all, so not an
+		// operation of openapi.yaml (the console is files, not API).
+		e.GET("/ui*", echo.WrapHandler(d.Console))
+		e.HEAD("/ui*", echo.WrapHandler(d.Console))
+	}
 }
 
 func (s *server) healthz(c echo.Context) error {

@@ -26,6 +26,7 @@ import (
 	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/catchup"
 	"github.com/garo-dev/garo/server/config"
+	"github.com/garo-dev/garo/server/console"
 	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/groups"
 	"github.com/garo-dev/garo/server/jobs"
@@ -183,6 +184,7 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		AuthLimit:              &api.AuthLimit{Burst: l.Burst, Refill: l.Refill, MaxClients: l.MaxClients},
 		TrustedProxies:         trusted,
 		Registry:               reg,
+		Console:                console.Handler(),
 	})
 	if err != nil {
 		return services{}, err
