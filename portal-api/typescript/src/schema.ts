@@ -908,7 +908,17 @@ export interface components {
             tolerations?: components["schemas"]["Toleration"][];
             /** @description The service account of the runner pods, a DNS subdomain. */
             service_account?: string;
+            /** @description The priority class of the runner pods; it must exist in the cluster. */
+            priority_class_name?: string;
+            /** @description Secrets of the namespace with registry credentials for the runner image. */
+            image_pull_secrets?: string[];
+            dind?: components["schemas"]["KubernetesDind"];
         };
+        /**
+         * @description Adds a privileged Docker daemon sidecar so that jobs can run docker. The agent refuses it unless its configuration allows privileged sidecars (provider.kubernetes.allow_privileged_dind); see docs/kubernetes.md.
+         * @default false
+         */
+        KubernetesDind: boolean;
         /** @description A Kubernetes toleration of the runner pods. */
         Toleration: {
             key?: string;
@@ -1052,8 +1062,10 @@ export interface components {
             labels: string[];
             /**
              * @description Garo's view: `queued` (matched to a policy, waiting for a runner), `waiting`
-             *     (GitHub holds it for deployment protection rules), `unmatched` (no enabled policy
-             *     of the repository offers its labels), `in_progress`, `completed`.
+             *     (GitHub holds it for deployment protection rules, e.g. an environment's required
+             *     reviewers: no runner is started until it is `queued`), `unmatched` (no enabled
+             *     policy of the repository offers its labels), `in_progress`, `completed`. A job
+             *     only moves forward: waiting → queued → in_progress → completed.
              * @enum {string}
              */
             state: "queued" | "waiting" | "unmatched" | "in_progress" | "completed";
