@@ -118,6 +118,7 @@ type Fault struct {
 type RequestRecord struct {
 	Method string
 	Path   string // as requested, without the query
+	Query  string // the raw query
 	Route  string // the GitHub route template it matched, "" for unknown routes
 	Status int
 	At     time.Time
@@ -195,6 +196,7 @@ type runState struct {
 	created     time.Time
 	updated     time.Time
 	jobIDs      []int64
+	blocked     []RunJob // jobs waiting for the jobs they need (see runs.go)
 	workflowNam string
 }
 

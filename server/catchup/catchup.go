@@ -28,7 +28,7 @@ type GitHub interface {
 	AppRateLimit() githubapp.RateState
 	ListDeliveries(ctx context.Context, since time.Time, limit int) ([]githubapp.Delivery, error)
 	Redeliver(ctx context.Context, deliveryID int64) error
-	ListQueuedJobs(ctx context.Context, owner, repo string, limit int) ([]githubapp.Job, error)
+	ListOpenJobs(ctx context.Context, owner, repo string, budget int) (githubapp.OpenJobs, error)
 	GetJob(ctx context.Context, owner, repo string, jobID int64) (*githubapp.Job, error)
 }
 

@@ -92,12 +92,17 @@ func (l *Loops) reconcileRepo(ctx context.Context, r store.RepoRef, budget int, 
 	} else if n > 0 {
 		rep.Rematched += n
 	}
-	used := 1
-	queued, err := l.gh.ListQueuedJobs(ctx, r.Owner, r.Repo, budget)
+	open, err := l.gh.ListOpenJobs(ctx, r.Owner, r.Repo, budget)
+	used := open.Calls
 	if err != nil {
 		return used, err
 	}
-	used += len(queued)
+	var queued []githubapp.Job
+	for _, j := range open.Jobs {
+		if j.Status == "queued" {
+			queued = append(queued, j)
+		}
+	}
 	onGitHub := make(map[int64]bool, len(queued))
 	for _, j := range queued {
 		onGitHub[j.ID] = true

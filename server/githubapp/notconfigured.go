@@ -39,9 +39,9 @@ func (NotConfigured) Redeliver(context.Context, int64) error {
 	return notConfigured("redeliver a webhook delivery")
 }
 
-// ListQueuedJobs answers ErrNotConfigured.
-func (NotConfigured) ListQueuedJobs(_ context.Context, owner, repo string, _ int) ([]Job, error) {
-	return nil, notConfigured("list queued jobs of " + owner + "/" + repo)
+// ListOpenJobs answers ErrNotConfigured.
+func (NotConfigured) ListOpenJobs(_ context.Context, owner, repo string, _ int) (OpenJobs, error) {
+	return OpenJobs{}, notConfigured("list open jobs of " + owner + "/" + repo)
 }
 
 // GetJob answers ErrNotConfigured.
