@@ -34,6 +34,11 @@ func (NotConfigured) ListDeliveries(context.Context, time.Time, int) ([]Delivery
 	return nil, notConfigured("list webhook deliveries")
 }
 
+// ListDeliveriesPage answers ErrNotConfigured.
+func (NotConfigured) ListDeliveriesPage(context.Context, string, int) ([]Delivery, string, error) {
+	return nil, "", notConfigured("list webhook deliveries")
+}
+
 // Redeliver answers ErrNotConfigured.
 func (NotConfigured) Redeliver(context.Context, int64) error {
 	return notConfigured("redeliver a webhook delivery")
