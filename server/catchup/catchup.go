@@ -28,7 +28,7 @@ type GitHub interface {
 	AppRateLimit() githubapp.RateState
 	ListDeliveriesPage(ctx context.Context, cursor string, perPage int) ([]githubapp.Delivery, string, error)
 	Redeliver(ctx context.Context, deliveryID int64) error
-	ListOpenJobs(ctx context.Context, owner, repo string, budget int) (githubapp.OpenJobs, error)
+	ListOpenJobs(ctx context.Context, owner, repo string, budget int, afterRun int64) (githubapp.OpenJobs, error)
 	GetJob(ctx context.Context, owner, repo string, jobID int64) (*githubapp.Job, error)
 }
 
@@ -76,6 +76,9 @@ type Loops struct {
 	// tick returns a channel that fires after d; tests drive it.
 	tick func(d time.Duration) <-chan time.Time
 
+	mu      sync.Mutex
+	runFrom map[string]int64 // repository key -> run its open-run walk goes on after
+
 	redelivered prometheus.Counter
 	reconciled  *prometheus.CounterVec
 	skipped     *prometheus.CounterVec
@@ -101,6 +104,7 @@ func New(cfg Config, gh GitHub, st *store.Store, jobs jobLog, log *slog.Logger, 
 	}
 	l := &Loops{
 		cfg: cfg, gh: gh, st: st, jobs: jobs, log: log, now: time.Now, tick: time.After,
+		runFrom: map[string]int64{},
 		redelivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "garo_catchup_redeliveries_total",
 			Help: "Failed webhook deliveries Garo asked GitHub to redeliver.",

@@ -161,11 +161,23 @@ func (l *Loops) reconcileRepo(ctx context.Context, r store.RepoRef, c *cycle, re
 	} else if n > 0 {
 		rep.Rematched += n
 	}
-	open, err := l.gh.ListOpenJobs(ctx, r.Owner, r.Repo, c.calls)
+	// A repository with more open runs than a budget covers is walked over several
+	// cycles (in memory: after a restart the walk starts again from the oldest run).
+	l.mu.Lock()
+	after := l.runFrom[r.RepoKey]
+	l.mu.Unlock()
+	open, err := l.gh.ListOpenJobs(ctx, r.Owner, r.Repo, c.calls, after)
 	c.calls -= open.Calls
 	if err != nil {
 		return err
 	}
+	l.mu.Lock()
+	if open.LastRun == 0 {
+		delete(l.runFrom, r.RepoKey)
+	} else {
+		l.runFrom[r.RepoKey] = open.LastRun
+	}
+	l.mu.Unlock()
 	listed := make(map[int64]githubapp.Job, len(open.Jobs))
 	for _, j := range open.Jobs {
 		listed[j.ID] = j

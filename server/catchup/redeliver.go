@@ -163,4 +163,3 @@ func (l *Loops) redeliverOne(ctx context.Context, d githubapp.Delivery) (bool, e
 	l.log.Info("asked GitHub to redeliver a failed webhook", "delivery_id", d.GUID, "attempt", n, "status", d.StatusCode)
 	return true, nil
 }
-

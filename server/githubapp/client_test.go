@@ -485,7 +485,7 @@ func TestGetJobAndListOpenJobs(t *testing.T) {
 	}
 
 	before := len(h.fake.Requests())
-	all, err := h.c.ListOpenJobs(ctx, "octo", "hello", 10)
+	all, err := h.c.ListOpenJobs(ctx, "octo", "hello", 10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +502,7 @@ func TestGetJobAndListOpenJobs(t *testing.T) {
 	}
 
 	before = len(h.fake.Requests())
-	three, err := h.c.ListOpenJobs(ctx, "octo", "hello", 3)
+	three, err := h.c.ListOpenJobs(ctx, "octo", "hello", 3, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +512,7 @@ func TestGetJobAndListOpenJobs(t *testing.T) {
 	if n := actionsRequests(h.fake.Requests()[before:]); n != 3 {
 		t.Errorf("requests for budget 3 = %d, want 3", n)
 	}
-	if _, err := h.c.ListOpenJobs(ctx, "octo", "hello", 0); err == nil {
+	if _, err := h.c.ListOpenJobs(ctx, "octo", "hello", 0, 0); err == nil {
 		t.Error("budget 0: want an error")
 	}
 }

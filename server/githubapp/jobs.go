@@ -56,6 +56,9 @@ type OpenJobs struct {
 	Jobs []Job
 	// Runs counts the open runs listed.
 	Runs int
+	// LastRun is the run whose jobs were listed last; pass it as afterRun to the next call
+	// to go on from there when the budget ran out (0 when Complete).
+	LastRun int64
 	// Calls counts the requests sent.
 	Calls int
 	// Complete: every open run and all its jobs were listed. False when the budget ran out
@@ -79,9 +82,11 @@ const maxRunsPerStatus = 1000
 // (per_page=100, following the Link header's rel="next"), then for each run
 // GET .../runs/{run_id}/jobs?filter=latest&per_page=100, paged the same way ("List
 // workflow runs for a repository", "List jobs for a workflow run", "Using pagination in
-// the REST API" in GitHub's REST reference). Runs are listed newest first; the jobs of
-// the oldest open runs come first in Jobs, since their jobs have waited longest.
-func (c *Client) ListOpenJobs(ctx context.Context, owner, repo string, budget int) (OpenJobs, error) {
+// the REST API" in GitHub's REST reference). The jobs of the oldest open runs after
+// afterRun come first (their jobs have waited longest), then those of the runs up to
+// afterRun: a repository with more open runs than one budget covers is walked over
+// several calls.
+func (c *Client) ListOpenJobs(ctx context.Context, owner, repo string, budget int, afterRun int64) (OpenJobs, error) {
 	var out OpenJobs
 	if budget <= 0 {
 		return out, fmt.Errorf("list open jobs of %s/%s: budget must be positive, got %d", owner, repo, budget)
@@ -123,7 +128,10 @@ func (c *Client) ListOpenJobs(ctx context.Context, owner, repo string, budget in
 		}
 	}
 	out.Runs = len(runs)
+	out.LastRun = afterRun // unless a run's jobs are listed below
 	slices.Sort(runs) // oldest first: run ids grow
+	i, _ := slices.BinarySearch(runs, afterRun+1)
+	runs = append(runs[i:], runs[:i]...)
 	for _, runID := range runs {
 		jobs, calls, done, err := c.jobsOfRun(ctx, gh, owner, repo, runID, budget-out.Calls)
 		out.Calls += calls
@@ -134,7 +142,9 @@ func (c *Client) ListOpenJobs(ctx context.Context, owner, repo string, budget in
 		if !done {
 			return out, nil
 		}
+		out.LastRun = runID
 	}
+	out.LastRun = 0
 	out.Complete = complete
 	return out, nil
 }

@@ -45,7 +45,7 @@ func (NotConfigured) Redeliver(context.Context, int64) error {
 }
 
 // ListOpenJobs answers ErrNotConfigured.
-func (NotConfigured) ListOpenJobs(_ context.Context, owner, repo string, _ int) (OpenJobs, error) {
+func (NotConfigured) ListOpenJobs(_ context.Context, owner, repo string, _ int, _ int64) (OpenJobs, error) {
 	return OpenJobs{}, notConfigured("list open jobs of " + owner + "/" + repo)
 }
 

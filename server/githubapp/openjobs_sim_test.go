@@ -44,7 +44,7 @@ func TestSimListOpenJobsSeesJobsOfRunningRuns(t *testing.T) {
 	}
 
 	before := len(e.sim.Requests())
-	got, err := e.c.ListOpenJobs(ctx, "acme", "api", 50)
+	got, err := e.c.ListOpenJobs(ctx, "acme", "api", 50, 0)
 	if err != nil || !got.Complete || got.Runs != 2 {
 		t.Fatalf("ListOpenJobs = %d jobs, runs %d, complete %v, %v", len(got.Jobs), got.Runs, got.Complete, err)
 	}

@@ -207,7 +207,7 @@ func TestSimQueuedJobsAndDeliveries(t *testing.T) {
 		}
 		want = append(want, j.ID)
 	}
-	got, err := e.c.ListOpenJobs(ctx, "acme", "api", 10)
+	got, err := e.c.ListOpenJobs(ctx, "acme", "api", 10, 0)
 	if err != nil || !got.Complete {
 		t.Fatalf("ListOpenJobs: %+v, %v", got, err)
 	}
@@ -223,7 +223,7 @@ func TestSimQueuedJobsAndDeliveries(t *testing.T) {
 		t.Errorf("queued job ids = %v, want %v", ids, want)
 	}
 	// Budget 3: the run listings (queued, in_progress) and one run's jobs.
-	if three, err := e.c.ListOpenJobs(ctx, "acme", "api", 3); err != nil || len(three.Jobs) != 1 || three.Complete || three.Calls != 3 {
+	if three, err := e.c.ListOpenJobs(ctx, "acme", "api", 3, 0); err != nil || len(three.Jobs) != 1 || three.Complete || three.Calls != 3 {
 		t.Errorf("ListOpenJobs(budget 3) = %+v, %v", three, err)
 	}
 
