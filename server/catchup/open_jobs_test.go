@@ -272,4 +272,3 @@ func TestReconcileStaysWithinItsCallBudget(t *testing.T) {
 		}
 	})
 }
-

@@ -129,7 +129,7 @@ func (c *Client) ListOpenJobs(ctx context.Context, owner, repo string, budget in
 	}
 	out.Runs = len(runs)
 	out.LastRun = afterRun // unless a run's jobs are listed below
-	slices.Sort(runs) // oldest first: run ids grow
+	slices.Sort(runs)      // oldest first: run ids grow
 	i, _ := slices.BinarySearch(runs, afterRun+1)
 	runs = append(runs[i:], runs[:i]...)
 	for _, runID := range runs {
