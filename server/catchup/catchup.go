@@ -135,12 +135,14 @@ func (l *Loops) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.every(ctx, "redeliver", l.cfg.RedeliverInterval, func(ctx context.Context) error {
+			l.every(ctx, "redeliver", l.cfg.RedeliverInterval, func(ctx context.Context) (bool, error) {
+				more := false
 				_, err := l.st.WithLeaderLock(ctx, store.LockRedeliver, func(ctx context.Context) error {
-					_, err := l.RedeliverOnce(ctx)
+					rep, err := l.RedeliverOnce(ctx)
+					more = err == nil && !rep.WalkDone && rep.Skipped == ""
 					return err
 				})
-				return err
+				return more, err
 			})
 		}()
 	} else if l.cfg.RedeliverInterval > 0 {
@@ -150,21 +152,21 @@ func (l *Loops) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.every(ctx, "reconcile", l.cfg.ReconcileInterval, func(ctx context.Context) error {
+			l.every(ctx, "reconcile", l.cfg.ReconcileInterval, func(ctx context.Context) (bool, error) {
 				_, err := l.st.WithLeaderLock(ctx, store.LockReconcile, func(ctx context.Context) error {
 					_, err := l.ReconcileOnce(ctx)
 					return err
 				})
-				return err
+				return false, err
 			})
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		l.every(ctx, "prune", time.Hour, func(ctx context.Context) error {
+		l.every(ctx, "prune", time.Hour, func(ctx context.Context) (bool, error) {
 			_, err := l.PruneOnce(ctx)
-			return err
+			return false, err
 		})
 	}()
 	wg.Wait()
@@ -218,11 +220,21 @@ func (l *Loops) PruneJobsOnce(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
+// SoonAfter is the pause before the next cycle when one stopped at its bound with work
+// left (a redelivery walk after a long outage): the bound per cycle holds, the backlog
+// goes in minutes rather than hours, and the rate-limit floor still stands it back.
+const SoonAfter = 10 * time.Second
+
 // every runs cycle at once (a starting server catches up on what it missed while it was
-// down: issue 14, finding 5), then every interval.
-func (l *Loops) every(ctx context.Context, name string, interval time.Duration, cycle func(context.Context) error) {
+// down), then after interval, or after SoonAfter when the cycle reports more to do.
+func (l *Loops) every(ctx context.Context, name string, interval time.Duration, cycle func(context.Context) (bool, error)) {
 	for {
-		if err := cycle(ctx); err != nil && ctx.Err() == nil {
+		more, err := cycle(ctx)
+		wait := interval
+		if more {
+			wait = min(interval, SoonAfter)
+		}
+		if err != nil && ctx.Err() == nil {
 			level := slog.LevelWarn
 			if errors.Is(err, githubapp.ErrRateLimited) {
 				level = slog.LevelInfo
@@ -232,7 +244,7 @@ func (l *Loops) every(ctx context.Context, name string, interval time.Duration, 
 		select {
 		case <-ctx.Done():
 			return
-		case <-l.tick(interval):
+		case <-l.tick(wait):
 		}
 	}
 }

@@ -52,13 +52,23 @@ type rig struct {
 
 func newRig(t *testing.T, b testdb.Backend) *rig {
 	t.Helper()
+	return newRigWith(t, b, nil)
+}
+
+// newRigWith is newRig with the simulator's options changed by mutate (its clock).
+func newRigWith(t *testing.T, b testdb.Backend, mutate func(*githubsim.Options)) *rig {
+	t.Helper()
 	st := testdb.Open(t, b)
 	r := &rig{st: st, jobs: jobs.NewService(st, testkit.Discard(), nil)}
 	r.gate = &gate{next: webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, r.jobs, st, testkit.Discard(), nil)}
 	hook := httptest.NewServer(r.gate)
 	t.Cleanup(hook.Close)
 	// The sim acts as GitHub Enterprise Server, as the client expects of a non-api.* host.
-	gitHub := simtest.New(t, githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"}, "acme/web")
+	opts := githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	gitHub := simtest.New(t, opts, "acme/web")
 	r.sim = gitHub.Sim
 	var err error
 	r.gh, err = githubapp.New(githubapp.Config{APIURL: gitHub.Srv.URL + "/api/v3/", AppID: r.sim.AppID(), PrivateKey: r.sim.PrivateKeyPEM()}, testkit.Discard(), nil)

@@ -144,7 +144,7 @@ func (l *Loops) redeliverOne(ctx context.Context, d githubapp.Delivery) (bool, e
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
-	n, err := l.st.ClaimRedelivery(ctx, d.GUID, d.DeliveredAt, maxAsksPerDelivery)
+	n, err := l.st.ClaimRedelivery(ctx, d.GUID, d.ID, maxAsksPerDelivery)
 	if err != nil || n == 0 {
 		return false, err
 	}
@@ -153,11 +153,11 @@ func (l *Loops) redeliverOne(ctx context.Context, d githubapp.Delivery) (bool, e
 			l.skipped.WithLabelValues("redeliver", "rate_limited").Inc()
 			return false, err
 		}
-		if n == maxAsksPerDelivery {
-			l.log.Warn("a webhook delivery keeps failing: not asking again", "delivery_id", d.GUID)
-		}
 		l.log.Warn("redelivery failed", "delivery_id", d.GUID, "err", err)
 		return false, nil
+	}
+	if n == maxAsksPerDelivery {
+		l.log.Warn("a webhook delivery keeps failing: this is the last redelivery Garo asks for", "delivery_id", d.GUID, "asks", n)
 	}
 	l.redelivered.Inc()
 	l.log.Info("asked GitHub to redeliver a failed webhook", "delivery_id", d.GUID, "attempt", n, "status", d.StatusCode)

@@ -66,22 +66,24 @@ func (s *Store) SaveProgress(ctx context.Context, p CatchupProgress) error {
 
 // RedeliveredDelivery records that Garo asked GitHub to redeliver a delivery GUID.
 type RedeliveredDelivery struct {
-	GUID    string `gorm:"primaryKey;column:guid"`
-	Asks    int
-	AskedAt time.Time
+	GUID      string `gorm:"primaryKey;column:guid"`
+	AttemptID int64  // the failed attempt (GitHub's delivery id) last asked about
+	Asks      int
+	AskedAt   time.Time
 }
 
 // TableName names the table of redelivered GUIDs.
 func (RedeliveredDelivery) TableName() string { return "redelivered_deliveries" }
 
 // ClaimRedelivery decides, atomically across replicas, whether this caller asks GitHub to
-// redeliver guid now: yes for a GUID never asked for; for one asked before, yes only when
-// its newest failed attempt (failedAt) came after the last ask (that redelivery failed
-// too) and fewer than maxAsks were made. It returns the ask's number (1 for the first),
-// or 0 when the caller must not ask.
-func (s *Store) ClaimRedelivery(ctx context.Context, guid string, failedAt time.Time, maxAsks int) (int, error) {
+// redeliver guid, whose newest attempt attemptID failed: yes for a GUID never asked for;
+// for one asked before, yes only when attemptID is newer than the attempt last asked about
+// (the redelivery failed too) and fewer than maxAsks were made. It returns the ask's
+// number (1 for the first), or 0 when the caller must not ask.
+func (s *Store) ClaimRedelivery(ctx context.Context, guid string, attemptID int64, maxAsks int) (int, error) {
 	now := s.now().UTC()
-	res := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&RedeliveredDelivery{GUID: guid, Asks: 1, AskedAt: now})
+	res := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+		Create(&RedeliveredDelivery{GUID: guid, AttemptID: attemptID, Asks: 1, AskedAt: now})
 	if res.Error != nil {
 		return 0, fmt.Errorf("claim redelivery of %s: %w", guid, res.Error)
 	}
@@ -89,8 +91,8 @@ func (s *Store) ClaimRedelivery(ctx context.Context, guid string, failedAt time.
 		return 1, nil
 	}
 	res = s.conn(ctx).Model(&RedeliveredDelivery{}).
-		Where("guid = ? AND asks < ? AND asked_at < ?", guid, maxAsks, failedAt.UTC()).
-		Updates(map[string]any{"asks": gorm.Expr("asks + 1"), "asked_at": now})
+		Where("guid = ? AND asks < ? AND attempt_id < ?", guid, maxAsks, attemptID).
+		Updates(map[string]any{"asks": gorm.Expr("asks + 1"), "attempt_id": attemptID, "asked_at": now})
 	if res.Error != nil {
 		return 0, fmt.Errorf("claim redelivery of %s: %w", guid, res.Error)
 	}

@@ -17,13 +17,15 @@ CREATE TABLE catchup_progress (
     updated_at   {{.Time}} NOT NULL
 );
 
--- redelivered_deliveries: the delivery GUIDs Garo asked GitHub to redeliver. A replica
--- claims a GUID (insert, or a conditional update for a later ask) before it asks, so that
--- a delivery is asked for once per failure across replicas and restarts.
+-- redelivered_deliveries: the delivery GUIDs Garo asked GitHub to redeliver, with the
+-- attempt (GitHub's delivery id) last asked about. A replica claims a GUID (insert, or a
+-- conditional update when a newer attempt failed) before it asks, so that a delivery is
+-- asked for once per failed attempt across replicas and restarts.
 CREATE TABLE redelivered_deliveries (
-    guid     VARCHAR(64) PRIMARY KEY,
-    asks     INTEGER NOT NULL,
-    asked_at {{.Time}} NOT NULL
+    guid       VARCHAR(64) PRIMARY KEY,
+    attempt_id BIGINT NOT NULL,
+    asks       INTEGER NOT NULL,
+    asked_at   {{.Time}} NOT NULL
 );
 
 CREATE INDEX redelivered_deliveries_asked ON redelivered_deliveries (asked_at);
