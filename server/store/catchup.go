@@ -115,11 +115,11 @@ func (s *Store) PruneRedelivered(ctx context.Context, cutoff time.Time) (int64, 
 	return res.RowsAffected, nil
 }
 
-// PruneJobs deletes up to limit completed jobs last updated before cutoff, oldest first,
-// and returns how many went. Callers repeat it to prune in bounded batches.
+// PruneJobs deletes up to limit jobs that completed before cutoff, oldest first, and
+// returns how many went. Callers repeat it to prune in bounded batches.
 func (s *Store) PruneJobs(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
 	sub := s.conn(ctx).Model(&WorkflowJob{}).Select("id").
-		Where("state = ? AND updated_at < ?", "completed", cutoff.UTC()).Order("updated_at").Limit(limit)
+		Where("state = ? AND completed_at < ?", "completed", cutoff.UTC()).Order("completed_at").Limit(limit)
 	res := s.conn(ctx).Where("id IN (?)", sub).Delete(&WorkflowJob{})
 	if res.Error != nil {
 		return 0, fmt.Errorf("prune jobs: %w", res.Error)

@@ -36,4 +36,6 @@ ALTER TABLE workflow_jobs ADD COLUMN checked_at {{.Time}};
 
 CREATE INDEX workflow_jobs_repo_state ON workflow_jobs (repo_key, state, id);
 
-CREATE INDEX workflow_jobs_state_updated ON workflow_jobs (state, updated_at);
+CREATE INDEX workflow_jobs_state_completed ON workflow_jobs (state, completed_at);
+
+CREATE INDEX workflow_jobs_updated ON workflow_jobs (updated_at);
