@@ -70,8 +70,8 @@ func (g GitHub) validate(bad func(key, format string, args ...any)) {
 			bad(key, "must be between 1 and 10000, got %d", n)
 		}
 	}
-	if c.InProgressCheck < time.Minute || c.InProgressCheck > 24*time.Hour {
-		bad("github.catchup.in_progress_check", "must be between 1m and 24h, got %s", c.InProgressCheck)
+	if c.InProgressCheck < 10*time.Second || c.InProgressCheck > 24*time.Hour {
+		bad("github.catchup.in_progress_check", "must be between 10s and 24h, got %s", c.InProgressCheck)
 	}
 	if c.ReconcileMinRemaining < 0 {
 		bad("github.catchup.reconcile_min_remaining", "must not be negative, got %d", c.ReconcileMinRemaining)
