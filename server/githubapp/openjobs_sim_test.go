@@ -3,11 +3,13 @@ package githubapp
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/garo-dev/garo/githubsim"
+	"github.com/garo-dev/garo/githubsim/githubspec"
 )
 
 // TestSimListOpenJobsSeesJobsOfRunningRuns: the second and third jobs of a needs: chain
@@ -69,6 +71,13 @@ func TestSimListOpenJobsSeesJobsOfRunningRuns(t *testing.T) {
 	}
 	var queries []string
 	for _, r := range reqs {
+		q, err := url.ParseQuery(r.Query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := githubspec.ValidateQuery(r.Method, r.Route, q); err != nil {
+			t.Errorf("Garo's request is not GitHub's: %v", err)
+		}
 		queries = append(queries, strings.TrimPrefix(r.Path, "/repos/acme/api/actions/")+"?"+r.Query)
 	}
 	for _, q := range queries {
