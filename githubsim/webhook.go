@@ -95,10 +95,12 @@ func (s *Sim) WaitDeliveries(ctx context.Context, n int) ([]Delivery, error) {
 
 // LoseJobWebhooks makes GitHub lose every workflow_job delivery with action from now on
 // (never sent, not in the deliveries listing, so no redelivery can bring it back), until
-// called with "". GitHub does not promise delivery: "GitHub does not automatically
-// redeliver failed deliveries" and a delivery can fail on GitHub's side too
-// (https://docs.github.com/en/webhooks/using-webhooks/handling-failed-webhook-deliveries);
-// only reconciliation with the REST API repairs such a loss.
+// called with "": a delivery that never reached the receiver and that redelivery cannot
+// bring back ("GitHub does not automatically redeliver failed deliveries", and only those
+// "that occurred in the past 3 days" can be redelivered,
+// https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks;
+// a repository webhook's deliveries are not in the App's listing at all). Only
+// reconciliation with the REST API repairs such a loss.
 func (s *Sim) LoseJobWebhooks(action string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -13,9 +13,10 @@ import (
 // our side and an operator has to look (the log says which).
 const maxAsksPerDelivery = 3
 
-// deliveryWindow is how far back GitHub lets a delivery be redelivered: "You can only
-// redeliver deliveries from the past 3 days" (GitHub docs, "Redelivering webhooks",
-// https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks).
+// deliveryWindow is how far back GitHub lets a delivery be redelivered: "You can redeliver
+// webhook deliveries that occurred in the past 3 days" (GitHub docs, "Redelivering
+// webhooks", https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks;
+// GitHub Enterprise Server 3.16 and later say 7 days: 3 is safe for both).
 const deliveryWindow = 72 * time.Hour
 
 // walkOverlap re-reads a little before the last good time: deliveries are listed by id,
