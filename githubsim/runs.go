@@ -6,10 +6,11 @@ package githubsim
 // GitHub: "Use jobs.<job_id>.needs to identify any jobs that must complete successfully
 // before this job will run ... If a job fails or is skipped, all jobs that need it are
 // skipped unless the jobs use a conditional expression that causes the job to continue"
-// (https://docs.github.com/en/actions/writing-workflows/workflow-syntax-for-github-actions#jobsjob_idneeds).
-// A matrix "will create jobs for each possible combination of the variables"
-// (https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/running-variations-of-jobs-in-a-workflow),
-// all queued at once. A job waiting on its needs has had no workflow_job webhook yet
+// ("Using jobs in a workflow", Defining prerequisite jobs,
+// https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/using-jobs-in-a-workflow).
+// A matrix makes one job per combination of its variables, with no needs between them, so
+// they are queued together ("Running variations of jobs in a workflow",
+// https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/running-variations-of-jobs-in-a-workflow). A job waiting on its needs has had no workflow_job webhook yet
 // (the first one of a job is "queued": webhook description workflow-job-queued), and the
 // sim does not list it in GET .../runs/{run_id}/jobs until it is queued; its run stays
 // in_progress meanwhile. Garo adds only jobs listed as queued, so it works as well if
