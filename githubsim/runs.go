@@ -10,8 +10,9 @@ package githubsim
 // https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/using-jobs-in-a-workflow).
 // A matrix makes one job per combination of its variables, with no needs between them, so
 // they are queued together ("Running variations of jobs in a workflow",
-// https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/running-variations-of-jobs-in-a-workflow). A job waiting on its needs has had no workflow_job webhook yet
-// (the first one of a job is "queued": webhook description workflow-job-queued), and the
+// https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/running-variations-of-jobs-in-a-workflow).
+// A job waiting on its needs has had no workflow_job webhook yet (the first one of a job
+// is "queued": webhook description workflow-job-queued), and the
 // sim does not list it in GET .../runs/{run_id}/jobs until it is queued; its run stays
 // in_progress meanwhile. Garo adds only jobs listed as queued, so it works as well if
 // GitHub lists such jobs early with another status (the job schema's status enum has
