@@ -252,6 +252,19 @@ type runsJSON struct {
 	WorkflowRuns []runJSON `json:"workflow_runs"`
 }
 
+// maxRunSearchResults: GitHub's description of GET /repos/{owner}/{repo}/actions/runs
+// ("List workflow runs for a repository",
+// https://docs.github.com/en/rest/actions/workflow-runs#list-workflow-runs-for-a-repository):
+// "This endpoint will return up to 1,000 results for each search when using the following
+// parameters: actor, branch, check_suite_id, created, event, head_sha, status".
+const maxRunSearchResults = 1000
+
+// listRuns answers "List workflow runs for a repository": newest first; the status
+// parameter "Returns workflow runs with the check run status or conclusion that you
+// specify" (so status=queued and status=in_progress list the open runs, and a conclusion
+// such as success lists completed ones); per_page (default 30, max 100) and page, with the
+// Link header of "Using pagination in the REST API"
+// (https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api).
 func (s *Sim) listRuns(c *call) {
 	want := c.r.URL.Query().Get("status")
 	s.mu.Lock()
@@ -266,6 +279,9 @@ func (s *Sim) listRuns(c *call) {
 		}
 	}
 	slices.SortFunc(all, func(a, b *runState) int { return cmpInt64(b.id, a.id) }) // newest first
+	if want != "" && len(all) > maxRunSearchResults {
+		all = all[:maxRunSearchResults]
+	}
 	from, to := s.page(c, len(all))
 	out := runsJSON{TotalCount: len(all), WorkflowRuns: []runJSON{}}
 	for _, run := range all[from:to] {
@@ -307,7 +323,20 @@ type jobsJSON struct {
 	Jobs       []jobJSON `json:"jobs"`
 }
 
+// listRunJobs answers "List jobs for a workflow run"
+// (https://docs.github.com/en/rest/actions/workflow-jobs#list-jobs-for-a-workflow-run):
+// the jobs in the order the run created them, paged with per_page/page and the Link
+// header. filter is latest (the default: "Returns jobs from the most recent execution of
+// the workflow run") or all ("including from old executions"); the sim runs every run
+// once (run_attempt 1), so both list the same jobs. The sim refuses another value with 422:
+// GitHub's description admits only these two, and Garo sends latest.
 func (s *Sim) listRunJobs(c *call) {
+	switch c.r.URL.Query().Get("filter") {
+	case "", "latest", "all":
+	default:
+		s.writeError(c, http.StatusUnprocessableEntity, "Invalid request.\n\nfilter must be one of: latest, all", c.doc())
+		return
+	}
 	s.mu.Lock()
 	run, ok := s.runByParamLocked(c)
 	if !ok {

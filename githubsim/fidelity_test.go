@@ -211,6 +211,43 @@ func TestFidelityScenario(t *testing.T) {
 		t.Errorf("jobs of run %d: %+v", ran.RunID, jobs)
 	}
 
+	// A run with several jobs, listed as Garo lists it: open runs by status, paged by the
+	// Link header, and each run's jobs with filter=latest.
+	multi, err := sim.QueueRun(ctx, repo.FullName, []githubsim.RunJob{
+		{Name: "build", Labels: labels}, {Name: "test (1)", Labels: labels}, {Name: "test (2)", Labels: labels},
+		{Name: "deploy", Labels: labels, Needs: []string{"build"}},
+	})
+	fidelityMust(t, "queue a run", err)
+	extra, err := sim.QueueJob(ctx, repo.FullName, []string{"self-hosted", "macos"})
+	fidelityMust(t, "queue a job", err)
+	var openRuns []int64
+	pages := 0
+	for _, status := range []string{"queued", "in_progress"} {
+		runOpts := &github.ListWorkflowRunsOptions{Status: status, ListOptions: github.ListOptions{PerPage: 1}}
+		for range 10 {
+			page, resp, err := inst.Actions.ListRepositoryWorkflowRuns(ctx, fidelityOwner, fidelityRepo, runOpts)
+			fidelityMust(t, "list open runs", err)
+			pages++
+			for _, r := range page.WorkflowRuns {
+				openRuns = append(openRuns, r.GetID())
+			}
+			if resp.NextPage == 0 {
+				break
+			}
+			runOpts.Page = resp.NextPage
+		}
+	}
+	if len(openRuns) != 3 || !slices.Contains(openRuns, multi[0].RunID) || !slices.Contains(openRuns, waiting.RunID) ||
+		!slices.Contains(openRuns, extra.RunID) || pages != 3 {
+		t.Errorf("open runs, one a page: %v in %d pages, want runs %d, %d and %d in 3", openRuns, pages, multi[0].RunID, waiting.RunID, extra.RunID)
+	}
+	runJobs, resp, err := inst.Actions.ListWorkflowJobs(ctx, fidelityOwner, fidelityRepo, multi[0].RunID,
+		&github.ListWorkflowJobsOptions{Filter: "latest", ListOptions: github.ListOptions{PerPage: 2}})
+	fidelityMust(t, "list a run's jobs", err)
+	if runJobs.GetTotalCount() != 3 || len(runJobs.Jobs) != 2 || resp.NextPage != 2 {
+		t.Errorf("jobs of the run: %d of %d, next page %d; want 2 of 3 (deploy waits for build), next 2", len(runJobs.Jobs), runJobs.GetTotalCount(), resp.NextPage)
+	}
+
 	_, err = inst.Actions.RemoveRunner(ctx, fidelityOwner, fidelityRepo, spare.GetRunner().GetID())
 	fidelityMust(t, "remove runner", err)
 	limits, _, err := inst.RateLimit.Get(ctx)
@@ -255,6 +292,25 @@ func TestFidelityScenario(t *testing.T) {
 
 	t.Run("REST answers match GitHub's description", func(t *testing.T) {
 		fidelityCheckExchanges(t, rec.all())
+	})
+	t.Run("REST queries are GitHub's parameters", func(t *testing.T) {
+		n := 0
+		for _, r := range sim.Requests() {
+			if r.Route == "" || r.Query == "" {
+				continue
+			}
+			q, err := url.ParseQuery(r.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := githubspec.ValidateQuery(r.Method, r.Route, q); err != nil {
+				t.Error(err)
+			}
+			n++
+		}
+		if n < 3 {
+			t.Errorf("only %d requests with a query", n)
+		}
 	})
 	t.Run("workflow_job deliveries match GitHub's description", func(t *testing.T) {
 		got := hooks.wait(t, ctx, want)

@@ -52,37 +52,11 @@ func (s *Sim) createJob(repo string, labels []string, assignable bool) (*jobStat
 	if !ok {
 		return nil, fmt.Errorf("queue job on %s: %w", repo, ErrUnknownRepository)
 	}
-	now := s.opts.Now().UTC().Truncate(time.Second)
-	r.runNumber++
-	run := &runState{
-		id:          s.nextID("run"),
-		repo:        r,
-		number:      r.runNumber,
-		checkSuite:  s.nextID("checksuite"),
-		headSHA:     randomHex(40),
-		treeSHA:     randomHex(40),
-		created:     now,
-		updated:     now,
-		workflowNam: "CI",
-	}
-	js := &jobState{
-		id:         s.nextID("job"),
-		run:        run,
-		name:       "build",
-		labels:     slices.Clone(labels),
-		status:     "queued",
-		created:    now,
-		started:    now,
-		assignable: assignable,
-	}
-	run.jobIDs = append(run.jobIDs, js.id)
-	s.runs[run.id] = run
-	s.jobs[js.id] = js
-	r.queue = append(r.queue, js) // ids grow, so the queue stays oldest first
+	js := s.addJobLocked(s.newRunLocked(r), "build", labels)
+	js.assignable = assignable
 	if assignable {
 		s.broadcastLocked()
 	}
-	s.log.Info("job queued", "repo", r.fullName, "job_id", js.id, "run_id", run.id, "labels", labels)
 	return js, nil
 }
 
@@ -106,7 +80,9 @@ func (s *Sim) CancelJob(ctx context.Context, id int64) (Job, error) {
 	s.completeJobLocked(js, "cancelled")
 	s.mu.Unlock()
 	payload, job := s.jobEvent(id, "completed")
-	if _, err := s.deliver(ctx, "workflow_job", payload, newGUID(), false); err != nil {
+	_, err := s.deliver(ctx, "workflow_job", payload, newGUID(), false)
+	s.afterComplete(ctx, s.jobRun(id))
+	if err != nil {
 		return job, fmt.Errorf("cancel job %d: %w", id, err)
 	}
 	return job, nil
@@ -120,6 +96,13 @@ func (s *Sim) completeJobLocked(js *jobState, conclusion string) {
 	js.completed = now
 	js.run.updated = now
 	s.broadcastLocked()
+}
+
+// jobRun returns the run of job id (which exists).
+func (s *Sim) jobRun(id int64) *runState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[id].run
 }
 
 // Job returns a snapshot of job id.

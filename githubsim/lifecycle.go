@@ -266,6 +266,7 @@ func (s *Sim) complete(id int64, session, conclusion string) (int64, error) {
 	s.mu.Unlock()
 	if send {
 		s.deliverJob(js.id, "completed")
+		s.afterComplete(s.ctx, js.run)
 	}
 	return js.id, nil
 }
@@ -293,6 +294,7 @@ func (s *Sim) disconnect(id int64, session string) error {
 	s.log.Info("runner offline", "runner_id", id)
 	if failed != 0 {
 		s.deliverJob(failed, "completed")
+		s.afterComplete(s.ctx, s.jobRun(failed))
 	}
 	return nil
 }

@@ -279,6 +279,9 @@ func (s *Sim) runStatusLocked(run *runState) (status, conclusion string) {
 		}
 	}
 	switch {
+	case len(run.blocked) > 0 && done+running+queued+waiting > 0:
+		// Jobs waiting for the jobs they need keep the run going (see runs.go).
+		return "in_progress", ""
 	case running > 0 || (queued+waiting > 0 && done > 0):
 		return "in_progress", ""
 	case queued > 0:

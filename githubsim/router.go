@@ -139,7 +139,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		s.mu.Lock()
 		s.requests = append(s.requests, RequestRecord{
-			Method: r.Method, Path: r.URL.Path, Route: routePath(c.rt), Status: c.w.status, At: s.opts.Now(),
+			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Route: routePath(c.rt), Status: c.w.status, At: s.opts.Now(),
 		})
 		s.mu.Unlock()
 	}()

@@ -118,6 +118,7 @@ type Fault struct {
 type RequestRecord struct {
 	Method string
 	Path   string // as requested, without the query
+	Query  string // the raw query
 	Route  string // the GitHub route template it matched, "" for unknown routes
 	Status int
 	At     time.Time
@@ -150,6 +151,7 @@ type Sim struct {
 	regTokens     map[string]*runnerToken   // registration tokens
 	removeTokens  map[string]*runnerToken   // remove tokens
 	runners       map[int64]*runnerState    // registered runners
+	lose          string                    // workflow_job action whose deliveries are lost (LoseJobWebhooks)
 	jobs          map[int64]*jobState       // every job ever queued
 	runs          map[int64]*runState       // every workflow run
 	deliveries    map[int64]*deliveryRecord // by delivery id
@@ -195,6 +197,7 @@ type runState struct {
 	created     time.Time
 	updated     time.Time
 	jobIDs      []int64
+	blocked     []RunJob // jobs waiting for the jobs they need (see runs.go)
 	workflowNam string
 }
 

@@ -93,6 +93,26 @@ func (s *Sim) WaitDeliveries(ctx context.Context, n int) ([]Delivery, error) {
 	}
 }
 
+// LoseJobWebhooks makes GitHub lose every workflow_job delivery with action from now on
+// (never sent, not in the deliveries listing, so no redelivery can bring it back), until
+// called with "": a delivery that never reached the receiver and that redelivery cannot
+// bring back ("GitHub does not automatically redeliver failed deliveries", and only those
+// "that occurred in the past 3 days" can be redelivered,
+// https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks;
+// a repository webhook's deliveries are not in the App's listing at all). Only
+// reconciliation with the REST API repairs such a loss.
+func (s *Sim) LoseJobWebhooks(action string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lose = action
+}
+
+func (s *Sim) losing(action string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lose != "" && s.lose == action
+}
+
 // deliver POSTs payload to the webhook URL once, signed as GitHub signs it, and records
 // the attempt. It never retries: GitHub does not either.
 func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid string, redelivery bool) (Delivery, error) {
@@ -129,6 +149,10 @@ func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid st
 	}
 	if meta.Action != nil {
 		rec.Action = *meta.Action
+	}
+	if event == "workflow_job" && s.losing(rec.Action) {
+		s.log.Info("webhook lost", "delivery_id", guid, "event", event, "action", rec.Action)
+		return Delivery{GUID: guid, Event: event, Action: rec.Action}, nil
 	}
 	if meta.Installation != nil {
 		rec.InstallationID = meta.Installation.ID

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -613,4 +614,38 @@ func mapsEqual(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// TestValidateQuery: the listing parameters Garo sends are GitHub's; others are caught.
+func TestValidateQuery(t *testing.T) {
+	ok := []struct {
+		method, path, query string
+	}{
+		{"GET", "/repos/{owner}/{repo}/actions/runs", "status=queued&per_page=100&page=2"},
+		{"GET", "/repos/{owner}/{repo}/actions/runs", "status=in_progress"},
+		{"GET", "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", "filter=latest&per_page=100"},
+		{"GET", "/app/hook/deliveries", "per_page=100&cursor=v1_1"},
+	}
+	for _, c := range ok {
+		q, _ := url.ParseQuery(c.query)
+		if err := githubspec.ValidateQuery(c.method, c.path, q); err != nil {
+			t.Errorf("%s %s?%s: %v", c.method, c.path, c.query, err)
+		}
+	}
+	bad := []struct {
+		method, path, query string
+	}{
+		{"GET", "/repos/{owner}/{repo}/actions/runs", "status=running"},
+		{"GET", "/repos/{owner}/{repo}/actions/runs", "state=queued"},
+		{"GET", "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", "filter=newest"},
+	}
+	for _, c := range bad {
+		q, _ := url.ParseQuery(c.query)
+		if err := githubspec.ValidateQuery(c.method, c.path, q); !errors.Is(err, githubspec.ErrMismatch) {
+			t.Errorf("%s %s?%s: %v, want ErrMismatch", c.method, c.path, c.query, err)
+		}
+	}
+	if err := githubspec.ValidateQuery("GET", "/nowhere", nil); !errors.Is(err, githubspec.ErrUnknownOperation) {
+		t.Errorf("unknown operation: %v", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ type restSpec struct {
 type operation struct {
 	Operation
 	responses map[string]*response // "200", "2XX", "default"
+	query     map[string][]string  // query parameter -> its enum (nil: any value)
 }
 
 func (op *operation) response(status int) *response {
@@ -120,6 +122,11 @@ func loadREST(raw []byte) (*restSpec, error) {
 				Operation: Operation{Method: strings.ToUpper(method), Path: path, ID: id},
 				responses: make(map[string]*response),
 			}
+			query, err := queryParameters(doc, item["parameters"], o["parameters"])
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", method, path, err)
+			}
+			op.query = query
 			resps, _ := o["responses"].(map[string]any)
 			if len(resps) == 0 {
 				return nil, fmt.Errorf("%s %s: no responses", method, path)
@@ -204,6 +211,63 @@ func resolve(doc map[string]any, v any, kind string) (map[string]any, error) {
 		return nil, fmt.Errorf("dangling reference %q", ref)
 	}
 	return target, nil
+}
+
+// queryParameters reads the query parameters of a path item and an operation, with the
+// enum of each (nil when any value goes).
+func queryParameters(doc map[string]any, lists ...any) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, l := range lists {
+		params, _ := l.([]any)
+		for _, p := range params {
+			pm, err := resolve(doc, p, "parameters")
+			if err != nil {
+				return nil, fmt.Errorf("parameter: %w", err)
+			}
+			if pm["in"] != "query" {
+				continue
+			}
+			name, _ := pm["name"].(string)
+			var enum []string
+			if schema, ok := pm["schema"].(map[string]any); ok {
+				values, _ := schema["enum"].([]any)
+				for _, e := range values {
+					if s, ok := e.(string); ok {
+						enum = append(enum, s)
+					}
+				}
+			}
+			out[name] = enum
+		}
+	}
+	return out, nil
+}
+
+// ValidateQuery checks the query of a request to the operation (method, path in templated
+// form) against GitHub's REST description: every parameter is one the operation declares
+// (in the query), and a parameter with an enum has one of its values. Errors wrap
+// ErrUnknownOperation or ErrMismatch.
+func ValidateQuery(method, path string, query url.Values) error {
+	l, err := load()
+	if err != nil {
+		return err
+	}
+	op, ok := l.rest.ops[operationKey(method, path)]
+	if !ok {
+		return fmt.Errorf("%s %s: %w", method, path, ErrUnknownOperation)
+	}
+	for _, name := range sortedKeys(query) {
+		enum, declared := op.query[name]
+		if !declared {
+			return fmt.Errorf("%s %s: query parameter %q is not declared: %w", method, path, name, ErrMismatch)
+		}
+		for _, v := range query[name] {
+			if enum != nil && !slices.Contains(enum, v) {
+				return fmt.Errorf("%s %s: query parameter %s=%q is not one of %v: %w", method, path, name, v, enum, ErrMismatch)
+			}
+		}
+	}
+	return nil
 }
 
 // Operations lists the operations of the embedded REST description, sorted by path and

@@ -192,8 +192,10 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 	c := cfg.GitHub.Catchup
 	loops := catchup.New(catchup.Config{
 		RedeliverInterval: c.RedeliverInterval, RedeliverLookback: c.RedeliverLookback, RedeliverMax: c.RedeliverMax,
-		ReconcileInterval: c.ReconcileInterval, ReconcileMaxRepos: c.ReconcileMaxRepos, ReconcileMaxJobs: c.ReconcileMaxJobs,
-		ReconcileMinRemaining: c.ReconcileMinRemaining,
+		RedeliverMaxPages: c.RedeliverMaxPages,
+		ReconcileInterval: c.ReconcileInterval, ReconcileMaxRepos: c.ReconcileMaxRepos, ReconcileMaxCalls: c.ReconcileMaxCalls,
+		ReconcileMaxJobs: c.ReconcileMaxJobs, ReconcileMinRemaining: c.ReconcileMinRemaining, InProgressCheck: c.InProgressCheck,
+		JobRetention: cfg.Jobs.Retention,
 	}, gh, st, jobLog, log, reg)
 	return services{api: handler, agents: agentSvc, loops: loops}, nil
 }

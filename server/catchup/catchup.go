@@ -26,9 +26,9 @@ type GitHub interface {
 	Mode() string
 	RateLimitFor(owner, repo string) githubapp.RateState
 	AppRateLimit() githubapp.RateState
-	ListDeliveries(ctx context.Context, since time.Time, limit int) ([]githubapp.Delivery, error)
+	ListDeliveriesPage(ctx context.Context, cursor string, perPage int) ([]githubapp.Delivery, string, error)
 	Redeliver(ctx context.Context, deliveryID int64) error
-	ListQueuedJobs(ctx context.Context, owner, repo string, limit int) ([]githubapp.Job, error)
+	ListOpenJobs(ctx context.Context, owner, repo string, budget int, afterRun int64) (githubapp.OpenJobs, error)
 	GetJob(ctx context.Context, owner, repo string, jobID int64) (*githubapp.Job, error)
 }
 
@@ -40,16 +40,29 @@ type jobLog interface {
 
 // Config bounds the loops; see config.Catchup. An interval of 0 turns a loop off.
 type Config struct {
-	RedeliverInterval     time.Duration
-	RedeliverLookback     time.Duration
-	RedeliverMax          int
-	ReconcileInterval     time.Duration
-	ReconcileMaxRepos     int
+	RedeliverInterval time.Duration
+	// RedeliverLookback is how far back the first walk goes when no last good time is
+	// stored (a first start).
+	RedeliverLookback time.Duration
+	RedeliverMax      int // redeliveries per cycle
+	RedeliverMaxPages int // pages of 100 deliveries read per cycle; default 20
+	ReconcileInterval time.Duration
+	ReconcileMaxRepos int
+	// ReconcileMaxCalls bounds the GitHub requests of a reconcile cycle; default 200.
+	ReconcileMaxCalls int
+	// ReconcileMaxJobs bounds the single-job lookups (GET job) of a cycle.
 	ReconcileMaxJobs      int
 	ReconcileMinRemaining int
 	// QueuedGrace is how long a job must have been queued in Garo's log before the
 	// reconciler asks GitHub about it, so that it does not race the webhooks. Default 1m.
 	QueuedGrace time.Duration
+	// InProgressCheck is how long a job may be in_progress before the reconciler asks
+	// GitHub whether it is done (its completed delivery may be lost). Default 10m.
+	InProgressCheck time.Duration
+	// JobRetention is how long completed jobs stay in the log; 0 keeps them for ever.
+	JobRetention time.Duration
+	// PruneBatch bounds one DELETE of old jobs; default 500.
+	PruneBatch int
 }
 
 // Loops runs the catch-up cycles.
@@ -63,9 +76,9 @@ type Loops struct {
 	// tick returns a channel that fires after d; tests drive it.
 	tick func(d time.Duration) <-chan time.Time
 
-	mu          sync.Mutex
-	asked       map[string]int // delivery GUID -> redeliveries asked for
-	repoOffset  int            // where the next reconcile cycle starts, for fairness
+	mu      sync.Mutex
+	runFrom map[string]int64 // repository key -> run its open-run walk goes on after
+
 	redelivered prometheus.Counter
 	reconciled  *prometheus.CounterVec
 	skipped     *prometheus.CounterVec
@@ -77,9 +90,21 @@ func New(cfg Config, gh GitHub, st *store.Store, jobs jobLog, log *slog.Logger, 
 	if cfg.QueuedGrace <= 0 {
 		cfg.QueuedGrace = time.Minute
 	}
+	if cfg.InProgressCheck <= 0 {
+		cfg.InProgressCheck = 10 * time.Minute
+	}
+	if cfg.RedeliverMaxPages <= 0 {
+		cfg.RedeliverMaxPages = 20
+	}
+	if cfg.ReconcileMaxCalls <= 0 {
+		cfg.ReconcileMaxCalls = 200
+	}
+	if cfg.PruneBatch <= 0 {
+		cfg.PruneBatch = 500
+	}
 	l := &Loops{
 		cfg: cfg, gh: gh, st: st, jobs: jobs, log: log, now: time.Now, tick: time.After,
-		asked: map[string]int{},
+		runFrom: map[string]int64{},
 		redelivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "garo_catchup_redeliveries_total",
 			Help: "Failed webhook deliveries Garo asked GitHub to redeliver.",
@@ -110,12 +135,14 @@ func (l *Loops) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.every(ctx, "redeliver", l.cfg.RedeliverInterval, func(ctx context.Context) error {
+			l.every(ctx, "redeliver", l.cfg.RedeliverInterval, func(ctx context.Context) (bool, error) {
+				more := false
 				_, err := l.st.WithLeaderLock(ctx, store.LockRedeliver, func(ctx context.Context) error {
-					_, err := l.RedeliverOnce(ctx)
+					rep, err := l.RedeliverOnce(ctx)
+					more = err == nil && !rep.WalkDone && rep.Skipped == ""
 					return err
 				})
-				return err
+				return more, err
 			})
 		}()
 	} else if l.cfg.RedeliverInterval > 0 {
@@ -125,21 +152,21 @@ func (l *Loops) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.every(ctx, "reconcile", l.cfg.ReconcileInterval, func(ctx context.Context) error {
+			l.every(ctx, "reconcile", l.cfg.ReconcileInterval, func(ctx context.Context) (bool, error) {
 				_, err := l.st.WithLeaderLock(ctx, store.LockReconcile, func(ctx context.Context) error {
 					_, err := l.ReconcileOnce(ctx)
 					return err
 				})
-				return err
+				return false, err
 			})
 		}()
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		l.every(ctx, "prune", time.Hour, func(ctx context.Context) error {
+		l.every(ctx, "prune", time.Hour, func(ctx context.Context) (bool, error) {
 			_, err := l.PruneOnce(ctx)
-			return err
+			return false, err
 		})
 	}()
 	wg.Wait()
@@ -149,28 +176,75 @@ func (l *Loops) Run(ctx context.Context) {
 // delivery be redelivered for 3 days, so a week is safely past any redelivery.
 const deliveryRetention = 7 * 24 * time.Hour
 
-// PruneOnce forgets delivery GUIDs older than the retention.
+// maxPruneBatches bounds one prune cycle: at most this many batches of old jobs go per
+// hour; the rest wait for the next cycle.
+const maxPruneBatches = 100
+
+// PruneOnce forgets delivery GUIDs and redelivery asks older than the retention, and
+// completed jobs older than JobRetention, in batches of PruneBatch.
 func (l *Loops) PruneOnce(ctx context.Context) (int64, error) {
-	n, err := l.st.PruneDeliveries(ctx, l.now().Add(-deliveryRetention))
+	cutoff := l.now().Add(-deliveryRetention)
+	n, err := l.st.PruneDeliveries(ctx, cutoff)
 	if n > 0 {
 		l.log.Info("pruned old webhook deliveries", "count", n)
 	}
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	if _, err := l.st.PruneRedelivered(ctx, cutoff); err != nil {
+		return n, err
+	}
+	jobs, err := l.PruneJobsOnce(ctx)
+	return n + jobs, err
 }
 
-func (l *Loops) every(ctx context.Context, name string, interval time.Duration, cycle func(context.Context) error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-l.tick(interval):
+// PruneJobsOnce deletes completed jobs older than JobRetention, PruneBatch at a time, at
+// most maxPruneBatches batches.
+func (l *Loops) PruneJobsOnce(ctx context.Context) (int64, error) {
+	if l.cfg.JobRetention <= 0 {
+		return 0, nil
+	}
+	cutoff := l.now().Add(-l.cfg.JobRetention)
+	var total int64
+	for range maxPruneBatches {
+		n, err := l.st.PruneJobs(ctx, cutoff, l.cfg.PruneBatch)
+		total += n
+		if err != nil || n < int64(l.cfg.PruneBatch) {
+			if total > 0 {
+				l.log.Info("pruned old jobs from the job log", "count", total, "retention", l.cfg.JobRetention)
+			}
+			return total, err
 		}
-		if err := cycle(ctx); err != nil && ctx.Err() == nil {
+	}
+	l.log.Info("pruned old jobs from the job log; more next cycle", "count", total, "retention", l.cfg.JobRetention)
+	return total, nil
+}
+
+// SoonAfter is the pause before the next cycle when one stopped at its bound with work
+// left (a redelivery walk after a long outage): the bound per cycle holds, the backlog
+// goes in minutes rather than hours, and the rate-limit floor still stands it back.
+const SoonAfter = 10 * time.Second
+
+// every runs cycle at once (a starting server catches up on what it missed while it was
+// down), then after interval, or after SoonAfter when the cycle reports more to do.
+func (l *Loops) every(ctx context.Context, name string, interval time.Duration, cycle func(context.Context) (bool, error)) {
+	for {
+		more, err := cycle(ctx)
+		wait := interval
+		if more {
+			wait = min(interval, SoonAfter)
+		}
+		if err != nil && ctx.Err() == nil {
 			level := slog.LevelWarn
 			if errors.Is(err, githubapp.ErrRateLimited) {
 				level = slog.LevelInfo
 			}
 			l.log.Log(ctx, level, "catch-up cycle failed", "loop", name, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.tick(wait):
 		}
 	}
 }

@@ -52,13 +52,23 @@ type rig struct {
 
 func newRig(t *testing.T, b testdb.Backend) *rig {
 	t.Helper()
+	return newRigWith(t, b, nil)
+}
+
+// newRigWith is newRig with the simulator's options changed by mutate (its clock).
+func newRigWith(t *testing.T, b testdb.Backend, mutate func(*githubsim.Options)) *rig {
+	t.Helper()
 	st := testdb.Open(t, b)
 	r := &rig{st: st, jobs: jobs.NewService(st, testkit.Discard(), nil)}
 	r.gate = &gate{next: webhook.NewHandler(webhook.Config{Secrets: [][]byte{[]byte(secret)}}, r.jobs, st, testkit.Discard(), nil)}
 	hook := httptest.NewServer(r.gate)
 	t.Cleanup(hook.Close)
 	// The sim acts as GitHub Enterprise Server, as the client expects of a non-api.* host.
-	gitHub := simtest.New(t, githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"}, "acme/web")
+	opts := githubsim.Options{WebhookURL: hook.URL, WebhookSecret: secret, PathPrefix: "/api/v3"}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	gitHub := simtest.New(t, opts, "acme/web")
 	r.sim = gitHub.Sim
 	var err error
 	r.gh, err = githubapp.New(githubapp.Config{APIURL: gitHub.Srv.URL + "/api/v3/", AppID: r.sim.AppID(), PrivateKey: r.sim.PrivateKeyPEM()}, testkit.Discard(), nil)
@@ -301,6 +311,81 @@ func TestReconcileRematchesAfterANewPolicy(t *testing.T) {
 		}
 		if got, _ := r.st.GetJob(ctx, job.ID, false); got.State != portalapi.JobQueued || got.PolicyName != "gpu" || got.UnmatchedReason != "" {
 			t.Fatalf("gpu job after the policy = %+v", got)
+		}
+	})
+}
+
+// TestFirstCycleRunsAtOnce (issue 14 finding 5): a starting server catches up at once,
+// without waiting an interval: the delivery that failed while it was down is redelivered
+// and a job whose webhook was lost is added, with no timer having fired.
+func TestFirstCycleRunsAtOnce(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		r := newRig(t, b)
+		ctx := t.Context()
+		r.gate.fail.Store(1)
+		failed, err := r.sim.QueueJob(ctx, "acme/web", []string{"self-hosted", "linux"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		quiet, err := r.sim.QueueJobQuietly("acme/web", []string{"self-hosted", "linux"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := catchup.New(catchup.Config{
+			RedeliverInterval: time.Hour, RedeliverLookback: time.Hour, RedeliverMax: 10,
+			ReconcileInterval: time.Hour, ReconcileMaxRepos: 10, ReconcileMaxJobs: 10, ReconcileMinRemaining: 500,
+		}, r.gh, r.st, jobs.NewService(r.st, testkit.Discard(), nil), testkit.Discard(), nil)
+		catchup.SetTick(l, func(time.Duration) <-chan time.Time { return nil }) // no timer ever fires
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); l.Run(runCtx) }()
+		defer func() { stop(); <-done }()
+		testkit.Eventually(t, 20*time.Second, "the missed jobs in the log", func() bool {
+			a, errA := r.st.GetJob(ctx, failed.ID, false)
+			b, errB := r.st.GetJob(ctx, quiet.ID, false)
+			return errA == nil && errB == nil && a.State == portalapi.JobQueued && b.State == portalapi.JobQueued
+		})
+	})
+}
+
+// TestPruneJobsInBatches: completed jobs older than the retention go, PruneBatch at a
+// time; recent ones and open ones stay.
+func TestPruneJobsInBatches(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		r := newRig(t, b)
+		ctx := t.Context()
+		old := time.Now().Add(-40 * 24 * time.Hour)
+		add := func(id int64, state string, at time.Time) {
+			t.Helper()
+			j := &store.WorkflowJob{ID: id, RunID: 1, Owner: "acme", Repo: "web", RepoKey: "acme/web", Labels: []string{"linux"},
+				GitHubStatus: state, State: state, Source: jobs.SourceWebhook, ReceivedAt: at}
+			if state == portalapi.JobCompleted {
+				j.CompletedAt = &at
+			}
+			if err := r.st.CreateJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 1200 {
+			add(int64(i+1), portalapi.JobCompleted, old)
+		}
+		add(5001, portalapi.JobCompleted, time.Now())
+		add(5002, portalapi.JobQueued, old)
+		l := catchup.New(catchup.Config{JobRetention: 30 * 24 * time.Hour, PruneBatch: 500}, r.gh, r.st,
+			jobs.NewService(r.st, testkit.Discard(), nil), testkit.Discard(), nil)
+		n, err := l.PruneJobsOnce(ctx)
+		if err != nil || n != 1200 {
+			t.Fatalf("pruned %d, %v; want 1200", n, err)
+		}
+		for _, id := range []int64{5001, 5002} {
+			if _, err := r.st.GetJob(ctx, id, false); err != nil {
+				t.Errorf("job %d pruned: %v", id, err)
+			}
+		}
+		if _, err := r.st.GetJob(ctx, 1, false); err == nil {
+			t.Error("an old completed job stayed")
 		}
 	})
 }

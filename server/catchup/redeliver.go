@@ -3,7 +3,7 @@ package catchup
 import (
 	"context"
 	"errors"
-	"sort"
+	"time"
 
 	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/store"
@@ -13,97 +13,154 @@ import (
 // our side and an operator has to look (the log says which).
 const maxAsksPerDelivery = 3
 
+// deliveryWindow is how far back GitHub lets a delivery be redelivered: "You can redeliver
+// webhook deliveries that occurred in the past 3 days" (GitHub docs, "Redelivering
+// webhooks", https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks;
+// GitHub Enterprise Server 3.16 and later say 7 days: 3 is safe for both).
+const deliveryWindow = 72 * time.Hour
+
+// walkOverlap re-reads a little before the last good time: deliveries are listed by id,
+// and delivered_at of neighbours may be out of order by a moment. The claims make a
+// second look harmless.
+const walkOverlap = time.Minute
+
+// deliveriesPerPage is GitHub's maximum page size of the deliveries listing.
+const deliveriesPerPage = 100
+
 // RedeliverReport says what one redelivery cycle did.
 type RedeliverReport struct {
-	Listed, Failed, Redelivered int
+	Listed, Failed, Redelivered, Pages int
+	// WalkDone: the walk reached the last good time; LastGood is the new one.
+	WalkDone bool
+	LastGood time.Time
+	Skipped  string
 }
 
-// RedeliverOnce lists the App's deliveries of the lookback window and asks GitHub to
-// redeliver each workflow_job delivery whose every attempt failed and which Garo has not
-// recorded, at most RedeliverMax per cycle.
+// RedeliverOnce walks the App's deliveries back from the newest to the stored last good
+// time (on a first start: RedeliverLookback ago; never beyond GitHub's 3-day window),
+// at most RedeliverMaxPages pages and RedeliverMax redeliveries per cycle, resuming where
+// the last cycle stopped (the stored cursor). Each workflow_job delivery whose newest
+// attempt failed and that Garo has not recorded is redelivered once per failure: the
+// replica claims its GUID in the database first, so replicas and restarts never ask
+// twice. When the walk is done the newest delivery seen becomes the last good time.
 func (l *Loops) RedeliverOnce(ctx context.Context) (RedeliverReport, error) {
 	var rep RedeliverReport
 	if reason := l.budgetLow(l.gh.AppRateLimit()); reason != "" {
 		l.skipped.WithLabelValues("redeliver", "budget_low").Inc()
 		l.log.Info("redelivery cycle skipped", "reason", reason)
+		rep.Skipped = reason
 		return rep, nil
 	}
-	since := l.now().Add(-l.cfg.RedeliverLookback)
-	list, err := l.gh.ListDeliveries(ctx, since, 10*l.cfg.RedeliverMax)
+	p, err := l.st.GetProgress(ctx, store.ProgressRedeliver)
 	if err != nil {
-		if errors.Is(err, githubapp.ErrRateLimited) {
-			l.skipped.WithLabelValues("redeliver", "rate_limited").Inc()
-		}
 		return rep, err
 	}
-	rep.Listed = len(list)
-	// All attempts of a delivery share its GUID; it succeeded if any attempt did.
-	byGUID := map[string][]githubapp.Delivery{}
-	for _, d := range list {
-		if d.Event == "workflow_job" {
-			byGUID[d.GUID] = append(byGUID[d.GUID], d)
+	now := l.now()
+	if p.WalkUntil == nil { // a new walk
+		until := now.Add(-l.cfg.RedeliverLookback)
+		if p.LastGoodAt != nil {
+			until = p.LastGoodAt.Add(-walkOverlap)
 		}
+		if floor := now.Add(-deliveryWindow); until.Before(floor) {
+			l.log.Warn("the last good time is beyond GitHub's redelivery window: older failed deliveries are left to reconciliation",
+				"last_good", until, "window", deliveryWindow)
+			until = floor
+		}
+		p.WalkUntil, p.PageCursor, p.WalkTop = &until, "", nil
 	}
-	var failed []githubapp.Delivery
-	for guid, attempts := range byGUID {
-		ok := false
-		newest := attempts[0]
-		for _, a := range attempts {
-			ok = ok || (a.StatusCode >= 200 && a.StatusCode < 300)
-			if a.DeliveredAt.After(newest.DeliveredAt) {
-				newest = a
-			}
-		}
-		if ok {
-			continue
-		}
-		// Committed but answered too late for GitHub (or the answer was lost): nothing to do.
-		if _, err := l.st.GetDelivery(ctx, guid); err == nil {
-			continue
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return rep, err
-		}
-		failed = append(failed, newest)
-	}
-	rep.Failed = len(failed)
-	sort.Slice(failed, func(i, j int) bool { return failed[i].DeliveredAt.Before(failed[j].DeliveredAt) })
-	for _, d := range failed {
-		if rep.Redelivered >= l.cfg.RedeliverMax {
-			l.skipped.WithLabelValues("redeliver", "max_per_cycle").Inc()
-			break
-		}
-		l.mu.Lock()
-		n := l.asked[d.GUID]
-		l.mu.Unlock()
-		if n >= maxAsksPerDelivery {
-			continue
-		}
-		if err := l.gh.Redeliver(ctx, d.ID); err != nil {
+	seen := map[string]bool{} // GUIDs whose newest attempt this cycle has looked at
+	for rep.Pages < l.cfg.RedeliverMaxPages {
+		page, next, err := l.gh.ListDeliveriesPage(ctx, p.PageCursor, deliveriesPerPage)
+		if err != nil {
 			if errors.Is(err, githubapp.ErrRateLimited) {
 				l.skipped.WithLabelValues("redeliver", "rate_limited").Inc()
+			}
+			return rep, errors.Join(err, l.st.SaveProgress(ctx, p))
+		}
+		rep.Pages++
+		if p.WalkTop == nil && len(page) > 0 {
+			top := page[0].DeliveredAt
+			p.WalkTop = &top
+		}
+		reached := len(page) == 0 || next == ""
+		for _, d := range page {
+			if !d.DeliveredAt.After(*p.WalkUntil) {
+				reached = true
+				break
+			}
+			rep.Listed++
+			if d.Event != "workflow_job" || seen[d.GUID] {
+				continue
+			}
+			seen[d.GUID] = true // the newest attempt decides (listed newest first)
+			if d.StatusCode >= 200 && d.StatusCode < 300 {
+				continue
+			}
+			if rep.Redelivered >= l.cfg.RedeliverMax {
+				// Stop inside this page: the next cycle reads it again (claims skip what
+				// was asked for already).
+				l.skipped.WithLabelValues("redeliver", "max_per_cycle").Inc()
+				return rep, l.st.SaveProgress(ctx, p)
+			}
+			asked, err := l.redeliverOne(ctx, d)
+			if err != nil {
+				return rep, errors.Join(err, l.st.SaveProgress(ctx, p))
+			}
+			if asked {
+				rep.Failed++
+				rep.Redelivered++
+			}
+		}
+		if reached {
+			from := *p.WalkUntil
+			if p.WalkTop != nil {
+				p.LastGoodAt = p.WalkTop
+			} else if p.LastGoodAt == nil {
+				p.LastGoodAt = &from
+			}
+			p.WalkUntil, p.WalkTop, p.PageCursor = nil, nil, ""
+			rep.WalkDone, rep.LastGood = true, *p.LastGoodAt
+			if err := l.st.SaveProgress(ctx, p); err != nil {
 				return rep, err
 			}
-			l.log.Warn("redelivery failed", "delivery_id", d.GUID, "err", err)
-			continue
+			if rep.Redelivered > 0 || rep.Pages > 1 {
+				l.log.Info("webhook deliveries examined back to the last good time",
+					"from", from, "to", rep.LastGood, "pages", rep.Pages, "redelivered", rep.Redelivered)
+			}
+			return rep, nil
 		}
-		l.mu.Lock()
-		l.asked[d.GUID] = n + 1
-		l.mu.Unlock()
-		rep.Redelivered++
-		l.redelivered.Inc()
-		l.log.Info("asked GitHub to redeliver a failed webhook", "delivery_id", d.GUID, "attempt", n+1, "status", d.StatusCode)
+		p.PageCursor = next
 	}
-	l.forgetOld(byGUID)
-	return rep, nil
+	l.skipped.WithLabelValues("redeliver", "max_pages").Inc()
+	l.log.Info("redelivery walk goes on next cycle", "back_to", *p.WalkUntil, "pages", rep.Pages, "redelivered", rep.Redelivered)
+	return rep, l.st.SaveProgress(ctx, p)
 }
 
-// forgetOld drops the ask counts of deliveries that left the lookback window.
-func (l *Loops) forgetOld(seen map[string][]githubapp.Delivery) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for guid := range l.asked {
-		if _, ok := seen[guid]; !ok {
-			delete(l.asked, guid)
-		}
+// redeliverOne asks for one failed delivery unless Garo recorded it or another replica
+// (or an earlier cycle) claimed this failure; it reports whether it asked.
+func (l *Loops) redeliverOne(ctx context.Context, d githubapp.Delivery) (bool, error) {
+	// Committed but answered too late for GitHub (or the answer was lost): nothing to do.
+	if _, err := l.st.GetDelivery(ctx, d.GUID); err == nil {
+		return false, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, err
 	}
+	n, err := l.st.ClaimRedelivery(ctx, d.GUID, d.ID, maxAsksPerDelivery)
+	if err != nil || n == 0 {
+		return false, err
+	}
+	if err := l.gh.Redeliver(ctx, d.ID); err != nil {
+		if errors.Is(err, githubapp.ErrRateLimited) {
+			l.skipped.WithLabelValues("redeliver", "rate_limited").Inc()
+			return false, err
+		}
+		l.log.Warn("redelivery failed", "delivery_id", d.GUID, "err", err)
+		return false, nil
+	}
+	if n == maxAsksPerDelivery {
+		l.log.Warn("a webhook delivery keeps failing: this is the last redelivery Garo asks for", "delivery_id", d.GUID, "asks", n)
+	}
+	l.redelivered.Inc()
+	l.log.Info("asked GitHub to redeliver a failed webhook", "delivery_id", d.GUID, "attempt", n, "status", d.StatusCode)
+	return true, nil
 }

@@ -25,6 +25,7 @@ type Config struct {
 	Auth     Auth     `mapstructure:"auth" yaml:"auth"`
 	GitHub   GitHub   `mapstructure:"github" yaml:"github"`
 	Agents   Agents   `mapstructure:"agents" yaml:"agents"`
+	Jobs     Jobs     `mapstructure:"jobs" yaml:"jobs"`
 	Log      Log      `mapstructure:"log" yaml:"log"`
 }
 
@@ -55,10 +56,19 @@ type Catchup struct {
 	RedeliverInterval     time.Duration `mapstructure:"redeliver_interval" yaml:"redeliver_interval"`
 	RedeliverLookback     time.Duration `mapstructure:"redeliver_lookback" yaml:"redeliver_lookback"`
 	RedeliverMax          int           `mapstructure:"redeliver_max" yaml:"redeliver_max"`
+	RedeliverMaxPages     int           `mapstructure:"redeliver_max_pages" yaml:"redeliver_max_pages"`
 	ReconcileInterval     time.Duration `mapstructure:"reconcile_interval" yaml:"reconcile_interval"`
 	ReconcileMaxRepos     int           `mapstructure:"reconcile_max_repos" yaml:"reconcile_max_repos"`
+	ReconcileMaxCalls     int           `mapstructure:"reconcile_max_calls" yaml:"reconcile_max_calls"`
 	ReconcileMaxJobs      int           `mapstructure:"reconcile_max_jobs" yaml:"reconcile_max_jobs"`
 	ReconcileMinRemaining int           `mapstructure:"reconcile_min_remaining" yaml:"reconcile_min_remaining"`
+	InProgressCheck       time.Duration `mapstructure:"in_progress_check" yaml:"in_progress_check"`
+}
+
+// Jobs is the job log's upkeep.
+type Jobs struct {
+	// Retention is how long completed jobs stay in the log; 0 keeps them for ever.
+	Retention time.Duration `mapstructure:"retention" yaml:"retention"`
 }
 
 // Server is the HTTP listener.
@@ -114,10 +124,12 @@ func Defaults() Config {
 		GitHub: GitHub{
 			WebhookMaxBodyBytes: 25 << 20,
 			Catchup: Catchup{
-				RedeliverInterval: 5 * time.Minute, RedeliverLookback: time.Hour, RedeliverMax: 50,
-				ReconcileInterval: 2 * time.Minute, ReconcileMaxRepos: 20, ReconcileMaxJobs: 100, ReconcileMinRemaining: 500,
+				RedeliverInterval: 5 * time.Minute, RedeliverLookback: time.Hour, RedeliverMax: 200, RedeliverMaxPages: 20,
+				ReconcileInterval: 2 * time.Minute, ReconcileMaxRepos: 100, ReconcileMaxCalls: 200, ReconcileMaxJobs: 100,
+				ReconcileMinRemaining: 500, InProgressCheck: 10 * time.Minute,
 			},
 		},
+		Jobs: Jobs{Retention: 30 * 24 * time.Hour},
 		Agents: Agents{
 			HeartbeatInterval: 15 * time.Second, LongPollTimeout: 30 * time.Second, OfflineAfter: 3 * time.Minute,
 			UnreportedRunnerTimeout: 30 * time.Minute,
@@ -186,6 +198,9 @@ func (c Config) Validate() error {
 		bad("auth.admin_token_file", "must be set when auth.bootstrap_admin_token is empty")
 	}
 	c.GitHub.validate(bad)
+	if r := c.Jobs.Retention; r != 0 && r < 24*time.Hour {
+		bad("jobs.retention", "must be 0 (keep for ever) or at least 24h, got %s", r)
+	}
 	c.validateFailureLimit(bad)
 	c.Agents.validate(bad, c.Server.WriteTimeout)
 	switch strings.ToLower(c.Log.Level) {

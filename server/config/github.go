@@ -63,11 +63,15 @@ func (g GitHub) validate(bad func(key, format string, args ...any)) {
 	}
 	for key, n := range map[string]int{
 		"github.catchup.redeliver_max": c.RedeliverMax, "github.catchup.reconcile_max_repos": c.ReconcileMaxRepos,
-		"github.catchup.reconcile_max_jobs": c.ReconcileMaxJobs,
+		"github.catchup.reconcile_max_jobs": c.ReconcileMaxJobs, "github.catchup.reconcile_max_calls": c.ReconcileMaxCalls,
+		"github.catchup.redeliver_max_pages": c.RedeliverMaxPages,
 	} {
 		if n < 1 || n > 10000 {
 			bad(key, "must be between 1 and 10000, got %d", n)
 		}
+	}
+	if c.InProgressCheck < 10*time.Second || c.InProgressCheck > 24*time.Hour {
+		bad("github.catchup.in_progress_check", "must be between 10s and 24h, got %s", c.InProgressCheck)
 	}
 	if c.ReconcileMinRemaining < 0 {
 		bad("github.catchup.reconcile_min_remaining", "must not be negative, got %d", c.ReconcileMinRemaining)

@@ -464,12 +464,12 @@ func queuedJob(id, run int64, status string) map[string]any {
 	}
 }
 
-func TestGetJobAndListQueuedJobs(t *testing.T) {
+func TestGetJobAndListOpenJobs(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.fake.addQueuedRun("octo/hello", 10, queuedJob(101, 10, "queued"), queuedJob(102, 10, "in_progress"), queuedJob(103, 10, "queued"))
-	h.fake.addQueuedRun("octo/hello", 11, queuedJob(111, 11, "queued"))
-	h.fake.addQueuedRun("octo/hello", 12, queuedJob(121, 12, "queued"))
+	h.fake.addRun("octo/hello", 10, "in_progress", queuedJob(101, 10, "completed"), queuedJob(102, 10, "in_progress"), queuedJob(103, 10, "queued"))
+	h.fake.addRun("octo/hello", 11, "queued", queuedJob(111, 11, "queued"))
+	h.fake.addRun("octo/hello", 12, "queued", queuedJob(121, 12, "queued"))
 	ctx := context.Background()
 
 	j, err := h.c.GetJob(ctx, "octo", "hello", 102)
@@ -484,32 +484,48 @@ func TestGetJobAndListQueuedJobs(t *testing.T) {
 		t.Errorf("unknown job: err = %v, want ErrNotFound", err)
 	}
 
-	all, err := h.c.ListQueuedJobs(ctx, "octo", "hello", 10)
+	before := len(h.fake.Requests())
+	all, err := h.c.ListOpenJobs(ctx, "octo", "hello", 10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []int64
-	for _, j := range all {
+	for _, j := range all.Jobs {
 		ids = append(ids, j.ID)
 	}
-	if !slices.Equal(ids, []int64{101, 103, 111, 121}) {
-		t.Errorf("queued jobs = %v, want [101 103 111 121]", ids)
+	// Oldest run first; the in_progress run's queued job 103 is there too.
+	if !slices.Equal(ids, []int64{101, 102, 103, 111, 121}) || !all.Complete || all.Runs != 3 {
+		t.Errorf("open jobs = %v (%+v), want [101 102 103 111 121], complete", ids, all)
+	}
+	if n := actionsRequests(h.fake.Requests()[before:]); n != 5 || all.Calls != 5 {
+		t.Errorf("requests = %d (counted %d), want 5 (two run listings, three job listings)", n, all.Calls)
 	}
 
-	before := len(h.fake.Requests())
-	two, err := h.c.ListQueuedJobs(ctx, "octo", "hello", 2)
+	before = len(h.fake.Requests())
+	three, err := h.c.ListOpenJobs(ctx, "octo", "hello", 3, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(two) != 2 || two[0].ID != 101 || two[1].ID != 103 {
-		t.Errorf("ListQueuedJobs(max 2) = %+v", two)
+	if three.Complete || three.Calls != 3 || len(three.Jobs) != 3 || three.Jobs[2].ID != 103 {
+		t.Errorf("ListOpenJobs(budget 3) = %+v", three)
 	}
-	if n := len(h.fake.Requests()) - before; n != 2 {
-		t.Errorf("requests for max 2 = %d, want 2 (one runs page, one job list)", n)
+	if n := actionsRequests(h.fake.Requests()[before:]); n != 3 {
+		t.Errorf("requests for budget 3 = %d, want 3", n)
 	}
-	if _, err := h.c.ListQueuedJobs(ctx, "octo", "hello", 0); err == nil {
-		t.Error("max 0: want an error")
+	if _, err := h.c.ListOpenJobs(ctx, "octo", "hello", 0, 0); err == nil {
+		t.Error("budget 0: want an error")
 	}
+}
+
+// actionsRequests counts the Actions API requests among reqs (not the installation lookups).
+func actionsRequests(reqs []fakeRequest) int {
+	n := 0
+	for _, r := range reqs {
+		if strings.Contains(r.Path, "/actions/") {
+			n++
+		}
+	}
+	return n
 }
 
 func TestDeliveries(t *testing.T) {

@@ -67,6 +67,30 @@ func (c *Client) ListDeliveries(ctx context.Context, since time.Time, limit int)
 	}
 }
 
+// ListDeliveriesPage returns one page of the App's webhook deliveries, newest first: the
+// newest page for cursor "", else the page the cursor of a previous answer names; next is
+// the cursor of the page after it, "" after the last ("List deliveries for an app
+// webhook", https://docs.github.com/en/rest/apps/webhooks#list-deliveries-for-an-app-webhook:
+// per_page at most 100, cursor "Used for pagination: the starting delivery from which the
+// page of deliveries is fetched", the next one in the Link header). App mode only.
+func (c *Client) ListDeliveriesPage(ctx context.Context, cursor string, perPage int) (page []Delivery, next string, err error) {
+	if c.mode != "app" {
+		return nil, "", errAppOnly("list webhook deliveries")
+	}
+	opts := &github.ListCursorOptions{PerPage: min(max(perPage, 1), 100), Cursor: cursor}
+	list, resp, err := c.app.Apps.ListHookDeliveries(ctx, opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("list webhook deliveries: %w", classify(err, c.now()))
+	}
+	for _, d := range list {
+		page = append(page, deliveryFrom(d))
+	}
+	if len(list) > 0 && resp.Cursor != cursor {
+		next = resp.Cursor
+	}
+	return page, next, nil
+}
+
 // Redeliver asks GitHub to deliver a webhook delivery again (it answers 202 and delivers
 // later). ErrNotFound for an unknown delivery. App mode only (else errors.ErrUnsupported).
 func (c *Client) Redeliver(ctx context.Context, deliveryID int64) error {

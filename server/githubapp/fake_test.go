@@ -96,7 +96,8 @@ type fakeGitHub struct {
 	nextRunner    int64
 	jitConfigs    []string
 	regTokens     []string
-	runs          map[string][]int64 // repo → queued run ids (newest first)
+	runs          map[string][]int64 // repo → run ids (newest first)
+	runStatus     map[int64]string   // run id → queued or in_progress
 	jobs          map[int64][]map[string]any
 	deliveries    []map[string]any // newest first
 	redelivered   []int64
@@ -434,9 +435,13 @@ func (f *fakeGitHub) removeRunner(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeGitHub) addQueuedRun(repo string, runID int64, jobs ...map[string]any) {
+func (f *fakeGitHub) addRun(repo string, runID int64, status string, jobs ...map[string]any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.runStatus == nil {
+		f.runStatus = map[int64]string{}
+	}
+	f.runStatus[runID] = status
 	f.runs[repo] = append(f.runs[repo], runID)
 	f.jobs[runID] = jobs
 }
@@ -457,18 +462,24 @@ func (f *fakeGitHub) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeGitHub) listRuns(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("status") != "queued" {
-		ghError(w, 422, "want status=queued in this fake")
+	status := r.URL.Query().Get("status")
+	if status != "queued" && status != "in_progress" {
+		ghError(w, 422, "want status=queued or in_progress in this fake")
 		return
 	}
 	full := r.PathValue("owner") + "/" + r.PathValue("repo")
 	f.mu.Lock()
-	all := append([]int64(nil), f.runs[full]...)
+	var all []int64
+	for _, id := range f.runs[full] {
+		if f.runStatus[id] == status {
+			all = append(all, id)
+		}
+	}
 	f.mu.Unlock()
 	from, to := f.paginate(w, r, len(all))
 	var page []map[string]any
 	for _, id := range all[from:to] {
-		page = append(page, map[string]any{"id": id, "status": "queued"})
+		page = append(page, map[string]any{"id": id, "status": status})
 	}
 	writeJSON(w, 200, map[string]any{"total_count": len(all), "workflow_runs": page})
 }

@@ -34,14 +34,19 @@ func (NotConfigured) ListDeliveries(context.Context, time.Time, int) ([]Delivery
 	return nil, notConfigured("list webhook deliveries")
 }
 
+// ListDeliveriesPage answers ErrNotConfigured.
+func (NotConfigured) ListDeliveriesPage(context.Context, string, int) ([]Delivery, string, error) {
+	return nil, "", notConfigured("list webhook deliveries")
+}
+
 // Redeliver answers ErrNotConfigured.
 func (NotConfigured) Redeliver(context.Context, int64) error {
 	return notConfigured("redeliver a webhook delivery")
 }
 
-// ListQueuedJobs answers ErrNotConfigured.
-func (NotConfigured) ListQueuedJobs(_ context.Context, owner, repo string, _ int) ([]Job, error) {
-	return nil, notConfigured("list queued jobs of " + owner + "/" + repo)
+// ListOpenJobs answers ErrNotConfigured.
+func (NotConfigured) ListOpenJobs(_ context.Context, owner, repo string, _ int, _ int64) (OpenJobs, error) {
+	return OpenJobs{}, notConfigured("list open jobs of " + owner + "/" + repo)
 }
 
 // GetJob answers ErrNotConfigured.

@@ -30,7 +30,7 @@ func TestNotConfigured(t *testing.T) {
 	calls := map[string]func() (any, error){
 		"list webhook deliveries": func() (any, error) { return gh.ListDeliveries(ctx, time.Now(), 10) },
 		"redeliver":               func() (any, error) { return nil, gh.Redeliver(ctx, 1) },
-		"list queued jobs":        func() (any, error) { return gh.ListQueuedJobs(ctx, "acme", "web", 10) },
+		"list open jobs":          func() (any, error) { return gh.ListOpenJobs(ctx, "acme", "web", 10, 0) },
 		"get a job":               func() (any, error) { return gh.GetJob(ctx, "acme", "web", 1) },
 		"mint a JIT":              func() (any, error) { return gh.GenerateJITConfig(ctx, "acme", "web", githubapp.JITRequest{Name: "r"}) },
 		"registration token":      func() (any, error) { return gh.RegistrationToken(ctx, "acme", "web") },
@@ -52,7 +52,7 @@ func TestNotConfigured(t *testing.T) {
 				t.Errorf("%s: %v is also %v", op, err, other)
 			}
 		}
-		if out != nil && !reflect.ValueOf(out).IsNil() {
+		if v := reflect.ValueOf(out); out != nil && !v.IsZero() {
 			t.Errorf("%s returned %v with its error", op, out)
 		}
 	}

@@ -207,12 +207,12 @@ func TestSimQueuedJobsAndDeliveries(t *testing.T) {
 		}
 		want = append(want, j.ID)
 	}
-	got, err := e.c.ListQueuedJobs(ctx, "acme", "api", 10)
-	if err != nil {
-		t.Fatalf("ListQueuedJobs: %v", err)
+	got, err := e.c.ListOpenJobs(ctx, "acme", "api", 10, 0)
+	if err != nil || !got.Complete {
+		t.Fatalf("ListOpenJobs: %+v, %v", got, err)
 	}
 	var ids []int64
-	for _, j := range got {
+	for _, j := range got.Jobs {
 		ids = append(ids, j.ID)
 		if j.Status != "queued" || !slices.Equal(j.Labels, []string{"self-hosted", "linux"}) || j.Owner != "acme" || j.Repo != "api" {
 			t.Errorf("job = %+v", j)
@@ -222,8 +222,9 @@ func TestSimQueuedJobsAndDeliveries(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Errorf("queued job ids = %v, want %v", ids, want)
 	}
-	if two, err := e.c.ListQueuedJobs(ctx, "acme", "api", 2); err != nil || len(two) != 2 {
-		t.Errorf("ListQueuedJobs(max 2) = %d jobs, %v", len(two), err)
+	// Budget 3: the run listings (queued, in_progress) and one run's jobs.
+	if three, err := e.c.ListOpenJobs(ctx, "acme", "api", 3, 0); err != nil || len(three.Jobs) != 1 || three.Complete || three.Calls != 3 {
+		t.Errorf("ListOpenJobs(budget 3) = %+v, %v", three, err)
 	}
 
 	// Webhooks: the simulator records deliveries (no webhook URL configured).

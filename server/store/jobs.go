@@ -50,6 +50,8 @@ type WorkflowJob struct {
 	AgentID       string
 	AgentReason   string
 	AgentRetryAt  *time.Time
+	// CheckedAt is when reconciliation last asked GitHub about the job.
+	CheckedAt *time.Time
 }
 
 // Repository returns "owner/name" as GitHub spelled it.
