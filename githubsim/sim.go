@@ -33,6 +33,13 @@ type Options struct {
 	// configs. "" keeps GitHub's own host names in payloads (api.github.com, or
 	// github.example.com for a PathPrefix) and takes sim_url from the request's Host.
 	BaseURL string
+
+	// RunnerLostAfter is how long a runner with a job may stay silent before GitHub fails
+	// the job as "lost communication" (lease.go); default DefaultRunnerLostAfter (10 m).
+	RunnerLostAfter time.Duration
+	// LeaseCheckEvery is how often lapsed leases are looked for in the background;
+	// default DefaultLeaseCheckEvery (1 s); negative: never (tests call FailLostJobs).
+	LeaseCheckEvery time.Duration
 }
 
 // Sentinel errors of the Go API.
@@ -97,7 +104,8 @@ type Runner struct {
 // Fault makes the next matching REST requests fail or slow down. Method "" matches every
 // method; PathPrefix matches the request path with or without Options.PathPrefix.
 // Status 0 only delays (Delay) and then serves the request normally; a 429 or 403
-// answer carries Retry-After when RetryAfter is set. Times 0 means forever.
+// answer carries Retry-After when RetryAfter is set. Times 0 means forever; a fault with
+// Until set ends then (a window, by Options.Now), whichever comes first.
 type Fault struct {
 	Method     string
 	PathPrefix string
@@ -105,6 +113,7 @@ type Fault struct {
 	RetryAfter time.Duration
 	Delay      time.Duration
 	Times      int
+	Until      time.Time
 }
 
 // RequestRecord is one REST call the sim answered (GitHub routes, not /_sim/).
@@ -221,6 +230,7 @@ type runnerState struct {
 	lastJobID int64
 	created   time.Time
 	online    time.Time // when its session opened, at full clock resolution
+	renewed   time.Time // last renewal of the lease on its job (lease.go)
 }
 
 const (
@@ -255,6 +265,12 @@ func New(opts Options) (*Sim, error) {
 		return nil, fmt.Errorf("githubsim: path prefix %q collides with /_sim", opts.PathPrefix)
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	if opts.RunnerLostAfter <= 0 {
+		opts.RunnerLostAfter = DefaultRunnerLostAfter
+	}
+	if opts.LeaseCheckEvery == 0 {
+		opts.LeaseCheckEvery = DefaultLeaseCheckEvery
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("githubsim: generate app key: %w", err)
@@ -290,6 +306,10 @@ func New(opts Options) (*Sim, error) {
 		delivered:     make(chan struct{}),
 	}
 	s.simMux = s.newSimMux()
+	if opts.LeaseCheckEvery > 0 {
+		s.wg.Add(1)
+		go s.watchLeases()
+	}
 	return s, nil
 }
 
@@ -417,6 +437,26 @@ func (s *Sim) AddFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &faultState{Fault: f, left: f.Times})
+}
+
+// Faults returns the faults still in force, in the order they are tried; Times is what
+// is left of each count.
+func (s *Sim) Faults() []Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	out := []Fault{}
+	for _, fs := range s.faults {
+		if !fs.Until.IsZero() && !now.Before(fs.Until) {
+			continue
+		}
+		f := fs.Fault
+		if f.Times > 0 {
+			f.Times = fs.left
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // ClearFaults removes every fault.
