@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/errdefs"
 )
 
 // inject carries out one fault and returns when it is over (a window has ended, a
@@ -93,7 +93,7 @@ func (e *env) removeRunner(ctx context.Context, tr *tracker, busy bool) error {
 		if id == "" {
 			continue
 		}
-		if err := e.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); errdefs.IsNotFound(err) {
+		if err := e.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); cerrdefs.IsNotFound(err) {
 			tr.mu.Lock()
 			delete(tr.names, name+"\x00"+id) // gone by itself since the sample: pick another
 			tr.mu.Unlock()

@@ -7,13 +7,13 @@ import (
 
 // Fault kinds of a schedule.
 const (
-	KillReplica = "kill -9 replica"   // replica A killed, restarted after For
-	KillAgent   = "kill -9 agent"     // the agent killed, restarted after For
+	KillReplica = "kill -9 replica"    // replica A killed, restarted after For
+	KillAgent   = "kill -9 agent"      // the agent killed, restarted after For
 	PGRestart   = "PostgreSQL restart" // pg_ctl stop -m fast, then start on the same port
-	GitHub5xx   = "GitHub 502 window" // every REST call answers 502 for For
-	GitHub429   = "GitHub 429 window" // every REST call answers 429 (Retry-After 2 s) for For
-	RmBusy      = "docker rm -f busy" // a container whose runner has a job
-	RmIdle      = "docker rm -f idle" // a container whose runner has none
+	GitHub5xx   = "GitHub 502 window"  // every REST call answers 502 for For
+	GitHub429   = "GitHub 429 window"  // every REST call answers 429 (Retry-After 2 s) for For
+	RmBusy      = "docker rm -f busy"  // a container whose runner has a job
+	RmIdle      = "docker rm -f idle"  // a container whose runner has none
 	Outage      = "both replicas down" // for For; Options.OutageJobs are queued meanwhile
 )
 
