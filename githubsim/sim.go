@@ -40,6 +40,11 @@ type Options struct {
 	// LeaseCheckEvery is how often lapsed leases are looked for in the background;
 	// default DefaultLeaseCheckEvery (1 s); negative: never (tests call FailLostJobs).
 	LeaseCheckEvery time.Duration
+
+	// RateLimit is the core rate limit per hour; default 5000, an App installation's
+	// floor. GitHub grants an installation up to 12,500, and 15,000 on GitHub Enterprise
+	// Cloud ("Rate limits for the REST API", docs.github.com).
+	RateLimit int
 }
 
 // Sentinel errors of the Go API.
@@ -268,6 +273,9 @@ func New(opts Options) (*Sim, error) {
 	if opts.RunnerLostAfter <= 0 {
 		opts.RunnerLostAfter = DefaultRunnerLostAfter
 	}
+	if opts.RateLimit <= 0 {
+		opts.RateLimit = defaultLimit
+	}
 	if opts.LeaseCheckEvery == 0 {
 		opts.LeaseCheckEvery = DefaultLeaseCheckEvery
 	}
@@ -300,7 +308,7 @@ func New(opts Options) (*Sim, error) {
 		jobs:          map[int64]*jobState{},
 		runs:          map[int64]*runState{},
 		deliveries:    map[int64]*deliveryRecord{},
-		rate:          rateState{limit: defaultLimit, remaining: defaultLimit, reset: now.Add(time.Hour)},
+		rate:          rateState{limit: opts.RateLimit, remaining: opts.RateLimit, reset: now.Add(time.Hour)},
 		labelIDs:      map[string]int64{"self-hosted": 1, "linux": 2, "x64": 3},
 		changed:       make(chan struct{}),
 		delivered:     make(chan struct{}),

@@ -33,15 +33,16 @@ type faultRun struct {
 }
 
 type tracker struct {
-	mu        sync.Mutex
-	jobs      map[int64]*jobSeen
-	peak      int // containers of the policy not exited: created, running, ...
-	peakAt    time.Time
-	peakAll   int // ... and with the exited ones not yet removed
-	samples   int
-	sampleErr int
-	names     map[string]string // container name → state, from the last sample
-	busy      map[string]bool   // runner names with a job, from the last sample
+	mu         sync.Mutex
+	jobs       map[int64]*jobSeen
+	peak       int // containers of the policy not exited: created, running, ...
+	peakAt     time.Time
+	peakStates string // the containers' states in the peak's sample
+	peakAll    int    // ... and with the exited ones not yet removed
+	samples    int
+	sampleErr  int
+	names      map[string]string // container name → state, from the last sample
+	busy       map[string]bool   // runner names with a job, from the last sample
 }
 
 // burst queues the jobs, runs the schedule while sampling, waits for every job, then
@@ -199,14 +200,15 @@ func (e *env) sample(ctx context.Context, tr *tracker) {
 	}
 	tr.busy = busy
 	if err == nil {
-		live := 0
+		live, states := 0, map[string]int{}
 		for _, c := range list {
-			if c.State != "exited" && c.State != "dead" {
+			states[c.State]++
+			if c.State != "exited" && c.State != "dead" && c.State != "removing" {
 				live++ // created (creating), running, restarting, paused
 			}
 		}
 		if live > tr.peak {
-			tr.peak, tr.peakAt = live, now
+			tr.peak, tr.peakAt, tr.peakStates = live, now, fmt.Sprint(states)
 		}
 		tr.peakAll = max(tr.peakAll, len(list))
 		tr.names = map[string]string{}

@@ -16,6 +16,8 @@ type Report struct {
 	Jobs, Completed, Failed, Lost, RunTwice int
 	PeakRunners, MaxRunners                 int
 	PeakContainers                          int // exited ones not yet removed too
+	PeakAt                                  time.Duration
+	PeakStates                              string
 	OrphanContainers, OrphanRegistrations   int
 	Duration, Settling                      time.Duration
 	Samples, SampleErrors                   int
@@ -48,7 +50,7 @@ type LogRate struct {
 func (e *env) report(tr *tracker, faults []*faultRun, t0, jobsDone, settled time.Time) *Report {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	r := &Report{Jobs: len(tr.jobs), PeakRunners: tr.peak, PeakContainers: tr.peakAll, MaxRunners: e.o.MaxRunners,
+	r := &Report{Jobs: len(tr.jobs), PeakRunners: tr.peak, PeakContainers: tr.peakAll, PeakAt: tr.peakAt.Sub(t0), PeakStates: tr.peakStates, MaxRunners: e.o.MaxRunners,
 		Duration: jobsDone.Sub(t0), Settling: settled.Sub(jobsDone), Samples: tr.samples, SampleErrors: tr.sampleErr,
 		RSS: map[string]int64{}}
 	var outageEnd time.Time
@@ -185,7 +187,7 @@ func (r *Report) write(w io.Writer) {
 	fmt.Fprintf(w, "| jobs | %d (%d queued during the outage) |\n", r.Jobs, r.OutageJobs)
 	fmt.Fprintf(w, "| completed: success / failure (runner killed) | %d / %d |\n", r.Completed, r.Failed)
 	fmt.Fprintf(w, "| lost | %d |\n| run twice | %d |\n", r.Lost, r.RunTwice)
-	fmt.Fprintf(w, "| peak runners (containers created or running) / max_runners | %d / %d |\n", r.PeakRunners, r.MaxRunners)
+	fmt.Fprintf(w, "| peak runners (containers created or running) / max_runners | %d / %d (at %s: %s) |\n", r.PeakRunners, r.MaxRunners, r.PeakAt.Round(100*time.Millisecond), r.PeakStates)
 	fmt.Fprintf(w, "| peak containers, exited ones not yet removed too | %d |\n", r.PeakContainers)
 	fmt.Fprintf(w, "| orphans after settling: containers / registrations | %d / %d (settled in %s) |\n", r.OrphanContainers, r.OrphanRegistrations, r.Settling.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "| all jobs done after | %s |\n", r.Duration.Round(100*time.Millisecond))

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,9 @@ type Options struct {
 	// job stays in progress at "GitHub" [5s].
 	LostAfter time.Duration
 	Deadline  time.Duration // for every job to complete [3m]
+	// RateLimit is the simulator's core rate limit per hour [15000: GitHub Enterprise
+	// Cloud's for an App installation; 1,000 jobs spend more than the 5,000 floor].
+	RateLimit int
 	Settle    time.Duration // for containers and registrations to go afterwards [60s]
 
 	Bin        string // holds garo-server, garo-agent, garo-githubsim, garo-stub-runner (static)
@@ -54,6 +58,7 @@ func (o *Options) defaults() error {
 	def(&o.Jobs, 60)
 	def(&o.OutageJobs, 20)
 	def(&o.MaxRunners, 5)
+	def(&o.RateLimit, 15000)
 	defDur := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
@@ -216,7 +221,7 @@ func (e *env) startSim(ctx context.Context, port, secret string) error {
 		"--listen", "127.0.0.1:" + port, "--path-prefix", "/api/v3", "--repos", e.repo, "--app-id", "1",
 		"--private-key-out", filepath.Join(e.o.Dir, "app.pem"), "--pat", simPAT,
 		"--webhook-url", e.url + "/webhooks/github", "--webhook-secret", secret,
-		"--runner-lost-after", e.o.LostAfter.String(),
+		"--runner-lost-after", e.o.LostAfter.String(), "--rate-limit", strconv.Itoa(e.o.RateLimit),
 	}}
 	if err := e.sim.start(); err != nil {
 		return fmt.Errorf("chaos: %w", err)

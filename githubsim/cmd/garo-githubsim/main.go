@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pat := fs.String("pat", "", "comma-separated personal access tokens to accept on repository endpoints")
 	pathPrefix := fs.String("path-prefix", "", `serve the REST API under this prefix, "/api/v3" for GitHub Enterprise Server`)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	rateLimit := fs.Int("rate-limit", 5000, "the core rate limit per hour (GitHub: 5000 for an App installation, up to 15000 on Enterprise Cloud)")
 	lostAfter := fs.Duration("runner-lost-after", githubsim.DefaultRunnerLostAfter,
 		"fail a running job whose runner has not renewed its lock for this long (GitHub: 10m)")
 	if err := fs.Parse(args); err != nil {
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		BaseURL:       base,
 
 		RunnerLostAfter: *lostAfter,
+		RateLimit:       *rateLimit,
 	})
 	if err != nil {
 		return err
