@@ -38,11 +38,14 @@ type tracker struct {
 	peak       int // containers of the policy not exited: created, running, ...
 	peakAt     time.Time
 	peakStates string // the containers' states in the peak's sample
-	peakAll    int    // ... and with the exited ones not yet removed
-	samples    int
-	sampleErr  int
-	names      map[string]string // container name → state, from the last sample
-	busy       map[string]bool   // runner names with a job, from the last sample
+
+	outageBack   time.Time     // when both replicas answered again
+	outageLogged time.Duration // from then until the job log listed every outage job
+	peakAll      int           // ... and with the exited ones not yet removed
+	samples      int
+	sampleErr    int
+	names        map[string]string // container name → state, from the last sample
+	busy         map[string]bool   // runner names with a job, from the last sample
 }
 
 // burst queues the jobs, runs the schedule while sampling, waits for every job, then
