@@ -31,7 +31,7 @@ GOLANGCI_LINT ?= $(GO) tool -modfile=tools/golangci-lint/go.mod golangci-lint
 STUB_IMAGE ?= garo-stub-runner:dev
 DOCKER     ?= docker
 
-.PHONY: help build test lint run demo images bench clean stub-image FORCE
+.PHONY: help build test lint run demo images bench clean stub-image chaos fuzz FORCE
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -68,6 +68,27 @@ DEMO_ARGS ?=
 demo: bin/garo-stub-runner bin/garoctl ## Demo on the local Docker engine: server, simulator, agent, a burst of jobs, a summary
 	@CGO_ENABLED=0 $(GO) build -trimpath -o bin/garo-demo ./internal/demo/cmd/garo-demo
 	@./bin/garo-demo --stub-runner bin/garo-stub-runner $(DEMO_ARGS)
+
+# The chaos suite (internal/chaos): CHAOS=small (CI, about 2 minutes) or CHAOS=full
+# (1,000 jobs, both replicas down for 60 s); CHAOS_ARGS="--jobs 200" varies it.
+CHAOS      ?= small
+CHAOS_ARGS ?=
+
+chaos: bin/garo-server bin/garo-agent bin/garo-githubsim bin/garo-stub-runner ## Chaos suite: 2 replicas on PostgreSQL, simulator, agent on Docker, a fault schedule, a table (CHAOS=full: 1,000 jobs)
+	@CGO_ENABLED=0 $(GO) build -trimpath -o bin/garo-chaos ./internal/chaos/cmd/garo-chaos
+	@./bin/garo-chaos --schedule $(CHAOS) --bin bin $(CHAOS_ARGS)
+
+# Go native fuzz targets, package:Target; `make test` runs their seed corpora, `make fuzz`
+# fuzzes each for FUZZTIME (FUZZ_TARGETS= picks some).
+FUZZTIME     ?= 10m
+FUZZ_TARGETS ?= ./server/webhook:FuzzWebhook ./server/api:FuzzPortalWrites ./server/api:FuzzAgentProtocol \
+	./portal-api:FuzzMergePatch ./server/config:FuzzLoad ./agent/app:FuzzLoad ./shared/spec:FuzzScheduleWindow
+
+fuzz: ## Fuzz every target for FUZZTIME (default 10m each)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 stub-image: bin/garo-stub-runner ## Build the stub runner image garo-stub-runner:dev (or STUB_IMAGE=) from scratch
 	@mkdir -p .cache/stub-image && cp bin/garo-stub-runner .cache/stub-image/

@@ -60,8 +60,12 @@
 //	                                     repository whose labels are all among the runner's own labels
 //	                                     (nothing implicit), case-insensitive → 200 {"job":{...}}
 //	                                     (workflow_job in_progress delivered first) or 204 when none.
+//	                                     The 200 carries "locked_until": the job's lock (lease.go).
 //	                                     Asking again while the job runs returns the same job.
 //	                                     401 bad session or runner deleted.
+//	POST /_sim/runners/{id}/renew        → 200 {"job_id":N,"locked_until":"..."}: renews the lock on
+//	                                     the job by Options.RunnerLostAfter (GitHub: 10 minutes); a
+//	                                     job whose lock lapses fails, its runner offline. 409 no job.
 //	POST /_sim/runners/{id}/complete     {"conclusion":"success"|"failure"|"cancelled"} → 200 {"job":{...}};
 //	                                     workflow_job completed delivered; an ephemeral runner is
 //	                                     removed. 409 when the runner has no job.
@@ -77,6 +81,10 @@
 //	POST /_sim/jobs/{id}/approve         → 200 {"job":{...}}: ApproveJob (waiting → queued).
 //	GET  /_sim/jobs?repository=owner/name → 200 {"jobs":[...]}
 //	POST /_sim/jobs/{id}/cancel          → 200 {"job":{...}}: CancelJob.
+//	POST /_sim/faults                    {"method","path_prefix","status","retry_after","delay","times","for"}
+//	                                     → 201 {"fault":{...}}: AddFault; "for" makes a window.
+//	GET  /_sim/faults                    → 200 {"faults":[...]}: Faults.
+//	DELETE /_sim/faults                  → 204: ClearFaults.
 //
 // encoded_jit_config is laid out as the real runner reads it: base64 of a JSON object of
 // strings, ".runner", ".credentials" and ".credentials_rsaparams", each base64 of a JSON

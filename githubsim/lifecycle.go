@@ -172,6 +172,7 @@ func (s *Sim) acquire(ctx context.Context, id int64, session string, wait time.D
 			return 0, err
 		}
 		if rs.jobID != 0 {
+			s.renewLocked(rs)
 			s.mu.Unlock()
 			return rs.jobID, nil
 		}
@@ -185,6 +186,7 @@ func (s *Sim) acquire(ctx context.Context, id int64, session string, wait time.D
 			js.runnerOnline = rs.online
 			js.run.updated = now
 			rs.jobID = js.id
+			s.renewLocked(rs)
 			s.broadcastLocked()
 			s.mu.Unlock()
 			s.log.Info("job assigned", "repo", rs.repo.fullName, "job_id", js.id, "runner", rs.name, "runner_id", rs.id)
@@ -316,11 +318,22 @@ func (s *Sim) RunRunner(ctx context.Context, encodedJITConfig string, work time.
 	}
 	t := time.NewTimer(work)
 	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		_ = s.disconnect(id, session)
-		return fmt.Errorf("run runner %d on job %d: %w", id, jobID, ctx.Err())
+	renew := time.NewTicker(s.opts.RunnerLostAfter / 10) // as GitHub's runner: a tenth of the lock
+	defer renew.Stop()
+	for working := true; working; {
+		select {
+		case <-t.C:
+			working = false
+		case <-renew.C:
+			s.mu.Lock()
+			if rs, err := s.sessionLocked(id, session); err == nil && rs.jobID == jobID {
+				s.renewLocked(rs)
+			}
+			s.mu.Unlock()
+		case <-ctx.Done():
+			_ = s.disconnect(id, session)
+			return fmt.Errorf("run runner %d on job %d: %w", id, jobID, ctx.Err())
+		}
 	}
 	if _, err := s.complete(id, session, "success"); err != nil {
 		return fmt.Errorf("run runner %d on job %d: %w", id, jobID, err)
@@ -338,8 +351,12 @@ func (s *Sim) newSimMux() *http.ServeMux {
 	m.HandleFunc("POST /_sim/runners/register", s.simRegister)
 	m.HandleFunc("POST /_sim/runners/connect", s.simConnect)
 	m.HandleFunc("POST /_sim/runners/{id}/acquire", s.simAcquire)
+	m.HandleFunc("POST /_sim/runners/{id}/renew", s.simRenew)
 	m.HandleFunc("POST /_sim/runners/{id}/complete", s.simComplete)
 	m.HandleFunc("POST /_sim/runners/{id}/disconnect", s.simDisconnect)
+	m.HandleFunc("POST /_sim/faults", s.simAddFault)
+	m.HandleFunc("GET /_sim/faults", s.simListFaults)
+	m.HandleFunc("DELETE /_sim/faults", s.simClearFaults)
 	m.HandleFunc("POST /_sim/jobs", s.simQueueJob)
 	m.HandleFunc("GET /_sim/jobs", s.simListJobs)
 	m.HandleFunc("POST /_sim/jobs/{id}/cancel", s.simCancelJob)
@@ -509,7 +526,16 @@ func (s *Sim) simAcquire(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	s.writeSimJob(w, http.StatusOK, jobID)
+	s.mu.Lock()
+	out := struct {
+		Job         jobJSON   `json:"job"`
+		LockedUntil time.Time `json:"locked_until"` // renew before then (lease.go)
+	}{Job: s.jobJSONLocked(s.jobs[jobID])}
+	if rs, ok := s.runners[id]; ok && rs.jobID == jobID {
+		out.LockedUntil = rs.renewed.Add(s.opts.RunnerLostAfter).UTC()
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Sim) writeSimJob(w http.ResponseWriter, status int, jobID int64) {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -222,6 +223,8 @@ type faultState struct {
 // applyFault serves the first matching fault; true when it answered the request.
 func (s *Sim) applyFault(c *call, apiPath string) bool {
 	s.mu.Lock()
+	now := s.opts.Now()
+	s.faults = slices.DeleteFunc(s.faults, func(fs *faultState) bool { return !fs.Until.IsZero() && !now.Before(fs.Until) })
 	var f *Fault
 	for i, fs := range s.faults {
 		if fs.Method != "" && !strings.EqualFold(fs.Method, c.r.Method) {

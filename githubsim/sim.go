@@ -38,6 +38,18 @@ type Options struct {
 	// configs. "" keeps GitHub's own host names in payloads (api.github.com, or
 	// github.example.com for a PathPrefix) and takes sim_url from the request's Host.
 	BaseURL string
+
+	// RunnerLostAfter is how long a runner with a job may stay silent before GitHub fails
+	// the job as "lost communication" (lease.go); default DefaultRunnerLostAfter (10 m).
+	RunnerLostAfter time.Duration
+	// LeaseCheckEvery is how often lapsed leases are looked for in the background;
+	// default DefaultLeaseCheckEvery (1 s); negative: never (tests call FailLostJobs).
+	LeaseCheckEvery time.Duration
+
+	// RateLimit is the core rate limit per hour; default 5000, an App installation's
+	// floor. GitHub grants an installation up to 12,500, and 15,000 on GitHub Enterprise
+	// Cloud ("Rate limits for the REST API", docs.github.com).
+	RateLimit int
 }
 
 // Sentinel errors of the Go API.
@@ -104,7 +116,8 @@ type Runner struct {
 // Fault makes the next matching REST requests fail or slow down. Method "" matches every
 // method; PathPrefix matches the request path with or without Options.PathPrefix.
 // Status 0 only delays (Delay) and then serves the request normally; a 429 or 403
-// answer carries Retry-After when RetryAfter is set. Times 0 means forever.
+// answer carries Retry-After when RetryAfter is set. Times 0 means forever; a fault with
+// Until set ends then (a window, by Options.Now), whichever comes first.
 type Fault struct {
 	Method     string
 	PathPrefix string
@@ -112,6 +125,7 @@ type Fault struct {
 	RetryAfter time.Duration
 	Delay      time.Duration
 	Times      int
+	Until      time.Time
 }
 
 // RequestRecord is one REST call the sim answered (GitHub routes, not /_sim/).
@@ -231,6 +245,7 @@ type runnerState struct {
 	lastJobID int64
 	created   time.Time
 	online    time.Time // when its session opened, at full clock resolution
+	renewed   time.Time // last renewal of the lease on its job (lease.go)
 }
 
 const (
@@ -274,6 +289,15 @@ func New(opts Options) (*Sim, error) {
 	default:
 		return nil, fmt.Errorf("githubsim: hook target %q: want integration, repository or organization", opts.HookTarget)
 	}
+	if opts.RunnerLostAfter <= 0 {
+		opts.RunnerLostAfter = DefaultRunnerLostAfter
+	}
+	if opts.RateLimit <= 0 {
+		opts.RateLimit = defaultLimit
+	}
+	if opts.LeaseCheckEvery == 0 {
+		opts.LeaseCheckEvery = DefaultLeaseCheckEvery
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("githubsim: generate app key: %w", err)
@@ -303,12 +327,16 @@ func New(opts Options) (*Sim, error) {
 		jobs:          map[int64]*jobState{},
 		runs:          map[int64]*runState{},
 		deliveries:    map[int64]*deliveryRecord{},
-		rate:          rateState{limit: defaultLimit, remaining: defaultLimit, reset: now.Add(time.Hour)},
+		rate:          rateState{limit: opts.RateLimit, remaining: opts.RateLimit, reset: now.Add(time.Hour)},
 		labelIDs:      map[string]int64{"self-hosted": 1, "linux": 2, "x64": 3},
 		changed:       make(chan struct{}),
 		delivered:     make(chan struct{}),
 	}
 	s.simMux = s.newSimMux()
+	if opts.LeaseCheckEvery > 0 {
+		s.wg.Add(1)
+		go s.watchLeases()
+	}
 	return s, nil
 }
 
@@ -436,6 +464,26 @@ func (s *Sim) AddFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &faultState{Fault: f, left: f.Times})
+}
+
+// Faults returns the faults still in force, in the order they are tried; Times is what
+// is left of each count.
+func (s *Sim) Faults() []Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	out := []Fault{}
+	for _, fs := range s.faults {
+		if !fs.Until.IsZero() && !now.Before(fs.Until) {
+			continue
+		}
+		f := fs.Fault
+		if f.Times > 0 {
+			f.Times = fs.left
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // ClearFaults removes every fault.

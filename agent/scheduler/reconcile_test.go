@@ -773,3 +773,24 @@ func TestBusyRunnerWhoseInstanceVanishedIsGone(t *testing.T) {
 		t.Errorf("record %s, reaps %+v; want finished and reaped as lost", got, p.Reaps)
 	}
 }
+
+// An idle runner whose instance vanished (removed before the agent saw the job GitHub had
+// just given it, as in the chaos suite) is deregistered at GitHub as a lost one is; one
+// whose credentials were never minted has no registration to remove.
+func TestIdleRunnerWhoseInstanceVanishedIsDeregistered(t *testing.T) {
+	t.Parallel()
+	pol := policy("small", 0, 1)
+	idle := rec("r", "small", protocol.RunnerIdle, t0.Add(-time.Minute))
+	p := scheduler.Reconcile(input(config(pol), jobs(), nil, records(idle)))
+	if got := p.Records["r"]; got.State != protocol.RunnerFailed || got.Reason != "the instance disappeared" {
+		t.Errorf("record %s (%s), want failed: the instance disappeared", got.State, got.Reason)
+	}
+	if len(p.Reaps) != 1 || !p.Reaps[0].Lost || p.Reaps[0].Running {
+		t.Fatalf("reaps %+v, want one lost reap of r", p.Reaps)
+	}
+	idle.RunnerID = 0
+	p = scheduler.Reconcile(input(config(pol), jobs(), nil, records(idle)))
+	if len(p.Reaps) != 1 || p.Reaps[0].Lost {
+		t.Fatalf("reaps %+v of a runner never minted, want one plain reap", p.Reaps)
+	}
+}

@@ -240,6 +240,8 @@ type simJob struct {
 	ID    int64  `json:"id"`
 	RunID int64  `json:"run_id"`
 	Name  string `json:"name"`
+
+	lockedUntil time.Time // from acquire's locked_until: renew before then
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -263,10 +265,17 @@ func (r *runner) run(ctx context.Context) error {
 
 	t := time.NewTimer(r.cfg.work)
 	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return r.stopped(ctx, fmt.Sprintf("while running job %d", job.ID))
+	renew := time.NewTicker(renewEvery(job.lockedUntil, time.Now()))
+	defer renew.Stop()
+	for working := true; working; {
+		select {
+		case <-t.C:
+			working = false
+		case <-renew.C:
+			r.renew(ctx, job.ID)
+		case <-ctx.Done():
+			return r.stopped(ctx, fmt.Sprintf("while running job %d", job.ID))
+		}
 	}
 
 	conclusion := "success"
@@ -362,15 +371,40 @@ func (r *runner) acquire(ctx context.Context) (simJob, error) {
 			continue
 		case http.StatusOK:
 			var resp struct {
-				Job simJob `json:"job"`
+				Job         simJob    `json:"job"`
+				LockedUntil time.Time `json:"locked_until"`
 			}
 			if err := json.Unmarshal(body, &resp); err != nil || resp.Job.ID == 0 {
 				return simJob{}, exitf(ExitRetryable, "acquire: answer without a job")
 			}
+			resp.Job.lockedUntil = resp.LockedUntil
 			return resp.Job, nil
 		default:
 			return simJob{}, statusError("acquire", status, body)
 		}
+	}
+}
+
+// renewEvery is how often the job lock is renewed: as GitHub's runner, every minute with a
+// ten-minute lock, so a tenth of the lock the simulator granted (at least 100 ms); a
+// simulator that granted none (zero lockedUntil) gets the runner's minute.
+func renewEvery(lockedUntil, now time.Time) time.Duration {
+	if lockedUntil.IsZero() {
+		return time.Minute
+	}
+	return min(max(lockedUntil.Sub(now)/10, 100*time.Millisecond), time.Minute)
+}
+
+// renew renews the lock on the job; a failure is logged only, as the real runner keeps
+// working and retries at the next tick.
+func (r *runner) renew(ctx context.Context, jobID int64) {
+	path := fmt.Sprintf("/_sim/runners/%d/renew", r.cfg.jit.RunnerID)
+	status, body, err := r.call(ctx, callTimeout, path, struct{}{})
+	if err == nil && status != http.StatusOK {
+		err = statusError("renew", status, body)
+	}
+	if err != nil && ctx.Err() == nil {
+		r.logf("renew job request %d: %v", jobID, err)
 	}
 }
 

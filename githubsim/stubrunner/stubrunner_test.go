@@ -347,3 +347,20 @@ func TestStopped(t *testing.T) {
 		})
 	}
 }
+
+// A job longer than the simulator's job lock succeeds: the stub renews the lock as the
+// real runner does, every tenth of it.
+func TestRenewsTheJobLock(t *testing.T) {
+	t.Parallel()
+	se := simtest.New(t, githubsim.Options{RunnerLostAfter: 300 * time.Millisecond, LeaseCheckEvery: 10 * time.Millisecond}, repo)
+	e := &env{Env: se, sim: se.Sim, srv: se.Srv}
+	jobID := e.queueJob(t)
+	_, cfg := e.jitRunner(t, "stub-long")
+	code, out := run(ctxT(t), map[string]string{stubrunner.EnvJITConfig: cfg, "GARO_STUB_WORK": "1s"})
+	if code != stubrunner.ExitDone {
+		t.Fatalf("exit code %d, want 0; output:\n%s", code, out)
+	}
+	if job, _ := e.sim.Job(jobID); job.Conclusion != "success" {
+		t.Fatalf("job of 1 s with a 300 ms lock: %s/%s, want completed/success", job.Status, job.Conclusion)
+	}
+}

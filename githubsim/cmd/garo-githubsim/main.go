@@ -51,8 +51,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pat := fs.String("pat", "", "comma-separated personal access tokens to accept on repository endpoints")
 	pathPrefix := fs.String("path-prefix", "", `serve the REST API under this prefix, "/api/v3" for GitHub Enterprise Server`)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	rateLimit := fs.Int("rate-limit", 5000, "the core rate limit per hour (GitHub: 5000 for an App installation, up to 15000 on Enterprise Cloud)")
+	lostAfter := fs.Duration("runner-lost-after", githubsim.DefaultRunnerLostAfter,
+		"fail a running job whose runner has not renewed its lock for this long (GitHub: 10m)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *lostAfter <= 0 {
+		return fmt.Errorf("--runner-lost-after: want a positive duration, got %s", *lostAfter)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -82,6 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PATs:          splitList(*pat),
 		Log:           log,
 		BaseURL:       base,
+
+		RunnerLostAfter: *lostAfter,
+		RateLimit:       *rateLimit,
 	})
 	if err != nil {
 		return err

@@ -80,6 +80,7 @@ func TestRun(t *testing.T) {
 		{"/repos/acme/web/actions/runners", "ghp_demo", http.StatusOK},
 		{"/repos/acme/nope/actions/runners", "ghp_demo", http.StatusNotFound},
 		{"/_sim/healthz", "", http.StatusOK},
+		{"/_sim/faults", "", http.StatusOK},
 	} {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+tc.path, nil)
 		if tc.token != "" {
@@ -109,6 +110,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"--repos", "not-a-repo", "--listen", "127.0.0.1:0"},
 		{"--log-level", "loud", "--listen", "127.0.0.1:0"},
 		{"--path-prefix", "api/v3", "--listen", "127.0.0.1:0"},
+		{"--runner-lost-after", "0s", "--listen", "127.0.0.1:0"},
 		{"--nope"},
 		{"extra"},
 	} {

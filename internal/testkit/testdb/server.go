@@ -169,6 +169,11 @@ func (s *server) launch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.launchOn(ctx, port)
+}
+
+// launchOn starts the postmaster on port and waits until it accepts connections.
+func (s *server) launchOn(ctx context.Context, port int) error {
 	s.port = port
 
 	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

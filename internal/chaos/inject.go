@@ -1,0 +1,165 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/garo-dev/garo/portal-api/client"
+)
+
+// inject carries out one fault and returns when it is over (a window has ended, a
+// killed process is back).
+func (e *env) inject(ctx context.Context, tr *tracker, f *faultRun) error {
+	switch f.Kind {
+	case KillReplica:
+		e.servers[0].kill9()
+		sleep(ctx, f.For)
+		return e.restartServer(ctx, 0)
+	case KillAgent:
+		e.agent.kill9()
+		sleep(ctx, f.For)
+		return e.agent.start()
+	case PGRestart:
+		return e.pg.Restart(ctx)
+	case GitHub5xx, GitHub429:
+		fault := map[string]any{"status": 502, "path_prefix": "/api/v3/", "for": f.For.String()}
+		if f.Kind == GitHub429 {
+			fault = map[string]any{"status": 429, "retry_after": "2s", "path_prefix": "/api/v3/", "for": f.For.String()}
+		}
+		if err := e.simFault(ctx, fault); err != nil {
+			return err
+		}
+		sleep(ctx, f.For)
+		return nil
+	case RmBusy, RmIdle:
+		return e.removeRunner(ctx, tr, f.Kind == RmBusy)
+	case Outage:
+		e.servers[0].kill9()
+		e.servers[1].kill9()
+		for range e.o.OutageJobs {
+			if err := e.queueJob(ctx, tr, true); err != nil {
+				return err
+			}
+		}
+		sleep(ctx, f.For)
+		if err := errors.Join(e.restartServer(ctx, 0), e.restartServer(ctx, 1)); err != nil {
+			return err
+		}
+		back := time.Now()
+		tr.mu.Lock()
+		tr.outageBack = back
+		tr.mu.Unlock()
+		go e.watchJobLog(ctx, tr, back)
+		return nil
+	}
+	return fmt.Errorf("unknown fault %q", f.Kind)
+}
+
+func (e *env) restartServer(ctx context.Context, i int) error {
+	if err := e.servers[i].start(); err != nil {
+		return err
+	}
+	return e.waitHTTP(ctx, e.replicaURL(i))
+}
+
+func (e *env) simFault(ctx context.Context, fault map[string]any) error {
+	b, _ := json.Marshal(fault)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.simURL+"/_sim/faults", bytes.NewReader(b))
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("add fault: %w", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("add fault: %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// removeRunner force-removes one running container whose runner has a job (busy) or has
+// none (idle), as an operator's `docker rm -f` would.
+func (e *env) removeRunner(ctx context.Context, tr *tracker, busy bool) error {
+	// Up to 5 s for a fitting container to exist.
+	for until := time.Now().Add(5 * time.Second); time.Now().Before(until); sleep(ctx, samplePeriod) {
+		tr.mu.Lock()
+		var id, name string
+		for key, state := range tr.names {
+			n, cid, _ := strings.Cut(key, "\x00")
+			if state == "running" && tr.busy[n] == busy {
+				id, name = cid, n
+				break
+			}
+		}
+		tr.mu.Unlock()
+		if id == "" {
+			continue
+		}
+		if err := e.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); cerrdefs.IsNotFound(err) {
+			tr.mu.Lock()
+			delete(tr.names, name+"\x00"+id) // gone by itself since the sample: pick another
+			tr.mu.Unlock()
+			continue
+		} else if err != nil {
+			return fmt.Errorf("docker rm -f %s: %w", name, err)
+		}
+		return nil
+	}
+	return errors.New("no fitting runner container within 5 s")
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// watchJobLog polls the server's job log after the outage until it lists every job queued
+// during the outage (at most 5 minutes), and records when.
+func (e *env) watchJobLog(ctx context.Context, tr *tracker, back time.Time) {
+	tr.mu.Lock()
+	want := map[int64]bool{}
+	for id, j := range tr.jobs {
+		if j.outage {
+			want[id] = true
+		}
+	}
+	tr.mu.Unlock()
+	for until := back.Add(5 * time.Minute); time.Now().Before(until) && ctx.Err() == nil; sleep(ctx, samplePeriod) {
+		known := 0
+		q := client.JobQuery{Since: back.Add(-2 * time.Minute), Limit: 500}
+		for {
+			list, err := e.portal.ListRepoJobs(ctx, e.repo, q)
+			if err != nil {
+				break
+			}
+			for _, j := range list.Items {
+				if want[j.ID] {
+					known++
+				}
+			}
+			if list.NextCursor == "" {
+				break
+			}
+			q.Cursor = list.NextCursor
+		}
+		if known == len(want) {
+			tr.mu.Lock()
+			tr.outageLogged = time.Since(back)
+			tr.mu.Unlock()
+			return
+		}
+	}
+}
