@@ -48,7 +48,7 @@ type Config struct {
 	SyncTimeout time.Duration `mapstructure:"sync_timeout" yaml:"sync_timeout"`
 	// QPS and Burst bound the agent's requests to the API server (client-go's limiter).
 	QPS   int `mapstructure:"qps" yaml:"qps"`
-	Burst int     `mapstructure:"burst" yaml:"burst"`
+	Burst int `mapstructure:"burst" yaml:"burst"`
 }
 
 // DefaultDindImage is the Docker daemon sidecar's default image.

@@ -326,7 +326,9 @@ func (p *Provider) sweepSecrets(ctx context.Context, now time.Time) {
 }
 
 // managed reports whether an object carries Garo's managed-by label.
-func managed(m metav1.ObjectMeta) bool { return m.Labels[provider.LabelManagedBy] == provider.ManagedByGaro }
+func managed(m metav1.ObjectMeta) bool {
+	return m.Labels[provider.LabelManagedBy] == provider.ManagedByGaro
+}
 
 // deleteUID deletes exactly the object of uid (not a namesake created since), in the
 // foreground of nothing: dependents are the garbage collector's.

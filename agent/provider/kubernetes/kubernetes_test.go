@@ -65,9 +65,9 @@ func TestCreateMakesAPodWithItsSecretAndDeleteRemovesBoth(t *testing.T) {
 	req := request("acme-widgets-linux-7f3a", spec.RunnerSpec{
 		Image: "ghcr.io/acme/runner:1", CPU: "500m", Memory: "1Gi", Env: map[string]string{"FOO": "bar"},
 		Kubernetes: &spec.KubernetesSpec{
-			NodeSelector:      map[string]string{"kubernetes.io/arch": "amd64"},
-			Tolerations:       []spec.Toleration{{Key: "ci", Operator: "Equal", Value: "yes", Effect: "NoExecute", TolerationSeconds: &tolSecs}},
-			ServiceAccount:    "runner", PriorityClassName: "runners-" + ns,
+			NodeSelector:   map[string]string{"kubernetes.io/arch": "amd64"},
+			Tolerations:    []spec.Toleration{{Key: "ci", Operator: "Equal", Value: "yes", Effect: "NoExecute", TolerationSeconds: &tolSecs}},
+			ServiceAccount: "runner", PriorityClassName: "runners-" + ns,
 			ImagePullSecrets: []string{"regcred"},
 		},
 	})
