@@ -75,6 +75,12 @@ func (e *env) policy(t *testing.T, name string, minIdle, maxRunners int, boot ti
 // kubeconfig; killed (no drain, no unregister) when stopped.
 func (e *env) agent(t *testing.T, name string) *stack.Agent {
 	t.Helper()
+	return e.start(t, e.agentConfig(t, name))
+}
+
+// agentConfig is the configuration of a new agent (with a registration token of its own).
+func (e *env) agentConfig(t *testing.T, name string) app.Config {
+	t.Helper()
 	tok, err := e.RegistrationToken(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +90,12 @@ func (e *env) agent(t *testing.T, name string) *stack.Agent {
 	cfg.Provider.Kubernetes.Kubeconfig, cfg.Provider.Kubernetes.Namespace = e.c.Kubeconfig, e.ns
 	cfg.Provider.Kubernetes.DeleteGrace = 0
 	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false
+	return cfg
+}
+
+// start runs garo-agent with cfg until the test ends (or Stop).
+func (e *env) start(t *testing.T, cfg app.Config) *stack.Agent {
+	t.Helper()
 	a, err := e.StartAgent(t.Context(), cfg, app.Options{})
 	if err != nil {
 		t.Fatal(err)
