@@ -132,21 +132,30 @@ func (e *env) kubelet(t *testing.T, work time.Duration) *k8stest.Kubelet {
 // the namespace.
 func (e *env) garo(t *testing.T) (pods []corev1.Pod, secrets int) {
 	t.Helper()
-	sel := metav1.ListOptions{LabelSelector: provider.LabelManagedBy + "=" + provider.ManagedByGaro}
-	pl, err := e.c.Client.CoreV1().Pods(e.ns).List(t.Context(), sel)
+	pods, secrets, err := e.list(t.Context())
 	if err != nil {
 		t.Fatal(err)
+	}
+	return pods, secrets
+}
+
+// list is garo for any goroutine: it returns its error.
+func (e *env) list(ctx context.Context) (pods []corev1.Pod, secrets int, err error) {
+	sel := metav1.ListOptions{LabelSelector: provider.LabelManagedBy + "=" + provider.ManagedByGaro}
+	pl, err := e.c.Client.CoreV1().Pods(e.ns).List(ctx, sel)
+	if err != nil {
+		return nil, 0, err
 	}
 	for _, p := range pl.Items {
 		if p.DeletionTimestamp == nil {
 			pods = append(pods, p)
 		}
 	}
-	sl, err := e.c.Client.CoreV1().Secrets(e.ns).List(t.Context(), sel)
+	sl, err := e.c.Client.CoreV1().Secrets(e.ns).List(ctx, sel)
 	if err != nil {
-		t.Fatal(err)
+		return nil, 0, err
 	}
-	return pods, len(sl.Items)
+	return pods, len(sl.Items), nil
 }
 
 // clean waits until no Pod or Secret of Garo is left in the namespace and the simulator
