@@ -53,8 +53,8 @@ func objectName(runner string) string {
 	}
 	sum := sha256.Sum256([]byte(runner))
 	h := hex.EncodeToString(sum[:5])
-	if max := validation.DNS1123LabelMaxLength - len(h) - 1; len(n) > max {
-		n = strings.TrimRight(n[:max], "-")
+	if limit := validation.DNS1123LabelMaxLength - len(h) - 1; len(n) > limit {
+		n = strings.TrimRight(n[:limit], "-")
 	}
 	return n + "-" + h
 }
