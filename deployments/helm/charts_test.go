@@ -25,7 +25,10 @@ func TestAgentChartRendersAndApplies(t *testing.T) {
 			}
 			objs := render(t, "garo-agent", "ci", "garo", "-f", values)
 			apply(t, c, objs, true)
-			cfg, err := agentapp.Load(configYAML(t, objs), nil)
+			cfgFile := configYAML(t, objs)
+			containerEnv(t, find(t, objs, "Deployment", "garo"), map[string]string{"GARO_AGENT_CONFIG": cfgFile})
+			t.Setenv("GARO_AGENT_STRICT_ENV", "1") // a variable the Deployment sets that names no key fails Load
+			cfg, err := agentapp.Load(cfgFile, nil)
 			if err != nil {
 				t.Fatalf("garo-agent refuses the chart's configuration: %v", err)
 			}
@@ -73,7 +76,6 @@ func TestAgentChartRendersAndApplies(t *testing.T) {
 func TestServerChartRendersAndApplies(t *testing.T) {
 	c := k8stest.Get(t)
 	ensureNamespaces(t, c, "garo")
-	t.Setenv("GARO_DATABASE_DSN", "postgres://garo:secret@postgres:5432/garo")
 	for _, values := range valueSets(t, "garo-server") {
 		t.Run(values, func(t *testing.T) {
 			if _, err := helm(t, "lint", "--strict", "garo-server", "-f", values); err != nil {
@@ -82,6 +84,10 @@ func TestServerChartRendersAndApplies(t *testing.T) {
 			objs := render(t, "garo-server", "ci", "garo", "-f", values)
 			apply(t, c, objs, true)
 			cfgFile := configYAML(t, objs)
+			containerEnv(t, find(t, objs, "Deployment", "garo"), map[string]string{
+				"GARO_CONFIG": cfgFile, "GARO_DATABASE_DSN": "postgres://garo:secret@postgres:5432/garo",
+			})
+			t.Setenv("GARO_STRICT_ENV", "1")
 			if strings.Contains(values, "full") {
 				// The App key is mounted from the Secret at run time; here, a file in its place.
 				t.Setenv("GARO_GITHUB_PRIVATE_KEY_FILE", cfgFile)
@@ -128,5 +134,26 @@ func TestServerChartRendersAndApplies(t *testing.T) {
 	}
 	if _, err := helm(t, "template", "ci", "garo-server"); err == nil || !strings.Contains(err.Error(), "databaseDSN") {
 		t.Errorf("the server chart without a DSN: %v", err)
+	}
+}
+
+// containerEnv sets, for the test, the environment the Deployment's container gets: its
+// literal values, and for the values it takes from Secrets or the Pod, those of given (or
+// a placeholder).
+func containerEnv(t *testing.T, d *unstructured.Unstructured, given map[string]string) {
+	t.Helper()
+	ctrs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	env, _, _ := unstructured.NestedSlice(ctrs[0].(map[string]any), "env")
+	for _, e := range env {
+		m := e.(map[string]any)
+		name, _ := m["name"].(string)
+		v, ok := given[name]
+		if !ok {
+			v, ok = m["value"].(string)
+		}
+		if !ok {
+			v = "placeholder-0123456789abcdef0123456789abcdef" // long enough for every secret's rule
+		}
+		t.Setenv(name, v)
 	}
 }
