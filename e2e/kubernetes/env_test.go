@@ -88,7 +88,6 @@ func (e *env) agentConfig(t *testing.T, name string) app.Config {
 	cfg := e.AgentConfig(tok, name)
 	cfg.Provider.Type = app.ProviderKubernetes
 	cfg.Provider.Kubernetes.Kubeconfig, cfg.Provider.Kubernetes.Namespace = e.c.Kubeconfig, e.ns
-	cfg.Provider.Kubernetes.DeleteGrace = 0
 	cfg.Shutdown.Drain, cfg.Shutdown.Unregister = false, false
 	return cfg
 }

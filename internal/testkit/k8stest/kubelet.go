@@ -20,17 +20,21 @@ import (
 // container's exit code; ctx ends when the Pod is deleted or the test ends.
 type RunFunc func(ctx context.Context, pod *corev1.Pod, env map[string]string) int32
 
-// Kubelet stands in for the kubelet that this control plane does not have, for the Pods
-// of one namespace: each new Pod is reported Running through the status subresource (as
-// a kubelet would, with the first container running), its first container is played by
-// run, and the Pod is reported Succeeded (exit code 0) or Failed with the exit code run
-// returns. A Secret reference that cannot be resolved leaves the Pod Pending with
-// CreateContainerConfigError, as a kubelet does. Runs until the test ends.
+// Kubelet stands in for the kubelet (and the scheduler) that this control plane does not
+// have, for the Pods of one namespace: it registers a Node of its own, binds each new Pod
+// to it (the pods/binding subresource, as kube-scheduler does), reports it Running
+// through the status subresource (as a kubelet would, with the first container running),
+// has run play its first container, and reports the Pod Succeeded (exit code 0) or Failed
+// with the exit code run returns. A Pod being deleted has its run cancelled and is then
+// removed for good (the kubelet's confirming delete, grace 0). A Secret reference that
+// cannot be resolved leaves the Pod Pending with CreateContainerConfigError, as a kubelet
+// does. Runs until the test ends.
 type Kubelet struct {
-	c   *Cluster
-	ns  string
-	run RunFunc
-	t   testing.TB
+	c    *Cluster
+	ns   string
+	node string
+	run  RunFunc
+	t    testing.TB
 
 	mu      sync.Mutex
 	started map[types.UID]context.CancelFunc
@@ -42,7 +46,15 @@ type Kubelet struct {
 // Kubelet starts a Kubelet for namespace ns.
 func (c *Cluster) Kubelet(t testing.TB, ns string, run RunFunc) *Kubelet {
 	t.Helper()
-	k := &Kubelet{c: c, ns: ns, run: run, t: t, started: map[types.UID]context.CancelFunc{}, running: map[string]time.Time{}}
+	k := &Kubelet{c: c, ns: ns, node: "node-" + ns, run: run, t: t, started: map[types.UID]context.CancelFunc{}, running: map[string]time.Time{}}
+	if _, err := c.Client.CoreV1().Nodes().Create(t.Context(), &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: k.node, Labels: map[string]string{"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("k8stest: kubelet: register node %s: %v", k.node, err)
+	}
+	t.Cleanup(func() {
+		_ = c.Client.CoreV1().Nodes().Delete(context.WithoutCancel(t.Context()), k.node, metav1.DeleteOptions{})
+	})
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	f := informers.NewSharedInformerFactoryWithOptions(c.Client, 0, informers.WithNamespace(ns))
 	inf := f.Core().V1().Pods().Informer()
@@ -95,6 +107,7 @@ func (k *Kubelet) saw(ctx context.Context, obj any) {
 	}
 	if pod.DeletionTimestamp != nil {
 		k.stop(pod.UID)
+		k.finalize(ctx, pod)
 		return
 	}
 	if pod.Status.Phase != "" && pod.Status.Phase != corev1.PodPending {
@@ -116,8 +129,34 @@ func (k *Kubelet) saw(ctx context.Context, obj any) {
 	}()
 }
 
+// finalize removes a Pod being deleted once its run ended, as the kubelet confirms a
+// graceful deletion (grace 0, for exactly that Pod).
+func (k *Kubelet) finalize(ctx context.Context, pod *corev1.Pod) {
+	if pod.Spec.NodeName != k.node {
+		return // never bound here: the API server deletes it at once
+	}
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		zero, uid := int64(0), pod.UID
+		_ = k.c.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid},
+		})
+	}()
+}
+
 // play runs one Pod through Running to its end.
 func (k *Kubelet) play(ctx context.Context, pod *corev1.Pod) {
+	if pod.Spec.NodeName == "" {
+		err := k.c.Client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, UID: pod.UID},
+			Target:     corev1.ObjectReference{Kind: "Node", Name: k.node},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return // deleted meanwhile
+		}
+		pod.Spec.NodeName = k.node
+	}
 	ctr := pod.Spec.Containers[0]
 	env, err := k.env(ctx, pod, ctr)
 	if err != nil {
