@@ -18,3 +18,6 @@ func SetServiceAccountDir(dir string) func() {
 	serviceAccountDir = dir
 	return func() { serviceAccountDir = old }
 }
+
+// WatchFailed is watchFailed, for tests.
+func (p *Provider) WatchFailed(ns string, err error) { p.watchFailed(ns, err) }

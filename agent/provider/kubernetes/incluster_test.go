@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +92,38 @@ func bindRole(t *testing.T, cs k8s.Interface, ns, sa string, rules []rbacv1.Poli
 		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A watch the API server refuses is logged with the classified reason (the informer
+// retries with its own back-off); a watch that merely ends is not a warning.
+func TestWatchFailuresAreLoggedWithTheirReason(t *testing.T) {
+	t.Parallel()
+	c := k8stest.Get(t)
+	ns := c.Namespace(t)
+	log, buf := testkit.TextLogs()
+	p, release, err := kubernetes.OpenConfig(t.Context(), c.Admin, ns, kubernetes.Config{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	// The refusal as the API server words it, from a token that lost its RoleBinding.
+	rc := c.ServiceAccount(t, ns, "revoked")
+	cs, err := k8s.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, refusal := cs.CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{})
+	if refusal == nil {
+		t.Fatal("the unbound token may watch Pods")
+	}
+	p.WatchFailed(ns, refusal)
+	p.WatchFailed(ns, io.EOF)
+	out := buf.String()
+	if !strings.Contains(out, "runner pod watch failed") || !strings.Contains(out, "forbidden (RBAC)") || !strings.Contains(out, "system:serviceaccount:"+ns+":revoked") {
+		t.Fatalf("log = %s", out)
+	}
+	if strings.Count(out, "level=WARN") != 1 {
+		t.Fatalf("a watch that ended is logged as a warning: %s", out)
 	}
 }
