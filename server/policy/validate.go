@@ -278,8 +278,37 @@ func validateRunner(errs *fieldErrors, provider string, r *portalapi.RunnerSpec)
 		if k.ServiceAccount != "" && ValidateName(k.ServiceAccount) != nil && !dnsSubdomain(k.ServiceAccount) {
 			errs.add("runner.kubernetes.service_account", "must be a DNS subdomain, got %q", k.ServiceAccount)
 		}
+		if len(k.NodeSelector) > maxNodeSelector {
+			errs.add("runner.kubernetes.node_selector", "at most %d labels, got %d", maxNodeSelector, len(k.NodeSelector))
+		}
+		for key, v := range k.NodeSelector {
+			field := "runner.kubernetes.node_selector." + key
+			if !qualifiedName(key) {
+				errs.add(field, "must be a Kubernetes label key ([prefix/]name, the name 1-63 letters, digits, '-', '_', '.')")
+			} else if !labelValue(v) {
+				errs.add(field, "must be a Kubernetes label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit), got %q", v)
+			}
+		}
+		if k.PriorityClassName != "" && !dnsSubdomain(k.PriorityClassName) {
+			errs.add("runner.kubernetes.priority_class_name", "must be a DNS subdomain, got %q", k.PriorityClassName)
+		}
+		if len(k.ImagePullSecrets) > maxPullSecrets {
+			errs.add("runner.kubernetes.image_pull_secrets", "at most %d, got %d", maxPullSecrets, len(k.ImagePullSecrets))
+		}
+		for i, n := range k.ImagePullSecrets {
+			if !dnsSubdomain(n) {
+				errs.add(fmt.Sprintf("runner.kubernetes.image_pull_secrets[%d]", i), "must be a Secret name (a DNS subdomain), got %q", n)
+			}
+		}
 		for i, t := range k.Tolerations {
 			field := fmt.Sprintf("runner.kubernetes.tolerations[%d]", i)
+			if t.Key != "" && !qualifiedName(t.Key) {
+				errs.add(field+".key", "must be a Kubernetes taint key ([prefix/]name), got %q", t.Key)
+			}
+			if t.Key == "" && t.Operator != "Exists" {
+				// Kubernetes refuses it: an empty key matches every taint only with Exists.
+				errs.add(field+".operator", `must be "Exists" when the key is empty (it tolerates every taint)`)
+			}
 			switch t.Operator {
 			case "", "Equal", "Exists":
 			default:
@@ -303,5 +332,31 @@ func validateRunner(errs *fieldErrors, provider string, r *portalapi.RunnerSpec)
 var dnsSubdomainRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
 func dnsSubdomain(s string) bool { return len(s) <= 253 && dnsSubdomainRe.MatchString(s) }
+
+// Limits of a Kubernetes runner spec.
+const (
+	maxNodeSelector = 20
+	maxPullSecrets  = 8
+)
+
+// labelNameRe is the name part of a Kubernetes label key and the form of a label value
+// (Kubernetes' own rules: apimachinery's IsQualifiedName and IsValidLabelValue).
+var labelNameRe = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+
+// qualifiedName reports whether s is a Kubernetes label (or taint) key: a name of at most
+// 63 characters, optionally after a DNS-subdomain prefix and a slash.
+func qualifiedName(s string) bool {
+	name := s
+	if prefix, n, ok := strings.Cut(s, "/"); ok {
+		if !dnsSubdomain(prefix) {
+			return false
+		}
+		name = n
+	}
+	return len(name) <= 63 && labelNameRe.MatchString(name)
+}
+
+// labelValue reports whether s is a Kubernetes label value (empty is one).
+func labelValue(s string) bool { return s == "" || (len(s) <= 63 && labelNameRe.MatchString(s)) }
 
 func ptr[T any](v T) *T { return &v }

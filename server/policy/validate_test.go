@@ -287,12 +287,13 @@ func TestValidateRequestAccepts(t *testing.T) {
 		{"kubernetes block", func(r *portalapi.PolicyRequest) {
 			r.Provider = portalapi.ProviderKubernetes
 			r.Runner.Kubernetes = &portalapi.KubernetesSpec{
-				Namespace: "ci-runners", ServiceAccount: "runner.ci.example", NodeSelector: map[string]string{"pool": "ci"},
+				Namespace: "ci-runners", ServiceAccount: "runner.ci.example", NodeSelector: map[string]string{"pool": "ci", "kubernetes.io/arch": "amd64", "gpu": ""},
+				PriorityClassName: "ci.runners", ImagePullSecrets: []string{"regcred"}, Dind: true,
 				Tolerations: []portalapi.Toleration{
 					{Key: "gpu", Operator: "Exists", Effect: "NoSchedule"},
 					{Key: "dedicated", Operator: "Equal", Value: "ci", Effect: "PreferNoSchedule"},
 					{Key: "node.kubernetes.io/unreachable", Effect: "NoExecute", TolerationSeconds: ptr(int64(30))},
-					{},
+					{Operator: "Exists"},
 				},
 			}
 		}},
@@ -404,6 +405,30 @@ func TestValidateRequestRejects(t *testing.T) {
 			*r = kubeRequest()
 			r.Runner.Kubernetes = &portalapi.KubernetesSpec{ServiceAccount: "Runner_SA"}
 		}, []string{"runner.kubernetes.service_account"}},
+		{"node selector key and value", func(r *portalapi.PolicyRequest) {
+			*r = kubeRequest()
+			r.Runner.Kubernetes = &portalapi.KubernetesSpec{NodeSelector: map[string]string{
+				"kubernetes.io/arch": "amd64", "bad key": "x", "pool": "not ok", "Bad_Prefix/x": "y",
+			}}
+		}, []string{"runner.kubernetes.node_selector.Bad_Prefix/x", "runner.kubernetes.node_selector.bad key", "runner.kubernetes.node_selector.pool"}},
+		{"priority class not a DNS subdomain", func(r *portalapi.PolicyRequest) {
+			*r = kubeRequest()
+			r.Runner.Kubernetes = &portalapi.KubernetesSpec{PriorityClassName: "High_Priority"}
+		}, []string{"runner.kubernetes.priority_class_name"}},
+		{"image pull secrets", func(r *portalapi.PolicyRequest) {
+			*r = kubeRequest()
+			r.Runner.Kubernetes = &portalapi.KubernetesSpec{ImagePullSecrets: []string{"regcred", "Reg Cred"}}
+		}, []string{"runner.kubernetes.image_pull_secrets[1]"}},
+		{"too many image pull secrets", func(r *portalapi.PolicyRequest) {
+			*r = kubeRequest()
+			r.Runner.Kubernetes = &portalapi.KubernetesSpec{ImagePullSecrets: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i"}}
+		}, []string{"runner.kubernetes.image_pull_secrets"}},
+		{"toleration key", func(r *portalapi.PolicyRequest) {
+			*r = *toleration(portalapi.Toleration{Key: "not a key", Operator: "Exists"})
+		}, []string{"runner.kubernetes.tolerations[0].key"}},
+		{"toleration without key must be Exists", func(r *portalapi.PolicyRequest) {
+			*r = *toleration(portalapi.Toleration{Operator: "Equal", Value: "x"})
+		}, []string{"runner.kubernetes.tolerations[0].operator"}},
 		{"toleration effect", func(r *portalapi.PolicyRequest) {
 			*r = *toleration(portalapi.Toleration{Key: "gpu", Effect: "NoRun"})
 		}, []string{"runner.kubernetes.tolerations[0].effect"}},

@@ -10,3 +10,14 @@ var ObjectName = objectName
 
 // LabelValue is labelValue, for tests.
 var LabelValue = labelValue
+
+// SetServiceAccountDir points the in-cluster configuration at dir and returns the
+// function that puts it back.
+func SetServiceAccountDir(dir string) func() {
+	old := serviceAccountDir
+	serviceAccountDir = dir
+	return func() { serviceAccountDir = old }
+}
+
+// WatchFailed is watchFailed, for tests.
+func (p *Provider) WatchFailed(ns string, err error) { p.watchFailed(ns, err) }

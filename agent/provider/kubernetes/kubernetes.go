@@ -27,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -114,6 +115,10 @@ func New(ctx context.Context, cs k8s.Interface, ns string, cfg Config, log *slog
 		}); err != nil {
 			return nil, err
 		}
+		ns := n
+		if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) { p.watchFailed(ns, err) }); err != nil {
+			return nil, err
+		}
 		p.stores[n] = inf.GetStore()
 		synced = append(synced, inf.HasSynced)
 		f.Start(p.stop)
@@ -123,6 +128,18 @@ func New(ctx context.Context, cs k8s.Interface, ns string, cfg Config, log *slog
 		return nil, fmt.Errorf("watch runner pods in %s: not synced within %s", strings.Join(p.all, ", "), cfg.SyncTimeout)
 	}
 	return p, nil
+}
+
+// watchFailed logs a failed list or watch of namespace ns with its reason. The informer
+// retries on its own, with an exponential back-off (client-go's reflector: 800 ms
+// doubling to 30 s), and List serves the last state it saw meanwhile; a watch that ends
+// normally (closed, or its resource version expired: it lists again) is no warning.
+func (p *Provider) watchFailed(ns string, err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+		p.log.Debug("runner pod watch restarts", "namespace", ns, "err", err)
+		return
+	}
+	p.log.Warn("runner pod watch failed: retrying with back-off", "namespace", ns, "err", classify(err, ns))
 }
 
 // Close stops the informers. Idempotent.

@@ -396,8 +396,11 @@ func TestNamesAndLabelValuesAreValid(t *testing.T) {
 			t.Errorf("ObjectName(%q) = %q is no DNS label", n, o)
 		}
 	}
-	if kubernetes.ObjectName("a/b") == kubernetes.ObjectName("a-b") {
+	if kubernetes.ObjectName("a/b") == kubernetes.ObjectName("a-b") || kubernetes.ObjectName("A-b") == kubernetes.ObjectName("a-b") {
 		t.Error("different runner names map to one Pod name")
+	}
+	if got := kubernetes.ObjectName("garo-linux-x7k2"); got != "garo-linux-x7k2" {
+		t.Errorf("ObjectName of a scheduler's runner name = %q, want it as it is", got)
 	}
 	for _, v := range []string{"acme/widgets", strings.Repeat("y", 70), "/", "ok"} {
 		if l := kubernetes.LabelValue(v); len(validation.IsValidLabelValue(l)) > 0 {

@@ -4,24 +4,45 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 
 	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// RESTConfig is the client configuration cfg names: cfg.Kubeconfig (and cfg.Context),
-// else $KUBECONFIG or ~/.kube/config, else the in-cluster configuration of a Pod (its
-// service account's token and CA). It also returns the namespace to use when
-// cfg.Namespace is empty: the context's, the Pod's own in a cluster, else "default".
+// serviceAccountDir is where the kubelet mounts a Pod's service account: its token (which
+// the kubelet renews; the client reads it again as it changes), the cluster's CA and the
+// Pod's namespace. Tests point it elsewhere.
+var serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+// RESTConfig is the client configuration cfg names, and the namespace to use when
+// cfg.Namespace is empty, tried in this order:
+//   - cfg.Kubeconfig (with cfg.Context): that file, and its context's namespace;
+//   - in a Pod (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT set, a service
+//     account token mounted): the in-cluster configuration, and the Pod's namespace;
+//   - otherwise $KUBECONFIG or ~/.kube/config and its context's namespace.
+//
+// The namespace is "default" when none of these names one.
 func RESTConfig(cfg Config) (*rest.Config, string, error) {
+	if cfg.Kubeconfig == "" {
+		if rc, ns, ok, err := inCluster(serviceAccountDir); ok || err != nil {
+			if cfg.Namespace != "" {
+				ns = cfg.Namespace
+			}
+			return rc, ns, err
+		}
+	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = cfg.Kubeconfig
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cfg.Context})
 	rc, err := cc.ClientConfig()
 	if err != nil {
 		return nil, "", fmt.Errorf("provider.type is kubernetes but no client configuration was found "+
-			"(provider.kubernetes.kubeconfig, $KUBECONFIG, ~/.kube/config, or the in-cluster service account): %w", err)
+			"(provider.kubernetes.kubeconfig, the in-cluster service account, $KUBECONFIG or ~/.kube/config): %w", err)
 	}
 	ns := cfg.Namespace
 	if ns == "" {
@@ -30,6 +51,33 @@ func RESTConfig(cfg Config) (*rest.Config, string, error) {
 		}
 	}
 	return rc, ns, nil
+}
+
+// inCluster is the configuration of a Pod's own service account mounted in dir; ok is
+// false outside a Pod (no service environment, or no token in dir). The token is read
+// from its file by the client, so a renewed (bound, expiring) token is picked up.
+func inCluster(dir string) (rc *rest.Config, ns string, ok bool, err error) {
+	host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")
+	token := filepath.Join(dir, "token")
+	if host == "" || port == "" {
+		return nil, "", false, nil
+	}
+	if _, err := os.Stat(token); err != nil {
+		return nil, "", false, nil
+	}
+	ca := filepath.Join(dir, "ca.crt")
+	if _, err := os.Stat(ca); err != nil {
+		return nil, "", true, fmt.Errorf("provider.kubernetes: in a Pod (KUBERNETES_SERVICE_HOST is set) without the cluster's CA: %w", err)
+	}
+	ns = "default"
+	if b, err := os.ReadFile(filepath.Join(dir, "namespace")); err == nil && strings.TrimSpace(string(b)) != "" {
+		ns = strings.TrimSpace(string(b))
+	}
+	return &rest.Config{
+		Host:            "https://" + net.JoinHostPort(host, port),
+		BearerTokenFile: token,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: ca},
+	}, ns, true, nil
 }
 
 // Open builds the Kubernetes provider of cfg for garo-agent: it validates cfg, loads the

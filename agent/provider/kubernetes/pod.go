@@ -40,10 +40,15 @@ var DefaultCommand = []string{"/home/runner/run.sh"}
 var badName = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // objectName derives the Pod's (and its Secret's) name from the runner name: "garo-" and
-// a DNS label of it, shortened with a hash when too long.
+// a DNS label of it (the scheduler's names, garo-<policy>-<suffix>, start with it already
+// and are kept as they are), shortened with a hash when too long or changed.
 func objectName(runner string) string {
-	n := "garo-" + strings.Trim(badName.ReplaceAllString(strings.ToLower(runner), "-"), "-")
-	if len(n) <= validation.DNS1123LabelMaxLength && n == "garo-"+strings.ToLower(runner) {
+	base := strings.ToLower(runner)
+	if !strings.HasPrefix(base, "garo-") {
+		base = "garo-" + base
+	}
+	n := strings.Trim(badName.ReplaceAllString(base, "-"), "-")
+	if len(n) <= validation.DNS1123LabelMaxLength && n == base && strings.ToLower(runner) == runner {
 		return n
 	}
 	sum := sha256.Sum256([]byte(runner))
