@@ -38,8 +38,15 @@ type result struct {
 // environment that names it through GARO_SERVER and GARO_TOKEN.
 func newCLI(t *testing.T, repos ...string) *cli {
 	t.Helper()
+	return newCLIWith(t, hub.Options{Repositories: repos})
+}
+
+// newCLIWith is newCLI with the server shaped by o (its Dir is the test's).
+func newCLIWith(t *testing.T, o hub.Options) *cli {
+	t.Helper()
 	dir := t.TempDir()
-	h, err := hub.Start(t.Context(), hub.Options{Dir: t.TempDir(), Repositories: repos})
+	o.Dir = t.TempDir()
+	h, err := hub.Start(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
