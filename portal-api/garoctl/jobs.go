@@ -13,68 +13,112 @@ import (
 
 func jobCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "job",
-		Short: "Inspect the job log: what Garo knows of each GitHub Actions job",
+		Use:     "job",
+		Aliases: []string{"jobs"},
+		Short:   "Inspect the job log: what Garo knows of each GitHub Actions job",
 	}
 	cmd.AddCommand(jobListCommand(g), jobGetCommand(g))
 	return cmd
+}
+
+func jobTable(now time.Time, items []portalapi.Job) table {
+	t := table{
+		head:     []string{"REPOSITORY", "ID", "NAME", "STATE", "AGENT STATE", "POLICY", "AGE"},
+		wideHead: []string{"LABELS", "RUNNER", "CONCLUSION", "REASON"},
+	}
+	for _, j := range items {
+		as := orDash(j.AgentState)
+		if j.AgentState == portalapi.JobWaitingForCapacity && j.QueuePosition > 0 {
+			as += " #" + strconv.Itoa(j.QueuePosition)
+		}
+		reason := j.UnmatchedReason
+		if reason == "" {
+			reason = j.AgentReason
+		}
+		t.rows = append(t.rows, []string{j.Repository, strconv.FormatInt(j.ID, 10), orDash(j.Name), j.State, as,
+			orDash(j.Policy), age(now, j.ReceivedAt)})
+		t.wideRows = append(t.wideRows, []string{join(j.Labels), orDash(j.RunnerName), orDash(j.Conclusion), orDash(reason)})
+	}
+	return t
 }
 
 func jobListCommand(g *globals) *cobra.Command {
 	var (
 		q     client.JobQuery
 		since string
+		owner string
 		all   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "list OWNER/REPO",
-		Short: "List a repository's jobs, newest first, one page or --all",
-		Long: `List a repository's jobs from Garo's job log, newest first. A queued job shows
+		Use:   "list [OWNER/REPO]",
+		Short: "List jobs of one repository, or of every repository, newest first",
+		Long: `List jobs from Garo's job log, newest first: a repository's, or with no argument
+those of every repository the token may read (--owner keeps one owner's). A queued job shows
 agent_state waiting_for_capacity with its queue_position while its policy is at
 max_runners, runner_requested while a runner is being made for it, and backing_off
 with agent_reason and agent_retry_at while its policy is held back (its runners
 failed before taking a job); an unmatched one shows why no policy serves it.`,
 		Example: `  garoctl job list acme/web --state queued
   garoctl job list acme/web --state unmatched --since 2h
-  garoctl job list acme/web --policy linux-small --all`,
-		Args: cobra.ExactArgs(1),
+  garoctl job list --owner acme --policy linux-small --all -o wide`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if since != "" {
-				t, err := parseSince(since, time.Now())
+				t, err := parseSince(since, g.now())
 				if err != nil {
-					return err
+					return usageError{err}
 				}
 				q.Since = t
+			}
+			if len(args) == 1 && owner != "" {
+				return usageError{fmt.Errorf("--owner is for the listing across repositories, not with OWNER/REPO")}
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			if !all {
-				l, err := c.ListRepoJobs(cmd.Context(), args[0], q)
-				if err != nil {
-					return err
-				}
-				return printJSON(cmd.OutOrStdout(), l)
+			l, err := listJobs(cmd, c, args, owner, q, all)
+			if err != nil {
+				return err
 			}
-			l := &portalapi.JobList{Items: []portalapi.Job{}}
-			for j, err := range c.AllRepoJobs(cmd.Context(), args[0], q) {
-				if err != nil {
-					return err
-				}
-				l.Items = append(l.Items, j)
-			}
-			return printJSON(cmd.OutOrStdout(), l)
+			return g.print(cmd, l, jobTable(g.now(), l.Items))
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&q.State, "state", "", "only jobs in this state: queued, waiting, unmatched, in_progress or completed")
 	f.StringVar(&q.Policy, "policy", "", "only jobs matched to this policy")
+	f.StringVar(&owner, "owner", "", "without OWNER/REPO: only this owner's repositories")
 	f.StringVar(&since, "since", "", "only jobs received since this RFC 3339 time, or this long ago (90m, 2h)")
 	f.IntVar(&q.Limit, "limit", 0, "page size, 1-500 (default: the server's, 100)")
 	f.StringVar(&q.Cursor, "cursor", "", "start at this page cursor (next_cursor of the previous page)")
 	f.BoolVar(&all, "all", false, "follow next_cursor and print every page as one list")
+	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(
+		[]string{"queued", "waiting", "unmatched", "in_progress", "completed"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// listJobs reads one page, or with all every page, of a repository's jobs (args[0]) or
+// of the jobs across repositories.
+func listJobs(cmd *cobra.Command, c *client.Client, args []string, owner string, q client.JobQuery, all bool) (*portalapi.JobList, error) {
+	ctx := cmd.Context()
+	if !all {
+		if len(args) == 1 {
+			return c.ListRepoJobs(ctx, args[0], q)
+		}
+		return c.ListJobs(ctx, owner, q)
+	}
+	seq := c.AllJobs(ctx, owner, q)
+	if len(args) == 1 {
+		seq = c.AllRepoJobs(ctx, args[0], q)
+	}
+	l := &portalapi.JobList{Items: []portalapi.Job{}}
+	for j, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		l.Items = append(l.Items, j)
+	}
+	return l, nil
 }
 
 // parseSince reads --since: an RFC 3339 time, or a duration back from now.
@@ -97,7 +141,7 @@ func jobGetCommand(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[1], 10, 64)
 			if err != nil || id <= 0 {
-				return fmt.Errorf("JOB_ID must be GitHub's job id (a positive number), not %q", args[1])
+				return usageError{fmt.Errorf("JOB_ID must be GitHub's job id (a positive number), not %q", args[1])}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -107,52 +151,21 @@ func jobGetCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), j)
+			t := jobTable(g.now(), []portalapi.Job{*j})
+			t.after = timeline(j.Timeline)
+			return g.print(cmd, j, t)
 		},
 	}
 }
 
-func agentCommand(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "agent",
-		Short: "Inspect agents",
+// timeline is a job's events as lines under its table.
+func timeline(ev []portalapi.JobEvent) []string {
+	if len(ev) == 0 {
+		return nil
 	}
-	var q client.AgentQuery
-	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List agents with their status, repositories and runner counts",
-		Example: "  garoctl agent list --group gpu --status offline",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			l, err := c.ListAgents(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			return printJSON(cmd.OutOrStdout(), l)
-		},
+	lines := []string{"", "TIMELINE"}
+	for _, e := range ev {
+		lines = append(lines, "  "+stamp(e.At)+"  "+e.Step)
 	}
-	list.Flags().StringVar(&q.Group, "group", "", "only agents of this agent group")
-	list.Flags().StringVar(&q.Status, "status", "", "only agents in this status: active, stale, offline or revoked")
-	get := &cobra.Command{
-		Use:   "get AGENT_ID",
-		Short: "Show one agent",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			a, err := c.GetAgent(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return printJSON(cmd.OutOrStdout(), a)
-		},
-	}
-	cmd.AddCommand(list, get)
-	return cmd
+	return lines
 }

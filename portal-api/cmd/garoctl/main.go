@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,10 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := garoctl.NewCommand(os.LookupEnv).ExecuteContext(ctx)
+	code := garoctl.Execute(ctx, os.Args[1:], os.LookupEnv, garoctl.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "garoctl:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }

@@ -99,9 +99,10 @@ func Start(ctx context.Context, o Options) (s *Hub, err error) {
 	if o.ServerCAs != nil {
 		s.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: o.ServerCAs, MinVersion: tls.VersionTLS12}}
 	}
+	started := s // "return nil, err" clears s before this runs
 	defer func() {
 		if err != nil {
-			s.Close()
+			started.Close()
 			s = nil
 		}
 	}()

@@ -1,0 +1,124 @@
+package garoctl
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/portal-api/client"
+)
+
+func agentCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "agent",
+		Aliases: []string{"agents"},
+		Short:   "List, inspect and revoke agents",
+	}
+	cmd.AddCommand(agentListCommand(g), agentGetCommand(g), agentRevokeCommand(g))
+	return cmd
+}
+
+// counts prints a state → count map as "idle=2,busy=1", sorted by state.
+func counts(m map[string]int64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+strconv.FormatInt(m[k], 10))
+	}
+	return strings.Join(parts, ",")
+}
+
+func agentTable(g *globals, items []portalapi.Agent) table {
+	now := g.now()
+	t := table{
+		head:     []string{"ID", "NAME", "GROUP", "STATUS", "PROVIDER", "RUNNERS", "LAST SEEN"},
+		wideHead: []string{"VERSION", "STATE", "REPOSITORIES", "JOBS", "REGISTERED"},
+	}
+	for _, a := range items {
+		t.rows = append(t.rows, []string{a.ID, a.Name, a.Group, a.Status, orDash(a.Provider), counts(a.Runners), age(now, a.LastSeenAt)})
+		t.wideRows = append(t.wideRows, []string{orDash(a.Version), orDash(a.State), join(a.Repositories), counts(a.Jobs), stamp(a.RegisteredAt)})
+	}
+	return t
+}
+
+func agentListCommand(g *globals) *cobra.Command {
+	var q client.AgentQuery
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List agents with their status, repositories and runner counts",
+		Example: "  garoctl agent list --group gpu --status offline",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			l, err := c.ListAgents(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd, l, agentTable(g, l.Items))
+		},
+	}
+	cmd.Flags().StringVar(&q.Group, "group", "", "only agents of this agent group")
+	cmd.Flags().StringVar(&q.Status, "status", "", "only agents in this status: active, stale, offline or revoked")
+	_ = cmd.RegisterFlagCompletionFunc("group", g.completeGroups)
+	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(
+		[]string{"active", "stale", "offline", "revoked"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func agentGetCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:               "get AGENT_ID",
+		Short:             "Show one agent",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeAgents,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			a, err := c.GetAgent(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.print(cmd, a, agentTable(g, []portalapi.Agent{*a}))
+		},
+	}
+}
+
+func agentRevokeCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke AGENT_ID",
+		Short: "Revoke an agent's credential: it can no longer call the server",
+		Long: `revoke ends an agent's credential (DELETE /api/v1/agents/{id}); the agent is
+told at its next call and stops. To bring the machine back, register it again with a new
+registration token.`,
+		Example:           "  garoctl agent revoke 0b7f5c1e-...",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeAgents,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeAgent(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "agent %s revoked\n", args[0])
+			return err
+		},
+	}
+}
