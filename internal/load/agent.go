@@ -123,6 +123,9 @@ func (a *agent) jobsLoop(ctx context.Context) {
 				continue
 			}
 			a.e.rec.offered(j.ID, now)
+			if a.e.o.Senders > 0 {
+				continue // the intake run: offers only
+			}
 			a.wg.Add(1)
 			go func() {
 				defer a.wg.Done()

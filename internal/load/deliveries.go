@@ -43,6 +43,10 @@ func (e *env) send(window, ctx context.Context) {
 	sem := make(chan struct{}, senders)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if e.o.Senders > 0 {
+		e.saturate(window, ctx)
+		return
+	}
 	if e.o.Rate <= 0 {
 		<-window.Done()
 		return
@@ -72,6 +76,27 @@ func (e *env) send(window, ctx context.Context) {
 			e.spawn(ctx, sem, &wg, func() { e.sendHosted(ctx, j) })
 		}
 	}
+}
+
+// saturate runs o.Senders closed-loop senders of new jobs' queued deliveries until window
+// ends.
+func (e *env) saturate(window, ctx context.Context) {
+	var next atomic.Int64
+	next.Store(firstJobID)
+	var wg sync.WaitGroup
+	for range e.o.Senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for window.Err() == nil {
+				id := next.Add(1)
+				ri := int(id) % len(e.repos)
+				j := jobRef{ID: id, Repository: e.repos[ri], Labels: []string{"self-hosted", e.labels[ri][0]}}
+				e.sendQueued(ctx, j)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (e *env) spawn(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, f func()) {

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/internal/testkit/stack/hub"
+	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/config"
 )
 

@@ -15,8 +15,8 @@ type Result struct {
 	Elapsed time.Duration // the sending window
 	// Jobs sent (ours), and how many of them were answered, offered, minted, completed.
 	Jobs, Answered, Offered, Minted, Completed int
-	Deliveries                                  int             // all deliveries answered
-	Answer                                      []time.Duration // per delivery
+	Deliveries                                 int             // all deliveries answered
+	Answer                                     []time.Duration // per delivery
 	// Per job, from the moment its queued delivery was sent.
 	ToMatched, ToOffered, ToMinted []time.Duration
 	Heartbeats                     []time.Duration // round trips

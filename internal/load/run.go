@@ -152,6 +152,9 @@ func (e *env) drain(ctx context.Context) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
+		if e.o.Senders > 0 {
+			return // nothing completes in an intake run
+		}
 		e.rec.mu.Lock()
 		open := 0
 		for _, j := range e.rec.jobs {
