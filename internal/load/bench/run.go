@@ -122,7 +122,7 @@ func jobsScenario(ctx context.Context, o Options, sc scale, pg *testdb.Cluster, 
 	}
 	at := fmt.Sprintf("%.0f jobs/s for %s, %d agents, %d policies, PostgreSQL fsync on", sc.rate, sc.window, sc.agents, sc.policies)
 	t.Add(Figure{Name: "webhook → credentials minted, p50", Unit: "ms", Measured: load.P(res.ToMinted, .5), Target: "≤ 20",
-		Anchor: "GARM 7,300–38,000 to its provider's create call (measured, issue 15)", Note: at})
+		Anchor: "GARM 7,300–38,000 to its provider's create call (measured, issue 15); ARC 20,000–30,000 listener → worker pod (reported, actions/actions-runner-controller#3534)", Note: at})
 	t.Add(Figure{Name: "webhook → credentials minted, p99", Unit: "ms", Measured: load.P(res.ToMinted, .99), Target: "≤ 100", Note: at})
 	t.Add(Figure{Name: "webhook → offered to the owning agent, p50", Unit: "ms", Measured: load.P(res.ToOffered, .5), Note: at})
 	t.Add(Figure{Name: "webhook → offered to the owning agent, p99", Unit: "ms", Measured: load.P(res.ToOffered, .99), Note: at})
