@@ -55,10 +55,12 @@ func startEnv(ctx context.Context, o Options) (*env, error) {
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	e.hub = h
+	t0 := time.Now()
 	if err := e.createPolicies(ctx); err != nil {
 		e.close()
 		return nil, err
 	}
+	fmt.Fprintf(o.Progress, "load: %d policies over %d repositories created in %s\n", o.Policies, o.Repos, time.Since(t0).Round(time.Millisecond))
 	return e, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 )
@@ -57,7 +58,9 @@ type Options struct {
 	// PolicyChanges is how many policy changes are made during the run, one at a time,
 	// each timed until the owning agent's held config poll returns.
 	PolicyChanges int
-	Log           *slog.Logger // nil discards
+	Log           *slog.Logger // the hub's components' logs; nil discards
+	// Progress receives a line at each step of the run's setup; nil discards.
+	Progress io.Writer
 }
 
 // Defaults is a small run that takes seconds.
@@ -97,6 +100,9 @@ func (o *Options) fill() error {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
 	}
 	return nil
 }

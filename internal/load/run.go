@@ -21,12 +21,16 @@ const (
 // run registers the agents, waits until they own every repository, sends the jobs and
 // collects the result.
 func (e *env) run(ctx context.Context) (*Result, error) {
+	t0 := time.Now()
 	if err := e.startAgents(ctx); err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(e.o.Progress, "load: %d agents registered in %s\n", e.o.Agents, time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
 	if err := e.waitOwned(ctx); err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(e.o.Progress, "load: every repository owned after %s; sending for %s\n", time.Since(t0).Round(time.Millisecond), e.o.Duration)
 	res := &Result{Options: e.o}
 	smp := startSampler(ctx, time.Second)
 	cpu0 := smp.cpu()

@@ -104,6 +104,7 @@ func runLoad(ctx context.Context, o Options, name string, lo load.Options, pg *t
 		lo.DSN = db.DSN
 	}
 	fmt.Fprintf(o.Out, "--- %s\n", name)
+	lo.Progress = o.Out
 	res, err := load.Run(ctx, lo)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %s: %w", name, err)

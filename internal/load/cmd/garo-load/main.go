@@ -73,7 +73,7 @@ func runOne(ctx context.Context, args []string, dir string, stdout, stderr io.Wr
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o.Dir = dir
+	o.Dir, o.Progress = dir, stderr
 	if o.Driver == "postgres" && o.DSN == "" {
 		pg, err := testdb.StartCluster(ctx, *fsync)
 		if err != nil {
