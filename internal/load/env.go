@@ -28,6 +28,8 @@ type env struct {
 	http   *http.Client
 	rec    *recorder
 	agents []*agent
+	// unowned is how many repositories no agent owned when an idle run began.
+	unowned int
 }
 
 func startEnv(ctx context.Context, o Options) (*env, error) {

@@ -26,6 +26,7 @@ type Result struct {
 	LastErrors                     map[string]string
 	CPU                            float64 // cores used by the process, averaged over Elapsed
 	RSSMax, RSSEnd                 uint64
+	Unowned                        int // repositories no agent owned when an idle run began
 }
 
 func (e *env) collect(res *Result) {
@@ -75,8 +76,12 @@ func P(ds []time.Duration, p float64) float64 { return ms(stats.Percentile(ds, p
 
 // Print writes a human summary of the run.
 func (r *Result) Print(w io.Writer) {
-	fmt.Fprintf(w, "load: %s, %d agents, %d policies over %d repositories, %.0f jobs/s (+%.1f hosted each) for %s\n",
-		r.Driver, r.Agents, r.Policies, r.Repos, r.Rate, r.Hosted, r.Elapsed.Round(time.Millisecond))
+	sending := fmt.Sprintf("%.0f jobs/s (+%.1f hosted each)", r.Rate, r.Hosted)
+	if r.Senders > 0 {
+		sending = fmt.Sprintf("%d closed-loop senders of queued deliveries", r.Senders)
+	}
+	fmt.Fprintf(w, "load: %s, %d agents, %d policies over %d repositories, %s for %s\n",
+		r.Driver, r.Agents, r.Policies, r.Repos, sending, r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  jobs %d: answered %d, offered %d, minted %d, completed %d; runners removed %d\n",
 		r.Jobs, r.Answered, r.Offered, r.Minted, r.Completed, r.Removals)
 	row := func(name string, ds []time.Duration) {

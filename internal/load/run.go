@@ -31,7 +31,7 @@ func (e *env) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	fmt.Fprintf(e.o.Progress, "load: every repository owned after %s; sending for %s\n", time.Since(t0).Round(time.Millisecond), e.o.Duration)
-	res := &Result{Options: e.o}
+	res := &Result{Options: e.o, Unowned: e.unowned}
 	smp := startSampler(ctx, time.Second)
 	cpu0 := smp.cpu()
 	start := time.Now()
@@ -119,6 +119,12 @@ func (e *env) waitOwned(ctx context.Context) error {
 		}
 		select {
 		case <-wait.Done():
+			if e.o.Rate <= 0 && e.o.Senders == 0 {
+				// No jobs to offer: an idle run measures the agents all the same.
+				fmt.Fprintf(e.o.Progress, "load: only %d of %d repositories owned after %s; idle run goes on\n", len(owned), len(e.repos), readyTimeout)
+				e.unowned = len(e.repos) - len(owned)
+				return nil
+			}
 			return fmt.Errorf("load: %d of %d repositories owned by an agent after %s: %w", len(owned), len(e.repos), readyTimeout, context.Cause(wait))
 		case <-t.C:
 		}
