@@ -103,8 +103,15 @@ images: ## Build the images garo-server:dev and garo-agent:dev (or IMAGE_TAG=); 
 	$(DOCKER) build -f deployments/garo-server/Dockerfile -t garo-server:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) .
 	$(DOCKER) build -f deployments/garo-agent/Dockerfile -t garo-agent:$(IMAGE_TAG) $(IMAGE_BUILD_ARGS) .
 
-bench: ## Run the benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The bench (internal/load/bench, docs/performance.md): one table of every figure of issue 15
+# from one run. BENCH=quick is the small variant CI runs; BENCH_ARGS="--duration 5m" for
+# the targets' full window. `go test -run '^$$' -bench . ./...` still runs each benchmark.
+BENCH      ?=
+BENCH_ARGS ?=
+
+bench: bin/garo-stub-runner ## One table of the figures of issue 15 vs. targets and peers (BENCH=quick: the CI variant)
+	@CGO_ENABLED=0 $(GO) build -trimpath -o bin/garo-load ./internal/load/cmd/garo-load
+	@./bin/garo-load bench $(if $(filter quick,$(BENCH)),--quick) --stub-runner bin/garo-stub-runner $(BENCH_ARGS)
 
 clean: ## Remove ./bin and .cache
 	rm -rf bin .cache

@@ -46,8 +46,8 @@ func TestImportBoundaries(t *testing.T) {
 var binaries = []string{"./server/cmd/garo-server", "./agent/cmd/garo-agent", "./portal-api/cmd/garoctl"}
 
 // testOnly are the trees no production binary may link: the GitHub simulator (a product
-// for tests and demos), the test kit and the demo.
-var testOnly = []string{module + "githubsim", module + "internal/testkit", module + "internal/demo"}
+// for tests and demos), the test kit, the demo and the load harness.
+var testOnly = []string{module + "githubsim", module + "internal/testkit", module + "internal/demo", module + "internal/load"}
 
 // goList runs go list with args and returns the listed import paths.
 func goList(t *testing.T, args ...string) []string {

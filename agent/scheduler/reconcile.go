@@ -123,9 +123,13 @@ func Reconcile(in Input) Plan {
 	if p.Records == nil {
 		p.Records = map[string]Record{}
 	}
-	policies := map[Key]protocol.Policy{}
-	owned := map[string]bool{}
+	// Maps are sized up front: with thousands of repositories, growing them was most of a
+	// tick's allocations (issue 15, BenchmarkReconcile).
+	var policies map[Key]protocol.Policy
+	var owned map[string]bool
 	if in.Config != nil {
+		policies = make(map[Key]protocol.Policy, len(in.Config.Policies))
+		owned = make(map[string]bool, len(in.Config.Repositories))
 		for _, pol := range in.Config.Policies {
 			policies[Key{pol.Repository, pol.Name}] = pol
 		}
@@ -133,9 +137,10 @@ func Reconcile(in Input) Plan {
 			owned[r] = true
 		}
 	}
-	busyJob := map[string]protocol.Job{} // runner name → its in_progress job
+	var busyJob map[string]protocol.Job // runner name → its in_progress job
 	queued := map[Key][]protocol.Job{}
 	if in.Jobs != nil {
+		busyJob = make(map[string]protocol.Job, len(in.Jobs.Jobs))
 		jobs := slices.Clone(in.Jobs.Jobs)
 		slices.SortStableFunc(jobs, func(a, b protocol.Job) int {
 			return cmp.Or(a.ReceivedAt.Compare(b.ReceivedAt), cmp.Compare(a.ID, b.ID))
@@ -161,7 +166,7 @@ func Reconcile(in Input) Plan {
 	// the same provider (a shared Docker engine) for a repository of the same name, and
 	// their runners are none of our business. One without the label (an older agent's)
 	// is taken to be ours, as before.
-	mine := map[string]provider.Instance{}
+	mine := make(map[string]provider.Instance, len(in.Inventory))
 	var unknown []provider.Instance
 	for _, inst := range in.Inventory {
 		if inst.State == provider.StateGone {
@@ -186,7 +191,7 @@ func Reconcile(in Input) Plan {
 		mine[name] = inst
 	}
 	byName := maps.Clone(mine)
-	byID := map[string]provider.Instance{}
+	byID := make(map[string]provider.Instance, len(in.Inventory))
 	for _, inst := range in.Inventory {
 		byID[inst.ID] = inst
 	}

@@ -145,10 +145,15 @@ func (e *env) start(ctx context.Context) error {
 	if err := e.buildImage(ctx); err != nil {
 		return err
 	}
-	if e.pg, err = testdb.StartCluster(ctx); err != nil {
+	// fsync off, as the test suites run: the suite measures recovery, not disk latency.
+	if e.pg, err = testdb.StartCluster(ctx, false); err != nil {
 		return fmt.Errorf("chaos: %w", err)
 	}
-	e.undo = append(e.undo, func() { _ = e.pg.Stop() })
+	e.undo = append(e.undo, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = e.pg.Stop(ctx)
+	})
 	if err := e.pg.CreateDatabase(ctx, "garo"); err != nil {
 		return fmt.Errorf("chaos: %w", err)
 	}

@@ -36,17 +36,70 @@ const chunkSize = 500
 // owns that repository now (its ownership row). Every other such name is left to its row
 // and returned, unrecorded: no heartbeat moves or overwrites a runner of another group, of
 // another repository, or of a repository its agent does not own. Call it inside a Tx.
+//
+// Rows that a heartbeat reports unchanged (an agent's inventory is mostly the same from one
+// heartbeat to the next) keep their row and only get its updated_at, in one statement:
+// only new, changed and gone runners are written (issue 15: a heartbeat of 5,000 runners
+// rewrote 5,000 rows).
 func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Runner) ([]string, error) {
-	if err := s.conn(ctx).Where("agent_id = ?", agentID).Delete(&Runner{}).Error; err != nil {
+	var mine []Runner
+	if err := s.conn(ctx).Where("agent_id = ?", agentID).Find(&mine).Error; err != nil {
 		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
 	}
-	names := make([]string, len(runners))
+	old := make(map[string]Runner, len(mine))
+	for _, r := range mine {
+		old[r.Name] = r
+	}
 	for i := range runners {
-		names[i] = runners[i].Name
 		runners[i].AgentID = agentID
 	}
+	// Unchanged rows are touched in one UPDATE when they share one updated_at (a
+	// heartbeat's are all its time); otherwise everything is rewritten.
+	touch, one := time.Time{}, true
+	for i, r := range runners {
+		if i == 0 {
+			touch = r.UpdatedAt
+		} else if !r.UpdatedAt.Equal(touch) {
+			one = false
+		}
+	}
+	reported := make(map[string]bool, len(runners))
+	var fresh []Runner // new names, and rows that changed
+	var newNames []string
+	for _, r := range runners {
+		reported[r.Name] = true
+		o, ok := old[r.Name]
+		if !ok {
+			newNames = append(newNames, r.Name)
+		}
+		if !ok || !one || !sameRunner(o, r) {
+			fresh = append(fresh, r)
+		}
+	}
+	var gone []string // rows of agentID not reported, or reported changed
+	for _, o := range mine {
+		if !reported[o.Name] {
+			gone = append(gone, o.Name)
+		}
+	}
+	for _, r := range fresh {
+		if _, ok := old[r.Name]; ok {
+			gone = append(gone, r.Name)
+		}
+	}
+	for chunk := range slices.Chunk(gone, chunkSize) {
+		if err := s.conn(ctx).Where("agent_id = ? AND name IN ?", agentID, chunk).Delete(&Runner{}).Error; err != nil {
+			return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+		}
+	}
+	if len(fresh) < len(runners) {
+		if err := s.conn(ctx).Model(&Runner{}).Where("agent_id = ?", agentID).UpdateColumn("updated_at", touch).Error; err != nil {
+			return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+		}
+	}
+	// A new name may be held by another agent's row.
 	var others []Runner
-	for chunk := range slices.Chunk(names, chunkSize) {
+	for chunk := range slices.Chunk(newNames, chunkSize) {
 		var rows []Runner
 		if err := s.conn(ctx).Select("name, agent_id, repo_key").Where("name IN ?", chunk).Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
@@ -59,14 +112,14 @@ func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Ru
 		if err != nil {
 			return nil, err
 		}
-		reported := make(map[string]string, len(runners))
+		repoOf := make(map[string]string, len(runners))
 		for _, r := range runners {
-			reported[r.Name] = r.RepoKey
+			repoOf[r.Name] = r.RepoKey
 		}
 		var moved []string
 		taken := map[string]bool{}
 		for _, o := range others {
-			if adoptable[o.Name] && reported[o.Name] == o.RepoKey {
+			if adoptable[o.Name] && repoOf[o.Name] == o.RepoKey {
 				moved = append(moved, o.Name)
 				continue
 			}
@@ -79,16 +132,32 @@ func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Ru
 			}
 		}
 		if len(taken) > 0 {
-			runners = slices.DeleteFunc(slices.Clone(runners), func(r Runner) bool { return taken[r.Name] })
+			fresh = slices.DeleteFunc(fresh, func(r Runner) bool { return taken[r.Name] })
 		}
 	}
-	if len(runners) == 0 {
+	if len(fresh) == 0 {
 		return refused, nil
 	}
-	if err := s.conn(ctx).CreateInBatches(runners, 100).Error; err != nil {
+	if err := s.conn(ctx).CreateInBatches(fresh, 100).Error; err != nil {
 		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, classifyWrite(err))
 	}
 	return refused, nil
+}
+
+// sameRunner reports whether row a, as stored, records what b reports, updated_at aside.
+// Times are compared to the microsecond: PostgreSQL keeps no finer.
+func sameRunner(a, b Runner) bool {
+	near := func(x, y time.Time) bool { d := x.Sub(y); return d < time.Microsecond && d > -time.Microsecond }
+	switch {
+	case a.Name != b.Name, a.RepoKey != b.RepoKey, a.Policy != b.Policy, a.AgentID != b.AgentID,
+		a.ProviderID != b.ProviderID, a.RunnerID != b.RunnerID, a.State != b.State, a.JobID != b.JobID,
+		a.Reason != b.Reason, !near(a.CreatedAt, b.CreatedAt):
+		return false
+	case a.RunningSince == nil || b.RunningSince == nil:
+		return a.RunningSince == nil && b.RunningSince == nil
+	default:
+		return near(*a.RunningSince, *b.RunningSince)
+	}
 }
 
 // adoptable returns the names of the rows others that agentID may adopt: rows of an agent

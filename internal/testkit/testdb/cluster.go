@@ -2,24 +2,25 @@ package testdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
-	"time"
 )
 
 // Cluster is a throwaway PostgreSQL server for a program outside `go test` (the chaos
-// suite, internal/chaos): the same server the suites use, started on a free port of
-// 127.0.0.1, restartable on that port. Stop removes it.
+// suite, internal/chaos; the load harness, internal/load): the same server the suites use,
+// in a temp directory, on a free port of 127.0.0.1, restartable on that port, removed by
+// Stop (or by its reaper when the process dies).
 type Cluster struct {
 	s *server
+	n int
 }
 
-// StartCluster starts PostgreSQL from GARO_PG_BIN (default Debian's postgresql-15).
-func StartCluster(ctx context.Context) (*Cluster, error) {
-	s, err := startServer(ctx, binDir())
+// StartCluster starts PostgreSQL from GARO_PG_BIN (default Debian's postgresql-15);
+// durable keeps fsync, synchronous_commit and full_page_writes on, as production runs.
+func StartCluster(ctx context.Context, durable bool) (*Cluster, error) {
+	s, err := startServer(ctx, binDir(), durable)
 	if err != nil {
-		return nil, fmt.Errorf("testdb: %w", err)
+		return nil, fmt.Errorf("testdb: start PostgreSQL: %w", err)
 	}
 	return &Cluster{s: s}, nil
 }
@@ -30,6 +31,16 @@ func (c *Cluster) DSN(name string) string { return c.s.dsn(name) }
 // CreateDatabase creates an empty database.
 func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
 	return c.s.createDatabase(ctx, name)
+}
+
+// NewDatabase creates a fresh empty database and returns it as a Backend.
+func (c *Cluster) NewDatabase(ctx context.Context) (Backend, error) {
+	c.n++
+	name := fmt.Sprintf("garo_load_%d", c.n)
+	if err := c.s.createDatabase(ctx, name); err != nil {
+		return Backend{}, fmt.Errorf("testdb: %w", err)
+	}
+	return Backend{Name: "postgres", Driver: "postgres", DSN: c.s.dsn(name)}, nil
 }
 
 // PID is the postmaster's process id.
@@ -58,8 +69,4 @@ func (c *Cluster) Restart(ctx context.Context) error {
 }
 
 // Stop stops the server and removes its files.
-func (c *Cluster) Stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return errors.Join(c.s.stop(ctx))
-}
+func (c *Cluster) Stop(ctx context.Context) error { return c.s.stop(ctx) }

@@ -54,6 +54,8 @@ type server struct {
 	data string
 	log  string
 	port int
+	// durable: fsync, synchronous_commit and full_page_writes on (PostgreSQL's defaults)
+	durable bool
 	// cred runs initdb, postgres and pg_ctl as the postgres OS user when this process is
 	// root, because they refuse to run as root. nil otherwise.
 	cred *syscall.Credential
@@ -71,7 +73,10 @@ type server struct {
 // startServer creates a cluster in a temp directory and starts PostgreSQL on a free port of
 // 127.0.0.1. On failure it cleans up what it made and returns a nil server; the error
 // satisfies isMissing when the binaries are not installed.
-func startServer(ctx context.Context, bin string) (*server, error) {
+//
+// durable keeps PostgreSQL's defaults (fsync, synchronous_commit and full_page_writes on),
+// as a production server runs, for measurements; otherwise they are off, for speed.
+func startServer(ctx context.Context, bin string, durable bool) (*server, error) {
 	for _, name := range []string{"initdb", "postgres", "pg_ctl"} {
 		if fi, err := os.Stat(filepath.Join(bin, name)); err != nil || fi.IsDir() {
 			return nil, &missingError{dir: bin, name: name}
@@ -80,7 +85,7 @@ func startServer(ctx context.Context, bin string) (*server, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 
-	s := &server{bin: bin}
+	s := &server{bin: bin, durable: durable}
 	if err := s.start(ctx); err != nil {
 		// Cleanup gets its own time: ctx may be what just expired.
 		stopCtx, stopCancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -189,16 +194,17 @@ func (s *server) launchOn(ctx context.Context, port int) error {
 		}
 	}
 
-	cmd := s.command(filepath.Join(s.bin, "postgres"),
+	args := []string{
 		"-D", s.data,
 		"-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+s.dir,
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
+		"-c", "unix_socket_directories=" + s.dir,
 		"-c", "max_connections=200",
-	)
+	}
+	if !s.durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	cmd := s.command(filepath.Join(s.bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)

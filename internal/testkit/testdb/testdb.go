@@ -60,7 +60,7 @@ func Main(m *testing.M) {
 func runMain(m *testing.M) int {
 	// Main is the test binary's main function: there is no caller context to inherit.
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout+10*time.Second)
-	srv, err := startServer(ctx, binDir())
+	srv, err := startServer(ctx, binDir(), durableFromEnv())
 	cancel()
 	state.mainCalled = true
 	switch {
@@ -160,6 +160,10 @@ func inCI() bool {
 	ci, _ := strconv.ParseBool(os.Getenv("CI"))
 	return ci
 }
+
+// durableFromEnv reports whether GARO_PG_FSYNC=on asks for a durable PostgreSQL (fsync
+// on), as the load harness's measurements want; tests default to fsync off.
+func durableFromEnv() bool { return os.Getenv("GARO_PG_FSYNC") == "on" }
 
 // binDir is where the PostgreSQL binaries live.
 func binDir() string {

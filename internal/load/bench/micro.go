@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+func maxProcs() int { return runtime.GOMAXPROCS(0) }
+
+// micro is a go test benchmark and the table rows it gives.
+type micro struct {
+	pkg, pattern string
+	rows         []microRow
+}
+
+type microRow struct {
+	sub    string // the sub-benchmark's name, e.g. "BenchmarkHeartbeat/postgres"
+	name   string
+	target string
+	note   string
+}
+
+var micros = []micro{
+	{pkg: "./server/agents/", pattern: "^BenchmarkHeartbeat$", rows: []microRow{
+		{sub: "BenchmarkHeartbeat/postgres", name: "heartbeat of an agent with 5,000 runners (postgres)", target: "≤ 20", note: "server time, whole inventory replaced; PostgreSQL fsync on"},
+		{sub: "BenchmarkHeartbeat/sqlite", name: "heartbeat of an agent with 5,000 runners (sqlite)", target: "≤ 20", note: "server time"},
+	}},
+	{pkg: "./agent/scheduler/", pattern: "^BenchmarkReconcile$/repos=3000", rows: []microRow{
+		{sub: "BenchmarkReconcile/repos=3000", name: "scheduler tick, 3,000 repositories", target: "≤ 20", note: "one Reconcile, 15,000 runners"},
+	}},
+}
+
+// microBenchmarks runs the micro-benchmarks with go test in o.Repo (PostgreSQL fsync on)
+// and adds their ms/op.
+func microBenchmarks(ctx context.Context, o Options, sc scale, t *Table) {
+	for _, m := range micros {
+		if o.Repo == "" {
+			for _, r := range m.rows {
+				t.Missing(r.name, "ms", r.target, "no checkout to run go test in")
+			}
+			continue
+		}
+		fmt.Fprintf(o.Out, "--- go test -bench %s %s\n", m.pattern, m.pkg)
+		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", m.pattern, "-benchtime", sc.benchtime, m.pkg)
+		cmd.Dir = o.Repo
+		cmd.Env = append(os.Environ(), "GARO_PG_FSYNC=on")
+		out, err := cmd.CombinedOutput()
+		o.Out.Write(out)
+		got := parseBench(out)
+		for _, r := range m.rows {
+			ns, ok := got[r.sub]
+			switch {
+			case ok:
+				t.Add(Figure{Name: r.name, Unit: "ms", Measured: ns / 1e6, Target: r.target, Note: r.note})
+			case err != nil:
+				t.Missing(r.name, "ms", r.target, fmt.Sprintf("go test failed: %v", err))
+			default:
+				t.Missing(r.name, "ms", r.target, "not in go test's output")
+			}
+		}
+	}
+}
+
+// parseBench reads go test -bench output: the ns/op of each benchmark, by name without
+// the -GOMAXPROCS suffix.
+func parseBench(out []byte) map[string]float64 {
+	got := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		for i := 2; i+1 < len(f); i++ {
+			if f[i+1] == "ns/op" {
+				if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+					name := f[0]
+					if j := strings.LastIndexByte(name, '-'); j > 0 {
+						if _, err := strconv.Atoi(name[j+1:]); err == nil {
+							name = name[:j]
+						}
+					}
+					got[name] = v
+				}
+			}
+		}
+	}
+	return got
+}

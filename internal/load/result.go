@@ -1,0 +1,109 @@
+package load
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/garo-dev/garo/internal/stats"
+)
+
+// Result is what one run measured.
+type Result struct {
+	Options
+	Elapsed time.Duration // the sending window
+	// Jobs sent (ours), and how many of them were answered, offered, minted, completed.
+	Jobs, Answered, Offered, Minted, Completed int
+	Deliveries                                 int             // all deliveries answered
+	Answer                                     []time.Duration // per delivery
+	// Per job, from the moment its queued delivery was sent.
+	ToMatched, ToOffered, ToMinted []time.Duration
+	Heartbeats                     []time.Duration // round trips
+	PolicyChange                   []time.Duration // change → owning agent's config poll returned
+	Removals                       int
+	Failures                       map[string]int
+	LastErrors                     map[string]string
+	CPU                            float64 // cores used by the process, averaged over Elapsed
+	RSSMax, RSSEnd                 uint64
+	Unowned                        int // repositories no agent owned when an idle run began
+}
+
+func (e *env) collect(res *Result) {
+	r := e.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, j := range r.jobs {
+		res.Jobs++
+		if !j.answered.IsZero() {
+			res.Answered++
+			res.ToMatched = append(res.ToMatched, j.answered.Sub(j.sent))
+		}
+		if !j.offered.IsZero() {
+			res.Offered++
+			res.ToOffered = append(res.ToOffered, j.offered.Sub(j.sent))
+		}
+		if !j.minted.IsZero() {
+			res.Minted++
+			res.ToMinted = append(res.ToMinted, j.minted.Sub(j.sent))
+		}
+		if !j.completed.IsZero() {
+			res.Completed++
+		}
+	}
+	res.Deliveries = len(r.answers)
+	res.Answer = append(res.Answer, r.answers...)
+	res.Heartbeats = append(res.Heartbeats, r.heartbeats...)
+	res.PolicyChange = append(res.PolicyChange, r.changeSeen...)
+	res.Removals = r.removals
+	res.Failures, res.LastErrors = map[string]int{}, map[string]string{}
+	for k, v := range r.failures {
+		res.Failures[k] = v
+		res.LastErrors[k] = r.lastErr[k]
+	}
+}
+
+// DeliveryRate is the deliveries answered per second of the sending window.
+func (r *Result) DeliveryRate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Deliveries) / r.Elapsed.Seconds()
+}
+
+// P is the nearest-rank p-th percentile of ds in milliseconds.
+func P(ds []time.Duration, p float64) float64 { return ms(stats.Percentile(ds, p)) }
+
+// Print writes a human summary of the run.
+func (r *Result) Print(w io.Writer) {
+	sending := fmt.Sprintf("%.0f jobs/s (+%.1f hosted each)", r.Rate, r.Hosted)
+	if r.Senders > 0 {
+		sending = fmt.Sprintf("%d closed-loop senders of queued deliveries", r.Senders)
+	}
+	fmt.Fprintf(w, "load: %s, %d agents, %d policies over %d repositories, %s for %s\n",
+		r.Driver, r.Agents, r.Policies, r.Repos, sending, r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "  jobs %d: answered %d, offered %d, minted %d, completed %d; runners removed %d\n",
+		r.Jobs, r.Answered, r.Offered, r.Minted, r.Completed, r.Removals)
+	row := func(name string, ds []time.Duration) {
+		if len(ds) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "  %-34s n=%-6d p50 %8.1f ms  p99 %8.1f ms  max %8.1f ms\n", name, len(ds), P(ds, .5), P(ds, .99), P(ds, 1))
+	}
+	row("delivery answer", r.Answer)
+	row("webhook sent → matched (answered)", r.ToMatched)
+	row("webhook sent → offered to agent", r.ToOffered)
+	row("webhook sent → credentials minted", r.ToMinted)
+	row("heartbeat round trip", r.Heartbeats)
+	row("policy change → agent", r.PolicyChange)
+	fmt.Fprintf(w, "  deliveries %d (%.0f/s); process CPU %.2f cores, RSS max %.0f MB\n",
+		r.Deliveries, r.DeliveryRate(), r.CPU, float64(r.RSSMax)/(1<<20))
+	kinds := make([]string, 0, len(r.Failures))
+	for k := range r.Failures {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  failures %s: %d (last: %s)\n", k, r.Failures[k], r.LastErrors[k])
+	}
+}

@@ -1,0 +1,82 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/garo-dev/garo/internal/testkit/testdb"
+	"github.com/garo-dev/garo/server/store"
+)
+
+// TestReplaceRunnersWritesOnlyTheDifference: a second heartbeat that reports one runner
+// unchanged, one changed and one new, and leaves one out, ends with exactly the reported
+// rows: the unchanged one with the new updated_at and its other fields kept, the changed one
+// rewritten, the new one added, the left-out one gone.
+func TestReplaceRunnersWritesOnlyTheDifference(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		if err := st.CreateAgent(ctx, newAgent("a1", "default")); err != nil {
+			t.Fatal(err)
+		}
+		// Nanoseconds, as an agent sends them: PostgreSQL keeps microseconds.
+		since := t0.Add(1234567 * time.Nanosecond)
+		replace := func(at time.Time, rs ...store.Runner) {
+			t.Helper()
+			for i := range rs {
+				rs[i].UpdatedAt = at
+			}
+			if err := st.Tx(ctx, func(tx *store.Store) error {
+				refused, err := tx.ReplaceRunners(ctx, "a1", rs)
+				if len(refused) > 0 {
+					t.Errorf("refused %v", refused)
+				}
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keep := store.Runner{Name: "keep", RepoKey: "acme/web", Policy: "linux", ProviderID: "c1", RunnerID: 7, State: "busy", JobID: 42, CreatedAt: since, RunningSince: &since}
+		change := store.Runner{Name: "change", RepoKey: "acme/web", Policy: "linux", State: "booting", CreatedAt: since}
+		drop := store.Runner{Name: "drop", RepoKey: "acme/web", Policy: "linux", State: "idle", CreatedAt: since}
+		replace(t0, keep, change, drop)
+
+		t1 := t0.Add(15 * time.Second)
+		changed := change
+		changed.State, changed.ProviderID = "idle", "c2"
+		added := store.Runner{Name: "new", RepoKey: "acme/web", Policy: "linux", State: "creating", CreatedAt: t1}
+		replace(t1, keep, changed, added)
+
+		got, err := st.RunnersOf(ctx, "a1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || got["drop"].Name != "" {
+			t.Fatalf("rows after the second heartbeat: %v; want keep, change, new", got)
+		}
+		k, err := st.GetRunner(ctx, "keep")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !k.UpdatedAt.Equal(t1) || k.State != "busy" || k.JobID != 42 || k.RunnerID != 7 || k.ProviderID != "c1" || k.RunningSince == nil {
+			t.Errorf("unchanged runner after the second heartbeat: %+v; want its fields kept and updated_at %s", k, t1)
+		}
+		c, err := st.GetRunner(ctx, "change")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State != "idle" || c.ProviderID != "c2" || !c.UpdatedAt.Equal(t1) {
+			t.Errorf("changed runner: %+v; want idle, c2, updated_at %s", c, t1)
+		}
+		n, err := st.GetRunner(ctx, "new")
+		if err != nil || n.State != "creating" || n.AgentID != "a1" {
+			t.Errorf("new runner: %+v, %v", n, err)
+		}
+		// An empty report removes them all.
+		replace(t1.Add(time.Second))
+		if got, err := st.RunnersOf(ctx, "a1"); err != nil || len(got) != 0 {
+			t.Errorf("rows after an empty heartbeat: %v, %v", got, err)
+		}
+	})
+}
