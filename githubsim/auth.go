@@ -54,6 +54,10 @@ var installationPermissions = map[string]string{
 	"actions":        "read",
 	"administration": "write",
 	"metadata":       "read",
+	// Organisation runner groups: "GitHub Apps must have ... the
+	// organization_self_hosted_runners permission for organizations"
+	// (https://docs.github.com/rest/actions/self-hosted-runner-groups).
+	"organization_self_hosted_runners": "write",
 }
 
 // JWT limits as GitHub enforces them, with the clock drift GitHub tolerates.
@@ -106,6 +110,9 @@ func (s *Sim) authenticate(c *call) bool {
 			}
 			c.who = who
 		}
+	}
+	if _, ok := c.params["org"]; ok {
+		return s.authorizeOrg(c, fail)
 	}
 	if _, ok := c.params["repo"]; !ok {
 		return true
@@ -233,4 +240,26 @@ func numericClaim(v any) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(f), 0), true
+}
+
+// authorizeOrg resolves {org} for an organisation route; like repository routes, GitHub
+// hides an organisation a token's installation does not cover behind 404.
+func (s *Sim) authorizeOrg(c *call, fail func(int, string) bool) bool {
+	s.mu.Lock()
+	o, ok := s.owners[strings.ToLower(c.param("org"))]
+	s.mu.Unlock()
+	if !ok {
+		return fail(http.StatusNotFound, "Not Found")
+	}
+	if c.who.kind == callerInstallation {
+		t := c.who.token
+		if o.installation == nil || t.installationID != o.installation.id {
+			return fail(http.StatusNotFound, "Not Found")
+		}
+		if c.rt.perm != "" && !permits(t.permissions[c.rt.perm], c.rt.level) {
+			return fail(http.StatusForbidden, "Resource not accessible by integration")
+		}
+	}
+	c.org = o
+	return true
 }

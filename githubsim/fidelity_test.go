@@ -161,6 +161,11 @@ func TestFidelityScenario(t *testing.T) {
 	if runners.TotalCount != 2 || len(runners.Runners) != 1 {
 		t.Errorf("runners page: total %d, %d on the page; want 2, 1", runners.TotalCount, len(runners.Runners))
 	}
+	groups, _, err := inst.Actions.ListOrganizationRunnerGroups(ctx, fidelityOwner, nil)
+	fidelityMust(t, "list runner groups", err)
+	if groups.TotalCount != 1 {
+		t.Errorf("runner groups: total %d, want 1 (Default)", groups.TotalCount)
+	}
 	r, _, err := inst.Actions.GetRunner(ctx, fidelityOwner, fidelityRepo, jit.GetRunner().GetID())
 	fidelityMust(t, "get runner", err)
 	apps, _, err := inst.Actions.ListRunnerApplicationDownloads(ctx, fidelityOwner, fidelityRepo)

@@ -64,6 +64,8 @@ var routes = []route{
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs/{run_id}", authRepo, "actions", "read", docsRoot + "/actions/workflow-runs#get-a-workflow-run", (*Sim).getRun},
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", authRepo, "actions", "read", docsRoot + "/actions/workflow-jobs#list-jobs-for-a-workflow-run", (*Sim).listRunJobs},
 
+	{http.MethodGet, "/orgs/{org}/actions/runner-groups", authRepo, "organization_self_hosted_runners", "read", docsRoot + "/actions/self-hosted-runner-groups#list-self-hosted-runner-groups-for-an-organization", (*Sim).listRunnerGroups},
+
 	{http.MethodGet, "/rate_limit", authOptional, "", "", docsRoot + "/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user", (*Sim).getRateLimit},
 }
 
@@ -84,7 +86,8 @@ type call struct {
 	rt     *route
 	params map[string]string
 	who    caller
-	repo   *repoState // for routes with {owner}/{repo}
+	repo   *repoState  // for routes with {owner}/{repo}
+	org    *ownerState // for routes with {org}
 	reqID  string
 }
 

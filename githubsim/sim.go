@@ -182,6 +182,7 @@ type ownerState struct {
 	id           int64
 	login        string
 	installation *installState
+	groups       []*runnerGroupState // beyond the Default group, in creation order
 }
 
 type installState struct {
@@ -366,6 +367,8 @@ func (s *Sim) nextID(kind string) int64 {
 		"label":       100,
 		"workflow":    80000000,
 		"hookrequest": 0,
+		// Default is group 1 (defaultGroupID); groups a test adds come after it.
+		"runner_group": defaultGroupID,
 	}
 	s.seq[kind]++
 	return bases[kind] + s.seq[kind]

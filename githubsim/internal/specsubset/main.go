@@ -78,6 +78,7 @@ var restOperations = []operation{
 	{"get", "/repos/{owner}/{repo}/actions/runners"},
 	{"get", "/repos/{owner}/{repo}/actions/runners/{runner_id}"},
 	{"delete", "/repos/{owner}/{repo}/actions/runners/{runner_id}"},
+	{"get", "/orgs/{org}/actions/runner-groups"},
 	{"get", "/repos/{owner}/{repo}/actions/runners/downloads"},
 	{"get", "/repos/{owner}/{repo}/actions/jobs/{job_id}"},
 	{"get", "/repos/{owner}/{repo}/actions/runs"},
