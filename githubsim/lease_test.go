@@ -20,7 +20,7 @@ func TestSilentRunnerLosesItsJob(t *testing.T) {
 	e := newEnv(t, githubsim.Options{WebhookURL: rc.srv.URL, RunnerLostAfter: time.Minute, LeaseCheckEvery: -1})
 	repo := e.sim.AddRepository("acme/api")
 	gh := e.client(t, e.installationToken(t, repo.InstallationID, nil))
-	jr := newJITRunner(t, e, gh, "garo-1", "linux-small")
+	jr := newJITRunner(t, e, gh, "garo-1", "self-hosted", "linux-small")
 	r := newSimRunner(t, e, jr.config)
 	queued, err := e.sim.QueueJob(ctxT(t), "acme/api", []string{"self-hosted", "linux-small"})
 	if err != nil {
@@ -89,7 +89,7 @@ func TestLapsedLeaseIsFoundInTheBackground(t *testing.T) {
 	e := newEnv(t, githubsim.Options{Now: time.Now, RunnerLostAfter: 200 * time.Millisecond, LeaseCheckEvery: 20 * time.Millisecond})
 	repo := e.sim.AddRepository("acme/api")
 	gh := e.client(t, e.installationToken(t, repo.InstallationID, nil))
-	jr := newJITRunner(t, e, gh, "garo-1", "linux-small")
+	jr := newJITRunner(t, e, gh, "garo-1", "self-hosted", "linux-small")
 	r := newSimRunner(t, e, jr.config)
 	queued, err := e.sim.QueueJob(ctxT(t), "acme/api", []string{"self-hosted", "linux-small"})
 	if err != nil {

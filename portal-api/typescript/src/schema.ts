@@ -901,7 +901,7 @@ export interface components {
         KubernetesSpec: {
             /** @description The namespace of the runner pods, a DNS label. The agent's namespace when left out. */
             namespace?: string;
-            /** @description Node labels the runner pods must be scheduled on. */
+            /** @description Node labels the runner pods must be scheduled on: Kubernetes label keys (`[prefix/]name`) and values (at most 63 characters). */
             node_selector?: {
                 [key: string]: string;
             };
@@ -921,6 +921,7 @@ export interface components {
         KubernetesDind: boolean;
         /** @description A Kubernetes toleration of the runner pods. */
         Toleration: {
+            /** @description A taint key (`[prefix/]name`); left out, the toleration needs operator `Exists`. */
             key?: string;
             /**
              * @description `Equal` (the default when left out) or `Exists`.
@@ -1022,8 +1023,8 @@ export interface components {
          *     its own provider: `served` means a live agent of the policy's group, not draining,
          *     runs the policy's `provider` (`agent_id` is the one that owns the repository for that
          *     provider, absent until the assignment); `no_agent` means none does, and `reason`
-         *     says why (for example a `kubernetes` policy in a group of Docker agents: this
-         *     release has no Kubernetes agent); its queued jobs show `agent_state` `no_agent`.
+         *     says why (for example a `kubernetes` policy in a group that has only Docker
+         *     agents); its queued jobs show `agent_state` `no_agent`.
          *     `disabled`: the policy is disabled. `violates_constraints`: the policy breaks a
          *     constraint of its group, tightened after the policy was written; `violations` name
          *     the fields and the rules, no agent serves it (it is left out of the agents' config)
