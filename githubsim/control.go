@@ -67,7 +67,7 @@ func (s *Sim) simAddFault(w http.ResponseWriter, r *http.Request) {
 	}
 	s.AddFault(f)
 	s.log.Info("fault added", "method", f.Method, "path_prefix", f.PathPrefix, "status", f.Status,
-		"delay", f.Delay, "times", f.Times, "until", f.Until)
+		"fault_delay", f.Delay, "times", f.Times, "until", f.Until)
 	writeJSON(w, http.StatusCreated, map[string]faultJSON{"fault": toFaultJSON(f)})
 }
 

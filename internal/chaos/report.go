@@ -106,7 +106,7 @@ func logRates(name, path string, over time.Duration) []LogRate {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	type count struct {
 		lines int
 		bySec map[string]int

@@ -22,7 +22,7 @@ func TestSessionsEndedByARestartAnswer503(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(t.Context())
+	defer func() { _ = admin.Close(t.Context()) }()
 	terminate := func() {
 		t.Helper()
 		// Every session of the API's pool, as `pg_ctl restart -m fast` ends them.

@@ -100,9 +100,7 @@ func FuzzPortalWrites(f *testing.F) {
 	f.Fuzz(func(t *testing.T, route uint8, name, body string, otherType bool) {
 		w := portalWrites[int(route)%len(portalWrites)]
 		path := w.path
-		if strings.Contains(path, "%s") {
-			path = strings.Replace(path, "%s", url.PathEscape(name), 1)
-		}
+		path = strings.Replace(path, "%s", url.PathEscape(name), 1)
 		ct := w.contentType
 		if otherType {
 			ct = "text/plain"
