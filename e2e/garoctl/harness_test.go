@@ -1,3 +1,6 @@
+// Package garoctl_test runs garoctl's real command tree (garoctl.Execute) against the in-process
+// hub. It lives under e2e/, not beside portal-api/garoctl, because it links garo-server and
+// portal-api/ may depend on neither side (layout_test.go), tests included.
 package garoctl_test
 
 import (
