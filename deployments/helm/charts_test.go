@@ -1,6 +1,7 @@
 package helm_test
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -141,6 +142,16 @@ func TestServerChartRendersAndApplies(t *testing.T) {
 // literal values, and for the values it takes from Secrets or the Pod, those of given (or
 // a placeholder).
 func containerEnv(t *testing.T, d *unstructured.Unstructured, given map[string]string) {
+	// Only what the Deployment sets: the test process's own GARO_* variables (GARO_K8S_BIN,
+	// GARO_HELM_BIN from .ci/run) are not the container's, and strict loading would refuse them.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "GARO_") {
+			t.Setenv(k, "") // restores the variable when the test ends
+			if err := os.Unsetenv(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	t.Helper()
 	ctrs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	env, _, _ := unstructured.NestedSlice(ctrs[0].(map[string]any), "env")
