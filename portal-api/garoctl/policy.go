@@ -111,7 +111,7 @@ func policyArgs(args []string) (repo, name string, err error) {
 func policyGetCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get OWNER/REPO NAME",
-		Short: "Show one runner policy (-o yaml prints a document garoctl apply takes)",
+		Short: "Show one runner policy (-o yaml prints a document policy create -f takes)",
 		Example: `  garoctl policy get acme/web linux-small
   garoctl policy get acme/web/linux-small -o yaml > linux-small.yaml`,
 		Args:              cobra.RangeArgs(1, 2),
@@ -140,7 +140,7 @@ func policyCreateCommand(g *globals) *cobra.Command {
 		Use:   "create -f FILE",
 		Short: "Create runner policies from a YAML file (kind: Policy documents)",
 		Long: `create makes every policy of FILE ("-" reads standard input) and fails on one that
-exists already; garoctl apply creates or updates instead.`,
+exists already (change one with policy edit).`,
 		Example: "  garoctl policy create -f linux-small.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -8,11 +8,11 @@ import (
 	portalapi "github.com/garo-dev/garo/portal-api"
 )
 
-// KindPolicy is the kind of a policy document, the unit of garoctl apply.
+// KindPolicy is the kind of a policy document, what policy create -f reads.
 const KindPolicy = "Policy"
 
 // policyDoc is a policy as garoctl reads and writes it in YAML: the repository and the
-// fields of a PolicyRequest. "garoctl get policy -o yaml" prints one; apply reads them.
+// fields of a PolicyRequest. "garoctl policy get -o yaml" prints one; policy create -f reads them.
 type policyDoc struct {
 	Kind       string `json:"kind"`
 	Repository string `json:"repository"`
