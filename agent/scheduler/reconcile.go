@@ -382,7 +382,9 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		// Its registration exists at GitHub from the moment its credentials were minted,
 		// and GitHub may have given it a job the agent has not seen yet: it is removed
 		// there as a lost runner's is (retried while GitHub calls it busy).
-		r.Lost = r.RunnerID != 0
+		// A runner restored from the journal is Lost already: its credentials may have
+		// been minted before its GitHub id reached the journal (removed by name).
+		r.Lost = r.Lost || r.RunnerID != 0
 	case inst.State == provider.StateExited && inst.ExitCode == 0 && r.Ephemeral:
 		// An ephemeral runner exits cleanly only after its job: one whose job the agent
 		// never saw (adopted after a restart, or too quick for the jobs poll) is done.
