@@ -49,13 +49,15 @@ func policyListCommand(g *globals) *cobra.Command {
 		opts    client.ListPoliciesOptions
 		enabled string
 		all     bool
+		w       watchFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List runner policies, one page or --all",
 		Example: `  garoctl policy list --owner acme
   garoctl policy list --repository acme/web --enabled=false -o wide
-  garoctl policy list --all -o json`,
+  garoctl policy list --all -o json
+  garoctl policy list --watch`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if enabled != "" {
@@ -69,20 +71,23 @@ func policyListCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l := &portalapi.PolicyList{Items: []portalapi.Policy{}}
-			if all {
-				for p, err := range c.AllPolicies(cmd.Context(), opts) {
-					if err != nil {
-						return err
+			return g.listOrWatch(cmd, w, func(ctx context.Context) (frame, error) {
+				l := &portalapi.PolicyList{Items: []portalapi.Policy{}}
+				if all {
+					for p, err := range c.AllPolicies(ctx, opts) {
+						if err != nil {
+							return frame{}, err
+						}
+						l.Items = append(l.Items, p)
 					}
-					l.Items = append(l.Items, p)
+				} else if l, err = c.ListPolicies(ctx, opts); err != nil {
+					return frame{}, err
 				}
-			} else if l, err = c.ListPolicies(cmd.Context(), opts); err != nil {
-				return err
-			}
-			return g.print(cmd, l, policyTable(l.Items))
+				return frame{l, policyTable(l.Items)}, nil
+			})
 		},
 	}
+	w.bind(cmd)
 	f := cmd.Flags()
 	f.StringVar(&opts.Owner, "owner", "", "only policies of this repository owner")
 	f.StringVar(&opts.Repository, "repository", "", "only policies of this repository (owner/name)")

@@ -39,6 +39,8 @@ type IO struct {
 	Editor func(ctx context.Context, path string) error
 	// Now is the clock (ages, --since durations); nil is time.Now.
 	Now func() time.Time
+	// After is the timer between polls of --watch and top; nil is time.After.
+	After func(d time.Duration) <-chan time.Time
 }
 
 // Execute runs garoctl with args and returns its exit code: 0 ok, 1 when the server said
@@ -120,7 +122,7 @@ an error.`,
 	}
 	add("setup", loginCommand(g), contextCommand(g), whoamiCommand(g), versionCommand(g))
 	add("res", policyCommand(g), groupCommand(g), regTokenCommand(g), agentCommand(g),
-		jobCommand(g), tokenCommand(g), auditCommand(g))
+		jobCommand(g), tokenCommand(g), auditCommand(g), topCommand(g))
 	add("decl", applyCommand(g), diffCommand(g))
 	root.SetHelpCommandGroupID("setup")
 	root.SetCompletionCommandGroupID("setup")
