@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	agentapp "github.com/garo-dev/garo/agent/app"
+	"github.com/garo-dev/garo/internal/testkit/stack"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/portal-api/garoctl"
@@ -141,4 +143,57 @@ func TestWatch(t *testing.T) {
 		}
 	}
 	c.fails(garoctl.ExitUsage, []string{"--interval must be between"}, "agent", "list", "--watch", "--interval", "1h")
+}
+
+// TestTopAgents: a live agent counts as active and its runners (from its heartbeats) by
+// state; once revoked, it counts as revoked and its runners no longer count.
+func TestTopAgents(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "acme/web")
+	c.now = time.Now
+	c.ok("apply", "-f", c.write("idle.yaml", `kind: Policy
+repository: acme/web
+name: warm
+labels: [linux]
+min_idle: 1
+max_runners: 2
+provider: docker
+runner:
+  image: runner:1
+`))
+	secret := strings.TrimSpace(c.ok("registration-token", "create", "--group", "default"))
+	s := &stack.Stack{Hub: c.h}
+	cfg := s.AgentConfig(secret, "rack-1")
+	cfg.Provider.Type = agentapp.ProviderMemory
+	ag, err := s.StartAgent(t.Context(), cfg, agentapp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ag.Stop() })
+
+	deadline := time.Now().Add(30 * time.Second)
+	out := ""
+	for {
+		out = c.ok("top", "--once")
+		if strings.Contains(out, "AGENTS    active 1 ") && !strings.Contains(out, "RUNNERS   creating 0   booting 0   idle 0   busy 0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("top never showed the agent and its warm runner:\n%s", out)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if got := c.complete("agent", "revoke", ""); len(got) != 1 || got[0] != ag.ID {
+		t.Errorf("agent completion = %q, want %s", got, ag.ID)
+	}
+	c.ok("agent", "revoke", ag.ID)
+	out = c.ok("top", "--once")
+	if !strings.Contains(out, "active 0   stale 0   offline 0   revoked 1\n") ||
+		!strings.Contains(out, "RUNNERS   creating 0   booting 0   idle 0   busy 0   finished 0   failed 0\n") {
+		t.Errorf("top after revoke:\n%s", out)
+	}
 }

@@ -46,6 +46,7 @@ func (f *applyFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&f.prune, "prune", false, "also delete policies in the selector's scope that the files no longer hold (needs --owner-prefix or --selector)")
 	f.sel.bind(cmd)
 	_ = cmd.MarkFlagRequired("filename")
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 }
 
 // read reads and validates every document of every file before anything is sent.

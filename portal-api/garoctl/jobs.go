@@ -98,6 +98,8 @@ failed before taking a job); an unmatched one shows why no policy serves it.`,
 	f.IntVar(&q.Limit, "limit", 0, "page size, 1-500 (default: the server's, 100)")
 	f.StringVar(&q.Cursor, "cursor", "", "start at this page cursor (next_cursor of the previous page)")
 	f.BoolVar(&all, "all", false, "follow next_cursor and print every page as one list")
+	cmd.ValidArgsFunction = g.completeRepos
+	_ = cmd.RegisterFlagCompletionFunc("policy", g.completePolicyNameFlag)
 	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(
 		[]string{"queued", "waiting", "unmatched", "in_progress", "completed"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -139,10 +141,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func jobGetCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "get OWNER/REPO JOB_ID",
-		Short:   "Show one job with its timeline",
-		Example: "  garoctl job get acme/web 25000000001",
-		Args:    cobra.ExactArgs(2),
+		Use:               "get OWNER/REPO JOB_ID",
+		Short:             "Show one job with its timeline",
+		Example:           "  garoctl job get acme/web 25000000001",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: g.completeRepos,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[1], 10, 64)
 			if err != nil || id <= 0 {

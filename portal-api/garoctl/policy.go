@@ -97,6 +97,7 @@ func policyListCommand(g *globals) *cobra.Command {
 	f.StringVar(&opts.Cursor, "cursor", "", "start at this page cursor (next_cursor of the previous page)")
 	f.BoolVar(&all, "all", false, "follow next_cursor and print every page as one list")
 	_ = cmd.RegisterFlagCompletionFunc("agent-group", g.completeGroups)
+	_ = cmd.RegisterFlagCompletionFunc("repository", g.completeRepoFlag)
 	return cmd
 }
 
