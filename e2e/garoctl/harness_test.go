@@ -31,6 +31,8 @@ type cli struct {
 	now    func() time.Time
 	// after is the timer between --watch and top polls (nil: time.After).
 	after func(d time.Duration) <-chan time.Time
+	// beforeApply runs between apply's read and its first write.
+	beforeApply func(ctx context.Context) error
 }
 
 // result is one run: its exit code and streams.
@@ -74,7 +76,7 @@ func (c *cli) runCtx(ctx context.Context, stdin string, args ...string) result {
 	c.t.Helper()
 	var out, errb bytes.Buffer
 	code := garoctl.Execute(ctx, args, func(k string) (string, bool) { v, ok := c.env[k]; return v, ok },
-		garoctl.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb, Editor: c.editor, Now: c.now, After: c.after})
+		garoctl.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb, Editor: c.editor, Now: c.now, After: c.after, BeforeApply: c.beforeApply})
 	return result{code: code, out: out.String(), stderr: errb.String()}
 }
 

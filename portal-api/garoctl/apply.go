@@ -250,6 +250,11 @@ nothing is written: apply prints what it would do, marked "(dry run)".`,
 				}
 				return nil
 			}
+			if g.io.BeforeApply != nil {
+				if err := g.io.BeforeApply(cmd.Context()); err != nil {
+					return err
+				}
+			}
 			return execute(cmd.Context(), c, out, steps)
 		},
 	}

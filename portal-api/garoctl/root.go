@@ -41,6 +41,9 @@ type IO struct {
 	Now func() time.Time
 	// After is the timer between polls of --watch and top; nil is time.After.
 	After func(d time.Duration) <-chan time.Time
+	// BeforeApply, when set, runs after apply has read the server and before its first
+	// write: tests change a policy there to see the If-Match conflict.
+	BeforeApply func(ctx context.Context) error
 }
 
 // Execute runs garoctl with args and returns its exit code: 0 ok, 1 when the server said
