@@ -126,7 +126,10 @@ func TestApplyRoundTrip(t *testing.T) {
 	if r := c.run(y, "apply", "-f", "-"); r.code != 0 || r.out != "policy acme/web/linux-large unchanged\n" {
 		t.Errorf("apply -f - of get -o yaml: exit %d\n%s%s", r.code, r.out, r.stderr)
 	}
-	y2 := c.ok("policy", "get", "acme/web/linux-small", "-o", "yaml")
+	y2 := c.ok("get", "policy", "acme/web/linux-small", "-o", "yaml")
+	if y2 != c.ok("policy", "get", "acme/web", "linux-small", "-o", "yaml") {
+		t.Errorf("get policy and policy get differ:\n%s", y2)
+	}
 	both := c.write("both.yaml", y+"---\n"+y2)
 	if out := c.ok("apply", "-f", both); out != "policy acme/web/linux-large unchanged\npolicy acme/web/linux-small unchanged\n" {
 		t.Errorf("apply of two get -o yaml documents said:\n%s", out)

@@ -117,7 +117,7 @@ func policyArgs(args []string) (repo, name string, err error) {
 func policyGetCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get OWNER/REPO NAME",
-		Short: "Show one runner policy (-o yaml prints a document policy create -f takes)",
+		Short: "Show one runner policy (-o yaml prints a document apply -f and policy create -f take)",
 		Example: `  garoctl policy get acme/web linux-small
   garoctl policy get acme/web/linux-small -o yaml > linux-small.yaml`,
 		Args:              cobra.RangeArgs(1, 2),

@@ -127,6 +127,7 @@ an error.`,
 	add("res", policyCommand(g), groupCommand(g), regTokenCommand(g), agentCommand(g),
 		jobCommand(g), tokenCommand(g), auditCommand(g), topCommand(g))
 	add("decl", applyCommand(g), diffCommand(g))
+	add("res", getCommand(g))
 	root.SetHelpCommandGroupID("setup")
 	root.SetCompletionCommandGroupID("setup")
 	wrapArgs(root)
