@@ -49,7 +49,9 @@ func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
 	if len(labels) == 0 {
 		// Every runner has all of no labels: such a job would match every policy.
 		// GitHub's workflow_job always names its runs-on; the webhook refuses null.
-		return nil, "the job asks for no labels"
+		// runs-on: {group: NAME} alone may arrive so: the queued event's runner_* fields
+		// are null (github/docs#12083), so the group is not known here.
+		return nil, "the job asks for no labels (a runs-on that names only a runner group cannot be matched: GitHub's queued event does not name the group; add the policy's labels to runs-on)"
 	}
 	if len(policies) == 0 {
 		return nil, "the repository has no enabled runner policy"
