@@ -3,18 +3,19 @@ package quotas
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/guardrails"
+	"github.com/garo-dev/garo/shared/protocol"
 	"github.com/garo-dev/garo/shared/spec"
 )
 
-// ErrQuotaFull is wrapped by a FullError: a quota has no room for one more runner.
-var ErrQuotaFull = errors.New("quota full")
+// ErrQuotaFull is wrapped by a FullError: a quota has no room for one more runner. It is
+// the agent protocol's sentinel, so that the agent hears 409 quota_full.
+var ErrQuotaFull = protocol.ErrQuotaFull
 
 // FullError names the quota that holds a runner back and the limit it reached.
 type FullError struct {
