@@ -94,3 +94,69 @@ func TestQuotaAdmission(t *testing.T) {
 		}
 	})
 }
+
+// TestQuotaTwoTeamsShareAGroup: two teams with quotas share one agent group with its own
+// quota under a burst of runner requests from both at once: neither team exceeds its
+// quota and the group never exceeds its own, whatever the interleaving.
+func TestQuotaTwoTeamsShareAGroup(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		e := newAgentEnv(t, b, agentOptions{minter: fakeMinter{}})
+		repos := map[string]string{"acme/team-a": "acme/team-a-web", "acme/team-b": "acme/team-b-api"}
+		for _, repo := range repos {
+			if _, err := e.admin.CreatePolicy(ctx, repo, policyRequest("linux")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := e.register(e.registrationToken("default", 1), "host")
+		if _, cfg := a.config("", ""); len(cfg.Policies) != 2 {
+			t.Fatalf("config = %+v", cfg)
+		}
+		limits := map[string]int64{"acme/team-a": 4, "acme/team-b": 3}
+		for team, n := range limits {
+			if _, err := e.admin.CreateQuota(ctx, portalapi.QuotaRequest{Kind: portalapi.QuotaKindOwnerPrefix, Subject: team, MaxRunners: int64Ptr(n)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const groupMax = 6
+		if _, err := e.admin.CreateQuota(ctx, portalapi.QuotaRequest{Kind: portalapi.QuotaKindAgentGroup, Subject: "default", MaxRunners: int64Ptr(groupMax)}); err != nil {
+			t.Fatal(err)
+		}
+		const perTeam = 12
+		var mu sync.Mutex
+		minted := map[string]int64{}
+		var wg sync.WaitGroup
+		for team, repo := range repos {
+			for i := range perTeam {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ans := a.do(http.MethodPost, "/runners/credentials", protocol.CredentialsRequest{
+						Repository: repo, Policy: "linux", RunnerName: fmt.Sprintf("%s-%d", strings.ReplaceAll(team, "/", "-"), i)})
+					switch {
+					case ans.status == http.StatusCreated:
+						mu.Lock()
+						minted[team]++
+						mu.Unlock()
+					case ans.status != http.StatusConflict || ans.errorCode() != protocol.CodeQuotaFull:
+						t.Errorf("%s: %d %s", team, ans.status, ans.body)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		total := int64(0)
+		for team, n := range minted {
+			total += n
+			if n > limits[team] {
+				t.Errorf("%s holds %d runners over its quota of %d", team, n, limits[team])
+			}
+			t.Logf("figure: quota burst on %s: %s admitted %d of %d (quota %d)", b.Name, team, n, perTeam, limits[team])
+		}
+		if total != groupMax {
+			t.Errorf("the group holds %d runners, want exactly its quota of %d (both teams had more to ask)", total, groupMax)
+		}
+		t.Logf("figure: quota burst on %s: group admitted %d of %d (quota %d)", b.Name, total, 2*perTeam, groupMax)
+	})
+}
