@@ -433,3 +433,33 @@ type CreatedRegistrationToken struct {
 type RegistrationTokenList struct {
 	Items []RegistrationToken `json:"items"`
 }
+
+// Runner is one runner as the agent that runs it last reported it in a heartbeat.
+type Runner struct {
+	Name       string `json:"name"`
+	Repository string `json:"repository"`
+	Policy     string `json:"policy"`
+	Agent      string `json:"agent"`
+	AgentName  string `json:"agent_name"`
+	AgentGroup string `json:"agent_group"`
+	// State is creating, booting, idle, busy, finished or failed.
+	State string `json:"state"`
+	// GitHubRunnerID is GitHub's id of its registration, 0 while it has none.
+	GitHubRunnerID int64 `json:"github_runner_id"`
+	// JobID is the GitHub job it runs, 0 when none.
+	JobID int64 `json:"job_id"`
+	// Reason says why it failed, empty otherwise.
+	Reason string `json:"reason,omitempty"`
+	// ProviderID is the provider's id of its instance (container or pod).
+	ProviderID   string     `json:"provider_id,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	RunningSince *time.Time `json:"running_since,omitempty"`
+}
+
+// RunnerList is the list of runners, ordered by repository, policy and name, at most
+// limit of them; Truncated says more matched.
+type RunnerList struct {
+	Items     []Runner `json:"items"`
+	Truncated bool     `json:"truncated"`
+}

@@ -49,6 +49,8 @@ var wireTypes = map[string]struct {
 	"FieldError":               {reflect.TypeFor[portalapi.FieldError](), true},
 	"Agent":                    {reflect.TypeFor[portalapi.Agent](), true},
 	"AgentList":                {reflect.TypeFor[portalapi.AgentList](), true},
+	"Runner":                   {reflect.TypeFor[portalapi.Runner](), true},
+	"RunnerList":               {reflect.TypeFor[portalapi.RunnerList](), true},
 	"RegistrationTokenRequest": {reflect.TypeFor[portalapi.RegistrationTokenRequest](), false},
 	"RegistrationToken":        {reflect.TypeFor[portalapi.RegistrationToken](), true},
 	"CreatedRegistrationToken": {reflect.TypeFor[portalapi.CreatedRegistrationToken](), true},

@@ -159,6 +159,8 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.GET("/jobs", s.listJobs, read)
 	v1.GET("/repos/:owner/:repo/jobs", s.listRepoJobs, read)
 	v1.GET("/repos/:owner/:repo/jobs/:job_id", s.getJob, read)
+	v1.GET("/runners", s.listRunners, read)
+	v1.GET("/repos/:owner/:repo/runners", s.listRepoRunners, read)
 
 	agentsRead, agentsWrite := s.require(portalapi.ScopeAgentsRead), s.require(portalapi.ScopeAgentsWrite)
 	v1.GET("/agent-groups", s.listGroups, agentsRead)

@@ -370,6 +370,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runners": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List runners
+         * @description Lists the runners the agents run now, as each agent last reported them in its
+         *     heartbeat (`creating` until the provider has it, `booting` until it is online at
+         *     GitHub, then `idle` or `busy`; `finished` and `failed` until the agent has removed
+         *     it), ordered by repository, policy and name, at most 5000 (`truncated` says more
+         *     matched: narrow the filters). A token with owner prefixes sees only the runners of
+         *     the repositories its prefixes reach, and a `repository` filter outside them is 403.
+         *     Needs scope `policies:read`.
+         */
+        get: operations["listRunners"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/repos/{owner}/{repo}/runners": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The repository owner (user or organization), 1-39 alphanumerics with single inner hyphens.
+                 * @example acme
+                 */
+                owner: components["parameters"]["Owner"];
+                /**
+                 * @description The repository name, 1-100 characters of `A-Za-z0-9._-`; not `.` or `..`, not ending in `.git` (in any case).
+                 * @example web
+                 */
+                repo: components["parameters"]["Repo"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a repository's runners
+         * @description Lists the runners of one repository, as `GET /api/v1/runners` with
+         *     `repository=owner/name`; 403 when the token's owner prefixes do not reach it. Needs
+         *     scope `policies:read`.
+         */
+        get: operations["listRepoRunners"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agent-groups": {
         parameters: {
             query?: never;
@@ -1435,6 +1494,69 @@ export interface components {
             jobs: {
                 [key: string]: number;
             };
+        };
+        /** @description Runners, ordered by repository, policy and name, at most 5000. */
+        RunnerList: {
+            items: components["schemas"]["Runner"][];
+            /** @description More runners matched than the list holds. */
+            truncated: boolean;
+        };
+        /**
+         * @description A runner as the agent that runs it last reported it.
+         * @example {
+         *       "name": "garo-linux-7f3a",
+         *       "repository": "acme/web",
+         *       "policy": "linux",
+         *       "agent": "0b7d3c52-5f0e-4b6e-9a55-3f2f1c9d8e21",
+         *       "agent_name": "build-host-1",
+         *       "agent_group": "default",
+         *       "state": "busy",
+         *       "github_runner_id": 42,
+         *       "job_id": 1234567,
+         *       "provider_id": "5d41402abc4b",
+         *       "created_at": "2026-11-23T14:00:00Z",
+         *       "updated_at": "2026-11-23T14:00:05Z",
+         *       "running_since": "2026-11-23T14:00:01Z"
+         *     }
+         */
+        Runner: {
+            /** @description Its name, also its name at GitHub. */
+            name: string;
+            /** @description `owner/name`, spelled as its policy spells it. */
+            repository: string;
+            policy: string;
+            /** @description The id of the agent that runs it. */
+            agent: string;
+            agent_name: string;
+            agent_group: string;
+            /** @enum {string} */
+            state: "creating" | "booting" | "idle" | "busy" | "finished" | "failed";
+            /**
+             * Format: int64
+             * @description GitHub's id of its registration; 0 until the agent knows it.
+             */
+            github_runner_id: number;
+            /**
+             * Format: int64
+             * @description The GitHub job it runs; 0 when none.
+             */
+            job_id: number;
+            /** @description Why it failed. */
+            reason?: string;
+            /** @description The provider's id of its instance (container or pod). */
+            provider_id?: string;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When its agent last reported it changed.
+             */
+            updated_at: string;
+            /**
+             * Format: date-time
+             * @description When its agent first saw its process running.
+             */
+            running_since?: string;
         };
         /** @description Every agent the filters select, oldest registration first (not paginated). */
         AgentList: {
@@ -2905,6 +3027,105 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listRunners: {
+        parameters: {
+            query?: {
+                /** @description Only runners of this repository (`owner/name`). */
+                repository?: string;
+                /** @description Only runners of this policy (a Name). */
+                policy?: string;
+                /** @description Only runners of this agent (its id). */
+                agent?: string;
+                /** @description Only runners of agents of this group. */
+                agent_group?: string;
+                /** @description Only runners in this state. */
+                state?: "creating" | "booting" | "idle" | "busy" | "finished" | "failed";
+            };
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The runners. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunnerList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listRepoRunners: {
+        parameters: {
+            query?: {
+                /** @description Only runners of this policy (a Name). */
+                policy?: string;
+                /** @description Only runners of this agent (its id). */
+                agent?: string;
+                /** @description Only runners of agents of this group. */
+                agent_group?: string;
+                /** @description Only runners in this state. */
+                state?: "creating" | "booting" | "idle" | "busy" | "finished" | "failed";
+            };
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /**
+                 * @description The repository owner (user or organization), 1-39 alphanumerics with single inner hyphens.
+                 * @example acme
+                 */
+                owner: components["parameters"]["Owner"];
+                /**
+                 * @description The repository name, 1-100 characters of `A-Za-z0-9._-`; not `.` or `..`, not ending in `.git` (in any case).
+                 * @example web
+                 */
+                repo: components["parameters"]["Repo"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The runners. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunnerList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
