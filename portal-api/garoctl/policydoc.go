@@ -17,6 +17,9 @@ type policyDoc struct {
 	Kind       string `json:"kind"`
 	Repository string `json:"repository"`
 	portalapi.PolicyRequest
+	// fields are the keys the document names, as JSON values: apply overlays them on
+	// what the server holds, so a field a file leaves out keeps the server's value.
+	fields map[string]any
 }
 
 func (d policyDoc) key() string { return d.Repository + "/" + d.Name }
@@ -47,6 +50,9 @@ func parsePolicyDoc(src string, doc []byte) (policyDoc, error) {
 	dec := json.NewDecoder(bytes.NewReader(j))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
+		return d, fmt.Errorf("%s: %w", src, err)
+	}
+	if err := json.Unmarshal(j, &d.fields); err != nil {
 		return d, fmt.Errorf("%s: %w", src, err)
 	}
 	if d.Kind != KindPolicy {

@@ -50,6 +50,9 @@ func Execute(ctx context.Context, args []string, env Env, streams IO) int {
 	if err == nil {
 		return ExitOK
 	}
+	if errors.Is(err, errChanges) {
+		return ExitDiffChanges
+	}
 	fmt.Fprintln(streams.Err, "garoctl: "+errorMessage(err))
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
@@ -62,6 +65,10 @@ func Execute(ctx context.Context, args []string, env Env, streams IO) int {
 	var ce configError
 	if errors.As(err, &ce) {
 		return ExitUsage
+	}
+	var df diffFailed
+	if errors.As(err, &df) {
+		return ExitDiffFailed
 	}
 	return ExitServer
 }
@@ -83,7 +90,8 @@ and ` + EnvToken + `, else from the current context of the configuration file (w
 "garoctl login"; --config, else ` + EnvConfig + `, else $XDG_CONFIG_HOME/garoctl/config.yaml).
 
 Exit codes: 0 done, 1 the server said no (its message is printed), 2 usage or
-configuration error.`,
+configuration error; garoctl diff exits 0 without changes, 1 with changes, 2 or 3 on
+an error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -102,6 +110,7 @@ configuration error.`,
 	root.AddGroup(
 		&cobra.Group{ID: "setup", Title: "Connection:"},
 		&cobra.Group{ID: "res", Title: "Resources:"},
+		&cobra.Group{ID: "decl", Title: "Declarative policies:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
 		for _, c := range cmds {
@@ -112,6 +121,7 @@ configuration error.`,
 	add("setup", loginCommand(g), contextCommand(g), whoamiCommand(g), versionCommand(g))
 	add("res", policyCommand(g), groupCommand(g), regTokenCommand(g), agentCommand(g),
 		jobCommand(g), tokenCommand(g), auditCommand(g))
+	add("decl", applyCommand(g), diffCommand(g))
 	root.SetHelpCommandGroupID("setup")
 	root.SetCompletionCommandGroupID("setup")
 	wrapArgs(root)
