@@ -250,15 +250,21 @@ func garoctlRun(t *testing.T, server, stdin string, args ...string) (int, string
 }
 
 // checkYAMLView proves that doc, the console's YAML view of acme/api/small, is a document
-// garoctl accepts and means the policy it shows: renamed, policy create -f makes the copy,
+// garoctl accepts and means the policy it shows: apply --dry-run finds it unchanged;
+// renamed, policy create -f makes the copy,
 // and garoctl policy get -o yaml prints the copy exactly as it prints the original.
 func checkYAMLView(t *testing.T, server, doc string) {
 	t.Helper()
 	if !strings.HasPrefix(doc, `kind: "Policy"`+"\n") || !strings.Contains(doc, `name: "small"`+"\n") {
 		t.Fatalf("the YAML view is not a policy document:\n%s", doc)
 	}
+	// As it is, apply finds nothing to change: the document means the policy the server holds.
+	code, out, errs := garoctlRun(t, server, doc, "apply", "-f", "-", "--dry-run")
+	if code != 0 || !strings.Contains(out, "unchanged") {
+		t.Fatalf("garoctl apply --dry-run of the console's YAML: exit %d, want 0 and \"unchanged\"\n%s\nstdout: %s\nstderr: %s", code, doc, out, errs)
+	}
 	copyDoc := strings.Replace(doc, `name: "small"`, `name: "small-copy"`, 1)
-	if code, out, errs := garoctlRun(t, server, copyDoc, "policy", "create", "-f", "-"); code != 0 {
+	if code, out, errs = garoctlRun(t, server, copyDoc, "policy", "create", "-f", "-"); code != 0 {
 		t.Fatalf("garoctl policy create -f refused the console's YAML (exit %d)\n%s\nstdout: %s\nstderr: %s", code, doc, out, errs)
 	}
 	_, orig, _ := garoctlRun(t, server, "", "policy", "get", "acme/api/small", "-o", "yaml")

@@ -365,7 +365,7 @@ async function policyPage(view, [owner, repo, name]) {
     h("h2", { text: "Edit" }), editForm(path, read, (r) => { read = r; showProps(); }),
     h("h2", { text: "Queue" }), queue, h("h2", { text: "Recent jobs" }), recent,
     can("admin") ? h("h2", { text: "History" }) : null, history,
-    h("h2", { text: "YAML" }), h("p", { text: "The policy as a document garoctl reads (garoctl apply -f, policy create -f):" }),
+    h("h2", { text: "YAML" }), h("p", { text: "The policy as a document garoctl reads (garoctl apply -f, garoctl policy create -f):" }),
     yamlView]);
   function showProps() {
     const p = read.body;
@@ -398,7 +398,7 @@ async function policyPage(view, [owner, repo, name]) {
 const POLICY_FIELDS = ["name", "labels", "min_idle", "max_runners", "ephemeral", "idle_grace", "bootstrap_timeout", "agent_group", "enabled", "provider", "runner", "schedule"];
 
 // policyYAML is policy p as the YAML document garoctl policy get -o yaml prints and
-// garoctl apply / policy create -f read. Strings are double-quoted in JSON's escapes, which
+// garoctl apply -f and policy create -f read. Strings are double-quoted in JSON's escapes, which
 // YAML reads the same way, so no value can change its meaning (a "yes", a "1", a colon).
 function policyYAML(p) {
   const doc = { kind: "Policy", repository: p.repository };
