@@ -15,7 +15,7 @@ import (
 // orgGitHub answers the organisation routes; every other call is NotConfigured.
 type orgGitHub struct {
 	githubapp.NotConfigured
-	groups map[string]int64 // name -> id; a name missing is denied
+	groups  map[string]int64 // name -> id; a name missing is denied
 	minted  []githubapp.JITRequest
 	runners []githubapp.Runner
 	removed []int64
