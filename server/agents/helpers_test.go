@@ -148,3 +148,16 @@ func addPolicy(t testing.TB, st *store.Store, repo, name, group string) *store.P
 	}
 	return p
 }
+
+// The organisation routes behave as the repository ones in this fake.
+func (m *minter) RemoveOrg(ctx context.Context, owner, repo string, id int64) error {
+	return m.Remove(ctx, owner, repo, id)
+}
+
+func (m *minter) FindByNameOrg(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
+	return m.FindByName(ctx, owner, repo, name)
+}
+
+func (m *minter) GetOrg(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error) {
+	return m.Get(ctx, owner, repo, id)
+}

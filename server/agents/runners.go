@@ -135,11 +135,15 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 		}
 		return err
 	}
+	at, err := s.runnersFor(ctx, m)
+	if err != nil {
+		return err
+	}
 	// A runner registered with a registration token has no id the server knows: find it
 	// by name (not found means it never registered, or is gone: nothing to remove).
 	id := m.RunnerID
 	if id == 0 {
-		found, err := s.runners.FindByName(ctx, owner, repo, req.RunnerName)
+		found, err := at.findByName(ctx, owner, repo, req.RunnerName)
 		if err != nil {
 			return fmt.Errorf("find runner %s of %s: %w", req.RunnerName, key, err)
 		}
@@ -148,7 +152,7 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 		}
 		id = found.ID
 	}
-	if err := s.runners.Remove(ctx, owner, repo, id); err != nil {
+	if err := at.remove(ctx, owner, repo, id); err != nil {
 		if errors.Is(err, runners.ErrRunnerBusy) {
 			s.log.Info("runner busy: not removed", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", id)
 			return fmt.Errorf("remove runner %s of %s: %w", req.RunnerName, key, protocol.ErrRunnerBusy)

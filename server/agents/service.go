@@ -95,6 +95,10 @@ type RunnerMinter interface {
 	Remove(ctx context.Context, owner, repo string, runnerID int64) error
 	FindByName(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error)
 	Get(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
+	// The same at organisation level (policies with registration_level organization).
+	RemoveOrg(ctx context.Context, owner, repo string, runnerID int64) error
+	FindByNameOrg(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error)
+	GetOrg(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
 }
 
 // Service runs the agent use cases.

@@ -69,11 +69,15 @@ func (s *Service) removeUnreported(ctx context.Context, m store.MintedRunner) (s
 	// Looked up first: a runner GitHub no longer knows (an ephemeral one that ran its
 	// job and went, which no webhook struck off) is "gone", not an orphan removed; and
 	// one that GitHub calls busy is left without a refused DELETE.
+	at, err := s.runnersFor(ctx, &m)
+	if err != nil {
+		return "failed", err
+	}
 	var found *githubapp.Runner
 	if m.RunnerID == 0 { // registered with a registration token: GitHub knows it by name only
-		found, err = s.runners.FindByName(ctx, owner, repo, m.Name)
+		found, err = at.findByName(ctx, owner, repo, m.Name)
 	} else {
-		found, err = s.runners.Get(ctx, owner, repo, m.RunnerID)
+		found, err = at.get(ctx, owner, repo, m.RunnerID)
 		if errors.Is(err, githubapp.ErrNotFound) {
 			found, err = nil, nil
 		}
@@ -86,7 +90,7 @@ func (s *Service) removeUnreported(ctx context.Context, m store.MintedRunner) (s
 	case found.Busy:
 		return "busy", nil
 	}
-	err = s.runners.Remove(ctx, owner, repo, found.ID)
+	err = at.remove(ctx, owner, repo, found.ID)
 	switch {
 	case err == nil:
 		return "removed", nil

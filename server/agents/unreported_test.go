@@ -27,6 +27,8 @@ type ghRunners struct {
 	byName  map[string]int64
 	busy    map[string]bool
 	removed []string
+	// orgCalls counts the calls through the organisation routes.
+	orgCalls int
 }
 
 func newGHRunners() *ghRunners {
@@ -229,4 +231,20 @@ func TestShortRunnersAreNotSwept(t *testing.T) {
 			t.Error("the swept record of unnamed is still there")
 		}
 	})
+}
+
+// The organisation routes behave as the repository ones in this fake.
+func (g *ghRunners) RemoveOrg(ctx context.Context, owner, repo string, id int64) error {
+	g.mu.Lock()
+	g.orgCalls++
+	g.mu.Unlock()
+	return g.Remove(ctx, owner, repo, id)
+}
+
+func (g *ghRunners) FindByNameOrg(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
+	return g.FindByName(ctx, owner, repo, name)
+}
+
+func (g *ghRunners) GetOrg(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error) {
+	return g.Get(ctx, owner, repo, id)
 }

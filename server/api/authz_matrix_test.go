@@ -636,4 +636,17 @@ func (fakeMinter) Get(context.Context, string, string, int64) (*githubapp.Runner
 	return nil, githubapp.ErrNotFound
 }
 
+// The organisation routes behave as the repository ones in this fake.
+func (f fakeMinter) RemoveOrg(ctx context.Context, owner, repo string, id int64) error {
+	return f.Remove(ctx, owner, repo, id)
+}
+
+func (f fakeMinter) FindByNameOrg(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
+	return f.FindByName(ctx, owner, repo, name)
+}
+
+func (f fakeMinter) GetOrg(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error) {
+	return f.Get(ctx, owner, repo, id)
+}
+
 func int64Ptr(v int64) *int64 { return &v }

@@ -107,3 +107,8 @@ func (NotConfigured) RemoveOrgRunner(_ context.Context, owner, _ string, _ int64
 func (NotConfigured) ListOrgRunners(_ context.Context, owner, _ string) ([]Runner, error) {
 	return nil, notConfigured("list the runners of organisation " + owner)
 }
+
+// GetOrgRunner answers ErrNotConfigured.
+func (NotConfigured) GetOrgRunner(_ context.Context, owner, _ string, _ int64) (*Runner, error) {
+	return nil, notConfigured("get a runner of organisation " + owner)
+}

@@ -126,3 +126,18 @@ func (c *Client) ListOrgRunners(ctx context.Context, owner, repo string) ([]Runn
 	}
 	return nil, fmt.Errorf("list runners of organisation %s: more than %d pages", owner, maxOrgRunnerPages)
 }
+
+// GetOrgRunner returns one runner of organisation owner
+// (GET /orgs/{org}/actions/runners/{runner_id}); ErrNotFound when GitHub does not know it.
+func (c *Client) GetOrgRunner(ctx context.Context, owner, repo string, runnerID int64) (*Runner, error) {
+	gh, id, err := c.forRepo(ctx, owner, repo)
+	if err != nil {
+		return nil, fmt.Errorf("get runner %d of organisation %s: %w", runnerID, owner, err)
+	}
+	r, _, err := gh.Actions.GetOrganizationRunner(ctx, owner, runnerID)
+	if err != nil {
+		return nil, fmt.Errorf("get runner %d of organisation %s: %w", runnerID, owner, c.done(owner, repo, id, err))
+	}
+	out := runnerFrom(r)
+	return &out, nil
+}

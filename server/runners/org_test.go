@@ -15,8 +15,24 @@ import (
 // orgGitHub answers the organisation routes; every other call is NotConfigured.
 type orgGitHub struct {
 	githubapp.NotConfigured
-	groups map[string]int64 // name -> id; a name missing is denied
-	minted []githubapp.JITRequest
+	groups  map[string]int64 // name -> id; a name missing is denied
+	minted  []githubapp.JITRequest
+	runners []githubapp.Runner
+	removed []int64
+}
+
+func (g *orgGitHub) ListOrgRunners(context.Context, string, string) ([]githubapp.Runner, error) {
+	return g.runners, nil
+}
+
+func (g *orgGitHub) RemoveOrgRunner(_ context.Context, _, _ string, id int64) error {
+	for _, r := range g.runners {
+		if r.ID == id && r.Busy {
+			return fmt.Errorf("busy: %w", githubapp.ErrRunnerBusy)
+		}
+	}
+	g.removed = append(g.removed, id)
+	return nil
 }
 
 func (g *orgGitHub) ResolveRunnerGroup(_ context.Context, owner, repo, name string, _ bool) (githubapp.RunnerGroup, error) {
@@ -67,5 +83,27 @@ func TestOrgCredentials(t *testing.T) {
 	}
 	if len(gh.minted) != 1 {
 		t.Fatalf("minted %d configs, want 1", len(gh.minted))
+	}
+}
+
+// TestOrgRunnersLifecycle: organisation runners are found by name in the organisation's
+// list, removed through the organisation route, and a busy one is ErrRunnerBusy.
+func TestOrgRunnersLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	gh := &orgGitHub{runners: []githubapp.Runner{{ID: 1, Name: "garo-a"}, {ID: 2, Name: "garo-b", Busy: true}}}
+	svc := runners.NewService(runners.Config{}, gh)
+	r, err := svc.FindByNameOrg(ctx, "acme", "web", "garo-a")
+	if err != nil || r == nil || r.ID != 1 {
+		t.Fatalf("FindByNameOrg(garo-a) = %+v, %v", r, err)
+	}
+	if r, err := svc.FindByNameOrg(ctx, "acme", "web", "garo-z"); err != nil || r != nil {
+		t.Fatalf("FindByNameOrg(garo-z) = %+v, %v; want nil", r, err)
+	}
+	if err := svc.RemoveOrg(ctx, "acme", "web", 1); err != nil || len(gh.removed) != 1 {
+		t.Fatalf("RemoveOrg(1): %v, removed %v", err, gh.removed)
+	}
+	if err := svc.RemoveOrg(ctx, "acme", "web", 2); !errors.Is(err, runners.ErrRunnerBusy) {
+		t.Fatalf("RemoveOrg(busy): %v, want ErrRunnerBusy", err)
 	}
 }

@@ -39,6 +39,9 @@ type GitHub interface {
 	// Organisation level (policies with registration_level "organization").
 	ResolveRunnerGroup(ctx context.Context, owner, repo, name string, public bool) (githubapp.RunnerGroup, error)
 	GenerateOrgJITConfig(ctx context.Context, owner, repo, groupName string, req githubapp.JITRequest) (*githubapp.JITConfig, error)
+	RemoveOrgRunner(ctx context.Context, owner, repo string, runnerID int64) error
+	ListOrgRunners(ctx context.Context, owner, repo string) ([]githubapp.Runner, error)
+	GetOrgRunner(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
 }
 
 // ErrGroupDenied means that the policy's organisation runner group may not serve its
@@ -175,6 +178,43 @@ func (s *Service) Get(ctx context.Context, owner, repo string, id int64) (*githu
 // FindByName returns the repository's runner called name, or nil when GitHub has none.
 func (s *Service) FindByName(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
 	list, err := s.gh.ListRunners(ctx, owner, repo)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// The organisation-level counterparts of Remove, List, Get and FindByName, for runners of
+// organisation-level policies: owner is the organisation, owner/repo the repository whose
+// installation makes the calls.
+
+// RemoveOrg deletes a runner from the organisation; gone is nil, busy is ErrRunnerBusy.
+func (s *Service) RemoveOrg(ctx context.Context, owner, repo string, runnerID int64) error {
+	err := s.gh.RemoveOrgRunner(ctx, owner, repo, runnerID)
+	if errors.Is(err, githubapp.ErrRunnerBusy) {
+		return fmt.Errorf("remove runner %d of organisation %s: %w", runnerID, owner, ErrRunnerBusy)
+	}
+	return err
+}
+
+// ListOrg returns the organisation's self-hosted runners.
+func (s *Service) ListOrg(ctx context.Context, owner, repo string) ([]githubapp.Runner, error) {
+	return s.gh.ListOrgRunners(ctx, owner, repo)
+}
+
+// GetOrg returns one runner of the organisation; githubapp.ErrNotFound when unknown.
+func (s *Service) GetOrg(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error) {
+	return s.gh.GetOrgRunner(ctx, owner, repo, id)
+}
+
+// FindByNameOrg returns the organisation's runner called name, or nil when it has none.
+func (s *Service) FindByNameOrg(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
+	list, err := s.gh.ListOrgRunners(ctx, owner, repo)
 	if err != nil {
 		return nil, err
 	}
