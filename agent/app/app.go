@@ -121,6 +121,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 		Now: opts.Now, MaxLifetime: cfg.Scheduler.RunnerMaxLifetime, Interval: cfg.Scheduler.Interval,
 		ListTimeout: cfg.Scheduler.ListTimeout, Parallel: cfg.Scheduler.Parallel, OnProvisioned: a.metrics.provisioned,
 		CrashBackoff: backoff.Policy{Base: cfg.Scheduler.CrashBackoffBase, Cap: cfg.Scheduler.CrashBackoffMax},
+		Journal:      state.Journal{Path: state.JournalPath(cfg.StateFile)},
 	})
 	a.metrics.watch(a.sched, opts.Now)
 

@@ -349,6 +349,15 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		set(protocol.RunnerFailed, fmt.Sprintf("the instance disappeared while running job %d", j.ID))
 		return r, provisioned
 	}
+	if busy && has && inst.State == provider.StateExited && inst.ExitCode != 0 {
+		// Killed while GitHub still gives it its job (`docker rm -f` caught between kill
+		// and removal, an OOM kill): its process will never end the job, nor its
+		// registration, at GitHub. It is lost, not finished; the chaos suite's full run
+		// left 4 such registrations.
+		r.JobID, r.TookJob, r.Lost = j.ID, true, true
+		set(protocol.RunnerFailed, fmt.Sprintf("exited with code %d while running job %d%s", inst.ExitCode, j.ID, suffix(inst.Reason)))
+		return r, provisioned
+	}
 	if busy && (!has || inst.State != provider.StateExited) {
 		r.JobID, r.TookJob = j.ID, true
 		set(protocol.RunnerBusy, "")
@@ -382,13 +391,18 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		// Its registration exists at GitHub from the moment its credentials were minted,
 		// and GitHub may have given it a job the agent has not seen yet: it is removed
 		// there as a lost runner's is (retried while GitHub calls it busy).
-		r.Lost = r.RunnerID != 0
+		// A runner restored from the journal is Lost already: its credentials may have
+		// been minted before its GitHub id reached the journal (removed by name).
+		r.Lost = r.Lost || r.RunnerID != 0
 	case inst.State == provider.StateExited && inst.ExitCode == 0 && r.Ephemeral:
 		// An ephemeral runner exits cleanly only after its job: one whose job the agent
 		// never saw (adopted after a restart, or too quick for the jobs poll) is done.
 		set(protocol.RunnerFinished, "")
 	case inst.State == provider.StateExited:
 		set(protocol.RunnerFailed, fmt.Sprintf("exited with code %d before taking a job%s", inst.ExitCode, suffix(inst.Reason)))
+		// Its registration exists, and GitHub may have given it a job the agent has not
+		// seen yet: removed as a lost runner's is, retried while GitHub calls it busy.
+		r.Lost = r.RunnerID != 0
 	case inst.State == provider.StateCreated:
 		if boot > 0 && age >= boot {
 			set(protocol.RunnerFailed, fmt.Sprintf("not started within the bootstrap timeout (%s)%s", boot, suffix(inst.Reason)))
@@ -623,7 +637,10 @@ func (p *Plan) reap(name string, r Record, insts map[string]provider.Instance) {
 	inst, ok := insts[r.ProviderID]
 	r.Pending = true
 	p.Records[name] = r
-	p.Reaps = append(p.Reaps, Reap{Record: r, Running: ok && inst.State == provider.StateRunning, Instance: inst, Lost: r.Lost && !ok})
+	running := ok && inst.State == provider.StateRunning
+	// A lost runner's instance is gone or has exited: deleted, then its registration
+	// removed at GitHub (a running one is removed there first, as any other).
+	p.Reaps = append(p.Reaps, Reap{Record: r, Running: running, Instance: inst, Lost: r.Lost && !running})
 }
 
 func hasKey(m map[Key]protocol.Policy, k Key) bool {

@@ -10,6 +10,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -66,6 +67,10 @@ type Options struct {
 	RefusedRetry time.Duration
 	// OnProvisioned observes the time from deciding to create a runner to seeing it run.
 	OnProvisioned func(Key, time.Duration)
+	// Journal keeps the records across a restart (nil: in memory only). The first tick
+	// restores it; each tick that changes the records saves them before its actions
+	// start, so that no credentials are minted for a runner the journal does not name.
+	Journal Journal
 }
 
 // Scheduler runs Reconcile and its actions. Use Run, or Tick and Wait in tests.
@@ -109,6 +114,8 @@ type Scheduler struct {
 	warned     map[string]bool
 	lastPlan   Plan
 	lastWarned time.Time
+	journaled  []byte // what the journal holds
+	journalErr string // the last journal error logged
 }
 
 // snapshot is the scheduler's state as of its last tick, for readers on other
@@ -372,6 +379,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	}
 	s.health = ProviderHealth{OK: true, LastOK: now}
 	if !s.rebuilt {
+		s.restoreJournal(inv)
 		before := len(s.records)
 		s.records = Adopt(s.opts.AgentID, inv, s.records, now)
 		s.rebuilt = true
@@ -395,6 +403,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	s.logBackoff(s.backoffs, plan.Backoff, now)
 	s.records, s.backoffs, s.lastPlan = plan.Records, plan.Backoff, plan
 	s.publish(now)
+	s.saveJournal()
 	if s.opts.OnProvisioned != nil {
 		for _, pv := range plan.Provisioned {
 			s.opts.OnProvisioned(pv.Key, pv.After)
@@ -407,6 +416,47 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		s.start(ctx, func(ctx context.Context) { s.reap(ctx, rp) })
 	}
 	return nil
+}
+
+// restoreJournal adds the journal's records to the records (first tick only).
+func (s *Scheduler) restoreJournal(inv []provider.Instance) {
+	if s.opts.Journal == nil {
+		return
+	}
+	b, err := s.opts.Journal.Load()
+	if err == nil {
+		var n int
+		if s.records, n, err = restore(b, s.records, inv); n > 0 {
+			s.log.Info("runners restored from the journal", "runners", n)
+		}
+	}
+	if err != nil {
+		s.log.Warn("runner journal not restored: runners whose instances went while the agent was down may stay registered at GitHub", "err", err)
+	}
+	s.journaled = b
+}
+
+// saveJournal writes the records to the journal when they changed since the last save.
+// A failed save is logged once per distinct error and tried again next tick.
+func (s *Scheduler) saveJournal() {
+	if s.opts.Journal == nil {
+		return
+	}
+	b, err := encodeJournal(s.records)
+	if err == nil && bytes.Equal(b, s.journaled) {
+		return
+	}
+	if err == nil {
+		err = s.opts.Journal.Save(b)
+	}
+	if err != nil {
+		if err.Error() != s.journalErr {
+			s.journalErr = err.Error()
+			s.log.Warn("runner journal not saved", "err", err)
+		}
+		return
+	}
+	s.journaled, s.journalErr = b, ""
 }
 
 // publish replaces the snapshot with the owner's state, as of at.

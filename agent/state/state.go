@@ -86,12 +86,18 @@ func Load(path string) (Identity, error) {
 // Save writes id to path atomically with mode 0600, creating the directory (0700) if
 // needed. A crash leaves either the old file or the new one, never half of one.
 func Save(path string, id Identity) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("agent state: %w", err)
-	}
 	b, err := json.MarshalIndent(id, "", "  ")
 	if err != nil {
+		return fmt.Errorf("agent state: %w", err)
+	}
+	return writeAtomic(path, append(b, '\n'))
+}
+
+// writeAtomic writes b to path with mode 0600 through a temporary file, fsync and rename,
+// creating the directory (0700) if needed.
+func writeAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("agent state: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
@@ -104,7 +110,7 @@ func Save(path string, id Identity) error {
 	if err := tmp.Chmod(0o600); err != nil {
 		return fmt.Errorf("agent state: %w", errors.Join(err, tmp.Close()))
 	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(b); err != nil {
 		return fmt.Errorf("agent state: write %s: %w", tmp.Name(), errors.Join(err, tmp.Close()))
 	}
 	if err := tmp.Sync(); err != nil {

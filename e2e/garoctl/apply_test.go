@@ -1,6 +1,7 @@
 package garoctl_test
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -125,7 +126,10 @@ func TestApplyRoundTrip(t *testing.T) {
 	if r := c.run(y, "apply", "-f", "-"); r.code != 0 || r.out != "policy acme/web/linux-large unchanged\n" {
 		t.Errorf("apply -f - of get -o yaml: exit %d\n%s%s", r.code, r.out, r.stderr)
 	}
-	y2 := c.ok("policy", "get", "acme/web/linux-small", "-o", "yaml")
+	y2 := c.ok("get", "policy", "acme/web/linux-small", "-o", "yaml")
+	if y2 != c.ok("policy", "get", "acme/web", "linux-small", "-o", "yaml") {
+		t.Errorf("get policy and policy get differ:\n%s", y2)
+	}
 	both := c.write("both.yaml", y+"---\n"+y2)
 	if out := c.ok("apply", "-f", both); out != "policy acme/web/linux-large unchanged\npolicy acme/web/linux-small unchanged\n" {
 		t.Errorf("apply of two get -o yaml documents said:\n%s", out)
@@ -228,4 +232,34 @@ func TestApplyBadInput(t *testing.T) {
 	good := filepath.Join(dir, "good.yaml")
 	c.env["GARO_SERVER"] = "http://127.0.0.1:1"
 	c.fails(garoctl.ExitDiffFailed, nil, "diff", "-f", good)
+}
+
+// TestApplyConflict: a policy changed by someone else between apply's read and its write
+// is refused (If-Match, 412) with who changed it; nothing of theirs is overwritten.
+func TestApplyConflict(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "acme/web")
+	c.ok("policy", "create", "-f", c.write("p.yaml", twoPolicies))
+	other, err := c.h.Portal.CreateToken(t.Context(), portalapi.TokenRequest{Name: "bob-ci", Scopes: []string{portalapi.ScopePoliciesWrite}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.beforeApply = func(ctx context.Context) error {
+		_, err := newClient(t, c.h.ServerURL, other.Secret).PatchPolicy(ctx, "acme/web", "linux-small", map[string]any{"min_idle": 2}, "")
+		return err
+	}
+	changed := strings.Replace(twoPolicies, "max_runners: 3", "max_runners: 4", 1)
+	c.fails(garoctl.ExitServer, []string{"policy acme/web/linux-small", "changed by someone else since it was read (version 1)", "by token:bob-ci", "412"},
+		"apply", "-f", c.write("p.yaml", changed))
+	p, err := c.h.Portal.GetPolicy(t.Context(), "acme/web", "linux-small")
+	if err != nil || p.MaxRunners != 3 || p.MinIdle != 2 {
+		t.Fatalf("after the refused apply: %+v, %v (want bob's change only)", p, err)
+	}
+	c.beforeApply = nil
+	if out := c.ok("apply", "-f", c.write("p.yaml", changed)); !strings.Contains(out, "linux-small configured") {
+		t.Errorf("apply after reading again said:\n%s", out)
+	}
+	if p, err := c.h.Portal.GetPolicy(t.Context(), "acme/web", "linux-small"); err != nil || p.MaxRunners != 4 || p.MinIdle != 2 {
+		t.Errorf("the second apply kept bob's min_idle? %+v, %v", p, err)
+	}
 }

@@ -148,7 +148,7 @@ const (
 	goodPolicy = `{"id":"p1","repository":"acme/web","name":"linux-x64","labels":["self-hosted","linux"],
 		"min_idle":1,"max_runners":5,"ephemeral":true,"idle_grace":"5m0s","bootstrap_timeout":"10m0s",
 		"agent_group":"default","enabled":true,"provider":"docker",
-		"runner":{"image":"ghcr.io/actions/actions-runner:latest","docker":{"network_mode":"bridge"}},"schedule":[],
+		"runner":{"image":"ghcr.io/actions/actions-runner:latest","docker":{"network_mode":"bridge"}},"schedule":[],"registration_level":"repository",
 		"version":3,"created_at":"2026-11-01T10:00:00Z","updated_at":"2026-11-02T10:00:00.123456789+01:00"}`
 	goodRequest = `{"labels":["linux"],"max_runners":5,"provider":"docker","runner":{"image":"runner:1"}}`
 )

@@ -46,6 +46,7 @@ func (f *applyFlags) bind(cmd *cobra.Command) {
 	fl.BoolVar(&f.prune, "prune", false, "also delete policies in the selector's scope that the files no longer hold (needs --owner-prefix or --selector)")
 	f.sel.bind(cmd)
 	_ = cmd.MarkFlagRequired("filename")
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 }
 
 // read reads and validates every document of every file before anything is sent.
@@ -248,6 +249,11 @@ nothing is written: apply prints what it would do, marked "(dry run)".`,
 					}
 				}
 				return nil
+			}
+			if g.io.BeforeApply != nil {
+				if err := g.io.BeforeApply(cmd.Context()); err != nil {
+					return err
+				}
 			}
 			return execute(cmd.Context(), c, out, steps)
 		},

@@ -36,6 +36,7 @@ func docOf(p portalapi.Policy) policyDoc {
 		Name: p.Name, Labels: labels, MinIdle: p.MinIdle, MaxRunners: p.MaxRunners,
 		Ephemeral: &eph, IdleGrace: &ig, BootstrapTimeout: &bt, AgentGroup: p.AgentGroup,
 		Enabled: &en, Provider: p.Provider, Runner: p.Runner, Schedule: p.Schedule,
+		RegistrationLevel: p.RegistrationLevel, RunnerGroup: p.RunnerGroup,
 	}}
 }
 
@@ -81,6 +82,12 @@ func (d policyDoc) fillFrom(cur policyDoc) policyDoc {
 	}
 	if d.AgentGroup == "" {
 		d.AgentGroup = cur.AgentGroup
+	}
+	if d.RegistrationLevel == "" {
+		d.RegistrationLevel = cur.RegistrationLevel
+	}
+	if d.RunnerGroup == "" && d.RegistrationLevel == cur.RegistrationLevel {
+		d.RunnerGroup = cur.RunnerGroup
 	}
 	if d.Labels == nil {
 		d.Labels = []string{}

@@ -39,6 +39,11 @@ type IO struct {
 	Editor func(ctx context.Context, path string) error
 	// Now is the clock (ages, --since durations); nil is time.Now.
 	Now func() time.Time
+	// After is the timer between polls of --watch and top; nil is time.After.
+	After func(d time.Duration) <-chan time.Time
+	// BeforeApply, when set, runs after apply has read the server and before its first
+	// write: tests change a policy there to see the If-Match conflict.
+	BeforeApply func(ctx context.Context) error
 }
 
 // Execute runs garoctl with args and returns its exit code: 0 ok, 1 when the server said
@@ -120,8 +125,9 @@ an error.`,
 	}
 	add("setup", loginCommand(g), contextCommand(g), whoamiCommand(g), versionCommand(g))
 	add("res", policyCommand(g), groupCommand(g), regTokenCommand(g), agentCommand(g),
-		jobCommand(g), tokenCommand(g), auditCommand(g))
+		jobCommand(g), tokenCommand(g), auditCommand(g), topCommand(g))
 	add("decl", applyCommand(g), diffCommand(g))
+	add("res", getCommand(g))
 	root.SetHelpCommandGroupID("setup")
 	root.SetCompletionCommandGroupID("setup")
 	wrapArgs(root)

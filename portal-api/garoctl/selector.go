@@ -25,6 +25,7 @@ func (s *selector) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&s.ownerPrefix, "owner-prefix", "", "prune scope: policies whose repository starts with this (acme, acme/team-a)")
 	f.StringArrayVar(&s.terms, "selector", nil, "prune scope: KEY=PATTERN, KEY one of "+strings.Join(selectorKeys, ", ")+" (glob, e.g. repository=acme/*); repeatable, all must match")
+	_ = cmd.RegisterFlagCompletionFunc("selector", completeSelector)
 }
 
 func (s *selector) empty() bool { return s.ownerPrefix == "" && len(s.terms) == 0 }

@@ -64,7 +64,20 @@ func (s *Server) RemoveRunner(ctx context.Context, req protocol.RemoveRunnerRequ
 		return err
 	}
 	s.Removes.Add(1)
-	status, err := s.Env.RemoveRunner(ctx, req.Repository, req.RunnerID)
+	id := req.RunnerID
+	if id == 0 {
+		// Without a GitHub id (the agent died before it learnt it), garo-server finds the
+		// runner by its name.
+		for _, r := range s.Env.Sim.Runners(req.Repository) {
+			if r.Name == req.RunnerName {
+				id = r.ID
+			}
+		}
+		if id == 0 {
+			return nil // not at GitHub
+		}
+	}
+	status, err := s.Env.RemoveRunner(ctx, req.Repository, id)
 	switch {
 	case err != nil:
 		return err
@@ -74,7 +87,7 @@ func (s *Server) RemoveRunner(ctx context.Context, req protocol.RemoveRunnerRequ
 		s.Refused.Add(1)
 		return protocol.ErrRunnerBusy
 	}
-	return fmt.Errorf("remove runner %d: %d", req.RunnerID, status)
+	return fmt.Errorf("remove runner %d: %d", id, status)
 }
 
 // Jobs is what garo-server's jobs long-poll answers for repo: its open jobs on the

@@ -771,6 +771,23 @@ export interface components {
          */
         PolicyAgentGroup: string;
         /**
+         * @description Where the policy's runners register on GitHub. `repository`: in the policy's
+         *     repository (the App needs the repository permission "Administration: read and
+         *     write"). `organization`: in the repository owner's organisation, in the runner group
+         *     `runner_group` (the App needs the organisation permission "Self-hosted runners: read
+         *     and write"); the group must give the repository access, or the policy's jobs stay
+         *     queued with a reason naming the group and the repository (docs/github.md).
+         * @default repository
+         * @enum {string}
+         */
+        PolicyRegistrationLevel: "repository" | "organization";
+        /**
+         * @description The GitHub runner group, by name, of an organisation-level policy; `Default` when
+         *     left out. Not allowed at repository level (400 on `runner_group`). Jobs asking
+         *     `runs-on: {group: NAME}` match only policies of that group.
+         */
+        PolicyRunnerGroup: string;
+        /**
          * @description Disabled policies keep their settings but get no new runners.
          * @default true
          */
@@ -822,6 +839,8 @@ export interface components {
             provider: components["schemas"]["Provider"];
             runner: components["schemas"]["RunnerSpec"];
             schedule?: components["schemas"]["PolicySchedule"];
+            registration_level?: components["schemas"]["PolicyRegistrationLevel"];
+            runner_group?: components["schemas"]["PolicyRunnerGroup"];
         };
         /**
          * @description The body of a policy replacement (PUT): the same members as PolicyCreate, but `name`
@@ -854,6 +873,8 @@ export interface components {
             provider: components["schemas"]["Provider"];
             runner: components["schemas"]["RunnerSpec"];
             schedule?: components["schemas"]["PolicySchedule"];
+            registration_level?: components["schemas"]["PolicyRegistrationLevel"];
+            runner_group?: components["schemas"]["PolicyRunnerGroup"];
         };
         /**
          * @description A JSON merge patch (RFC 7396) of a PolicyRequest. Every member is optional. `null`
@@ -886,6 +907,9 @@ export interface components {
             runner?: components["schemas"]["RunnerSpecPatch"];
             /** @description Replaces the whole list of windows; null removes them. */
             schedule?: components["schemas"]["ScheduleWindow"][] | null;
+            /** @enum {string|null} */
+            registration_level?: "repository" | "organization" | null;
+            runner_group?: string | null;
         };
         /**
          * @description Overrides the policy's `min_idle` on `days` (mon..sun; none means every day) from
@@ -1048,6 +1072,7 @@ export interface components {
          *           "min_idle": 0
          *         }
          *       ],
+         *       "registration_level": "repository",
          *       "version": 3,
          *       "created_at": "2026-11-02T09:15:04Z",
          *       "updated_at": "2026-11-20T16:41:27.118Z",
@@ -1072,6 +1097,8 @@ export interface components {
             provider: components["schemas"]["Provider"];
             runner: components["schemas"]["RunnerSpec"];
             schedule: components["schemas"]["PolicySchedule"];
+            registration_level: components["schemas"]["PolicyRegistrationLevel"];
+            runner_group?: components["schemas"]["PolicyRunnerGroup"];
             /** Format: int64 */
             readonly version: number;
             /** Format: date-time */
