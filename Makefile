@@ -31,7 +31,7 @@ GOLANGCI_LINT ?= $(GO) tool -modfile=tools/golangci-lint/go.mod golangci-lint
 STUB_IMAGE ?= garo-stub-runner:dev
 DOCKER     ?= docker
 
-.PHONY: help build test lint run demo images bench clean stub-image chaos fuzz FORCE
+.PHONY: help build test lint run demo images bench clean stub-image chaos fuzz docs FORCE
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -49,6 +49,9 @@ test: ## Run all tests with -race against SQLite and PostgreSQL (JSON log: .cach
 	bash .ci/store-counts.sh $(TEST_JSON) || true; \
 	grep -ohE 'figure: [^"\\]*' $(TEST_JSON) | sort -u || true; \
 	exit $$status
+
+docs: ## Regenerate docs/cli/ (garoctl's command reference) from the command tree
+	$(GO) generate ./portal-api/garoctl
 
 lint: ## go vet, gofmt, and golangci-lint (.golangci.yml; version pinned in tools/golangci-lint/go.mod)
 	@status=0; \

@@ -1,7 +1,9 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/internal/testkit/browsertest"
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/portal-api/garoctl"
 )
 
 // browserWait bounds each wait of the browser test for something to appear: the console
@@ -152,6 +155,17 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("after the 412 the policy is %+v, %v; want max_runners 2", p, err)
 	}
 
+	// The YAML view is a document garoctl reads: a copy of it under another name is created
+	// by garoctl policy create -f, and garoctl prints the copy as it prints the original.
+	do(t, b, "policy page for its YAML", chromedp.Navigate(e.server+"/ui/#/jobs"), chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
+	waitText(t, b, "#yaml", `max_runners: 2`)
+	b.Screenshot(t, "console-policy-yaml")
+	doc, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector("#yaml").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkYAMLView(t, e.server, doc)
+
 	// A job's timeline as a picture, every step up to completed.
 	do(t, b, "job page", chromedp.Navigate(e.server+"/ui/#/jobs/acme/api/"+itoa(ids[0])))
 	waitText(t, b, "main", "completed")
@@ -222,5 +236,37 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	if p := b.Problems(); len(p) > 0 {
 		t.Errorf("the page reported problems (exceptions, CSP violations, console errors): %v", p)
+	}
+}
+
+// garoctlRun runs garoctl against server with the admin token; stdin feeds "-f -".
+func garoctlRun(t *testing.T, server, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	env := map[string]string{"GARO_SERVER": server, "GARO_TOKEN": adminToken, "GARO_CONFIG": filepath.Join(t.TempDir(), "garoctl.yaml")}
+	var out, errb bytes.Buffer
+	code := garoctl.Execute(t.Context(), args, func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		garoctl.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb})
+	return code, out.String(), errb.String()
+}
+
+// checkYAMLView proves that doc, the console's YAML view of acme/api/small, is a document
+// garoctl accepts and means the policy it shows: renamed, policy create -f makes the copy,
+// and garoctl policy get -o yaml prints the copy exactly as it prints the original.
+func checkYAMLView(t *testing.T, server, doc string) {
+	t.Helper()
+	if !strings.HasPrefix(doc, `kind: "Policy"`+"\n") || !strings.Contains(doc, `name: "small"`+"\n") {
+		t.Fatalf("the YAML view is not a policy document:\n%s", doc)
+	}
+	copyDoc := strings.Replace(doc, `name: "small"`, `name: "small-copy"`, 1)
+	if code, out, errs := garoctlRun(t, server, copyDoc, "policy", "create", "-f", "-"); code != 0 {
+		t.Fatalf("garoctl policy create -f refused the console's YAML (exit %d)\n%s\nstdout: %s\nstderr: %s", code, doc, out, errs)
+	}
+	_, orig, _ := garoctlRun(t, server, "", "policy", "get", "acme/api/small", "-o", "yaml")
+	code, cp, errs := garoctlRun(t, server, "", "policy", "get", "acme/api/small-copy", "-o", "yaml")
+	if code != 0 {
+		t.Fatalf("garoctl policy get of the copy: exit %d: %s", code, errs)
+	}
+	if want := strings.Replace(orig, "name: small\n", "name: small-copy\n", 1); cp != want || orig == "" {
+		t.Fatalf("the copy made from the console's YAML differs from the original:\n--- original\n%s--- copy\n%s--- console\n%s", orig, cp, doc)
 	}
 }

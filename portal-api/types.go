@@ -18,6 +18,19 @@ const (
 	ProviderKubernetes = "kubernetes"
 )
 
+// Registration levels of a policy: where on GitHub its runners register.
+const (
+	// RegistrationRepository registers the runners in the policy's repository (the default).
+	RegistrationRepository = "repository"
+	// RegistrationOrganization registers them in the repository owner's organisation, in
+	// the GitHub runner group named by runner_group; the group must give the repository
+	// access (docs/github.md, "Organisation runners").
+	RegistrationOrganization = "organization"
+	// DefaultRunnerGroup is the runner group of organisation-level policies that name none:
+	// every organisation has it.
+	DefaultRunnerGroup = "Default"
+)
+
 // Token scopes. ScopeAdmin implies every other scope.
 const (
 	ScopeAdmin          = "admin"
@@ -58,6 +71,12 @@ type PolicyRequest struct {
 	// Schedule overrides min_idle in recurring windows (the first that contains the
 	// current time wins), e.g. 0 idle runners outside working hours.
 	Schedule []ScheduleWindow `json:"schedule,omitempty"`
+	// RegistrationLevel is where the runners register on GitHub: "repository" (default)
+	// or "organization".
+	RegistrationLevel string `json:"registration_level,omitempty"`
+	// RunnerGroup is the GitHub runner group (by name) of an organisation-level policy.
+	// Default "Default"; must be left out at repository level.
+	RunnerGroup string `json:"runner_group,omitempty"`
 }
 
 // The runner spec types and Duration are shared verbatim with the agent protocol
@@ -107,9 +126,13 @@ type Policy struct {
 	Provider         string           `json:"provider"`
 	Runner           RunnerSpec       `json:"runner"`
 	Schedule         []ScheduleWindow `json:"schedule"`
-	Version          int64            `json:"version"`
-	CreatedAt        time.Time        `json:"created_at"`
-	UpdatedAt        time.Time        `json:"updated_at"`
+	// RegistrationLevel is "repository" or "organization"; RunnerGroup is "" at
+	// repository level.
+	RegistrationLevel string    `json:"registration_level"`
+	RunnerGroup       string    `json:"runner_group,omitempty"`
+	Version           int64     `json:"version"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
 	// Serving says whether an agent can serve the policy now. It is computed when the
 	// policy is read (absent from audit records).
 	Serving *PolicyServing `json:"serving,omitempty"`
@@ -150,7 +173,7 @@ func (p Policy) Request() PolicyRequest {
 		Name: p.Name, Labels: p.Labels, MinIdle: p.MinIdle, MaxRunners: p.MaxRunners,
 		Ephemeral: &eph, IdleGrace: &grace, BootstrapTimeout: &boot,
 		AgentGroup: p.AgentGroup, Enabled: &en, Provider: p.Provider, Runner: p.Runner,
-		Schedule: p.Schedule,
+		Schedule: p.Schedule, RegistrationLevel: p.RegistrationLevel, RunnerGroup: p.RunnerGroup,
 	}
 }
 

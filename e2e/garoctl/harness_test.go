@@ -29,6 +29,10 @@ type cli struct {
 	dir    string
 	editor func(ctx context.Context, path string) error
 	now    func() time.Time
+	// after is the timer between --watch and top polls (nil: time.After).
+	after func(d time.Duration) <-chan time.Time
+	// beforeApply runs between apply's read and its first write.
+	beforeApply func(ctx context.Context) error
 }
 
 // result is one run: its exit code and streams.
@@ -64,9 +68,15 @@ func newCLIWith(t *testing.T, o hub.Options) *cli {
 // run runs garoctl with args; stdin is the input of "-f -".
 func (c *cli) run(stdin string, args ...string) result {
 	c.t.Helper()
+	return c.runCtx(c.t.Context(), stdin, args...)
+}
+
+// runCtx is run under ctx (a --watch runs until ctx ends).
+func (c *cli) runCtx(ctx context.Context, stdin string, args ...string) result {
+	c.t.Helper()
 	var out, errb bytes.Buffer
-	code := garoctl.Execute(c.t.Context(), args, func(k string) (string, bool) { v, ok := c.env[k]; return v, ok },
-		garoctl.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb, Editor: c.editor, Now: c.now})
+	code := garoctl.Execute(ctx, args, func(k string) (string, bool) { v, ok := c.env[k]; return v, ok },
+		garoctl.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb, Editor: c.editor, Now: c.now, After: c.after, BeforeApply: c.beforeApply})
 	return result{code: code, out: out.String(), stderr: errb.String()}
 }
 

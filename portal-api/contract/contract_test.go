@@ -42,6 +42,11 @@ var routeTable = []struct {
 	{"GET", "/api/v1/tokens/:id", []int{200, 401, 403, 404}, false},
 	{"DELETE", "/api/v1/tokens/:id", []int{204, 401, 403, 404, 409}, false},
 	{"GET", "/api/v1/audit-events", []int{200, 400, 401, 403}, false},
+	{"GET", "/api/v1/quotas", []int{200, 401, 403}, false},
+	{"POST", "/api/v1/quotas", []int{201, 400, 401, 403, 409, 413, 415}, false},
+	{"GET", "/api/v1/quotas/:id", []int{200, 401, 403, 404}, false},
+	{"PUT", "/api/v1/quotas/:id", []int{200, 400, 401, 403, 404, 413, 415}, false},
+	{"DELETE", "/api/v1/quotas/:id", []int{204, 401, 403, 404}, false},
 	{"GET", "/metrics", []int{200}, true},
 	{"POST", "/webhooks/github", []int{200, 400, 401, 413, 503}, true},
 	{"GET", "/api/v1/jobs", []int{200, 400, 401, 403}, false},
@@ -143,7 +148,7 @@ const (
 	goodPolicy = `{"id":"p1","repository":"acme/web","name":"linux-x64","labels":["self-hosted","linux"],
 		"min_idle":1,"max_runners":5,"ephemeral":true,"idle_grace":"5m0s","bootstrap_timeout":"10m0s",
 		"agent_group":"default","enabled":true,"provider":"docker",
-		"runner":{"image":"ghcr.io/actions/actions-runner:latest","docker":{"network_mode":"bridge"}},"schedule":[],
+		"runner":{"image":"ghcr.io/actions/actions-runner:latest","docker":{"network_mode":"bridge"}},"schedule":[],"registration_level":"repository",
 		"version":3,"created_at":"2026-11-01T10:00:00Z","updated_at":"2026-11-02T10:00:00.123456789+01:00"}`
 	goodRequest = `{"labels":["linux"],"max_runners":5,"provider":"docker","runner":{"image":"runner:1"}}`
 )

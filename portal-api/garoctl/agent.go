@@ -1,6 +1,7 @@
 package garoctl
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -53,24 +54,30 @@ func agentTable(g *globals, items []portalapi.Agent) table {
 }
 
 func agentListCommand(g *globals) *cobra.Command {
-	var q client.AgentQuery
+	var (
+		q client.AgentQuery
+		w watchFlags
+	)
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List agents with their status, repositories and runner counts",
-		Example: "  garoctl agent list --group gpu --status offline",
+		Example: "  garoctl agent list --group gpu --status offline\n  garoctl agent list --watch",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			l, err := c.ListAgents(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			return g.print(cmd, l, agentTable(g, l.Items))
+			return g.listOrWatch(cmd, w, func(ctx context.Context) (frame, error) {
+				l, err := c.ListAgents(ctx, q)
+				if err != nil {
+					return frame{}, err
+				}
+				return frame{l, agentTable(g, l.Items)}, nil
+			})
 		},
 	}
+	w.bind(cmd)
 	cmd.Flags().StringVar(&q.Group, "group", "", "only agents of this agent group")
 	cmd.Flags().StringVar(&q.Status, "status", "", "only agents in this status: active, stale, offline or revoked")
 	_ = cmd.RegisterFlagCompletionFunc("group", g.completeGroups)

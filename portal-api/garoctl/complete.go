@@ -99,3 +99,107 @@ func (g *globals) completePolicies(cmd *cobra.Command, args []string, toComplete
 		return n, nil
 	})
 }
+
+// completionCap bounds how many names one completion reads from the server.
+const completionCap = 500
+
+// policyNames lists distinct values of each policy (repositories, names), at most
+// completionCap of them.
+func policyNames(ctx context.Context, c *client.Client, opts client.ListPoliciesOptions, of func(repo, name string) string) ([]string, error) {
+	seen := map[string]bool{}
+	var n []string
+	for p, err := range c.AllPolicies(ctx, opts) {
+		if err != nil {
+			return nil, err
+		}
+		if v := of(p.Repository, p.Name); !seen[v] {
+			seen[v] = true
+			n = append(n, v)
+		}
+		if len(n) >= completionCap {
+			break
+		}
+	}
+	return n, nil
+}
+
+// completeRepos completes the first argument with OWNER/REPO of the repositories that
+// have policies (what the token may read).
+func (g *globals) completeRepos(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return g.completeRepoFlag(cmd, args, toComplete)
+}
+
+// completeRepoFlag completes a repository flag's value like completeRepos.
+func (g *globals) completeRepoFlag(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	return g.completeWith(cmd, func(ctx context.Context, c *client.Client) ([]string, error) {
+		opts := client.ListPoliciesOptions{}
+		if i := strings.Index(toComplete, "/"); i > 0 {
+			opts.Owner = toComplete[:i]
+		}
+		return policyNames(ctx, c, opts, func(repo, _ string) string { return repo })
+	})
+}
+
+// completePolicyNameFlag completes a --policy value: policy names, of the repository in
+// the first argument when there is one.
+func (g *globals) completePolicyNameFlag(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	return g.completeWith(cmd, func(ctx context.Context, c *client.Client) ([]string, error) {
+		opts := client.ListPoliciesOptions{}
+		if len(args) == 1 {
+			opts.Repository = args[0]
+		}
+		return policyNames(ctx, c, opts, func(_, name string) string { return name })
+	})
+}
+
+// completeTokens completes API token ids, each with its name as the description.
+func (g *globals) completeTokens(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return g.completeWith(cmd, func(ctx context.Context, c *client.Client) ([]string, error) {
+		l, err := c.ListTokens(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var n []string
+		for _, t := range l.Items {
+			n = append(n, t.ID+"\t"+t.Name)
+		}
+		return n, nil
+	})
+}
+
+// completeRegTokens completes the registration token ids of the --group flag's group.
+func (g *globals) completeRegTokens(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	group, _ := cmd.Flags().GetString("group")
+	return g.completeWith(cmd, func(ctx context.Context, c *client.Client) ([]string, error) {
+		l, err := c.ListRegistrationTokens(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		var n []string
+		for _, t := range l.Items {
+			n = append(n, t.ID+"\t"+orDash(t.Description))
+		}
+		return n, nil
+	})
+}
+
+// completeSelector completes --selector KEY= (the value is the user's pattern).
+func completeSelector(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if strings.Contains(toComplete, "=") {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var n []string
+	for _, k := range selectorKeys {
+		n = append(n, k+"=")
+	}
+	return n, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+}

@@ -1,6 +1,7 @@
 package garoctl
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -48,6 +49,7 @@ func jobListCommand(g *globals) *cobra.Command {
 		since string
 		owner string
 		all   bool
+		w     watchFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "list [OWNER/REPO]",
@@ -60,7 +62,8 @@ with agent_reason and agent_retry_at while its policy is held back (its runners
 failed before taking a job); an unmatched one shows why no policy serves it.`,
 		Example: `  garoctl job list acme/web --state queued
   garoctl job list acme/web --state unmatched --since 2h
-  garoctl job list --owner acme --policy linux-small --all -o wide`,
+  garoctl job list --owner acme --policy linux-small --all -o wide
+  garoctl job list --state queued --watch`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if since != "" {
@@ -77,13 +80,16 @@ failed before taking a job); an unmatched one shows why no policy serves it.`,
 			if err != nil {
 				return err
 			}
-			l, err := listJobs(cmd, c, args, owner, q, all)
-			if err != nil {
-				return err
-			}
-			return g.print(cmd, l, jobTable(g.now(), l.Items))
+			return g.listOrWatch(cmd, w, func(ctx context.Context) (frame, error) {
+				l, err := listJobs(ctx, c, args, owner, q, all)
+				if err != nil {
+					return frame{}, err
+				}
+				return frame{l, jobTable(g.now(), l.Items)}, nil
+			})
 		},
 	}
+	w.bind(cmd)
 	f := cmd.Flags()
 	f.StringVar(&q.State, "state", "", "only jobs in this state: queued, waiting, unmatched, in_progress or completed")
 	f.StringVar(&q.Policy, "policy", "", "only jobs matched to this policy")
@@ -92,6 +98,8 @@ failed before taking a job); an unmatched one shows why no policy serves it.`,
 	f.IntVar(&q.Limit, "limit", 0, "page size, 1-500 (default: the server's, 100)")
 	f.StringVar(&q.Cursor, "cursor", "", "start at this page cursor (next_cursor of the previous page)")
 	f.BoolVar(&all, "all", false, "follow next_cursor and print every page as one list")
+	cmd.ValidArgsFunction = g.completeRepos
+	_ = cmd.RegisterFlagCompletionFunc("policy", g.completePolicyNameFlag)
 	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(
 		[]string{"queued", "waiting", "unmatched", "in_progress", "completed"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -99,8 +107,7 @@ failed before taking a job); an unmatched one shows why no policy serves it.`,
 
 // listJobs reads one page, or with all every page, of a repository's jobs (args[0]) or
 // of the jobs across repositories.
-func listJobs(cmd *cobra.Command, c *client.Client, args []string, owner string, q client.JobQuery, all bool) (*portalapi.JobList, error) {
-	ctx := cmd.Context()
+func listJobs(ctx context.Context, c *client.Client, args []string, owner string, q client.JobQuery, all bool) (*portalapi.JobList, error) {
 	if !all {
 		if len(args) == 1 {
 			return c.ListRepoJobs(ctx, args[0], q)
@@ -134,10 +141,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func jobGetCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "get OWNER/REPO JOB_ID",
-		Short:   "Show one job with its timeline",
-		Example: "  garoctl job get acme/web 25000000001",
-		Args:    cobra.ExactArgs(2),
+		Use:               "get OWNER/REPO JOB_ID",
+		Short:             "Show one job with its timeline",
+		Example:           "  garoctl job get acme/web 25000000001",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: g.completeRepos,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[1], 10, 64)
 			if err != nil || id <= 0 {

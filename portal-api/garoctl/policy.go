@@ -49,13 +49,15 @@ func policyListCommand(g *globals) *cobra.Command {
 		opts    client.ListPoliciesOptions
 		enabled string
 		all     bool
+		w       watchFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List runner policies, one page or --all",
 		Example: `  garoctl policy list --owner acme
   garoctl policy list --repository acme/web --enabled=false -o wide
-  garoctl policy list --all -o json`,
+  garoctl policy list --all -o json
+  garoctl policy list --watch`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if enabled != "" {
@@ -69,20 +71,23 @@ func policyListCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l := &portalapi.PolicyList{Items: []portalapi.Policy{}}
-			if all {
-				for p, err := range c.AllPolicies(cmd.Context(), opts) {
-					if err != nil {
-						return err
+			return g.listOrWatch(cmd, w, func(ctx context.Context) (frame, error) {
+				l := &portalapi.PolicyList{Items: []portalapi.Policy{}}
+				if all {
+					for p, err := range c.AllPolicies(ctx, opts) {
+						if err != nil {
+							return frame{}, err
+						}
+						l.Items = append(l.Items, p)
 					}
-					l.Items = append(l.Items, p)
+				} else if l, err = c.ListPolicies(ctx, opts); err != nil {
+					return frame{}, err
 				}
-			} else if l, err = c.ListPolicies(cmd.Context(), opts); err != nil {
-				return err
-			}
-			return g.print(cmd, l, policyTable(l.Items))
+				return frame{l, policyTable(l.Items)}, nil
+			})
 		},
 	}
+	w.bind(cmd)
 	f := cmd.Flags()
 	f.StringVar(&opts.Owner, "owner", "", "only policies of this repository owner")
 	f.StringVar(&opts.Repository, "repository", "", "only policies of this repository (owner/name)")
@@ -92,6 +97,7 @@ func policyListCommand(g *globals) *cobra.Command {
 	f.StringVar(&opts.Cursor, "cursor", "", "start at this page cursor (next_cursor of the previous page)")
 	f.BoolVar(&all, "all", false, "follow next_cursor and print every page as one list")
 	_ = cmd.RegisterFlagCompletionFunc("agent-group", g.completeGroups)
+	_ = cmd.RegisterFlagCompletionFunc("repository", g.completeRepoFlag)
 	return cmd
 }
 
@@ -111,7 +117,7 @@ func policyArgs(args []string) (repo, name string, err error) {
 func policyGetCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get OWNER/REPO NAME",
-		Short: "Show one runner policy (-o yaml prints a document policy create -f takes)",
+		Short: "Show one runner policy (-o yaml prints a document apply -f and policy create -f take)",
 		Example: `  garoctl policy get acme/web linux-small
   garoctl policy get acme/web/linux-small -o yaml > linux-small.yaml`,
 		Args:              cobra.RangeArgs(1, 2),

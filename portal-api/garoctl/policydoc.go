@@ -17,6 +17,9 @@ type policyDoc struct {
 	Kind       string `json:"kind"`
 	Repository string `json:"repository"`
 	portalapi.PolicyRequest
+	// fields are the keys the document names, as JSON values: apply overlays them on
+	// what the server holds, so a field a file leaves out keeps the server's value.
+	fields map[string]any
 }
 
 func (d policyDoc) key() string { return d.Repository + "/" + d.Name }
@@ -33,6 +36,7 @@ func docOf(p portalapi.Policy) policyDoc {
 		Name: p.Name, Labels: labels, MinIdle: p.MinIdle, MaxRunners: p.MaxRunners,
 		Ephemeral: &eph, IdleGrace: &ig, BootstrapTimeout: &bt, AgentGroup: p.AgentGroup,
 		Enabled: &en, Provider: p.Provider, Runner: p.Runner, Schedule: p.Schedule,
+		RegistrationLevel: p.RegistrationLevel, RunnerGroup: p.RunnerGroup,
 	}}
 }
 
@@ -47,6 +51,9 @@ func parsePolicyDoc(src string, doc []byte) (policyDoc, error) {
 	dec := json.NewDecoder(bytes.NewReader(j))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
+		return d, fmt.Errorf("%s: %w", src, err)
+	}
+	if err := json.Unmarshal(j, &d.fields); err != nil {
 		return d, fmt.Errorf("%s: %w", src, err)
 	}
 	if d.Kind != KindPolicy {
@@ -75,6 +82,12 @@ func (d policyDoc) fillFrom(cur policyDoc) policyDoc {
 	}
 	if d.AgentGroup == "" {
 		d.AgentGroup = cur.AgentGroup
+	}
+	if d.RegistrationLevel == "" {
+		d.RegistrationLevel = cur.RegistrationLevel
+	}
+	if d.RunnerGroup == "" && d.RegistrationLevel == cur.RegistrationLevel {
+		d.RunnerGroup = cur.RunnerGroup
 	}
 	if d.Labels == nil {
 		d.Labels = []string{}

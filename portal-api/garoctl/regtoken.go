@@ -107,9 +107,10 @@ func regTokenListCommand(g *globals) *cobra.Command {
 func regTokenDeleteCommand(g *globals) *cobra.Command {
 	var group string
 	cmd := &cobra.Command{
-		Use:   "delete ID",
-		Short: "Delete a registration token; agents that registered with it stay",
-		Args:  cobra.ExactArgs(1),
+		Use:               "delete ID",
+		Short:             "Delete a registration token; agents that registered with it stay",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeRegTokens,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {

@@ -39,6 +39,11 @@ type IO struct {
 	Editor func(ctx context.Context, path string) error
 	// Now is the clock (ages, --since durations); nil is time.Now.
 	Now func() time.Time
+	// After is the timer between polls of --watch and top; nil is time.After.
+	After func(d time.Duration) <-chan time.Time
+	// BeforeApply, when set, runs after apply has read the server and before its first
+	// write: tests change a policy there to see the If-Match conflict.
+	BeforeApply func(ctx context.Context) error
 }
 
 // Execute runs garoctl with args and returns its exit code: 0 ok, 1 when the server said
@@ -49,6 +54,9 @@ func Execute(ctx context.Context, args []string, env Env, streams IO) int {
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	if errors.Is(err, errChanges) {
+		return ExitDiffChanges
 	}
 	fmt.Fprintln(streams.Err, "garoctl: "+errorMessage(err))
 	var ue usageError
@@ -62,6 +70,10 @@ func Execute(ctx context.Context, args []string, env Env, streams IO) int {
 	var ce configError
 	if errors.As(err, &ce) {
 		return ExitUsage
+	}
+	var df diffFailed
+	if errors.As(err, &df) {
+		return ExitDiffFailed
 	}
 	return ExitServer
 }
@@ -83,7 +95,8 @@ and ` + EnvToken + `, else from the current context of the configuration file (w
 "garoctl login"; --config, else ` + EnvConfig + `, else $XDG_CONFIG_HOME/garoctl/config.yaml).
 
 Exit codes: 0 done, 1 the server said no (its message is printed), 2 usage or
-configuration error.`,
+configuration error; garoctl diff exits 0 without changes, 1 with changes, 2 or 3 on
+an error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -102,6 +115,7 @@ configuration error.`,
 	root.AddGroup(
 		&cobra.Group{ID: "setup", Title: "Connection:"},
 		&cobra.Group{ID: "res", Title: "Resources:"},
+		&cobra.Group{ID: "decl", Title: "Declarative policies:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
 		for _, c := range cmds {
@@ -111,7 +125,9 @@ configuration error.`,
 	}
 	add("setup", loginCommand(g), contextCommand(g), whoamiCommand(g), versionCommand(g))
 	add("res", policyCommand(g), groupCommand(g), regTokenCommand(g), agentCommand(g),
-		jobCommand(g), tokenCommand(g), auditCommand(g))
+		jobCommand(g), tokenCommand(g), auditCommand(g), topCommand(g))
+	add("decl", applyCommand(g), diffCommand(g))
+	add("res", getCommand(g))
 	root.SetHelpCommandGroupID("setup")
 	root.SetCompletionCommandGroupID("setup")
 	wrapArgs(root)

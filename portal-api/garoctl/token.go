@@ -112,9 +112,10 @@ func tokenListCommand(g *globals) *cobra.Command {
 
 func tokenRevokeCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke an API token: it stops working at once",
-		Args:  cobra.ExactArgs(1),
+		Use:               "revoke ID",
+		Short:             "Revoke an API token: it stops working at once",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeTokens,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {

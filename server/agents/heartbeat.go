@@ -48,6 +48,10 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		s.log.Warn("heartbeat entries ignored", "agent_id", a.ID, "count", len(ignored), "first", ignored[0])
 	}
 	now := s.now()
+	// An agent that was live and reports the same state and provider changes nothing that
+	// settling after the heartbeat would see: the settle before it is enough.
+	sameStanding := a.State == req.State && (req.Provider == "" || req.Provider == a.Provider) &&
+		a.LastSeenAt.After(now.Add(-s.cfg.Offline))
 	summary := inventory{Runners: map[string]int64{}, Jobs: map[string]int64{}}
 	rows := make([]store.Runner, len(req.Runners))
 	for i, r := range req.Runners {
@@ -89,11 +93,17 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		if err := tx.RenewLeases(ctx, a.ID, now.Add(s.cfg.Offline)); err != nil {
 			return err
 		}
-		kept, err := s.claimable(ctx, tx, a, rows)
+		// The agent's rows, read once: for the claim check and for the diff that writes
+		// only what changed.
+		held, err := tx.RunnersOf(ctx, a.ID)
 		if err != nil {
 			return err
 		}
-		refused, err := tx.ReplaceRunners(ctx, a.ID, kept)
+		kept, err := s.claimable(ctx, tx, a, held, rows)
+		if err != nil {
+			return err
+		}
+		refused, err := tx.ReplaceRunnersOf(ctx, a.ID, held, kept)
 		if err != nil {
 			return err
 		}
@@ -122,8 +132,10 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		a.Provider, a.Serves = req.Provider, protocol.PolicyProvider(req.Provider)
 		s.publish(ctx, TopicAgent(a.ID))
 	}
-	if err := s.settle(ctx, a.AgentGroup); err != nil {
-		return nil, err
+	if !sameStanding {
+		if err := s.settle(ctx, a.AgentGroup); err != nil {
+			return nil, err
+		}
 	}
 	return &protocol.HeartbeatResponse{Intervals: s.Intervals(), Ignored: ignored}, nil
 }
@@ -139,7 +151,7 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 // Anything else is dropped: an agent must not take another group's runner rows. Rows of
 // other agents are guarded once more by the store (ReplaceRunners), and removal asks for
 // the server's own record of the runner (RemoveRunner), not for these rows.
-func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent, rows []store.Runner) ([]store.Runner, error) {
+func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent, held map[string]store.Runner, rows []store.Runner) ([]store.Runner, error) {
 	owned, err := tx.OwnedBy(ctx, []string{a.ID}, time.Time{})
 	if err != nil {
 		return nil, err
@@ -147,10 +159,6 @@ func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent
 	ownedKeys := make(map[string]bool, len(owned))
 	for _, o := range owned {
 		ownedKeys[o.RepoKey] = true
-	}
-	held, err := tx.RunnersOf(ctx, a.ID)
-	if err != nil {
-		return nil, err
 	}
 	minted, err := tx.MintedFor(ctx, a.ID)
 	if err != nil {

@@ -48,10 +48,16 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	}
 	// The server's record of a runner is the proof its agent removes it with: a name on
 	// record for another agent is not minted again, which would take that record over.
+	fresh := false
 	if m, err := s.st.GetMinted(ctx, req.RunnerName); err == nil && m.AgentID != a.ID {
 		s.credentials.WithLabelValues("refused").Inc()
 		return nil, fmt.Errorf("runner name %s is taken by another runner: %w", req.RunnerName, store.ErrAlreadyExists)
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	} else if err != nil {
+		fresh = true
+	}
+	if err := s.admit(ctx, a, p, key, req.RunnerName, fresh); err != nil {
 		return nil, err
 	}
 	// The record comes first, without GitHub's id: a server that dies (or loses the
@@ -66,6 +72,13 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)
 	if err != nil {
 		s.credentials.WithLabelValues("failed").Inc()
+		// Give the runner's room back: nothing was born. A name on record before this
+		// call keeps its record.
+		if fresh {
+			if ferr := s.st.ForgetMinted(context.WithoutCancel(ctx), []string{req.RunnerName}); ferr != nil {
+				s.log.Warn("forget the reservation of a runner not minted failed", "runner", req.RunnerName, "repo", key, "err", ferr)
+			}
+		}
 		return nil, fmt.Errorf("credentials for runner %s of %s/%s: %w", req.RunnerName, key, p.Name, err)
 	}
 	s.credentials.WithLabelValues("minted").Inc()

@@ -155,7 +155,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 		}),
 		credentials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "garo_agent_runner_credentials_total",
-			Help: "Runner credentials asked for by agents, by outcome (minted, refused, failed).",
+			Help: "Runner credentials asked for by agents, by outcome (minted, refused, failed, quota_full).",
 		}, []string{"outcome"}),
 		swept: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "garo_agent_unreported_runners_total",

@@ -191,6 +191,7 @@ type matrix struct {
 	// regToken is a registration token of acme's spare group with uses to spare.
 	regToken string
 	tokenID  string
+	quotaID  string
 	// victims are the resources the DELETE cells delete, made again once deleted.
 	victims map[string]string
 	made    int // victims made, for unique names
@@ -266,6 +267,11 @@ func newMatrix(t *testing.T, b testdb.Backend) *matrix {
 		t.Fatal(err)
 	}
 	m.tokenID = expired.ID
+	q, err := e.admin.CreateQuota(ctx, portalapi.QuotaRequest{Kind: portalapi.QuotaKindOwnerPrefix, Subject: "acme/", MaxRunners: int64Ptr(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.quotaID = q.ID
 
 	m.creds = []cred{
 		{name: "none", kind: "none"},
@@ -423,6 +429,8 @@ func (m *matrix) fill(r route, v variant) string {
 	switch {
 	case strings.HasPrefix(r.path, "/api/v1/tokens/"):
 		params["id"] = m.tokenID
+	case strings.HasPrefix(r.path, "/api/v1/quotas/"):
+		params["id"] = m.quotaID
 	case strings.HasPrefix(r.path, "/api/v1/agents/"):
 		params["id"] = m.agents[o].id
 	case strings.Contains(r.path, "/registration-tokens/"):
@@ -504,6 +512,17 @@ func (m *matrix) victim(r route, o variant) map[string]string {
 		}
 		m.victims[key] = id
 		return map[string]string{"id": id}
+	case strings.HasPrefix(r.path, "/api/v1/quotas/"):
+		if !made {
+			m.made++
+			q, err := e.admin.CreateQuota(ctx, portalapi.QuotaRequest{Kind: portalapi.QuotaKindOwnerPrefix, Subject: fmt.Sprintf("%s/victim-%d", o, m.made)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id = q.ID
+		}
+		m.victims[key] = id
+		return map[string]string{"id": id}
 	}
 	t.Fatalf("DELETE %s: no victim for the matrix to delete: add one", r.path)
 	return nil
@@ -530,6 +549,11 @@ func (m *matrix) body(r route, v variant) (any, bool) {
 		return map[string]any{"description": "matrix"}, true
 	case "createRegistrationToken":
 		return portalapi.RegistrationTokenRequest{}, true
+	case "createQuota":
+		m.made++
+		return portalapi.QuotaRequest{Kind: portalapi.QuotaKindOwnerPrefix, Subject: fmt.Sprintf("%s/matrix-%d", o, m.made), MaxRunners: int64Ptr(3)}, true
+	case "replaceQuota":
+		return portalapi.QuotaRequest{MaxRunners: int64Ptr(10)}, true
 	case "createToken":
 		return portalapi.TokenRequest{Name: "matrix", Scopes: []string{portalapi.ScopePoliciesRead}}, true
 	case "POST /register":
@@ -611,3 +635,5 @@ func (fakeMinter) FindByName(context.Context, string, string, string) (*githubap
 func (fakeMinter) Get(context.Context, string, string, int64) (*githubapp.Runner, error) {
 	return nil, githubapp.ErrNotFound
 }
+
+func int64Ptr(v int64) *int64 { return &v }

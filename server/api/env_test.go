@@ -21,6 +21,7 @@ import (
 	"github.com/garo-dev/garo/server/groups"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/policy"
+	"github.com/garo-dev/garo/server/quotas"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 )
@@ -83,6 +84,9 @@ func withServices(d api.Deps) api.Deps {
 	}
 	if d.Groups == nil {
 		d.Groups = groups.NewService(d.Store)
+	}
+	if d.Quotas == nil {
+		d.Quotas = quotas.NewService(d.Store)
 	}
 	if d.Tokens == nil {
 		d.Tokens = auth.NewTokens(d.Store)

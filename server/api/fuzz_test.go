@@ -148,7 +148,7 @@ func FuzzAgentProtocol(f *testing.F) {
 			}
 			path, payload = path+body, ""
 		}
-		if _, err := url.ParseRequestURI(path); err != nil {
+		if _, err := url.ParseRequestURI(path); err != nil || !validTarget(path) {
 			return
 		}
 		token := ""
@@ -160,4 +160,15 @@ func FuzzAgentProtocol(f *testing.F) {
 			t.Fatalf("%s %s %q: %d %s", c.method, path, body, rec.Code, rec.Body)
 		}
 	})
+}
+
+// validTarget reports whether path can stand in an HTTP request line: no spaces or control
+// characters (RFC 9112 3.2), which no client can send and httptest.NewRequest panics on.
+func validTarget(path string) bool {
+	for i := 0; i < len(path); i++ {
+		if path[i] <= ' ' || path[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }

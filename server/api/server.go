@@ -24,6 +24,7 @@ import (
 	"github.com/garo-dev/garo/server/groups"
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/policy"
+	"github.com/garo-dev/garo/server/quotas"
 	"github.com/garo-dev/garo/server/store"
 )
 
@@ -40,8 +41,10 @@ type Deps struct {
 	Auth     *auth.Authenticator
 	Policies *policy.Service
 	Groups   *groups.Service
-	Tokens   *auth.Tokens
-	Jobs     *jobs.Query
+	// Quotas serves the admin routes of quotas (team and agent-group limits).
+	Quotas *quotas.Service
+	Tokens *auth.Tokens
+	Jobs   *jobs.Query
 	// Agents serves the agent protocol under protocol.PathPrefix and the portal's agent
 	// routes.
 	Agents *agents.Service
@@ -74,7 +77,7 @@ func (d Deps) check() error {
 	var errs []error
 	for name, missing := range map[string]bool{
 		"Store": d.Store == nil, "Log": d.Log == nil, "MaxBodyBytes": d.MaxBodyBytes <= 0,
-		"Auth": d.Auth == nil, "Policies": d.Policies == nil, "Groups": d.Groups == nil,
+		"Auth": d.Auth == nil, "Policies": d.Policies == nil, "Groups": d.Groups == nil, "Quotas": d.Quotas == nil,
 		"Tokens": d.Tokens == nil, "Jobs": d.Jobs == nil, "Agents": d.Agents == nil,
 		"Webhook": d.Webhook == nil, "Metrics": d.Metrics == nil,
 	} {
@@ -94,6 +97,7 @@ type server struct {
 	auth     *auth.Authenticator
 	policies *policy.Service
 	groups   *groups.Service
+	quotas   *quotas.Service
 	tokens   *auth.Tokens
 	jobs     *jobs.Query
 	agents   *agents.Service
@@ -110,7 +114,7 @@ func New(d Deps) (*echo.Echo, error) {
 	}
 	s := &server{
 		store: d.Store, log: d.Log, maxBody: d.MaxBodyBytes, version: d.Version,
-		auth: d.Auth, policies: d.Policies, groups: d.Groups, tokens: d.Tokens, jobs: d.Jobs,
+		auth: d.Auth, policies: d.Policies, groups: d.Groups, quotas: d.Quotas, tokens: d.Tokens, jobs: d.Jobs,
 		agents: d.Agents, agentCert: d.RequireAgentClientCert,
 	}
 	limit := DefaultAuthLimit
@@ -169,6 +173,11 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.GET("/tokens/:id", s.getToken, admin)
 	v1.DELETE("/tokens/:id", s.deleteToken, admin)
 	v1.GET("/audit-events", s.listAuditEvents, admin)
+	v1.GET("/quotas", s.listQuotas, admin)
+	v1.POST("/quotas", s.createQuota, admin, jsonBody)
+	v1.GET("/quotas/:id", s.getQuota, admin)
+	v1.PUT("/quotas/:id", s.replaceQuota, admin, jsonBody)
+	v1.DELETE("/quotas/:id", s.deleteQuota, admin)
 
 	v1.GET("/agents", s.listAgents, agentsRead)
 	v1.GET("/agents/:id", s.getAgent, agentsRead)

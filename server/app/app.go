@@ -32,6 +32,7 @@ import (
 	"github.com/garo-dev/garo/server/jobs"
 	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/policy"
+	"github.com/garo-dev/garo/server/quotas"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/server/webhook"
@@ -174,6 +175,7 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		Auth:     auth.NewAuthenticator(st, time.Now),
 		Policies: policy.NewService(st),
 		Groups:   groups.NewService(st),
+		Quotas:   quotas.NewService(st),
 		Tokens:   auth.NewTokens(st),
 		Jobs:     jobs.NewQuery(st),
 		Agents:   agentSvc,

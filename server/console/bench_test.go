@@ -38,37 +38,8 @@ const (
 func BenchmarkFiftyConsoles(b *testing.B) {
 	s := serverproc.Start(b, serverproc.Build(b))
 	c := &http.Client{Timeout: 30 * time.Second}
-	call := func(method, path string, body any) {
-		var r io.Reader
-		if body != nil {
-			raw, _ := json.Marshal(body)
-			r = bytes.NewReader(raw)
-		}
-		req, err := http.NewRequest(method, s.URL+path, r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+s.AdminToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			b.Fatalf("%s %s: %d", method, path, resp.StatusCode)
-		}
-	}
-	for i := range 20 {
-		call("POST", "/api/v1/repos/acme/web/policies", map[string]any{
-			"name": fmt.Sprintf("p%d", i), "labels": []string{fmt.Sprintf("l%d", i)}, "max_runners": 2,
-			"provider": "docker", "runner": map[string]any{"image": "img:1"},
-		})
-	}
-	for i := range 200 {
-		sendJob(b, c, s, int64(900_000+i), fmt.Sprintf("l%d", i%20))
-	}
+	call := caller(b, c, s)
+	seed(b, c, s, call)
 
 	since := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 	overview := []string{"/api/v1/agents", "/api/v1/jobs?state=queued&limit=500", "/api/v1/jobs?since=" + since + "&limit=500"}
@@ -105,6 +76,34 @@ func BenchmarkFiftyConsoles(b *testing.B) {
 	share := half*ov/overviewEvery.Seconds() + half*pol/refreshEvery.Seconds()
 	b.Logf("figure: %d open consoles (half on the overview, refreshed every %s, half on a policy's page, every %s) take %.2f%% of one core of garo-server; one refresh costs %.2f ms (overview) and %.2f ms (policy page) of server CPU",
 		consoles, overviewEvery, refreshEvery, 100*share, ov*1000, pol*1000)
+}
+
+// do makes one call of the portal API as s's admin; an error status is an error.
+func do(c *http.Client, s *serverproc.Server, method, path string, body any) error {
+	var r io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL+path, r)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.AdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+	}
+	return nil
 }
 
 // cpuSeconds reads process_cpu_seconds_total from the server's /metrics.

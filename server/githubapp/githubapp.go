@@ -105,6 +105,7 @@ type Client struct {
 	repos    map[string]repoInstall  // lower-case "owner/repo"
 	installs map[int64]*installation // by installation id
 	lookups  singleflight.Group      // one FindRepositoryInstallation per repo at a time
+	groups   groupCache              // organisation runner groups by name
 }
 
 type repoInstall struct {

@@ -82,3 +82,28 @@ func (NotConfigured) GetRunner(_ context.Context, owner, repo string, _ int64) (
 func notConfigured(op string) error {
 	return fmt.Errorf("%s: %w", op, ErrNotConfigured)
 }
+
+// ResolveRunnerGroup answers ErrNotConfigured.
+func (NotConfigured) ResolveRunnerGroup(_ context.Context, owner, _, name string, _ bool) (RunnerGroup, error) {
+	return RunnerGroup{}, notConfigured("resolve runner group " + name + " of " + owner)
+}
+
+// GenerateOrgJITConfig answers ErrNotConfigured.
+func (NotConfigured) GenerateOrgJITConfig(_ context.Context, owner, _, _ string, _ JITRequest) (*JITConfig, error) {
+	return nil, notConfigured("mint an organisation JIT runner config for " + owner)
+}
+
+// OrgRegistrationToken answers ErrNotConfigured.
+func (NotConfigured) OrgRegistrationToken(_ context.Context, owner, _ string) (*RegistrationToken, error) {
+	return nil, notConfigured("mint an organisation runner registration token for " + owner)
+}
+
+// RemoveOrgRunner answers ErrNotConfigured.
+func (NotConfigured) RemoveOrgRunner(_ context.Context, owner, _ string, _ int64) error {
+	return notConfigured("remove a runner of organisation " + owner)
+}
+
+// ListOrgRunners answers ErrNotConfigured.
+func (NotConfigured) ListOrgRunners(_ context.Context, owner, _ string) ([]Runner, error) {
+	return nil, notConfigured("list the runners of organisation " + owner)
+}

@@ -49,7 +49,9 @@ func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
 	if len(labels) == 0 {
 		// Every runner has all of no labels: such a job would match every policy.
 		// GitHub's workflow_job always names its runs-on; the webhook refuses null.
-		return nil, "the job asks for no labels"
+		// runs-on: {group: NAME} alone may arrive so: the queued event's runner_* fields
+		// are null (github/docs#12083), so the group is not known here.
+		return nil, "the job asks for no labels (a runs-on that names only a runner group cannot be matched: GitHub's queued event does not name the group; add the policy's labels to runs-on)"
 	}
 	if len(policies) == 0 {
 		return nil, "the repository has no enabled runner policy"
@@ -100,4 +102,29 @@ func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
 		return fits[i].p.Name < fits[j].p.Name
 	})
 	return fits[0].p, ""
+}
+
+// MatchGroup is Match for a job that may name a runner group (runs-on: {group: NAME},
+// with or without labels). A job naming a group goes only to organisation-level policies
+// of that group (GitHub compares group names without regard to case); without labels it
+// takes the group's most specific policy. A job naming no group is Match.
+func MatchGroup(group string, labels []string, policies []store.Policy) (*store.Policy, string) {
+	if group == "" {
+		return Match(labels, policies)
+	}
+	var in []store.Policy
+	for _, p := range policies {
+		if p.AtOrganization() && strings.EqualFold(p.RunnerGroup, group) {
+			in = append(in, p)
+		}
+	}
+	if len(in) == 0 {
+		return nil, fmt.Sprintf("no enabled policy registers its runners in runner group %q", group)
+	}
+	if len(labels) == 0 {
+		// Every runner of the group serves a job that asks only for the group: ask for
+		// the default platform, which every policy's runners carry.
+		labels = []string{spec.SelfHostedLabel}
+	}
+	return Match(labels, in)
 }

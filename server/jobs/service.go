@@ -42,12 +42,27 @@ type Event struct {
 	Name         string
 	WorkflowName string
 	Labels       []string
-	Conclusion   string
-	RunnerName   string
-	RunnerID     int64
-	HTMLURL      string
-	CreatedAt    time.Time
-	Source       string
+	// RunnerGroup is workflow_job.runner_group_name when GitHub sends one (runs-on:
+	// {group: NAME}); GitHub's docs say the runner_* fields are null while the job is
+	// queued (github/docs#12083), so it is often "".
+	RunnerGroup string
+	Conclusion  string
+	RunnerName  string
+	RunnerID    int64
+	HTMLURL     string
+	CreatedAt   time.Time
+	Source      string
+}
+
+// requestedGroup is the runner group the job asks for, as far as the event says: only a
+// waiting job's runner_group_name is the group it asks for; once a runner took it, the
+// field names that runner's group (the in_progress example of @octokit/webhooks-examples
+// carries "my runner group" with a repository runner's labels).
+func (ev Event) requestedGroup() string {
+	if ev.Action == "queued" || ev.Action == "waiting" {
+		return ev.RunnerGroup
+	}
+	return ""
 }
 
 // Delivery identifies the webhook delivery that carried an event.
@@ -240,7 +255,7 @@ func (s *Service) newJob(ctx context.Context, tx *store.Store, ev Event, now tim
 		created := ev.CreatedAt.UTC()
 		job.GitHubCreatedAt = &created
 	}
-	if p, reason := Match(ev.Labels, policies); p != nil {
+	if p, reason := MatchGroup(ev.requestedGroup(), ev.Labels, policies); p != nil {
 		job.PolicyID, job.PolicyName, job.MatchedAt = p.ID, p.Name, &now
 	} else {
 		job.UnmatchedReason = reason

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 )
@@ -191,6 +192,7 @@ func validateRequest(req *portalapi.PolicyRequest) error {
 		errs.add("provider", `must be "docker" or "kubernetes", got %q`, req.Provider)
 	}
 	validateRunner(&errs, req.Provider, &req.Runner)
+	validateRegistration(&errs, req)
 	if len(req.Schedule) > maxWindows {
 		errs.add("schedule", "at most %d windows, got %d", maxWindows, len(req.Schedule))
 	}
@@ -204,6 +206,32 @@ func validateRequest(req *portalapi.PolicyRequest) error {
 		}
 	}
 	return errs.err()
+}
+
+// maxRunnerGroup bounds runner_group (GitHub does not document a limit; runner group
+// names in its REST description are free strings).
+const maxRunnerGroup = 100
+
+// validateRegistration checks registration_level and runner_group and fills their
+// defaults: repository level without a group, organisation level in "Default".
+func validateRegistration(errs *fieldErrors, req *portalapi.PolicyRequest) {
+	switch req.RegistrationLevel {
+	case "", portalapi.RegistrationRepository:
+		req.RegistrationLevel = portalapi.RegistrationRepository
+		if req.RunnerGroup != "" {
+			errs.add("runner_group", `is only allowed with registration_level "organization" (repository-level runners have no runner group), got %q`, req.RunnerGroup)
+		}
+	case portalapi.RegistrationOrganization:
+		g := req.RunnerGroup
+		switch {
+		case g == "":
+			req.RunnerGroup = portalapi.DefaultRunnerGroup
+		case len(g) > maxRunnerGroup || strings.TrimSpace(g) != g || strings.ContainsFunc(g, unicode.IsControl):
+			errs.add("runner_group", "must be the name of a GitHub runner group: 1-%d characters, no leading or trailing space, no control characters, got %q", maxRunnerGroup, g)
+		}
+	default:
+		errs.add("registration_level", `must be "repository" or "organization", got %q`, req.RegistrationLevel)
+	}
 }
 
 func validateLabels(errs *fieldErrors, labels []string) {

@@ -36,7 +36,14 @@ type GitHub interface {
 	RemoveRunner(ctx context.Context, owner, repo string, runnerID int64) error
 	ListRunners(ctx context.Context, owner, repo string) ([]githubapp.Runner, error)
 	GetRunner(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
+	// Organisation level (policies with registration_level "organization").
+	ResolveRunnerGroup(ctx context.Context, owner, repo, name string, public bool) (githubapp.RunnerGroup, error)
+	GenerateOrgJITConfig(ctx context.Context, owner, repo, groupName string, req githubapp.JITRequest) (*githubapp.JITConfig, error)
 }
+
+// ErrGroupDenied means that the policy's organisation runner group may not serve its
+// repository (or does not exist); the error text is the reason to show.
+var ErrGroupDenied = githubapp.ErrGroupDenied
 
 // Credentials let one runner join a repository. Exactly one of JITConfig and
 // RegistrationToken is set. They are secrets: String never shows them.
@@ -91,6 +98,9 @@ func (s *Service) Credentials(ctx context.Context, p *store.Policy, runnerName s
 		return nil, fmt.Errorf("runner name %q: must be 1-64 letters, digits, '.', '_' or '-'", runnerName)
 	}
 	c := &Credentials{RunnerName: runnerName, Ephemeral: p.Ephemeral}
+	if p.AtOrganization() {
+		return s.orgCredentials(ctx, p, c)
+	}
 	if p.Ephemeral && !s.cfg.NoJIT {
 		// A JIT runner gets exactly the labels asked for, none added by GitHub: ask for the
 		// whole set the matcher uses (self-hosted, OS, architecture, the policy's labels).
@@ -113,6 +123,32 @@ func (s *Service) Credentials(ctx context.Context, p *store.Policy, runnerName s
 		return nil, fmt.Errorf("mint registration token for %s on %s: %w", runnerName, p.Repository(), err)
 	}
 	c.Kind, c.RegistrationToken, c.ExpiresAt = KindRegistrationToken, tok.Token, tok.ExpiresAt
+	return c, nil
+}
+
+// orgCredentials mints a JIT configuration in the organisation runner group of p, after
+// checking that the group may serve p's repository. The repository's visibility is not
+// known here, so it counts as private: a public repository in a group without
+// allows_public_repositories is refused by GitHub when the job is assigned, not here.
+func (s *Service) orgCredentials(ctx context.Context, p *store.Policy, c *Credentials) (*Credentials, error) {
+	if !p.Ephemeral || s.cfg.NoJIT {
+		// A self-registering runner would need the organisation's URL and the group in its
+		// config.sh arguments, which the agent protocol does not carry yet.
+		return nil, fmt.Errorf("mint credentials for %s on %s: organisation-level policies need ephemeral JIT runners (registration tokens are repository-level only for now)", c.RunnerName, p.Repository())
+	}
+	g, err := s.gh.ResolveRunnerGroup(ctx, p.Owner, p.Repo, p.RunnerGroup, false)
+	if err != nil {
+		return nil, fmt.Errorf("mint jit config for %s on %s: %w", c.RunnerName, p.Repository(), err)
+	}
+	labels := spec.RunnerLabels(p.Labels)
+	c.Labels = labels
+	jit, err := s.gh.GenerateOrgJITConfig(ctx, p.Owner, p.Repo, p.RunnerGroup, githubapp.JITRequest{
+		Name: c.RunnerName, Labels: labels, RunnerGroupID: g.ID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mint organisation jit config for %s on %s (runner group %q): %w", c.RunnerName, p.Repository(), p.RunnerGroup, err)
+	}
+	c.Kind, c.RunnerID, c.JITConfig = KindJIT, jit.RunnerID, jit.EncodedJITConfig
 	return c, nil
 }
 

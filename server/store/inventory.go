@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
@@ -37,31 +38,22 @@ const chunkSize = 500
 // and returned, unrecorded: no heartbeat moves or overwrites a runner of another group, of
 // another repository, or of a repository its agent does not own. Call it inside a Tx.
 //
-// Rows that a heartbeat reports unchanged (an agent's inventory is mostly the same from one
-// heartbeat to the next) keep their row and only get its updated_at, in one statement:
-// only new, changed and gone runners are written (issue 15: a heartbeat of 5,000 runners
-// rewrote 5,000 rows).
+// Only new, changed and gone runners are written (issue 15: a heartbeat of 5,000 runners
+// rewrote 5,000 rows, then touched them all): a row's updated_at is when its agent last
+// reported it changed; when the agent last reported at all is its last_seen_at.
 func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Runner) ([]string, error) {
-	var mine []Runner
-	if err := s.conn(ctx).Where("agent_id = ?", agentID).Find(&mine).Error; err != nil {
+	old, err := s.RunnersOf(ctx, agentID)
+	if err != nil {
 		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
 	}
-	old := make(map[string]Runner, len(mine))
-	for _, r := range mine {
-		old[r.Name] = r
-	}
+	return s.ReplaceRunnersOf(ctx, agentID, old, runners)
+}
+
+// ReplaceRunnersOf is ReplaceRunners for a caller that has just read agentID's rows, old
+// (RunnersOf, in the same Tx).
+func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[string]Runner, runners []Runner) ([]string, error) {
 	for i := range runners {
 		runners[i].AgentID = agentID
-	}
-	// Unchanged rows are touched in one UPDATE when they share one updated_at (a
-	// heartbeat's are all its time); otherwise everything is rewritten.
-	touch, one := time.Time{}, true
-	for i, r := range runners {
-		if i == 0 {
-			touch = r.UpdatedAt
-		} else if !r.UpdatedAt.Equal(touch) {
-			one = false
-		}
 	}
 	reported := make(map[string]bool, len(runners))
 	var fresh []Runner // new names, and rows that changed
@@ -72,14 +64,14 @@ func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Ru
 		if !ok {
 			newNames = append(newNames, r.Name)
 		}
-		if !ok || !one || !sameRunner(o, r) {
+		if !ok || !sameRunner(o, r) {
 			fresh = append(fresh, r)
 		}
 	}
 	var gone []string // rows of agentID not reported, or reported changed
-	for _, o := range mine {
-		if !reported[o.Name] {
-			gone = append(gone, o.Name)
+	for name := range old {
+		if !reported[name] {
+			gone = append(gone, name)
 		}
 	}
 	for _, r := range fresh {
@@ -87,13 +79,9 @@ func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Ru
 			gone = append(gone, r.Name)
 		}
 	}
+	slices.Sort(gone) // the same order of locks from one heartbeat to the next
 	for chunk := range slices.Chunk(gone, chunkSize) {
 		if err := s.conn(ctx).Where("agent_id = ? AND name IN ?", agentID, chunk).Delete(&Runner{}).Error; err != nil {
-			return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
-		}
-	}
-	if len(fresh) < len(runners) {
-		if err := s.conn(ctx).Model(&Runner{}).Where("agent_id = ?", agentID).UpdateColumn("updated_at", touch).Error; err != nil {
 			return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
 		}
 	}
@@ -200,16 +188,32 @@ func (s *Store) adoptable(ctx context.Context, agentID string, others []Runner) 
 	return out, nil
 }
 
-// RunnersOf returns the runners agentID reported last, by name: their names and
-// repositories only.
+// RunnersOf returns the runners agentID reported last, by name, every column read. The
+// rows are scanned by hand: a heartbeat reads up to 10,000 of them, and reflection cost
+// more than the query (issue 15).
 func (s *Store) RunnersOf(ctx context.Context, agentID string) (map[string]Runner, error) {
-	var rows []Runner
-	if err := s.conn(ctx).Select("name, repo_key").Where("agent_id = ?", agentID).Find(&rows).Error; err != nil {
+	rows, err := s.conn(ctx).Raw(`SELECT name, repo_key, policy, provider_id, runner_id, state, job_id, reason,
+		created_at, updated_at, running_since FROM runners WHERE agent_id = ?`, agentID).Rows()
+	if err != nil {
 		return nil, fmt.Errorf("runners of agent %s: %w", agentID, err)
 	}
-	out := make(map[string]Runner, len(rows))
-	for _, r := range rows {
+	defer func() { _ = rows.Close() }()
+	out := map[string]Runner{}
+	for rows.Next() {
+		r := Runner{AgentID: agentID}
+		var since sql.NullTime
+		if err := rows.Scan(&r.Name, &r.RepoKey, &r.Policy, &r.ProviderID, &r.RunnerID, &r.State, &r.JobID, &r.Reason,
+			&r.CreatedAt, &r.UpdatedAt, &since); err != nil {
+			return nil, fmt.Errorf("runners of agent %s: %w", agentID, err)
+		}
+		if since.Valid {
+			at := since.Time
+			r.RunningSince = &at
+		}
 		out[r.Name] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("runners of agent %s: %w", agentID, err)
 	}
 	return out, nil
 }

@@ -10,8 +10,9 @@ import (
 
 // TestReplaceRunnersWritesOnlyTheDifference: a second heartbeat that reports one runner
 // unchanged, one changed and one new, and leaves one out, ends with exactly the reported
-// rows: the unchanged one with the new updated_at and its other fields kept, the changed one
-// rewritten, the new one added, the left-out one gone.
+// rows: the unchanged one not written at all (its updated_at is still the first
+// heartbeat's), the changed one rewritten, the new one added, the left-out one gone. The
+// rows RunnersOf scans by hand are the rows GetRunner reads, column for column.
 func TestReplaceRunnersWritesOnlyTheDifference(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
@@ -59,8 +60,8 @@ func TestReplaceRunnersWritesOnlyTheDifference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !k.UpdatedAt.Equal(t1) || k.State != "busy" || k.JobID != 42 || k.RunnerID != 7 || k.ProviderID != "c1" || k.RunningSince == nil {
-			t.Errorf("unchanged runner after the second heartbeat: %+v; want its fields kept and updated_at %s", k, t1)
+		if !k.UpdatedAt.Equal(t0) || k.State != "busy" || k.JobID != 42 || k.RunnerID != 7 || k.ProviderID != "c1" || k.RunningSince == nil {
+			t.Errorf("unchanged runner after the second heartbeat: %+v; want it unwritten, updated_at %s", k, t0)
 		}
 		c, err := st.GetRunner(ctx, "change")
 		if err != nil {
@@ -73,10 +74,27 @@ func TestReplaceRunnersWritesOnlyTheDifference(t *testing.T) {
 		if err != nil || n.State != "creating" || n.AgentID != "a1" {
 			t.Errorf("new runner: %+v, %v", n, err)
 		}
+		for name, r := range got {
+			want, err := st.GetRunner(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameRow(r, *want) {
+				t.Errorf("RunnersOf[%s] = %+v; GetRunner reads %+v", name, r, *want)
+			}
+		}
 		// An empty report removes them all.
 		replace(t1.Add(time.Second))
 		if got, err := st.RunnersOf(ctx, "a1"); err != nil || len(got) != 0 {
 			t.Errorf("rows after an empty heartbeat: %v, %v", got, err)
 		}
 	})
+}
+
+// sameRow compares two rows of runners, times by instant.
+func sameRow(a, b store.Runner) bool {
+	times := a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt) &&
+		(a.RunningSince == nil) == (b.RunningSince == nil) && (a.RunningSince == nil || a.RunningSince.Equal(*b.RunningSince))
+	a.CreatedAt, a.UpdatedAt, a.RunningSince = b.CreatedAt, b.UpdatedAt, b.RunningSince
+	return times && a == b
 }

@@ -53,13 +53,18 @@ func loadMigrations(driver string) ([]migration, error) {
 	}
 	sort.Strings(names)
 	out := make([]migration, 0, len(names))
-	for i, name := range names {
+	last := 0
+	for _, name := range names {
 		base := strings.TrimSuffix(path.Base(name), ".sql")
 		num, label, ok := strings.Cut(base, "_")
 		version, err := strconv.Atoi(num)
-		if !ok || err != nil || version != i+1 {
-			return nil, fmt.Errorf("migration %s: want the name %04d_<name>.sql", name, i+1)
+		// Numbers are handed out to branches in advance, so a gap (a number whose branch
+		// has not landed yet) is allowed; a number twice is not. Each missing migration is
+		// applied once, whenever it lands (migrate looks up every version).
+		if !ok || err != nil || len(num) != 4 || version <= last {
+			return nil, fmt.Errorf("migration %s: want the name NNNN_<name>.sql, numbered above %04d", name, last)
 		}
+		last = version
 		raw, err := migrationFiles.ReadFile(name)
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", name, err)
@@ -134,11 +139,15 @@ func migrate(ctx context.Context, db *gorm.DB, driver string, now time.Time) ([]
 		if err := tx.Order("version").Find(&done).Error; err != nil {
 			return fmt.Errorf("read schema_migrations: %w", err)
 		}
+		known := make(map[int]bool, len(migrations))
+		for _, m := range migrations {
+			known[m.Version] = true
+		}
 		have := make(map[int]bool, len(done))
 		for _, m := range done {
 			have[m.Version] = true
-			if m.Version > len(migrations) {
-				return fmt.Errorf("database schema is at version %d but this garo-server knows only %d: upgrade garo-server", m.Version, len(migrations))
+			if !known[m.Version] {
+				return fmt.Errorf("database schema has migration %d, which this garo-server does not know: upgrade garo-server", m.Version)
 			}
 		}
 		for _, m := range migrations {

@@ -35,9 +35,13 @@ type Policy struct {
 	Provider         string
 	RunnerSpec       JSONText
 	Schedule         JSONText // JSON array of spec.ScheduleWindow
-	Version          int64
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// RegistrationLevel is "repository" or "organization" (migration 0016); RunnerGroup
+	// is the GitHub runner group's name at organisation level, "" at repository level.
+	RegistrationLevel string
+	RunnerGroup       string
+	Version           int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // defaults fills the columns that may not be NULL.
@@ -45,7 +49,19 @@ func (p *Policy) defaults() {
 	if len(p.Schedule) == 0 {
 		p.Schedule = JSONText("[]")
 	}
+	if p.RegistrationLevel == "" {
+		p.RegistrationLevel = LevelRepository
+	}
 }
+
+// Registration levels stored in policies.registration_level (portal-api's values).
+const (
+	LevelRepository   = "repository"
+	LevelOrganization = "organization"
+)
+
+// AtOrganization reports whether the policy's runners register at organisation level.
+func (p *Policy) AtOrganization() bool { return p.RegistrationLevel == LevelOrganization }
 
 // Decoded is the JSON columns of a policy, decoded; Labels is never nil, Schedule never nil.
 type Decoded struct {

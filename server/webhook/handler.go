@@ -213,7 +213,7 @@ func parseWorkflowJob(body []byte) (jobs.Event, error) {
 	}
 	return jobs.Event{
 		Action: p.GetAction(), Status: j.GetStatus(), JobID: j.GetID(), RunID: j.GetRunID(), Owner: owner, Repo: name,
-		Name: j.GetName(), WorkflowName: j.GetWorkflowName(), Labels: labels, Conclusion: j.GetConclusion(),
+		Name: j.GetName(), WorkflowName: j.GetWorkflowName(), Labels: labels, RunnerGroup: j.GetRunnerGroupName(), Conclusion: j.GetConclusion(),
 		RunnerName: j.GetRunnerName(), RunnerID: j.GetRunnerID(), HTMLURL: j.GetHTMLURL(),
 		CreatedAt: j.GetCreatedAt().Time, Source: jobs.SourceWebhook,
 	}, nil

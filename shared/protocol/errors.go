@@ -19,6 +19,7 @@ const (
 	CodeUnavailable    = "unavailable"     // 503: GitHub cannot be reached, or the server has no GitHub credentials; Retry-After says when
 	CodeRateLimited    = "rate_limited"    // 429: too many failed authentications from the agent's address; Retry-After says when
 	CodeGitHubLimit    = "github_limit"    // 503: GitHub's rate limit; Retry-After says when
+	CodeQuotaFull      = "quota_full"      // 409 on credentials: a quota (a team's, an agent group's) has no room for the runner now; try again later
 	CodeGitHubError    = "github_error"    // 502: GitHub refused the server (App not installed, bad credentials, unknown repository); retry with backoff
 )
 
@@ -38,6 +39,10 @@ var (
 	// ErrNotFound: 404, what the call names does not exist (a missing or disabled policy,
 	// or a route an older server lacks).
 	ErrNotFound = errors.New("not found")
+	// ErrQuotaFull: 409 quota_full, a quota that covers the runner (an administrator's
+	// limit on a team or an agent group) has no room now: hold the runner back and ask
+	// again later; it is no failure of the policy.
+	ErrQuotaFull = errors.New("quota full")
 )
 
 // answers pairs each sentinel with the answer that carries it.
@@ -50,6 +55,7 @@ var answers = []struct {
 	{ErrNotOwner, http.StatusForbidden, CodeNotOwner},
 	{ErrRunnerBusy, http.StatusConflict, CodeRunnerBusy},
 	{ErrNotFound, http.StatusNotFound, CodeNotFound},
+	{ErrQuotaFull, http.StatusConflict, CodeQuotaFull},
 }
 
 // Answer returns the status and code the server answers err with when err is (or wraps)
@@ -77,6 +83,8 @@ func Sentinel(status int, code string) error {
 		return ErrNotOwner
 	case (status == http.StatusConflict || status == http.StatusUnprocessableEntity) && code == CodeRunnerBusy:
 		return ErrRunnerBusy
+	case status == http.StatusConflict && code == CodeQuotaFull:
+		return ErrQuotaFull
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ type Browser struct {
 // New starts a headless Chromium until the test ends and returns its one tab. Uncaught
 // exceptions and console errors of the page (Content-Security-Policy violations among
 // them) are collected: Problems returns them.
-func New(t *testing.T) *Browser {
+func New(t testing.TB) *Browser {
 	t.Helper()
 	exe := find()
 	if exe == "" {

@@ -623,6 +623,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/quotas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List quotas
+         * @description Lists every quota with what its live runners hold now (`in_use`). Needs scope `admin`.
+         */
+        get: operations["listQuotas"];
+        put?: never;
+        /**
+         * Create a quota
+         * @description Caps what the runners of a team (`kind: owner_prefix`, `subject` a prefix of
+         *     "owner/name") or of an agent group (`kind: agent_group`, `subject` the group's name)
+         *     hold at once: runners, and the CPU and memory their policies request in total. A limit
+         *     left out is no limit. One quota per kind and subject (409 for a second). Runner
+         *     credentials are minted only while every quota that covers the runner has room.
+         *     Needs scope `admin`; audited as `quota.create`.
+         */
+        post: operations["createQuota"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/quotas/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The quota's `id`. */
+                id: components["parameters"]["QuotaID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a quota
+         * @description One quota with what its live runners hold now. Needs scope `admin`.
+         */
+        get: operations["getQuota"];
+        /**
+         * Replace a quota's limits
+         * @description Sets the limits and description; a limit left out is no limit. `kind` and `subject`
+         *     may be given only as they are (400 otherwise). A limit under what the runners hold now
+         *     stops no runner: no new one is admitted until they are under it. Needs scope `admin`;
+         *     audited as `quota.update`.
+         */
+        put: operations["replaceQuota"];
+        post?: never;
+        /**
+         * Delete a quota
+         * @description Removes the quota; its runners are limited by it no more. Needs scope `admin`; audited as `quota.delete`.
+         */
+        delete: operations["deleteQuota"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit-events": {
         parameters: {
             query?: never;
@@ -708,6 +771,23 @@ export interface components {
          */
         PolicyAgentGroup: string;
         /**
+         * @description Where the policy's runners register on GitHub. `repository`: in the policy's
+         *     repository (the App needs the repository permission "Administration: read and
+         *     write"). `organization`: in the repository owner's organisation, in the runner group
+         *     `runner_group` (the App needs the organisation permission "Self-hosted runners: read
+         *     and write"); the group must give the repository access, or the policy's jobs stay
+         *     queued with a reason naming the group and the repository (docs/github.md).
+         * @default repository
+         * @enum {string}
+         */
+        PolicyRegistrationLevel: "repository" | "organization";
+        /**
+         * @description The GitHub runner group, by name, of an organisation-level policy; `Default` when
+         *     left out. Not allowed at repository level (400 on `runner_group`). Jobs asking
+         *     `runs-on: {group: NAME}` match only policies of that group.
+         */
+        PolicyRunnerGroup: string;
+        /**
          * @description Disabled policies keep their settings but get no new runners.
          * @default true
          */
@@ -759,6 +839,8 @@ export interface components {
             provider: components["schemas"]["Provider"];
             runner: components["schemas"]["RunnerSpec"];
             schedule?: components["schemas"]["PolicySchedule"];
+            registration_level?: components["schemas"]["PolicyRegistrationLevel"];
+            runner_group?: components["schemas"]["PolicyRunnerGroup"];
         };
         /**
          * @description The body of a policy replacement (PUT): the same members as PolicyCreate, but `name`
@@ -791,6 +873,8 @@ export interface components {
             provider: components["schemas"]["Provider"];
             runner: components["schemas"]["RunnerSpec"];
             schedule?: components["schemas"]["PolicySchedule"];
+            registration_level?: components["schemas"]["PolicyRegistrationLevel"];
+            runner_group?: components["schemas"]["PolicyRunnerGroup"];
         };
         /**
          * @description A JSON merge patch (RFC 7396) of a PolicyRequest. Every member is optional. `null`
@@ -823,6 +907,9 @@ export interface components {
             runner?: components["schemas"]["RunnerSpecPatch"];
             /** @description Replaces the whole list of windows; null removes them. */
             schedule?: components["schemas"]["ScheduleWindow"][] | null;
+            /** @enum {string|null} */
+            registration_level?: "repository" | "organization" | null;
+            runner_group?: string | null;
         };
         /**
          * @description Overrides the policy's `min_idle` on `days` (mon..sun; none means every day) from
@@ -985,6 +1072,7 @@ export interface components {
          *           "min_idle": 0
          *         }
          *       ],
+         *       "registration_level": "repository",
          *       "version": 3,
          *       "created_at": "2026-11-02T09:15:04Z",
          *       "updated_at": "2026-11-20T16:41:27.118Z",
@@ -1009,6 +1097,8 @@ export interface components {
             provider: components["schemas"]["Provider"];
             runner: components["schemas"]["RunnerSpec"];
             schedule: components["schemas"]["PolicySchedule"];
+            registration_level: components["schemas"]["PolicyRegistrationLevel"];
+            runner_group?: components["schemas"]["PolicyRunnerGroup"];
             /** Format: int64 */
             readonly version: number;
             /** Format: date-time */
@@ -1508,6 +1598,56 @@ export interface components {
             /** @description The secret to send as `Authorization: Bearer <token>`. */
             readonly token: string;
         };
+        /** @description A quota to create, or the limits to give it. A limit left out is no limit. */
+        QuotaRequest: {
+            /** @enum {string} */
+            kind?: "owner_prefix" | "agent_group";
+            /** @description An owner prefix (any case; stored lower-cased) or an agent group's name. */
+            subject?: string;
+            /**
+             * Format: int64
+             * @description The most runners at once.
+             */
+            max_runners?: number;
+            /** @description The most CPU the runners' policies request in total, as a runner spec's quantity ("16", "500m"). */
+            cpu?: string;
+            /** @description The most memory the runners' policies request in total ("64Gi", "512Mi"). */
+            memory?: string;
+            description?: string;
+        };
+        /**
+         * @description What the live runners within a quota hold now (runners minted and not yet reported,
+         *     and runners in agents' inventories); CPU and memory as their policies request.
+         */
+        QuotaUsage: {
+            /** Format: int64 */
+            runners: number;
+            /** Format: int64 */
+            cpu_milli: number;
+            /** Format: int64 */
+            memory_bytes: number;
+        };
+        /** @description A cap on what the runners of a team or of an agent group hold at once. */
+        Quota: {
+            readonly id: string;
+            /** @enum {string} */
+            kind: "owner_prefix" | "agent_group";
+            subject: string;
+            /** Format: int64 */
+            max_runners?: number;
+            cpu?: string;
+            memory?: string;
+            description: string;
+            in_use: components["schemas"]["QuotaUsage"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description Every quota. */
+        QuotaList: {
+            items: components["schemas"]["Quota"][];
+        };
         /** @description Every API token, without secrets. */
         TokenList: {
             items: components["schemas"]["Token"][];
@@ -1897,6 +2037,8 @@ export interface components {
          * @example default
          */
         GroupName: components["schemas"]["Name"];
+        /** @description The quota's `id`. */
+        QuotaID: string;
         /** @description The token ID (`id` of a Token), not its secret. */
         TokenID: string;
         /** @description The agent's ID (`id` of an Agent). */
@@ -3394,6 +3536,197 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listQuotas: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every quota. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createQuota: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuotaRequest"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["RequestTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getQuota: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /** @description The quota's `id`. */
+                id: components["parameters"]["QuotaID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The quota. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    replaceQuota: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /** @description The quota's `id`. */
+                id: components["parameters"]["QuotaID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuotaRequest"];
+            };
+        };
+        responses: {
+            /** @description The quota as it is now. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quota"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["RequestTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteQuota: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /** @description The quota's `id`. */
+                id: components["parameters"]["QuotaID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

@@ -360,16 +360,20 @@ async function policyPage(view, [owner, repo, name]) {
   try { read = await api(path); } catch (err) { append(view, [h("h1", { text: name }), errorBox(err)]); return null; }
   const props = h("dl", { class: "props" });
   const queue = h("div"), recent = h("div"), history = h("div");
+  const yamlView = h("pre", { id: "yaml", class: "yaml", tabindex: "0", "aria-label": "The policy as YAML" });
   append(view, [h("p", {}, link("#/policies", "Policies"), ` / ${owner}/${repo}`), h("h1", { text: name }), props,
     h("h2", { text: "Edit" }), editForm(path, read, (r) => { read = r; showProps(); }),
     h("h2", { text: "Queue" }), queue, h("h2", { text: "Recent jobs" }), recent,
-    can("admin") ? h("h2", { text: "History" }) : null, history]);
+    can("admin") ? h("h2", { text: "History" }) : null, history,
+    h("h2", { text: "YAML" }), h("p", { text: "The policy as a document garoctl reads (garoctl apply -f, policy create -f):" }),
+    yamlView]);
   function showProps() {
     const p = read.body;
     props.replaceChildren(...[["Repository", p.repository], ["Labels", chips(p.labels)], ["Idle / max runners", `${p.min_idle} / ${p.max_runners}`],
       ["Enabled", String(p.enabled)], ["Ephemeral", String(p.ephemeral)], ["Idle grace", p.idle_grace], ["Provider", p.provider], ["Image", p.runner.image],
       ["Agent group", p.agent_group], ["Serving", servingText(p)], ["Version", `${p.version} (ETag ${read.etag})`], ["Updated", when(p.updated_at)]]
       .flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
+    yamlView.textContent = policyYAML(p);
   }
   showProps();
   return async () => {
@@ -386,6 +390,50 @@ async function policyPage(view, [owner, repo, name]) {
       history.replaceChildren(table(["Time", "Action", "By"], ev.map((e) => [when(e.time), e.action, e.actor]), "History"));
     }
   };
+}
+
+// POLICY_FIELDS are the fields of a policy document (portal-api/garoctl/policydoc.go: kind,
+// repository and the PolicyRequest's fields), in garoctl's order; a policy's other fields
+// (version, serving, times) are the server's, not the document's.
+const POLICY_FIELDS = ["name", "labels", "min_idle", "max_runners", "ephemeral", "idle_grace", "bootstrap_timeout", "agent_group", "enabled", "provider", "runner", "schedule"];
+
+// policyYAML is policy p as the YAML document garoctl policy get -o yaml prints and
+// garoctl apply / policy create -f read. Strings are double-quoted in JSON's escapes, which
+// YAML reads the same way, so no value can change its meaning (a "yes", a "1", a colon).
+function policyYAML(p) {
+  const doc = { kind: "Policy", repository: p.repository };
+  for (const k of POLICY_FIELDS) if (p[k] !== undefined && p[k] !== null) doc[k] = p[k];
+  return yamlLines(doc, "").join("\n") + "\n";
+}
+
+function yamlScalar(v) { return typeof v === "string" ? JSON.stringify(v) : String(v); }
+function yamlEmpty(v) { return Array.isArray(v) ? "[]" : "{}"; }
+function yamlNested(v) { return v !== null && typeof v === "object" && Object.keys(v).length > 0; }
+
+// yamlLines is object o's entries in block style, each line prefixed with ind.
+function yamlLines(o, ind) {
+  const out = [];
+  for (const [k, v] of Object.entries(o)) {
+    if (v === null || v === undefined) continue;
+    if (!yamlNested(v)) {
+      out.push(`${ind}${k}: ${typeof v === "object" ? yamlEmpty(v) : yamlScalar(v)}`);
+    } else if (Array.isArray(v)) {
+      out.push(`${ind}${k}:`);
+      for (const item of v) out.push(...yamlItem(item, ind));
+    } else {
+      out.push(`${ind}${k}:`, ...yamlLines(v, ind + "  "));
+    }
+  }
+  return out;
+}
+
+// yamlItem is one list item at ind: "- value", or an object's lines under "- ".
+function yamlItem(item, ind) {
+  if (!yamlNested(item)) return [`${ind}- ${item !== null && typeof item === "object" ? yamlEmpty(item) : yamlScalar(item)}`];
+  if (Array.isArray(item)) return [`${ind}-`, ...item.flatMap((x) => yamlItem(x, ind + "  "))];
+  const lines = yamlLines(item, ind + "  ");
+  lines[0] = `${ind}- ${lines[0].slice(ind.length + 2)}`;
+  return lines;
 }
 
 function agentStateText(j) {
