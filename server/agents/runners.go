@@ -60,6 +60,15 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	if err := s.admit(ctx, a, p, key, req.RunnerName, fresh); err != nil {
 		return nil, err
 	}
+	// The record comes first, without GitHub's id: a server that dies (or loses the
+	// database) between GitHub's registration and its answer leaves a registration that
+	// the record lets the agent remove by name, and the sweep of unreported runners find.
+	// Without it, the chaos suite's outage left one for good.
+	if err := s.st.RecordMinted(ctx, store.MintedRunner{
+		Name: req.RunnerName, RepoKey: key, Policy: p.Name, AgentID: a.ID, MintedAt: s.now(),
+	}); err != nil {
+		return nil, err
+	}
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)
 	if err != nil {
 		s.credentials.WithLabelValues("failed").Inc()
