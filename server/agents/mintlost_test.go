@@ -2,7 +2,7 @@ package agents_test
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +10,7 @@ import (
 	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	"github.com/garo-dev/garo/server/agents"
+	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/protocol"
@@ -23,14 +24,14 @@ func (g lostAnswer) Credentials(ctx context.Context, p *store.Policy, name strin
 	if _, err := g.ghRunners.Credentials(ctx, p, name); err != nil {
 		return nil, err
 	}
-	return nil, errors.New("connection reset by peer")
+	return nil, fmt.Errorf("%w: connection reset by peer", githubapp.ErrUnavailable)
 }
 
 // A registration GitHub made for a mint whose answer was lost is the agent's to remove,
-// by name: the server's record of the runner is written before GitHub is asked. Before,
-// the record came after GitHub's answer, the server refused nothing but removed nothing
-// either ("no record: nothing to remove"), and the chaos suite's outage left one
-// registration for good (issue 14).
+// by name: the server's reservation of the runner is kept when GitHub's answer may have
+// been lost. Before, it was dropped with any failure, the server answered the removal
+// "no record: nothing to remove", and the chaos suite's outage left one registration
+// for good (issue 14).
 func TestRegistrationOfALostMintIsRemovable(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()

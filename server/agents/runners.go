@@ -7,6 +7,7 @@ import (
 	"regexp"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/githubapp"
 	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
@@ -60,21 +61,15 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	if err := s.admit(ctx, a, p, key, req.RunnerName, fresh); err != nil {
 		return nil, err
 	}
-	// The record comes first, without GitHub's id: a server that dies (or loses the
-	// database) between GitHub's registration and its answer leaves a registration that
-	// the record lets the agent remove by name, and the sweep of unreported runners find.
-	// Without it, the chaos suite's outage left one for good.
-	if err := s.st.RecordMinted(ctx, store.MintedRunner{
-		Name: req.RunnerName, RepoKey: key, Policy: p.Name, AgentID: a.ID, MintedAt: s.now(),
-	}); err != nil {
-		return nil, err
-	}
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)
 	if err != nil {
 		s.credentials.WithLabelValues("failed").Inc()
 		// Give the runner's room back: nothing was born. A name on record before this
-		// call keeps its record.
-		if fresh {
+		// call keeps its record, and so does one whose answer may have been lost (GitHub
+		// unreachable, 5xx, the request cut off): GitHub may have registered it, and the
+		// record lets the agent remove it by name and the sweep of unreported runners
+		// find it (the chaos suite's outage left one such registration for good).
+		if fresh && !mayHaveRegistered(err) {
 			if ferr := s.st.ForgetMinted(context.WithoutCancel(ctx), []string{req.RunnerName}); ferr != nil {
 				s.log.Warn("forget the reservation of a runner not minted failed", "runner", req.RunnerName, "repo", key, "err", ferr)
 			}
@@ -256,4 +251,10 @@ func parseRunnerRequest(repository, runnerName, field, value string, validate fu
 		return "", "", &portalapi.ValidationError{Fields: errs}
 	}
 	return owner, repo, nil
+}
+
+// mayHaveRegistered reports whether a failed mint may still have registered the runner
+// at GitHub: its answer was not GitHub's refusal.
+func mayHaveRegistered(err error) bool {
+	return errors.Is(err, githubapp.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -23,6 +23,9 @@ func TestNotConfigured(t *testing.T) {
 	if s := gh.RateLimitFor("acme", "web"); s != (githubapp.RateState{}) {
 		t.Errorf("RateLimitFor = %+v, want the zero (unknown) state", s)
 	}
+	if b := gh.RateLimits(); len(b) != 0 {
+		t.Errorf("RateLimits = %+v, want none", b)
+	}
 	if s := gh.AppRateLimit(); s != (githubapp.RateState{}) {
 		t.Errorf("AppRateLimit = %+v, want the zero (unknown) state", s)
 	}

@@ -299,6 +299,15 @@ func TestSimRateLimits(t *testing.T) {
 		t.Errorf("RateLimitFor() = %+v", st)
 	}
 	inst := installationCredential(e.sim.Repositories()[0].InstallationID)
+	found := false
+	for _, b := range e.c.RateLimits() {
+		if b.Credential == inst && b.Resource == "core" {
+			found = b.Remaining == 0 && b.Limit == 5000 && b.Reset.Equal(reset)
+		}
+	}
+	if !found {
+		t.Errorf("RateLimits() = %+v, want %s core spent until %v", e.c.RateLimits(), inst, reset)
+	}
 	if v := testutil.ToFloat64(e.c.lim.m.remaining.WithLabelValues(inst, "core")); v != 0 {
 		t.Errorf("remaining gauge of %s = %v, want 0", inst, v)
 	}
