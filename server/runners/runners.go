@@ -178,15 +178,7 @@ func (s *Service) Get(ctx context.Context, owner, repo string, id int64) (*githu
 // FindByName returns the repository's runner called name, or nil when GitHub has none.
 func (s *Service) FindByName(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
 	list, err := s.gh.ListRunners(ctx, owner, repo)
-	if err != nil {
-		return nil, err
-	}
-	for i := range list {
-		if list[i].Name == name {
-			return &list[i], nil
-		}
-	}
-	return nil, nil
+	return findNamed(list, err, name)
 }
 
 // The organisation-level counterparts of Remove, List, Get and FindByName, for runners of
@@ -215,6 +207,12 @@ func (s *Service) GetOrg(ctx context.Context, owner, repo string, id int64) (*gi
 // FindByNameOrg returns the organisation's runner called name, or nil when it has none.
 func (s *Service) FindByNameOrg(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
 	list, err := s.gh.ListOrgRunners(ctx, owner, repo)
+	return findNamed(list, err, name)
+}
+
+// findNamed returns the runner of list called name, nil when none; err from the listing
+// passes through.
+func findNamed(list []githubapp.Runner, err error, name string) (*githubapp.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
