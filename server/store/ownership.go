@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -103,10 +104,10 @@ func (s *Store) ServedProviders(ctx context.Context, group string) ([]ServedProv
 // a runner of it in one of them.
 var WorkingRunnerStates = []string{"creating", "booting", "idle", "busy"}
 
-// candidateAgent is the condition on agents a that may be given repositories of the
-// provider named by the outer query's column provider: of the group, serving the provider,
-// not revoked, offline or draining, seen after the time parameter.
-const candidateAgent = "a.serves = %s AND a.revoked_at IS NULL AND a.state NOT IN (?, ?) AND a.drain_requested_at IS NULL AND a.last_seen_at > ?"
+// candidateAgent is the condition on an agent a that may be given repositories: not
+// revoked, offline or draining, seen after the parameter (with AgentOffline and
+// AgentDraining before it). Server/agents' reassign decides the same in Go.
+const candidateAgent = "a.revoked_at IS NULL AND a.state NOT IN (?, ?) AND a.drain_requested_at IS NULL AND a.last_seen_at > ?"
 
 // OwnershipSettled reports whether group needs no reassignment at at: every (repository,
 // provider) it serves for which a candidate exists (an agent of the group that serves the
@@ -122,7 +123,7 @@ func (s *Store) OwnershipSettled(ctx context.Context, group string, at, liveSinc
 	err := s.conn(ctx).Model(&Policy{}).
 		Where("agent_group = ? AND enabled = ?", group, true).
 		Where("NOT EXISTS (SELECT 1 FROM repository_ownership o WHERE o.repo_key = policies.repo_key AND o.agent_group = policies.agent_group AND o.provider = policies.provider AND o.lease_expires_at > ?)", at.UTC()).
-		Where("EXISTS (SELECT 1 FROM agents a WHERE a.agent_group = policies.agent_group AND "+fmt.Sprintf(candidateAgent, "policies.provider")+")",
+		Where("EXISTS (SELECT 1 FROM agents a WHERE a.agent_group = policies.agent_group AND a.serves = policies.provider AND "+candidateAgent+")",
 			AgentOffline, AgentDraining, liveSince.UTC()).
 		Count(&orphans).Error
 	if err != nil {
@@ -131,20 +132,8 @@ func (s *Store) OwnershipSettled(ctx context.Context, group string, at, liveSinc
 	if orphans > 0 {
 		return false, nil
 	}
-	var handOvers int64
-	err = s.conn(ctx).Model(&Ownership{}).
-		Joins("JOIN agents d ON d.id = repository_ownership.agent_id").
-		Where("repository_ownership.agent_group = ?", group).
-		Where("d.revoked_at IS NULL AND d.state <> ? AND d.last_seen_at > ? AND (d.drain_requested_at IS NOT NULL OR d.state = ?)", AgentOffline, liveSince.UTC(), AgentDraining).
-		Where("NOT EXISTS (SELECT 1 FROM runners r WHERE r.agent_id = repository_ownership.agent_id AND r.repo_key = repository_ownership.repo_key AND r.state IN ?)", WorkingRunnerStates).
-		Where("EXISTS (SELECT 1 FROM agents a WHERE a.agent_group = repository_ownership.agent_group AND "+fmt.Sprintf(candidateAgent, "repository_ownership.provider")+")",
-			AgentOffline, AgentDraining, liveSince.UTC()).
-		Count(&handOvers).Error
-	if err != nil {
-		return false, fmt.Errorf("check ownership of %s: %w", group, err)
-	}
-	if handOvers > 0 {
-		return false, nil
+	if pending, err := s.handOverPending(ctx, group, liveSince); err != nil || pending {
+		return false, err
 	}
 	var stale int64
 	err = s.conn(ctx).Model(&Ownership{}).
@@ -178,6 +167,51 @@ func (s *Store) ClaimRepo(ctx context.Context, o Ownership, prev string, now tim
 		return false, fmt.Errorf("move %s from agent %s to %s: %w", o.RepoKey, prev, o.AgentID, res.Error)
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// handOverPending reports whether a live draining agent of group owns a repository that
+// it runs no working runner of while a candidate for its provider exists. It starts from
+// the group's live draining agents, which are few (none, usually: one small query), and
+// reads the rows and runners of each: a correlated query per ownership row would scan an
+// agent's runners once per repository.
+func (s *Store) handOverPending(ctx context.Context, group string, liveSince time.Time) (bool, error) {
+	var draining []Agent
+	err := s.conn(ctx).Where("agent_group = ? AND revoked_at IS NULL AND state <> ? AND last_seen_at > ? AND (drain_requested_at IS NOT NULL OR state = ?)",
+		group, AgentOffline, liveSince.UTC(), AgentDraining).Find(&draining).Error
+	if err != nil {
+		return false, fmt.Errorf("check hand-overs of %s: %w", group, err)
+	}
+	if len(draining) == 0 {
+		return false, nil
+	}
+	var serving []string // the policy providers that candidates of the group serve
+	err = s.conn(ctx).Table("agents AS a").Distinct("a.serves").
+		Where("a.agent_group = ? AND "+candidateAgent, group, AgentOffline, AgentDraining, liveSince.UTC()).Pluck("a.serves", &serving).Error
+	if err != nil {
+		return false, fmt.Errorf("check hand-overs of %s: %w", group, err)
+	}
+	if len(serving) == 0 {
+		return false, nil
+	}
+	for _, d := range draining {
+		rows, err := s.OwnedBy(ctx, []string{d.ID}, time.Time{})
+		if err != nil {
+			return false, err
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		working, err := s.WorkingRepos(ctx, d.ID)
+		if err != nil {
+			return false, err
+		}
+		for _, o := range rows {
+			if o.AgentGroup == group && !working[o.RepoKey] && slices.Contains(serving, o.Provider) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // HandOverRepo moves (o.RepoKey, o.AgentGroup, o.Provider) from prev to o.AgentID
