@@ -390,6 +390,13 @@ type Agent struct {
 	RegisteredAt time.Time  `json:"registered_at"`
 	LastSeenAt   time.Time  `json:"last_seen_at"`
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	// Draining: the agent takes no new work (an administrator drained it, or it reported
+	// draining as it stops); its repositories move to other agents of its group.
+	Draining bool `json:"draining"`
+	// DrainRequestedAt and DrainRequestedBy say when and by whom (an audit actor) a
+	// drain was asked for (PUT /api/v1/agents/{id}/drain); absent when none is.
+	DrainRequestedAt *time.Time `json:"drain_requested_at,omitempty"`
+	DrainRequestedBy string     `json:"drain_requested_by,omitempty"`
 	// Repositories are those it serves now ("owner/name"), limited to what the token may see.
 	Repositories []string `json:"repositories"`
 	// Runners counts its runners by state (creating, booting, idle, busy, finished, failed).

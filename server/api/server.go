@@ -184,6 +184,8 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.GET("/agents", s.listAgents, agentsRead)
 	v1.GET("/agents/:id", s.getAgent, agentsRead)
 	v1.DELETE("/agents/:id", s.revokeAgent, agentsWrite)
+	v1.PUT("/agents/:id/drain", s.drainAgent, agentsWrite)
+	v1.DELETE("/agents/:id/drain", s.undrainAgent, agentsWrite)
 	v1.GET("/agent-groups/:group/registration-tokens", s.listRegistrationTokens, agentsRead)
 	v1.POST("/agent-groups/:group/registration-tokens", s.createRegistrationToken, agentsWrite, jsonBody)
 	v1.GET("/agent-groups/:group/registration-tokens/:id", s.getRegistrationToken, agentsRead)

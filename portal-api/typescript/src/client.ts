@@ -163,6 +163,16 @@ export class GaroClient {
     await this.call({ method: "DELETE", path: `/api/v1/agents/${seg(id)}`, signal: opts.signal });
   }
 
+  /** Asks an agent to drain: no new runners, busy ones finish, its repositories move. Idempotent. */
+  async drainAgent(id: string, opts: ReadOptions = {}): Promise<Answer<"drainAgent", 200>> {
+    return decode(await this.call({ method: "PUT", path: `/api/v1/agents/${seg(id)}/drain`, signal: opts.signal }));
+  }
+
+  /** Lifts an agent's drain: it takes work again from its next heartbeat. Idempotent. */
+  async undrainAgent(id: string, opts: ReadOptions = {}): Promise<Answer<"undrainAgent", 200>> {
+    return decode(await this.call({ method: "DELETE", path: `/api/v1/agents/${seg(id)}/drain`, signal: opts.signal }));
+  }
+
   async listRegistrationTokens(group: string, opts: ReadOptions = {}): Promise<Answer<"listRegistrationTokens", 200>> {
     return decode(await this.call({ method: "GET", path: registrationTokensPath(group), signal: opts.signal }));
   }

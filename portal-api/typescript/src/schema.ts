@@ -561,6 +561,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/agents/{id}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent's ID (`id` of an Agent). */
+                id: components["parameters"]["AgentID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Drain an agent
+         * @description Asks an agent to drain, for maintenance of its machine or cluster: its heartbeats
+         *     are answered `drain: true` from now on, so it creates no runner, lets busy runners
+         *     finish and removes idle ones; it is given no repository, and each repository it
+         *     serves moves to another live agent of its group (that runs the same provider) as
+         *     soon as the agent holds no runner of it that may still take or run a job. Without
+         *     such an agent, it keeps them. The request is kept (across restarts of the agent
+         *     and of the server) until `DELETE`. Draining a drained agent changes nothing: the
+         *     first request's time and actor stay. Audited (`agent.drain`). 403 for an agent of
+         *     a group the token does not cover; 409 for a revoked agent. Needs scope
+         *     `agents:write`.
+         */
+        put: operations["drainAgent"];
+        post?: never;
+        /**
+         * Undrain an agent
+         * @description Lifts the drain request of an agent: its next heartbeat is answered without
+         *     `drain`, it reports `active` again and may be given repositories (those that moved
+         *     away stay where they are until their new owner goes). Undraining an agent that is
+         *     not drained changes nothing. Audited (`agent.undrain`). 403 for an agent of a group
+         *     the token does not cover; 409 for a revoked agent. Needs scope `agents:write`.
+         */
+        delete: operations["undrainAgent"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agent-groups/{group}/registration-tokens": {
         parameters: {
             query?: never;
@@ -1448,6 +1488,7 @@ export interface components {
          *       "provider": "docker",
          *       "status": "active",
          *       "state": "active",
+         *       "draining": false,
          *       "registered_at": "2026-11-01T10:00:00Z",
          *       "last_seen_at": "2026-11-23T14:02:11.5Z",
          *       "repositories": [
@@ -1484,6 +1525,20 @@ export interface components {
             last_seen_at: string;
             /** Format: date-time */
             revoked_at?: string;
+            /**
+             * @description The agent takes no new work: an administrator drained it
+             *     (`PUT /api/v1/agents/{id}/drain`), or it reported `draining` as it stops. Its
+             *     repositories move to other live agents of its group as their runners end.
+             *     Always false for a revoked agent.
+             */
+            draining: boolean;
+            /**
+             * Format: date-time
+             * @description When an administrator asked the agent to drain; absent when no drain is requested.
+             */
+            drain_requested_at?: string;
+            /** @description Who asked for the drain (`token:<name>`); absent when no drain is requested. */
+            drain_requested_by?: string;
             /** @description The repositories (`owner/name`) it serves now, as far as the token may see them. */
             repositories: string[];
             /** @description Its runners by state (creating, booting, idle, busy, finished, failed), from its last heartbeat. */
@@ -1829,7 +1884,7 @@ export interface components {
             actor: string;
             actor_token_id: string;
             /** @enum {string} */
-            action: "policy.create" | "policy.replace" | "policy.patch" | "policy.delete" | "agent_group.create" | "agent_group.update" | "agent_group.delete" | "token.create" | "token.delete" | "agent_registration_token.create" | "agent_registration_token.delete" | "agent.register" | "agent.revoke";
+            action: "policy.create" | "policy.replace" | "policy.patch" | "policy.delete" | "agent_group.create" | "agent_group.update" | "agent_group.delete" | "token.create" | "token.delete" | "agent_registration_token.create" | "agent_registration_token.delete" | "agent.register" | "agent.revoke" | "agent.drain" | "agent.undrain";
             /** @enum {string} */
             resource_type: "policy" | "agent_group" | "token" | "agent" | "agent_registration_token";
             /** @description `owner/repo/name` (lower-cased) for a policy, the name of an agent group, the ID of a token, an agent or a registration token. */
@@ -3440,6 +3495,82 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    drainAgent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /** @description The agent's ID (`id` of an Agent). */
+                id: components["parameters"]["AgentID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agent, with `draining` and `drain_requested_at`. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agent"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    undrainAgent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /** @description The agent's ID (`id` of an Agent). */
+                id: components["parameters"]["AgentID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agent. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agent"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
