@@ -57,6 +57,7 @@ var routeTable = []struct {
 	{"GET", "/api/v1/agents", []int{200, 400, 401, 403}, false},
 	{"GET", "/api/v1/agents/:id", []int{200, 401, 403, 404}, false},
 	{"DELETE", "/api/v1/agents/:id", []int{204, 401, 403, 404}, false},
+	{"GET", "/api/v1/github/rate-limit", []int{200, 401, 403}, false},
 	{"GET", "/api/v1/agent-groups/:group/registration-tokens", []int{200, 401, 403, 404}, false},
 	{"POST", "/api/v1/agent-groups/:group/registration-tokens", []int{201, 400, 401, 403, 404, 413, 415}, false},
 	{"GET", "/api/v1/agent-groups/:group/registration-tokens/:id", []int{200, 401, 403, 404}, false},
