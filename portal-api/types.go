@@ -470,3 +470,33 @@ type RunnerList struct {
 	Items     []Runner `json:"items"`
 	Truncated bool     `json:"truncated"`
 }
+
+// GitHub credential modes of GitHubRateLimits.Mode.
+const (
+	GitHubModeApp  = "app"
+	GitHubModePAT  = "pat"
+	GitHubModeNone = "none"
+)
+
+// GitHubRateLimits is what garo-server has seen of GitHub's rate limits: one budget per
+// credential and resource, as GitHub last reported it in its X-RateLimit-* headers.
+type GitHubRateLimits struct {
+	// Mode is the server's GitHub credential: app (a GitHub App), pat (a personal access
+	// token) or none (no credentials: no budget is spent, the list is empty).
+	Mode    string         `json:"mode"`
+	Budgets []GitHubBudget `json:"budgets"`
+}
+
+// GitHubBudget is one rate-limit budget.
+type GitHubBudget struct {
+	// Credential is what GitHub counts the calls against: "app" (the App's own JWT),
+	// "installation/<id>" (one installation of the App) or "pat". Never a secret.
+	Credential string `json:"credential"`
+	// Resource is GitHub's rate-limit resource: core, search, actions_runner_registration, ...
+	Resource  string `json:"resource"`
+	Limit     int    `json:"limit"`
+	Remaining int    `json:"remaining"`
+	Used      int    `json:"used"`
+	// ResetAt is when GitHub renews the budget; nil when GitHub did not say.
+	ResetAt *time.Time `json:"reset_at,omitempty"`
+}

@@ -59,6 +59,7 @@ var routeTable = []struct {
 	{"DELETE", "/api/v1/agents/:id", []int{204, 401, 403, 404}, false},
 	{"PUT", "/api/v1/agents/:id/drain", []int{200, 401, 403, 404, 409}, false},
 	{"DELETE", "/api/v1/agents/:id/drain", []int{200, 401, 403, 404, 409}, false},
+	{"GET", "/api/v1/github/rate-limit", []int{200, 401, 403}, false},
 	{"GET", "/api/v1/agent-groups/:group/registration-tokens", []int{200, 401, 403, 404}, false},
 	{"POST", "/api/v1/agent-groups/:group/registration-tokens", []int{201, 400, 401, 403, 404, 413, 415}, false},
 	{"GET", "/api/v1/agent-groups/:group/registration-tokens/:id", []int{200, 401, 403, 404}, false},

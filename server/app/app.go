@@ -179,6 +179,7 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		Tokens:   auth.NewTokens(st),
 		Jobs:     jobs.NewQuery(st),
 		Agents:   agentSvc,
+		GitHub:   gh,
 		Webhook:  hook,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 
@@ -207,6 +208,7 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 type gitHub interface {
 	catchup.GitHub
 	runners.GitHub
+	api.GitHubBudgets
 }
 
 var (

@@ -44,6 +44,14 @@ export class GaroClient {
     return decode(await this.call({ method: "GET", path: "/api/v1/version", signal: opts.signal }));
   }
 
+  /**
+   * GitHub's rate-limit budgets as garo-server last saw them, per credential and resource.
+   * Needs agents:read and a token without owner prefixes (403 otherwise).
+   */
+  async githubRateLimits(opts: ReadOptions = {}): Promise<Answer<"getGitHubRateLimits", 200>> {
+    return decode(await this.call({ method: "GET", path: "/api/v1/github/rate-limit", signal: opts.signal }));
+  }
+
   // ---- policies
 
   /** One page of the policies the token may see, across repositories. */

@@ -429,6 +429,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/github/rate-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GitHub rate-limit budgets
+         * @description Every GitHub rate-limit budget garo-server has seen, one per credential and
+         *     resource, as GitHub last reported it in the `X-RateLimit-*` headers of its answers
+         *     (nothing is asked of GitHub to answer this). The credential is `app` (the GitHub
+         *     App's own JWT: installations, webhook deliveries), `installation/<id>` (one
+         *     installation of the App: the calls for the repositories it covers) or `pat` (a
+         *     personal access token). A budget appears after its first call; the list is empty
+         *     after a restart until GitHub is called, and always with `mode: none` (no GitHub
+         *     credentials). Ordered by credential, then resource. The budgets are shared by every
+         *     owner, so a token with owner prefixes is refused (403). Needs scope `agents:read`.
+         */
+        get: operations["getGitHubRateLimits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agent-groups": {
         parameters: {
             query?: never;
@@ -1612,6 +1640,54 @@ export interface components {
              * @description When its agent first saw its process running.
              */
             running_since?: string;
+        };
+        /**
+         * @description The GitHub rate-limit budgets garo-server has seen.
+         * @example {
+         *       "mode": "app",
+         *       "budgets": [
+         *         {
+         *           "credential": "app",
+         *           "resource": "core",
+         *           "limit": 5000,
+         *           "remaining": 4987,
+         *           "used": 13,
+         *           "reset_at": "2026-11-23T15:00:00Z"
+         *         },
+         *         {
+         *           "credential": "installation/41",
+         *           "resource": "core",
+         *           "limit": 5000,
+         *           "remaining": 4120,
+         *           "used": 880,
+         *           "reset_at": "2026-11-23T14:31:07Z"
+         *         }
+         *       ]
+         *     }
+         */
+        GitHubRateLimits: {
+            /**
+             * @description The server's GitHub credential: a GitHub App, a personal access token, or none.
+             * @enum {string}
+             */
+            mode: "app" | "pat" | "none";
+            budgets: components["schemas"]["GitHubBudget"][];
+        };
+        /** @description One rate-limit budget as GitHub last reported it. */
+        GitHubBudget: {
+            /** @description What GitHub counts the calls against: `app`, `installation/<id>` or `pat`. Never a secret. */
+            credential: string;
+            /** @description GitHub's rate-limit resource (`X-RateLimit-Resource`): core, search, actions_runner_registration, ... */
+            resource: string;
+            limit: number;
+            remaining: number;
+            /** @description limit - remaining. */
+            used: number;
+            /**
+             * Format: date-time
+             * @description When GitHub renews the budget (`X-RateLimit-Reset`); absent when GitHub did not say.
+             */
+            reset_at?: string;
         };
         /** @description Every agent the filters select, oldest registration first (not paginated). */
         AgentList: {
@@ -3179,6 +3255,39 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getGitHubRateLimits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budgets. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GitHubRateLimits"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
