@@ -12,8 +12,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-
-	"github.com/garo-dev/garo/portal-api/client"
 )
 
 // inject carries out one fault and returns when it is over (a window has ended, a
@@ -45,21 +43,41 @@ func (e *env) inject(ctx context.Context, tr *tracker, f *faultRun) error {
 	case Outage:
 		e.servers[0].kill9()
 		e.servers[1].kill9()
+		tr.mu.Lock()
+		tr.outageStart = time.Now()
+		for id, j := range tr.jobs {
+			if !j.started.IsZero() && !j.done {
+				tr.inFlight = append(tr.inFlight, id)
+			}
+		}
+		tr.mu.Unlock()
 		for range e.o.OutageJobs {
 			if err := e.queueJob(ctx, tr, true); err != nil {
 				return err
 			}
 		}
 		sleep(ctx, f.For)
-		if err := errors.Join(e.restartServer(ctx, 0), e.restartServer(ctx, 1)); err != nil {
-			return err
+		// Both start at once, as after a shared outage; the return is the first answer.
+		for _, s := range e.servers {
+			if err := s.start(); err != nil {
+				return err
+			}
 		}
+		up := make(chan error, 2)
+		for i := range e.servers {
+			go func() { up <- e.waitHTTP(ctx, e.replicaURL(i)) }()
+		}
+		err := <-up
 		back := time.Now()
 		tr.mu.Lock()
 		tr.outageBack = back
 		tr.mu.Unlock()
-		go e.watchJobLog(ctx, tr, back)
-		return nil
+		e.watching.Add(1)
+		go func() {
+			defer e.watching.Done()
+			e.watchJobLog(ctx, tr, back)
+		}()
+		return errors.Join(err, <-up)
 	}
 	return fmt.Errorf("unknown fault %q", f.Kind)
 }
@@ -123,43 +141,5 @@ func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
-	}
-}
-
-// watchJobLog polls the server's job log after the outage until it lists every job queued
-// during the outage (at most 5 minutes), and records when.
-func (e *env) watchJobLog(ctx context.Context, tr *tracker, back time.Time) {
-	tr.mu.Lock()
-	want := map[int64]bool{}
-	for id, j := range tr.jobs {
-		if j.outage {
-			want[id] = true
-		}
-	}
-	tr.mu.Unlock()
-	for until := back.Add(5 * time.Minute); time.Now().Before(until) && ctx.Err() == nil; sleep(ctx, samplePeriod) {
-		known := 0
-		q := client.JobQuery{Since: back.Add(-2 * time.Minute), Limit: 500}
-		for {
-			list, err := e.portal.ListRepoJobs(ctx, e.repo, q)
-			if err != nil {
-				break
-			}
-			for _, j := range list.Items {
-				if want[j.ID] {
-					known++
-				}
-			}
-			if list.NextCursor == "" {
-				break
-			}
-			q.Cursor = list.NextCursor
-		}
-		if known == len(want) {
-			tr.mu.Lock()
-			tr.outageLogged = time.Since(back)
-			tr.mu.Unlock()
-			return
-		}
 	}
 }
