@@ -33,6 +33,10 @@ type faultRun struct {
 	Fault
 	start, end time.Time
 	note       string
+	// LoseCompleted: the completions lost, and from the window's end until the job log
+	// agreed with GitHub about each (-1: not within 5 minutes), under tracker.mu.
+	lost     int
+	repaired time.Duration
 }
 
 type tracker struct {

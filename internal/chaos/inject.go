@@ -33,10 +33,31 @@ func (e *env) inject(ctx context.Context, tr *tracker, f *faultRun) error {
 		if f.Kind == GitHub429 {
 			fault = map[string]any{"status": 429, "retry_after": "2s", "path_prefix": "/api/v3/", "for": f.For.String()}
 		}
-		if err := e.simFault(ctx, fault); err != nil {
+		if err := e.simPost(ctx, "/_sim/faults", fault); err != nil {
 			return err
 		}
 		sleep(ctx, f.For)
+		return nil
+	case LoseCompleted:
+		if err := e.simPost(ctx, "/_sim/webhooks/lose", map[string]any{"action": "completed", "for": f.For.String()}); err != nil {
+			return err
+		}
+		sleep(ctx, f.For)
+		// The jobs GitHub completed in the window: their completions were lost.
+		tr.mu.Lock()
+		var lost []int64
+		for id, j := range tr.jobs {
+			if j.status == "completed" && !j.changed.Before(f.start) {
+				lost = append(lost, id)
+			}
+		}
+		tr.mu.Unlock()
+		f.lost = len(lost)
+		e.watching.Add(1)
+		go func() {
+			defer e.watching.Done()
+			e.watchRepair(ctx, tr, f, lost)
+		}()
 		return nil
 	case RmBusy, RmIdle:
 		return e.removeRunner(ctx, tr, f.Kind == RmBusy)
@@ -89,16 +110,17 @@ func (e *env) restartServer(ctx context.Context, i int) error {
 	return e.waitHTTP(ctx, e.replicaURL(i))
 }
 
-func (e *env) simFault(ctx context.Context, fault map[string]any) error {
-	b, _ := json.Marshal(fault)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.simURL+"/_sim/faults", bytes.NewReader(b))
+// simPost posts one of the simulator's fault routes, which answer 201.
+func (e *env) simPost(ctx context.Context, path string, body map[string]any) error {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.simURL+path, bytes.NewReader(b))
 	resp, err := e.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("add fault: %w", err)
+		return fmt.Errorf("POST %s: %w", path, err)
 	}
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("add fault: %d", resp.StatusCode)
+		return fmt.Errorf("POST %s: %d", path, resp.StatusCode)
 	}
 	return nil
 }

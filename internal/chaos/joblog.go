@@ -118,6 +118,40 @@ func (e *env) watchJobLog(ctx context.Context, tr *tracker, back time.Time) {
 	}
 }
 
+// watchRepair polls the job log every second, from the end of a LoseCompleted window,
+// until it agrees with GitHub about every job whose completion was lost (at most 5
+// minutes), and records how long that took in f.
+func (e *env) watchRepair(ctx context.Context, tr *tracker, f *faultRun, ids []int64) {
+	from := time.Now()
+	left := map[int64]bool{}
+	for _, id := range ids {
+		left[id] = true
+	}
+	for until := from.Add(5 * time.Minute); len(left) > 0; sleep(ctx, time.Second) {
+		if !time.Now().Before(until) || ctx.Err() != nil {
+			tr.mu.Lock()
+			f.repaired = -1
+			tr.mu.Unlock()
+			return
+		}
+		for id := range left {
+			j, err := e.portal.GetJob(ctx, e.repo, id)
+			if err != nil {
+				continue
+			}
+			tr.mu.Lock()
+			ok := agrees(j, tr.jobs[id]) && rank(j.State) == rank(tr.jobs[id].status)
+			tr.mu.Unlock()
+			if ok {
+				delete(left, id)
+			}
+		}
+	}
+	tr.mu.Lock()
+	f.repaired = time.Since(from)
+	tr.mu.Unlock()
+}
+
 // jobLogOf reads the log's entries of the watched jobs: those queued during the outage
 // in one listing (Garo received them after since), the others one by one.
 func (e *env) jobLogOf(ctx context.Context, ws []*logWatch, since time.Time) (map[int64]*portalapi.Job, bool) {

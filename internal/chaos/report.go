@@ -67,6 +67,10 @@ type FaultResult struct {
 	Lasted   time.Duration
 	Recovery time.Duration // -1: no job was waiting
 	Note     string
+	// LoseCompleted: completions lost, and from the window's end until the job log
+	// agreed with GitHub about each (-1: not within 5 minutes).
+	Lost     int
+	Repaired time.Duration
 }
 
 // LogRate is one message of one process's log.
@@ -137,6 +141,10 @@ func (e *env) report(tr *tracker, faults []*faultRun, t0, jobsDone, settled time
 	}
 	for _, f := range faults {
 		fr := FaultResult{Kind: f.Kind, At: f.start.Sub(t0), Lasted: f.end.Sub(f.start), Recovery: -1, Note: f.note}
+		if f.Kind == LoseCompleted && f.note == "" {
+			fr.Lost, fr.Repaired = f.lost, f.repaired
+			fr.Note = fmt.Sprintf("%d lost; the job log agreed with GitHub %s after the window", f.lost, dur(f.repaired, 100*time.Millisecond))
+		}
 		var next time.Time
 		for _, j := range tr.jobs {
 			if !j.started.IsZero() && !j.started.Before(f.end) && (next.IsZero() || j.started.Before(next)) {

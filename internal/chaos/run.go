@@ -266,6 +266,7 @@ github:
   catchup:
     redeliver_interval: 10s
     reconcile_interval: 10s
+    in_progress_check: 10s
 agents:
   heartbeat_interval: 1s
   long_poll_timeout: 10s

@@ -15,6 +15,10 @@ const (
 	RmBusy      = "docker rm -f busy"  // a container whose runner has a job
 	RmIdle      = "docker rm -f idle"  // a container whose runner has none
 	Outage      = "both replicas down" // for For; Options.OutageJobs are queued meanwhile
+	// LoseCompleted: GitHub loses the workflow_job completed deliveries for For (never
+	// made, so never redelivered): only reconciliation's look-up of in_progress jobs
+	// (github.catchup.in_progress_check) repairs the job log (issue 14, finding 3).
+	LoseCompleted = "GitHub loses completed webhooks"
 )
 
 // Fault is one step of a schedule, At after the burst was queued.
@@ -24,7 +28,7 @@ type Fault struct {
 	For  time.Duration
 }
 
-// round is one pass of every fault but the outage, over about 30 s.
+// round is one pass of every fault but the outage, over about 36 s.
 func round(at time.Duration) []Fault {
 	return []Fault{
 		{At: at + 3*time.Second, Kind: KillReplica, For: 2 * time.Second},
@@ -34,6 +38,7 @@ func round(at time.Duration) []Fault {
 		{At: at + 18*time.Second + 500*time.Millisecond, Kind: RmIdle},
 		{At: at + 22*time.Second, Kind: PGRestart},
 		{At: at + 26*time.Second, Kind: GitHub429, For: 5 * time.Second},
+		{At: at + 31*time.Second, Kind: LoseCompleted, For: 5 * time.Second},
 	}
 }
 
