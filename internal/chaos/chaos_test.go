@@ -139,3 +139,32 @@ func TestLogAgreesWithGitHub(t *testing.T) {
 		t.Error("a job GitHub was never sampled for agrees")
 	}
 }
+
+// A job's log lag counts from the return for what changed at GitHub during the outage,
+// and from GitHub's change afterwards; the longest disagreement is kept.
+func TestLogWatchLag(t *testing.T) {
+	back := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return back.Add(d) }
+	w := &logWatch{listed: -1, wrongAt: back}
+	sim := &jobSeen{status: "queued", changed: at(-30 * time.Second)} // queued during the outage
+	w.update(at(time.Second), back, nil, sim)
+	if w.listed != -1 || w.lag != 0 || w.wrongAt != back {
+		t.Fatalf("not listed yet: %+v", w)
+	}
+	w.update(at(2*time.Second), back, &portalapi.Job{State: portalapi.JobQueued}, sim)
+	if w.listed != 2*time.Second || w.lag != 2*time.Second || !w.wrongAt.IsZero() {
+		t.Fatalf("listed 2 s after the return: %+v", w)
+	}
+	sim = &jobSeen{status: "in_progress", runner: "garo-1", changed: at(5 * time.Second)}
+	w.update(at(6*time.Second), back, &portalapi.Job{State: portalapi.JobQueued}, sim)
+	w.update(at(6500*time.Millisecond), back, &portalapi.Job{State: portalapi.JobInProgress, RunnerName: "garo-1"}, sim)
+	if w.lag != 2*time.Second || w.settled {
+		t.Fatalf("a 1.5 s lag after a 2 s one: %+v", w)
+	}
+	sim = &jobSeen{status: "completed", runner: "garo-1", conclusion: "success", changed: at(10 * time.Second)}
+	w.update(at(11*time.Second), back, &portalapi.Job{State: portalapi.JobInProgress, RunnerName: "garo-1"}, sim)
+	w.update(at(14*time.Second), back, &portalapi.Job{State: portalapi.JobCompleted, RunnerName: "garo-1", Conclusion: "success"}, sim)
+	if w.lag != 4*time.Second || !w.settled {
+		t.Fatalf("completed 4 s late, then settled: %+v", w)
+	}
+}

@@ -25,6 +25,27 @@ type logWatch struct {
 	settled bool          // completed at GitHub and so in the log
 }
 
+// update takes one sample of the log (l, nil when it does not list the job) against
+// GitHub's job at now: a disagreement starts when GitHub's job changed (or at the return
+// back, for a change while no replica was up) and ends at the first sample that agrees.
+func (w *logWatch) update(now, back time.Time, l *portalapi.Job, sim *jobSeen) {
+	if l != nil && w.listed < 0 {
+		w.listed = now.Sub(back)
+	}
+	ok := agrees(l, sim)
+	switch {
+	case ok && !w.wrongAt.IsZero():
+		w.lag = max(w.lag, now.Sub(w.wrongAt))
+		w.wrongAt = time.Time{}
+	case !ok && w.wrongAt.IsZero():
+		w.wrongAt = sim.changed
+		if w.wrongAt.Before(back) {
+			w.wrongAt = back
+		}
+	}
+	w.settled = sim.status == "completed" && w.wrongAt.IsZero()
+}
+
 // rank orders the states a job goes through, so that a log sampled after the simulator
 // and already one step further is not taken for a wrong one.
 func rank(state string) int {
@@ -84,21 +105,10 @@ func (e *env) watchJobLog(ctx context.Context, tr *tracker, back time.Time) {
 		tr.mu.Lock()
 		left := 0
 		for _, w := range ws {
-			sim, l := tr.jobs[w.id], log[w.id]
-			if l != nil && w.listed < 0 {
-				w.listed = now.Sub(back)
+			if w.settled && !w.outage {
+				continue // not read again
 			}
-			switch {
-			case agrees(l, sim) && !w.wrongAt.IsZero():
-				w.lag = max(w.lag, now.Sub(w.wrongAt))
-				w.wrongAt = time.Time{}
-			case !agrees(l, sim) && w.wrongAt.IsZero():
-				w.wrongAt = sim.changed
-				if w.wrongAt.Before(back) {
-					w.wrongAt = back
-				}
-			}
-			w.settled = sim.status == "completed" && w.wrongAt.IsZero()
+			w.update(now, back, log[w.id], tr.jobs[w.id])
 			if !w.settled {
 				left++
 			}
@@ -171,8 +181,8 @@ func (e *env) jobLogOf(ctx context.Context, ws []*logWatch, since time.Time) (ma
 		q.Cursor = list.NextCursor
 	}
 	for _, w := range ws {
-		if w.outage || out[w.id] != nil {
-			continue
+		if w.outage || w.settled || out[w.id] != nil {
+			continue // settled: completed at GitHub and so in the log, for good
 		}
 		j, err := e.portal.GetJob(ctx, e.repo, w.id)
 		if err != nil && !client.IsNotFound(err) {
