@@ -62,6 +62,7 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 		return nil, err
 	}
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)
+	s.noteRefusal(ctx, p, err)
 	if err != nil {
 		s.credentials.WithLabelValues("failed").Inc()
 		// Give the runner's room back: nothing was born. A name on record before this
