@@ -91,19 +91,21 @@ type Job struct {
 	Conclusion  string
 	RunnerID    int64
 	RunnerName  string
-	CreatedAt   time.Time
-	StartedAt   time.Time
-	CompletedAt time.Time
+	// RunnerGroupID and RunnerGroupName are the group of the runner that took the job.
+	RunnerGroupID   int64
+	RunnerGroupName string
+	CreatedAt       time.Time
+	StartedAt       time.Time
+	CompletedAt     time.Time
 	// RunnerOnlineAt is when the runner that took the job connected, at full clock
 	// resolution: the simulator's own knowledge, not a field of GitHub's API.
 	RunnerOnlineAt time.Time
 }
 
 // Runner is a snapshot of a self-hosted runner registered on a repository or, with Org
-// set, on an organisation (see OrgRunners). Labels holds
-// every label name: for a JIT runner exactly those generate-jitconfig was given; for a
-// runner registered with a registration token, self-hosted, its OS and architecture, then
-// its custom labels.
+// set, on an organisation (see OrgRunners). Labels holds every label name: for a JIT
+// runner exactly those generate-jitconfig was given; for a runner registered with a
+// registration token, self-hosted, its OS and architecture, then its custom labels.
 type Runner struct {
 	ID        int64
 	Name      string
