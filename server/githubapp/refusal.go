@@ -24,27 +24,27 @@ var ErrRepoRunnersRefused = errors.New("github: repository-level runner registra
 // Error adds GitHub's answer for the log.
 type RefusalError struct {
 	Reason string
-	kind   error // ErrGroupDenied or ErrRepoRunnersRefused
-	err    error // GitHub's answer; nil when Garo decided from the group's settings
+	Kind   error // ErrGroupDenied or ErrRepoRunnersRefused
+	Err    error // GitHub's answer; nil when Garo decided from the group's settings
 }
 
 func (e *RefusalError) Error() string {
-	if e.err == nil {
-		return e.kind.Error() + ": " + e.Reason
+	if e.Err == nil {
+		return e.Kind.Error() + ": " + e.Reason
 	}
-	return e.kind.Error() + ": " + e.Reason + ": " + e.err.Error()
+	return e.Kind.Error() + ": " + e.Reason + ": " + e.Err.Error()
 }
 
 // Unwrap makes errors.Is see the kind and GitHub's answer.
 func (e *RefusalError) Unwrap() []error {
-	if e.err == nil {
-		return []error{e.kind}
+	if e.Err == nil {
+		return []error{e.Kind}
 	}
-	return []error{e.kind, e.err}
+	return []error{e.Kind, e.Err}
 }
 
 func groupDenied(format string, args ...any) error {
-	return &RefusalError{Reason: fmt.Sprintf(format, args...), kind: ErrGroupDenied}
+	return &RefusalError{Reason: fmt.Sprintf(format, args...), Kind: ErrGroupDenied}
 }
 
 // repoRunnersRefused turns GitHub's 403 to a repository-level registration
@@ -72,5 +72,5 @@ func repoRunnersRefused(owner, repo string, err error) error {
 		reason = fmt.Sprintf("GitHub refused to register a runner on %s/%s (403 Resource not accessible by integration): "+
 			`the GitHub App lacks the repository permission "Administration: read and write" (docs/github.md)`, owner, repo)
 	}
-	return &RefusalError{Reason: reason, kind: ErrRepoRunnersRefused, err: err}
+	return &RefusalError{Reason: reason, Kind: ErrRepoRunnersRefused, Err: err}
 }
