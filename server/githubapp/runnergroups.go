@@ -153,7 +153,7 @@ func (c *Client) lookupGroup(ctx context.Context, owner, repo, name string) (Run
 		}
 		return e.g, nil
 	}
-	groups, err := c.listGroups(ctx, owner, repo, "")
+	groups, err := c.listGroupsOnce(ctx, owner, repo, "")
 	if err != nil {
 		return RunnerGroup{}, err
 	}
@@ -179,7 +179,7 @@ func (c *Client) groupVisibleTo(ctx context.Context, owner, repo string, id int6
 	if e, ok := c.groups.get(key, c.now()); ok {
 		return e.found, nil
 	}
-	groups, err := c.listGroups(ctx, owner, repo, repo)
+	groups, err := c.listGroupsOnce(ctx, owner, repo, repo)
 	if err != nil {
 		return false, err
 	}
@@ -196,6 +196,17 @@ func (c *Client) groupVisibleTo(ctx context.Context, owner, repo string, id int6
 	}
 	c.groups.put(key, groupEntry{found: visible, expires: now.Add(ttl)}, now)
 	return visible, nil
+}
+
+// listGroupsOnce is listGroups shared by concurrent callers asking the same question: a
+// burst of mints with a cold cache lists an organisation's groups once, not once a mint.
+func (c *Client) listGroupsOnce(ctx context.Context, owner, repo, visibleTo string) ([]RunnerGroup, error) {
+	key := strings.ToLower(owner) + "\x00" + strings.ToLower(visibleTo)
+	v, err, _ := c.listings.Do(key, func() (any, error) { return c.listGroups(ctx, owner, repo, visibleTo) })
+	if err != nil {
+		return nil, err
+	}
+	return v.([]RunnerGroup), nil
 }
 
 // listGroups walks GET /orgs/{org}/actions/runner-groups (at most maxGroupPages pages),

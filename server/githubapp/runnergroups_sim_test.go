@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/garo-dev/garo/githubsim"
 )
 
 // TestSimResolveRunnerGroup: a group is found by name (case-insensitively) and cached; a
@@ -134,4 +136,43 @@ func TestSimRepoRunnersRefused(t *testing.T) {
 	if rs := e.sim.OrgRunners("acme"); len(rs) != 1 || rs[0].GroupID != gpu.ID {
 		t.Fatalf("organisation runners %+v, want o1 in group %d", rs, gpu.ID)
 	}
+}
+
+// TestSimResolveRunnerGroupBurst: a burst of resolutions with a cold cache lists the
+// organisation's groups far fewer times than it resolves (concurrent callers share one
+// listing), and every caller gets the group.
+func TestSimResolveRunnerGroupBurst(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, "", nil)
+	gpu := e.sim.AddRunnerGroup("acme", "gpu", "selected", "acme/api")
+	// Slow listings, so that the burst overlaps one.
+	e.sim.AddFault(githubsim.Fault{PathPrefix: "/orgs/acme/actions/runner-groups", Delay: 200 * time.Millisecond})
+	const n = 20
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			g, err := e.c.ResolveRunnerGroup(context.Background(), "acme", "api", "gpu", false)
+			if err == nil && g.ID != gpu.ID {
+				err = fmt.Errorf("group %+v, want id %d", g, gpu.ID)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	listings := 0
+	for _, r := range e.sim.Requests() {
+		if r.Route == "/orgs/{org}/actions/runner-groups" {
+			listings++
+		}
+	}
+	// One listing by name and one for visible_to_repository, give or take a caller that
+	// arrived after a listing ended.
+	if listings > 6 {
+		t.Fatalf("%d listings for %d resolutions, want a few", listings, n)
+	}
+	t.Logf("%d listings for %d concurrent resolutions", listings, n)
 }
