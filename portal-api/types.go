@@ -152,6 +152,11 @@ const (
 	// after the policy was written); Violations name the fields. No agent serves it until
 	// it is changed to fit or the group's constraints allow it again.
 	PolicyViolatesConstraints = "violates_constraints"
+	// PolicyRefusedByGitHub: an agent serves the policy, but GitHub refused its last
+	// runner for a reason retrying does not cure (Reason): its organisation runner group
+	// may not serve the repository, or the organisation refuses repository-level runners
+	// there. It holds until a runner of the policy is minted or the policy changes.
+	PolicyRefusedByGitHub = "github_refused"
 )
 
 // PolicyServing is whether, and by which agent, a policy is served.

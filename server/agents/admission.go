@@ -29,7 +29,7 @@ func (s *Service) admit(ctx context.Context, a *store.Agent, p *store.Policy, ke
 		if !fresh {
 			return nil
 		}
-		return tx.RecordMinted(ctx, store.MintedRunner{Name: name, RepoKey: key, Policy: p.Name, AgentID: a.ID, MintedAt: s.now()})
+		return tx.RecordMinted(ctx, store.MintedRunner{Name: name, RepoKey: key, Policy: p.Name, AgentID: a.ID, MintedAt: s.now(), RegistrationLevel: p.RegistrationLevel})
 	})
 	if errors.Is(err, quotas.ErrQuotaFull) {
 		s.credentials.WithLabelValues("quota_full").Inc()

@@ -1246,7 +1246,13 @@ export interface components {
          *     constraint of its group, tightened after the policy was written; `violations` name
          *     the fields and the rules, no agent serves it (it is left out of the agents' config)
          *     and its queued jobs show `agent_state` `no_agent`, until the policy is changed to fit
-         *     or the group allows it again.
+         *     or the group allows it again. `github_refused`: an agent serves the policy, but
+         *     GitHub refused its last runner for a reason retrying does not cure, which `reason`
+         *     gives: the policy's organisation runner group may not serve the repository (its
+         *     visibility or selected repositories leave it out, or the organisation has no such
+         *     group), or the organisation does not allow repository-level runners there; its
+         *     queued jobs show `agent_state` `backing_off` with the same reason. It holds until a
+         *     runner of the policy is minted or the policy is changed.
          * @example {
          *       "state": "served",
          *       "agent_id": "5f0c2a9e-8d1b-4e77-a3c4-1b2d3e4f5a6b"
@@ -1254,7 +1260,7 @@ export interface components {
          */
         PolicyServing: {
             /** @enum {string} */
-            state: "served" | "no_agent" | "disabled" | "violates_constraints";
+            state: "served" | "no_agent" | "disabled" | "violates_constraints" | "github_refused";
             reason?: string;
             agent_id?: string;
             violations?: components["schemas"]["FieldError"][];
@@ -1311,7 +1317,9 @@ export interface components {
              *     agent's queue at `queue_position`), `runner_requested` (a runner is being made
              *     for it) or `backing_off` (the policy is held back because its runners failed
              *     before taking a job, or creating them failed: `agent_reason` says why,
-             *     `agent_retry_at` when the agent tries again). Or the server's `no_agent`: no
+             *     `agent_retry_at` when the agent tries again; when GitHub refused the policy's
+             *     last runner for good, the server gives GitHub's refusal as `agent_reason`, as the
+             *     policy's `serving` does with `github_refused`). Or the server's `no_agent`: no
              *     live agent of the policy's group runs the policy's provider, so nothing serves
              *     the job (`agent_reason` says which group and provider; the policy's `serving`
              *     says the same). Absent when no agent reported the job, and once a runner took it.
@@ -1327,6 +1335,9 @@ export interface components {
              *     a row of the policy failed before taking a job (the last, garo-ci-x1: exited
              *     with code 1 before taking a job)". With `no_agent`: which group and provider
              *     nothing serves, e.g. "no live agent of group default runs provider kubernetes".
+             *     A refusal by GitHub names the repository and the group or setting, e.g.
+             *     'runner group "gpu" does not allow repository acme/web (it is not among the
+             *     group's selected repositories; ...)'.
              */
             agent_reason?: string;
             /**
