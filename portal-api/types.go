@@ -77,6 +77,11 @@ type PolicyRequest struct {
 	// RunnerGroup is the GitHub runner group (by name) of an organisation-level policy.
 	// Default "Default"; must be left out at repository level.
 	RunnerGroup string `json:"runner_group,omitempty"`
+	// Priority orders queued jobs across policies when capacity is short (a quota, an
+	// agent's capacity): higher first, then oldest first; a job that has waited the
+	// server's scheduling.max_wait goes ahead of younger ones whatever their priority.
+	// -1000 to 1000, default 0.
+	Priority int `json:"priority,omitempty"`
 }
 
 // The runner spec types and Duration are shared verbatim with the agent protocol
@@ -130,6 +135,7 @@ type Policy struct {
 	// repository level.
 	RegistrationLevel string    `json:"registration_level"`
 	RunnerGroup       string    `json:"runner_group,omitempty"`
+	Priority          int       `json:"priority"`
 	Version           int64     `json:"version"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
@@ -174,6 +180,7 @@ func (p Policy) Request() PolicyRequest {
 		Ephemeral: &eph, IdleGrace: &grace, BootstrapTimeout: &boot,
 		AgentGroup: p.AgentGroup, Enabled: &en, Provider: p.Provider, Runner: p.Runner,
 		Schedule: p.Schedule, RegistrationLevel: p.RegistrationLevel, RunnerGroup: p.RunnerGroup,
+		Priority: p.Priority,
 	}
 }
 

@@ -63,7 +63,7 @@ func Admit(ctx context.Context, tx *store.Store, r Request) error {
 	if err != nil {
 		return err
 	}
-	cpu, mem := requests(r.Runner)
+	cpu, mem := guardrails.Requests(r.Runner)
 	for i := range covering {
 		q := &covering[i]
 		u := live.usage(q)
@@ -90,17 +90,6 @@ func covers(q *store.Quota, group, repoKey string) bool {
 	return false
 }
 
-// requests reads what a runner spec requests; a quantity that does not parse (policies
-// are validated when written) counts as none.
-func requests(r spec.RunnerSpec) (cpu, mem int64) {
-	if r.CPU != "" {
-		cpu, _ = guardrails.MilliCPU(r.CPU)
-	}
-	if r.Memory != "" {
-		mem, _ = guardrails.MemoryBytes(r.Memory)
-	}
-	return cpu, mem
-}
 
 type liveRunner struct {
 	repoKey, group string
@@ -122,7 +111,7 @@ func liveOf(ctx context.Context, st *store.Store) (liveSet, error) {
 				return nil, fmt.Errorf("decode runner spec of policy %s of %s: %w", r.Policy, r.RepoKey, err)
 			}
 		}
-		cpu, mem := requests(rs)
+		cpu, mem := guardrails.Requests(rs)
 		out = append(out, liveRunner{repoKey: r.RepoKey, group: r.AgentGroup, cpu: cpu, mem: mem})
 	}
 	return out, nil

@@ -39,7 +39,9 @@ type Policy struct {
 	// is the GitHub runner group's name at organisation level, "" at repository level.
 	RegistrationLevel string
 	RunnerGroup       string
-	Version           int64
+	// Priority orders queued jobs across policies when capacity is short (migration 0019).
+	Priority int
+	Version  int64
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }
