@@ -90,7 +90,6 @@ func covers(q *store.Quota, group, repoKey string) bool {
 	return false
 }
 
-
 type liveRunner struct {
 	repoKey, group string
 	cpu, mem       int64

@@ -40,10 +40,10 @@ type Policy struct {
 	RegistrationLevel string
 	RunnerGroup       string
 	// Priority orders queued jobs across policies when capacity is short (migration 0019).
-	Priority int
-	Version  int64
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	Priority  int
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // defaults fills the columns that may not be NULL.
