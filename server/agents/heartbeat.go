@@ -51,6 +51,7 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 	// An agent that was live and reports the same state and provider changes nothing that
 	// settling after the heartbeat would see: the settle before it is enough.
 	sameStanding := a.State == req.State && (req.Provider == "" || req.Provider == a.Provider) &&
+		sameCapacity(a, capacityOf(req.Capacity, func(string, string, ...any) {})) &&
 		a.LastSeenAt.After(now.Add(-s.cfg.Offline))
 	summary := inventory{Runners: map[string]int64{}, Jobs: map[string]int64{}}
 	rows := make([]store.Runner, len(req.Runners))
@@ -83,7 +84,8 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		return nil, err
 	}
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
-		report := store.AgentReport{State: req.State, Version: req.Version, Inventory: inv, At: now}
+		report := store.AgentReport{State: req.State, Version: req.Version, Inventory: inv, At: now,
+			Capacity: capacityOf(req.Capacity, func(string, string, ...any) {})} // validated
 		if req.Provider != "" && req.Provider != a.Provider {
 			report.Provider, report.Serves = req.Provider, protocol.PolicyProvider(req.Provider)
 		}
@@ -242,6 +244,7 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 	if req.Provider != "" && !providerRe.MatchString(req.Provider) {
 		bad("provider", "must be empty (unchanged) or 1-20 lower-case letters, digits or hyphens (docker, kubernetes, memory), got %q", req.Provider)
 	}
+	capacityOf(req.Capacity, bad)
 	if len(req.Runners) > maxReportedRunners {
 		bad("runners", "at most %d runners per heartbeat, got %d", maxReportedRunners, len(req.Runners))
 	}

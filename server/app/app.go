@@ -162,6 +162,7 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 	agentSvc := agents.New(st, agents.Config{
 		Heartbeat: cfg.Agents.HeartbeatInterval, LongPoll: cfg.Agents.LongPollTimeout, Offline: cfg.Agents.OfflineAfter,
 		Unreported: cfg.Agents.UnreportedRunnerTimeout, GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
+		MaxWait: cfg.Scheduling.MaxWait,
 	}, notifier, runners.NewService(runners.Config{NoJIT: cfg.GitHub.RegistrationTokensOnly}, gh), log, reg)
 	v := version.Get()
 	trusted, err := cfg.Server.TrustedProxyPrefixes()
