@@ -209,7 +209,7 @@ func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent,
 			continue // unknown, not ours (any more), or over: nothing to show
 		}
 		want[j.JobID] = true
-		v := store.JobView{State: j.State, Position: j.Position, Reason: j.Reason, RetryAt: j.RetryAt}
+		v := store.JobView{State: j.State, Position: j.Position, Reason: j.Reason, RetryAt: j.RetryAt, Limit: j.Limit}
 		if m.AgentID == a.ID && m.Same(v) {
 			continue
 		}
@@ -285,12 +285,19 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 				protocol.JobBackingOff, j.State)
 		case j.Position < 0:
 			problem = "position must not be negative"
+		case j.Limit != "" && j.Limit != protocol.LimitMaxRunners && j.Limit != protocol.LimitAgentCapacity:
+			problem = fmt.Sprintf("limit must be empty, %s or %s, got %q", protocol.LimitMaxRunners, protocol.LimitAgentCapacity, j.Limit)
 		}
 		if problem == "" {
 			// A reason and a retry time belong to backing_off only; the reason is cut to
 			// what the portal shows.
 			if j.State != protocol.JobBackingOff {
 				j.Reason, j.RetryAt = "", nil
+			}
+			if j.State != protocol.JobWaitingForCapacity {
+				j.Limit = ""
+			} else if j.Limit == "" {
+				j.Limit = protocol.LimitMaxRunners // an older agent's only limit
 			}
 			if len(j.Reason) > maxReasonLen {
 				j.Reason = strings.ToValidUTF8(j.Reason[:maxReasonLen], "")
