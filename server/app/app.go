@@ -170,15 +170,16 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		return services{}, fmt.Errorf("server.trusted_proxies: %w", err)
 	}
 	l := cfg.Auth.FailureLimit
+	quotaSvc := quotas.NewService(st, cfg.Scheduling.MaxWait)
 	handler, err := api.New(api.Deps{
 		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Version:  portalapi.VersionInfo{Version: v.Version, Commit: v.Commit, BuildDate: v.BuildDate, GoVersion: v.GoVersion},
 		Auth:     auth.NewAuthenticator(st, time.Now),
 		Policies: policy.NewService(st),
 		Groups:   groups.NewService(st),
-		Quotas:   quotas.NewService(st),
+		Quotas:   quotaSvc,
 		Tokens:   auth.NewTokens(st),
-		Jobs:     jobs.NewQuery(st),
+		Jobs:     jobs.NewQuery(st, quotaSvc),
 		Agents:   agentSvc,
 		Webhook:  hook,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
