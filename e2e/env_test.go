@@ -61,6 +61,8 @@ type envOptions struct {
 	// serverCAs are the CAs of the certificate it then serves.
 	server    func(*config.Config)
 	serverCAs *x509.CertPool
+	// repos, when set, are the repositories installed instead of repo.
+	repos []string
 }
 
 // logs is where the components log: warnings and errors only, on stderr.
@@ -69,8 +71,12 @@ var logs = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: s
 func newEnvWith(t *testing.T, o envOptions) *env {
 	t.Helper()
 	dir := t.TempDir()
+	repos := o.repos
+	if repos == nil {
+		repos = []string{repo}
+	}
 	s, err := stack.Start(t.Context(), stack.Options{
-		Dir: dir, Repositories: []string{repo}, Log: logs, SimHandler: o.simHandler,
+		Dir: dir, Repositories: repos, Log: logs, SimHandler: o.simHandler,
 		AdminToken: adminToken, WebhookSecret: hookSecret, ServerCAs: o.serverCAs,
 		Server: func(cfg *config.Config) {
 			if o.database.Driver != "" {

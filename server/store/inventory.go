@@ -92,7 +92,7 @@ func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[st
 			ended = append(ended, name)
 		}
 	}
-	if err := s.endUsageGone(ctx, ended); err != nil {
+	if err := s.EndUsageIfGone(ctx, ended); err != nil {
 		return nil, err
 	}
 	// A new name may be held by another agent's row.

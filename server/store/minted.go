@@ -71,7 +71,7 @@ func (s *Store) ForgetMinted(ctx context.Context, names []string) error {
 			return fmt.Errorf("forget minted runners: %w", err)
 		}
 	}
-	return s.endUsageGone(ctx, names)
+	return s.EndUsageIfGone(ctx, names)
 }
 
 // MarkReported marks reported the rows of the runners agentID reported last with an
@@ -136,6 +136,5 @@ func (s *Store) MarkRan(ctx context.Context, name, repoKey string) error {
 	if err != nil {
 		return fmt.Errorf("mark minted runner %s ran: %w", name, err)
 	}
-	// One no agent holds in its inventory no longer counts against quotas (LiveRunners).
-	return s.endUsageGone(ctx, []string{name})
+	return nil
 }

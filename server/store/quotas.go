@@ -119,6 +119,13 @@ type LiveRunner struct {
 	State string
 }
 
+// liveMinted is when the minted runner m (its runners row r, LEFT JOINed) counts
+// against quotas: in an agent's inventory; not reported yet (it may be starting); or
+// running a job GitHub gave it before any agent's heartbeat had it (MarkRan marked it
+// reported: an ephemeral runner may live and go between two heartbeats).
+const liveMinted = `(m.reported_at IS NULL OR r.name IS NOT NULL OR EXISTS (SELECT 1 FROM workflow_jobs j
+			WHERE j.runner_name = m.name AND j.repo_key = m.repo_key AND j.state = 'in_progress'))`
+
 // LiveRunners returns the runners that count against quotas, by name.
 func (s *Store) LiveRunners(ctx context.Context) ([]LiveRunner, error) {
 	var out []LiveRunner
@@ -128,7 +135,7 @@ func (s *Store) LiveRunners(ctx context.Context) ([]LiveRunner, error) {
 		JOIN agents a ON a.id = m.agent_id
 		LEFT JOIN policies p ON p.repo_key = m.repo_key AND p.name = m.policy
 		LEFT JOIN runners r ON r.name = m.name
-		WHERE m.reported_at IS NULL OR r.name IS NOT NULL
+		WHERE `+liveMinted+`
 		ORDER BY m.name`).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("live runners: %w", err)

@@ -57,14 +57,14 @@ func (s *Store) EndUsage(ctx context.Context, names []string, at time.Time) erro
 	return nil
 }
 
-// endUsageGone ends the open usage of the runners whose minted record is gone, or
-// reported with no agent holding it any more: what no longer counts against quotas
-// (LiveRunners), among names.
-func (s *Store) endUsageGone(ctx context.Context, names []string) error {
+// EndUsageIfGone ends now the open usage of those of the runners names that no longer
+// count against quotas (LiveRunners): called where a runner may stop counting (it left
+// its agent's inventory, its record was dropped, its job completed).
+func (s *Store) EndUsageIfGone(ctx context.Context, names []string) error {
 	for chunk := range slices.Chunk(names, chunkSize) {
 		err := s.conn(ctx).Exec(`UPDATE runner_usage SET ended_at = ? WHERE ended_at IS NULL AND name IN ?
-			AND NOT EXISTS (SELECT 1 FROM runners r WHERE r.name = runner_usage.name)
-			AND NOT EXISTS (SELECT 1 FROM minted_runners m WHERE m.name = runner_usage.name AND m.reported_at IS NULL)`,
+			AND NOT EXISTS (SELECT 1 FROM minted_runners m LEFT JOIN runners r ON r.name = m.name
+				WHERE m.name = runner_usage.name AND `+liveMinted+`)`,
 			s.now(), chunk).Error
 		if err != nil {
 			return fmt.Errorf("end usage of runners: %w", err)

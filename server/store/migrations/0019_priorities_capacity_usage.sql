@@ -38,3 +38,7 @@ CREATE INDEX runner_usage_name ON runner_usage (name);
 CREATE INDEX runner_usage_started ON runner_usage (started_at);
 
 CREATE INDEX runner_usage_open ON runner_usage (ended_at);
+
+-- A minted runner that runs a job counts against quotas until the job completes, also
+-- before (or without) any agent's heartbeat naming it: found by the job's runner name.
+CREATE INDEX workflow_jobs_runner_name ON workflow_jobs (runner_name);
