@@ -591,6 +591,9 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 			continue
 		}
 		switch {
+		case over > 0 && in.Draining:
+			r.Reason = "the agent is draining"
+			over--
 		case over > 0:
 			r.Reason = fmt.Sprintf("above max_runners (%d)", maxRunners)
 			over--
