@@ -69,8 +69,8 @@ func agentListCommand(g *globals) *cobra.Command {
 		w watchFlags
 	)
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List agents with their status, repositories and runner counts",
+		Use:   "list",
+		Short: "List agents with their status, repositories and runner counts",
 		Long: `list shows the agents the token may see. --status filters by status (active, stale,
 offline, revoked: the server's filter), or, with "draining", keeps the agents asked to
 drain whatever their status (garoctl's filter of the full list: a draining agent is still
