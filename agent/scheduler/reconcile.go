@@ -45,6 +45,10 @@ type Input struct {
 	// used: the jitter is drawn from the policy and the count, so that Reconcile stays
 	// pure and policies that fail together still spread their retries.
 	CrashBackoff backoff.Policy
+	// Specs are the fingerprints (SpecOf) of the config's policies by policy id, worked out
+	// once per config (Specs) rather than every tick; a policy missing from it is
+	// fingerprinted here.
+	Specs map[string]string
 	// NewName returns a fresh runner name for a policy.
 	NewName func(Key) string
 	// MaxLifetime sets the expiry of new runners; 0 means none.
@@ -119,44 +123,51 @@ type Hold struct {
 // before the hold ends, then one probe at a time until a runner takes a job; its queued
 // jobs that would get a runner are reported backing_off, with the reason and the time.
 func Reconcile(in Input) Plan {
-	p := Plan{Records: cloneRecords(in.Records), Queues: map[Key]int{}, Backoff: map[Key]Backoff{}}
-	if p.Records == nil {
-		p.Records = map[string]Record{}
-	}
-	// Maps are sized up front: with thousands of repositories, growing them was most of a
-	// tick's allocations (issue 15, BenchmarkReconcile).
-	var policies map[Key]protocol.Policy
+	// Records are copied into the plan as the loop below observes them, not cloned first:
+	// with thousands of runners, a clone and then a second write of every record was a
+	// good part of a tick (issue 15, BenchmarkReconcile). The same for the maps below:
+	// sized up front, and holding pointers into the input (never written through) rather
+	// than copies of jobs and instances.
+	p := Plan{Records: make(map[string]Record, len(in.Records)+len(in.Records)/2+8), Backoff: map[Key]Backoff{}}
+	var policies map[Key]*protocol.Policy
 	var owned map[string]bool
 	if in.Config != nil {
-		policies = make(map[Key]protocol.Policy, len(in.Config.Policies))
+		policies = make(map[Key]*protocol.Policy, len(in.Config.Policies))
 		owned = make(map[string]bool, len(in.Config.Repositories))
-		for _, pol := range in.Config.Policies {
+		for i := range in.Config.Policies {
+			pol := &in.Config.Policies[i]
 			policies[Key{pol.Repository, pol.Name}] = pol
 		}
 		for _, r := range in.Config.Repositories {
 			owned[r] = true
 		}
 	}
-	var busyJob map[string]protocol.Job // runner name → its in_progress job
-	queued := map[Key][]protocol.Job{}
+	// Jobs are taken oldest first (jobOrder): each policy's queue is sorted on its own,
+	// and of two in_progress jobs naming the same runner the later one counts.
+	var busyJob map[string]*protocol.Job // runner name → its in_progress job
+	queued := map[Key][]*protocol.Job{}
+	nqueued := 0
 	if in.Jobs != nil {
-		busyJob = make(map[string]protocol.Job, len(in.Jobs.Jobs))
-		jobs := slices.Clone(in.Jobs.Jobs)
-		slices.SortStableFunc(jobs, func(a, b protocol.Job) int {
-			return cmp.Or(a.ReceivedAt.Compare(b.ReceivedAt), cmp.Compare(a.ID, b.ID))
-		})
-		for _, j := range jobs {
+		busyJob = make(map[string]*protocol.Job, len(in.Jobs.Jobs))
+		for i := range in.Jobs.Jobs {
+			j := &in.Jobs.Jobs[i]
 			switch j.Status {
 			case jobInProgress:
 				if j.RunnerName != "" {
-					busyJob[j.RunnerName] = j
+					if had, ok := busyJob[j.RunnerName]; !ok || jobOrder(j, had) >= 0 {
+						busyJob[j.RunnerName] = j
+					}
 				}
 			case jobQueued:
 				k := Key{j.Repository, j.Policy}
 				if _, ok := policies[k]; ok && j.Policy != "" {
 					queued[k] = append(queued[k], j)
+					nqueued++
 				}
 			}
+		}
+		for _, q := range queued {
+			slices.SortStableFunc(q, jobOrder)
 		}
 	}
 
@@ -166,34 +177,32 @@ func Reconcile(in Input) Plan {
 	// the same provider (a shared Docker engine) for a repository of the same name, and
 	// their runners are none of our business. One without the label (an older agent's)
 	// is taken to be ours, as before.
-	mine := make(map[string]provider.Instance, len(in.Inventory))
+	mine := make(map[string]*provider.Instance, len(in.Inventory))
+	byID := make(map[string]*provider.Instance, len(in.Inventory))
 	var unknown []provider.Instance
-	for _, inst := range in.Inventory {
+	for i := range in.Inventory {
+		inst := &in.Inventory[i]
+		byID[inst.ID] = inst
 		if inst.State == provider.StateGone {
 			continue
 		}
 		l := inst.Labels
 		ours := l[provider.LabelAgentID] == in.AgentID ||
 			(in.Config != nil && owned[l[provider.LabelRepository]] &&
-				(l[provider.LabelPolicyID] == "" || l[provider.LabelPolicyID] == policies[Key{l[provider.LabelRepository], l[provider.LabelPolicy]}].ID))
+				(l[provider.LabelPolicyID] == "" || l[provider.LabelPolicyID] == policyID(policies[Key{l[provider.LabelRepository], l[provider.LabelPolicy]}])))
 		if !ours {
 			continue
 		}
 		name := inst.Labels[provider.LabelRunner]
 		if _, dup := mine[name]; dup || name == "" {
-			unknown = append(unknown, inst) // a second instance of a name is never ours
+			unknown = append(unknown, *inst) // a second instance of a name is never ours
 			continue
 		}
-		if r, ok := p.Records[name]; ok && r.ProviderID != "" && r.ProviderID != inst.ID {
-			unknown = append(unknown, inst)
+		if r, ok := in.Records[name]; ok && r.ProviderID != "" && r.ProviderID != inst.ID {
+			unknown = append(unknown, *inst)
 			continue
 		}
 		mine[name] = inst
-	}
-	byName := maps.Clone(mine)
-	byID := make(map[string]provider.Instance, len(in.Inventory))
-	for _, inst := range in.Inventory {
-		byID[inst.ID] = inst
 	}
 
 	// Each record's state from its instance and the jobs. A runner that fails now without
@@ -201,17 +210,20 @@ func Reconcile(in Input) Plan {
 	// job clears it.
 	failed := map[Key]string{}
 	took := map[Key]bool{}
-	for name, r := range p.Records {
-		inst, has := byName[name]
-		delete(byName, name)
+	for name, r := range in.Records {
+		var inst provider.Instance
+		ip, has := mine[name]
+		if has {
+			inst = *ip
+		}
 		if has && r.ProviderID == "" && !r.Pending {
 			r.ProviderID = inst.ID
 		}
-		pol, hasPolicy := policies[r.Key]
-		if hasPolicy {
+		pol := policies[r.Key]
+		if pol != nil {
 			r.Ephemeral = pol.Ephemeral
 		}
-		next, provisioned := observe(in, r, inst, has, busyJob, queued[r.Key], pol, hasPolicy)
+		next, provisioned := observe(in, r, inst, has, busyJob, queued[r.Key], pol)
 		if provisioned {
 			p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
 		}
@@ -238,7 +250,11 @@ func Reconcile(in Input) Plan {
 	// Instances without a record: a busy one is adopted (a busy runner is never
 	// removed), and so is a runner another agent left on a repository this agent now
 	// serves; the others are orphans.
-	for _, inst := range byName {
+	for name, ip := range mine {
+		if _, ok := in.Records[name]; ok {
+			continue
+		}
+		inst := *ip
 		r, ok := fromInstance(inst, in.Now)
 		j, busy := busyJob[r.Name]
 		switch {
@@ -248,7 +264,7 @@ func Reconcile(in Input) Plan {
 			took[r.Key] = true
 		case ok && inst.Labels[provider.LabelAgentID] != in.AgentID:
 			r.Provisioned = inst.State == provider.StateRunning
-			r, _ = observe(in, r, inst, true, busyJob, queued[r.Key], policies[r.Key], hasKey(policies, r.Key))
+			r, _ = observe(in, r, inst, true, busyJob, queued[r.Key], policies[r.Key])
 			p.Records[r.Name] = r
 		default:
 			unknown = append(unknown, inst)
@@ -283,26 +299,34 @@ func Reconcile(in Input) Plan {
 
 	// Each policy looks at its own records only: grouped once, so that a tick stays
 	// linear in the runners of an agent that serves thousands of repositories.
-	keys := map[Key]bool{}
+	// (Counted first, then laid out in one slice: appending per policy was most of the
+	// allocations left.)
+	count := make(map[Key]int, len(policies))
 	for k := range policies {
-		keys[k] = true
+		count[k] = 0
 	}
-	names := map[Key][]string{}
-	for name, r := range p.Records {
-		keys[r.Key] = true
-		names[r.Key] = append(names[r.Key], name)
+	for _, r := range p.Records {
+		count[r.Key]++
 	}
-	sorted := slices.SortedFunc(func(yield func(Key) bool) {
-		for k := range keys {
-			if !yield(k) {
-				return
-			}
-		}
-	}, func(a, b Key) int {
+	sorted := slices.SortedFunc(maps.Keys(count), func(a, b Key) int {
 		return cmp.Or(cmp.Compare(a.Repository, b.Repository), cmp.Compare(a.Policy, b.Policy))
 	})
+	flat := make([]string, len(p.Records))
+	names := make(map[Key][]string, len(count))
+	at := 0
 	for _, k := range sorted {
-		pol, ok := policies[k]
+		names[k] = flat[at : at : at+count[k]]
+		at += count[k]
+	}
+	for name, r := range p.Records {
+		names[r.Key] = append(names[r.Key], name) // within its own part of flat
+	}
+	p.Queues = make(map[Key]int, len(policies))
+	p.Jobs = make([]protocol.JobStatus, 0, nqueued)
+	var sc scratch
+	for _, k := range sorted {
+		pol := policies[k]
+		ok := pol != nil
 		b := in.Backoff[k]
 		if took[k] {
 			b = Backoff{} // a runner of the policy took a job: it works
@@ -313,15 +337,16 @@ func Reconcile(in Input) Plan {
 		if ok && b.Failures > 0 {
 			p.Backoff[k] = b
 		}
-		p.schedule(in, k, pol, ok, queued[k], names[k], byID, b)
+		p.schedule(in, k, pol, queued[k], names[k], byID, b, &sc)
 	}
+	p.Creates = sc.creates(in)
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
 	return p
 }
 
 // observe derives a record's state. provisioned reports the first sight of it running.
-func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[string]protocol.Job,
-	queued []protocol.Job, pol protocol.Policy, hasPolicy bool) (Record, bool) {
+func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[string]*protocol.Job,
+	queued []*protocol.Job, pol *protocol.Policy) (Record, bool) {
 	set := func(s protocol.RunnerState, reason string) {
 		if r.State != s {
 			r.State, r.Since = s, in.Now
@@ -382,7 +407,7 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 	}
 	age := in.Now.Sub(r.CreatedAt)
 	boot := time.Duration(0)
-	if hasPolicy {
+	if pol != nil {
 		boot = pol.BootstrapTimeout.D()
 	}
 	switch {
@@ -440,13 +465,14 @@ func suffix(reason string) string {
 }
 
 // schedule plans one policy: creations for queued jobs and min_idle, positions of the
-// jobs that wait, and reaps. names are the policy's records; insts holds the inventory
-// by provider id.
-func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, queued []protocol.Job, names []string,
-	insts map[string]provider.Instance, crash Backoff) {
+// jobs that wait, and reaps. pol is nil when the agent does not serve the policy (any
+// more); names are the policy's records; insts holds the inventory by provider id.
+func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protocol.Job, names []string,
+	insts map[string]*provider.Instance, crash Backoff, sc *scratch) {
 	var busy, avail, dying, untested int
-	var idle []Record
-	runnerFor := map[int64]string{} // job → runner created for it
+	idle := sc.idle[:0]
+	defer func() { sc.idle = idle[:0] }() // its buffer, for the next policy
+	runnerFor := map[int64]string{}       // job → runner created for it
 	for _, name := range names {
 		r := p.Records[name]
 		switch {
@@ -492,9 +518,10 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 	// now; busy ones finish their job first. Like an expired runner, one holds capacity
 	// until its removal is done, and its replacement comes after.
 	current := ""
-	if hasPolicy {
-		current = SpecOf(pol)
-		for _, r := range slices.Clone(idle) {
+	if pol != nil {
+		current = specOf(in, pol)
+		sc.outdated = append(sc.outdated[:0], idle...)
+		for _, r := range sc.outdated {
 			if r.Spec == "" || r.Spec == current || in.Now.Before(r.RetryAt) {
 				continue
 			}
@@ -505,7 +532,7 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 			p.reap(r.Name, r, insts)
 		}
 	}
-	if !hasPolicy {
+	if pol == nil {
 		// The policy is gone, or its repository moved to another agent: reap what is not
 		// busy. The server refuses (not_owner) a repository that moved, and then the
 		// runner stays for its new owner to adopt. Without a config nothing is known yet.
@@ -520,7 +547,7 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		}
 		return
 	}
-	minIdle, err := EffectiveMinIdle(pol, in.Now)
+	minIdle, err := EffectiveMinIdle(*pol, in.Now)
 	if err != nil {
 		p.Warnings = append(p.Warnings, err)
 	}
@@ -598,7 +625,7 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		switch {
 		case i < covered:
 		case i < covered+forJobs:
-			st.Runner = p.newRecord(in, k, pol, current, j.ID).Name
+			st.Runner = p.newRecord(in, sc, k, pol, current, j.ID)
 		case i < covered+forJobs+heldJobs:
 			st.State, st.Reason = protocol.JobBackingOff, hold.Reason
 			if !hold.Until.IsZero() {
@@ -612,29 +639,69 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		p.Jobs = append(p.Jobs, st)
 	}
 	for range n - forJobs {
-		p.newRecord(in, k, pol, current, 0)
+		p.newRecord(in, sc, k, pol, current, 0)
 	}
 	if _, ok := p.Queues[k]; !ok {
 		p.Queues[k] = 0
 	}
 }
 
-// newRecord plans a new runner of policy pol, whose definition's fingerprint is spec.
-func (p *Plan) newRecord(in Input, k Key, pol protocol.Policy, spec string, job int64) Record {
+// newRecord plans a new runner of policy pol, whose definition's fingerprint is spec, and
+// returns its name. Its creation is collected in sc (scratch.creates).
+func (p *Plan) newRecord(in Input, sc *scratch, k Key, pol *protocol.Policy, spec string, job int64) string {
+	c := plannedCreate{name: in.NewName(k), k: k, pol: pol, spec: spec, job: job}
+	p.Records[c.name] = c.record(in)
+	sc.planned = append(sc.planned, c)
+	return c.name
+}
+
+// scratch holds a Reconcile's buffers that each policy's schedule reuses, and the
+// creations it planned.
+type scratch struct {
+	idle, outdated []Record
+	planned        []plannedCreate
+}
+
+// plannedCreate is a creation, small: Plan.Creates is made once at the end with its exact
+// size (appending Creates, with a policy each, was most of the bytes of a tick that creates
+// thousands of runners).
+type plannedCreate struct {
+	name string
+	k    Key
+	pol  *protocol.Policy
+	spec string
+	job  int64
+}
+
+// record is the new runner's record; the same for the same input.
+func (c plannedCreate) record(in Input) Record {
 	r := Record{
-		Name: in.NewName(k), Key: k, State: protocol.RunnerCreating, Ephemeral: pol.Ephemeral,
-		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: spec, PolicyID: pol.ID,
+		Name: c.name, Key: c.k, State: protocol.RunnerCreating, Ephemeral: c.pol.Ephemeral,
+		ForJob: c.job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: c.spec, PolicyID: c.pol.ID,
 	}
 	if in.MaxLifetime > 0 {
 		r.Expiry = in.Now.Add(in.MaxLifetime)
 	}
-	p.Records[r.Name] = r
-	p.Creates = append(p.Creates, Create{Record: r, Policy: pol})
 	return r
 }
 
-func (p *Plan) reap(name string, r Record, insts map[string]provider.Instance) {
-	inst, ok := insts[r.ProviderID]
+func (sc *scratch) creates(in Input) []Create {
+	if len(sc.planned) == 0 {
+		return nil
+	}
+	out := make([]Create, len(sc.planned))
+	for i, c := range sc.planned {
+		out[i] = Create{Record: c.record(in), Policy: *c.pol}
+	}
+	return out
+}
+
+func (p *Plan) reap(name string, r Record, insts map[string]*provider.Instance) {
+	var inst provider.Instance
+	ip, ok := insts[r.ProviderID]
+	if ok {
+		inst = *ip
+	}
 	r.Pending = true
 	p.Records[name] = r
 	running := ok && inst.State == provider.StateRunning
@@ -643,9 +710,24 @@ func (p *Plan) reap(name string, r Record, insts map[string]provider.Instance) {
 	p.Reaps = append(p.Reaps, Reap{Record: r, Running: running, Instance: inst, Lost: r.Lost && !running})
 }
 
-func hasKey(m map[Key]protocol.Policy, k Key) bool {
-	_, ok := m[k]
-	return ok
+// jobOrder orders jobs oldest first, then by id.
+func jobOrder(a, b *protocol.Job) int {
+	return cmp.Or(a.ReceivedAt.Compare(b.ReceivedAt), cmp.Compare(a.ID, b.ID))
+}
+
+func policyID(pol *protocol.Policy) string {
+	if pol == nil {
+		return ""
+	}
+	return pol.ID
+}
+
+// specOf is SpecOf(pol), from in.Specs when it is there.
+func specOf(in Input, pol *protocol.Policy) string {
+	if s, ok := in.Specs[pol.ID]; ok && pol.ID != "" {
+		return s
+	}
+	return SpecOf(*pol)
 }
 
 // Adopt returns records for the instances of the agent (its agent id in their labels)

@@ -114,6 +114,8 @@ type Scheduler struct {
 	warned     map[string]bool
 	lastPlan   Plan
 	lastWarned time.Time
+	specs      map[string]string // Specs(specsOf)
+	specsOf    *protocol.Config
 	journaled  []byte // what the journal holds
 	journalErr string // the last journal error logged
 }
@@ -388,10 +390,13 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		}
 	}
 	cfg := s.cfg.Load()
+	if cfg != s.specsOf {
+		s.specs, s.specsOf = Specs(cfg), cfg
+	}
 	plan := Reconcile(Input{
 		Now: now, AgentID: s.opts.AgentID, Config: cfg, Jobs: s.jobs.Load(), Inventory: inv,
 		Records: s.records, Draining: s.draining.Load(), Blocked: s.blocked, Backoff: s.backoffs,
-		CrashBackoff: s.opts.CrashBackoff, NewName: s.opts.NewName, MaxLifetime: s.opts.MaxLifetime,
+		CrashBackoff: s.opts.CrashBackoff, NewName: s.opts.NewName, MaxLifetime: s.opts.MaxLifetime, Specs: s.specs,
 	})
 	for _, w := range plan.Warnings {
 		if !s.warned[w.Error()] {
