@@ -82,6 +82,8 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 	if err := s.settle(ctx, a.AgentGroup); err != nil {
 		return nil, err
 	}
+	var rev int64
+	var rowsNow map[string]store.Runner
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
 		report := store.AgentReport{State: req.State, Version: req.Version, Inventory: inv, At: now}
 		if req.Provider != "" && req.Provider != a.Provider {
@@ -93,21 +95,33 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		if err := tx.RenewLeases(ctx, a.ID, now.Add(s.cfg.Offline)); err != nil {
 			return err
 		}
-		// The agent's rows, read once: for the claim check and for the diff that writes
-		// only what changed.
-		held, err := tx.RunnersOf(ctx, a.ID)
+		// The agent's rows, for the claim check and for the diff that writes only what
+		// changed: as this server's last heartbeat of the agent left them when nothing
+		// wrote them since, read once otherwise.
+		var err error
+		if rev, err = tx.RunnersRev(ctx, a.ID); err != nil {
+			return err
+		}
+		held, ok := s.inventories.get(a.ID, rev)
+		if !ok {
+			if held, err = tx.RunnersOf(ctx, a.ID); err != nil {
+				return err
+			}
+		}
+		owned := ownedOnce(ctx, tx, a.ID)
+		kept, err := s.claimable(ctx, tx, a, held, rows, owned)
 		if err != nil {
 			return err
 		}
-		kept, err := s.claimable(ctx, tx, a, held, rows)
+		res, err := tx.ReplaceRunnersOf(ctx, a.ID, held, kept)
 		if err != nil {
 			return err
 		}
-		refused, err := tx.ReplaceRunnersOf(ctx, a.ID, held, kept)
-		if err != nil {
-			return err
+		if res.Wrote {
+			rev++
 		}
-		for _, name := range refused {
+		rowsNow = res.Rows
+		for _, name := range res.Refused {
 			s.log.Warn("heartbeat reported a runner another agent holds: ignored", "agent_id", a.ID, "runner", name)
 		}
 		// Reported runners are the agent's to remove: the sweep of unreported ones
@@ -116,15 +130,20 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 			return err
 		}
 		// A busy runner's job gets its runner_online step (the in_progress webhook stamps
-		// it too, from the last heartbeat, when it comes later).
-		if _, err := tx.MarkRunnersOnline(ctx, a.ID); err != nil {
-			return err
+		// it too, from the last heartbeat, when it comes later). Rows that did not change
+		// had theirs stamped by the heartbeat that wrote them.
+		if res.Wrote {
+			if _, err := tx.MarkRunnersOnline(ctx, a.ID); err != nil {
+				return err
+			}
 		}
-		return s.markJobs(ctx, tx, a, req.Jobs)
+		return s.markJobs(ctx, tx, a, req.Jobs, owned)
 	})
 	if err != nil {
+		s.inventories.drop(a.ID)
 		return nil, fmt.Errorf("heartbeat of agent %s: %w", a.ID, err)
 	}
+	s.inventories.put(a.ID, rev, rowsNow, now)
 	s.heartbeats.Inc()
 	if req.Provider != "" && req.Provider != a.Provider {
 		// Settling below releases what it owned for its former provider.
@@ -151,24 +170,36 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 // Anything else is dropped: an agent must not take another group's runner rows. Rows of
 // other agents are guarded once more by the store (ReplaceRunners), and removal asks for
 // the server's own record of the runner (RemoveRunner), not for these rows.
-func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent, held map[string]store.Runner, rows []store.Runner) ([]store.Runner, error) {
-	owned, err := tx.OwnedBy(ctx, []string{a.ID}, time.Time{})
-	if err != nil {
-		return nil, err
+//
+// The ownership rows are read only when a runner is not one a reported before (a steady
+// inventory needs none), the minted ones only for runners of repositories a does not own.
+func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent, held map[string]store.Runner, rows []store.Runner,
+	owned func() (map[string]bool, error)) ([]store.Runner, error) {
+	keep := make([]bool, len(rows))
+	var unsure []string // neither reported before nor of a repository a owns
+	for i, r := range rows {
+		if h, reported := held[r.Name]; reported && h.RepoKey == r.RepoKey {
+			keep[i] = true
+			continue
+		}
+		ownedKeys, err := owned()
+		if err != nil {
+			return nil, err
+		}
+		if keep[i] = ownedKeys[r.RepoKey]; !keep[i] {
+			unsure = append(unsure, r.Name)
+		}
 	}
-	ownedKeys := make(map[string]bool, len(owned))
-	for _, o := range owned {
-		ownedKeys[o.RepoKey] = true
-	}
-	minted, err := tx.MintedFor(ctx, a.ID)
-	if err != nil {
-		return nil, err
+	var minted map[string]store.MintedRunner
+	if len(unsure) > 0 {
+		var err error
+		if minted, err = tx.MintedFor(ctx, a.ID, unsure); err != nil {
+			return nil, err
+		}
 	}
 	kept := rows[:0:0]
-	for _, r := range rows {
-		h, reported := held[r.Name]
-		m, mint := minted[r.Name]
-		if (reported && h.RepoKey == r.RepoKey) || (mint && m.RepoKey == r.RepoKey) || ownedKeys[r.RepoKey] {
+	for i, r := range rows {
+		if m, mint := minted[r.Name]; keep[i] || (mint && m.RepoKey == r.RepoKey) {
 			kept = append(kept, r)
 			continue
 		}
@@ -179,15 +210,8 @@ func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent
 }
 
 // markJobs replaces a's view of jobs with reported, writing only what changed.
-func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent, reported []protocol.JobStatus) error {
-	owned, err := tx.OwnedBy(ctx, []string{a.ID}, time.Time{})
-	if err != nil {
-		return err
-	}
-	ownedKeys := make(map[string]bool, len(owned))
-	for _, o := range owned {
-		ownedKeys[o.RepoKey] = true
-	}
+func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent, reported []protocol.JobStatus,
+	owned func() (map[string]bool, error)) error {
 	ids := make([]int64, len(reported))
 	for i, j := range reported {
 		ids[i] = j.JobID
@@ -203,8 +227,15 @@ func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent,
 	want := make(map[int64]bool, len(reported))
 	for _, j := range reported {
 		m, ok := byID[j.JobID]
-		if !ok || !ownedKeys[m.RepoKey] || m.State == portalapi.JobCompleted {
-			continue // unknown, not ours (any more), or over: nothing to show
+		if !ok || m.State == portalapi.JobCompleted {
+			continue // unknown, or over: nothing to show
+		}
+		ownedKeys, err := owned()
+		if err != nil {
+			return err
+		}
+		if !ownedKeys[m.RepoKey] {
+			continue // not ours (any more)
 		}
 		want[j.JobID] = true
 		v := store.JobView{State: j.State, Position: j.Position, Reason: j.Reason, RetryAt: j.RetryAt}
@@ -222,6 +253,25 @@ func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent,
 		}
 	}
 	return tx.ClearJobMarks(ctx, stale)
+}
+
+// ownedOnce returns the repositories agentID owns, read in tx at the first call.
+func ownedOnce(ctx context.Context, tx *store.Store, agentID string) func() (map[string]bool, error) {
+	var keys map[string]bool
+	return func() (map[string]bool, error) {
+		if keys != nil {
+			return keys, nil
+		}
+		owned, err := tx.OwnedBy(ctx, []string{agentID}, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		keys = make(map[string]bool, len(owned))
+		for _, o := range owned {
+			keys[o.RepoKey] = true
+		}
+		return keys, nil
+	}
 }
 
 func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {

@@ -120,6 +120,7 @@ type Service struct {
 	violating                  *prometheus.GaugeVec
 	violatingMu                sync.Mutex
 	violatingN                 map[string]int // the gauge's values, by group
+	inventories                *inventories
 }
 
 // New returns the service on st. rs mints and removes runners; without GitHub credentials
@@ -149,6 +150,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 	}
 	s := &Service{
 		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}), violatingN: map[string]int{},
+		inventories: newInventories(cfg.Offline),
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_agent_polls_waiting",
 			Help: "Config and jobs long-polls of agents held by this server, by kind.",

@@ -46,12 +46,28 @@ func (s *Store) ReplaceRunners(ctx context.Context, agentID string, runners []Ru
 	if err != nil {
 		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
 	}
-	return s.ReplaceRunnersOf(ctx, agentID, old, runners)
+	res, err := s.ReplaceRunnersOf(ctx, agentID, old, runners)
+	return res.Refused, err
 }
 
-// ReplaceRunnersOf is ReplaceRunners for a caller that has just read agentID's rows, old
-// (RunnersOf, in the same Tx).
-func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[string]Runner, runners []Runner) ([]string, error) {
+// Replaced is what ReplaceRunnersOf did.
+type Replaced struct {
+	// Refused are the names another agent's row holds, left unrecorded.
+	Refused []string
+	// Rows are agentID's rows now, by name: old itself when nothing was written (never
+	// change it), a new map otherwise.
+	Rows map[string]Runner
+	// Wrote: a row of agentID was written or deleted, and its runner revision moved by one.
+	Wrote bool
+}
+
+// ReplaceRunnersOf is ReplaceRunners for a caller that has agentID's rows, old: read in
+// the same Tx (RunnersOf), or kept from the last call at the same runner revision
+// (RunnersRev). It does not change old.
+func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[string]Runner, runners []Runner) (Replaced, error) {
+	fail := func(err error) (Replaced, error) {
+		return Replaced{}, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+	}
 	for i := range runners {
 		runners[i].AgentID = agentID
 	}
@@ -80,9 +96,10 @@ func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[st
 		}
 	}
 	slices.Sort(gone) // the same order of locks from one heartbeat to the next
+	wrote := len(gone) > 0
 	for chunk := range slices.Chunk(gone, chunkSize) {
 		if err := s.conn(ctx).Where("agent_id = ? AND name IN ?", agentID, chunk).Delete(&Runner{}).Error; err != nil {
-			return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+			return fail(err)
 		}
 	}
 	// A new name may be held by another agent's row.
@@ -90,7 +107,7 @@ func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[st
 	for chunk := range slices.Chunk(newNames, chunkSize) {
 		var rows []Runner
 		if err := s.conn(ctx).Select("name, agent_id, repo_key").Where("name IN ?", chunk).Find(&rows).Error; err != nil {
-			return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+			return fail(err)
 		}
 		others = append(others, rows...)
 	}
@@ -98,38 +115,59 @@ func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[st
 	if len(others) > 0 {
 		adoptable, err := s.adoptable(ctx, agentID, others)
 		if err != nil {
-			return nil, err
+			return Replaced{}, err
 		}
 		repoOf := make(map[string]string, len(runners))
 		for _, r := range runners {
 			repoOf[r.Name] = r.RepoKey
 		}
 		var moved []string
+		from := map[string]bool{} // the agents whose rows move to agentID
 		taken := map[string]bool{}
 		for _, o := range others {
 			if adoptable[o.Name] && repoOf[o.Name] == o.RepoKey {
 				moved = append(moved, o.Name)
+				from[o.AgentID] = true
 				continue
 			}
 			taken[o.Name] = true
 			refused = append(refused, o.Name)
 		}
+		// Their revisions move first: the agents' rows are locked before their runners'.
+		if err := s.bumpRunnersRev(ctx, slices.Sorted(maps.Keys(from))); err != nil {
+			return Replaced{}, err
+		}
 		for chunk := range slices.Chunk(moved, chunkSize) {
 			if err := s.conn(ctx).Where("name IN ?", chunk).Delete(&Runner{}).Error; err != nil {
-				return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
+				return fail(err)
 			}
 		}
 		if len(taken) > 0 {
 			fresh = slices.DeleteFunc(fresh, func(r Runner) bool { return taken[r.Name] })
 		}
 	}
-	if len(fresh) == 0 {
-		return refused, nil
+	if len(fresh) > 0 {
+		wrote = true
+		if err := s.conn(ctx).CreateInBatches(fresh, 100).Error; err != nil {
+			return fail(classifyWrite(err))
+		}
 	}
-	if err := s.conn(ctx).CreateInBatches(fresh, 100).Error; err != nil {
-		return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, classifyWrite(err))
+	if !wrote {
+		return Replaced{Refused: refused, Rows: old}, nil
 	}
-	return refused, nil
+	if err := s.bumpRunnersRev(ctx, []string{agentID}); err != nil {
+		return Replaced{}, err
+	}
+	rows := make(map[string]Runner, len(runners))
+	for _, r := range runners {
+		if o, ok := old[r.Name]; ok {
+			rows[r.Name] = o // unchanged, or rewritten as reported below
+		}
+	}
+	for _, r := range fresh {
+		rows[r.Name] = r
+	}
+	return Replaced{Refused: refused, Rows: rows, Wrote: true}, nil
 }
 
 // sameRunner reports whether row a, as stored, records what b reports, updated_at aside.

@@ -106,12 +106,17 @@ func (s *Store) ServedProviders(ctx context.Context, group string) ([]ServedProv
 // use it to skip the locked reassignment. A policy that no agent can serve does not
 // unsettle the group: there is nothing to assign it to.
 func (s *Store) OwnershipSettled(ctx context.Context, group string, at, liveSince time.Time) (bool, error) {
+	// Uncorrelated NOT IN / IN: each subquery runs once, into a hash (PostgreSQL) or an
+	// ephemeral index (SQLite). The correlated NOT EXISTS it replaces was planned as a
+	// nested loop over the group's ownership rows for every policy whenever the planner
+	// had no statistics yet (a fresh or fast-growing database): quadratic in the policies,
+	// 28 ms for 500 (issue 15). The columns are NOT NULL, so NOT IN means what it says.
 	var orphans int64
 	err := s.conn(ctx).Model(&Policy{}).
 		Where("agent_group = ? AND enabled = ?", group, true).
-		Where("NOT EXISTS (SELECT 1 FROM repository_ownership o WHERE o.repo_key = policies.repo_key AND o.agent_group = policies.agent_group AND o.provider = policies.provider AND o.lease_expires_at > ?)", at.UTC()).
-		Where("EXISTS (SELECT 1 FROM agents a WHERE a.agent_group = policies.agent_group AND a.serves = policies.provider AND a.revoked_at IS NULL AND a.state NOT IN (?, ?) AND a.last_seen_at > ?)",
-			AgentOffline, AgentDraining, liveSince.UTC()).
+		Where("(repo_key, provider) NOT IN (SELECT o.repo_key, o.provider FROM repository_ownership o WHERE o.agent_group = ? AND o.lease_expires_at > ?)", group, at.UTC()).
+		Where("provider IN (SELECT a.serves FROM agents a WHERE a.agent_group = ? AND a.revoked_at IS NULL AND a.state NOT IN (?, ?) AND a.last_seen_at > ?)",
+			group, AgentOffline, AgentDraining, liveSince.UTC()).
 		Count(&orphans).Error
 	if err != nil {
 		return false, fmt.Errorf("check ownership of %s: %w", group, err)

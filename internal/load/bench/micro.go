@@ -29,8 +29,10 @@ type microRow struct {
 
 var micros = []micro{
 	{pkg: "./server/agents/", pattern: "^BenchmarkHeartbeat$", rows: []microRow{
-		{sub: "BenchmarkHeartbeat/postgres", name: "heartbeat of an agent with 5,000 runners (postgres)", target: "≤ 20", note: "server time, whole inventory replaced; PostgreSQL fsync on"},
-		{sub: "BenchmarkHeartbeat/sqlite", name: "heartbeat of an agent with 5,000 runners (sqlite)", target: "≤ 20", note: "server time"},
+		{sub: "BenchmarkHeartbeat/postgres/steady", name: "heartbeat of an agent with 5,000 runners (postgres)", target: "≤ 20", note: "server time, whole inventory reported, unchanged; PostgreSQL fsync on"},
+		{sub: "BenchmarkHeartbeat/postgres/churn", name: "… with 50 of them replaced (postgres)", target: "≤ 20", note: "server time, 50 gone and 50 new runners"},
+		{sub: "BenchmarkHeartbeat/sqlite/steady", name: "heartbeat of an agent with 5,000 runners (sqlite)", target: "≤ 20", note: "server time, unchanged"},
+		{sub: "BenchmarkHeartbeat/sqlite/churn", name: "… with 50 of them replaced (sqlite)", target: "≤ 20", note: "server time, 50 gone and 50 new runners"},
 	}},
 	{pkg: "./agent/scheduler/", pattern: "^BenchmarkReconcile$/repos=3000", rows: []microRow{
 		{sub: "BenchmarkReconcile/repos=3000", name: "scheduler tick, 3,000 repositories", target: "≤ 20", note: "one Reconcile, 15,000 runners"},
