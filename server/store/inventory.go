@@ -408,13 +408,16 @@ func (s *Store) ClearAgentJobMarks(ctx context.Context, agentID string, repoKeys
 }
 
 // JobsServedBy returns up to limit jobs of repoKeys whose state is not one of closed and
-// whose matched policy is an enabled policy of group and provider, oldest first.
+// whose matched policy is an enabled policy of group and provider, oldest first. Only the
+// columns an agent's jobs snapshot shows are read (id, owner, repo, policy_name, labels,
+// github_status, runner_name, received_at): every answer of a jobs poll reads them all.
 func (s *Store) JobsServedBy(ctx context.Context, group, provider string, repoKeys, closed []string, limit int) ([]WorkflowJob, error) {
 	var out []WorkflowJob
 	if len(repoKeys) == 0 {
 		return out, nil
 	}
-	err := s.conn(ctx).Model(&WorkflowJob{}).Select("workflow_jobs.*").
+	err := s.conn(ctx).Model(&WorkflowJob{}).Select("workflow_jobs.id, workflow_jobs.owner, workflow_jobs.repo, workflow_jobs.policy_name, "+
+		"workflow_jobs.labels, workflow_jobs.github_status, workflow_jobs.runner_name, workflow_jobs.received_at").
 		Joins("JOIN policies ON policies.id = workflow_jobs.policy_id").
 		Where("workflow_jobs.repo_key IN ? AND workflow_jobs.state NOT IN ?", repoKeys, closed).
 		Where("policies.agent_group = ? AND policies.provider = ? AND policies.enabled = ?", group, provider, true).
