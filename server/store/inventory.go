@@ -420,7 +420,11 @@ func (s *Store) JobsServedBy(ctx context.Context, group, provider string, repoKe
 		"workflow_jobs.labels, workflow_jobs.github_status, workflow_jobs.runner_name, workflow_jobs.received_at").
 		Joins("JOIN policies ON policies.id = workflow_jobs.policy_id").
 		Where("workflow_jobs.repo_key IN ? AND workflow_jobs.state NOT IN ?", repoKeys, closed).
-		Where("policies.agent_group = ? AND policies.provider = ? AND policies.enabled = ?", group, provider, true).
+		// The policies of those repositories only: without it, a planner without statistics
+		// (a young database) looped over every policy of the group for each answer, 51 ms
+		// instead of 0.5 ms for 500 policies (issue 15, EXPLAIN ANALYZE). A job's policy is
+		// one of its repository's.
+		Where("policies.repo_key IN ? AND policies.agent_group = ? AND policies.provider = ? AND policies.enabled = ?", repoKeys, group, provider, true).
 		Order("workflow_jobs.received_at, workflow_jobs.id").Limit(limit).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("jobs served by %s: %w", group, err)
