@@ -78,8 +78,13 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		return nil, fmt.Errorf("heartbeat of agent %s: %w", a.ID, err)
 	}
 	// Settle first too: an agent's first heartbeat may come before it owns anything, and
-	// only runners of repositories it owns (or reported before) are recorded.
-	if err := s.settle(ctx, a.AgentGroup); err != nil {
+	// only runners of repositories it owns (or reported before) are recorded. A heartbeat
+	// that changes its agent's standing does not trust the settle memo.
+	settle := s.settleNow
+	if sameStanding {
+		settle = s.settle
+	}
+	if err := settle(ctx, a.AgentGroup); err != nil {
 		return nil, err
 	}
 	var rev int64
@@ -152,7 +157,7 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		s.publish(ctx, TopicAgent(a.ID))
 	}
 	if !sameStanding {
-		if err := s.settle(ctx, a.AgentGroup); err != nil {
+		if err := s.settleNow(ctx, a.AgentGroup); err != nil {
 			return nil, err
 		}
 	}
