@@ -339,6 +339,7 @@ func Reconcile(in Input) Plan {
 	}
 	p.Queues = make(map[Key]int, len(policies))
 	p.Jobs = make([]protocol.JobStatus, 0, nqueued)
+	p.demands = make([]demand, 0, len(sorted))
 	var sc scratch
 	for _, k := range sorted {
 		pol := policies[k]
@@ -493,7 +494,7 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 	var busy, avail, dying, untested int
 	idle := sc.idle[:0]
 	defer func() { sc.idle = idle[:0] }() // its buffer, for the next policy
-	runnerFor := map[int64]string{}       // job → runner created for it
+	var runnerFor map[int64]string        // job → runner created for it (made when there is one)
 	for _, name := range names {
 		r := p.Records[name]
 		switch {
@@ -505,6 +506,9 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 				untested++ // a probe of the back-off, not proven yet
 			}
 			if r.ForJob != 0 {
+				if runnerFor == nil {
+					runnerFor = map[int64]string{}
+				}
 				runnerFor[r.ForJob] = r.Name
 			}
 			if r.State == protocol.RunnerIdle && !r.Pending {
@@ -663,6 +667,7 @@ type demand struct {
 	// idle runners, and the position of those the agent's capacity holds.
 	granted     map[int64]bool
 	grantedIdle int
+	grantAll    bool // every job and idle runner granted (no capacity set)
 	capPos      map[int64]int
 }
 
@@ -672,6 +677,14 @@ type demand struct {
 // so that a large job is not passed over for ever by small ones; the jobs it holds wait
 // with their place in that order. Without a capacity every demand fits.
 func (p *Plan) allocate(in Input) {
+	if in.Capacity == (Capacity{}) {
+		// Every demand fits: nothing to order or count (thousands of policies made a map
+		// or two each here, every tick).
+		for i := range p.demands {
+			p.demands[i].grantAll, p.demands[i].grantedIdle = true, p.demands[i].idle
+		}
+		return
+	}
 	type cand struct {
 		d   *demand
 		job *protocol.Job
@@ -773,7 +786,7 @@ func (p *Plan) emit(in Input, d *demand, sc *scratch) {
 		st := protocol.JobStatus{JobID: j.ID, State: protocol.JobRunnerRequested, Runner: d.runnerFor[j.ID]}
 		switch {
 		case i < d.covered:
-		case i < d.covered+d.forJobs && d.granted[j.ID]:
+		case i < d.covered+d.forJobs && (d.grantAll || d.granted[j.ID]):
 			st.Runner = p.newRecord(in, sc, k, pol, d.spec, j.ID)
 		case i < d.covered+d.forJobs:
 			st.State, st.Limit, st.Position = protocol.JobWaitingForCapacity, protocol.LimitAgentCapacity, d.capPos[j.ID]
