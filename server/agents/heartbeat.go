@@ -315,9 +315,10 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 	// the agent would look silent and lose its repositories. It is dropped and named.
 	var ignored []string
 	names := make(map[string]bool, len(req.Runners))
+	checked := map[[2]string]string{} // (repository, policy) → its problem: runners share them
 	runners := req.Runners[:0]
 	for i, r := range req.Runners {
-		if problem := runnerProblem(r, names); problem != "" {
+		if problem := runnerProblem(r, names, checked); problem != "" {
 			ignored = append(ignored, fmt.Sprintf("runners[%d] (%q): %s", i, r.Name, problem))
 			continue
 		}
@@ -376,8 +377,8 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 }
 
 // runnerProblem says what is wrong with one reported runner, "" when nothing; names are
-// the names kept so far.
-func runnerProblem(r protocol.RunnerStatus, names map[string]bool) string {
+// the names kept so far, checked the problems of the (repository, policy) pairs seen so far.
+func runnerProblem(r protocol.RunnerStatus, names map[string]bool, checked map[[2]string]string) string {
 	switch {
 	case r.Name == "" || len(r.Name) > 255 || strings.IndexFunc(r.Name, unicode.IsControl) >= 0:
 		return "name must be 1-255 characters without control characters"
@@ -390,11 +391,16 @@ func runnerProblem(r protocol.RunnerStatus, names map[string]bool) string {
 	case r.RunnerID < 0 || r.JobID < 0:
 		return "runner_id and job_id must not be negative"
 	}
+	k := [2]string{r.Repository, r.Policy}
+	if problem, ok := checked[k]; ok {
+		return problem
+	}
+	problem := ""
 	if _, _, err := policy.ParseRepository(r.Repository); err != nil {
-		return "repository " + err.Error()
+		problem = "repository " + err.Error()
+	} else if err := policy.ValidateName(r.Policy); err != nil {
+		problem = "policy " + err.Error()
 	}
-	if err := policy.ValidateName(r.Policy); err != nil {
-		return "policy " + err.Error()
-	}
-	return ""
+	checked[k] = problem
+	return problem
 }
