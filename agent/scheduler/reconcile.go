@@ -114,6 +114,9 @@ type Plan struct {
 	// Backoff is the crash-loop state of the policies whose runners failed before taking
 	// a job (the next Input.Backoff); a policy that works again is not in it.
 	Backoff map[Key]Backoff
+	// Changed: Records differ from Input.Records (a record changed, or one was added).
+	// Reconcile never drops a record.
+	Changed bool
 
 	demands []demand // what the policies ask of the agent's capacity, while planning
 }
@@ -227,6 +230,7 @@ func Reconcile(in Input) Plan {
 	failed := map[Key]string{}
 	took := map[Key]bool{}
 	for name, r := range in.Records {
+		orig := r
 		var inst provider.Instance
 		ip, has := mine[name]
 		if has {
@@ -259,6 +263,7 @@ func Reconcile(in Input) Plan {
 			}
 		}
 		p.Records[name] = next
+		p.Changed = p.Changed || next != orig
 	}
 	for k, name := range failed {
 		failed[k] = name + ": " + p.Records[name].Reason
@@ -277,11 +282,13 @@ func Reconcile(in Input) Plan {
 		case ok && busy:
 			r.State, r.JobID, r.TookJob, r.Provisioned = protocol.RunnerBusy, j.ID, true, true
 			p.Records[r.Name] = r
+			p.Changed = true
 			took[r.Key] = true
 		case ok && inst.Labels[provider.LabelAgentID] != in.AgentID:
 			r.Provisioned = inst.State == provider.StateRunning
 			r, _ = observe(in, r, inst, true, busyJob, queued[r.Key], policies[r.Key])
 			p.Records[r.Name] = r
+			p.Changed = true
 		default:
 			unknown = append(unknown, inst)
 		}
@@ -305,6 +312,7 @@ func Reconcile(in Input) Plan {
 		}
 		r.Pending = true
 		p.Records[r.Name] = r
+		p.Changed = true
 		// Only an orphan the server can name (its repository, and its own runner name)
 		// is removed from GitHub first: for an unlabelled one, or a second instance of a
 		// name another record holds, the server refuses the request (or would remove the
@@ -817,6 +825,7 @@ func (p *Plan) emit(in Input, d *demand, sc *scratch) {
 func (p *Plan) newRecord(in Input, sc *scratch, k Key, pol *protocol.Policy, spec string, job int64) string {
 	c := plannedCreate{name: in.NewName(k), k: k, pol: pol, spec: spec, job: job}
 	p.Records[c.name] = c.record(in)
+	p.Changed = true
 	sc.planned = append(sc.planned, c)
 	return c.name
 }
@@ -870,6 +879,7 @@ func (p *Plan) reap(name string, r Record, insts map[string]*provider.Instance) 
 	}
 	r.Pending = true
 	p.Records[name] = r
+	p.Changed = true
 	running := ok && inst.State == provider.StateRunning
 	// A lost runner's instance is gone or has exited: deleted, then its registration
 	// removed at GitHub (a running one is removed there first, as any other).
