@@ -72,7 +72,13 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 	counts := make(map[string]int, len(agents))
 	candidates := map[string][]string{}     // by provider: live and not draining, by id
 	working := map[string]map[string]bool{} // live draining agent → repositories it has working runners of
+	weights := make(map[string]int64, len(agents))
+	dflt := int64(1)
 	for _, a := range agents {
+		dflt = max(dflt, weight(a, 0))
+	}
+	for _, a := range agents {
+		weights[a.ID] = weight(a, dflt)
 		serves[a.ID] = a.Serves
 		if !a.Draining() {
 			candidates[a.Serves] = append(candidates[a.Serves], a.ID)
@@ -124,7 +130,7 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 		return cmp.Or(strings.Compare(a.repoKey, b.repoKey), strings.Compare(a.provider, b.provider))
 	})
 	for _, o := range orphans {
-		to := pick(candidates[o.provider], counts, o.prev)
+		to := pick(candidates[o.provider], counts, weights, o.prev)
 		if to == "" {
 			// Routine while a group has no live agent of the provider; the portal shows it
 			// (the policy's serving status and its queued jobs: no_agent).
@@ -180,15 +186,16 @@ func (s *Service) release(ctx context.Context, tx *store.Store, o store.Ownershi
 }
 
 // pick chooses the owner of an orphaned repository: its previous owner when that one may
-// take repositories again, else the candidate with the fewest, ties by id ("" when there
-// is no candidate).
-func pick(candidates []string, counts map[string]int, prev string) string {
+// take repositories again, else the candidate with the fewest for its capacity (counts
+// divided by weights: an agent that may run twice as many runners takes twice as many
+// repositories), ties by id ("" when there is no candidate).
+func pick(candidates []string, counts map[string]int, weights map[string]int64, prev string) string {
 	if prev != "" && slices.Contains(candidates, prev) {
 		return prev
 	}
 	best := ""
 	for _, id := range candidates { // sorted by id: the first of equals wins
-		if best == "" || counts[id] < counts[best] {
+		if best == "" || int64(counts[id])*weights[best] < int64(counts[best])*weights[id] {
 			best = id
 		}
 	}

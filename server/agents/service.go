@@ -91,6 +91,9 @@ type Config struct {
 	// by every agent before the server removes it from GitHub (SweepUnreported); 0 turns
 	// the sweep off.
 	Unreported time.Duration
+	// MaxWait is scheduling.max_wait, handed to agents in their config (protocol.Scheduling)
+	// and used by quota admission (server/quotas).
+	MaxWait time.Duration
 	// Now is the clock; nil means the wall clock. Leases, liveness and token expiry use it;
 	// the holds of long-polls use real timers.
 	Now func() time.Time

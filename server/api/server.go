@@ -26,6 +26,7 @@ import (
 	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/quotas"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/server/usage"
 )
 
 // Deps are the services the API serves, all built by the composition root (server/app);
@@ -43,6 +44,8 @@ type Deps struct {
 	Groups   *groups.Service
 	// Quotas serves the admin routes of quotas (team and agent-group limits).
 	Quotas *quotas.Service
+	// Usage reports what runners held (/api/v1/usage); nil: usage.NewService on Store.
+	Usage  *usage.Service
 	Tokens *auth.Tokens
 	Jobs   *jobs.Query
 	// Agents serves the agent protocol under protocol.PathPrefix and the portal's agent
@@ -101,6 +104,7 @@ type server struct {
 	policies *policy.Service
 	groups   *groups.Service
 	quotas   *quotas.Service
+	usage    *usage.Service
 	tokens   *auth.Tokens
 	jobs     *jobs.Query
 	agents   *agents.Service
@@ -119,7 +123,10 @@ func New(d Deps) (*echo.Echo, error) {
 	s := &server{
 		store: d.Store, log: d.Log, maxBody: d.MaxBodyBytes, version: d.Version,
 		auth: d.Auth, policies: d.Policies, groups: d.Groups, quotas: d.Quotas, tokens: d.Tokens, jobs: d.Jobs,
-		agents: d.Agents, github: d.GitHub, agentCert: d.RequireAgentClientCert,
+		agents: d.Agents, github: d.GitHub, agentCert: d.RequireAgentClientCert, usage: d.Usage,
+	}
+	if s.usage == nil {
+		s.usage = usage.NewService(d.Store, nil)
 	}
 	limit := DefaultAuthLimit
 	if d.AuthLimit != nil {
@@ -164,6 +171,7 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.GET("/repos/:owner/:repo/jobs", s.listRepoJobs, read)
 	v1.GET("/repos/:owner/:repo/jobs/:job_id", s.getJob, read)
 	v1.GET("/runners", s.listRunners, read)
+	v1.GET("/usage", s.getUsage, read)
 	v1.GET("/repos/:owner/:repo/runners", s.listRepoRunners, read)
 
 	agentsRead, agentsWrite := s.require(portalapi.ScopeAgentsRead), s.require(portalapi.ScopeAgentsWrite)

@@ -43,6 +43,18 @@ type Agent struct {
 	// it is set; ownership gives the agent nothing and moves what it has (server/agents).
 	DrainRequestedAt *time.Time
 	DrainRequestedBy string
+	// Capacity is what the agent reported it may hold at once (migration 0019); nil is
+	// no limit.
+	CapacityMaxRunners  *int
+	CapacityCPUMilli    *int64
+	CapacityMemoryBytes *int64
+}
+
+// AgentCapacity is an agent's reported capacity; a nil field is no limit.
+type AgentCapacity struct {
+	MaxRunners  *int
+	CPUMilli    *int64
+	MemoryBytes *int64
 }
 
 // Draining reports whether a takes no new work: an administrator asked it to drain, or
@@ -124,11 +136,15 @@ type AgentReport struct {
 	Provider, Serves string
 	Inventory        JSONText
 	At               time.Time
+	// Capacity replaces what the agent reported before (zero value: no limit).
+	Capacity AgentCapacity
 }
 
 // ReportAgent stores what a heartbeat says about the agent itself.
 func (s *Store) ReportAgent(ctx context.Context, id string, r AgentReport) error {
-	cols := map[string]any{"state": r.State, "version": r.Version, "inventory": r.Inventory, "last_seen_at": r.At.UTC()}
+	cols := map[string]any{"state": r.State, "version": r.Version, "inventory": r.Inventory, "last_seen_at": r.At.UTC(),
+		"capacity_max_runners": r.Capacity.MaxRunners, "capacity_cpu_milli": r.Capacity.CPUMilli,
+		"capacity_memory_bytes": r.Capacity.MemoryBytes}
 	if r.Provider != "" && r.Serves != "" {
 		cols["provider"], cols["serves"] = r.Provider, r.Serves
 	}
