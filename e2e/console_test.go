@@ -185,6 +185,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	// by garoctl policy create -f, and garoctl prints the copy as it prints the original.
 	do(t, b, "policy page for its YAML", chromedp.Navigate(e.server+"/ui/#/jobs"), chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
 	waitText(t, b, "#yaml", `max_runners: 2`)
+	// The history is the last part the page's first refresh draws: the page is whole.
+	waitText(t, b, "main", "policy.patch")
 	b.Screenshot(t, "console-policy-yaml")
 	doc, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector("#yaml").textContent`))
 	if err != nil {
