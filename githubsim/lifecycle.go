@@ -386,6 +386,8 @@ func (s *Sim) newSimMux() *http.ServeMux {
 	m.HandleFunc("POST /_sim/faults", s.simAddFault)
 	m.HandleFunc("GET /_sim/faults", s.simListFaults)
 	m.HandleFunc("DELETE /_sim/faults", s.simClearFaults)
+	m.HandleFunc("POST /_sim/webhooks/lose", s.simLoseWebhooks)
+	m.HandleFunc("DELETE /_sim/webhooks/lose", s.simKeepWebhooks)
 	m.HandleFunc("POST /_sim/jobs", s.simQueueJob)
 	m.HandleFunc("GET /_sim/jobs", s.simListJobs)
 	m.HandleFunc("POST /_sim/jobs/{id}/cancel", s.simCancelJob)

@@ -175,6 +175,7 @@ type Sim struct {
 	removeTokens  map[string]*runnerToken   // remove tokens
 	runners       map[int64]*runnerState    // registered runners
 	lose          string                    // workflow_job action whose deliveries are lost (LoseJobWebhooks)
+	loseUntil     time.Time                 // ... until then (zero: until called again)
 	jobs          map[int64]*jobState       // every job ever queued
 	runs          map[int64]*runState       // every workflow run
 	deliveries    map[int64]*deliveryRecord // by delivery id

@@ -58,7 +58,7 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	} else if err != nil {
 		fresh = true
 	}
-	if err := s.admit(ctx, a, p, key, req.RunnerName, fresh); err != nil {
+	if err := s.admit(ctx, a, p, key, req.RunnerName, req.JobID, fresh); err != nil {
 		return nil, err
 	}
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)

@@ -47,7 +47,7 @@ func (s *Service) groupViews(ctx context.Context, groups []string) (map[string]*
 		live := map[string]bool{}
 		for _, a := range agents {
 			live[a.ID] = true
-			if a.State == store.AgentDraining {
+			if a.Draining() {
 				v.draining[a.Serves] = true
 			} else {
 				v.active[a.Serves] = true

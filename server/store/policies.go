@@ -39,9 +39,11 @@ type Policy struct {
 	// is the GitHub runner group's name at organisation level, "" at repository level.
 	RegistrationLevel string
 	RunnerGroup       string
-	Version           int64
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Priority orders queued jobs across policies when capacity is short (migration 0019).
+	Priority  int
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // defaults fills the columns that may not be NULL.
