@@ -632,7 +632,25 @@ async function agentsPage(view) {
 }
 
 function agentStatus(a) {
-  return h("span", { class: a.status === "active" ? "ok" : a.status === "stale" ? "warn" : "bad", text: `${a.status}${a.state === "draining" ? " (draining)" : ""}` });
+  return h("span", { class: a.status === "active" ? "ok" : a.status === "stale" ? "warn" : "bad", text: `${a.status}${a.draining || a.state === "draining" ? " (draining)" : ""}` });
+}
+
+// drainButton drains an agent (PUT …/drain: it takes no new work, and its repositories
+// move to other agents of its group as their runners end) or lifts the request (DELETE).
+// Both are undone by the other, so neither asks for confirmation.
+function drainButton(a, done) {
+  if (!can("agents:write") || a.status === "revoked") return null;
+  const requested = Boolean(a.drain_requested_at);
+  return h("button", { type: "button", id: "drain", class: "secondary", text: requested ? "Undrain" : "Drain",
+    "aria-label": `${requested ? "Undrain" : "Drain"} agent ${a.name}`, onclick: async (e) => {
+      e.currentTarget.disabled = true;
+      try { await api(`/api/v1/agents/${seg(a.id)}/drain`, { method: requested ? "DELETE" : "PUT" }); await done(); } catch (err) { status(err.message); }
+    } });
+}
+
+function drainText(a) {
+  if (a.drain_requested_at) return `requested by ${a.drain_requested_by || "-"} ${ago(a.drain_requested_at)}: it takes no new work, and its repositories move to another live agent of ${a.group}, if there is one, as their runners end`;
+  return a.draining ? "stopping: it drains as it shuts down" : "no";
 }
 function runnerCounts(a) { return Object.entries(a.runners || {}).map(([k, n]) => `${n} ${k}`).join(", ") || "-"; }
 
@@ -650,13 +668,14 @@ async function agentPage(view, [id]) {
   const props = h("dl", { class: "props" }), actions = h("div", { class: "actions" }), runners = h("div", { id: "runners" });
   const heading = h("h1", { text: id });
   append(view, [h("p", {}, link("#/agents", "Agents"), " / agent"), heading, actions, props, h("h2", { text: "Runners" }), runners]);
-  return async () => {
+  const refresh = async () => {
     const a = (await api(`/api/v1/agents/${seg(id)}`)).body;
     heading.textContent = a.name;
     props.replaceChildren(...[["ID", a.id], ["Group", a.group], ["Status", agentStatus(a)], ["Last seen", `${ago(a.last_seen_at)} (${when(a.last_seen_at)})`],
-      ["Provider", a.provider], ["Version", a.version], ["Registered", when(a.registered_at)], ["Repositories", a.repositories.length ? chips(a.repositories) : "none"],
+      ["Provider", a.provider], ["Version", a.version], ["Registered", when(a.registered_at)], ["Draining", h("span", { id: "draining", text: drainText(a) })],
+      ["Repositories", a.repositories.length ? chips(a.repositories) : "none"],
       ["Runners", runnerCounts(a)]].flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
-    actions.replaceChildren(...[revokeButton(a)].filter(Boolean));
+    actions.replaceChildren(...[drainButton(a, refresh), revokeButton(a)].filter(Boolean));
     if (!can("policies:read")) {
       runners.replaceChildren(h("p", { text: "Listing the runners needs policies:read." }));
       return;
@@ -668,6 +687,7 @@ async function agentPage(view, [id]) {
         x.job_id ? String(x.job_id) : "-", x.github_runner_id ? String(x.github_runner_id) : "-", ago(x.created_at), x.reason || "-"];
     }));
   };
+  return refresh;
 }
 
 async function auditPage(view, _m, params) {
