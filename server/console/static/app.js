@@ -476,9 +476,12 @@ function yamlItem(item, ind) {
 }
 
 function agentStateText(j) {
-  if (!j.agent_state) return "not reported by an agent yet";
-  const t = { waiting_for_capacity: "waiting for capacity (at max runners)", runner_requested: "runner requested", backing_off: "backing off: runners failed before taking a job", no_agent: "no live agent serves this policy" }[j.agent_state] || j.agent_state;
-  return t + (j.agent_reason ? `: ${j.agent_reason}` : "");
+  if (!j.agent_state) return j.wait && j.wait.reason ? `waiting: ${j.wait.reason}` : "not reported by an agent yet";
+  // The words say what the state is; why (a full quota, max_runners, a crash loop, GitHub's
+  // refusal) is the server's own sentence: the job's wait, else the agent's reason.
+  const t = { waiting_for_capacity: "waiting for capacity", runner_requested: "runner requested", backing_off: "backing off", no_agent: "no live agent serves this policy" }[j.agent_state] || j.agent_state;
+  const why = (j.wait && j.wait.reason) || j.agent_reason;
+  return t + (why ? `: ${why}` : "");
 }
 
 function jobLink(j) {
