@@ -206,7 +206,7 @@ func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent
 			return nil, err
 		}
 	}
-	kept := rows[:0:0]
+	kept := rows[:0] // in place: rows are the heartbeat's own, and kept[j] is written after rows[j] was read
 	for i, r := range rows {
 		if m, mint := minted[r.Name]; keep[i] || (mint && m.RepoKey == r.RepoKey) {
 			kept = append(kept, r)
