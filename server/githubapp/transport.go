@@ -187,16 +187,21 @@ func peekSecondaryLimit(resp *http.Response) bool {
 type rateTransport struct {
 	base http.RoundTripper
 	lim  *limiter
-	// credential names the budget this transport's requests draw on ("app", "pat",
-	// "installation/<id>"); requests under /app/ always use the App's JWT budget.
+	// credential names the budget this transport's requests draw on ("app", "app/<id>",
+	// "pat", "installation/<id>"); requests under /app/ always use app, the budget of the
+	// App's JWT.
 	credential string
+	app        string
 	basePath   string // the API's path prefix, "/" or "/api/v3/"
 }
 
 func (t *rateTransport) credentialFor(req *http.Request) string {
 	rel := strings.TrimPrefix(req.URL.Path, t.basePath)
 	if rel == "app" || strings.HasPrefix(rel, "app/") {
-		return "app" // e.g. ghinstallation's token refresh under an installation transport
+		if t.app == "" {
+			return appCredential
+		}
+		return t.app // e.g. ghinstallation's token refresh under an installation transport
 	}
 	return t.credential
 }
