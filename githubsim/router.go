@@ -144,7 +144,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, RequestRecord{
 			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Route: routePath(c.rt), Status: c.w.status, At: s.opts.Now(),
-			App: c.who.appID(),
+			App: c.who.appID(), Installation: c.who.installationID(),
 		})
 		s.mu.Unlock()
 	}()

@@ -158,8 +158,10 @@ type RequestRecord struct {
 	Status int
 	At     time.Time
 	// App is the GitHub App whose credential made the call (its JWT or one of its
-	// installations' tokens); 0 for a PAT or no credential.
-	App int64
+	// installations' tokens); 0 for a PAT or no credential. Installation is the
+	// installation whose token made it, 0 for the App's JWT and the rest.
+	App          int64
+	Installation int64
 }
 
 // Sim is an in-memory fake of the parts of GitHub that Garo uses. It is safe for
@@ -575,6 +577,26 @@ func (s *Sim) SetInstallationRateLimit(id int64, remaining int, reset time.Time)
 		s.instRates = map[int64]*rateState{}
 	}
 	s.instRates[id] = &rateState{limit: s.rate.limit, remaining: max(0, min(remaining, s.rate.limit)), reset: reset}
+}
+
+// InstallationRateLimit returns the core window installation id spends (its own one, or
+// the shared one): its limit, what is left and when it resets, as the X-RateLimit-*
+// headers of its next answer would say before that call is counted.
+func (s *Sim) InstallationRateLimit(id int64) (limit, remaining int, reset time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.instRates[id]
+	if w == nil {
+		if s.opts.SeparateRateLimits {
+			return s.opts.RateLimit, s.opts.RateLimit, time.Time{} // not used yet
+		}
+		s.refillLocked()
+		w = &s.rate
+	}
+	if now := s.opts.Now(); !now.Before(w.reset) {
+		return w.limit, w.limit, now.Add(time.Hour)
+	}
+	return w.limit, w.remaining, w.reset
 }
 
 // SetRateLimit sets the core rate limit's remaining calls and its reset time. The limit

@@ -444,9 +444,11 @@ func (c *Client) cached(key string) *installation {
 }
 
 // pick chooses among the installations of a repository (in the Apps' order) the one with
-// the most of its "core" budget left, as the transport last saw it: a budget never seen
-// counts as full (nothing was spent yet), one whose reset has passed as its whole limit.
-// Ties go to the earlier App, so the choice is deterministic. A spent budget (0 left,
+// the most of its "core" budget left, as the transport last saw it, less the requests
+// under way on it (so that a burst of concurrent calls spreads before their answers
+// come back): a budget never seen counts as full (nothing was spent yet), one whose reset
+// has passed as its whole limit. Ties go to the earlier App, so the choice is
+// deterministic. A spent budget (0 left,
 // reset ahead) loses to any with calls left; when all are spent, the one that resets
 // first wins (the transport then waits for it or reports ErrRateLimited).
 func (c *Client) pick(insts []*installation) int {
@@ -454,13 +456,17 @@ func (c *Client) pick(insts []*installation) int {
 	best, bestLeft := 0, -1
 	var bestReset time.Time
 	for i, inst := range insts {
-		st := c.lim.budget(budgetKey{installationCredential(inst.id), "core"})
+		cred := installationCredential(inst.id)
+		st := c.lim.budget(budgetKey{cred, "core"})
 		left := st.Remaining
 		switch {
 		case st.Limit == 0:
 			left = math.MaxInt
 		case !st.Reset.After(now):
 			left = st.Limit
+		}
+		if left > 0 {
+			left = max(left-c.lim.underWay(cred), 1) // spent only when GitHub says so
 		}
 		if left > bestLeft || (left == 0 && bestLeft == 0 && st.Reset.Before(bestReset)) {
 			best, bestLeft, bestReset = i, left, st.Reset
