@@ -541,6 +541,24 @@ func (c *Client) lookup(ctx context.Context, owner, repo string) (*installation,
 	return insts[c.pick(insts)], nil
 }
 
+// elsewhere reports whether a call for owner/repo that failed with err through
+// installation id (its attempt-th try) may go again through another App's installation
+// there: GitHub refused it for its rate limit, which means it did not act on it, and the
+// installation pick now chooses (its budget seen spent) is another one. At most one try
+// per App.
+func (c *Client) elsewhere(owner, repo string, id int64, err error, attempt int) bool {
+	if attempt >= len(c.apps) || !errors.Is(err, ErrRateLimited) {
+		return false
+	}
+	next := c.cached(repoKey(owner, repo))
+	if next == nil || next.id == id {
+		return false
+	}
+	c.log.Info("github installation rate-limited; trying another App's", "repo", owner+"/"+repo,
+		"installation_id", id, "next_installation_id", next.id, "app_id", next.app.id)
+	return true
+}
+
 // done classifies the error of a call made for owner/repo through installation id and
 // keeps the cache honest: a 401 or 404 forgets the repository's installation so that a
 // reinstall is found on the next call; a 401 or a failed token refresh also drops the
