@@ -57,7 +57,7 @@ func TestInstallationsAcrossApps(t *testing.T) {
 	t.Parallel()
 	e := newAppsEnv(t)
 	ctx := context.Background()
-	e.sim.AddRepository("acme/api")         // both Apps
+	e.sim.AddRepository("acme/api")        // both Apps
 	e.sim.AddRepositoryFor("solo/api", 22) // the second only
 	if got := e.c.Apps(); len(got) != 2 || got[0] != 11 || got[1] != 22 {
 		t.Fatalf("Apps = %v", got)
