@@ -98,6 +98,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	signIn(t, b, e.server, adminToken)
 	waitText(t, b, "main", "Queued jobs")
 	waitText(t, b, "main", "Agents")
+	// GitHub's budgets, per credential: the App's (finding installations) and the
+	// installation's (the runner credentials), live from GET /api/v1/github/rate-limit.
+	waitText(t, b, "main", "GitHub rate limit per credential")
+	waitText(t, b, "#rates table", "installation/")
+	waitText(t, b, "#rates table", "app")
+	meters, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#rates meter[aria-label]").length`))
+	if err != nil || meters < 2 {
+		t.Fatalf("the overview shows %d rate-limit meters (%v), want one per budget", meters, err)
+	}
 	b.Screenshot(t, "console-overview")
 
 	do(t, b, "policies", chromedp.Navigate(e.server+"/ui/#/policies"))
@@ -124,11 +133,27 @@ func TestConsoleInABrowser(t *testing.T) {
 	do(t, b, "policy page", chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
 	waitText(t, b, "main", "3 jobs waiting.")
 	waitText(t, b, "main", "waiting for capacity")
+	// Its one runner, held at the start line, is listed with its agent.
+	waitText(t, b, "#runners", "1 runner: 1 ")
+	waitText(t, b, "#runners table", "e2e-agent")
 	b.Screenshot(t, "console-policy-queue")
+
+	// The agent's page: its settings and that runner, reached from the agents list.
+	do(t, b, "agents list", chromedp.Navigate(e.server+"/ui/#/agents"))
+	waitText(t, b, "main table", "e2e-agent")
+	do(t, b, "agent page", chromedp.Click(chromedp.CSS(`main table a[href^="#/agents/"]`)))
+	waitText(t, b, "main h1", "e2e-agent")
+	waitText(t, b, "#runners", "1 runner: 1 ")
+	waitText(t, b, "#runners table", "acme/api")
+	waitText(t, b, "main dl", "acme/api")
+	b.Screenshot(t, "console-agent")
+	do(t, b, "back to the policy page", chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
+	waitText(t, b, "main", "3 jobs waiting.")
 
 	// ... and drains without a reload once runners may run.
 	open()
 	waitText(t, b, "main", "0 jobs waiting.")
+	waitText(t, b, "#runners", "0 runners.")
 	b.Screenshot(t, "console-policy-drained")
 
 	// A field error next to its field.
@@ -208,6 +233,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	// A read-only token sees the policy but cannot edit it, and has no agents or audit pages.
 	do(t, b, "sign out", chromedp.Click(chromedp.CSS("#who button")))
 	signIn(t, b, e.server, readOnly.Secret)
+	waitText(t, b, "main", "needs agents:read and a token without owner prefixes")
 	do(t, b, "policy page, read-only", chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
 	waitText(t, b, "#readonly", "lacks the scope policies:write")
 	disabled, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.querySelector("#e-save").disabled && document.querySelector("#e-max_runners").disabled`))

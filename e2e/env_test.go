@@ -61,6 +61,8 @@ type envOptions struct {
 	// serverCAs are the CAs of the certificate it then serves.
 	server    func(*config.Config)
 	serverCAs *x509.CertPool
+	// repositories, when set, are installed on the simulator instead of repo alone.
+	repositories []string
 }
 
 // logs is where the components log: warnings and errors only, on stderr.
@@ -69,8 +71,12 @@ var logs = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: s
 func newEnvWith(t *testing.T, o envOptions) *env {
 	t.Helper()
 	dir := t.TempDir()
+	repos := o.repositories
+	if len(repos) == 0 {
+		repos = []string{repo}
+	}
 	s, err := stack.Start(t.Context(), stack.Options{
-		Dir: dir, Repositories: []string{repo}, Log: logs, SimHandler: o.simHandler,
+		Dir: dir, Repositories: repos, Log: logs, SimHandler: o.simHandler,
 		AdminToken: adminToken, WebhookSecret: hookSecret, ServerCAs: o.serverCAs,
 		Server: func(cfg *config.Config) {
 			if o.database.Driver != "" {
@@ -139,12 +145,15 @@ func (e *env) registrationToken(t *testing.T) string {
 }
 
 // jobs lists the repository's jobs through the portal API.
-func (e *env) jobs(t *testing.T) []portalapi.Job {
+func (e *env) jobs(t *testing.T) []portalapi.Job { return e.jobsOf(t, repo) }
+
+// jobsOf lists the jobs of repository r through the portal API.
+func (e *env) jobsOf(t *testing.T, r string) []portalapi.Job {
 	t.Helper()
 	var all []portalapi.Job
 	cursor := ""
 	for {
-		u := e.server + "/api/v1/repos/" + repo + "/jobs?limit=100"
+		u := e.server + "/api/v1/repos/" + r + "/jobs?limit=100"
 		if cursor != "" {
 			u += "&cursor=" + url.QueryEscape(cursor)
 		}

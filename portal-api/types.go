@@ -77,6 +77,11 @@ type PolicyRequest struct {
 	// RunnerGroup is the GitHub runner group (by name) of an organisation-level policy.
 	// Default "Default"; must be left out at repository level.
 	RunnerGroup string `json:"runner_group,omitempty"`
+	// Priority orders queued jobs across policies when capacity is short (a quota, an
+	// agent's capacity): higher first, then oldest first; a job that has waited the
+	// server's scheduling.max_wait goes ahead of younger ones whatever their priority.
+	// -1000 to 1000, default 0.
+	Priority int `json:"priority,omitempty"`
 }
 
 // The runner spec types and Duration are shared verbatim with the agent protocol
@@ -130,6 +135,7 @@ type Policy struct {
 	// repository level.
 	RegistrationLevel string    `json:"registration_level"`
 	RunnerGroup       string    `json:"runner_group,omitempty"`
+	Priority          int       `json:"priority"`
 	Version           int64     `json:"version"`
 	CreatedAt         time.Time `json:"created_at"`
 	UpdatedAt         time.Time `json:"updated_at"`
@@ -152,6 +158,11 @@ const (
 	// after the policy was written); Violations name the fields. No agent serves it until
 	// it is changed to fit or the group's constraints allow it again.
 	PolicyViolatesConstraints = "violates_constraints"
+	// PolicyRefusedByGitHub: an agent serves the policy, but GitHub refused its last
+	// runner for a reason retrying does not cure (Reason): its organisation runner group
+	// may not serve the repository, or the organisation refuses repository-level runners
+	// there. It holds until a runner of the policy is minted or the policy changes.
+	PolicyRefusedByGitHub = "github_refused"
 )
 
 // PolicyServing is whether, and by which agent, a policy is served.
@@ -174,6 +185,7 @@ func (p Policy) Request() PolicyRequest {
 		Ephemeral: &eph, IdleGrace: &grace, BootstrapTimeout: &boot,
 		AgentGroup: p.AgentGroup, Enabled: &en, Provider: p.Provider, Runner: p.Runner,
 		Schedule: p.Schedule, RegistrationLevel: p.RegistrationLevel, RunnerGroup: p.RunnerGroup,
+		Priority: p.Priority,
 	}
 }
 
@@ -343,6 +355,40 @@ type Job struct {
 	AgentID       string     `json:"agent_id,omitempty"`
 	AgentReason   string     `json:"agent_reason,omitempty"`
 	AgentRetryAt  *time.Time `json:"agent_retry_at,omitempty"`
+	// Wait says which limit holds a queued job and its place behind it; absent when no
+	// limit holds it (it has a runner coming, or nothing serves it: see AgentState).
+	Wait *JobWait `json:"wait,omitempty"`
+}
+
+// Limits that hold a queued job (JobWait.Limit).
+const (
+	// WaitMaxRunners: its policy has max_runners runners.
+	WaitMaxRunners = "max_runners"
+	// WaitTeamQuota: a quota of an owner prefix that covers its repository is full, or
+	// jobs that rank ahead wait for its room.
+	WaitTeamQuota = "team_quota"
+	// WaitGroupQuota: the same of the quota of its policy's agent group.
+	WaitGroupQuota = "group_quota"
+	// WaitAgentCapacity: the capacity of the agent that serves it (its capacity.*) is
+	// taken.
+	WaitAgentCapacity = "agent_capacity"
+)
+
+// JobWait is what holds a queued job. Position is its 1-based place among the jobs that
+// limit holds, in the order they get runners (policy priority, then age; past
+// scheduling.max_wait, age alone); for max_runners, in its policy's queue (oldest first).
+// The quotas' places are the server's, computed when the job is read, as admission
+// decides them; max_runners and agent_capacity are the serving agent's, from its last
+// heartbeat.
+type JobWait struct {
+	Limit    string `json:"limit"`
+	Position int    `json:"position"`
+	// QuotaID and QuotaSubject name the quota (team_quota, group_quota); QuotaLimit is
+	// which of its limits is reached: max_runners, cpu or memory.
+	QuotaID      string `json:"quota_id,omitempty"`
+	QuotaSubject string `json:"quota_subject,omitempty"`
+	QuotaLimit   string `json:"quota_limit,omitempty"`
+	Reason       string `json:"reason"`
 }
 
 // Agent states of a queued job: as the serving agent reports them, and no_agent, which
@@ -390,6 +436,13 @@ type Agent struct {
 	RegisteredAt time.Time  `json:"registered_at"`
 	LastSeenAt   time.Time  `json:"last_seen_at"`
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	// Draining: the agent takes no new work (an administrator drained it, or it reported
+	// draining as it stops); its repositories move to other agents of its group.
+	Draining bool `json:"draining"`
+	// DrainRequestedAt and DrainRequestedBy say when and by whom (an audit actor) a
+	// drain was asked for (PUT /api/v1/agents/{id}/drain); absent when none is.
+	DrainRequestedAt *time.Time `json:"drain_requested_at,omitempty"`
+	DrainRequestedBy string     `json:"drain_requested_by,omitempty"`
 	// Repositories are those it serves now ("owner/name"), limited to what the token may see.
 	Repositories []string `json:"repositories"`
 	// Runners counts its runners by state (creating, booting, idle, busy, finished, failed).
@@ -462,4 +515,34 @@ type Runner struct {
 type RunnerList struct {
 	Items     []Runner `json:"items"`
 	Truncated bool     `json:"truncated"`
+}
+
+// GitHub credential modes of GitHubRateLimits.Mode.
+const (
+	GitHubModeApp  = "app"
+	GitHubModePAT  = "pat"
+	GitHubModeNone = "none"
+)
+
+// GitHubRateLimits is what garo-server has seen of GitHub's rate limits: one budget per
+// credential and resource, as GitHub last reported it in its X-RateLimit-* headers.
+type GitHubRateLimits struct {
+	// Mode is the server's GitHub credential: app (a GitHub App), pat (a personal access
+	// token) or none (no credentials: no budget is spent, the list is empty).
+	Mode    string         `json:"mode"`
+	Budgets []GitHubBudget `json:"budgets"`
+}
+
+// GitHubBudget is one rate-limit budget.
+type GitHubBudget struct {
+	// Credential is what GitHub counts the calls against: "app" (the App's own JWT),
+	// "installation/<id>" (one installation of the App) or "pat". Never a secret.
+	Credential string `json:"credential"`
+	// Resource is GitHub's rate-limit resource: core, search, actions_runner_registration, ...
+	Resource  string `json:"resource"`
+	Limit     int    `json:"limit"`
+	Remaining int    `json:"remaining"`
+	Used      int    `json:"used"`
+	// ResetAt is when GitHub renews the budget; nil when GitHub did not say.
+	ResetAt *time.Time `json:"reset_at,omitempty"`
 }

@@ -122,6 +122,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, opts Options) error 
 		ListTimeout: cfg.Scheduler.ListTimeout, Parallel: cfg.Scheduler.Parallel, OnProvisioned: a.metrics.provisioned,
 		CrashBackoff: backoff.Policy{Base: cfg.Scheduler.CrashBackoffBase, Cap: cfg.Scheduler.CrashBackoffMax},
 		Journal:      state.Journal{Path: state.JournalPath(cfg.StateFile)},
+		Capacity:     cfg.Capacity.limits(), QuotaRetry: cfg.Scheduler.QuotaRetry,
 	})
 	a.metrics.watch(a.sched, opts.Now)
 
@@ -212,6 +213,7 @@ func (a *agent) identity(ctx context.Context) (state.Identity, error) {
 	}
 	resp, err := a.client.Register(ctx, protocol.RegisterRequest{
 		Token: a.cfg.RegistrationToken, Name: a.cfg.Name, Version: version.Version, Provider: a.prov.Name(),
+		Capacity: a.cfg.Capacity.wire(),
 	})
 	if err != nil {
 		return id, err
@@ -274,6 +276,7 @@ func (a *agent) heartbeats(ctx context.Context) error {
 func (a *agent) report() protocol.HeartbeatRequest {
 	hb := a.sched.Heartbeat()
 	hb.Provider = a.prov.Name()
+	hb.Capacity = a.cfg.Capacity.wire()
 	return hb
 }
 

@@ -14,7 +14,10 @@ import (
 	"github.com/garo-dev/garo/agent/provider/docker"
 	"github.com/garo-dev/garo/agent/provider/kubernetes"
 	"github.com/garo-dev/garo/agent/provider/memory"
+	"github.com/garo-dev/garo/agent/scheduler"
 	"github.com/garo-dev/garo/shared/configload"
+	"github.com/garo-dev/garo/shared/guardrails"
+	"github.com/garo-dev/garo/shared/protocol"
 )
 
 // EnvPrefix is the prefix of environment variables: server.url is GARO_AGENT_SERVER_URL,
@@ -33,9 +36,11 @@ type Config struct {
 	StateFile string    `mapstructure:"state_file" yaml:"state_file"`
 	Provider  Provider  `mapstructure:"provider" yaml:"provider"`
 	Scheduler Scheduler `mapstructure:"scheduler" yaml:"scheduler"`
-	Status    Status    `mapstructure:"status" yaml:"status"`
-	Shutdown  Shutdown  `mapstructure:"shutdown" yaml:"shutdown"`
-	Log       Log       `mapstructure:"log" yaml:"log"`
+	// Capacity is what the agent may hold at once; the server hears it in heartbeats.
+	Capacity Capacity `mapstructure:"capacity" yaml:"capacity"`
+	Status   Status   `mapstructure:"status" yaml:"status"`
+	Shutdown Shutdown `mapstructure:"shutdown" yaml:"shutdown"`
+	Log      Log      `mapstructure:"log" yaml:"log"`
 }
 
 // Server is how the agent reaches garo-server. HTTPS_PROXY and NO_PROXY (and HTTP_PROXY
@@ -92,6 +97,39 @@ type Scheduler struct {
 	// in a row for twice as long, up to the max, until a runner of it takes a job.
 	CrashBackoffBase time.Duration `mapstructure:"crash_backoff_base" yaml:"crash_backoff_base"`
 	CrashBackoffMax  time.Duration `mapstructure:"crash_backoff_max" yaml:"crash_backoff_max"`
+	// QuotaRetry is how long a policy whose runner a quota of the server held back
+	// waits before it asks again.
+	QuotaRetry time.Duration `mapstructure:"quota_retry" yaml:"quota_retry"`
+}
+
+// Capacity is what the agent's runners may hold at once: most runners, and the CPU and
+// memory their policies request in total (quantities as a runner spec's: "16", "64Gi").
+// 0 and "" are no limit. When it is short, queued jobs get runners by policy priority,
+// then oldest first (the server's scheduling.max_wait bounds the wait).
+type Capacity struct {
+	MaxRunners int    `mapstructure:"max_runners" yaml:"max_runners"`
+	CPU        string `mapstructure:"cpu" yaml:"cpu"`
+	Memory     string `mapstructure:"memory" yaml:"memory"`
+}
+
+// limits reads c for the scheduler; Validate has checked it.
+func (c Capacity) limits() scheduler.Capacity {
+	out := scheduler.Capacity{MaxRunners: c.MaxRunners}
+	if c.CPU != "" {
+		out.CPUMilli, _ = guardrails.MilliCPU(c.CPU)
+	}
+	if c.Memory != "" {
+		out.MemoryBytes, _ = guardrails.MemoryBytes(c.Memory)
+	}
+	return out
+}
+
+// wire is c as the agent reports it (nil when it sets no limit).
+func (c Capacity) wire() *protocol.Capacity {
+	if c == (Capacity{}) {
+		return nil
+	}
+	return &protocol.Capacity{MaxRunners: c.MaxRunners, CPU: c.CPU, Memory: c.Memory}
 }
 
 // Status is the local status endpoint (/healthz, /metrics); empty Listen turns it off.
@@ -123,7 +161,7 @@ func Defaults() Config {
 		Server:    Server{Timeout: 30 * time.Second},
 		StateFile: "garo-agent-state.json",
 		Provider:  Provider{Memory: memory.DefaultConfig(), Docker: docker.DefaultConfig(), Kubernetes: kubernetes.DefaultConfig()},
-		Scheduler: Scheduler{Interval: 2 * time.Second, Parallel: 8, RunnerMaxLifetime: 24 * time.Hour, ListTimeout: 30 * time.Second, CrashBackoffBase: 5 * time.Second, CrashBackoffMax: 5 * time.Minute},
+		Scheduler: Scheduler{Interval: 2 * time.Second, Parallel: 8, RunnerMaxLifetime: 24 * time.Hour, ListTimeout: 30 * time.Second, CrashBackoffBase: 5 * time.Second, CrashBackoffMax: 5 * time.Minute, QuotaRetry: 5 * time.Second},
 		Status:    Status{Listen: "127.0.0.1:9102"},
 		Shutdown:  Shutdown{Drain: true, Unregister: true, Timeout: 30 * time.Second},
 		Log:       Log{Level: "info", Format: "text"},
@@ -218,6 +256,22 @@ func (c Config) Validate() error {
 	if c.Scheduler.CrashBackoffMax < c.Scheduler.CrashBackoffBase || c.Scheduler.CrashBackoffMax > 24*time.Hour {
 		bad("scheduler.crash_backoff_max", "must be at least scheduler.crash_backoff_base (%s) and at most 24h, got %s",
 			c.Scheduler.CrashBackoffBase, c.Scheduler.CrashBackoffMax)
+	}
+	if c.Scheduler.QuotaRetry < 100*time.Millisecond || c.Scheduler.QuotaRetry > 5*time.Minute {
+		bad("scheduler.quota_retry", "must be between 100ms and 5m, got %s", c.Scheduler.QuotaRetry)
+	}
+	if c.Capacity.MaxRunners < 0 || c.Capacity.MaxRunners > 100000 {
+		bad("capacity.max_runners", "must be between 0 (no limit) and 100000, got %d", c.Capacity.MaxRunners)
+	}
+	if c.Capacity.CPU != "" {
+		if _, err := guardrails.MilliCPU(c.Capacity.CPU); err != nil {
+			bad("capacity.cpu", "%v (as a runner spec's: \"16\", \"500m\")", err)
+		}
+	}
+	if c.Capacity.Memory != "" {
+		if _, err := guardrails.MemoryBytes(c.Capacity.Memory); err != nil {
+			bad("capacity.memory", "%v (as a runner spec's: \"64Gi\", \"512Mi\")", err)
+		}
 	}
 	if c.Status.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Status.Listen); err != nil {

@@ -91,19 +91,19 @@ func (s *Scheduler) create(ctx context.Context, cfg *protocol.Config, c Create) 
 }
 
 // quotaHold is how long a policy whose runner a quota held back waits before it asks
-// again: a fixed pause, not the growing back-off of a failure, since a full quota is no
+// again (Options.QuotaRetry's default): a fixed pause, not the growing back-off of a failure, since a full quota is no
 // fault of the policy and frees up as other runners end.
 const quotaHold = 5 * time.Second
 
 // heldByQuota drops r (no runner was minted) and holds its policy's creations back for
-// quotaHold, with the server's reason (which quota, which limit) as the hold's reason,
+// Options.QuotaRetry, with the server's reason (which quota, which limit) as the hold's reason,
 // which the heartbeat's job states carry to the portal.
 func (s *Scheduler) heldByQuota(r Record, err error) {
 	now := s.opts.Now()
 	s.log.Info("runner held back by a quota", "repo", r.Repository, "policy", r.Policy, "runner", r.Name, "err", err)
 	s.report(func(s *Scheduler) {
 		reason := "waiting for quota: " + err.Error()
-		s.blocked[r.Key] = Hold{Until: now.Add(quotaHold), Reason: reason}
+		s.blocked[r.Key] = Hold{Until: now.Add(s.opts.QuotaRetry), Reason: reason}
 		// Ended like a runner that was never made (nothing was minted); unlike a failed
 		// creation it adds nothing to the policy's failures.
 		s.update(r.Name, func(rec *Record) {

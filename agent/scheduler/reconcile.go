@@ -9,7 +9,9 @@ import (
 
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/shared/backoff"
+	"github.com/garo-dev/garo/shared/guardrails"
 	"github.com/garo-dev/garo/shared/protocol"
+	"github.com/garo-dev/garo/shared/queue"
 )
 
 // GitHub's job statuses that matter here.
@@ -49,6 +51,18 @@ type Input struct {
 	NewName func(Key) string
 	// MaxLifetime sets the expiry of new runners; 0 means none.
 	MaxLifetime time.Duration
+	// Capacity is what the agent may hold at once (zero: no limit). When it is short,
+	// the queued jobs of all policies get runners in the order of shared/queue, with
+	// Config.Scheduling.MaxWait as its bound.
+	Capacity Capacity
+}
+
+// Capacity is the agent's capacity: most runners, and the CPU (millicores) and memory
+// (bytes) its runners request in total; a zero field is no limit.
+type Capacity struct {
+	MaxRunners  int
+	CPUMilli    int64
+	MemoryBytes int64
 }
 
 // Create asks for one new runner. Its record is already in Plan.Records (state creating,
@@ -96,6 +110,8 @@ type Plan struct {
 	// Backoff is the crash-loop state of the policies whose runners failed before taking
 	// a job (the next Input.Backoff); a policy that works again is not in it.
 	Backoff map[Key]Backoff
+
+	demands []demand // what the policies ask of the agent's capacity, while planning
 }
 
 // Hold keeps a policy from creating runners before Until, for Reason.
@@ -315,6 +331,11 @@ func Reconcile(in Input) Plan {
 		}
 		p.schedule(in, k, pol, ok, queued[k], names[k], byID, b)
 	}
+	p.allocate(in)
+	for i := range p.demands {
+		p.emit(in, &p.demands[i])
+	}
+	p.demands = nil
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
 	return p
 }
@@ -583,36 +604,168 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		p.reap(r.Name, r, insts)
 	}
 	// Queued jobs, oldest first: the first ones are covered by runners that are not
-	// busy (GitHub gives the oldest job to the next runner that asks), the next get new
-	// runners, the rest wait for capacity. Creations beyond the jobs are for min_idle.
-	// Jobs that would get a runner now but for the hold are backing off, with why and
-	// until when; those beyond capacity wait for it.
+	// busy (GitHub gives the oldest job to the next runner that asks), the next may get
+	// new runners, the rest wait for the policy's capacity. Creations beyond the jobs are
+	// for min_idle. Jobs that would get a runner now but for the hold are backing off,
+	// with why and until when. Whether the agent's capacity has room for the creations
+	// is decided across policies (allocate), before the jobs' states are set (emit).
 	covered := min(avail, len(queued))
 	forJobs := min(n, len(queued)-covered)
 	heldJobs := min(free, len(queued)-covered) - forJobs
 	if hold.Reason == "" {
 		heldJobs = 0
 	}
-	for i, j := range queued {
-		st := protocol.JobStatus{JobID: j.ID, State: protocol.JobRunnerRequested, Runner: runnerFor[j.ID]}
+	p.demands = append(p.demands, demand{
+		key: k, pol: pol, spec: current, queued: queued, runnerFor: runnerFor,
+		covered: covered, forJobs: forJobs, heldJobs: heldJobs, hold: hold, idle: n - forJobs,
+	})
+}
+
+// demand is what one policy asks of the agent's capacity: runners for
+// queued[covered:covered+forJobs], and idle more for min_idle.
+type demand struct {
+	key                        Key
+	pol                        protocol.Policy
+	spec                       string
+	queued                     []protocol.Job
+	runnerFor                  map[int64]string
+	covered, forJobs, heldJobs int
+	hold                       Hold
+	idle                       int
+	// Set by allocate: which of the jobs get a runner now (by job id), how many of the
+	// idle runners, and the position of those the agent's capacity holds.
+	granted     map[int64]bool
+	grantedIdle int
+	capPos      map[int64]int
+}
+
+// allocate decides which of the demands the agent's capacity has room for: the jobs in
+// the order of shared/queue (the oldest past max_wait, then higher priority, then
+// oldest), then the idle runners of min_idle. It stops at the first that does not fit,
+// so that a large job is not passed over for ever by small ones; the jobs it holds wait
+// with their place in that order. Without a capacity every demand fits.
+func (p *Plan) allocate(in Input) {
+	type cand struct {
+		d   *demand
+		job protocol.Job
+		e   queue.Entry
+	}
+	var jobs []cand
+	for i := range p.demands {
+		d := &p.demands[i]
+		d.granted, d.capPos = map[int64]bool{}, map[int64]int{}
+		for _, j := range d.queued[d.covered : d.covered+d.forJobs] {
+			jobs = append(jobs, cand{d: d, job: j, e: queue.Entry{ID: j.ID, Priority: d.pol.Priority, ReceivedAt: j.ReceivedAt}})
+		}
+	}
+	maxWait := time.Duration(0)
+	if in.Config != nil {
+		maxWait = in.Config.Scheduling.MaxWait.D()
+	}
+	slices.SortFunc(jobs, func(a, b cand) int { return queue.Compare(a.e, b.e, in.Now, maxWait) })
+	use := p.capacityInUse(in)
+	fits := func(pol protocol.Policy) bool {
+		cpu, mem := guardrails.Requests(pol.Runner)
+		c := in.Capacity
 		switch {
-		case i < covered:
-		case i < covered+forJobs:
-			st.Runner = p.newRecord(in, k, pol, current, j.ID).Name
-		case i < covered+forJobs+heldJobs:
-			st.State, st.Reason = protocol.JobBackingOff, hold.Reason
-			if !hold.Until.IsZero() {
-				at := hold.Until.UTC()
+		case c.MaxRunners > 0 && use.runners+1 > c.MaxRunners,
+			c.CPUMilli > 0 && cpu > 0 && use.cpu+cpu > c.CPUMilli,
+			c.MemoryBytes > 0 && mem > 0 && use.mem+mem > c.MemoryBytes:
+			return false
+		}
+		use.runners, use.cpu, use.mem = use.runners+1, use.cpu+cpu, use.mem+mem
+		return true
+	}
+	full := false
+	waiting := 0
+	for _, c := range jobs {
+		if !full && fits(c.d.pol) {
+			c.d.granted[c.job.ID] = true
+			continue
+		}
+		full = true
+		waiting++
+		c.d.capPos[c.job.ID] = waiting
+	}
+	for i := range p.demands {
+		d := &p.demands[i]
+		for range d.idle {
+			if full || !fits(d.pol) {
+				full = true
+				break
+			}
+			d.grantedIdle++
+		}
+	}
+}
+
+// inUse is what the agent's runners hold of its capacity.
+type inUse struct {
+	runners  int
+	cpu, mem int64
+}
+
+// capacityInUse sums what the records hold: every runner that is not over, and those
+// over whose instance still runs (their removal is under way), with what their policies
+// request.
+func (p *Plan) capacityInUse(in Input) inUse {
+	var u inUse
+	if in.Capacity == (Capacity{}) {
+		return u
+	}
+	specs := map[Key]protocol.Policy{}
+	for _, d := range p.demands {
+		specs[d.key] = d.pol
+	}
+	if in.Config != nil {
+		for _, pol := range in.Config.Policies {
+			specs[Key{pol.Repository, pol.Name}] = pol
+		}
+	}
+	running := map[string]bool{}
+	for _, inst := range in.Inventory {
+		if inst.State != provider.StateExited && inst.State != provider.StateGone {
+			running[inst.ID] = true
+		}
+	}
+	for _, r := range p.Records {
+		if !r.live() && !running[r.ProviderID] {
+			continue
+		}
+		cpu, mem := guardrails.Requests(specs[r.Key].Runner)
+		u.runners, u.cpu, u.mem = u.runners+1, u.cpu+cpu, u.mem+mem
+	}
+	return u
+}
+
+// emit sets the states of d's queued jobs and plans the creations allocate granted.
+func (p *Plan) emit(in Input, d *demand) {
+	k, pol := d.key, d.pol
+	i0 := d.covered + d.forJobs + d.heldJobs // the first job the policy's max_runners holds
+	for i, j := range d.queued {
+		st := protocol.JobStatus{JobID: j.ID, State: protocol.JobRunnerRequested, Runner: d.runnerFor[j.ID]}
+		switch {
+		case i < d.covered:
+		case i < d.covered+d.forJobs && d.granted[j.ID]:
+			st.Runner = p.newRecord(in, k, pol, d.spec, j.ID).Name
+		case i < d.covered+d.forJobs:
+			st.State, st.Limit, st.Position = protocol.JobWaitingForCapacity, protocol.LimitAgentCapacity, d.capPos[j.ID]
+			st.Runner = ""
+			p.Queues[k]++
+		case i < i0:
+			st.State, st.Reason = protocol.JobBackingOff, d.hold.Reason
+			if !d.hold.Until.IsZero() {
+				at := d.hold.Until.UTC()
 				st.RetryAt = &at
 			}
 		default:
-			st.State, st.Position = protocol.JobWaitingForCapacity, i-covered-forJobs-heldJobs+1
+			st.State, st.Limit, st.Position = protocol.JobWaitingForCapacity, protocol.LimitMaxRunners, i-i0+1
 			p.Queues[k]++
 		}
 		p.Jobs = append(p.Jobs, st)
 	}
-	for range n - forJobs {
-		p.newRecord(in, k, pol, current, 0)
+	for range d.grantedIdle {
+		p.newRecord(in, k, pol, d.spec, 0)
 	}
 	if _, ok := p.Queues[k]; !ok {
 		p.Queues[k] = 0

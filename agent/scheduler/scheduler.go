@@ -67,6 +67,11 @@ type Options struct {
 	RefusedRetry time.Duration
 	// OnProvisioned observes the time from deciding to create a runner to seeing it run.
 	OnProvisioned func(Key, time.Duration)
+	// Capacity is what the agent may hold at once (zero: no limit); see Input.Capacity.
+	Capacity Capacity
+	// QuotaRetry is how long a policy whose runner a quota of the server held back waits
+	// before it asks again; 0 means 5 s.
+	QuotaRetry time.Duration
 	// Journal keeps the records across a restart (nil: in memory only). The first tick
 	// restores it; each tick that changes the records saves them before its actions
 	// start, so that no credentials are minted for a runner the journal does not name.
@@ -148,6 +153,9 @@ func New(opts Options) *Scheduler {
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = 8
+	}
+	if opts.QuotaRetry <= 0 {
+		opts.QuotaRetry = quotaHold
 	}
 	if opts.RefusedRetry <= 0 {
 		opts.RefusedRetry = 30 * time.Second
@@ -392,6 +400,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		Now: now, AgentID: s.opts.AgentID, Config: cfg, Jobs: s.jobs.Load(), Inventory: inv,
 		Records: s.records, Draining: s.draining.Load(), Blocked: s.blocked, Backoff: s.backoffs,
 		CrashBackoff: s.opts.CrashBackoff, NewName: s.opts.NewName, MaxLifetime: s.opts.MaxLifetime,
+		Capacity: s.opts.Capacity,
 	})
 	for _, w := range plan.Warnings {
 		if !s.warned[w.Error()] {

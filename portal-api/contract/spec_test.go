@@ -51,6 +51,8 @@ var wireTypes = map[string]struct {
 	"AgentList":                {reflect.TypeFor[portalapi.AgentList](), true},
 	"Runner":                   {reflect.TypeFor[portalapi.Runner](), true},
 	"RunnerList":               {reflect.TypeFor[portalapi.RunnerList](), true},
+	"GitHubRateLimits":         {reflect.TypeFor[portalapi.GitHubRateLimits](), true},
+	"GitHubBudget":             {reflect.TypeFor[portalapi.GitHubBudget](), true},
 	"RegistrationTokenRequest": {reflect.TypeFor[portalapi.RegistrationTokenRequest](), false},
 	"RegistrationToken":        {reflect.TypeFor[portalapi.RegistrationToken](), true},
 	"CreatedRegistrationToken": {reflect.TypeFor[portalapi.CreatedRegistrationToken](), true},

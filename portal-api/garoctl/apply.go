@@ -49,6 +49,23 @@ func (f *applyFlags) bind(cmd *cobra.Command) {
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 }
 
+// plan reads the files and plans them against the server: what apply and diff share.
+func (f *applyFlags) plan(cmd *cobra.Command, g *globals) (*client.Client, []step, error) {
+	docs, err := f.read(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := g.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	steps, err := plan(cmd.Context(), c, docs, f.prune, f.sel)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, steps, nil
+}
+
 // read reads and validates every document of every file before anything is sent.
 func (f *applyFlags) read(cmd *cobra.Command) ([]policyDoc, error) {
 	if f.prune && f.sel.empty() {
@@ -225,15 +242,7 @@ nothing is written: apply prints what it would do, marked "(dry run)".`,
   garoctl policy get acme/web linux-small -o yaml | garoctl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			docs, err := f.read(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			steps, err := plan(cmd.Context(), c, docs, f.prune, f.sel)
+			c, steps, err := f.plan(cmd, g)
 			if err != nil {
 				return err
 			}

@@ -38,16 +38,10 @@ configuration error (a bad document), 3 the server said no or could not be reach
   garoctl diff -f policies/ --prune --owner-prefix acme/team-a || echo "changes pending"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			docs, err := f.read(cmd)
+			_, steps, err := f.plan(cmd, g)
 			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			steps, err := plan(cmd.Context(), c, docs, f.prune, f.sel)
-			if err != nil {
+				// Usage and configuration errors (bad flags, unreadable files) still exit 2:
+				// ExitCode checks for them before diffFailed.
 				return diffFailed{err}
 			}
 			changed := false

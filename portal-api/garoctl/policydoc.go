@@ -36,7 +36,7 @@ func docOf(p portalapi.Policy) policyDoc {
 		Name: p.Name, Labels: labels, MinIdle: p.MinIdle, MaxRunners: p.MaxRunners,
 		Ephemeral: &eph, IdleGrace: &ig, BootstrapTimeout: &bt, AgentGroup: p.AgentGroup,
 		Enabled: &en, Provider: p.Provider, Runner: p.Runner, Schedule: p.Schedule,
-		RegistrationLevel: p.RegistrationLevel, RunnerGroup: p.RunnerGroup,
+		RegistrationLevel: p.RegistrationLevel, RunnerGroup: p.RunnerGroup, Priority: p.Priority,
 	}}
 }
 

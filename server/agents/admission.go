@@ -7,6 +7,7 @@ import (
 
 	"github.com/garo-dev/garo/server/quotas"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/shared/guardrails"
 )
 
 // admit reserves the room of the runner name of policy p in every quota that covers it,
@@ -17,19 +18,29 @@ import (
 // quota gives an error that wraps protocol.ErrQuotaFull (409 quota_full), naming it.
 // A name on record already (fresh false: the agent asks again for a runner it was minted
 // before) keeps its record and is not reserved again.
-func (s *Service) admit(ctx context.Context, a *store.Agent, p *store.Policy, key, name string, fresh bool) error {
+func (s *Service) admit(ctx context.Context, a *store.Agent, p *store.Policy, key, name string, jobID int64, fresh bool) error {
 	d, err := p.Decode()
 	if err != nil {
 		return err
 	}
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
-		if err := quotas.Admit(ctx, tx, quotas.Request{AgentGroup: a.AgentGroup, RepoKey: key, Runner: d.Runner}); err != nil {
+		now := s.now()
+		if err := quotas.Admit(ctx, tx, quotas.Request{
+			AgentGroup: a.AgentGroup, RepoKey: key, Policy: p.Name, Runner: d.Runner, JobID: jobID, Now: now, MaxWait: s.cfg.MaxWait,
+		}); err != nil {
 			return err
 		}
 		if !fresh {
 			return nil
 		}
-		return tx.RecordMinted(ctx, store.MintedRunner{Name: name, RepoKey: key, Policy: p.Name, AgentID: a.ID, MintedAt: s.now()})
+		if err := tx.RecordMinted(ctx, store.MintedRunner{Name: name, RepoKey: key, Policy: p.Name, AgentID: a.ID, MintedAt: now, RegistrationLevel: p.RegistrationLevel}); err != nil {
+			return err
+		}
+		// Its usage runs from now until it no longer counts against quotas.
+		cpu, mem := guardrails.Requests(d.Runner)
+		return tx.StartUsage(ctx, store.RunnerUsage{
+			Name: name, RepoKey: key, Policy: p.Name, AgentGroup: a.AgentGroup, AgentID: a.ID, CPUMilli: cpu, MemoryBytes: mem, StartedAt: now,
+		})
 	})
 	if errors.Is(err, quotas.ErrQuotaFull) {
 		s.credentials.WithLabelValues("quota_full").Inc()

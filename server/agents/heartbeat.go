@@ -51,6 +51,7 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 	// An agent that was live and reports the same state and provider changes nothing that
 	// settling after the heartbeat would see: the settle before it is enough.
 	sameStanding := a.State == req.State && (req.Provider == "" || req.Provider == a.Provider) &&
+		sameCapacity(a, capacityOf(req.Capacity, func(string, string, ...any) {})) &&
 		a.LastSeenAt.After(now.Add(-s.cfg.Offline))
 	summary := inventory{Runners: map[string]int64{}, Jobs: map[string]int64{}}
 	rows := make([]store.Runner, len(req.Runners))
@@ -83,7 +84,8 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		return nil, err
 	}
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
-		report := store.AgentReport{State: req.State, Version: req.Version, Inventory: inv, At: now}
+		report := store.AgentReport{State: req.State, Version: req.Version, Inventory: inv, At: now,
+			Capacity: capacityOf(req.Capacity, func(string, string, ...any) {})} // validated
 		if req.Provider != "" && req.Provider != a.Provider {
 			report.Provider, report.Serves = req.Provider, protocol.PolicyProvider(req.Provider)
 		}
@@ -137,7 +139,9 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 			return nil, err
 		}
 	}
-	return &protocol.HeartbeatResponse{Intervals: s.Intervals(), Ignored: ignored}, nil
+	// Drain is repeated in every answer while the request stands: the agent applies
+	// what the last answer says (a restarted agent drains again at its first heartbeat).
+	return &protocol.HeartbeatResponse{Intervals: s.Intervals(), Ignored: ignored, Drain: a.DrainRequestedAt != nil}, nil
 }
 
 // claimable keeps the reported runners that a may hold (docs/security.md, "Runners"):
@@ -207,7 +211,7 @@ func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent,
 			continue // unknown, not ours (any more), or over: nothing to show
 		}
 		want[j.JobID] = true
-		v := store.JobView{State: j.State, Position: j.Position, Reason: j.Reason, RetryAt: j.RetryAt}
+		v := store.JobView{State: j.State, Position: j.Position, Reason: j.Reason, RetryAt: j.RetryAt, Limit: j.Limit}
 		if m.AgentID == a.ID && m.Same(v) {
 			continue
 		}
@@ -242,6 +246,7 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 	if req.Provider != "" && !providerRe.MatchString(req.Provider) {
 		bad("provider", "must be empty (unchanged) or 1-20 lower-case letters, digits or hyphens (docker, kubernetes, memory), got %q", req.Provider)
 	}
+	capacityOf(req.Capacity, bad)
 	if len(req.Runners) > maxReportedRunners {
 		bad("runners", "at most %d runners per heartbeat, got %d", maxReportedRunners, len(req.Runners))
 	}
@@ -282,12 +287,19 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 				protocol.JobBackingOff, j.State)
 		case j.Position < 0:
 			problem = "position must not be negative"
+		case j.Limit != "" && j.Limit != protocol.LimitMaxRunners && j.Limit != protocol.LimitAgentCapacity:
+			problem = fmt.Sprintf("limit must be empty, %s or %s, got %q", protocol.LimitMaxRunners, protocol.LimitAgentCapacity, j.Limit)
 		}
 		if problem == "" {
 			// A reason and a retry time belong to backing_off only; the reason is cut to
 			// what the portal shows.
 			if j.State != protocol.JobBackingOff {
 				j.Reason, j.RetryAt = "", nil
+			}
+			if j.State != protocol.JobWaitingForCapacity {
+				j.Limit = ""
+			} else if j.Limit == "" {
+				j.Limit = protocol.LimitMaxRunners // an older agent's only limit
 			}
 			if len(j.Reason) > maxReasonLen {
 				j.Reason = strings.ToValidUTF8(j.Reason[:maxReasonLen], "")

@@ -65,6 +65,8 @@ func (s *Service) RegisterWithClientKey(ctx context.Context, req protocol.Regist
 		Provider: req.Provider, Serves: protocol.PolicyProvider(req.Provider), State: store.AgentActive, RegisteredAt: now, LastSeenAt: now,
 		ClientKeySHA256: clientKey,
 	}
+	c := capacityOf(req.Capacity, func(string, string, ...any) {}) // validated above
+	a.CapacityMaxRunners, a.CapacityCPUMilli, a.CapacityMemoryBytes = c.MaxRunners, c.CPUMilli, c.MemoryBytes
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
 		tok, err := tx.ConsumeRegistrationToken(ctx, auth.Hash(req.Token), now)
 		if errors.Is(err, store.ErrNotFound) {
@@ -112,6 +114,7 @@ func validateRegister(req *protocol.RegisterRequest) error {
 	case !providerRe.MatchString(req.Provider):
 		bad("provider", "must be empty (docker) or 1-20 lower-case letters, digits or hyphens (docker, kubernetes, memory), got %q", req.Provider)
 	}
+	capacityOf(req.Capacity, bad)
 	if len(errs) > 0 {
 		return &portalapi.ValidationError{Fields: errs}
 	}

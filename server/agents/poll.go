@@ -151,7 +151,8 @@ func (s *Service) config(ctx context.Context, id string, sub *notify.Subscriptio
 		return nil, err
 	}
 	s.countOnce(ctx, a.AgentGroup)
-	cfg := &protocol.Config{AgentID: a.ID, Group: a.AgentGroup, Repositories: []string{}, Policies: make([]protocol.Policy, 0, len(policies)), Constraints: g.Constraints}
+	cfg := &protocol.Config{AgentID: a.ID, Group: a.AgentGroup, Repositories: []string{}, Policies: make([]protocol.Policy, 0, len(policies)), Constraints: g.Constraints,
+		Scheduling: protocol.Scheduling{MaxWait: protocol.Duration(s.cfg.MaxWait)}}
 	for i := range policies {
 		p := &policies[i]
 		// A policy that breaks the group's constraints (tightened since it was written)
@@ -183,7 +184,7 @@ func toWirePolicy(p *store.Policy) (protocol.Policy, error) {
 		ID: p.ID, Repository: p.Repository(), Name: p.Name, Labels: d.Labels, MinIdle: p.MinIdle,
 		MaxRunners: p.MaxRunners, Ephemeral: p.Ephemeral, IdleGrace: protocol.Duration(p.IdleGrace),
 		BootstrapTimeout: protocol.Duration(p.BootstrapTimeout), Provider: p.Provider, Runner: d.Runner,
-		Schedule: d.Schedule, Version: p.Version,
+		Schedule: d.Schedule, Version: p.Version, Priority: p.Priority,
 	}, nil
 }
 

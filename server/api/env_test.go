@@ -86,16 +86,19 @@ func withServices(d api.Deps) api.Deps {
 		d.Groups = groups.NewService(d.Store)
 	}
 	if d.Quotas == nil {
-		d.Quotas = quotas.NewService(d.Store)
+		d.Quotas = quotas.NewService(d.Store, 0)
 	}
 	if d.Tokens == nil {
 		d.Tokens = auth.NewTokens(d.Store)
 	}
 	if d.Jobs == nil {
-		d.Jobs = jobs.NewQuery(d.Store)
+		d.Jobs = jobs.NewQuery(d.Store, d.Quotas)
 	}
 	if d.Agents == nil {
 		d.Agents = agents.New(d.Store, agents.Config{}, nil, noGitHub(), d.Log, nil)
+	}
+	if d.GitHub == nil {
+		d.GitHub = githubapp.NotConfigured{}
 	}
 	if d.Webhook == nil {
 		d.Webhook = http.NotFoundHandler()

@@ -26,6 +26,7 @@ import (
 	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/quotas"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/server/usage"
 )
 
 // Deps are the services the API serves, all built by the composition root (server/app);
@@ -43,11 +44,16 @@ type Deps struct {
 	Groups   *groups.Service
 	// Quotas serves the admin routes of quotas (team and agent-group limits).
 	Quotas *quotas.Service
+	// Usage reports what runners held (/api/v1/usage); nil: usage.NewService on Store.
+	Usage  *usage.Service
 	Tokens *auth.Tokens
 	Jobs   *jobs.Query
 	// Agents serves the agent protocol under protocol.PathPrefix and the portal's agent
 	// routes.
 	Agents *agents.Service
+	// GitHub is the GitHub client, whose rate-limit budgets GET /api/v1/github/rate-limit
+	// shows.
+	GitHub GitHubBudgets
 	// Webhook receives GitHub's deliveries at POST /webhooks/github.
 	Webhook http.Handler
 	// Metrics serves /metrics (Prometheus text format).
@@ -79,7 +85,7 @@ func (d Deps) check() error {
 		"Store": d.Store == nil, "Log": d.Log == nil, "MaxBodyBytes": d.MaxBodyBytes <= 0,
 		"Auth": d.Auth == nil, "Policies": d.Policies == nil, "Groups": d.Groups == nil, "Quotas": d.Quotas == nil,
 		"Tokens": d.Tokens == nil, "Jobs": d.Jobs == nil, "Agents": d.Agents == nil,
-		"Webhook": d.Webhook == nil, "Metrics": d.Metrics == nil,
+		"GitHub": d.GitHub == nil, "Webhook": d.Webhook == nil, "Metrics": d.Metrics == nil,
 	} {
 		if missing {
 			errs = append(errs, fmt.Errorf("api.Deps.%s is not set", name))
@@ -98,9 +104,11 @@ type server struct {
 	policies *policy.Service
 	groups   *groups.Service
 	quotas   *quotas.Service
+	usage    *usage.Service
 	tokens   *auth.Tokens
 	jobs     *jobs.Query
 	agents   *agents.Service
+	github   GitHubBudgets
 	limiter  *authLimiter
 	// agentCert: agent calls need a verified client certificate.
 	agentCert bool
@@ -115,7 +123,10 @@ func New(d Deps) (*echo.Echo, error) {
 	s := &server{
 		store: d.Store, log: d.Log, maxBody: d.MaxBodyBytes, version: d.Version,
 		auth: d.Auth, policies: d.Policies, groups: d.Groups, quotas: d.Quotas, tokens: d.Tokens, jobs: d.Jobs,
-		agents: d.Agents, agentCert: d.RequireAgentClientCert,
+		agents: d.Agents, github: d.GitHub, agentCert: d.RequireAgentClientCert, usage: d.Usage,
+	}
+	if s.usage == nil {
+		s.usage = usage.NewService(d.Store, nil)
 	}
 	limit := DefaultAuthLimit
 	if d.AuthLimit != nil {
@@ -160,6 +171,7 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.GET("/repos/:owner/:repo/jobs", s.listRepoJobs, read)
 	v1.GET("/repos/:owner/:repo/jobs/:job_id", s.getJob, read)
 	v1.GET("/runners", s.listRunners, read)
+	v1.GET("/usage", s.getUsage, read)
 	v1.GET("/repos/:owner/:repo/runners", s.listRepoRunners, read)
 
 	agentsRead, agentsWrite := s.require(portalapi.ScopeAgentsRead), s.require(portalapi.ScopeAgentsWrite)
@@ -184,6 +196,9 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.GET("/agents", s.listAgents, agentsRead)
 	v1.GET("/agents/:id", s.getAgent, agentsRead)
 	v1.DELETE("/agents/:id", s.revokeAgent, agentsWrite)
+	v1.PUT("/agents/:id/drain", s.drainAgent, agentsWrite)
+	v1.DELETE("/agents/:id/drain", s.undrainAgent, agentsWrite)
+	v1.GET("/github/rate-limit", s.getGitHubRateLimits, agentsRead)
 	v1.GET("/agent-groups/:group/registration-tokens", s.listRegistrationTokens, agentsRead)
 	v1.POST("/agent-groups/:group/registration-tokens", s.createRegistrationToken, agentsWrite, jsonBody)
 	v1.GET("/agent-groups/:group/registration-tokens/:id", s.getRegistrationToken, agentsRead)

@@ -35,6 +35,7 @@ import (
 	"github.com/garo-dev/garo/server/quotas"
 	"github.com/garo-dev/garo/server/runners"
 	"github.com/garo-dev/garo/server/store"
+	"github.com/garo-dev/garo/server/usage"
 	"github.com/garo-dev/garo/server/webhook"
 	"github.com/garo-dev/garo/shared/version"
 )
@@ -123,6 +124,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, started Start
 			// A few sweeps per timeout: a lost runner goes within about 1.3 timeouts.
 			svc.agents.RunSweep(loopsCtx, max(cfg.Agents.UnreportedRunnerTimeout/3, 10*time.Second), nil)
 		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			svc.meter.Run(loopsCtx, usageMeterInterval)
+		}()
 		svc.loops.Run(loopsCtx)
 		wg.Wait()
 	}()
@@ -148,7 +154,12 @@ type services struct {
 	api    http.Handler
 	agents *agents.Service
 	loops  *catchup.Loops
+	meter  *usage.Meter
 }
+
+// usageMeterInterval is how often the garo_usage_* counters are read from the runner
+// records.
+const usageMeterInterval = 15 * time.Second
 
 // build is the composition root: it builds every service of the server on st and hands
 // them to the API, which builds none itself.
@@ -163,6 +174,7 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 	agentSvc := agents.New(st, agents.Config{
 		Heartbeat: cfg.Agents.HeartbeatInterval, LongPoll: cfg.Agents.LongPollTimeout, Offline: cfg.Agents.OfflineAfter,
 		Unreported: cfg.Agents.UnreportedRunnerTimeout, GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
+		MaxWait: cfg.Scheduling.MaxWait,
 	}, notifier, runners.NewService(runners.Config{NoJIT: cfg.GitHub.RegistrationTokensOnly}, gh), log, reg)
 	v := version.Get()
 	trusted, err := cfg.Server.TrustedProxyPrefixes()
@@ -170,16 +182,19 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		return services{}, fmt.Errorf("server.trusted_proxies: %w", err)
 	}
 	l := cfg.Auth.FailureLimit
+	quotaSvc := quotas.NewService(st, cfg.Scheduling.MaxWait)
 	handler, err := api.New(api.Deps{
 		Store: st, Log: log, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Version:  portalapi.VersionInfo{Version: v.Version, Commit: v.Commit, BuildDate: v.BuildDate, GoVersion: v.GoVersion},
 		Auth:     auth.NewAuthenticator(st, time.Now),
 		Policies: policy.NewService(st),
 		Groups:   groups.NewService(st),
-		Quotas:   quotas.NewService(st),
+		Quotas:   quotaSvc,
+		Usage:    usage.NewService(st, nil),
 		Tokens:   auth.NewTokens(st),
-		Jobs:     jobs.NewQuery(st),
+		Jobs:     jobs.NewQuery(st, quotaSvc),
 		Agents:   agentSvc,
+		GitHub:   gh,
 		Webhook:  hook,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 
@@ -200,7 +215,9 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		ReconcileMaxJobs: c.ReconcileMaxJobs, ReconcileMinRemaining: c.ReconcileMinRemaining, InProgressCheck: c.InProgressCheck,
 		JobRetention: cfg.Jobs.Retention,
 	}, gh, st, jobLog, log, reg)
-	return services{api: handler, agents: agentSvc, loops: loops}, nil
+	meter := usage.NewMeter(st, nil, log.With("component", "usage"))
+	reg.MustRegister(meter)
+	return services{api: handler, agents: agentSvc, loops: loops, meter: meter}, nil
 }
 
 // gitHub is what the server needs of GitHub: a *githubapp.Client, or
@@ -208,6 +225,7 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 type gitHub interface {
 	catchup.GitHub
 	runners.GitHub
+	api.GitHubBudgets
 }
 
 var (

@@ -27,7 +27,18 @@ type Config struct {
 	GitHub   GitHub   `mapstructure:"github" yaml:"github"`
 	Agents   Agents   `mapstructure:"agents" yaml:"agents"`
 	Jobs     Jobs     `mapstructure:"jobs" yaml:"jobs"`
-	Log      Log      `mapstructure:"log" yaml:"log"`
+	// Scheduling orders queued jobs when capacity is short.
+	Scheduling Scheduling `mapstructure:"scheduling" yaml:"scheduling"`
+	Log        Log        `mapstructure:"log" yaml:"log"`
+}
+
+// Scheduling is the order in which queued jobs get runners when a quota or an agent's
+// capacity is short: higher policy priority first, then oldest first.
+type Scheduling struct {
+	// MaxWait bounds how long a job waits behind younger jobs of higher priority: once
+	// it has waited MaxWait it goes ahead of every job that has waited less. 0 is no
+	// bound (priority always wins). Agents get it in their config.
+	MaxWait time.Duration `mapstructure:"max_wait" yaml:"max_wait"`
 }
 
 // GitHub is how the server reaches GitHub and receives its webhooks. A GitHub App (app_id
@@ -143,7 +154,8 @@ func Defaults() Config {
 				ReconcileMinRemaining: 500, InProgressCheck: 10 * time.Minute,
 			},
 		},
-		Jobs: Jobs{Retention: 30 * 24 * time.Hour},
+		Jobs:       Jobs{Retention: 30 * 24 * time.Hour},
+		Scheduling: Scheduling{MaxWait: 30 * time.Minute},
 		Agents: Agents{
 			HeartbeatInterval: 15 * time.Second, LongPollTimeout: 30 * time.Second, OfflineAfter: 3 * time.Minute,
 			UnreportedRunnerTimeout: 30 * time.Minute,
@@ -212,6 +224,9 @@ func (c Config) Validate() error {
 		bad("auth.admin_token_file", "must be set when auth.bootstrap_admin_token is empty")
 	}
 	c.GitHub.validate(bad)
+	if w := c.Scheduling.MaxWait; w < 0 || w > 24*time.Hour {
+		bad("scheduling.max_wait", "must be between 0 (no bound) and 24h, got %s", w)
+	}
 	if r := c.Jobs.Retention; r != 0 && r < 24*time.Hour {
 		bad("jobs.retention", "must be 0 (keep for ever) or at least 24h, got %s", r)
 	}

@@ -128,7 +128,7 @@ func (c *Client) GenerateJITConfig(ctx context.Context, owner, repo string, req 
 		if err = c.done(owner, repo, id, err); c.elsewhere(owner, repo, id, err, attempt) {
 			continue
 		}
-		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: %w", owner, repo, req.Name, err)
+		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: %w", owner, repo, req.Name, repoRunnersRefused(owner, repo, err))
 	}
 	if res.GetEncodedJITConfig() == "" || res.GetRunner().GetID() == 0 {
 		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: answer without a config or runner id", owner, repo, req.Name)
@@ -156,7 +156,7 @@ func (c *Client) RegistrationToken(ctx context.Context, owner, repo string) (*Re
 		if err = c.done(owner, repo, id, err); c.elsewhere(owner, repo, id, err, attempt) {
 			continue
 		}
-		return nil, fmt.Errorf("create registration token for %s/%s: %w", owner, repo, err)
+		return nil, fmt.Errorf("create registration token for %s/%s: %w", owner, repo, repoRunnersRefused(owner, repo, err))
 	}
 	if tok.GetToken() == "" {
 		return nil, fmt.Errorf("create registration token for %s/%s: answer without a token", owner, repo)

@@ -6,16 +6,25 @@ import (
 	"time"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/server/quotas"
 	"github.com/garo-dev/garo/server/store"
 )
 
 // Query reads the job log for the portal.
 type Query struct {
-	st *store.Store
+	st    *store.Store
+	waits QueueReader
 }
 
-// NewQuery returns the job log reader on st.
-func NewQuery(st *store.Store) *Query { return &Query{st: st} }
+// QueueReader is the part of the quota service that says where queued jobs stand
+// (server/quotas).
+type QueueReader interface {
+	Queue(ctx context.Context) (*quotas.Queue, error)
+}
+
+// NewQuery returns the job log reader on st; waits (nil: none) places queued jobs in the
+// quotas' queue.
+func NewQuery(st *store.Store, waits QueueReader) *Query { return &Query{st: st, waits: waits} }
 
 // States a job list may filter on.
 var states = map[string]bool{
@@ -56,6 +65,9 @@ func (q *Query) List(ctx context.Context, f ListFilter) (*portalapi.JobList, err
 	for i := range rows {
 		out.Items = append(out.Items, ToAPI(&rows[i]))
 	}
+	if err := q.setWaits(ctx, rows, out.Items); err != nil {
+		return nil, err
+	}
 	if more {
 		out.NextCursor = strconv.FormatInt(rows[len(rows)-1].ID, 10)
 	}
@@ -72,7 +84,11 @@ func (q *Query) Get(ctx context.Context, repoKey string, id int64) (*portalapi.J
 		return nil, store.ErrNotFound
 	}
 	out := ToAPI(j)
-	return &out, nil
+	items := []portalapi.Job{out}
+	if err := q.setWaits(ctx, []store.WorkflowJob{*j}, items); err != nil {
+		return nil, err
+	}
+	return &items[0], nil
 }
 
 // ToAPI maps a log entry to its wire form with its timeline in order.

@@ -204,6 +204,13 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string,
 	if err := tx.SaveJob(ctx, job); err != nil {
 		return "", nil, err
 	}
+	if job.RunnerName != "" && job.GitHubStatus == "completed" {
+		// A runner that ran between two heartbeats of its agent stops counting against
+		// quotas with its job: its usage ends.
+		if err := tx.EndUsageIfGone(ctx, []string{job.RunnerName}); err != nil {
+			return "", nil, err
+		}
+	}
 	s.logJob(job, ev, "job updated")
 	return OutcomeProcessed, job, nil
 }

@@ -21,7 +21,7 @@ func toAPI(p *store.Policy) (*portalapi.Policy, error) {
 		MinIdle: p.MinIdle, MaxRunners: p.MaxRunners, Ephemeral: p.Ephemeral,
 		IdleGrace: portalapi.Duration(p.IdleGrace), BootstrapTimeout: portalapi.Duration(p.BootstrapTimeout),
 		AgentGroup: p.AgentGroup, Enabled: p.Enabled, Provider: p.Provider, Runner: d.Runner, Schedule: d.Schedule,
-		RegistrationLevel: p.RegistrationLevel, RunnerGroup: p.RunnerGroup,
+		RegistrationLevel: p.RegistrationLevel, RunnerGroup: p.RunnerGroup, Priority: p.Priority,
 		Version: p.Version, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
 	}, nil
 }
@@ -40,6 +40,7 @@ func fromRequest(p *store.Policy, req *portalapi.PolicyRequest) error {
 	p.BootstrapTimeout = time.Duration(*req.BootstrapTimeout)
 	p.AgentGroup, p.Provider, p.RunnerSpec = req.AgentGroup, req.Provider, spec
 	p.RegistrationLevel, p.RunnerGroup = req.RegistrationLevel, req.RunnerGroup
+	p.Priority = req.Priority
 	schedule := req.Schedule
 	if schedule == nil {
 		schedule = []portalapi.ScheduleWindow{}

@@ -193,6 +193,9 @@ func validateRequest(req *portalapi.PolicyRequest) error {
 	}
 	validateRunner(&errs, req.Provider, &req.Runner)
 	validateRegistration(&errs, req)
+	if req.Priority < -MaxPriority || req.Priority > MaxPriority {
+		errs.add("priority", "must be between %d and %d, got %d", -MaxPriority, MaxPriority, req.Priority)
+	}
 	if len(req.Schedule) > maxWindows {
 		errs.add("schedule", "at most %d windows, got %d", maxWindows, len(req.Schedule))
 	}
@@ -207,6 +210,9 @@ func validateRequest(req *portalapi.PolicyRequest) error {
 	}
 	return errs.err()
 }
+
+// MaxPriority bounds a policy's priority both ways.
+const MaxPriority = 1000
 
 // maxRunnerGroup bounds runner_group (GitHub does not document a limit; runner group
 // names in its REST description are free strings).

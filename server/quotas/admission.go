@@ -1,10 +1,13 @@
 package quotas
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/store"
@@ -22,29 +25,54 @@ type FullError struct {
 	QuotaID string
 	Kind    string
 	Subject string
-	// Limit is "max_runners", "cpu" or "memory".
+	// Limit is "max_runners", "cpu" or "memory"; "queue" when the quota has room but
+	// jobs that rank ahead of this runner's (Queue) wait for it.
 	Limit string
+	// Position is the runner's job's 1-based place among the jobs the quota holds (0 for
+	// a runner for no job in particular).
+	Position int
 }
 
 func (e *FullError) Error() string {
-	return fmt.Sprintf("quota %s of %s %q is full (%s): no runner more until one of its runners ends", e.QuotaID, e.Kind, e.Subject, e.Limit)
+	if e.Limit == "queue" {
+		return fmt.Sprintf("quota %s of %s %q is full (queue): jobs that rank ahead wait for its room%s", e.QuotaID, e.Kind, e.Subject, e.place())
+	}
+	return fmt.Sprintf("quota %s of %s %q is full (%s): no runner more until one of its runners ends%s", e.QuotaID, e.Kind, e.Subject, e.Limit, e.place())
+}
+
+func (e *FullError) place() string {
+	if e.Position == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; this job is number %d in its queue", e.Position)
 }
 
 func (e *FullError) Unwrap() error { return ErrQuotaFull }
 
 // Request is one runner to admit: the agent group of the agent that asks for it, the
-// repository and the policy's runner spec.
+// repository, the policy and its runner spec, and the job it is for (0: none, a runner
+// for min_idle). Now and MaxWait order the queue (scheduling.max_wait).
 type Request struct {
 	AgentGroup string
 	RepoKey    string
+	Policy     string
 	Runner     spec.RunnerSpec
+	JobID      int64
+	Now        time.Time
+	MaxWait    time.Duration
 }
 
 // Admit decides, in tx, whether the runner of r may be born now: nil when every quota
-// that covers it has room for it, a *FullError naming the first one that has not. It
-// locks the quota rows (store.LockQuotas) until tx ends, so call it in the Tx that
-// records the runner (store.RecordMinted): a second admission on any replica waits and
-// then sees that runner among the live ones. Without quotas it takes no lock.
+// that covers it has room for it and no job that ranks ahead waits for that room (Queue),
+// a *FullError naming the first quota that holds it otherwise. It locks the quota rows
+// (store.LockQuotas) until tx ends, so call it in the Tx that records the runner
+// (store.RecordMinted): a second admission on any replica waits and then sees that
+// runner among the live ones. Without quotas it takes no lock.
+//
+// A runner for a job is admitted when the queue admits that job (the job always
+// contends, whatever its agent reported of it before: its agent asks now). A runner for
+// no job, or for one that is no longer queued, comes after every job: it is admitted
+// only into room no waiting job is held for.
 func Admit(ctx context.Context, tx *store.Store, r Request) error {
 	qs, err := tx.LockQuotas(ctx)
 	if err != nil {
@@ -59,21 +87,24 @@ func Admit(ctx context.Context, tx *store.Store, r Request) error {
 	if len(covering) == 0 {
 		return nil
 	}
-	live, err := liveOf(ctx, tx)
+	qu, err := Load(ctx, tx, qs, r.Now, r.MaxWait, r.JobID)
 	if err != nil {
 		return err
 	}
-	cpu, mem := requests(r.Runner)
+	if p, ok := qu.Places[r.JobID]; ok && r.JobID != 0 {
+		if p.Admitted {
+			return nil
+		}
+		if p.Quota != nil {
+			return &FullError{QuotaID: p.Quota.ID, Kind: p.Quota.Kind, Subject: p.Quota.Subject, Limit: p.QuotaLimit, Position: p.Position}
+		}
+	}
+	cpu, mem := guardrails.Requests(r.Runner)
+	slices.SortStableFunc(covering, func(a, b store.Quota) int { return cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)) })
 	for i := range covering {
 		q := &covering[i]
-		u := live.usage(q)
-		switch {
-		case q.MaxRunners != nil && u.Runners+1 > *q.MaxRunners:
-			return &FullError{QuotaID: q.ID, Kind: q.Kind, Subject: q.Subject, Limit: "max_runners"}
-		case q.MaxCPUMilli != nil && cpu > 0 && u.CPUMilli+cpu > *q.MaxCPUMilli:
-			return &FullError{QuotaID: q.ID, Kind: q.Kind, Subject: q.Subject, Limit: "cpu"}
-		case q.MaxMemoryBytes != nil && mem > 0 && u.MemoryBytes+mem > *q.MaxMemoryBytes:
-			return &FullError{QuotaID: q.ID, Kind: q.Kind, Subject: q.Subject, Limit: "memory"}
+		if lim := qu.fits(q, cpu, mem); lim != "" {
+			return &FullError{QuotaID: q.ID, Kind: q.Kind, Subject: q.Subject, Limit: lim}
 		}
 	}
 	return nil
@@ -90,21 +121,9 @@ func covers(q *store.Quota, group, repoKey string) bool {
 	return false
 }
 
-// requests reads what a runner spec requests; a quantity that does not parse (policies
-// are validated when written) counts as none.
-func requests(r spec.RunnerSpec) (cpu, mem int64) {
-	if r.CPU != "" {
-		cpu, _ = guardrails.MilliCPU(r.CPU)
-	}
-	if r.Memory != "" {
-		mem, _ = guardrails.MemoryBytes(r.Memory)
-	}
-	return cpu, mem
-}
-
 type liveRunner struct {
-	repoKey, group string
-	cpu, mem       int64
+	repoKey, policy, group, state string
+	cpu, mem                      int64
 }
 
 type liveSet []liveRunner
@@ -122,8 +141,8 @@ func liveOf(ctx context.Context, st *store.Store) (liveSet, error) {
 				return nil, fmt.Errorf("decode runner spec of policy %s of %s: %w", r.Policy, r.RepoKey, err)
 			}
 		}
-		cpu, mem := requests(rs)
-		out = append(out, liveRunner{repoKey: r.RepoKey, group: r.AgentGroup, cpu: cpu, mem: mem})
+		cpu, mem := guardrails.Requests(rs)
+		out = append(out, liveRunner{repoKey: r.RepoKey, policy: r.Policy, group: r.AgentGroup, state: r.State, cpu: cpu, mem: mem})
 	}
 	return out, nil
 }

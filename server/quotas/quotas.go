@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -23,11 +24,26 @@ import (
 
 // Service runs the quota use cases on a store.
 type Service struct {
-	st *store.Store
+	st      *store.Store
+	maxWait time.Duration
+	now     func() time.Time
 }
 
-// NewService returns the quota service on st.
-func NewService(st *store.Store) *Service { return &Service{st: st} }
+// NewService returns the quota service on st; maxWait is scheduling.max_wait, the bound
+// of the queue's order (Queue).
+func NewService(st *store.Store, maxWait time.Duration) *Service {
+	return &Service{st: st, maxWait: maxWait, now: time.Now}
+}
+
+// Queue returns the server's queue of the jobs quotas hold (Build) as of now; nil when
+// there are no quotas.
+func (s *Service) Queue(ctx context.Context) (*Queue, error) {
+	qs, err := s.st.ListQuotas(ctx)
+	if err != nil || len(qs) == 0 {
+		return nil, err
+	}
+	return Load(ctx, s.st, qs, s.now(), s.maxWait, 0)
+}
 
 // List returns every quota with what its runners hold now.
 func (s *Service) List(ctx context.Context) (*portalapi.QuotaList, error) {

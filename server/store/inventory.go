@@ -85,6 +85,16 @@ func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[st
 			return nil, fmt.Errorf("replace runners of agent %s: %w", agentID, err)
 		}
 	}
+	// Runners no longer reported no longer count against quotas: their usage ends.
+	var ended []string
+	for _, name := range gone {
+		if !reported[name] {
+			ended = append(ended, name)
+		}
+	}
+	if err := s.EndUsageIfGone(ctx, ended); err != nil {
+		return nil, err
+	}
 	// A new name may be held by another agent's row.
 	var others []Runner
 	for chunk := range slices.Chunk(newNames, chunkSize) {
@@ -266,12 +276,13 @@ type JobMark struct {
 	QueuePosition int
 	AgentReason   string
 	AgentRetryAt  *time.Time
+	AgentLimit    string
 }
 
 // Same reports whether m shows the agent view v (its state, position, reason and retry
 // time).
 func (m JobMark) Same(v JobView) bool {
-	return m.AgentState == v.State && m.QueuePosition == v.Position && m.AgentReason == v.Reason &&
+	return m.AgentState == v.State && m.QueuePosition == v.Position && m.AgentReason == v.Reason && m.AgentLimit == v.Limit &&
 		(m.AgentRetryAt == nil) == (v.RetryAt == nil) && (m.AgentRetryAt == nil || m.AgentRetryAt.Equal(*v.RetryAt))
 }
 
@@ -281,10 +292,11 @@ type JobView struct {
 	Position int
 	Reason   string
 	RetryAt  *time.Time
+	Limit    string // with waiting_for_capacity: protocol.LimitMaxRunners or LimitAgentCapacity
 }
 
 // clearedMark are the columns of a job no agent reports.
-var clearedMark = map[string]any{"agent_id": "", "agent_state": "", "queue_position": 0, "agent_reason": "", "agent_retry_at": nil}
+var clearedMark = map[string]any{"agent_id": "", "agent_state": "", "queue_position": 0, "agent_reason": "", "agent_retry_at": nil, "agent_limit": ""}
 
 // JobMarks returns the marks of the jobs ids and of every job agentID marked.
 func (s *Store) JobMarks(ctx context.Context, agentID string, ids []int64) ([]JobMark, error) {
@@ -303,7 +315,7 @@ func (s *Store) JobMarks(ctx context.Context, agentID string, ids []int64) ([]Jo
 		}
 		return nil
 	}
-	cols := "id, repo_key, state, agent_id, agent_state, queue_position, agent_reason, agent_retry_at"
+	cols := "id, repo_key, state, agent_id, agent_state, queue_position, agent_reason, agent_retry_at, agent_limit"
 	err := add(func() ([]JobMark, error) {
 		var rows []JobMark
 		err := s.conn(ctx).Model(&WorkflowJob{}).Select(cols).Where("agent_id = ?", agentID).Scan(&rows).Error
@@ -334,7 +346,7 @@ func (s *Store) MarkJob(ctx context.Context, id int64, agentID string, v JobView
 	}
 	err := s.conn(ctx).Model(&WorkflowJob{}).Where("id = ?", id).UpdateColumns(map[string]any{
 		"agent_id": agentID, "agent_state": v.State, "queue_position": v.Position,
-		"agent_reason": v.Reason, "agent_retry_at": retryAt,
+		"agent_reason": v.Reason, "agent_retry_at": retryAt, "agent_limit": v.Limit,
 	}).Error
 	if err != nil {
 		return fmt.Errorf("mark job %d: %w", id, err)

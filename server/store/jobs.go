@@ -50,6 +50,9 @@ type WorkflowJob struct {
 	AgentID       string
 	AgentReason   string
 	AgentRetryAt  *time.Time
+	// AgentLimit goes with waiting_for_capacity: the limit that holds the job in its
+	// agent, max_runners (its policy's) or agent_capacity (migration 0019).
+	AgentLimit string
 	// CheckedAt is when reconciliation last asked GitHub about the job.
 	CheckedAt *time.Time
 }

@@ -24,6 +24,9 @@ type MintedRunner struct {
 	RunnerID   int64
 	MintedAt   time.Time
 	ReportedAt *time.Time
+	// RegistrationLevel is where the runner registered: LevelRepository or
+	// LevelOrganization, "" for records older than migration 0020.
+	RegistrationLevel string
 }
 
 // RecordMinted remembers a runner whose credentials were just minted; a second minting
@@ -33,7 +36,7 @@ func (s *Store) RecordMinted(ctx context.Context, m MintedRunner) error {
 	m.ReportedAt = nil
 	err := s.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "name"}},
-		DoUpdates: clause.AssignmentColumns([]string{"repo_key", "policy", "agent_id", "runner_id", "minted_at", "reported_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"repo_key", "policy", "agent_id", "runner_id", "minted_at", "reported_at", "registration_level"}),
 	}).Create(&m).Error
 	if err != nil {
 		return fmt.Errorf("record minted runner %s: %w", m.Name, classifyWrite(err))
@@ -71,7 +74,7 @@ func (s *Store) ForgetMinted(ctx context.Context, names []string) error {
 			return fmt.Errorf("forget minted runners: %w", err)
 		}
 	}
-	return nil
+	return s.EndUsageIfGone(ctx, names)
 }
 
 // MarkReported marks reported the rows of the runners agentID reported last with an
@@ -113,6 +116,14 @@ func (s *Store) ForgetEndedMinted(ctx context.Context, cutoff time.Time) (int64,
 		AND NOT EXISTS (SELECT 1 FROM runners r WHERE r.name = minted_runners.name)`, cutoff.UTC())
 	if res.Error != nil {
 		return 0, fmt.Errorf("forget ended minted runners: %w", res.Error)
+	}
+	// Their usage ended when they left their agent's inventory; one that ran between two
+	// heartbeats (never in an inventory) ends now.
+	err := s.conn(ctx).Exec(`UPDATE runner_usage SET ended_at = ? WHERE ended_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM runners r WHERE r.name = runner_usage.name)
+		AND NOT EXISTS (SELECT 1 FROM minted_runners m WHERE m.name = runner_usage.name)`, s.now()).Error
+	if err != nil {
+		return 0, fmt.Errorf("end usage of forgotten runners: %w", err)
 	}
 	return res.RowsAffected, nil
 }

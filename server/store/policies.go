@@ -39,9 +39,11 @@ type Policy struct {
 	// is the GitHub runner group's name at organisation level, "" at repository level.
 	RegistrationLevel string
 	RunnerGroup       string
-	Version           int64
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Priority orders queued jobs across policies when capacity is short (migration 0019).
+	Priority  int
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // defaults fills the columns that may not be NULL.
@@ -218,7 +220,7 @@ func (s *Store) DeletePolicy(ctx context.Context, id string, expected int64) err
 	if res.RowsAffected == 0 {
 		return fmt.Errorf("delete policy %s at version %d: %w", id, expected, ErrVersionMismatch)
 	}
-	return nil
+	return s.ClearRefusal(ctx, id)
 }
 
 // classifyWrite maps constraint violations to the store's sentinels.

@@ -115,20 +115,65 @@ type LiveRunner struct {
 	Policy     string
 	AgentGroup string
 	RunnerSpec JSONText
+	// State is what its agent last reported ("" while unreported).
+	State string
 }
+
+// liveMinted is when the minted runner m (its runners row r, LEFT JOINed) counts
+// against quotas: in an agent's inventory; not reported yet (it may be starting); or
+// running a job GitHub gave it before any agent's heartbeat had it (MarkRan marked it
+// reported: an ephemeral runner may live and go between two heartbeats).
+const liveMinted = `(m.reported_at IS NULL OR r.name IS NOT NULL OR EXISTS (SELECT 1 FROM workflow_jobs j
+			WHERE j.runner_name = m.name AND j.repo_key = m.repo_key AND j.state = 'in_progress'))`
 
 // LiveRunners returns the runners that count against quotas, by name.
 func (s *Store) LiveRunners(ctx context.Context) ([]LiveRunner, error) {
 	var out []LiveRunner
 	err := s.conn(ctx).Raw(`SELECT m.name AS name, m.repo_key AS repo_key, m.policy AS policy,
-			a.agent_group AS agent_group, p.runner_spec AS runner_spec
+			a.agent_group AS agent_group, p.runner_spec AS runner_spec, COALESCE(r.state, '') AS state
 		FROM minted_runners m
 		JOIN agents a ON a.id = m.agent_id
 		LEFT JOIN policies p ON p.repo_key = m.repo_key AND p.name = m.policy
-		WHERE m.reported_at IS NULL OR EXISTS (SELECT 1 FROM runners r WHERE r.name = m.name)
+		LEFT JOIN runners r ON r.name = m.name
+		WHERE ` + liveMinted + `
 		ORDER BY m.name`).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("live runners: %w", err)
+	}
+	return out, nil
+}
+
+// QueuedJob is a queued job with what quota admission needs of its policy.
+type QueuedJob struct {
+	ID         int64
+	RepoKey    string
+	Policy     string
+	ReceivedAt time.Time
+	// AgentState and AgentLimit are its agent's view (JobMark).
+	AgentState string
+	AgentLimit string
+	Priority   int
+	MaxRunners int
+	AgentGroup string
+	RunnerSpec JSONText
+}
+
+// QueuedJobs returns the jobs waiting for a runner (state queued) of enabled policies,
+// oldest first.
+func (s *Store) QueuedJobs(ctx context.Context) ([]QueuedJob, error) {
+	var out []QueuedJob
+	err := s.conn(ctx).Raw(`SELECT j.id AS id, j.repo_key AS repo_key, j.policy_name AS policy, j.received_at AS received_at,
+			j.agent_state AS agent_state, j.agent_limit AS agent_limit, p.priority AS priority,
+			p.max_runners AS max_runners, p.agent_group AS agent_group, p.runner_spec AS runner_spec
+		FROM workflow_jobs j
+		JOIN policies p ON p.repo_key = j.repo_key AND p.name = j.policy_name
+		WHERE j.state = 'queued' AND p.enabled
+		ORDER BY j.received_at, j.id`).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("queued jobs: %w", err)
+	}
+	for i := range out {
+		out[i].ReceivedAt = out[i].ReceivedAt.UTC()
 	}
 	return out, nil
 }

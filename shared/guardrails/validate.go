@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/garo-dev/garo/shared/spec"
 )
 
 // Limits of a constraint set.
@@ -74,6 +76,19 @@ func Validate(field string, c Constraints) []Violation {
 	list("kubernetes.allowed_service_accounts", c.Kubernetes.AllowedServiceAccounts,
 		func(s string) bool { return len(s) <= 253 && dnsSubRe.MatchString(s) }, "a service account name (a DNS subdomain)")
 	return vs
+}
+
+// Requests reads what a runner spec requests, in millicores and bytes; a quantity that
+// does not parse (policies are validated when written) counts as none. Quotas (server)
+// and an agent's capacity (agent) count runners with it.
+func Requests(r spec.RunnerSpec) (cpuMilli, memoryBytes int64) {
+	if r.CPU != "" {
+		cpuMilli, _ = MilliCPU(r.CPU)
+	}
+	if r.Memory != "" {
+		memoryBytes, _ = MemoryBytes(r.Memory)
+	}
+	return cpuMilli, memoryBytes
 }
 
 // MilliCPU reads a CPU quantity ("2", "0.5", "500m") in thousandths of a CPU.

@@ -99,6 +99,8 @@ type RegisterRequest struct {
 	// taken for docker). The server offers the agent only the policies of
 	// PolicyProvider(Provider).
 	Provider string `json:"provider"`
+	// Capacity is what the agent may hold at once (nil: no limit).
+	Capacity *Capacity `json:"capacity,omitempty"`
 }
 
 // RegisterResponse is shown once: the credential is stored only as a hash on the server.
@@ -154,12 +156,22 @@ const (
 	JobBackingOff = "backing_off"
 )
 
+// Limits that hold a waiting job (JobStatus.Limit).
+const (
+	LimitMaxRunners    = "max_runners"
+	LimitAgentCapacity = "agent_capacity"
+)
+
 // JobStatus is the agent's view of one job, reported in heartbeats.
 type JobStatus struct {
 	JobID    int64  `json:"job_id"`
 	State    string `json:"state"`
-	Position int    `json:"position,omitempty"` // 1-based place in the policy's queue
+	Position int    `json:"position,omitempty"` // 1-based place in the queue of Limit
 	Runner   string `json:"runner,omitempty"`
+	// Limit goes with waiting_for_capacity: which limit holds the job, LimitMaxRunners
+	// (its policy's, Position in the policy's queue) or LimitAgentCapacity (the agent's,
+	// Position among the agent's jobs that wait for it, in the order they get runners).
+	Limit string `json:"limit,omitempty"`
 	// Reason and RetryAt go with backing_off: why the policy is held back, and when it
 	// tries again (absent while it tries one runner at a time).
 	Reason  string     `json:"reason,omitempty"`
@@ -178,6 +190,10 @@ type HeartbeatRequest struct {
 	// agent restarts with another provider.type and the same state file. Empty means
 	// unchanged (agents older than the field do not send it).
 	Provider string `json:"provider,omitempty"`
+	// Capacity is what the agent may hold at once, as configured now; nil (an older
+	// agent, or none configured) is no limit. The server weighs it when it hands
+	// repositories over to the agents of a group.
+	Capacity *Capacity `json:"capacity,omitempty"`
 }
 
 // HeartbeatResponse may carry commands and new intervals.
@@ -203,6 +219,25 @@ type Config struct {
 	// again (guardrails.Check) and refuses one that breaks them, before it asks for
 	// credentials. Absent (an older server): the defaults.
 	Constraints guardrails.Constraints `json:"constraints"`
+	// Scheduling is the server's scheduling.* configuration that the agent applies too
+	// (absent from an older server: no bound on waiting).
+	Scheduling Scheduling `json:"scheduling"`
+}
+
+// Scheduling is how queued jobs are ordered when capacity is short (Rank).
+type Scheduling struct {
+	// MaxWait is how long a job may wait before it goes ahead of every job that has
+	// waited less, whatever their priorities; 0 is no bound (priority always wins).
+	MaxWait Duration `json:"max_wait,omitempty"`
+}
+
+// Capacity is what an agent may hold at once, from its capacity.* configuration: most
+// runners, and the CPU and memory its runners request in total (quantities as a runner
+// spec's, "16", "64Gi"). Zero values and "" are no limit.
+type Capacity struct {
+	MaxRunners int    `json:"max_runners,omitempty"`
+	CPU        string `json:"cpu,omitempty"`
+	Memory     string `json:"memory,omitempty"`
 }
 
 // Policy is a runner policy as the agent needs it.
@@ -220,6 +255,9 @@ type Policy struct {
 	Runner           spec.RunnerSpec  `json:"runner"`
 	Version          int64            `json:"version"`
 	Schedule         []ScheduleWindow `json:"schedule,omitempty"`
+	// Priority orders the queued jobs of the agent's policies when its capacity is short
+	// (Rank). Absent (an older server): 0.
+	Priority int `json:"priority,omitempty"`
 }
 
 // ScheduleWindow overrides min_idle during a recurring window (shared/spec).

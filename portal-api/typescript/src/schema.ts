@@ -370,6 +370,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage of runners, by day
+         * @description What runners held, day by day (UTC), derived from the server's runner records: how
+         *     many lived, their runner-minutes (from the minting of a runner's credentials until
+         *     it no longer counts against quotas: it left its agent's inventory), and the CPU-
+         *     and memory-minutes their policies requested (CPUs × minutes, GiB × minutes), per
+         *     owner prefix (a team), per policy or per agent group (`by`). `total` counts every
+         *     runner once. With `format=csv`, or `Accept: text/csv`, the rows come as CSV with a
+         *     header line (day, the key columns, runners, runner_minutes, cpu_minutes,
+         *     memory_gib_minutes). A token with owner prefixes sees only the runners of the
+         *     repositories they reach; `prefix` outside them is 403. Needs scope `policies:read`.
+         */
+        get: operations["getUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runners": {
         parameters: {
             query?: never;
@@ -421,6 +449,34 @@ export interface paths {
          *     scope `policies:read`.
          */
         get: operations["listRepoRunners"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/github/rate-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GitHub rate-limit budgets
+         * @description Every GitHub rate-limit budget garo-server has seen, one per credential and
+         *     resource, as GitHub last reported it in the `X-RateLimit-*` headers of its answers
+         *     (nothing is asked of GitHub to answer this). The credential is `app` (the GitHub
+         *     App's own JWT: installations, webhook deliveries), `installation/<id>` (one
+         *     installation of the App: the calls for the repositories it covers) or `pat` (a
+         *     personal access token). A budget appears after its first call; the list is empty
+         *     after a restart until GitHub is called, and always with `mode: none` (no GitHub
+         *     credentials). Ordered by credential, then resource. The budgets are shared by every
+         *     owner, so a token with owner prefixes is refused (403). Needs scope `agents:read`.
+         */
+        get: operations["getGitHubRateLimits"];
         put?: never;
         post?: never;
         delete?: never;
@@ -556,6 +612,46 @@ export interface paths {
          *     scope `agents:write`.
          */
         delete: operations["revokeAgent"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agents/{id}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent's ID (`id` of an Agent). */
+                id: components["parameters"]["AgentID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Drain an agent
+         * @description Asks an agent to drain, for maintenance of its machine or cluster: its heartbeats
+         *     are answered `drain: true` from now on, so it creates no runner, lets busy runners
+         *     finish and removes idle ones; it is given no repository, and each repository it
+         *     serves moves to another live agent of its group (that runs the same provider) as
+         *     soon as the agent holds no runner of it that may still take or run a job. Without
+         *     such an agent, it keeps them. The request is kept (across restarts of the agent
+         *     and of the server) until `DELETE`. Draining a drained agent changes nothing: the
+         *     first request's time and actor stay. Audited (`agent.drain`). 403 for an agent of
+         *     a group the token does not cover; 409 for a revoked agent. Needs scope
+         *     `agents:write`.
+         */
+        put: operations["drainAgent"];
+        post?: never;
+        /**
+         * Undrain an agent
+         * @description Lifts the drain request of an agent: its next heartbeat is answered without
+         *     `drain`, it reports `active` again and may be given repositories (those that moved
+         *     away stay where they are until their new owner goes). Undraining an agent that is
+         *     not drained changes nothing. Audited (`agent.undrain`). 403 for an agent of a group
+         *     the token does not cover; 409 for a revoked agent. Needs scope `agents:write`.
+         */
+        delete: operations["undrainAgent"];
         options?: never;
         head?: never;
         patch?: never;
@@ -847,6 +943,15 @@ export interface components {
          */
         PolicyRunnerGroup: string;
         /**
+         * @description Orders queued jobs across policies when capacity is short (a team's or agent
+         *     group's quota, an agent's capacity): higher first, then oldest first. A job that has
+         *     waited the server's `scheduling.max_wait` goes ahead of every job that has waited
+         *     less, whatever its priority, so that none starves. Jobs of one policy are always
+         *     served oldest first.
+         * @default 0
+         */
+        PolicyPriority: number;
+        /**
          * @description Disabled policies keep their settings but get no new runners.
          * @default true
          */
@@ -900,6 +1005,7 @@ export interface components {
             schedule?: components["schemas"]["PolicySchedule"];
             registration_level?: components["schemas"]["PolicyRegistrationLevel"];
             runner_group?: components["schemas"]["PolicyRunnerGroup"];
+            priority?: components["schemas"]["PolicyPriority"];
         };
         /**
          * @description The body of a policy replacement (PUT): the same members as PolicyCreate, but `name`
@@ -934,6 +1040,7 @@ export interface components {
             schedule?: components["schemas"]["PolicySchedule"];
             registration_level?: components["schemas"]["PolicyRegistrationLevel"];
             runner_group?: components["schemas"]["PolicyRunnerGroup"];
+            priority?: components["schemas"]["PolicyPriority"];
         };
         /**
          * @description A JSON merge patch (RFC 7396) of a PolicyRequest. Every member is optional. `null`
@@ -969,6 +1076,7 @@ export interface components {
             /** @enum {string|null} */
             registration_level?: "repository" | "organization" | null;
             runner_group?: string | null;
+            priority?: number | null;
         };
         /**
          * @description Overrides the policy's `min_idle` on `days` (mon..sun; none means every day) from
@@ -1132,6 +1240,7 @@ export interface components {
          *         }
          *       ],
          *       "registration_level": "repository",
+         *       "priority": 0,
          *       "version": 3,
          *       "created_at": "2026-11-02T09:15:04Z",
          *       "updated_at": "2026-11-20T16:41:27.118Z",
@@ -1158,6 +1267,7 @@ export interface components {
             schedule: components["schemas"]["PolicySchedule"];
             registration_level: components["schemas"]["PolicyRegistrationLevel"];
             runner_group?: components["schemas"]["PolicyRunnerGroup"];
+            priority: components["schemas"]["PolicyPriority"];
             /** Format: int64 */
             readonly version: number;
             /** Format: date-time */
@@ -1178,7 +1288,13 @@ export interface components {
          *     constraint of its group, tightened after the policy was written; `violations` name
          *     the fields and the rules, no agent serves it (it is left out of the agents' config)
          *     and its queued jobs show `agent_state` `no_agent`, until the policy is changed to fit
-         *     or the group allows it again.
+         *     or the group allows it again. `github_refused`: an agent serves the policy, but
+         *     GitHub refused its last runner for a reason retrying does not cure, which `reason`
+         *     gives: the policy's organisation runner group may not serve the repository (its
+         *     visibility or selected repositories leave it out, or the organisation has no such
+         *     group), or the organisation does not allow repository-level runners there; its
+         *     queued jobs show `agent_state` `backing_off` with the same reason. It holds until a
+         *     runner of the policy is minted or the policy is changed.
          * @example {
          *       "state": "served",
          *       "agent_id": "5f0c2a9e-8d1b-4e77-a3c4-1b2d3e4f5a6b"
@@ -1186,7 +1302,7 @@ export interface components {
          */
         PolicyServing: {
             /** @enum {string} */
-            state: "served" | "no_agent" | "disabled" | "violates_constraints";
+            state: "served" | "no_agent" | "disabled" | "violates_constraints" | "github_refused";
             reason?: string;
             agent_id?: string;
             violations?: components["schemas"]["FieldError"][];
@@ -1243,7 +1359,9 @@ export interface components {
              *     agent's queue at `queue_position`), `runner_requested` (a runner is being made
              *     for it) or `backing_off` (the policy is held back because its runners failed
              *     before taking a job, or creating them failed: `agent_reason` says why,
-             *     `agent_retry_at` when the agent tries again). Or the server's `no_agent`: no
+             *     `agent_retry_at` when the agent tries again; when GitHub refused the policy's
+             *     last runner for good, the server gives GitHub's refusal as `agent_reason`, as the
+             *     policy's `serving` does with `github_refused`). Or the server's `no_agent`: no
              *     live agent of the policy's group runs the policy's provider, so nothing serves
              *     the job (`agent_reason` says which group and provider; the policy's `serving`
              *     says the same). Absent when no agent reported the job, and once a runner took it.
@@ -1259,6 +1377,9 @@ export interface components {
              *     a row of the policy failed before taking a job (the last, garo-ci-x1: exited
              *     with code 1 before taking a job)". With `no_agent`: which group and provider
              *     nothing serves, e.g. "no live agent of group default runs provider kubernetes".
+             *     A refusal by GitHub names the repository and the group or setting, e.g.
+             *     'runner group "gpu" does not allow repository acme/web (it is not among the
+             *     group's selected repositories; ...)'.
              */
             agent_reason?: string;
             /**
@@ -1267,6 +1388,76 @@ export interface components {
              *     agent's clock). Absent while it tries one runner at a time until one takes a job.
              */
             agent_retry_at?: string;
+            wait?: components["schemas"]["JobWait"];
+        };
+        /**
+         * @description Which limit holds a queued job, and its 1-based place among the jobs that limit
+         *     holds, in the order they get runners (policy `priority`, then age; a job that has
+         *     waited `scheduling.max_wait` goes ahead of younger ones whatever their priority).
+         *     `team_quota` and `group_quota` are the server's own places, computed when the job
+         *     is read with the rule runner admission applies; `max_runners` (in the policy's
+         *     queue, oldest first) and `agent_capacity` (the serving agent's `capacity.*`) come
+         *     from the serving agent's last heartbeat. Absent when no limit holds the job.
+         * @example {
+         *       "limit": "team_quota",
+         *       "position": 3,
+         *       "quota_id": "5f0c2d7e-8a1b-4c3d-9e2f-1a2b3c4d5e6f",
+         *       "quota_subject": "acme/team-a",
+         *       "quota_limit": "max_runners",
+         *       "reason": "the team quota 5f0c2d7e-8a1b-4c3d-9e2f-1a2b3c4d5e6f of \"acme/team-a\" is full (max_runners); number 3 of the jobs it holds"
+         *     }
+         */
+        JobWait: {
+            /** @enum {string} */
+            limit: "max_runners" | "team_quota" | "group_quota" | "agent_capacity";
+            position: number;
+            /** @description The quota that holds the job (team_quota, group_quota). */
+            quota_id?: string;
+            /** @description The quota's owner prefix or agent group. */
+            quota_subject?: string;
+            /**
+             * @description Which of the quota's limits is reached; `queue` when it has room but an
+             *     earlier job in the order waits for it (a larger job is not passed over).
+             * @enum {string}
+             */
+            quota_limit?: "max_runners" | "cpu" | "memory" | "queue";
+            reason: string;
+        };
+        /** @description Usage by day from `since` to `until` (both included), rows by day then key. */
+        UsageReport: {
+            /** Format: date */
+            since: string;
+            /** Format: date */
+            until: string;
+            /** @enum {string} */
+            by: "owner_prefix" | "policy" | "agent_group";
+            items: components["schemas"]["UsageRow"][];
+            total: components["schemas"]["UsageTotals"];
+        };
+        /**
+         * @description What the runners of one key held on one day: `owner_prefix` (by owner_prefix),
+         *     `repository`, `policy` and `agent_group` (by policy), or `agent_group`.
+         */
+        UsageRow: {
+            /** Format: date */
+            day: string;
+            owner_prefix?: string;
+            repository?: string;
+            policy?: string;
+            agent_group?: string;
+            /** Format: int64 */
+            runners: number;
+            runner_minutes: number;
+            cpu_minutes: number;
+            memory_gib_minutes: number;
+        };
+        /** @description The report's runners, each counted once. */
+        UsageTotals: {
+            /** Format: int64 */
+            runners: number;
+            runner_minutes: number;
+            cpu_minutes: number;
+            memory_gib_minutes: number;
         };
         /** @description One step of a job's life and when Garo saw it. */
         JobEvent: {
@@ -1448,6 +1639,7 @@ export interface components {
          *       "provider": "docker",
          *       "status": "active",
          *       "state": "active",
+         *       "draining": false,
          *       "registered_at": "2026-11-01T10:00:00Z",
          *       "last_seen_at": "2026-11-23T14:02:11.5Z",
          *       "repositories": [
@@ -1484,6 +1676,20 @@ export interface components {
             last_seen_at: string;
             /** Format: date-time */
             revoked_at?: string;
+            /**
+             * @description The agent takes no new work: an administrator drained it
+             *     (`PUT /api/v1/agents/{id}/drain`), or it reported `draining` as it stops. Its
+             *     repositories move to other live agents of its group as their runners end.
+             *     Always false for a revoked agent.
+             */
+            draining: boolean;
+            /**
+             * Format: date-time
+             * @description When an administrator asked the agent to drain; absent when no drain is requested.
+             */
+            drain_requested_at?: string;
+            /** @description Who asked for the drain (`token:<name>`); absent when no drain is requested. */
+            drain_requested_by?: string;
             /** @description The repositories (`owner/name`) it serves now, as far as the token may see them. */
             repositories: string[];
             /** @description Its runners by state (creating, booting, idle, busy, finished, failed), from its last heartbeat. */
@@ -1557,6 +1763,54 @@ export interface components {
              * @description When its agent first saw its process running.
              */
             running_since?: string;
+        };
+        /**
+         * @description The GitHub rate-limit budgets garo-server has seen.
+         * @example {
+         *       "mode": "app",
+         *       "budgets": [
+         *         {
+         *           "credential": "app",
+         *           "resource": "core",
+         *           "limit": 5000,
+         *           "remaining": 4987,
+         *           "used": 13,
+         *           "reset_at": "2026-11-23T15:00:00Z"
+         *         },
+         *         {
+         *           "credential": "installation/41",
+         *           "resource": "core",
+         *           "limit": 5000,
+         *           "remaining": 4120,
+         *           "used": 880,
+         *           "reset_at": "2026-11-23T14:31:07Z"
+         *         }
+         *       ]
+         *     }
+         */
+        GitHubRateLimits: {
+            /**
+             * @description The server's GitHub credential: a GitHub App, a personal access token, or none.
+             * @enum {string}
+             */
+            mode: "app" | "pat" | "none";
+            budgets: components["schemas"]["GitHubBudget"][];
+        };
+        /** @description One rate-limit budget as GitHub last reported it. */
+        GitHubBudget: {
+            /** @description What GitHub counts the calls against: `app`, `installation/<id>` or `pat`. Never a secret. */
+            credential: string;
+            /** @description GitHub's rate-limit resource (`X-RateLimit-Resource`): core, search, actions_runner_registration, ... */
+            resource: string;
+            limit: number;
+            remaining: number;
+            /** @description limit - remaining. */
+            used: number;
+            /**
+             * Format: date-time
+             * @description When GitHub renews the budget (`X-RateLimit-Reset`); absent when GitHub did not say.
+             */
+            reset_at?: string;
         };
         /** @description Every agent the filters select, oldest registration first (not paginated). */
         AgentList: {
@@ -1829,7 +2083,7 @@ export interface components {
             actor: string;
             actor_token_id: string;
             /** @enum {string} */
-            action: "policy.create" | "policy.replace" | "policy.patch" | "policy.delete" | "agent_group.create" | "agent_group.update" | "agent_group.delete" | "token.create" | "token.delete" | "agent_registration_token.create" | "agent_registration_token.delete" | "agent.register" | "agent.revoke";
+            action: "policy.create" | "policy.replace" | "policy.patch" | "policy.delete" | "agent_group.create" | "agent_group.update" | "agent_group.delete" | "token.create" | "token.delete" | "agent_registration_token.create" | "agent_registration_token.delete" | "agent.register" | "agent.revoke" | "agent.drain" | "agent.undrain";
             /** @enum {string} */
             resource_type: "policy" | "agent_group" | "token" | "agent" | "agent_registration_token";
             /** @description `owner/repo/name` (lower-cased) for a policy, the name of an agent group, the ID of a token, an agent or a registration token. */
@@ -3032,6 +3286,59 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    getUsage: {
+        parameters: {
+            query?: {
+                /** @description The first day, YYYY-MM-DD (default six days before `until`). */
+                since?: string;
+                /** @description The last day, included, YYYY-MM-DD (default today). At most 366 days in all. */
+                until?: string;
+                /** @description The rows' key. */
+                by?: "owner_prefix" | "policy" | "agent_group";
+                /**
+                 * @description With `by=owner_prefix`, the owner prefixes of the rows (repeatable; a runner
+                 *     counts in each that covers its repository). Default: the token's owner
+                 *     prefixes, or else each repository's owner (`acme/`).
+                 */
+                prefix?: string[];
+                format?: "json" | "csv";
+            };
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The usage. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                    /**
+                     * @example day,owner_prefix,runners,runner_minutes,cpu_minutes,memory_gib_minutes
+                     *     2026-12-04,acme/team-a/,12,84.5,169,338
+                     */
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     listRunners: {
         parameters: {
             query?: {
@@ -3124,6 +3431,39 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getGitHubRateLimits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budgets. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GitHubRateLimits"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
@@ -3440,6 +3780,82 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    drainAgent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /** @description The agent's ID (`id` of an Agent). */
+                id: components["parameters"]["AgentID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agent, with `draining` and `drain_requested_at`. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agent"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    undrainAgent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /** @description The agent's ID (`id` of an Agent). */
+                id: components["parameters"]["AgentID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agent. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agent"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
