@@ -62,8 +62,10 @@ type Options struct {
 	// every repository of Repositories; with any, the server is configured with github.apps
 	// (each App's key in Dir, its own webhook secret).
 	Apps []githubsim.AppOptions
-	// RateLimit is the simulator's core budget per window (githubsim.Options.RateLimit);
-	// 0 means GitHub's 5000.
+	// RateLimit, when set, is the simulator's core budget per window
+	// (githubsim.Options.RateLimit), and each installation and App JWT has a window of its
+	// own (githubsim.Options.SeparateRateLimits), as GitHub counts them; 0 means GitHub's
+	// 5000 in one shared window.
 	RateLimit int
 	// ServerCAs, when Server turns TLS on (server.tls.cert_file), are the CAs of the
 	// server's certificate: the portal client and the webhook forwarder trust them.
@@ -179,7 +181,7 @@ func (s *Hub) startSim(o Options, hookURL string) error {
 	base := "http://" + ln.Addr().String()
 	sim, err := githubsim.New(githubsim.Options{
 		WebhookURL: hookURL, WebhookSecret: o.WebhookSecret, PathPrefix: "/api/v3", BaseURL: base,
-		Log: s.Log.With("side", "githubsim"), Apps: o.Apps, RateLimit: o.RateLimit,
+		Log: s.Log.With("side", "githubsim"), Apps: o.Apps, RateLimit: o.RateLimit, SeparateRateLimits: o.RateLimit > 0,
 	})
 	if err != nil {
 		ln.Close()
