@@ -271,7 +271,7 @@ func parseRepoRunners(v string) (repoRunnersFlag, error) {
 	r := repoRunnersFlag{org: org, enabled: enabled, repos: splitList(list)}
 	switch {
 	case !ok || org == "":
-		return r, fmt.Errorf("%q: want ORG=all|none|selected:OWNER/REPO,...", v)
+		return r, fmt.Errorf("%q: want ORG=all, ORG=none or ORG=selected:OWNER/REPO,OWNER/REPO", v)
 	case enabled != "all" && enabled != "none" && enabled != "selected":
 		return r, fmt.Errorf("%q: %q is not all, none or selected", v, enabled)
 	case enabled != "selected" && len(r.repos) > 0:
