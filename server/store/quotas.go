@@ -135,7 +135,7 @@ func (s *Store) LiveRunners(ctx context.Context) ([]LiveRunner, error) {
 		JOIN agents a ON a.id = m.agent_id
 		LEFT JOIN policies p ON p.repo_key = m.repo_key AND p.name = m.policy
 		LEFT JOIN runners r ON r.name = m.name
-		WHERE `+liveMinted+`
+		WHERE ` + liveMinted + `
 		ORDER BY m.name`).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("live runners: %w", err)
