@@ -101,7 +101,8 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 	startAgent(t, e, cfg, prov, app.Options{})
 	testkit.Eventually(t, 30*time.Second, "the agent owns both repositories", func() bool {
 		agents, err := e.portal.ListAgents(ctx, client.AgentQuery{})
-		return err == nil && len(agents.Items) == 1 && len(agents.Items[0].Repositories) == 2
+		return err == nil && len(agents.Items) == 1 && len(agents.Items[0].Repositories) == 2 &&
+			agents.Items[0].Capacity != nil && agents.Items[0].Capacity.MaxRunners == 8 // as the agent reported it
 	})
 
 	// The burst: the batch jobs first, then the urgent ones, so that priority (not age)

@@ -1606,6 +1606,16 @@ export interface components {
             jobs: {
                 [key: string]: number;
             };
+            /**
+             * @description What the agent reported it may hold at once (its `capacity.*` keys): most runners,
+             *     and the CPU and memory its runners' policies request in total. A member left out
+             *     is no limit; absent: none at all. Hand-over of repositories weighs it.
+             */
+            capacity?: {
+                max_runners?: number;
+                cpu?: string;
+                memory?: string;
+            };
         };
         /** @description Runners, ordered by repository, policy and name, at most 5000. */
         RunnerList: {
