@@ -3192,10 +3192,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageReport"];
-                    /**
-                     * @example day,owner_prefix,runners,runner_minutes,cpu_minutes,memory_gib_minutes
-                     *     2026-12-04,acme/team-a/,12,84.5,169,338
-                     */
                     "text/csv": string;
                 };
             };
