@@ -16,6 +16,7 @@ import (
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/internal/testkit/browsertest"
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/portal-api/garoctl"
 )
 
@@ -98,6 +99,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	signIn(t, b, e.server, adminToken)
 	waitText(t, b, "main", "Queued jobs")
 	waitText(t, b, "main", "Agents")
+	// GitHub's budgets, per credential: the App's (finding installations) and the
+	// installation's (the runner credentials), live from GET /api/v1/github/rate-limit.
+	waitText(t, b, "main", "GitHub rate limit per credential")
+	waitText(t, b, "#rates table", "installation/")
+	waitText(t, b, "#rates table", "app")
+	meters, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#rates meter[aria-label]").length`))
+	if err != nil || meters < 2 {
+		t.Fatalf("the overview shows %d rate-limit meters (%v), want one per budget", meters, err)
+	}
 	b.Screenshot(t, "console-overview")
 
 	do(t, b, "policies", chromedp.Navigate(e.server+"/ui/#/policies"))
@@ -124,11 +134,27 @@ func TestConsoleInABrowser(t *testing.T) {
 	do(t, b, "policy page", chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
 	waitText(t, b, "main", "3 jobs waiting.")
 	waitText(t, b, "main", "waiting for capacity")
+	// Its one runner, held at the start line, is listed with its agent.
+	waitText(t, b, "#runners", "1 runner: 1 ")
+	waitText(t, b, "#runners table", "e2e-agent")
 	b.Screenshot(t, "console-policy-queue")
+
+	// The agent's page: its settings and that runner, reached from the agents list.
+	do(t, b, "agents list", chromedp.Navigate(e.server+"/ui/#/agents"))
+	waitText(t, b, "main table", "e2e-agent")
+	do(t, b, "agent page", chromedp.Click(chromedp.CSS(`main table a[href^="#/agents/"]`)))
+	waitText(t, b, "main h1", "e2e-agent")
+	waitText(t, b, "#runners", "1 runner: 1 ")
+	waitText(t, b, "#runners table", "acme/api")
+	waitText(t, b, "main dl", "acme/api")
+	b.Screenshot(t, "console-agent")
+	do(t, b, "back to the policy page", chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
+	waitText(t, b, "main", "3 jobs waiting.")
 
 	// ... and drains without a reload once runners may run.
 	open()
 	waitText(t, b, "main", "0 jobs waiting.")
+	waitText(t, b, "#runners", "0 runners.")
 	b.Screenshot(t, "console-policy-drained")
 
 	// A field error next to its field.
@@ -159,6 +185,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	// by garoctl policy create -f, and garoctl prints the copy as it prints the original.
 	do(t, b, "policy page for its YAML", chromedp.Navigate(e.server+"/ui/#/jobs"), chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
 	waitText(t, b, "#yaml", `max_runners: 2`)
+	// The history is the last part the page's first refresh draws: the page is whole.
+	waitText(t, b, "main", "policy.patch")
 	b.Screenshot(t, "console-policy-yaml")
 	doc, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector("#yaml").textContent`))
 	if err != nil {
@@ -205,9 +233,40 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("the token made in the console is not listed by the API: %v", err)
 	}
 
+	// Drain the agent from its page, then undrain it: the page and the API say so each time.
+	do(t, b, "agents for the drain", chromedp.Navigate(e.server+"/ui/#/agents"))
+	waitText(t, b, "main table", "e2e-agent")
+	do(t, b, "the agent's page", chromedp.Click(chromedp.CSS(`main table a[href^="#/agents/"]`)))
+	waitText(t, b, "#drain", "Drain")
+	do(t, b, "drain", chromedp.Click(chromedp.CSS("#drain")))
+	waitText(t, b, "#drain", "Undrain")
+	waitText(t, b, "#draining", "requested by token:bootstrap-admin")
+	waitText(t, b, "main dl", "(draining)")
+	draining := func() bool {
+		l, err := e.portal.ListAgents(t.Context(), client.AgentQuery{})
+		if err != nil || len(l.Items) != 1 {
+			t.Fatalf("agents: %+v, %v", l, err)
+		}
+		return l.Items[0].DrainRequestedAt != nil
+	}
+	if !draining() {
+		t.Fatal("the agent drained in the console has no drain request in the API")
+	}
+	b.Screenshot(t, "console-agent-drained")
+	do(t, b, "undrain", chromedp.Click(chromedp.CSS("#drain")))
+	waitText(t, b, "#drain", "Drain")
+	// The button and the properties are drawn by the same refresh.
+	if txt, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector("#draining").textContent`)); err != nil || txt != "no" {
+		t.Fatalf("after undrain the page says draining %q (%v)", txt, err)
+	}
+	if draining() {
+		t.Fatal("the agent undrained in the console still has a drain request in the API")
+	}
+
 	// A read-only token sees the policy but cannot edit it, and has no agents or audit pages.
 	do(t, b, "sign out", chromedp.Click(chromedp.CSS("#who button")))
 	signIn(t, b, e.server, readOnly.Secret)
+	waitText(t, b, "main", "needs agents:read and a token without owner prefixes")
 	do(t, b, "policy page, read-only", chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
 	waitText(t, b, "#readonly", "lacks the scope policies:write")
 	disabled, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.querySelector("#e-save").disabled && document.querySelector("#e-max_runners").disabled`))

@@ -61,8 +61,8 @@ type envOptions struct {
 	// serverCAs are the CAs of the certificate it then serves.
 	server    func(*config.Config)
 	serverCAs *x509.CertPool
-	// repos, when set, are the repositories installed instead of repo.
-	repos []string
+	// repositories, when set, are installed on the simulator instead of repo alone.
+	repositories []string
 }
 
 // logs is where the components log: warnings and errors only, on stderr.
@@ -71,8 +71,8 @@ var logs = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: s
 func newEnvWith(t *testing.T, o envOptions) *env {
 	t.Helper()
 	dir := t.TempDir()
-	repos := o.repos
-	if repos == nil {
+	repos := o.repositories
+	if len(repos) == 0 {
 		repos = []string{repo}
 	}
 	s, err := stack.Start(t.Context(), stack.Options{
@@ -145,12 +145,15 @@ func (e *env) registrationToken(t *testing.T) string {
 }
 
 // jobs lists the repository's jobs through the portal API.
-func (e *env) jobs(t *testing.T) []portalapi.Job {
+func (e *env) jobs(t *testing.T) []portalapi.Job { return e.jobsOf(t, repo) }
+
+// jobsOf lists the jobs of repository r through the portal API.
+func (e *env) jobsOf(t *testing.T, r string) []portalapi.Job {
 	t.Helper()
 	var all []portalapi.Job
 	cursor := ""
 	for {
-		u := e.server + "/api/v1/repos/" + repo + "/jobs?limit=100"
+		u := e.server + "/api/v1/repos/" + r + "/jobs?limit=100"
 		if cursor != "" {
 			u += "&cursor=" + url.QueryEscape(cursor)
 		}

@@ -63,8 +63,8 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 		"acme/team-b": {"acme/team-b-web", 2},
 	}
 	e := newEnvWith(t, envOptions{
-		repos:  []string{"acme/team-a-web", "acme/team-b-web"},
-		server: func(c *config.Config) { c.Scheduling.MaxWait = maxWait },
+		repositories: []string{"acme/team-a-web", "acme/team-b-web"},
+		server:       func(c *config.Config) { c.Scheduling.MaxWait = maxWait },
 	})
 	ctx := t.Context()
 	grace, boot := portalapi.Duration(time.Minute), portalapi.Duration(2*time.Minute)

@@ -8,7 +8,9 @@ import (
 	"time"
 )
 
-// Handlers of the repository routes (installation token or PAT) and of /rate_limit.
+// Handlers of the repository routes (installation token or PAT) and of /rate_limit. The
+// runner handlers serve the organisation's runner routes too (org_runners.go): a call
+// carries either a repository or an organisation.
 
 type runnersJSON struct {
 	TotalCount int          `json:"total_count"`
@@ -19,7 +21,7 @@ func (s *Sim) listRunners(c *call) {
 	name := c.r.URL.Query().Get("name")
 	s.mu.Lock()
 	var all []*runnerState
-	for _, rs := range s.runnersLocked(c.repo.fullName) {
+	for _, rs := range s.scopeRunnersLocked(c) {
 		if name == "" || rs.name == name {
 			all = append(all, rs)
 		}
@@ -38,48 +40,69 @@ type jitConfigJSON struct {
 	EncodedJITConfig string     `json:"encoded_jit_config"`
 }
 
-func (s *Sim) generateJITConfig(c *call) {
-	var body struct {
-		Name          string   `json:"name"`
-		RunnerGroupID *int64   `json:"runner_group_id"`
-		Labels        []string `json:"labels"`
-		WorkFolder    string   `json:"work_folder"`
-	}
+// jitRequest is the body of both generate-jitconfig routes (repository and organisation:
+// the same schema in GitHub's REST description, name, runner_group_id and 1-100 labels
+// required, work_folder defaulting to _work).
+type jitRequest struct {
+	Name          string   `json:"name"`
+	RunnerGroupID *int64   `json:"runner_group_id"`
+	Labels        []string `json:"labels"`
+	WorkFolder    string   `json:"work_folder"`
+}
+
+// decodeJITRequest reads and checks a generate-jitconfig body; it answers 400 or 422 itself
+// and returns false on a bad one.
+func (s *Sim) decodeJITRequest(c *call) (jitRequest, bool) {
+	var body jitRequest
 	if !s.decodeBody(c, &body) {
-		return
+		return body, false
 	}
-	invalid := func(msg string) {
+	invalid := func(msg string) (jitRequest, bool) {
 		s.writeError(c, http.StatusUnprocessableEntity, "Invalid request.\n\n"+msg, c.doc())
+		return body, false
 	}
 	switch {
 	case body.Name == "":
-		invalid(`"name" wasn't supplied.`)
-		return
+		return invalid(`"name" wasn't supplied.`)
 	case body.RunnerGroupID == nil:
-		invalid(`"runner_group_id" wasn't supplied.`)
-		return
+		return invalid(`"runner_group_id" wasn't supplied.`)
 	case len(body.Labels) < 1:
-		invalid(`For 'properties/labels', [] has fewer items than 1.`)
-		return
+		return invalid(`For 'properties/labels', [] has fewer items than 1.`)
 	case len(body.Labels) > 100:
-		invalid(fmt.Sprintf(`For 'properties/labels', %d items is more than 100.`, len(body.Labels)))
-		return
-	case *body.RunnerGroupID != defaultGroupID:
-		// A repository's runners all belong to the Default group.
-		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
-		return
+		return invalid(fmt.Sprintf(`For 'properties/labels', %d items is more than 100.`, len(body.Labels)))
 	}
 	for _, l := range body.Labels {
 		if strings.TrimSpace(l) == "" || len(l) > 256 {
-			invalid(fmt.Sprintf("Label %q is not valid.", l))
-			return
+			return invalid(fmt.Sprintf("Label %q is not valid.", l))
 		}
 	}
 	if body.WorkFolder == "" {
 		body.WorkFolder = "_work"
 	}
+	return body, true
+}
+
+func (s *Sim) generateJITConfig(c *call) {
+	if s.refuseRepoRunners(c) {
+		return
+	}
+	body, ok := s.decodeJITRequest(c)
+	if !ok {
+		return
+	}
+	if *body.RunnerGroupID != defaultGroupID {
+		// A repository's runners all belong to the Default group.
+		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
+		return
+	}
+	s.writeJITRunner(c, runnerScope{repo: c.repo}, body)
+}
+
+// writeJITRunner registers the JIT runner of body in sc and answers 201 with its config,
+// or 409 when the name is taken there.
+func (s *Sim) writeJITRunner(c *call, sc runnerScope, body jitRequest) {
 	s.mu.Lock()
-	rs, ok := s.createRunnerLocked(c.repo, body.Name, body.Labels, true)
+	rs, ok := s.createRunnerLocked(sc, body.Name, body.Labels, true)
 	if !ok {
 		s.mu.Unlock()
 		s.writeError(c, http.StatusConflict, fmt.Sprintf("Already exists - A runner with the name %s already exists.", body.Name), c.doc())
@@ -88,19 +111,20 @@ func (s *Sim) generateJITConfig(c *call) {
 	out := jitConfigJSON{Runner: s.runnerJSONLocked(rs)}
 	s.mu.Unlock()
 	out.EncodedJITConfig = s.encodeJITConfig(rs, s.publicRoot(c.r), body.WorkFolder)
-	s.log.Info("jit runner registered", "repo", c.repo.fullName, "runner", rs.name, "runner_id", rs.id)
+	s.log.Info("jit runner registered", "scope", sc.where(), "runner", rs.name, "runner_id", rs.id, "runner_group_id", rs.groupID())
 	writeJSON(c.w, http.StatusCreated, out)
 }
 
-// createRunnerLocked registers a runner on repo with exactly labels (case-insensitive
-// duplicates dropped, the first spelling kept); false when the name is taken there.
+// createRunnerLocked registers a runner in sc (a repository, or an organisation and
+// runner group) with exactly labels (case-insensitive duplicates dropped, the first
+// spelling kept); false when the name is taken there.
 // GitHub adds nothing to a JIT runner's labels: its generate-jitconfig example asks for
 // ["self-hosted","X64","macOS","no-gpu"] and the runner it answers carries those four
 // (components/examples/runner-jitconfig of GitHub's REST description). A runner that
 // registers itself brings its default labels along (see simRegister).
-func (s *Sim) createRunnerLocked(repo *repoState, name string, labels []string, ephemeral bool) (*runnerState, bool) {
+func (s *Sim) createRunnerLocked(sc runnerScope, name string, labels []string, ephemeral bool) (*runnerState, bool) {
 	for _, rs := range s.runners {
-		if rs.repo == repo && strings.EqualFold(rs.name, name) {
+		if rs.repo == sc.repo && rs.org == sc.org && strings.EqualFold(rs.name, name) {
 			return nil, false
 		}
 	}
@@ -111,14 +135,14 @@ func (s *Sim) createRunnerLocked(repo *repoState, name string, labels []string, 
 		}
 	}
 	rs := &runnerState{
-		id:        s.nextID("runner"),
-		name:      name,
-		repo:      repo,
-		labels:    kept,
-		os:        "unknown", // GitHub's example: "os": "unknown" until the runner connects
-		ephemeral: ephemeral,
-		secret:    randomAlnum(40),
-		created:   s.opts.Now(),
+		id:          s.nextID("runner"),
+		name:        name,
+		runnerScope: sc,
+		labels:      kept,
+		os:          "unknown", // GitHub's example: "os": "unknown" until the runner connects
+		ephemeral:   ephemeral,
+		secret:      randomAlnum(40),
+		created:     s.opts.Now(),
 	}
 	s.runners[rs.id] = rs
 	s.broadcastLocked()
@@ -161,33 +185,43 @@ type runnerTokenJSON struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-// runnerToken is a registration or remove token of a repository.
+// runnerToken is a registration or remove token of a repository or an organisation.
 type runnerToken struct {
-	repo    *repoState
+	runnerScope
 	expires time.Time
 }
 
-func (s *Sim) createRegistrationToken(c *call) { s.createRunnerToken(c, s.regTokens) }
+func (s *Sim) createRegistrationToken(c *call) {
+	if s.refuseRepoRunners(c) {
+		return
+	}
+	s.createRunnerToken(c, s.regTokens)
+}
 
 func (s *Sim) createRemoveToken(c *call) { s.createRunnerToken(c, s.removeTokens) }
 
 func (s *Sim) createRunnerToken(c *call, into map[string]*runnerToken) {
 	tok := strings.ToUpper(randomAlnum(29))
+	sc := runnerScope{repo: c.repo}
+	if c.repo == nil {
+		sc = runnerScope{org: c.org}
+	}
 	s.mu.Lock()
-	t := &runnerToken{repo: c.repo, expires: s.opts.Now().Add(time.Hour).UTC().Truncate(time.Second)}
+	t := &runnerToken{runnerScope: sc, expires: s.opts.Now().Add(time.Hour).UTC().Truncate(time.Second)}
 	into[tok] = t
 	s.mu.Unlock()
 	writeJSON(c.w, http.StatusCreated, runnerTokenJSON{Token: tok, ExpiresAt: ts(t.expires)})
 }
 
-// runnerByParam finds {runner_id} on the call's repository.
+// runnerByParam finds {runner_id} among the runners of the call's repository, or of its
+// organisation on an organisation route.
 func (s *Sim) runnerByParamLocked(c *call) (*runnerState, bool) {
 	id, ok := c.int64Param("runner_id")
 	if !ok {
 		return nil, false
 	}
 	rs, ok := s.runners[id]
-	if !ok || rs.repo != c.repo {
+	if !ok || !rs.inCall(c) {
 		return nil, false
 	}
 	return rs, true
@@ -225,7 +259,7 @@ func (s *Sim) deleteRunner(c *call) {
 	delete(s.runners, rs.id)
 	s.broadcastLocked()
 	s.mu.Unlock()
-	s.log.Info("runner removed", "repo", c.repo.fullName, "runner", rs.name, "runner_id", rs.id)
+	s.log.Info("runner removed", "scope", rs.where(), "runner", rs.name, "runner_id", rs.id)
 	c.w.WriteHeader(http.StatusNoContent)
 }
 

@@ -100,3 +100,43 @@ func toFaultJSON(f Fault) faultJSON {
 	}
 	return out
 }
+
+// loseJSON is a window of lost workflow_job deliveries on the wire.
+type loseJSON struct {
+	Action string    `json:"action"`
+	For    string    `json:"for,omitempty"`  // request only: the window, from now
+	Until  time.Time `json:"until,omitzero"` // answer: when the window ends
+}
+
+// simLoseWebhooks is LoseJobWebhooksFor: deliveries GitHub never makes, which no
+// redelivery brings back (see LoseJobWebhooks), for the chaos suite's lost completions.
+func (s *Sim) simLoseWebhooks(w http.ResponseWriter, r *http.Request) {
+	var body loseJSON
+	if !decodeSim(w, r, &body) {
+		return
+	}
+	var window time.Duration
+	if body.For != "" {
+		v, err := time.ParseDuration(body.For)
+		if err != nil || v < 0 {
+			simError(w, http.StatusUnprocessableEntity, "for: want a duration such as 10s")
+			return
+		}
+		window = v
+	}
+	switch body.Action {
+	case "queued", "waiting", "in_progress", "completed":
+	default:
+		simError(w, http.StatusUnprocessableEntity, "action: want queued, waiting, in_progress or completed")
+		return
+	}
+	until := s.LoseJobWebhooksFor(body.Action, window)
+	s.log.Info("webhooks lost from now", "action", body.Action, "until", until)
+	writeJSON(w, http.StatusCreated, map[string]loseJSON{"lose": {Action: body.Action, Until: until.UTC()}})
+}
+
+func (s *Sim) simKeepWebhooks(w http.ResponseWriter, _ *http.Request) {
+	s.LoseJobWebhooks("")
+	s.log.Info("webhooks no longer lost")
+	w.WriteHeader(http.StatusNoContent)
+}

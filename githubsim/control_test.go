@@ -112,3 +112,59 @@ func TestFaultRoutes(t *testing.T) {
 		t.Errorf("bad JSON: %d, want 400", status)
 	}
 }
+
+// POST /_sim/webhooks/lose loses the deliveries of one workflow_job action for a window:
+// never made, so not in the deliveries either; after the window they are made again.
+func TestLoseWebhooksRoute(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, githubsim.Options{})
+	e.sim.AddRepository("acme/api")
+	ctx := ctxT(t)
+	completed := func() int {
+		n := 0
+		for _, d := range e.sim.Deliveries() {
+			if d.Action == "completed" {
+				n++
+			}
+		}
+		return n
+	}
+	cancel := func() {
+		t.Helper()
+		j, err := e.sim.QueueJob(ctx, "acme/api", []string{"self-hosted"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.sim.CancelJob(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []map[string]any{{"action": "deleted"}, {"action": "completed", "for": "soon"}} {
+		if status, body := simDo(t, e, http.MethodPost, "/_sim/webhooks/lose", bad); status != http.StatusUnprocessableEntity {
+			t.Errorf("%v: %d %s, want 422", bad, status, body)
+		}
+	}
+	if status, body := simDo(t, e, http.MethodPost, "/_sim/webhooks/lose", map[string]any{"action": "completed", "for": "10s"}); status != http.StatusCreated {
+		t.Fatalf("lose: %d %s", status, body)
+	}
+	cancel()
+	if n := completed(); n != 0 {
+		t.Fatalf("%d completed deliveries inside the window, want 0", n)
+	}
+	e.clock.Advance(10 * time.Second)
+	cancel()
+	if n := completed(); n != 1 {
+		t.Fatalf("%d completed deliveries after the window, want 1", n)
+	}
+	if status, _ := simDo(t, e, http.MethodPost, "/_sim/webhooks/lose", map[string]any{"action": "completed"}); status != http.StatusCreated {
+		t.Fatalf("lose without a window: %d", status)
+	}
+	cancel()
+	if status, _ := simDo(t, e, http.MethodDelete, "/_sim/webhooks/lose", nil); status != http.StatusNoContent {
+		t.Fatalf("keep: %d", status)
+	}
+	cancel()
+	if n := completed(); n != 2 {
+		t.Fatalf("%d completed deliveries, want 2 (one lost until DELETE)", n)
+	}
+}

@@ -85,6 +85,9 @@
 //	                                     → 201 {"fault":{...}}: AddFault; "for" makes a window.
 //	GET  /_sim/faults                    → 200 {"faults":[...]}: Faults.
 //	DELETE /_sim/faults                  → 204: ClearFaults.
+//	POST /_sim/webhooks/lose             {"action":"completed","for":"10s"} → 201 {"lose":{...}}:
+//	                                     LoseJobWebhooksFor; "for" makes a window.
+//	DELETE /_sim/webhooks/lose           → 204: LoseJobWebhooks("").
 //
 // encoded_jit_config is laid out as the real runner reads it: base64 of a JSON object of
 // strings, ".runner", ".credentials" and ".credentials_rsaparams", each base64 of a JSON

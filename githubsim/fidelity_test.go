@@ -253,6 +253,48 @@ func TestFidelityScenario(t *testing.T) {
 		t.Errorf("jobs of the run: %d of %d, next page %d; want 2 of 3 (deploy waits for build), next 2", len(runJobs.Jobs), runJobs.GetTotalCount(), resp.NextPage)
 	}
 
+	// Organisation runners in a runner group that admits the repository: a job naming
+	// the group runs on one, and the in_progress webhook names the group.
+	group := sim.AddRunnerGroup(fidelityOwner, "fidelity-group", "selected", repo.FullName)
+	orgJIT, _, err := inst.Actions.GenerateOrgJITConfig(ctx, fidelityOwner, &github.GenerateJITConfigRequest{
+		Name: "fidelity-org-1", RunnerGroupID: group.ID, Labels: []string{"self-hosted", "linux"},
+	})
+	fidelityMust(t, "generate organisation jit config", err)
+	orgSpare, _, err := inst.Actions.GenerateOrgJITConfig(ctx, fidelityOwner, &github.GenerateJITConfigRequest{
+		Name: "fidelity-org-2", RunnerGroupID: group.ID, Labels: []string{"self-hosted"},
+	})
+	fidelityMust(t, "generate second organisation jit config", err)
+	orgReg, _, err := inst.Actions.CreateOrganizationRegistrationToken(ctx, fidelityOwner)
+	fidelityMust(t, "create organisation registration token", err)
+	if orgReg.GetToken() == "" {
+		t.Errorf("organisation registration token %+v", orgReg)
+	}
+	orgRunners, _, err := inst.Actions.ListOrganizationRunners(ctx, fidelityOwner, &github.ListOptions{PerPage: 1})
+	fidelityMust(t, "list organisation runners", err)
+	if orgRunners.TotalCount != 2 || len(orgRunners.Runners) != 1 || sim.OrgRunners(fidelityOwner)[0].GroupID != group.ID {
+		t.Errorf("organisation runners page: %+v, want 2 in all, 1 on the page, in group %d", orgRunners, group.ID)
+	}
+	orgRunner, _, err := inst.Actions.GetOrganizationRunner(ctx, fidelityOwner, orgJIT.GetRunner().GetID())
+	fidelityMust(t, "get organisation runner", err)
+	if orgRunner.GetName() != "fidelity-org-1" {
+		t.Errorf("organisation runner %+v", orgRunner)
+	}
+	access, _, err := inst.Actions.ListRepositoryAccessRunnerGroup(ctx, fidelityOwner, group.ID, nil)
+	fidelityMust(t, "list runner group repositories", err)
+	if access.GetTotalCount() != 1 || access.Repositories[0].GetFullName() != repo.FullName {
+		t.Errorf("runner group repositories: %+v, want %s", access, repo.FullName)
+	}
+	inGroup, err := sim.QueueJobInGroup(ctx, repo.FullName, group.Name, nil)
+	fidelityMust(t, "queue job in group", err)
+	fidelityMust(t, "run organisation runner", sim.RunRunner(ctx, orgJIT.GetEncodedJITConfig(), 0))
+	j, _, err := inst.Actions.GetWorkflowJobByID(ctx, fidelityOwner, fidelityRepo, inGroup.ID)
+	fidelityMust(t, "get job of the group", err)
+	if j.GetConclusion() != "success" || j.GetRunnerGroupName() != group.Name || j.GetRunnerGroupID() != group.ID {
+		t.Errorf("job in group: conclusion %q, runner group %d %q; want success in %d %q", j.GetConclusion(), j.GetRunnerGroupID(), j.GetRunnerGroupName(), group.ID, group.Name)
+	}
+	_, err = inst.Actions.RemoveOrganizationRunner(ctx, fidelityOwner, orgSpare.GetRunner().GetID())
+	fidelityMust(t, "remove organisation runner", err)
+
 	_, err = inst.Actions.RemoveRunner(ctx, fidelityOwner, fidelityRepo, spare.GetRunner().GetID())
 	fidelityMust(t, "remove runner", err)
 	limits, _, err := inst.RateLimit.Get(ctx)

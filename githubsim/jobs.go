@@ -19,6 +19,11 @@ func (s *Sim) QueueJob(ctx context.Context, repo string, labels []string) (Job, 
 	if err != nil {
 		return Job{}, err
 	}
+	return s.announceJob(ctx, js, repo)
+}
+
+// announceJob delivers workflow_job "queued" for js and then offers it to runners.
+func (s *Sim) announceJob(ctx context.Context, js *jobState, repo string) (Job, error) {
 	payload, job := s.jobEvent(js.id, "queued")
 	_, derr := s.deliver(ctx, "workflow_job", payload, newGUID(), false)
 	s.mu.Lock()
@@ -43,7 +48,13 @@ func (s *Sim) QueueJobQuietly(repo string, labels []string) (Job, error) {
 }
 
 func (s *Sim) createJob(repo string, labels []string, assignable bool) (*jobState, error) {
-	if len(labels) == 0 {
+	return s.createJobIn(repo, "", labels, assignable)
+}
+
+// createJobIn creates a job asking for labels and, when group is not "", runner group
+// group; a job needs a label or a group.
+func (s *Sim) createJobIn(repo, group string, labels []string, assignable bool) (*jobState, error) {
+	if len(labels) == 0 && group == "" {
 		return nil, fmt.Errorf("queue job on %s: a job needs at least one label", repo)
 	}
 	s.mu.Lock()
@@ -52,8 +63,12 @@ func (s *Sim) createJob(repo string, labels []string, assignable bool) (*jobStat
 	if !ok {
 		return nil, fmt.Errorf("queue job on %s: %w", repo, ErrUnknownRepository)
 	}
+	if labels == nil {
+		labels = []string{} // GitHub's labels are an array, empty for runs-on: {group: NAME}
+	}
 	js := s.addJobLocked(s.newRunLocked(r), "build", labels)
 	js.assignable = assignable
+	js.group = group
 	if assignable {
 		s.broadcastLocked()
 	}
@@ -140,22 +155,25 @@ func (s *Sim) jobsLocked(repo string) []*jobState {
 
 func (js *jobState) public() Job {
 	return Job{
-		ID:             js.id,
-		RunID:          js.run.id,
-		Repo:           js.run.repo.fullName,
-		Name:           js.name,
-		WorkflowName:   js.run.workflowNam,
-		HeadBranch:     "main",
-		HeadSHA:        js.run.headSHA,
-		RunAttempt:     1,
-		Labels:         slices.Clone(js.labels),
-		Status:         js.status,
-		Conclusion:     js.conclusion,
-		RunnerID:       js.runnerID,
-		RunnerName:     js.runnerName,
-		CreatedAt:      js.created,
-		StartedAt:      js.started,
-		CompletedAt:    js.completed,
-		RunnerOnlineAt: js.runnerOnline,
+		ID:              js.id,
+		RunID:           js.run.id,
+		Repo:            js.run.repo.fullName,
+		Name:            js.name,
+		WorkflowName:    js.run.workflowNam,
+		HeadBranch:      "main",
+		HeadSHA:         js.run.headSHA,
+		RunAttempt:      1,
+		Labels:          slices.Clone(js.labels),
+		RunnerGroup:     js.group,
+		Status:          js.status,
+		Conclusion:      js.conclusion,
+		RunnerID:        js.runnerID,
+		RunnerName:      js.runnerName,
+		RunnerGroupID:   js.runnerGroupID,
+		RunnerGroupName: js.runnerGroupName,
+		CreatedAt:       js.created,
+		StartedAt:       js.started,
+		CompletedAt:     js.completed,
+		RunnerOnlineAt:  js.runnerOnline,
 	}
 }

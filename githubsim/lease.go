@@ -49,7 +49,7 @@ func (s *Sim) FailLostJobs() []int64 {
 		if js.status != "completed" {
 			s.completeJobLocked(js, "failure")
 			failed = append(failed, js.id)
-			s.log.Warn("runner lost communication; its job failed", "repo", rs.repo.fullName,
+			s.log.Warn("runner lost communication; its job failed", "scope", rs.where(),
 				"runner", rs.name, "runner_id", rs.id, "job_id", js.id, "silent_for", now.Sub(rs.renewed).Round(time.Millisecond))
 		}
 		rs.lastJobID, rs.jobID = rs.jobID, 0

@@ -67,8 +67,8 @@ func (s *Sim) encodeJITConfig(rs *runnerState, simURL, workFolder string) string
 	cred.Data.AuthorizationURL = simURL + "/_sim/runners/connect"
 	files := map[string]any{
 		jitRunnerFile: runnerFile{
-			AgentID: rs.id, AgentName: rs.name, PoolID: defaultGroupID, PoolName: defaultGroupName,
-			ServerURL: simURL, GitHubURL: s.webRoot() + "/" + rs.repo.fullName, WorkFolder: workFolder, Ephemeral: rs.ephemeral,
+			AgentID: rs.id, AgentName: rs.name, PoolID: rs.groupID(), PoolName: rs.groupName(),
+			ServerURL: simURL, GitHubURL: s.webRoot() + "/" + rs.where(), WorkFolder: workFolder, Ephemeral: rs.ephemeral,
 		},
 		jitCredentialsFile: cred,
 		// The runner's RSA key pair (RSAParameters as JSON); the sim checks no signature.
@@ -141,7 +141,7 @@ func (s *Sim) connect(encoded, os string) (int64, string, error) {
 	rs.os = os
 	rs.online = s.opts.Now()
 	s.broadcastLocked()
-	s.log.Info("runner online", "repo", rs.repo.fullName, "runner", rs.name, "runner_id", rs.id)
+	s.log.Info("runner online", "scope", rs.where(), "runner", rs.name, "runner_id", rs.id)
 	return rs.id, rs.session, nil
 }
 
@@ -178,18 +178,19 @@ func (s *Sim) acquire(ctx context.Context, id int64, session string, wait time.D
 		}
 		if js := s.matchJobLocked(rs); js != nil {
 			now := s.opts.Now().UTC().Truncate(time.Second)
-			rs.repo.dequeueLocked(js)
+			js.run.repo.dequeueLocked(js)
 			js.status = "in_progress"
 			js.runnerID = rs.id
 			js.runnerName = rs.name
 			js.started = now
 			js.runnerOnline = rs.online
+			js.runnerGroupID, js.runnerGroupName = rs.groupID(), rs.groupName()
 			js.run.updated = now
 			rs.jobID = js.id
 			s.renewLocked(rs)
 			s.broadcastLocked()
 			s.mu.Unlock()
-			s.log.Info("job assigned", "repo", rs.repo.fullName, "job_id", js.id, "runner", rs.name, "runner_id", rs.id)
+			s.log.Info("job assigned", "repo", js.run.repo.fullName, "scope", rs.where(), "job_id", js.id, "runner", rs.name, "runner_id", rs.id)
 			s.deliverJob(js.id, "in_progress")
 			return js.id, nil
 		}
@@ -211,27 +212,55 @@ func (s *Sim) acquire(ctx context.Context, id int64, session string, wait time.D
 // you specify", https://docs.github.com/en/actions/how-tos/managing-self-hosted-runners/using-self-hosted-runners-in-a-workflow);
 // labels compare ignoring case ("Labels are case-insensitive",
 // https://docs.github.com/en/actions/how-tos/managing-self-hosted-runners/using-labels-with-self-hosted-runners).
+// A repository runner serves its repository; an organisation runner serves the
+// repositories of its organisation that its runner group admits ("Managing access to
+// self-hosted runners using groups": a group's repository access decides which
+// repositories may send it jobs). A job whose runs-on names a group goes only to
+// runners of that group, and among them to those with all its labels, if any
+// ("Choosing runners in a group", workflow syntax for runs-on.group,
+// https://docs.github.com/en/actions/writing-workflows/workflow-syntax-for-github-actions#choosing-runners-in-a-group);
+// group names compare ignoring case, as GitHub's runner group names do.
 func (s *Sim) matchJobLocked(rs *runnerState) *jobState {
 	have := map[string]bool{}
 	for _, l := range rs.labels {
 		have[strings.ToLower(l)] = true
 	}
-	for _, js := range rs.repo.queue {
-		if !js.assignable {
-			continue
-		}
-		ok := true
-		for _, l := range js.labels {
-			if !have[strings.ToLower(l)] {
-				ok = false
+	var best *jobState
+	for _, queue := range s.queuesLocked(rs) {
+		for _, js := range queue { // oldest first; across repositories the oldest job wins
+			if !js.assignable || (js.group != "" && (rs.repo != nil || !strings.EqualFold(js.group, rs.groupName()))) {
+				continue
+			}
+			ok := true
+			for _, l := range js.labels {
+				if !have[strings.ToLower(l)] {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				if best == nil || js.created.Before(best.created) || (js.created.Equal(best.created) && js.id < best.id) {
+					best = js
+				}
 				break
 			}
 		}
-		if ok {
-			return js
+	}
+	return best
+}
+
+// queuesLocked are the queues of the repositories rs may serve.
+func (s *Sim) queuesLocked(rs *runnerState) [][]*jobState {
+	if rs.repo != nil {
+		return [][]*jobState{rs.repo.queue}
+	}
+	var out [][]*jobState
+	for _, r := range s.repos {
+		if r.owner == rs.org && (rs.group == nil || rs.group.admits(r.fullName)) {
+			out = append(out, r.queue)
 		}
 	}
-	return nil
+	return out
 }
 
 // conclusions a runner may report.
@@ -262,7 +291,7 @@ func (s *Sim) complete(id int64, session, conclusion string) (int64, error) {
 	rs.lastJobID, rs.jobID = js.id, 0
 	if rs.ephemeral {
 		delete(s.runners, rs.id)
-		s.log.Info("ephemeral runner removed", "repo", rs.repo.fullName, "runner", rs.name, "runner_id", rs.id)
+		s.log.Info("ephemeral runner removed", "scope", rs.where(), "runner", rs.name, "runner_id", rs.id)
 	}
 	s.broadcastLocked()
 	s.mu.Unlock()
@@ -357,6 +386,8 @@ func (s *Sim) newSimMux() *http.ServeMux {
 	m.HandleFunc("POST /_sim/faults", s.simAddFault)
 	m.HandleFunc("GET /_sim/faults", s.simListFaults)
 	m.HandleFunc("DELETE /_sim/faults", s.simClearFaults)
+	m.HandleFunc("POST /_sim/webhooks/lose", s.simLoseWebhooks)
+	m.HandleFunc("DELETE /_sim/webhooks/lose", s.simKeepWebhooks)
 	m.HandleFunc("POST /_sim/jobs", s.simQueueJob)
 	m.HandleFunc("GET /_sim/jobs", s.simListJobs)
 	m.HandleFunc("POST /_sim/jobs/{id}/cancel", s.simCancelJob)
@@ -419,6 +450,9 @@ func (s *Sim) simRegister(w http.ResponseWriter, r *http.Request) {
 		OS              string `json:"os"`
 		Arch            string `json:"arch"`
 		NoDefaultLabels bool   `json:"no_default_labels"`
+		// RunnerGroup is config.sh --runnergroup: the group of an organisation runner
+		// ("" the Default group); ignored for a repository's token.
+		RunnerGroup string `json:"runner_group"`
 	}
 	if !decodeSim(w, r, &body) {
 		return
@@ -437,7 +471,21 @@ func (s *Sim) simRegister(w http.ResponseWriter, r *http.Request) {
 		simError(w, http.StatusUnauthorized, "invalid or expired registration token")
 		return
 	}
-	rs, ok := s.createRunnerLocked(t.repo, body.Name, registeredLabels(body.OS, body.Arch, body.NoDefaultLabels, body.Labels), body.Ephemeral)
+	sc := t.runnerScope
+	if sc.org != nil && body.RunnerGroup != "" {
+		// config.sh --runnergroup NAME puts an organisation runner in that group, and
+		// "The command will fail if the runner group doesn't exist: Could not find any
+		// self-hosted runner group named ..." ("Managing access to self-hosted runners
+		// using groups", docs.github.com).
+		g, ok := sc.org.groupNamedLocked(body.RunnerGroup)
+		if !ok {
+			s.mu.Unlock()
+			simError(w, http.StatusNotFound, fmt.Sprintf("Could not find any self-hosted runner group named %q.", body.RunnerGroup))
+			return
+		}
+		sc.group = g
+	}
+	rs, ok := s.createRunnerLocked(sc, body.Name, registeredLabels(body.OS, body.Arch, body.NoDefaultLabels, body.Labels), body.Ephemeral)
 	if !ok {
 		s.mu.Unlock()
 		simError(w, http.StatusConflict, fmt.Sprintf("Already exists - A runner with the name %s already exists.", body.Name))
@@ -586,13 +634,18 @@ func (s *Sim) simQueueJob(w http.ResponseWriter, r *http.Request) {
 		// Environment: the job references an environment with required reviewers and
 		// waits for POST /_sim/jobs/{id}/approve (see environments.go).
 		Environment bool `json:"environment"`
+		// RunnerGroup: the job's runs-on names this runner group (QueueJobInGroup);
+		// labels may then be empty.
+		RunnerGroup string `json:"runner_group"`
 	}
 	if !decodeSim(w, r, &body) {
 		return
 	}
 	var job Job
 	var err error
-	if body.Environment {
+	if body.RunnerGroup != "" {
+		job, err = s.QueueJobInGroup(r.Context(), body.Repository, body.RunnerGroup, body.Labels)
+	} else if body.Environment {
 		job, err = s.QueueJobForEnvironment(r.Context(), body.Repository, body.Labels)
 	} else if body.Quiet {
 		job, err = s.QueueJobQuietly(body.Repository, body.Labels)

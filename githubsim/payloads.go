@@ -197,7 +197,7 @@ func (s *Sim) runnerJSONLocked(rs *runnerState) runnerJSON {
 		Status:        p.Status,
 		Busy:          p.Busy,
 		Ephemeral:     rs.ephemeral,
-		RunnerGroupID: defaultGroupID,
+		RunnerGroupID: rs.groupID(),
 		Labels:        s.labelsJSONLocked(rs.labels),
 	}
 }
@@ -231,8 +231,8 @@ func (s *Sim) jobJSONLocked(js *jobState) jobJSON {
 	if js.runnerID != 0 {
 		j.RunnerID = ptr(js.runnerID)
 		j.RunnerName = ptr(js.runnerName)
-		j.RunnerGroupID = ptr(int64(defaultGroupID))
-		j.RunnerGroupName = ptr(defaultGroupName)
+		j.RunnerGroupID = ptr(js.runnerGroupID)
+		j.RunnerGroupName = ptr(js.runnerGroupName)
 	}
 	return j
 }

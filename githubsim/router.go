@@ -65,6 +65,13 @@ var routes = []route{
 	{http.MethodGet, "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs", authRepo, "actions", "read", docsRoot + "/actions/workflow-jobs#list-jobs-for-a-workflow-run", (*Sim).listRunJobs},
 
 	{http.MethodGet, "/orgs/{org}/actions/runner-groups", authRepo, "organization_self_hosted_runners", "read", docsRoot + "/actions/self-hosted-runner-groups#list-self-hosted-runner-groups-for-an-organization", (*Sim).listRunnerGroups},
+	{http.MethodGet, "/orgs/{org}/actions/runner-groups/{runner_group_id}/repositories", authRepo, "organization_self_hosted_runners", "read", docsRoot + "/actions/self-hosted-runner-groups#list-repository-access-to-a-self-hosted-runner-group-in-an-organization", (*Sim).listGroupRepositories},
+	// The organisation's runners (org_runners.go) share the repository routes' handlers.
+	{http.MethodGet, "/orgs/{org}/actions/runners", authRepo, "organization_self_hosted_runners", "read", docsRoot + "/actions/self-hosted-runners#list-self-hosted-runners-for-an-organization", (*Sim).listRunners},
+	{http.MethodPost, "/orgs/{org}/actions/runners/generate-jitconfig", authRepo, "organization_self_hosted_runners", "write", docsRoot + "/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-an-organization", (*Sim).generateOrgJITConfig},
+	{http.MethodPost, "/orgs/{org}/actions/runners/registration-token", authRepo, "organization_self_hosted_runners", "write", docsRoot + "/actions/self-hosted-runners#create-a-registration-token-for-an-organization", (*Sim).createOrgRegistrationToken},
+	{http.MethodGet, "/orgs/{org}/actions/runners/{runner_id}", authRepo, "organization_self_hosted_runners", "read", docsRoot + "/actions/self-hosted-runners#get-a-self-hosted-runner-for-an-organization", (*Sim).getRunner},
+	{http.MethodDelete, "/orgs/{org}/actions/runners/{runner_id}", authRepo, "organization_self_hosted_runners", "write", docsRoot + "/actions/self-hosted-runners#delete-a-self-hosted-runner-from-an-organization", (*Sim).deleteRunner},
 
 	{http.MethodGet, "/rate_limit", authOptional, "", "", docsRoot + "/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user", (*Sim).getRateLimit},
 }

@@ -84,22 +84,28 @@ type Job struct {
 	HeadSHA      string
 	RunAttempt   int
 	Labels       []string
-	Status       string
-	Conclusion   string
-	RunnerID     int64
-	RunnerName   string
-	CreatedAt    time.Time
-	StartedAt    time.Time
-	CompletedAt  time.Time
+	// RunnerGroup is the runner group its runs-on names ("" for none): the sim's own
+	// knowledge, as GitHub's queued webhook does not carry it (QueueJobInGroup).
+	RunnerGroup string
+	Status      string
+	Conclusion  string
+	RunnerID    int64
+	RunnerName  string
+	// RunnerGroupID and RunnerGroupName are the group of the runner that took the job.
+	RunnerGroupID   int64
+	RunnerGroupName string
+	CreatedAt       time.Time
+	StartedAt       time.Time
+	CompletedAt     time.Time
 	// RunnerOnlineAt is when the runner that took the job connected, at full clock
 	// resolution: the simulator's own knowledge, not a field of GitHub's API.
 	RunnerOnlineAt time.Time
 }
 
-// Runner is a snapshot of a self-hosted runner registered on a repository. Labels holds
-// every label name: for a JIT runner exactly those generate-jitconfig was given; for a
-// runner registered with a registration token, self-hosted, its OS and architecture, then
-// its custom labels.
+// Runner is a snapshot of a self-hosted runner registered on a repository or, with Org
+// set, on an organisation (see OrgRunners). Labels holds every label name: for a JIT
+// runner exactly those generate-jitconfig was given; for a runner registered with a
+// registration token, self-hosted, its OS and architecture, then its custom labels.
 type Runner struct {
 	ID        int64
 	Name      string
@@ -111,6 +117,9 @@ type Runner struct {
 	Labels    []string
 	GroupID   int64
 	JobID     int64 // the job it runs, 0 when idle
+	// Org is the organisation of an organisation runner (Repo is then ""), whose group
+	// is GroupID.
+	Org string
 }
 
 // Fault makes the next matching REST requests fail or slow down. Method "" matches every
@@ -166,6 +175,7 @@ type Sim struct {
 	removeTokens  map[string]*runnerToken   // remove tokens
 	runners       map[int64]*runnerState    // registered runners
 	lose          string                    // workflow_job action whose deliveries are lost (LoseJobWebhooks)
+	loseUntil     time.Time                 // ... until then (zero: until called again)
 	jobs          map[int64]*jobState       // every job ever queued
 	runs          map[int64]*runState       // every workflow run
 	deliveries    map[int64]*deliveryRecord // by delivery id
@@ -183,6 +193,10 @@ type ownerState struct {
 	login        string
 	installation *installState
 	groups       []*runnerGroupState // beyond the Default group, in creation order
+	// repoRunners is the organisation's setting for repository-level runners: "all"
+	// ("" too), "selected" (only repoRunnersFor) or "none" (see SetRepositoryRunners).
+	repoRunners    string
+	repoRunnersFor []string // lower-case full names
 }
 
 type installState struct {
@@ -231,12 +245,17 @@ type jobState struct {
 	assignable   bool      // false until its queued webhook has been sent, so hooks stay in order
 	cancelledBy  bool      // cancelled while a runner had it: the runner's complete only releases it
 	runnerOnline time.Time // when its runner connected (see Job.RunnerOnlineAt)
+	// group is the runner group the job's runs-on names ({group: NAME}), "" for none;
+	// runnerGroupID and runnerGroupName are the group of the runner that took it.
+	group           string
+	runnerGroupID   int64
+	runnerGroupName string
 }
 
 type runnerState struct {
-	id        int64
-	name      string
-	repo      *repoState
+	id   int64
+	name string
+	runnerScope
 	labels    []string
 	os        string
 	ephemeral bool
@@ -517,7 +536,7 @@ func (s *Sim) Runners(repo string) []Runner {
 func (s *Sim) runnersLocked(repo string) []*runnerState {
 	var out []*runnerState
 	for _, rs := range s.runners {
-		if strings.EqualFold(rs.repo.fullName, repo) {
+		if rs.repo != nil && strings.EqualFold(rs.repo.fullName, repo) {
 			out = append(out, rs)
 		}
 	}
@@ -530,18 +549,23 @@ func (rs *runnerState) public() Runner {
 	if rs.session != "" {
 		status = "online"
 	}
-	return Runner{
+	out := Runner{
 		ID:        rs.id,
 		Name:      rs.name,
-		Repo:      rs.repo.fullName,
 		OS:        rs.os,
 		Status:    status,
 		Busy:      rs.jobID != 0,
 		Ephemeral: rs.ephemeral,
 		Labels:    slices.Clone(rs.labels),
-		GroupID:   defaultGroupID,
+		GroupID:   rs.groupID(),
 		JobID:     rs.jobID,
 	}
+	if rs.repo != nil {
+		out.Repo = rs.repo.fullName
+	} else {
+		out.Org = rs.org.login
+	}
+	return out
 }
 
 func cmpInt64(a, b int64) int {

@@ -101,16 +101,24 @@ func (s *Sim) WaitDeliveries(ctx context.Context, n int) ([]Delivery, error) {
 // https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks;
 // a repository webhook's deliveries are not in the App's listing at all). Only
 // reconciliation with the REST API repairs such a loss.
-func (s *Sim) LoseJobWebhooks(action string) {
+func (s *Sim) LoseJobWebhooks(action string) { s.LoseJobWebhooksFor(action, 0) }
+
+// LoseJobWebhooksFor is LoseJobWebhooks for a window of d from now (0: until called
+// again); it returns when the window ends (zero without one).
+func (s *Sim) LoseJobWebhooksFor(action string, d time.Duration) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lose = action
+	s.lose, s.loseUntil = action, time.Time{}
+	if d > 0 {
+		s.loseUntil = s.opts.Now().Add(d)
+	}
+	return s.loseUntil
 }
 
 func (s *Sim) losing(action string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lose != "" && s.lose == action
+	return s.lose != "" && s.lose == action && (s.loseUntil.IsZero() || s.opts.Now().Before(s.loseUntil))
 }
 
 // deliver POSTs payload to the webhook URL once, signed as GitHub signs it, and records

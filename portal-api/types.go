@@ -158,6 +158,11 @@ const (
 	// after the policy was written); Violations name the fields. No agent serves it until
 	// it is changed to fit or the group's constraints allow it again.
 	PolicyViolatesConstraints = "violates_constraints"
+	// PolicyRefusedByGitHub: an agent serves the policy, but GitHub refused its last
+	// runner for a reason retrying does not cure (Reason): its organisation runner group
+	// may not serve the repository, or the organisation refuses repository-level runners
+	// there. It holds until a runner of the policy is minted or the policy changes.
+	PolicyRefusedByGitHub = "github_refused"
 )
 
 // PolicyServing is whether, and by which agent, a policy is served.
@@ -431,6 +436,13 @@ type Agent struct {
 	RegisteredAt time.Time  `json:"registered_at"`
 	LastSeenAt   time.Time  `json:"last_seen_at"`
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	// Draining: the agent takes no new work (an administrator drained it, or it reported
+	// draining as it stops); its repositories move to other agents of its group.
+	Draining bool `json:"draining"`
+	// DrainRequestedAt and DrainRequestedBy say when and by whom (an audit actor) a
+	// drain was asked for (PUT /api/v1/agents/{id}/drain); absent when none is.
+	DrainRequestedAt *time.Time `json:"drain_requested_at,omitempty"`
+	DrainRequestedBy string     `json:"drain_requested_by,omitempty"`
 	// Repositories are those it serves now ("owner/name"), limited to what the token may see.
 	Repositories []string `json:"repositories"`
 	// Runners counts its runners by state (creating, booting, idle, busy, finished, failed).
@@ -515,4 +527,34 @@ type Runner struct {
 type RunnerList struct {
 	Items     []Runner `json:"items"`
 	Truncated bool     `json:"truncated"`
+}
+
+// GitHub credential modes of GitHubRateLimits.Mode.
+const (
+	GitHubModeApp  = "app"
+	GitHubModePAT  = "pat"
+	GitHubModeNone = "none"
+)
+
+// GitHubRateLimits is what garo-server has seen of GitHub's rate limits: one budget per
+// credential and resource, as GitHub last reported it in its X-RateLimit-* headers.
+type GitHubRateLimits struct {
+	// Mode is the server's GitHub credential: app (a GitHub App), pat (a personal access
+	// token) or none (no credentials: no budget is spent, the list is empty).
+	Mode    string         `json:"mode"`
+	Budgets []GitHubBudget `json:"budgets"`
+}
+
+// GitHubBudget is one rate-limit budget.
+type GitHubBudget struct {
+	// Credential is what GitHub counts the calls against: "app" (the App's own JWT),
+	// "installation/<id>" (one installation of the App) or "pat". Never a secret.
+	Credential string `json:"credential"`
+	// Resource is GitHub's rate-limit resource: core, search, actions_runner_registration, ...
+	Resource  string `json:"resource"`
+	Limit     int    `json:"limit"`
+	Remaining int    `json:"remaining"`
+	Used      int    `json:"used"`
+	// ResetAt is when GitHub renews the budget; nil when GitHub did not say.
+	ResetAt *time.Time `json:"reset_at,omitempty"`
 }

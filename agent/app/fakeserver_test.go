@@ -29,6 +29,7 @@ type fakeServer struct {
 	token       string
 	credential  string
 	revoked     bool
+	drain       bool // heartbeats answer drain=true
 	config      protocol.Config
 	heartbeats  []protocol.HeartbeatRequest
 	registers   int
@@ -123,8 +124,9 @@ func (f *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.heartbeats = append(f.heartbeats, req)
+	drain := f.drain
 	f.mu.Unlock()
-	writeJSON(w, 200, protocol.HeartbeatResponse{Intervals: protocol.Intervals{
+	writeJSON(w, 200, protocol.HeartbeatResponse{Drain: drain, Intervals: protocol.Intervals{
 		Heartbeat: protocol.Duration(50 * time.Millisecond), LongPoll: protocol.Duration(500 * time.Millisecond)}})
 }
 
@@ -215,6 +217,13 @@ func (f *fakeServer) remove(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// setDrain makes the heartbeats' answers ask the agent to drain, or no longer.
+func (f *fakeServer) setDrain(d bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.drain = d
 }
 
 func (f *fakeServer) revoke() {

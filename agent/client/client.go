@@ -72,6 +72,45 @@ type Client struct {
 	mu    sync.RWMutex
 	cred  string
 	agent string
+	back  wakeups // the retries of calls that found no server
+}
+
+// wakeups ends the retry waits of calls that found no server as soon as another call of
+// the same client gets an answer: the server is back, so the agent's other loops (a
+// long-poll waiting out its reconnect delay while a heartbeat got through) come back at
+// once instead of up to ReconnectCap later. A call that failed an instant before another
+// succeeded may miss the wake-up; its delay is still capped.
+type wakeups struct {
+	mu    sync.Mutex
+	next  int
+	waits map[int]context.CancelFunc
+}
+
+// add registers the cancel of one retry's wait; remove unregisters it.
+func (w *wakeups) add(cancel context.CancelFunc) (remove func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waits == nil {
+		w.waits = map[int]context.CancelFunc{}
+	}
+	id := w.next
+	w.next++
+	w.waits[id] = cancel
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.waits, id)
+	}
+}
+
+// answered wakes every registered wait.
+func (w *wakeups) answered() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, cancel := range w.waits {
+		cancel()
+		delete(w.waits, id)
+	}
 }
 
 // New checks opts and returns a Client without a credential (SetCredential).
@@ -291,10 +330,26 @@ func (c *Client) call(ctx context.Context, cl call) (int, error) {
 			wait = max(wait, min(r.retryAfter, maxRetryAfter))
 		}
 		c.log.Warn("server call failed, retrying", "call", cl.method+" "+cl.path, "attempt", attempt+1, "retry_in", wait.Round(time.Millisecond), "err", r.err)
-		if err := c.opts.Sleep(ctx, wait); err != nil {
+		if err := c.wait(ctx, wait, r.unreachable && !r.hasAfter); err != nil {
 			return 0, fmt.Errorf("%w (last attempt: %v)", err, r.err)
 		}
 	}
+}
+
+// wait sleeps d before the next attempt; when no server answered (wake), another call
+// getting an answer ends it early.
+func (c *Client) wait(ctx context.Context, d time.Duration, wake bool) error {
+	if !wake {
+		return c.opts.Sleep(ctx, d)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	remove := c.back.add(cancel)
+	defer remove()
+	if err := c.opts.Sleep(wctx, d); err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil // slept, or woken: the server answered another call
 }
 
 func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error) {
@@ -343,6 +398,11 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error)
 		}
 		return 0, &retryable{err: fmt.Errorf("%s %s: read answer: %w", cl.method, cl.path, err)}
 	}
+	gone := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable ||
+		resp.StatusCode == http.StatusGatewayTimeout
+	if !gone {
+		c.back.answered() // a server is there: calls waiting to reconnect go now
+	}
 	switch {
 	case resp.StatusCode == cl.want || (cl.notModified && resp.StatusCode == http.StatusNotModified):
 		if cl.out != nil && resp.StatusCode != http.StatusNotModified && resp.StatusCode != http.StatusNoContent {
@@ -358,8 +418,6 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error)
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout,
 		resp.StatusCode >= 500:
 		after, ok := backoff.RetryAfter(resp.Header, c.opts.Now())
-		gone := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable ||
-			resp.StatusCode == http.StatusGatewayTimeout
 		return 0, &retryable{err: e, retryAfter: after, hasAfter: ok, unreachable: gone}
 	}
 	return 0, e

@@ -492,3 +492,42 @@ func TestUnreachableServerIsRetriedWithinSeconds(t *testing.T) {
 		})
 	}
 }
+
+// TestReconnectWakesWaitingCalls: a call waiting to retry a server that did not answer
+// (502 from the proxy in front of stopped replicas) goes again at once when another call
+// of the client gets an answer: after an outage the agent's long-polls do not wait out
+// their reconnect delay once a heartbeat got through (issue 14, finding 5).
+func TestReconnectWakesWaitingCalls(t *testing.T) {
+	t.Parallel()
+	f, srv := newFake(t)
+	f.on("/heartbeat", apiErr(http.StatusBadGateway, "bad_gateway"), reply(200, protocol.HeartbeatResponse{}))
+	waiting := make(chan struct{}, 1)
+	// A wait that ends only by its context: the test's deadline, or a wake-up.
+	forever := func(ctx context.Context, _ time.Duration) error {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	c, err := client.New(client.Options{BaseURL: srv.URL, Sleep: forever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetCredential("a", cred)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() { first <- heartbeat(ctx, c) }()
+	<-waiting // the first call got the 502 and waits to retry
+	if err := heartbeat(ctx, c); err != nil {
+		t.Fatalf("second call: %v", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("the waiting call was not woken by the other's answer: %v", err)
+	}
+	if reqs, _ := f.requests(); len(reqs) != 3 {
+		t.Fatalf("%d requests, want 3 (502, the other call, the woken retry)", len(reqs))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	agentapp "github.com/garo-dev/garo/agent/app"
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/stack"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/garoctl"
@@ -183,4 +184,52 @@ func TestJobs(t *testing.T) {
 	}
 	c.fails(garoctl.ExitUsage, []string{"JOB_ID must be"}, "job", "get", "acme/web", "x")
 	c.fails(garoctl.ExitUsage, []string{"--owner is for"}, "job", "list", "acme/web", "--owner", "acme")
+}
+
+// TestGitHubRateLimit: garoctl github rate-limit prints the budgets the server saw on the
+// simulator's answers: the App's own (the redelivery loop's calls) and the installation
+// of a policy's repository (the reconcile loop's), with the simulator's figures, as a
+// table and as JSON and YAML; a token with owner prefixes is refused.
+func TestGitHubRateLimit(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "acme/web")
+	inst := c.h.Sim.Repositories()[0].InstallationID
+	c.h.Sim.SetInstallationRateLimit(inst, 777, time.Now().Add(time.Hour))
+	c.ok("policy", "create", "-f", c.write("p.yaml", twoPolicies))
+	instCred := "installation/" + strconv.FormatInt(inst, 10)
+
+	var l portalapi.GitHubRateLimits
+	testkit.Eventually(t, time.Minute, "the App's and acme/web's installation's budgets", func() bool {
+		l = portalapi.GitHubRateLimits{}
+		if err := json.Unmarshal([]byte(c.ok("github", "rate-limit", "-o", "json")), &l); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, b := range l.Budgets {
+			seen[b.Credential] = true
+		}
+		return seen["app"] && seen[instCred]
+	})
+	if l.Mode != "app" {
+		t.Errorf("mode = %q, want app", l.Mode)
+	}
+	for _, b := range l.Budgets {
+		if b.Credential == instCred && (b.Limit != 5000 || b.Remaining >= 777 || b.Remaining < 700 || b.Used != b.Limit-b.Remaining || b.ResetAt == nil) {
+			t.Errorf("installation budget = %+v, want a little under 777 of 5000 left", b)
+		}
+	}
+	out := c.ok("github", "rate-limit")
+	if !strings.HasPrefix(out, "CREDENTIAL") || !strings.Contains(out, "REMAINING") || !strings.Contains(out, instCred) || !strings.Contains(out, "\napp ") {
+		t.Errorf("github rate-limit =\n%s", out)
+	}
+	if out := c.ok("github", "rate-limit", "-o", "yaml"); !strings.Contains(out, "mode: app") || !strings.Contains(out, "credential: "+instCred) {
+		t.Errorf("github rate-limit -o yaml =\n%s", out)
+	}
+
+	r := c.run("", "token", "create", "team", "--scope", "agents:read", "--owner-prefix", "acme/")
+	if r.code != 0 {
+		t.Fatalf("token create: %d %s", r.code, r.stderr)
+	}
+	c.env["GARO_TOKEN"] = strings.TrimSpace(r.out)
+	c.fails(garoctl.ExitServer, []string{"403", "owner prefixes"}, "github", "rate-limit")
 }

@@ -23,6 +23,9 @@ type jobSeen struct {
 	conclusion string
 	runners    map[string]bool
 	outage     bool // queued while both replicas were down
+	// The simulator's job at the last sample, and when a sample first showed it so.
+	status, runner string
+	changed        time.Time
 }
 
 // faultRun is one fault as it happened.
@@ -30,6 +33,10 @@ type faultRun struct {
 	Fault
 	start, end time.Time
 	note       string
+	// LoseCompleted: the completions lost, and from the window's end until the job log
+	// agreed with GitHub about each (-1: not within 5 minutes), under tracker.mu.
+	lost     int
+	repaired time.Duration
 }
 
 type tracker struct {
@@ -39,19 +46,25 @@ type tracker struct {
 	peakAt     time.Time
 	peakStates string // the containers' states in the peak's sample
 
-	outageBack   time.Time     // when both replicas answered again
-	outageLogged time.Duration // from then until the job log listed every outage job
-	peakAll      int           // ... and with the exited ones not yet removed
-	samples      int
-	sampleErr    int
-	names        map[string]string // container name → state, from the last sample
-	busy         map[string]bool   // runner names with a job, from the last sample
+	outageStart time.Time   // both replicas killed
+	outageBack  time.Time   // the first replica answered again: the return
+	watched     []*logWatch // the outage's jobs in the job log, from the return
+	agentCall   time.Time   // the agent's first call a replica answered after outageStart
+	// inFlight are the jobs a runner had at the outage's start: their completions fall
+	// into the outage.
+	inFlight  []int64
+	peakAll   int // ... and with the exited ones not yet removed
+	samples   int
+	sampleErr int
+	names     map[string]string // container name → state, from the last sample
+	busy      map[string]bool   // runner names with a job, from the last sample
 }
 
 // burst queues the jobs, runs the schedule while sampling, waits for every job, then
 // lets the system settle and counts what is left.
 func (e *env) burst(ctx context.Context) (*Report, error) {
 	tr := &tracker{jobs: map[int64]*jobSeen{}, names: map[string]string{}, busy: map[string]bool{}}
+	e.tr.Store(tr)
 	t0 := time.Now()
 	for range e.o.Jobs {
 		if err := e.queueJob(ctx, tr, false); err != nil {
@@ -83,12 +96,13 @@ func (e *env) burst(ctx context.Context) (*Report, error) {
 			case <-ctx.Done():
 				stopSampling()
 				<-sampled
+				e.watching.Wait()
 				return nil, ctx.Err()
 			case <-time.After(wait):
 			}
 		}
 		fr := &faultRun{Fault: f, start: time.Now()}
-		if err := e.inject(ctx, tr, fr); err != nil {
+		if err := e.inject(sctx, tr, fr); err != nil {
 			fr.note = err.Error()
 		}
 		fr.end = time.Now()
@@ -111,10 +125,13 @@ func (e *env) burst(ctx context.Context) (*Report, error) {
 		sleep(ctx, samplePeriod) // waiting for the agent to clean up
 	}
 	settled := time.Now()
+	wrong, firstWrong := e.logDisagreements(ctx, tr)
 	stopSampling()
 	<-sampled
+	e.watching.Wait()
 	rep := e.report(tr, faults, t0, jobsDone, settled)
 	rep.OrphanContainers, rep.OrphanRegistrations = containers, registrations
+	rep.LogWrong, rep.LogWrongFirst = wrong, firstWrong
 	return rep, nil
 }
 
@@ -184,6 +201,16 @@ func (e *env) sample(ctx context.Context, tr *tracker) {
 		js, ok := tr.jobs[j.ID]
 		if !ok {
 			continue
+		}
+		runner, concl := "", ""
+		if j.RunnerName != nil {
+			runner = *j.RunnerName
+		}
+		if j.Conclusion != nil {
+			concl = *j.Conclusion
+		}
+		if js.status != j.Status || js.runner != runner || js.conclusion != concl {
+			js.status, js.runner, js.conclusion, js.changed = j.Status, runner, concl, now
 		}
 		if j.RunnerName != nil && *j.RunnerName != "" {
 			js.runners[*j.RunnerName] = true

@@ -12,8 +12,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-
-	"github.com/garo-dev/garo/portal-api/client"
 )
 
 // inject carries out one fault and returns when it is over (a window has ended, a
@@ -35,31 +33,72 @@ func (e *env) inject(ctx context.Context, tr *tracker, f *faultRun) error {
 		if f.Kind == GitHub429 {
 			fault = map[string]any{"status": 429, "retry_after": "2s", "path_prefix": "/api/v3/", "for": f.For.String()}
 		}
-		if err := e.simFault(ctx, fault); err != nil {
+		if err := e.simPost(ctx, "/_sim/faults", fault); err != nil {
 			return err
 		}
 		sleep(ctx, f.For)
+		return nil
+	case LoseCompleted:
+		if err := e.simPost(ctx, "/_sim/webhooks/lose", map[string]any{"action": "completed", "for": f.For.String()}); err != nil {
+			return err
+		}
+		sleep(ctx, f.For)
+		// The jobs GitHub completed in the window: their completions were lost.
+		tr.mu.Lock()
+		var lost []int64
+		for id, j := range tr.jobs {
+			if j.status == "completed" && !j.changed.Before(f.start) {
+				lost = append(lost, id)
+			}
+		}
+		tr.mu.Unlock()
+		f.lost = len(lost)
+		e.watching.Add(1)
+		go func() {
+			defer e.watching.Done()
+			e.watchRepair(ctx, tr, f, lost)
+		}()
 		return nil
 	case RmBusy, RmIdle:
 		return e.removeRunner(ctx, tr, f.Kind == RmBusy)
 	case Outage:
 		e.servers[0].kill9()
 		e.servers[1].kill9()
+		tr.mu.Lock()
+		tr.outageStart = time.Now()
+		for id, j := range tr.jobs {
+			if !j.started.IsZero() && !j.done {
+				tr.inFlight = append(tr.inFlight, id)
+			}
+		}
+		tr.mu.Unlock()
 		for range e.o.OutageJobs {
 			if err := e.queueJob(ctx, tr, true); err != nil {
 				return err
 			}
 		}
 		sleep(ctx, f.For)
-		if err := errors.Join(e.restartServer(ctx, 0), e.restartServer(ctx, 1)); err != nil {
-			return err
+		// Both start at once, as after a shared outage; the return is the first answer.
+		for _, s := range e.servers {
+			if err := s.start(); err != nil {
+				return err
+			}
 		}
+		up := make(chan error, 2)
+		for i := range e.servers {
+			go func() { up <- e.waitHTTP(ctx, e.replicaURL(i)) }()
+		}
+		err := <-up
 		back := time.Now()
 		tr.mu.Lock()
 		tr.outageBack = back
 		tr.mu.Unlock()
-		go e.watchJobLog(ctx, tr, back)
-		return nil
+		e.watching.Add(1)
+		go func() {
+			defer e.watching.Done()
+			e.watchJobLog(ctx, tr, back)
+		}()
+		return errors.Join(err, <-up)
 	}
 	return fmt.Errorf("unknown fault %q", f.Kind)
 }
@@ -71,16 +110,17 @@ func (e *env) restartServer(ctx context.Context, i int) error {
 	return e.waitHTTP(ctx, e.replicaURL(i))
 }
 
-func (e *env) simFault(ctx context.Context, fault map[string]any) error {
-	b, _ := json.Marshal(fault)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.simURL+"/_sim/faults", bytes.NewReader(b))
+// simPost posts one of the simulator's fault routes, which answer 201.
+func (e *env) simPost(ctx context.Context, path string, body map[string]any) error {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.simURL+path, bytes.NewReader(b))
 	resp, err := e.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("add fault: %w", err)
+		return fmt.Errorf("POST %s: %w", path, err)
 	}
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("add fault: %d", resp.StatusCode)
+		return fmt.Errorf("POST %s: %d", path, resp.StatusCode)
 	}
 	return nil
 }
@@ -103,9 +143,9 @@ func (e *env) removeRunner(ctx context.Context, tr *tracker, busy bool) error {
 		if id == "" {
 			continue
 		}
-		if err := e.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); cerrdefs.IsNotFound(err) {
+		if err := e.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
 			tr.mu.Lock()
-			delete(tr.names, name+"\x00"+id) // gone by itself since the sample: pick another
+			delete(tr.names, name+"\x00"+id) // gone (or going: 409) by itself since the sample: pick another
 			tr.mu.Unlock()
 			continue
 		} else if err != nil {
@@ -123,43 +163,5 @@ func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
-	}
-}
-
-// watchJobLog polls the server's job log after the outage until it lists every job queued
-// during the outage (at most 5 minutes), and records when.
-func (e *env) watchJobLog(ctx context.Context, tr *tracker, back time.Time) {
-	tr.mu.Lock()
-	want := map[int64]bool{}
-	for id, j := range tr.jobs {
-		if j.outage {
-			want[id] = true
-		}
-	}
-	tr.mu.Unlock()
-	for until := back.Add(5 * time.Minute); time.Now().Before(until) && ctx.Err() == nil; sleep(ctx, samplePeriod) {
-		known := 0
-		q := client.JobQuery{Since: back.Add(-2 * time.Minute), Limit: 500}
-		for {
-			list, err := e.portal.ListRepoJobs(ctx, e.repo, q)
-			if err != nil {
-				break
-			}
-			for _, j := range list.Items {
-				if want[j.ID] {
-					known++
-				}
-			}
-			if list.NextCursor == "" {
-				break
-			}
-			q.Cursor = list.NextCursor
-		}
-		if known == len(want) {
-			tr.mu.Lock()
-			tr.outageLogged = time.Since(back)
-			tr.mu.Unlock()
-			return
-		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // proxy is the load balancer in front of the replicas: round robin, and a backend that
@@ -17,6 +18,9 @@ type proxy struct {
 	backends []string // host:port
 	next     atomic.Uint64
 	client   *http.Client
+	// observe, when set, hears of every request a backend answered: when it arrived and
+	// the backend's status.
+	observe func(r *http.Request, arrived time.Time, status int)
 }
 
 func newProxy(backends []string) *proxy {
@@ -29,6 +33,7 @@ func newProxy(backends []string) *proxy {
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 	if err != nil {
 		http.Error(w, "proxy: read body", http.StatusBadRequest)
@@ -51,6 +56,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			http.Error(w, "proxy: backend failed", http.StatusBadGateway)
 			return
+		}
+		if p.observe != nil {
+			p.observe(r, arrived, resp.StatusCode)
 		}
 		for k, vs := range resp.Header {
 			w.Header()[k] = vs

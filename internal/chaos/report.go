@@ -22,21 +22,42 @@ type Report struct {
 	Duration, Settling                      time.Duration
 	Samples, SampleErrors                   int
 	Faults                                  []FaultResult
-	// OutageWorst is the longest time from the replicas' return to a runner taking a job
-	// queued during the outage (0: no outage in the schedule).
+	// The outage (zero values: none in the schedule). The return is when the first
+	// replica answered again. OutageWaiting is the jobs not taken by a runner at the
+	// return (the burst's backlog and the outage's own); capacity is to spare when they
+	// are no more than max_runners, and the recovery targets apply to every job.
+	OutageJobs    int
+	OutageWaiting int
+	// OutageFirst: from the return to the first job a runner took after it (any job).
+	OutageFirst time.Duration
+	// OutageWorst: the longest time from the return to a runner on a job queued during
+	// the outage (0 for one an idle runner took while the replicas were down).
 	OutageWorst time.Duration
-	OutageJobs  int
-	// OutageLogged is the time from the return until the server's job log listed every
-	// job queued during the outage (0: not within 5 minutes).
-	OutageLogged time.Duration
-	// OutageFirst is the time from the return to the first job taken by a runner after
-	// it (any job: the queue is served oldest first), Garo's own recovery; OutageBacklog
-	// the jobs queued before the outage and not taken yet at the return, which the jobs
-	// queued during it wait behind when there are more than max_runners of them.
-	OutageFirst   time.Duration
-	OutageBacklog int
+	// OutageLogged: from the return until the job log listed every job queued during it;
+	// OutageLogLag: the longest the log disagreed with GitHub about a job the outage
+	// concerns (queued during it, or a runner had it at its start), counted from the
+	// return for what changed at GitHub while no replica was up.
+	OutageLogged, OutageLogLag time.Duration
+	// AgentBack: from the return to the agent's first call a replica answered (-1: none).
+	AgentBack  time.Duration
+	OutageRows []OutageRow
+	// LogWrong is the jobs whose entry in the job log disagreed with GitHub (missing, or
+	// another status, runner or conclusion) after settling; LogWrongFirst describes one.
+	LogWrong      int
+	LogWrongFirst string
+	Targets       bool // Check applies the recovery targets
 	Logs          []LogRate
 	RSS           map[string]int64 // peak, bytes, by process
+}
+
+// OutageRow is one job the outage concerns.
+type OutageRow struct {
+	ID     int64
+	Outage bool // queued during it; else a runner had it at its start
+	// Runner: from the return to a runner taking it (0: taken before the return); -1: never.
+	Runner time.Duration
+	Listed time.Duration // from the return until the job log listed it; -1: never
+	LogLag time.Duration // the longest the log disagreed with GitHub about it
 }
 
 // FaultResult is one fault: how long it lasted and how long until a job started after it.
@@ -46,6 +67,10 @@ type FaultResult struct {
 	Lasted   time.Duration
 	Recovery time.Duration // -1: no job was waiting
 	Note     string
+	// LoseCompleted: completions lost, and from the window's end until the job log
+	// agreed with GitHub about each (-1: not within 5 minutes).
+	Lost     int
+	Repaired time.Duration
 }
 
 // LogRate is one message of one process's log.
@@ -63,7 +88,11 @@ func (e *env) report(tr *tracker, faults []*faultRun, t0, jobsDone, settled time
 		Duration: jobsDone.Sub(t0), Settling: settled.Sub(jobsDone), Samples: tr.samples, SampleErrors: tr.sampleErr,
 		RSS: map[string]int64{}}
 	outageEnd := tr.outageBack
-	r.OutageLogged = tr.outageLogged
+	r.Targets = e.o.Targets
+	r.AgentBack = -1
+	if !outageEnd.IsZero() && !tr.agentCall.IsZero() {
+		r.AgentBack = max(tr.agentCall.Sub(outageEnd), 0)
+	}
 	for _, j := range tr.jobs {
 		switch {
 		case !j.done:
@@ -76,10 +105,13 @@ func (e *env) report(tr *tracker, faults []*faultRun, t0, jobsDone, settled time
 		if len(j.runners) > 1 {
 			r.RunTwice++
 		}
-		if !j.outage && !outageEnd.IsZero() && j.queued.Before(outageEnd) && (j.started.IsZero() || j.started.After(outageEnd)) {
-			r.OutageBacklog++
+		if outageEnd.IsZero() {
+			continue
 		}
-		if !outageEnd.IsZero() && !j.started.IsZero() && !j.started.Before(outageEnd) && (r.OutageFirst == 0 || j.started.Sub(outageEnd) < r.OutageFirst) {
+		if j.queued.Before(outageEnd) && (j.started.IsZero() || j.started.After(outageEnd)) {
+			r.OutageWaiting++
+		}
+		if !j.started.IsZero() && !j.started.Before(outageEnd) && (r.OutageFirst == 0 || j.started.Sub(outageEnd) < r.OutageFirst) {
 			r.OutageFirst = j.started.Sub(outageEnd)
 		}
 		if j.outage {
@@ -91,8 +123,28 @@ func (e *env) report(tr *tracker, faults []*faultRun, t0, jobsDone, settled time
 			}
 		}
 	}
+	for _, w := range tr.watched {
+		j := tr.jobs[w.id]
+		row := OutageRow{ID: w.id, Outage: w.outage, Runner: -1, Listed: w.listed, LogLag: w.lag}
+		if !j.started.IsZero() {
+			row.Runner = max(j.started.Sub(outageEnd), 0)
+		}
+		if w.outage {
+			if w.listed < 0 {
+				r.OutageLogged = -1
+			} else if r.OutageLogged >= 0 {
+				r.OutageLogged = max(r.OutageLogged, w.listed)
+			}
+		}
+		r.OutageLogLag = max(r.OutageLogLag, w.lag)
+		r.OutageRows = append(r.OutageRows, row)
+	}
 	for _, f := range faults {
 		fr := FaultResult{Kind: f.Kind, At: f.start.Sub(t0), Lasted: f.end.Sub(f.start), Recovery: -1, Note: f.note}
+		if f.Kind == LoseCompleted && f.note == "" {
+			fr.Lost, fr.Repaired = f.lost, f.repaired
+			fr.Note = fmt.Sprintf("%d lost; the job log agreed with GitHub %s after the window", f.lost, dur(f.repaired, 100*time.Millisecond))
+		}
 		var next time.Time
 		for _, j := range tr.jobs {
 			if !j.started.IsZero() && !j.started.Before(f.end) && (next.IsZero() || j.started.Before(next)) {
@@ -187,10 +239,38 @@ func (r *Report) Check() error {
 	if r.OrphanContainers != 0 || r.OrphanRegistrations != 0 {
 		errs = append(errs, fmt.Errorf("orphans after settling: %d containers, %d GitHub registrations (-1: could not count)", r.OrphanContainers, r.OrphanRegistrations))
 	}
+	if r.LogWrong != 0 {
+		errs = append(errs, fmt.Errorf("the job log disagrees with GitHub about %d jobs after settling (-1: could not read it), e.g. %s", r.LogWrong, r.LogWrongFirst))
+	}
+	if r.Targets {
+		errs = append(errs, r.checkTargets()...)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("chaos: %w", err)
 	}
 	return nil
+}
+
+// checkTargets holds the outage to issue 14's recovery targets; they apply only when
+// capacity was to spare at the return.
+func (r *Report) checkTargets() []error {
+	var errs []error
+	switch {
+	case r.OutageJobs == 0:
+		return []error{errors.New("recovery targets: no outage in the schedule")}
+	case r.OutageWaiting > r.MaxRunners:
+		return []error{fmt.Errorf("recovery targets: %d jobs waiting at the return, above max_runners %d: capacity, not recovery, bounds their wait", r.OutageWaiting, r.MaxRunners)}
+	}
+	if r.AgentBack < 0 || r.AgentBack > AgentBackTarget {
+		errs = append(errs, fmt.Errorf("the agent was back %s after the return (-1: never), target %s", r.AgentBack, AgentBackTarget))
+	}
+	if r.OutageWorst > RunnerTarget {
+		errs = append(errs, fmt.Errorf("a job queued during the outage got a runner %s after the return, target %s", r.OutageWorst, RunnerTarget))
+	}
+	if r.OutageLogged < 0 || r.OutageLogLag > LogTarget {
+		errs = append(errs, fmt.Errorf("the job log disagreed with GitHub up to %s after the return (listed every outage job: %s, -1: never), target %s", r.OutageLogLag, r.OutageLogged, LogTarget))
+	}
+	return errs
 }
 
 func (r *Report) write(w io.Writer) {
@@ -203,11 +283,24 @@ func (r *Report) write(w io.Writer) {
 	fmt.Fprintf(w, "| orphans after settling: containers / registrations | %d / %d (settled in %s) |\n", r.OrphanContainers, r.OrphanRegistrations, r.Settling.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "| all jobs done after | %s |\n", r.Duration.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "| samples (every 250 ms) / failed | %d / %d |\n", r.Samples, r.SampleErrors)
+	fmt.Fprintf(w, "| job log after settling: jobs disagreeing with GitHub | %d%s |\n", r.LogWrong, noteOf(r.LogWrongFirst))
 	if r.OutageJobs > 0 {
-		fmt.Fprintf(w, "| outage: from the return until the job log lists every job queued during it | %s |\n", r.OutageLogged.Round(100*time.Millisecond))
-		fmt.Fprintf(w, "| outage: from the return to the first job taken by a runner (Garo's recovery) | %s |\n", r.OutageFirst.Round(10*time.Millisecond))
-		fmt.Fprintf(w, "| outage: jobs queued before it and not taken at the return (the backlog) / max_runners | %d / %d |\n", r.OutageBacklog, r.MaxRunners)
-		fmt.Fprintf(w, "| outage: worst time from the return to a runner on a job queued during it (%s) | %s |\n", behind(r), r.OutageWorst.Round(100*time.Millisecond))
+		fmt.Fprintf(w, "| outage: jobs waiting for a runner at the return (the burst's backlog and the outage's own) / max_runners | %d / %d (%s) |\n", r.OutageWaiting, r.MaxRunners, capacity(r))
+		fmt.Fprintf(w, "| outage: from the return to the agent's first call answered (target %s) | %s |\n", AgentBackTarget, dur(r.AgentBack, 10*time.Millisecond))
+		fmt.Fprintf(w, "| outage: from the return to the first job taken by a runner | %s |\n", r.OutageFirst.Round(10*time.Millisecond))
+		fmt.Fprintf(w, "| outage: worst time from the return to a runner on a job queued during it (target %s when capacity is to spare) | %s |\n", RunnerTarget, r.OutageWorst.Round(100*time.Millisecond))
+		fmt.Fprintf(w, "| outage: from the return until the job log lists every job queued during it | %s |\n", dur(r.OutageLogged, 100*time.Millisecond))
+		fmt.Fprintf(w, "| outage: longest the job log disagreed with GitHub about a job the outage concerns (target %s) | %s |\n", LogTarget, r.OutageLogLag.Round(100*time.Millisecond))
+	}
+	if len(r.OutageRows) > 0 && len(r.OutageRows) <= 50 {
+		fmt.Fprintf(w, "\n| job | outage | runner after the return | listed in the log after the return | longest the log disagreed |\n|---|---|---|---|---|\n")
+		for _, o := range r.OutageRows {
+			kind := "queued during it"
+			if !o.Outage {
+				kind = "running at its start"
+			}
+			fmt.Fprintf(w, "| %d | %s | %s | %s | %s |\n", o.ID, kind, dur(o.Runner, 10*time.Millisecond), dur(o.Listed, 10*time.Millisecond), o.LogLag.Round(10*time.Millisecond))
+		}
 	}
 	fmt.Fprintf(w, "\n| at | fault | lasted | next job started after it |\n|---|---|---|---|\n")
 	for _, f := range r.Faults {
@@ -232,12 +325,20 @@ func (r *Report) write(w io.Writer) {
 	}
 }
 
-// behind says whether the outage's jobs waited behind a backlog larger than max_runners:
-// then their wait is the queue's (oldest first), not the recovery's, and the 15 s target
-// applies to OutageFirst.
-func behind(r *Report) string {
-	if r.OutageBacklog >= r.MaxRunners {
-		return fmt.Sprintf("behind a backlog of %d at max_runners %d: bounded by capacity", r.OutageBacklog, r.MaxRunners)
+// capacity says whether the jobs waiting at the outage's return could all get a runner at
+// once: then the recovery targets apply to each; else the queue (oldest first) bounds the
+// outage's jobs' wait and the targets apply to the first job taken.
+func capacity(r *Report) string {
+	if r.OutageWaiting > r.MaxRunners {
+		return "above max_runners: the outage's jobs wait behind the backlog, bounded by capacity"
 	}
-	return "target 15 s"
+	return "capacity to spare: every job has a runner at once"
+}
+
+// dur rounds d; a negative d is "never".
+func dur(d, round time.Duration) string {
+	if d < 0 {
+		return "never"
+	}
+	return d.Round(round).String()
 }

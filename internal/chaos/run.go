@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -33,7 +35,7 @@ type Options struct {
 	OutageJobs int           // queued while both replicas are down [20]
 	MaxRunners int           // the policy's max_runners [5]
 	Work       time.Duration // each job's run time in its runner [3s]
-	Schedule   []Fault       // the faults, in time order [Schedule("small")]
+	Schedule   []Fault       // the faults, in time order [Preset("small")'s]
 	// LostAfter is the simulator's --runner-lost-after: how long a killed busy runner's
 	// job stays in progress at "GitHub" [5s].
 	LostAfter time.Duration
@@ -42,6 +44,10 @@ type Options struct {
 	// Cloud's for an App installation; 1,000 jobs spend more than the 5,000 floor].
 	RateLimit int
 	Settle    time.Duration // for containers and registrations to go afterwards [60s]
+	// Targets makes Check fail a run whose outage missed a recovery target
+	// (AgentBackTarget, RunnerTarget, LogTarget): meant for a schedule whose outage has
+	// capacity to spare, as Preset("outage").
+	Targets bool
 
 	Bin        string // holds garo-server, garo-agent, garo-githubsim, garo-stub-runner (static)
 	Dockerfile []byte // deployments/stub-runner/Dockerfile
@@ -69,7 +75,8 @@ func (o *Options) defaults() error {
 	defDur(&o.Deadline, 3*time.Minute)
 	defDur(&o.Settle, 60*time.Second)
 	if o.Schedule == nil {
-		o.Schedule, _ = Schedule("small")
+		small, _ := Preset("small")
+		o.Schedule = small.Schedule
 	}
 	if o.Out == nil {
 		o.Out = os.Stdout
@@ -96,6 +103,9 @@ type env struct {
 	image   string
 	http    *http.Client
 	undo    []func()
+	tr      atomic.Pointer[tracker] // the run's, for the proxy's observer
+	// watching waits for the job-log watch of an outage (inject starts it; burst waits).
+	watching sync.WaitGroup
 }
 
 // Run runs the scenario and returns its report; the error is nil only when the report
@@ -176,7 +186,9 @@ func (e *env) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("chaos: proxy: %w", err)
 	}
-	e.proxy = &http.Server{Handler: newProxy([]string{"127.0.0.1:" + ports[2], "127.0.0.1:" + ports[3]}), ReadHeaderTimeout: 10 * time.Second}
+	px := newProxy([]string{"127.0.0.1:" + ports[2], "127.0.0.1:" + ports[3]})
+	px.observe = e.observe
+	e.proxy = &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = e.proxy.Serve(ln) }()
 	e.undo = append(e.undo, func() { _ = e.proxy.Close() })
 	if e.portal, err = client.New(e.url, token); err != nil {
@@ -254,6 +266,7 @@ github:
   catchup:
     redeliver_interval: 10s
     reconcile_interval: 10s
+    in_progress_check: 10s
 agents:
   heartbeat_interval: 1s
   long_poll_timeout: 10s

@@ -42,7 +42,11 @@ type Options struct {
 	Live bool      // Out is a terminal: redraw the status line in place
 	// Keep leaves the server, the simulator and the agent running after the summary,
 	// printing how to reach them, until ctx ends; Run then returns the summary and nil.
+	// It also prints the admin token with the console's address before the burst.
 	Keep bool
+	// BurstDelay is how long the demo waits, with everything running, before it sends the
+	// burst: time to open the web console and watch the burst live [0].
+	BurstDelay time.Duration
 }
 
 func (o *Options) defaults() error {
@@ -69,8 +73,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("jobs: %d is not between 1 and 500", o.Jobs)
 	case o.MaxRunners < 1 || o.MaxRunners > 50:
 		return fmt.Errorf("max runners: %d is not between 1 and 50", o.MaxRunners)
-	case o.Work < 0 || o.IdleGrace < 0 || o.Plain < 0:
-		return errors.New("work, idle grace and plain runs must not be negative")
+	case o.Work < 0 || o.IdleGrace < 0 || o.Plain < 0 || o.BurstDelay < 0:
+		return errors.New("work, idle grace, plain runs and the burst delay must not be negative")
 	case len(o.StubRunner) == 0 || len(o.StubDockerfile) == 0:
 		return errors.New("the stub runner binary and its Dockerfile are required")
 	case o.Dir == "":
@@ -114,6 +118,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	defer r.cleanup()
 	if err := r.start(ctx); err != nil {
 		return nil, err
+	}
+	if o.BurstDelay > 0 {
+		v.linef("the burst of %d jobs starts in %s: open the web console to watch it", o.Jobs, o.BurstDelay)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("demo: %w", ctx.Err())
+		case <-time.After(o.BurstDelay):
+		}
 	}
 	sum, err := r.burst(ctx)
 	if err != nil {

@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/demo"
 	"github.com/garo-dev/garo/internal/testkit"
+	"github.com/garo-dev/garo/internal/testkit/browsertest"
 	"github.com/garo-dev/garo/internal/testkit/dockertest"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
@@ -39,9 +41,17 @@ func TestDemo(t *testing.T) {
 	// token see the jobs, and a job queued at the simulator runs; then Ctrl-C (cancel).
 	explored := make(chan error, 1)
 	go func() { explored <- explore(ctx, out, cancel) }()
+	// The web console, signed in with the token the demo prints before its burst, shows
+	// the burst live: the policy's queue full, then empty, without a reload.
+	watched := make(chan consoleWatch, 1)
+	if b := browsertest.Optional(t); b != nil {
+		go func() { watched <- watchConsole(ctx, out, b) }()
+	} else {
+		watched <- consoleWatch{skipped: true}
+	}
 	sum, err := demo.Run(ctx, demo.Options{
 		Jobs: jobs, MaxRunners: maxRunners, Work: 500 * time.Millisecond, IdleGrace: 2 * time.Second, Plain: 2,
-		StubRunner: stub, StubDockerfile: dockerfile, Dir: t.TempDir(), Out: out, Keep: true,
+		StubRunner: stub, StubDockerfile: dockerfile, Dir: t.TempDir(), Out: out, Keep: true, BurstDelay: 3 * time.Second,
 	})
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
@@ -49,6 +59,11 @@ func TestDemo(t *testing.T) {
 	}
 	if err := <-explored; err != nil {
 		t.Errorf("while the demo kept running: %v", err)
+	}
+	if w := <-watched; w.err != nil {
+		t.Errorf("the web console during the burst: %v", w.err)
+	} else if !w.skipped {
+		t.Logf("the console showed %q during the burst, then the queue empty; screenshots %v", w.peak, w.screenshots)
 	}
 	if sum.Jobs != jobs || sum.Succeeded != jobs || sum.Failed != 0 {
 		t.Errorf("jobs %d, succeeded %d, failed %d; want all %d succeeded", sum.Jobs, sum.Succeeded, sum.Failed, jobs)
@@ -122,6 +137,86 @@ func TestDemoRejectsBadOptions(t *testing.T) {
 			t.Errorf("%+v: err %v, want an options error", o, err)
 		}
 	}
+}
+
+// consoleWatch is what watchConsole saw.
+type consoleWatch struct {
+	skipped     bool
+	peak        string // the queue's line when jobs waited
+	screenshots []string
+	err         error
+}
+
+var consoleRe = regexp.MustCompile(`web console on (\S+)/ui/: sign in with the admin token (\S+)`)
+
+// watchConsole signs in to the web console with the address and token the demo prints
+// before its burst, opens the policy's page as the burst is sent, and waits for the
+// page to show jobs waiting and then, refreshing itself, none.
+func watchConsole(ctx context.Context, out *testkit.Buffer, b *browsertest.Browser) consoleWatch {
+	var w consoleWatch
+	fail := func(format string, args ...any) consoleWatch {
+		w.err = fmt.Errorf(format+" (problems of the page: %v)", append(args, b.Problems())...)
+		return w
+	}
+	waitOut := func(re *regexp.Regexp) []string {
+		for {
+			if m := re.FindStringSubmatch(out.String()); m != nil {
+				return m
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	m := waitOut(consoleRe)
+	if m == nil {
+		return fail("the demo printed no console address and token")
+	}
+	sctx, cancelSignIn := context.WithTimeout(b.Ctx, time.Minute)
+	defer cancelSignIn()
+	if err := chromedp.Do(sctx, chromedp.Navigate(m[1]+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), m[2]), chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("#nav a"))); err != nil {
+		return fail("sign in: %v", err)
+	}
+	if waitOut(regexp.MustCompile(`jobs queued on acme/demo`)) == nil {
+		return fail("the burst never started")
+	}
+	if err := chromedp.Do(b.Ctx, chromedp.Navigate(m[1]+"/ui/#/policies/acme/demo/demo")); err != nil {
+		return fail("the policy's page: %v", err)
+	}
+	poll := func(js string) (string, error) {
+		pctx, cancel := context.WithTimeout(b.Ctx, time.Minute)
+		defer cancel()
+		return chromedp.Run(pctx, chromedp.Poll[string](js, chromedp.WithPollingInterval(100*time.Millisecond)))
+	}
+	// The queue's line, once it says jobs wait (the page's first read comes right after the
+	// webhooks), and once it says none (a refresh of the same page, no reload).
+	const queueLine = `(() => { const p = [...document.querySelectorAll("main p")].find((e) => / waiting\.$/.test(e.textContent)); return p ? p.textContent : ""; })()`
+	peak, err := poll(`(() => { const t = ` + queueLine + `; return /^[1-9]\d* jobs? waiting\.$/.test(t) && document.querySelector("#runners table") ? t : ""; })()`)
+	if err != nil {
+		return fail("no jobs waiting on the policy's page during the burst: %v", err)
+	}
+	w.peak = peak
+	if p, err := b.SaveScreenshot("console-demo-burst"); err == nil {
+		w.screenshots = append(w.screenshots, p)
+	}
+	if _, err := poll(`(() => { const t = ` + queueLine + `; return t === "0 jobs waiting." ? t : ""; })()`); err != nil {
+		return fail("the policy's page never showed the queue empty after %q: %v", peak, err)
+	}
+	octx, cancel := context.WithTimeout(b.Ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(octx, chromedp.Navigate(m[1]+"/ui/#/"), chromedp.WaitVisible(chromedp.CSS("#rates table"))); err != nil {
+		return fail("the overview with GitHub's budgets: %v", err)
+	}
+	if p, err := b.SaveScreenshot("console-demo-overview"); err == nil {
+		w.screenshots = append(w.screenshots, p)
+	}
+	if p := b.Problems(); len(p) > 0 {
+		return fail("the page reported problems")
+	}
+	return w
 }
 
 var (

@@ -93,7 +93,11 @@ func (r *run) start(ctx context.Context) error {
 	r.undo = append(r.undo, s.Close)
 	r.view.linef("GitHub simulator on %s, App installed on %s", s.SimURL, repo)
 	r.view.linef("garo-server on %s (SQLite %s)", s.ServerURL, s.ServerConfig().Database.SQLitePath)
-	r.view.linef("web console on %s/ui/ (with --keep, sign in with the token it prints)", s.ServerURL)
+	if r.o.Keep {
+		r.view.linef("web console on %s/ui/: sign in with the admin token %s", s.ServerURL, s.AdminToken)
+	} else {
+		r.view.linef("web console on %s/ui/ while the demo runs (--keep keeps it, and prints a token to sign in with)", s.ServerURL)
+	}
 	if err := r.createPolicy(ctx); err != nil {
 		return err
 	}

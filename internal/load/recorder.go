@@ -130,7 +130,7 @@ func (r *recorder) configArrived(_ *agent, cfg protocol.Config, at time.Time) {
 	}
 }
 
-// waitChange reports whether the last policy change was seen.
+// changeDone reports whether the last policy change was seen.
 func (r *recorder) changeDone() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

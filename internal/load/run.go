@@ -12,10 +12,11 @@ import (
 
 // Bounds of the run's own concurrency and waits.
 const (
-	registrars   = 16              // concurrent registrations
-	senders      = 256             // concurrent deliveries in flight
-	readyTimeout = 2 * time.Minute // for every repository to be owned by an agent
-	sendTick     = 10 * time.Millisecond
+	registrars    = 16               // concurrent registrations
+	senders       = 256              // concurrent deliveries in flight
+	readyTimeout  = 2 * time.Minute  // for every repository to be owned by an agent
+	changeTimeout = 30 * time.Second // for a policy change to reach its agent's held config poll
+	sendTick      = 10 * time.Millisecond
 )
 
 // run registers the agents, waits until they own every repository, sends the jobs and
@@ -46,7 +47,7 @@ func (e *env) run(ctx context.Context) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.changePolicies(sendCtx)
+			e.changePolicies(ctx, sendCtx)
 		}()
 	}
 	<-sendCtx.Done()
@@ -131,20 +132,26 @@ func (e *env) waitOwned(ctx context.Context) error {
 	}
 }
 
-// changePolicies changes a policy every Duration/PolicyChanges and lets the recorder
-// time when its owning agent's held config poll returns.
-func (e *env) changePolicies(ctx context.Context) {
+// changePolicies makes o.PolicyChanges policy changes, paced one every
+// Duration/(PolicyChanges+1) while jobs are sent, and lets the recorder time when the owning
+// agent's held config poll returns. Each change waits until the previous one has reached its
+// agent (at most changeTimeout, else a failure), so that a slow machine delays the changes
+// instead of dropping them; changes left when sending stops are made right after it.
+func (e *env) changePolicies(ctx, sending context.Context) {
 	every := e.o.Duration / time.Duration(e.o.PolicyChanges+1)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for i := 0; i < e.o.PolicyChanges; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if sending.Err() == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sending.Done():
+			case <-t.C:
+			}
 		}
-		if !e.rec.changeDone() {
-			continue // the last one has not arrived yet
+		if !e.waitChange(ctx) {
+			return
 		}
 		ri := (i * 7919) % len(e.repos)
 		repo := e.repos[ri]
@@ -153,6 +160,28 @@ func (e *env) changePolicies(ctx context.Context) {
 			e.rec.fail(ctx, "policy change", err)
 		}
 	}
+	e.waitChange(ctx)
+}
+
+// waitChange waits until the last policy change has reached its agent. A change not seen
+// within changeTimeout counts as a failure; false means ctx ended.
+func (e *env) waitChange(ctx context.Context) bool {
+	wait, cancel := context.WithTimeout(ctx, changeTimeout)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !e.rec.changeDone() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wait.Done():
+			e.rec.fail(ctx, "policy change", fmt.Errorf("not seen by its agent within %s", changeTimeout))
+			e.rec.policyChanged("", time.Time{})
+			return true
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // drain waits until every job sent has completed, or o.Drain.

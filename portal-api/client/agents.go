@@ -55,6 +55,35 @@ func (c *Client) RevokeAgent(ctx context.Context, id string) error {
 	return c.deleteReq(ctx, "revoke agent "+id, agentsPath+"/"+s, "")
 }
 
+// DrainAgent asks an agent to drain (PUT /api/v1/agents/{id}/drain): it creates no
+// runner, lets busy ones finish, removes idle ones, and its repositories move to other
+// agents of its group. Idempotent; it returns the agent as it is then.
+func (c *Client) DrainAgent(ctx context.Context, id string) (*portalapi.Agent, error) {
+	return c.drainReq(ctx, "drain agent "+id, http.MethodPut, id)
+}
+
+// UndrainAgent lifts an agent's drain (DELETE /api/v1/agents/{id}/drain). Idempotent;
+// it returns the agent as it is then.
+func (c *Client) UndrainAgent(ctx context.Context, id string) (*portalapi.Agent, error) {
+	return c.drainReq(ctx, "undrain agent "+id, http.MethodDelete, id)
+}
+
+func (c *Client) drainReq(ctx context.Context, op, method, id string) (*portalapi.Agent, error) {
+	s, err := seg("agent id", id)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, request{op: op, method: method, path: agentsPath + "/" + s + "/drain"})
+	if err != nil {
+		return nil, err
+	}
+	var a portalapi.Agent
+	if err := decode(op, resp, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
 func registrationTokensPath(group string) (string, error) {
 	s, err := seg("agent group name", group)
 	if err != nil {

@@ -101,3 +101,13 @@ func (c *Client) WhoAmI(ctx context.Context) (*portalapi.WhoAmI, error) {
 	}
 	return &w, nil
 }
+
+// GitHubRateLimits returns the GitHub rate-limit budgets the server has seen
+// (GET /api/v1/github/rate-limit; agents:read, a token without owner prefixes).
+func (c *Client) GitHubRateLimits(ctx context.Context) (*portalapi.GitHubRateLimits, error) {
+	var l portalapi.GitHubRateLimits
+	if err := c.getJSON(ctx, "read github rate limits", apiPrefix+"/github/rate-limit", nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}

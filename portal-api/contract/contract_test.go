@@ -58,6 +58,9 @@ var routeTable = []struct {
 	{"GET", "/api/v1/agents", []int{200, 400, 401, 403}, false},
 	{"GET", "/api/v1/agents/:id", []int{200, 401, 403, 404}, false},
 	{"DELETE", "/api/v1/agents/:id", []int{204, 401, 403, 404}, false},
+	{"PUT", "/api/v1/agents/:id/drain", []int{200, 401, 403, 404, 409}, false},
+	{"DELETE", "/api/v1/agents/:id/drain", []int{200, 401, 403, 404, 409}, false},
+	{"GET", "/api/v1/github/rate-limit", []int{200, 401, 403}, false},
 	{"GET", "/api/v1/agent-groups/:group/registration-tokens", []int{200, 401, 403, 404}, false},
 	{"POST", "/api/v1/agent-groups/:group/registration-tokens", []int{201, 400, 401, 403, 404, 413, 415}, false},
 	{"GET", "/api/v1/agent-groups/:group/registration-tokens/:id", []int{200, 401, 403, 404}, false},
@@ -151,8 +154,8 @@ const (
 	goodPolicy = `{"id":"p1","repository":"acme/web","name":"linux-x64","labels":["self-hosted","linux"],
 		"min_idle":1,"max_runners":5,"ephemeral":true,"idle_grace":"5m0s","bootstrap_timeout":"10m0s",
 		"agent_group":"default","enabled":true,"provider":"docker",
-		"runner":{"image":"ghcr.io/actions/actions-runner:latest","docker":{"network_mode":"bridge"}},"schedule":[],"registration_level":"repository","priority":0,
-		"version":3,"created_at":"2026-11-01T10:00:00Z","updated_at":"2026-11-02T10:00:00.123456789+01:00"}`
+		"runner":{"image":"ghcr.io/actions/actions-runner:latest","docker":{"network_mode":"bridge"}},"schedule":[],"registration_level":"repository",
+		"priority":0,"version":3,"created_at":"2026-11-01T10:00:00Z","updated_at":"2026-11-02T10:00:00.123456789+01:00"}`
 	goodRequest = `{"labels":["linux"],"max_runners":5,"provider":"docker","runner":{"image":"runner:1"}}`
 )
 

@@ -17,9 +17,9 @@ func agentCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "agent",
 		Aliases: []string{"agents"},
-		Short:   "List, inspect and revoke agents",
+		Short:   "List, inspect, drain and revoke agents",
 	}
-	cmd.AddCommand(agentListCommand(g), agentGetCommand(g), agentRevokeCommand(g))
+	cmd.AddCommand(agentListCommand(g), agentGetCommand(g), agentDrainCommand(g), agentUndrainCommand(g), agentRevokeCommand(g))
 	return cmd
 }
 
@@ -47,7 +47,11 @@ func agentTable(g *globals, items []portalapi.Agent) table {
 		wideHead: []string{"VERSION", "STATE", "REPOSITORIES", "JOBS", "REGISTERED"},
 	}
 	for _, a := range items {
-		t.rows = append(t.rows, []string{a.ID, a.Name, a.Group, a.Status, orDash(a.Provider), counts(a.Runners), age(now, a.LastSeenAt)})
+		status := a.Status
+		if a.Draining {
+			status += " (draining)"
+		}
+		t.rows = append(t.rows, []string{a.ID, a.Name, a.Group, status, orDash(a.Provider), counts(a.Runners), age(now, a.LastSeenAt)})
 		t.wideRows = append(t.wideRows, []string{orDash(a.Version), orDash(a.State), join(a.Repositories), counts(a.Jobs), stamp(a.RegisteredAt)})
 	}
 	return t
@@ -102,6 +106,66 @@ func agentGetCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return g.print(cmd, a, agentTable(g, []portalapi.Agent{*a}))
+		},
+	}
+}
+
+func agentDrainCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "drain AGENT_ID",
+		Short: "Drain an agent: no new runners; busy ones finish and its repositories move",
+		Long: `drain asks an agent to drain (PUT /api/v1/agents/{id}/drain), for maintenance of
+its machine or cluster: from its next heartbeat it creates no runner, lets busy runners
+finish and removes idle ones. It is given no repository, and each repository it serves
+moves to another live agent of its group as soon as it runs no runner of it. The drain
+stays, across restarts, until "garoctl agent undrain". Draining a drained agent changes
+nothing.`,
+		Example:           "  garoctl agent drain 0b7f5c1e-...\n  garoctl agent list   # STATUS shows (draining); RUNNERS fall to zero",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeAgents,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			a, err := c.DrainAgent(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.output == "json" || g.output == "yaml" {
+				return g.print(cmd, a, table{})
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "agent %s draining: it creates no runners; busy ones finish and its repositories move to other agents of group %s\n", a.ID, a.Group)
+			return err
+		},
+	}
+}
+
+func agentUndrainCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "undrain AGENT_ID",
+		Short: "Lift an agent's drain: it takes work again",
+		Long: `undrain lifts an agent's drain (DELETE /api/v1/agents/{id}/drain): from its next
+heartbeat it creates runners again and may be given repositories. Repositories that moved
+away during the drain stay with their new agents. Undraining an agent that is not drained
+changes nothing.`,
+		Example:           "  garoctl agent undrain 0b7f5c1e-...",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeAgents,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			a, err := c.UndrainAgent(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.output == "json" || g.output == "yaml" {
+				return g.print(cmd, a, table{})
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "agent %s undrained: it takes work again from its next heartbeat\n", a.ID)
+			return err
 		},
 	}
 }

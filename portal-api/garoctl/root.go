@@ -125,7 +125,7 @@ an error.`,
 	}
 	add("setup", loginCommand(g), contextCommand(g), whoamiCommand(g), versionCommand(g))
 	add("res", policyCommand(g), groupCommand(g), regTokenCommand(g), agentCommand(g),
-		jobCommand(g), runnerCommand(g), usageCommand(g), tokenCommand(g), auditCommand(g), topCommand(g))
+		jobCommand(g), runnerCommand(g), usageCommand(g), tokenCommand(g), auditCommand(g), topCommand(g), githubCommand(g))
 	add("decl", applyCommand(g), diffCommand(g))
 	add("res", getCommand(g))
 	root.SetHelpCommandGroupID("setup")

@@ -139,7 +139,9 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 			return nil, err
 		}
 	}
-	return &protocol.HeartbeatResponse{Intervals: s.Intervals(), Ignored: ignored}, nil
+	// Drain is repeated in every answer while the request stands: the agent applies
+	// what the last answer says (a restarted agent drains again at its first heartbeat).
+	return &protocol.HeartbeatResponse{Intervals: s.Intervals(), Ignored: ignored, Drain: a.DrainRequestedAt != nil}, nil
 }
 
 // claimable keeps the reported runners that a may hold (docs/security.md, "Runners"):

@@ -16,14 +16,22 @@ type levelRunners struct {
 	get        func(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
 }
 
-// runnersFor returns the routes of the level where the policy of the minted runner m
-// registers its runners: the organisation's for an organisation-level policy, the
-// repository's otherwise, and when the policy is gone (its level is then unknown; the
-// repository's routes answer "gone" for an organisation runner, which reconciliation of
-// unreported runners leaves to GitHub's own clean-up of offline runners).
+// runnersFor returns the routes of the level where the minted runner m registered: the
+// level recorded with it (migration 0020), so that a runner of a policy since deleted or
+// moved to the other level is still removed where it is. Records older than that carry
+// no level: the level of their policy decides, and the repository's when the policy is
+// gone (the repository's routes then answer "gone" for an organisation runner, which
+// reconciliation of unreported runners leaves to GitHub's own clean-up of offline
+// runners).
 func (s *Service) runnersFor(ctx context.Context, m *store.MintedRunner) (levelRunners, error) {
 	repoLevel := levelRunners{remove: s.runners.Remove, findByName: s.runners.FindByName, get: s.runners.Get}
-	if m == nil || m.Policy == "" {
+	orgLevel := levelRunners{remove: s.runners.RemoveOrg, findByName: s.runners.FindByNameOrg, get: s.runners.GetOrg}
+	switch {
+	case m == nil:
+		return repoLevel, nil
+	case m.RegistrationLevel == store.LevelOrganization:
+		return orgLevel, nil
+	case m.RegistrationLevel != "" || m.Policy == "":
 		return repoLevel, nil
 	}
 	p, err := s.st.GetPolicy(ctx, m.RepoKey, m.Policy, false)
@@ -33,7 +41,7 @@ func (s *Service) runnersFor(ctx context.Context, m *store.MintedRunner) (levelR
 	case err != nil:
 		return levelRunners{}, fmt.Errorf("registration level of runner %s: %w", m.Name, err)
 	case p.AtOrganization():
-		return levelRunners{remove: s.runners.RemoveOrg, findByName: s.runners.FindByNameOrg, get: s.runners.GetOrg}, nil
+		return orgLevel, nil
 	}
 	return repoLevel, nil
 }

@@ -46,5 +46,31 @@ func TestOrgRunnerRemovedThroughOrgRoute(t *testing.T) {
 				t.Errorf("after removing %s: %d calls through the organisation route, want %d", name, got, tc.wantOrg)
 			}
 		}
+
+		// A runner of an organisation-level policy deleted since is still removed from
+		// the organisation: its record says where it registered.
+		c, err := svc.Credentials(ctx, x.auth(t), protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "run-orphan"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := st.GetMinted(ctx, "run-orphan"); err != nil || m.RegistrationLevel != store.LevelOrganization {
+			t.Fatalf("minted record %+v, %v; want registration level organization", m, err)
+		}
+		p, err = st.GetPolicy(ctx, "acme/web", "linux", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeletePolicy(ctx, p.ID, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.RemoveRunner(ctx, x.auth(t), protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerName: "run-orphan", RunnerID: c.RunnerID}); err != nil {
+			t.Fatalf("remove run-orphan: %v", err)
+		}
+		gh.mu.Lock()
+		got := gh.orgCalls
+		gh.mu.Unlock()
+		if got != 2 {
+			t.Errorf("after removing the runner of a deleted organisation-level policy: %d organisation-route calls, want 2", got)
+		}
 	})
 }

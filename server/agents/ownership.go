@@ -11,10 +11,12 @@ import (
 	"github.com/garo-dev/garo/server/store"
 )
 
-// orphan is a served (repository, provider) without a live owner; prev is the agent
-// named in its ownership row ("" when there is none).
+// orphan is a served (repository, provider) without a live owner, or one whose draining
+// owner may hand it over (handOver); prev is the agent named in its ownership row (""
+// when there is none).
 type orphan struct {
 	repoKey, provider, prev string
+	handOver                bool
 }
 
 // settle brings the ownership of group's repositories in line with its policies and live
@@ -68,7 +70,8 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 	}
 	serves := make(map[string]string, len(agents)) // live agent → the policy provider it serves
 	counts := make(map[string]int, len(agents))
-	candidates := map[string][]string{} // by provider: live and not draining, by id
+	candidates := map[string][]string{}     // by provider: live and not draining, by id
+	working := map[string]map[string]bool{} // live draining agent → repositories it has working runners of
 	weights := make(map[string]int64, len(agents))
 	dflt := int64(1)
 	for _, a := range agents {
@@ -77,8 +80,12 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 	for _, a := range agents {
 		weights[a.ID] = weight(a, dflt)
 		serves[a.ID] = a.Serves
-		if a.State != store.AgentDraining {
+		if !a.Draining() {
 			candidates[a.Serves] = append(candidates[a.Serves], a.ID)
+			continue
+		}
+		if working[a.ID], err = tx.WorkingRepos(ctx, a.ID); err != nil {
+			return err
 		}
 	}
 	owned := make(map[pair]bool, len(rows))
@@ -102,9 +109,15 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 			continue
 		}
 		owned[p] = true
-		if serves[o.AgentID] != "" && o.LeaseExpiresAt.After(now) {
+		switch {
+		case working[o.AgentID] != nil && !working[o.AgentID][o.RepoKey] && len(candidates[o.Provider]) > 0:
+			// Its owner drains and no longer runs anything of it: another agent takes it
+			// over now. While a runner of it may still take a job, it stays, so that
+			// two agents never create runners of one policy at once (max_runners).
+			orphans = append(orphans, orphan{repoKey: o.RepoKey, provider: o.Provider, prev: o.AgentID, handOver: true})
+		case serves[o.AgentID] != "" && o.LeaseExpiresAt.After(now):
 			counts[o.AgentID]++
-		} else {
+		default:
 			orphans = append(orphans, orphan{repoKey: o.RepoKey, provider: o.Provider, prev: o.AgentID})
 		}
 	}
@@ -125,9 +138,15 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 				"repo", o.repoKey, "group", group, "provider", o.provider)
 			continue
 		}
-		took, err := tx.ClaimRepo(ctx, store.Ownership{
+		row := store.Ownership{
 			RepoKey: o.repoKey, AgentGroup: group, Provider: o.provider, AgentID: to, LeaseExpiresAt: now.Add(s.cfg.Offline), AssignedAt: now,
-		}, o.prev, now)
+		}
+		var took bool
+		if o.handOver {
+			took, err = tx.HandOverRepo(ctx, row, o.prev)
+		} else {
+			took, err = tx.ClaimRepo(ctx, row, o.prev, now)
+		}
 		if err != nil {
 			return err
 		}
@@ -145,7 +164,11 @@ func (s *Service) reassign(ctx context.Context, tx *store.Store, group string, n
 				return err
 			}
 		}
-		s.log.Info("repository assigned", "repo", o.repoKey, "group", group, "provider", o.provider, "agent_id", to, "previous_agent_id", o.prev)
+		msg := "repository assigned"
+		if o.handOver {
+			msg = "repository handed over by a draining agent"
+		}
+		s.log.Info(msg, "repo", o.repoKey, "group", group, "provider", o.provider, "agent_id", to, "previous_agent_id", o.prev)
 	}
 	return nil
 }

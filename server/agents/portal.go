@@ -153,6 +153,11 @@ func (s *Service) toAPI(a *store.Agent, now time.Time, repos []string, runners m
 		t := a.RevokedAt.UTC()
 		out.RevokedAt = &t
 	}
+	out.Draining = a.RevokedAt == nil && a.Draining()
+	if a.DrainRequestedAt != nil {
+		t := a.DrainRequestedAt.UTC()
+		out.DrainRequestedAt, out.DrainRequestedBy = &t, a.DrainRequestedBy
+	}
 	if out.Repositories == nil {
 		out.Repositories = []string{}
 	}

@@ -62,6 +62,7 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 		return nil, err
 	}
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)
+	s.noteRefusal(ctx, p, err)
 	if err != nil {
 		s.credentials.WithLabelValues("failed").Inc()
 		// Give the runner's room back: nothing was born. A name on record before this
@@ -79,6 +80,7 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	s.credentials.WithLabelValues("minted").Inc()
 	if err := s.st.RecordMinted(ctx, store.MintedRunner{
 		Name: c.RunnerName, RepoKey: key, Policy: p.Name, AgentID: a.ID, RunnerID: c.RunnerID, MintedAt: s.now(),
+		RegistrationLevel: p.RegistrationLevel,
 	}); err != nil {
 		// The runner is registered at GitHub already: failing now would leave it without
 		// an agent too. Without its record the server sweeps it not, nor lets the agent

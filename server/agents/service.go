@@ -24,6 +24,13 @@
 // Reassignment runs in one transaction that first locks the group's row (PostgreSQL), so
 // concurrent polls on several replicas serialise; each move is a compare-and-swap on the
 // row as well. Revoked and unregistered agents give their repositories up at once.
+//
+// Draining: an agent that an administrator drained (Drain; heartbeats then answer
+// drain=true) or that reports draining itself is given no repository, and hands each of
+// its repositories over to the candidate with the fewest as soon as it holds no runner of
+// it that may still take or run a job (store.WorkingRunnerStates): busy runners finish on
+// it first, so that one policy never has runners created by two agents at once. With no
+// candidate, it keeps them. Undrained, it takes repositories again as any live agent.
 package agents
 
 import (

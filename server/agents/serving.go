@@ -47,7 +47,7 @@ func (s *Service) groupViews(ctx context.Context, groups []string) (map[string]*
 		live := map[string]bool{}
 		for _, a := range agents {
 			live[a.ID] = true
-			if a.State == store.AgentDraining {
+			if a.Draining() {
 				v.draining[a.Serves] = true
 			} else {
 				v.active[a.Serves] = true
@@ -83,13 +83,22 @@ func (v *groupView) serving(repoKey, provider string) portalapi.PolicyServing {
 }
 
 // ExplainPolicies sets the serving status of each policy: served (and by whom), no_agent
-// when no live agent of its group runs its provider, or disabled.
+// when no live agent of its group runs its provider, github_refused when GitHub's last
+// answer to a runner of the policy was a lasting refusal (noteRefusal), or disabled.
 func (s *Service) ExplainPolicies(ctx context.Context, items []portalapi.Policy) error {
 	groups := make([]string, 0, len(items))
 	for _, p := range items {
 		groups = append(groups, p.AgentGroup)
 	}
 	views, err := s.groupViews(ctx, groups)
+	if err != nil {
+		return fmt.Errorf("serving status of policies: %w", err)
+	}
+	versions := make(map[string]int64, len(items))
+	for _, p := range items {
+		versions[p.ID] = p.Version
+	}
+	refusals, err := s.st.RefusalsOf(ctx, versions)
 	if err != nil {
 		return fmt.Errorf("serving status of policies: %w", err)
 	}
@@ -100,8 +109,10 @@ func (s *Service) ExplainPolicies(ctx context.Context, items []portalapi.Policy)
 			v := views[p.AgentGroup]
 			if vs := wireViolations(v.group, p); len(vs) > 0 {
 				st = portalapi.PolicyServing{State: portalapi.PolicyViolatesConstraints, Reason: violationsReason(v.name, vs), Violations: policy.FieldErrors(vs)}
-			} else {
-				st = v.serving(strings.ToLower(p.Repository), p.Provider)
+			} else if st = v.serving(strings.ToLower(p.Repository), p.Provider); st.State == portalapi.PolicyServed {
+				if r, ok := refusals[p.ID]; ok {
+					st = refusedServing(r)
+				}
 			}
 		}
 		p.Serving = &st
@@ -111,7 +122,8 @@ func (s *Service) ExplainPolicies(ctx context.Context, items []portalapi.Policy)
 
 // ExplainJobs marks the queued and waiting jobs whose enabled policy no live agent can
 // serve (no live agent of its group runs its provider) with agent state no_agent and the
-// reason, in place of what an agent reported before.
+// reason, in place of what an agent reported before; those of a policy GitHub refuses
+// runners for with backing_off and GitHub's refusal as the reason.
 func (s *Service) ExplainJobs(ctx context.Context, items []portalapi.Job) error {
 	var keys []string
 	for _, j := range items {
@@ -140,6 +152,14 @@ func (s *Service) ExplainJobs(ctx context.Context, items []portalapi.Job) error 
 	if err != nil {
 		return fmt.Errorf("serving status of jobs: %w", err)
 	}
+	versions := make(map[string]int64, len(policies))
+	for _, p := range policies {
+		versions[p.ID] = p.Version
+	}
+	refusals, err := s.st.RefusalsOf(ctx, versions)
+	if err != nil {
+		return fmt.Errorf("serving status of jobs: %w", err)
+	}
 	for i := range items {
 		j := &items[i]
 		p := byRef[ref{strings.ToLower(j.Repository), j.Policy}]
@@ -155,6 +175,10 @@ func (s *Service) ExplainJobs(ctx context.Context, items []portalapi.Job) error 
 		}
 		if st := v.serving(p.RepoKey, p.Provider); st.State == portalapi.PolicyNoAgent {
 			j.AgentState, j.AgentReason, j.QueuePosition, j.AgentID = portalapi.JobNoAgent, st.Reason, 0, ""
+		} else if r, ok := refusals[p.ID]; ok {
+			// The agent backs the policy off after each refusal and says so; the reason
+			// is GitHub's refusal, whatever the agent reported last.
+			j.AgentState, j.AgentReason, j.QueuePosition = portalapi.JobBackingOff, r.Reason, 0
 		}
 	}
 	return nil

@@ -99,7 +99,7 @@ func TestNewNeedsEveryService(t *testing.T) {
 	if err == nil {
 		t.Fatal("api.New accepted missing services")
 	}
-	for _, name := range []string{"Store", "MaxBodyBytes", "Auth", "Policies", "Groups", "Tokens", "Jobs", "Agents", "Webhook", "Metrics"} {
+	for _, name := range []string{"Store", "MaxBodyBytes", "Auth", "Policies", "Groups", "Tokens", "Jobs", "Agents", "GitHub", "Webhook", "Metrics"} {
 		if !strings.Contains(err.Error(), "api.Deps."+name+" ") {
 			t.Errorf("error %q does not name %s", err, name)
 		}

@@ -227,7 +227,13 @@ func classifyAgent(err error) (errorAnswer, bool) {
 		return errorAnswer{status: status, code: code, msg: msg}, true
 	}
 	var rle *githubapp.RateLimitError
+	var refusal *githubapp.RefusalError
 	switch {
+	case errors.As(err, &refusal):
+		// A runner group that may not serve the repository, or repository-level runners
+		// refused: final (a 4xx), with the reason alone, which the agent shows as the
+		// policy's back-off reason.
+		return errorAnswer{status: http.StatusUnprocessableEntity, code: protocol.CodeGitHubRefused, msg: refusal.Reason}, true
 	case errors.Is(err, githubapp.ErrRunnerExists):
 		return errorAnswer{status: http.StatusConflict, code: protocol.CodeConflict, msg: err.Error() + ": use another runner name"}, true
 	case errors.As(err, &rle):

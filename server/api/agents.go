@@ -1,13 +1,17 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/agents"
+	"github.com/garo-dev/garo/server/auth"
 	"github.com/garo-dev/garo/server/jsonbody"
+	"github.com/garo-dev/garo/server/store"
 )
 
 func (s *server) listAgents(c echo.Context) error {
@@ -43,6 +47,29 @@ func (s *server) revokeAgent(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// drainAgent (PUT) asks an agent to drain; undrainAgent (DELETE) lifts that. Both answer
+// the agent as it is then, and are idempotent.
+func (s *server) drainAgent(c echo.Context) error {
+	return s.setDrain(c, s.agents.Drain)
+}
+
+func (s *server) undrainAgent(c echo.Context) error {
+	return s.setDrain(c, s.agents.Undrain)
+}
+
+func (s *server) setDrain(c echo.Context, change func(context.Context, *auth.Principal, store.Actor, string) (*portalapi.Agent, error)) error {
+	a, err := change(c.Request().Context(), principal(c), principal(c).Actor(requestID(c)), c.Param("id"))
+	switch {
+	case isNotFound(err):
+		return notFoundError("agent %q not found", c.Param("id"))
+	case errors.Is(err, agents.ErrAgentRevoked):
+		return newError(http.StatusConflict, portalapi.CodeConflict, "%s", err.Error())
+	case err != nil:
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
 }
 
 func (s *server) listRegistrationTokens(c echo.Context) error {

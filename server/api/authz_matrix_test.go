@@ -169,6 +169,10 @@ func expect(c cred, r route, v variant) outcome {
 	if !c.hasScope(r.access) {
 		return forbiddenOutcome
 	}
+	// What every owner shares (GitHub's rate-limit budgets) is for tokens without prefixes.
+	if c.prefix != "" && unprefixedOnly[r.opID] {
+		return forbiddenOutcome
+	}
 	// A confined token reaches its own owner's repositories and covers its own owner's
 	// groups (and their agents and registration tokens), nothing of another owner's.
 	if c.prefix != "" && v != "" && string(v) != c.prefix {
@@ -176,6 +180,10 @@ func expect(c cred, r route, v variant) outcome {
 	}
 	return allowed
 }
+
+// unprefixedOnly are the operations that show what every owner shares, and so refuse
+// every token with owner prefixes (docs/security.md, "Authorization model").
+var unprefixedOnly = map[string]bool{"getGitHubRateLimits": true}
 
 // matrix is the server with its fixtures: for each owner a group fenced to it, a policy,
 // an agent that serves it, a registration token and a job; plus spare groups whose agents

@@ -97,6 +97,9 @@ func withServices(d api.Deps) api.Deps {
 	if d.Agents == nil {
 		d.Agents = agents.New(d.Store, agents.Config{}, nil, noGitHub(), d.Log, nil)
 	}
+	if d.GitHub == nil {
+		d.GitHub = githubapp.NotConfigured{}
+	}
 	if d.Webhook == nil {
 		d.Webhook = http.NotFoundHandler()
 	}

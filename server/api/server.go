@@ -51,6 +51,9 @@ type Deps struct {
 	// Agents serves the agent protocol under protocol.PathPrefix and the portal's agent
 	// routes.
 	Agents *agents.Service
+	// GitHub is the GitHub client, whose rate-limit budgets GET /api/v1/github/rate-limit
+	// shows.
+	GitHub GitHubBudgets
 	// Webhook receives GitHub's deliveries at POST /webhooks/github.
 	Webhook http.Handler
 	// Metrics serves /metrics (Prometheus text format).
@@ -82,7 +85,7 @@ func (d Deps) check() error {
 		"Store": d.Store == nil, "Log": d.Log == nil, "MaxBodyBytes": d.MaxBodyBytes <= 0,
 		"Auth": d.Auth == nil, "Policies": d.Policies == nil, "Groups": d.Groups == nil, "Quotas": d.Quotas == nil,
 		"Tokens": d.Tokens == nil, "Jobs": d.Jobs == nil, "Agents": d.Agents == nil,
-		"Webhook": d.Webhook == nil, "Metrics": d.Metrics == nil,
+		"GitHub": d.GitHub == nil, "Webhook": d.Webhook == nil, "Metrics": d.Metrics == nil,
 	} {
 		if missing {
 			errs = append(errs, fmt.Errorf("api.Deps.%s is not set", name))
@@ -105,6 +108,7 @@ type server struct {
 	tokens   *auth.Tokens
 	jobs     *jobs.Query
 	agents   *agents.Service
+	github   GitHubBudgets
 	limiter  *authLimiter
 	// agentCert: agent calls need a verified client certificate.
 	agentCert bool
@@ -119,7 +123,7 @@ func New(d Deps) (*echo.Echo, error) {
 	s := &server{
 		store: d.Store, log: d.Log, maxBody: d.MaxBodyBytes, version: d.Version,
 		auth: d.Auth, policies: d.Policies, groups: d.Groups, quotas: d.Quotas, tokens: d.Tokens, jobs: d.Jobs,
-		agents: d.Agents, agentCert: d.RequireAgentClientCert, usage: d.Usage,
+		agents: d.Agents, github: d.GitHub, agentCert: d.RequireAgentClientCert, usage: d.Usage,
 	}
 	if s.usage == nil {
 		s.usage = usage.NewService(d.Store, nil)
@@ -192,6 +196,9 @@ func (s *server) routes(e *echo.Echo, d Deps) {
 	v1.GET("/agents", s.listAgents, agentsRead)
 	v1.GET("/agents/:id", s.getAgent, agentsRead)
 	v1.DELETE("/agents/:id", s.revokeAgent, agentsWrite)
+	v1.PUT("/agents/:id/drain", s.drainAgent, agentsWrite)
+	v1.DELETE("/agents/:id/drain", s.undrainAgent, agentsWrite)
+	v1.GET("/github/rate-limit", s.getGitHubRateLimits, agentsRead)
 	v1.GET("/agent-groups/:group/registration-tokens", s.listRegistrationTokens, agentsRead)
 	v1.POST("/agent-groups/:group/registration-tokens", s.createRegistrationToken, agentsWrite, jsonBody)
 	v1.GET("/agent-groups/:group/registration-tokens/:id", s.getRegistrationToken, agentsRead)

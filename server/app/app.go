@@ -193,6 +193,7 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 		Tokens:   auth.NewTokens(st),
 		Jobs:     jobs.NewQuery(st, quotaSvc),
 		Agents:   agentSvc,
+		GitHub:   gh,
 		Webhook:  hook,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 
@@ -223,6 +224,7 @@ func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitH
 type gitHub interface {
 	catchup.GitHub
 	runners.GitHub
+	api.GitHubBudgets
 }
 
 var (

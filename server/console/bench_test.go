@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,10 +40,7 @@ func BenchmarkFiftyConsoles(b *testing.B) {
 	call := caller(b, c, s)
 	seed(b, c, s, call)
 
-	since := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
-	overview := []string{"/api/v1/agents", "/api/v1/jobs?state=queued&limit=500", "/api/v1/jobs?since=" + since + "&limit=500"}
-	policyPage := []string{"/api/v1/repos/acme/web/jobs?policy=p1&state=queued&limit=500", "/api/v1/repos/acme/web/jobs?policy=p1&limit=20",
-		"/api/v1/audit-events?resource_type=policy&resource_id=acme/web/p1&limit=20"}
+	overview, policyPage := overviewCalls(), policyCalls()
 	// round is one refresh of every console showing page.
 	round := func(page []string) {
 		var wg sync.WaitGroup

@@ -87,12 +87,12 @@ func BenchmarkFiftyLiveConsoles(b *testing.B) {
 // page, as app.js makes them (overview(), policyPage()'s refresh, admin tokens).
 func overviewCalls() []string {
 	since := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
-	return []string{"/api/v1/agents", "/api/v1/jobs?state=queued&limit=500", "/api/v1/jobs?since=" + since + "&limit=500"}
+	return []string{"/api/v1/agents", "/api/v1/jobs?state=queued&limit=500", "/api/v1/jobs?since=" + since + "&limit=500", "/api/v1/github/rate-limit"}
 }
 
 func policyCalls() []string {
-	return []string{"/api/v1/repos/acme/web/jobs?policy=p1&state=queued&limit=500", "/api/v1/repos/acme/web/jobs?policy=p1&limit=20",
-		"/api/v1/audit-events?resource_type=policy&resource_id=acme%2Fweb%2Fp1&limit=20"}
+	return []string{"/api/v1/repos/acme/web/jobs?policy=p1&state=queued&limit=500", "/api/v1/repos/acme/web/runners?policy=p1",
+		"/api/v1/repos/acme/web/jobs?policy=p1&limit=20", "/api/v1/audit-events?resource_type=policy&resource_id=acme%2Fweb%2Fp1&limit=20"}
 }
 
 // liveConsole is one open console until ctx ends: sign-in's whoami, the page's first reads,

@@ -14,7 +14,7 @@ type Budget struct {
 }
 
 // RateLimits returns every budget the transport has seen, sorted by credential then
-// resource. It is the data behind the northbound rate-limit read route (not built yet).
+// resource. It is the data behind GET /api/v1/github/rate-limit.
 func (c *Client) RateLimits() []Budget { return c.lim.snapshot() }
 
 // RateLimits returns no budgets: without credentials nothing is counted.

@@ -106,6 +106,7 @@ type Client struct {
 	installs map[int64]*installation // by installation id
 	lookups  singleflight.Group      // one FindRepositoryInstallation per repo at a time
 	groups   groupCache              // organisation runner groups by name
+	listings singleflight.Group      // one listing of an organisation's runner groups at a time
 }
 
 type repoInstall struct {

@@ -19,8 +19,17 @@ import (
 var ErrGroupDenied = errors.New("github: runner group does not serve the repository")
 
 // groupTTL is how long a runner group's id and access settings are reused before
-// GET /orgs/{org}/actions/runner-groups is asked again.
-const groupTTL = 5 * time.Minute
+// GET /orgs/{org}/actions/runner-groups is asked again. A name the organisation does not
+// have is remembered for groupMissTTL only, so that a group created to fix the refusal
+// is found soon, while a policy naming a missing group still lists the groups at most
+// once per groupMissTTL.
+const (
+	groupTTL     = 5 * time.Minute
+	groupMissTTL = 30 * time.Second
+)
+
+// maxGroupEntries bounds the cache: past it, expired entries go first, then any.
+const maxGroupEntries = 4096
 
 // maxGroupPages bounds the walk through an organisation's runner groups (100 a page).
 const maxGroupPages = 20
@@ -59,13 +68,40 @@ func (gc *groupCache) get(key string, now time.Time) (groupEntry, bool) {
 	return e, true
 }
 
-func (gc *groupCache) put(key string, e groupEntry) {
+func (gc *groupCache) put(key string, e groupEntry, now time.Time) {
 	gc.mu.Lock()
 	defer gc.mu.Unlock()
 	if gc.m == nil {
 		gc.m = map[string]groupEntry{}
 	}
+	if _, ok := gc.m[key]; !ok && len(gc.m) >= maxGroupEntries {
+		gc.evictLocked(now)
+	}
 	gc.m[key] = e
+}
+
+// evictLocked makes room: entries expired by now go, and if none had, one at random (map
+// order), which costs at most one more listing of its organisation.
+func (gc *groupCache) evictLocked(now time.Time) {
+	n := len(gc.m)
+	for k, e := range gc.m {
+		if now.After(e.expires) {
+			delete(gc.m, k)
+		}
+	}
+	if len(gc.m) < n {
+		return
+	}
+	for k := range gc.m {
+		delete(gc.m, k)
+		return
+	}
+}
+
+func (gc *groupCache) len() int {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	return len(gc.m)
 }
 
 // Forget drops the cached group, e.g. after GitHub answered 404 or 422 for its id.
@@ -90,16 +126,16 @@ func (c *Client) ResolveRunnerGroup(ctx context.Context, owner, repo, name strin
 	// chosen. allows_public_repositories must be true for a public repository.
 	switch {
 	case public && !g.AllowsPublicRepositories:
-		return g, fmt.Errorf("%w: runner group %q does not allow public repository %s/%s (allows_public_repositories is false)", ErrGroupDenied, g.Name, owner, repo)
+		return g, groupDenied("runner group %q does not allow public repository %s/%s (allows_public_repositories is false)", g.Name, owner, repo)
 	case g.Visibility == "private" && public:
-		return g, fmt.Errorf("%w: runner group %q serves only private repositories, not %s/%s", ErrGroupDenied, g.Name, owner, repo)
+		return g, groupDenied("runner group %q serves only private repositories, not %s/%s", g.Name, owner, repo)
 	case g.Visibility == "selected":
 		ok, err := c.groupVisibleTo(ctx, owner, repo, g.ID)
 		if err != nil {
 			return g, err
 		}
 		if !ok {
-			return g, fmt.Errorf("%w: runner group %q does not allow repository %s/%s (it is not among the group's selected repositories)", ErrGroupDenied, g.Name, owner, repo)
+			return g, groupDenied("runner group %q does not allow repository %s/%s (it is not among the group's selected repositories; add it to the group's repository access in the organisation's settings, or choose another runner_group)", g.Name, owner, repo)
 		}
 	}
 	return g, nil
@@ -113,41 +149,64 @@ func (c *Client) lookupGroup(ctx context.Context, owner, repo, name string) (Run
 	key := groupKey(owner, name)
 	if e, ok := c.groups.get(key, c.now()); ok {
 		if !e.found {
-			return RunnerGroup{}, fmt.Errorf("%w: organisation %s has no runner group %q", ErrGroupDenied, owner, name)
+			return RunnerGroup{}, groupDenied("organisation %s has no runner group %q (runner_group names a group of the organisation's Actions runner groups)", owner, name)
 		}
 		return e.g, nil
 	}
-	groups, err := c.listGroups(ctx, owner, repo, "")
+	groups, err := c.listGroupsOnce(ctx, owner, repo, "")
 	if err != nil {
 		return RunnerGroup{}, err
 	}
-	exp := c.now().Add(groupTTL)
+	now := c.now()
 	for _, g := range groups {
-		c.groups.put(groupKey(owner, g.Name), groupEntry{g: g, found: true, expires: exp})
+		c.groups.put(groupKey(owner, g.Name), groupEntry{g: g, found: true, expires: now.Add(groupTTL)}, now)
 	}
 	for _, g := range groups {
 		if strings.EqualFold(g.Name, name) {
 			return g, nil
 		}
 	}
-	c.groups.put(key, groupEntry{expires: exp})
-	return RunnerGroup{}, fmt.Errorf("%w: organisation %s has no runner group %q", ErrGroupDenied, owner, name)
+	c.groups.put(key, groupEntry{expires: now.Add(groupMissTTL)}, now)
+	return RunnerGroup{}, groupDenied("organisation %s has no runner group %q (runner_group names a group of the organisation's Actions runner groups)", owner, name)
 }
 
 // groupVisibleTo reports whether group id is among the groups GitHub lists for repo with
 // visible_to_repository ("Only return runner groups that are allowed to be used by this
-// repository", List self-hosted runner groups for an organization).
+// repository", List self-hosted runner groups for an organization). The answer is cached
+// like the groups: for groupTTL when the group admits repo, for groupMissTTL when not.
 func (c *Client) groupVisibleTo(ctx context.Context, owner, repo string, id int64) (bool, error) {
-	groups, err := c.listGroups(ctx, owner, repo, repo)
+	key := fmt.Sprintf("%s\x00%d\x00%s", strings.ToLower(owner), id, strings.ToLower(repo))
+	if e, ok := c.groups.get(key, c.now()); ok {
+		return e.found, nil
+	}
+	groups, err := c.listGroupsOnce(ctx, owner, repo, repo)
 	if err != nil {
 		return false, err
 	}
+	visible := false
 	for _, g := range groups {
 		if g.ID == id {
-			return true, nil
+			visible = true
 		}
 	}
-	return false, nil
+	now := c.now()
+	ttl := groupTTL
+	if !visible {
+		ttl = groupMissTTL
+	}
+	c.groups.put(key, groupEntry{found: visible, expires: now.Add(ttl)}, now)
+	return visible, nil
+}
+
+// listGroupsOnce is listGroups shared by concurrent callers asking the same question: a
+// burst of mints with a cold cache lists an organisation's groups once, not once a mint.
+func (c *Client) listGroupsOnce(ctx context.Context, owner, repo, visibleTo string) ([]RunnerGroup, error) {
+	key := strings.ToLower(owner) + "\x00" + strings.ToLower(visibleTo)
+	v, err, _ := c.listings.Do(key, func() (any, error) { return c.listGroups(ctx, owner, repo, visibleTo) })
+	if err != nil {
+		return nil, err
+	}
+	return v.([]RunnerGroup), nil
 }
 
 // listGroups walks GET /orgs/{org}/actions/runner-groups (at most maxGroupPages pages),

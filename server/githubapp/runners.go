@@ -121,7 +121,7 @@ func (c *Client) GenerateJITConfig(ctx context.Context, owner, repo string, req 
 		if statusOf(err) == http.StatusConflict {
 			err = fmt.Errorf("%w: %w", ErrRunnerExists, err)
 		}
-		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: %w", owner, repo, req.Name, c.done(owner, repo, id, err))
+		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: %w", owner, repo, req.Name, repoRunnersRefused(owner, repo, c.done(owner, repo, id, err)))
 	}
 	if res.GetEncodedJITConfig() == "" || res.GetRunner().GetID() == 0 {
 		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: answer without a config or runner id", owner, repo, req.Name)
@@ -143,7 +143,7 @@ func (c *Client) RegistrationToken(ctx context.Context, owner, repo string) (*Re
 	}
 	tok, _, err := gh.Actions.CreateRegistrationToken(ctx, owner, repo)
 	if err != nil {
-		return nil, fmt.Errorf("create registration token for %s/%s: %w", owner, repo, c.done(owner, repo, id, err))
+		return nil, fmt.Errorf("create registration token for %s/%s: %w", owner, repo, repoRunnersRefused(owner, repo, c.done(owner, repo, id, err)))
 	}
 	if tok.GetToken() == "" {
 		return nil, fmt.Errorf("create registration token for %s/%s: answer without a token", owner, repo)

@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -51,7 +52,7 @@ func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
 		// GitHub's workflow_job always names its runs-on; the webhook refuses null.
 		// runs-on: {group: NAME} alone may arrive so: the queued event's runner_* fields
 		// are null (github/docs#12083), so the group is not known here.
-		return nil, "the job asks for no labels (a runs-on that names only a runner group cannot be matched: GitHub's queued event does not name the group; add the policy's labels to runs-on)"
+		return nil, "the job asks for no labels (a runs-on that names only a runner group is served only by the repository's organisation-level policies of one runner group: GitHub's queued event does not name the group; add the policy's labels to runs-on)"
 	}
 	if len(policies) == 0 {
 		return nil, "the repository has no enabled runner policy"
@@ -108,7 +109,32 @@ func Match(labels []string, policies []store.Policy) (*store.Policy, string) {
 // with or without labels). A job naming a group goes only to organisation-level policies
 // of that group (GitHub compares group names without regard to case); without labels it
 // takes the group's most specific policy. A job naming no group is Match.
+//
+// A job with neither a group nor labels is what GitHub's queued webhook carries for
+// runs-on: {group: NAME} alone: labels empty and runner_group_name null until a runner
+// takes the job (terraform-aws-github-runner#3643, github/docs#12083). When the
+// repository's enabled organisation-level policies all use one runner group, that is the
+// only group Garo can serve the job in, and the job goes there; otherwise the reason says
+// why the group cannot be told.
 func MatchGroup(group string, labels []string, policies []store.Policy) (*store.Policy, string) {
+	if group == "" && len(labels) == 0 {
+		var groups []string
+		for _, p := range policies {
+			if p.Enabled && p.AtOrganization() && !slices.ContainsFunc(groups, func(g string) bool { return strings.EqualFold(g, p.RunnerGroup) }) {
+				groups = append(groups, p.RunnerGroup)
+			}
+		}
+		switch len(groups) {
+		case 0:
+			return Match(labels, policies)
+		case 1:
+			return MatchGroup(groups[0], nil, policies)
+		}
+		sort.Strings(groups)
+		return nil, fmt.Sprintf("the job asks for no labels, as GitHub's queued event has it for runs-on: {group: NAME}, which it does not name "+
+			"while the job is queued; the repository's organisation-level policies use several runner groups (%s), so which one is meant "+
+			"cannot be told: add a policy label to runs-on", strings.Join(groups, ", "))
+	}
 	if group == "" {
 		return Match(labels, policies)
 	}

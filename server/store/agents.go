@@ -38,6 +38,11 @@ type Agent struct {
 	// agent registered with ("" when it presented none): its later calls must present
 	// a certificate on the same key.
 	ClientKeySHA256 string `gorm:"column:client_key_sha256"`
+	// DrainRequestedAt is when an administrator asked the agent to drain (nil: not
+	// drained), DrainRequestedBy who (an audit actor). Heartbeats answer drain=true while
+	// it is set; ownership gives the agent nothing and moves what it has (server/agents).
+	DrainRequestedAt *time.Time
+	DrainRequestedBy string
 	// Capacity is what the agent reported it may hold at once (migration 0019); nil is
 	// no limit.
 	CapacityMaxRunners  *int
@@ -51,6 +56,10 @@ type AgentCapacity struct {
 	CPUMilli    *int64
 	MemoryBytes *int64
 }
+
+// Draining reports whether a takes no new work: an administrator asked it to drain, or
+// it reported so itself (it drains before it stops).
+func (a *Agent) Draining() bool { return a.DrainRequestedAt != nil || a.State == AgentDraining }
 
 // AgentFilter selects agents to list; empty fields do not filter.
 type AgentFilter struct {
@@ -164,6 +173,28 @@ func (s *Store) RevokeAgent(ctx context.Context, id string, at time.Time) (bool,
 		Updates(map[string]any{"revoked_at": at.UTC(), "state": AgentOffline})
 	if res.Error != nil {
 		return false, fmt.Errorf("revoke agent %s: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// DrainAgent records that by asked agent id to drain at at. It reports false when a drain
+// was requested already (the first request's time and actor stay) or the agent is
+// revoked: nothing changes then.
+func (s *Store) DrainAgent(ctx context.Context, id string, at time.Time, by string) (bool, error) {
+	res := s.conn(ctx).Model(&Agent{}).Where("id = ? AND revoked_at IS NULL AND drain_requested_at IS NULL", id).
+		Updates(map[string]any{"drain_requested_at": at.UTC(), "drain_requested_by": by})
+	if res.Error != nil {
+		return false, fmt.Errorf("drain agent %s: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// UndrainAgent lifts the drain request of agent id. It reports false when there was none.
+func (s *Store) UndrainAgent(ctx context.Context, id string) (bool, error) {
+	res := s.conn(ctx).Model(&Agent{}).Where("id = ? AND drain_requested_at IS NOT NULL", id).
+		Updates(map[string]any{"drain_requested_at": nil, "drain_requested_by": ""})
+	if res.Error != nil {
+		return false, fmt.Errorf("undrain agent %s: %w", id, res.Error)
 	}
 	return res.RowsAffected == 1, nil
 }

@@ -24,6 +24,9 @@ type MintedRunner struct {
 	RunnerID   int64
 	MintedAt   time.Time
 	ReportedAt *time.Time
+	// RegistrationLevel is where the runner registered: LevelRepository or
+	// LevelOrganization, "" for records older than migration 0020.
+	RegistrationLevel string
 }
 
 // RecordMinted remembers a runner whose credentials were just minted; a second minting
@@ -33,7 +36,7 @@ func (s *Store) RecordMinted(ctx context.Context, m MintedRunner) error {
 	m.ReportedAt = nil
 	err := s.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "name"}},
-		DoUpdates: clause.AssignmentColumns([]string{"repo_key", "policy", "agent_id", "runner_id", "minted_at", "reported_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"repo_key", "policy", "agent_id", "runner_id", "minted_at", "reported_at", "registration_level"}),
 	}).Create(&m).Error
 	if err != nil {
 		return fmt.Errorf("record minted runner %s: %w", m.Name, classifyWrite(err))

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -98,19 +99,31 @@ func (s *Store) ServedProviders(ctx context.Context, group string) ([]ServedProv
 	return out, nil
 }
 
+// WorkingRunnerStates are the states of a runner that may still run a job (or take one:
+// an idle runner is online at GitHub). A draining agent keeps a repository while it holds
+// a runner of it in one of them.
+var WorkingRunnerStates = []string{"creating", "booting", "idle", "busy"}
+
+// candidateAgent is the condition on an agent a that may be given repositories: not
+// revoked, offline or draining, seen after the parameter (with AgentOffline and
+// AgentDraining before it). Server/agents' reassign decides the same in Go.
+const candidateAgent = "a.revoked_at IS NULL AND a.state NOT IN (?, ?) AND a.drain_requested_at IS NULL AND a.last_seen_at > ?"
+
 // OwnershipSettled reports whether group needs no reassignment at at: every (repository,
 // provider) it serves for which a candidate exists (an agent of the group that serves the
 // provider, is not revoked, offline or draining, and was seen after liveSince) has an
-// owner whose lease runs past at, and no row names a repository and provider the group no
-// longer serves, or an owner that now serves another provider. It takes no lock: callers
-// use it to skip the locked reassignment. A policy that no agent can serve does not
-// unsettle the group: there is nothing to assign it to.
+// owner whose lease runs past at; no live draining owner holds a repository it could
+// hand over (it has no working runner of it, WorkingRunnerStates, and a candidate
+// exists); and no row names a repository and provider the group no longer serves, or an
+// owner that now serves another provider. It takes no lock: callers use it to skip the
+// locked reassignment. A policy that no agent can serve does not unsettle the group:
+// there is nothing to assign it to.
 func (s *Store) OwnershipSettled(ctx context.Context, group string, at, liveSince time.Time) (bool, error) {
 	var orphans int64
 	err := s.conn(ctx).Model(&Policy{}).
 		Where("agent_group = ? AND enabled = ?", group, true).
 		Where("NOT EXISTS (SELECT 1 FROM repository_ownership o WHERE o.repo_key = policies.repo_key AND o.agent_group = policies.agent_group AND o.provider = policies.provider AND o.lease_expires_at > ?)", at.UTC()).
-		Where("EXISTS (SELECT 1 FROM agents a WHERE a.agent_group = policies.agent_group AND a.serves = policies.provider AND a.revoked_at IS NULL AND a.state NOT IN (?, ?) AND a.last_seen_at > ?)",
+		Where("EXISTS (SELECT 1 FROM agents a WHERE a.agent_group = policies.agent_group AND a.serves = policies.provider AND "+candidateAgent+")",
 			AgentOffline, AgentDraining, liveSince.UTC()).
 		Count(&orphans).Error
 	if err != nil {
@@ -118,6 +131,9 @@ func (s *Store) OwnershipSettled(ctx context.Context, group string, at, liveSinc
 	}
 	if orphans > 0 {
 		return false, nil
+	}
+	if pending, err := s.handOverPending(ctx, group, liveSince); err != nil || pending {
+		return false, err
 	}
 	var stale int64
 	err = s.conn(ctx).Model(&Ownership{}).
@@ -151,6 +167,80 @@ func (s *Store) ClaimRepo(ctx context.Context, o Ownership, prev string, now tim
 		return false, fmt.Errorf("move %s from agent %s to %s: %w", o.RepoKey, prev, o.AgentID, res.Error)
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// handOverPending reports whether a live draining agent of group owns a repository that
+// it runs no working runner of while a candidate for its provider exists. It starts from
+// the group's live draining agents, which are few (none, usually: one small query), and
+// reads the rows and runners of each: a correlated query per ownership row would scan an
+// agent's runners once per repository.
+func (s *Store) handOverPending(ctx context.Context, group string, liveSince time.Time) (bool, error) {
+	var draining []Agent
+	err := s.conn(ctx).Where("agent_group = ? AND revoked_at IS NULL AND state <> ? AND last_seen_at > ? AND (drain_requested_at IS NOT NULL OR state = ?)",
+		group, AgentOffline, liveSince.UTC(), AgentDraining).Find(&draining).Error
+	if err != nil {
+		return false, fmt.Errorf("check hand-overs of %s: %w", group, err)
+	}
+	if len(draining) == 0 {
+		return false, nil
+	}
+	var serving []string // the policy providers that candidates of the group serve
+	err = s.conn(ctx).Table("agents AS a").Distinct("a.serves").
+		Where("a.agent_group = ? AND "+candidateAgent, group, AgentOffline, AgentDraining, liveSince.UTC()).Pluck("a.serves", &serving).Error
+	if err != nil {
+		return false, fmt.Errorf("check hand-overs of %s: %w", group, err)
+	}
+	if len(serving) == 0 {
+		return false, nil
+	}
+	for _, d := range draining {
+		rows, err := s.OwnedBy(ctx, []string{d.ID}, time.Time{})
+		if err != nil {
+			return false, err
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		working, err := s.WorkingRepos(ctx, d.ID)
+		if err != nil {
+			return false, err
+		}
+		for _, o := range rows {
+			if o.AgentGroup == group && !working[o.RepoKey] && slices.Contains(serving, o.Provider) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// HandOverRepo moves (o.RepoKey, o.AgentGroup, o.Provider) from prev to o.AgentID
+// whatever prev's lease: prev is draining. It reports false when the row no longer names
+// prev (a concurrent move won). Call it holding the group's lock (LockGroup).
+func (s *Store) HandOverRepo(ctx context.Context, o Ownership, prev string) (bool, error) {
+	res := s.conn(ctx).Model(&Ownership{}).
+		Where("repo_key = ? AND agent_group = ? AND provider = ? AND agent_id = ?", o.RepoKey, o.AgentGroup, o.Provider, prev).
+		Updates(map[string]any{"agent_id": o.AgentID, "lease_expires_at": o.LeaseExpiresAt.UTC(), "assigned_at": o.AssignedAt.UTC()})
+	if res.Error != nil {
+		return false, fmt.Errorf("hand %s over from agent %s to %s: %w", o.RepoKey, prev, o.AgentID, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// WorkingRepos returns the repositories in which agentID holds a runner in one of the
+// WorkingRunnerStates, as it last reported.
+func (s *Store) WorkingRepos(ctx context.Context, agentID string) (map[string]bool, error) {
+	var keys []string
+	err := s.conn(ctx).Model(&Runner{}).Distinct("repo_key").
+		Where("agent_id = ? AND state IN ?", agentID, WorkingRunnerStates).Pluck("repo_key", &keys).Error
+	if err != nil {
+		return nil, fmt.Errorf("repositories with working runners of agent %s: %w", agentID, err)
+	}
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
 }
 
 // ReleaseRepo drops the ownership row of (repoKey, group, provider).

@@ -220,7 +220,7 @@ func (s *Store) DeletePolicy(ctx context.Context, id string, expected int64) err
 	if res.RowsAffected == 0 {
 		return fmt.Errorf("delete policy %s at version %d: %w", id, expected, ErrVersionMismatch)
 	}
-	return nil
+	return s.ClearRefusal(ctx, id)
 }
 
 // classifyWrite maps constraint violations to the store's sentinels.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 	portalapi "github.com/garo-dev/garo/portal-api"
@@ -106,6 +108,13 @@ type delivery struct {
 
 func (e *env) send(d delivery) (int, map[string]any) {
 	e.t.Helper()
+	resp, out := e.post(d)
+	return resp.StatusCode, out
+}
+
+// post is send with the whole answer (its body already read).
+func (e *env) post(d delivery) (*http.Response, map[string]any) {
+	e.t.Helper()
 	req, _ := http.NewRequestWithContext(e.t.Context(), http.MethodPost, e.url, bytes.NewReader(d.body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range map[string]string{"X-GitHub-Event": d.event, "X-GitHub-Delivery": d.guid, "X-Hub-Signature-256": d.sig256, "X-Hub-Signature": d.sig1} {
@@ -120,7 +129,7 @@ func (e *env) send(d delivery) (int, map[string]any) {
 	defer resp.Body.Close()
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	return resp, out
 }
 
 // job sends a correctly signed workflow_job delivery.
@@ -404,5 +413,36 @@ func TestRefusedBeforeTheBodyIsRead(t *testing.T) {
 				t.Errorf("the handler read %d bytes of the body before refusing it", n)
 			}
 		})
+	}
+}
+
+// TestSessionsEndedByARestartAnswer503: a PostgreSQL restart that is over before a ping
+// could tell (its sessions ended with SQLSTATE 57P01, the server already back) answers the
+// delivery 503 with Retry-After, not 500, by the error itself; GitHub's redelivery of the
+// same delivery is then recorded once (issue 14, finding 4).
+func TestSessionsEndedByARestartAnswer503(t *testing.T) {
+	b := testdb.Postgres(t)
+	e := newEnv(t, b)
+	if got, out := e.job("r0", "queued", 20, "self-hosted", "linux"); got != http.StatusOK {
+		t.Fatalf("delivery before: %d %v", got, out)
+	}
+	admin, err := pgx.Connect(t.Context(), b.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = admin.Close(t.Context()) }()
+	// Every session of the handler's pool, as `pg_ctl restart -m fast` ends them.
+	if _, err := admin.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	body := payload("queued", 21, "acme/web", "self-hosted", "linux")
+	d := delivery{event: "workflow_job", guid: "r1", sig256: sign(body, secret), body: body}
+	resp, out := e.post(d)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("delivery on ended sessions: %d (Retry-After %q), want 503 with Retry-After (%v)", resp.StatusCode, resp.Header.Get("Retry-After"), out)
+	}
+	if got, out := e.send(d); got != http.StatusOK || out["status"] != "processed" {
+		t.Fatalf("the redelivery: %d %v, want 200 processed", got, out)
 	}
 }

@@ -21,6 +21,11 @@ const (
 	CodeGitHubLimit    = "github_limit"    // 503: GitHub's rate limit; Retry-After says when
 	CodeQuotaFull      = "quota_full"      // 409 on credentials: a quota (a team's, an agent group's) has no room for the runner now; try again later
 	CodeGitHubError    = "github_error"    // 502: GitHub refused the server (App not installed, bad credentials, unknown repository); retry with backoff
+	// CodeGitHubRefused, 422 on credentials: GitHub will not take the policy's runners for a
+	// reason retrying does not cure (its runner group may not serve the repository, or the
+	// organisation refuses repository-level runners there); the message says what to
+	// change. Final for the call: the agent backs the policy off, as after a failed creation.
+	CodeGitHubRefused = "github_refused"
 )
 
 // Sentinel errors of the protocol, the contract both sides check with errors.Is: the

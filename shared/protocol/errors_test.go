@@ -67,6 +67,7 @@ func TestSentinelOfAnswers(t *testing.T) {
 		{503, protocol.CodeUnavailable, nil},
 		{503, protocol.CodeGitHubLimit, nil},
 		{502, protocol.CodeGitHubError, nil},
+		{422, protocol.CodeGitHubRefused, nil},
 		{500, protocol.CodeRunnerBusy, nil},
 	} {
 		if got := protocol.Sentinel(tc.status, tc.code); got != tc.want {

@@ -54,6 +54,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rateLimit := fs.Int("rate-limit", 5000, "the core rate limit per hour (GitHub: 5000 for an App installation, up to 15000 on Enterprise Cloud)")
 	lostAfter := fs.Duration("runner-lost-after", githubsim.DefaultRunnerLostAfter,
 		"fail a running job whose runner has not renewed its lock for this long (GitHub: 10m)")
+	var groups []runnerGroupFlag
+	fs.Func("runner-group", "an organisation runner group, ORG/NAME=VISIBILITY[:OWNER/REPO,...] (visibility all, selected or private; repeatable)", func(v string) error {
+		g, err := parseRunnerGroup(v)
+		groups = append(groups, g)
+		return err
+	})
+	var repoRunners []repoRunnersFlag
+	fs.Func("repository-runners", "an organisation's setting for repository-level runners, ORG=all|none|selected:OWNER/REPO,... (repeatable; default all)", func(v string) error {
+		r, err := parseRepoRunners(v)
+		repoRunners = append(repoRunners, r)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,9 +80,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	repoNames := splitList(*repos)
+	owners := map[string]bool{}
 	for _, name := range repoNames {
-		if owner, repo, ok := strings.Cut(name, "/"); !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
+		owner, repo, ok := strings.Cut(name, "/")
+		if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
 			return fmt.Errorf("--repos: %q is not owner/name", name)
+		}
+		owners[strings.ToLower(owner)] = true
+	}
+	for _, g := range groups {
+		if !owners[strings.ToLower(g.org)] {
+			return fmt.Errorf("--runner-group %s/%s: no repository of %s in --repos", g.org, g.name, g.org)
+		}
+	}
+	for _, r := range repoRunners {
+		if !owners[strings.ToLower(r.org)] {
+			return fmt.Errorf("--repository-runners %s: no repository of %s in --repos", r.org, r.org)
 		}
 	}
 
@@ -105,6 +130,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, name := range repoNames {
 		r := sim.AddRepository(name)
 		fmt.Fprintf(stdout, "repository %s: id %d, installation id %d\n", r.FullName, r.ID, r.InstallationID)
+	}
+	for _, g := range groups {
+		rg := sim.AddRunnerGroup(g.org, g.name, g.visibility, g.repos...)
+		fmt.Fprintf(stdout, "runner group %s/%s: id %d, visibility %s\n", g.org, rg.Name, rg.ID, rg.Visibility)
+	}
+	for _, r := range repoRunners {
+		sim.SetRepositoryRunners(r.org, r.enabled, r.repos...)
+		fmt.Fprintf(stdout, "repository-level runners of %s: %s\n", r.org, r.enabled)
 	}
 
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -154,4 +187,50 @@ func writeKey(path string, pem []byte) error {
 		return fmt.Errorf("--private-key-out: %w", err)
 	}
 	return nil
+}
+
+// runnerGroupFlag is one --runner-group.
+type runnerGroupFlag struct {
+	org, name, visibility string
+	repos                 []string
+}
+
+// parseRunnerGroup reads ORG/NAME=VISIBILITY[:OWNER/REPO,...].
+func parseRunnerGroup(v string) (runnerGroupFlag, error) {
+	where, spec, ok := strings.Cut(v, "=")
+	org, name, ok2 := strings.Cut(where, "/")
+	if !ok || !ok2 || org == "" || strings.TrimSpace(name) == "" {
+		return runnerGroupFlag{}, fmt.Errorf("%q: want ORG/NAME=VISIBILITY[:OWNER/REPO,...]", v)
+	}
+	visibility, list, _ := strings.Cut(spec, ":")
+	g := runnerGroupFlag{org: org, name: name, visibility: visibility, repos: splitList(list)}
+	switch {
+	case visibility != "all" && visibility != "selected" && visibility != "private":
+		return g, fmt.Errorf("%q: visibility %q is not all, selected or private", v, visibility)
+	case visibility != "selected" && len(g.repos) > 0:
+		return g, fmt.Errorf("%q: repositories are for visibility selected only", v)
+	}
+	return g, nil
+}
+
+// repoRunnersFlag is one --repository-runners.
+type repoRunnersFlag struct {
+	org, enabled string
+	repos        []string
+}
+
+// parseRepoRunners reads ORG=all|none|selected:OWNER/REPO,....
+func parseRepoRunners(v string) (repoRunnersFlag, error) {
+	org, spec, ok := strings.Cut(v, "=")
+	enabled, list, _ := strings.Cut(spec, ":")
+	r := repoRunnersFlag{org: org, enabled: enabled, repos: splitList(list)}
+	switch {
+	case !ok || org == "":
+		return r, fmt.Errorf("%q: want ORG=all, ORG=none or ORG=selected:OWNER/REPO,OWNER/REPO", v)
+	case enabled != "all" && enabled != "none" && enabled != "selected":
+		return r, fmt.Errorf("%q: %q is not all, none or selected", v, enabled)
+	case enabled != "selected" && len(r.repos) > 0:
+		return r, fmt.Errorf("%q: repositories are for selected only", v)
+	}
+	return r, nil
 }

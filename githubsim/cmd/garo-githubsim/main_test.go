@@ -27,6 +27,7 @@ func TestRun(t *testing.T) {
 		done <- run(ctx, []string{
 			"--listen", "127.0.0.1:0", "--app-id", "77", "--repos", "acme/api, acme/web",
 			"--private-key-out", keyFile, "--pat", "ghp_demo", "--log-level", "warn",
+			"--runner-group", "acme/ci-fleet=selected:acme/api", "--repository-runners", "acme=none",
 		}, pw, io.Discard)
 		_ = pw.Close()
 	}()
@@ -44,6 +45,11 @@ func TestRun(t *testing.T) {
 		line, err := out.ReadString('\n')
 		if err != nil || !strings.HasPrefix(line, "repository "+repo+": id ") || !strings.Contains(line, "installation id ") {
 			t.Fatalf("repository line %q, %v", line, err)
+		}
+	}
+	for _, want := range []string{"runner group acme/ci-fleet: id 2, visibility selected", "repository-level runners of acme: none"} {
+		if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != want {
+			t.Fatalf("line %q, %v; want %q", line, err, want)
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }() // drain until run ends
@@ -79,6 +85,7 @@ func TestRun(t *testing.T) {
 		{"/app", tok, http.StatusOK},
 		{"/repos/acme/web/actions/runners", "ghp_demo", http.StatusOK},
 		{"/repos/acme/nope/actions/runners", "ghp_demo", http.StatusNotFound},
+		{"/orgs/acme/actions/runner-groups/2/repositories", "ghp_demo", http.StatusOK},
 		{"/_sim/healthz", "", http.StatusOK},
 		{"/_sim/faults", "", http.StatusOK},
 	} {
@@ -113,6 +120,12 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"--runner-lost-after", "0s", "--listen", "127.0.0.1:0"},
 		{"--nope"},
 		{"extra"},
+		{"--repos", "acme/api", "--runner-group", "acme/gpu=everyone", "--listen", "127.0.0.1:0"},
+		{"--repos", "acme/api", "--runner-group", "acme=all", "--listen", "127.0.0.1:0"},
+		{"--repos", "acme/api", "--runner-group", "acme/gpu=all:acme/api", "--listen", "127.0.0.1:0"},
+		{"--repos", "acme/api", "--runner-group", "umbrella/gpu=all", "--listen", "127.0.0.1:0"},
+		{"--repos", "acme/api", "--repository-runners", "acme=off", "--listen", "127.0.0.1:0"},
+		{"--repos", "acme/api", "--repository-runners", "umbrella=none", "--listen", "127.0.0.1:0"},
 	} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("run %q: no error", args)

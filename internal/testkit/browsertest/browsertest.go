@@ -7,6 +7,7 @@ package browsertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,15 +38,44 @@ type Browser struct {
 // them) are collected: Problems returns them.
 func New(t testing.TB) *Browser {
 	t.Helper()
-	exe := find()
-	if exe == "" {
-		msg := "\n\n*** NO CHROMIUM: the browser tests did NOT run (none of " + strings.Join(candidates, ", ") + " on PATH).\n" +
-			"*** Install Debian's chromium (see .ci/run) to run them.\n"
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+	if find() == "" {
+		msg := noChromium("the browser tests did NOT run")
+		if inCI() {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
+	return start(t, find())
+}
+
+// Optional is New for a test whose browser part is one check among others: without
+// Chromium it returns nil and logs, loudly, that the browser part did not run (and fails
+// the test with CI=true) instead of skipping the whole test.
+func Optional(t testing.TB) *Browser {
+	t.Helper()
+	if find() == "" {
+		msg := noChromium("the browser part of " + t.Name() + " did NOT run")
+		if inCI() {
+			t.Fatal(msg)
+		}
+		t.Log(msg)
+		return nil
+	}
+	return start(t, find())
+}
+
+func noChromium(what string) string {
+	return "\n\n*** NO CHROMIUM: " + what + " (none of " + strings.Join(candidates, ", ") + " on PATH).\n" +
+		"*** Install Debian's chromium (see .ci/run) to run it.\n"
+}
+
+func inCI() bool {
+	ci, _ := strconv.ParseBool(os.Getenv("CI"))
+	return ci
+}
+
+func start(t testing.TB, exe string) *Browser {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.UserDataDir(t.TempDir()),
@@ -109,20 +139,30 @@ func (b *Browser) Screenshot(t *testing.T, name string) string {
 	if u := b.Unlabelled(t); len(u) > 0 {
 		t.Errorf("%s: without an accessible name: %v", name, u)
 	}
-	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
+	path, err := b.SaveScreenshot(name)
 	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	dir, err := screenshotDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot %s", path)
 	return path
+}
+
+// SaveScreenshot is Screenshot without a test: for a goroutine that drives the browser
+// beside the test's own (which may not call t.Fatal). It checks no labels.
+func (b *Browser) SaveScreenshot(name string) (string, error) {
+	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		return "", fmt.Errorf("screenshot %s: %w", name, err)
+	}
+	dir, err := screenshotDir()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		return "", fmt.Errorf("screenshot %s: %w", name, err)
+	}
+	return path, nil
 }
 
 func find() string {

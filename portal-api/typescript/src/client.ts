@@ -44,6 +44,14 @@ export class GaroClient {
     return decode(await this.call({ method: "GET", path: "/api/v1/version", signal: opts.signal }));
   }
 
+  /**
+   * GitHub's rate-limit budgets as garo-server last saw them, per credential and resource.
+   * Needs agents:read and a token without owner prefixes (403 otherwise).
+   */
+  async githubRateLimits(opts: ReadOptions = {}): Promise<Answer<"getGitHubRateLimits", 200>> {
+    return decode(await this.call({ method: "GET", path: "/api/v1/github/rate-limit", signal: opts.signal }));
+  }
+
   // ---- policies
 
   /** One page of the policies the token may see, across repositories. */
@@ -161,6 +169,16 @@ export class GaroClient {
 
   async revokeAgent(id: string, opts: ReadOptions = {}): Promise<void> {
     await this.call({ method: "DELETE", path: `/api/v1/agents/${seg(id)}`, signal: opts.signal });
+  }
+
+  /** Asks an agent to drain: no new runners, busy ones finish, its repositories move. Idempotent. */
+  async drainAgent(id: string, opts: ReadOptions = {}): Promise<Answer<"drainAgent", 200>> {
+    return decode(await this.call({ method: "PUT", path: `/api/v1/agents/${seg(id)}/drain`, signal: opts.signal }));
+  }
+
+  /** Lifts an agent's drain: it takes work again from its next heartbeat. Idempotent. */
+  async undrainAgent(id: string, opts: ReadOptions = {}): Promise<Answer<"undrainAgent", 200>> {
+    return decode(await this.call({ method: "DELETE", path: `/api/v1/agents/${seg(id)}/drain`, signal: opts.signal }));
   }
 
   async listRegistrationTokens(group: string, opts: ReadOptions = {}): Promise<Answer<"listRegistrationTokens", 200>> {

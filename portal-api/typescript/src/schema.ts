@@ -457,6 +457,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/github/rate-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GitHub rate-limit budgets
+         * @description Every GitHub rate-limit budget garo-server has seen, one per credential and
+         *     resource, as GitHub last reported it in the `X-RateLimit-*` headers of its answers
+         *     (nothing is asked of GitHub to answer this). The credential is `app` (the GitHub
+         *     App's own JWT: installations, webhook deliveries), `installation/<id>` (one
+         *     installation of the App: the calls for the repositories it covers) or `pat` (a
+         *     personal access token). A budget appears after its first call; the list is empty
+         *     after a restart until GitHub is called, and always with `mode: none` (no GitHub
+         *     credentials). Ordered by credential, then resource. The budgets are shared by every
+         *     owner, so a token with owner prefixes is refused (403). Needs scope `agents:read`.
+         */
+        get: operations["getGitHubRateLimits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agent-groups": {
         parameters: {
             query?: never;
@@ -584,6 +612,46 @@ export interface paths {
          *     scope `agents:write`.
          */
         delete: operations["revokeAgent"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agents/{id}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The agent's ID (`id` of an Agent). */
+                id: components["parameters"]["AgentID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Drain an agent
+         * @description Asks an agent to drain, for maintenance of its machine or cluster: its heartbeats
+         *     are answered `drain: true` from now on, so it creates no runner, lets busy runners
+         *     finish and removes idle ones; it is given no repository, and each repository it
+         *     serves moves to another live agent of its group (that runs the same provider) as
+         *     soon as the agent holds no runner of it that may still take or run a job. Without
+         *     such an agent, it keeps them. The request is kept (across restarts of the agent
+         *     and of the server) until `DELETE`. Draining a drained agent changes nothing: the
+         *     first request's time and actor stay. Audited (`agent.drain`). 403 for an agent of
+         *     a group the token does not cover; 409 for a revoked agent. Needs scope
+         *     `agents:write`.
+         */
+        put: operations["drainAgent"];
+        post?: never;
+        /**
+         * Undrain an agent
+         * @description Lifts the drain request of an agent: its next heartbeat is answered without
+         *     `drain`, it reports `active` again and may be given repositories (those that moved
+         *     away stay where they are until their new owner goes). Undraining an agent that is
+         *     not drained changes nothing. Audited (`agent.undrain`). 403 for an agent of a group
+         *     the token does not cover; 409 for a revoked agent. Needs scope `agents:write`.
+         */
+        delete: operations["undrainAgent"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1220,7 +1288,13 @@ export interface components {
          *     constraint of its group, tightened after the policy was written; `violations` name
          *     the fields and the rules, no agent serves it (it is left out of the agents' config)
          *     and its queued jobs show `agent_state` `no_agent`, until the policy is changed to fit
-         *     or the group allows it again.
+         *     or the group allows it again. `github_refused`: an agent serves the policy, but
+         *     GitHub refused its last runner for a reason retrying does not cure, which `reason`
+         *     gives: the policy's organisation runner group may not serve the repository (its
+         *     visibility or selected repositories leave it out, or the organisation has no such
+         *     group), or the organisation does not allow repository-level runners there; its
+         *     queued jobs show `agent_state` `backing_off` with the same reason. It holds until a
+         *     runner of the policy is minted or the policy is changed.
          * @example {
          *       "state": "served",
          *       "agent_id": "5f0c2a9e-8d1b-4e77-a3c4-1b2d3e4f5a6b"
@@ -1228,7 +1302,7 @@ export interface components {
          */
         PolicyServing: {
             /** @enum {string} */
-            state: "served" | "no_agent" | "disabled" | "violates_constraints";
+            state: "served" | "no_agent" | "disabled" | "violates_constraints" | "github_refused";
             reason?: string;
             agent_id?: string;
             violations?: components["schemas"]["FieldError"][];
@@ -1285,7 +1359,9 @@ export interface components {
              *     agent's queue at `queue_position`), `runner_requested` (a runner is being made
              *     for it) or `backing_off` (the policy is held back because its runners failed
              *     before taking a job, or creating them failed: `agent_reason` says why,
-             *     `agent_retry_at` when the agent tries again). Or the server's `no_agent`: no
+             *     `agent_retry_at` when the agent tries again; when GitHub refused the policy's
+             *     last runner for good, the server gives GitHub's refusal as `agent_reason`, as the
+             *     policy's `serving` does with `github_refused`). Or the server's `no_agent`: no
              *     live agent of the policy's group runs the policy's provider, so nothing serves
              *     the job (`agent_reason` says which group and provider; the policy's `serving`
              *     says the same). Absent when no agent reported the job, and once a runner took it.
@@ -1301,6 +1377,9 @@ export interface components {
              *     a row of the policy failed before taking a job (the last, garo-ci-x1: exited
              *     with code 1 before taking a job)". With `no_agent`: which group and provider
              *     nothing serves, e.g. "no live agent of group default runs provider kubernetes".
+             *     A refusal by GitHub names the repository and the group or setting, e.g.
+             *     'runner group "gpu" does not allow repository acme/web (it is not among the
+             *     group's selected repositories; ...)'.
              */
             agent_reason?: string;
             /**
@@ -1560,6 +1639,7 @@ export interface components {
          *       "provider": "docker",
          *       "status": "active",
          *       "state": "active",
+         *       "draining": false,
          *       "registered_at": "2026-11-01T10:00:00Z",
          *       "last_seen_at": "2026-11-23T14:02:11.5Z",
          *       "repositories": [
@@ -1596,6 +1676,20 @@ export interface components {
             last_seen_at: string;
             /** Format: date-time */
             revoked_at?: string;
+            /**
+             * @description The agent takes no new work: an administrator drained it
+             *     (`PUT /api/v1/agents/{id}/drain`), or it reported `draining` as it stops. Its
+             *     repositories move to other live agents of its group as their runners end.
+             *     Always false for a revoked agent.
+             */
+            draining: boolean;
+            /**
+             * Format: date-time
+             * @description When an administrator asked the agent to drain; absent when no drain is requested.
+             */
+            drain_requested_at?: string;
+            /** @description Who asked for the drain (`token:<name>`); absent when no drain is requested. */
+            drain_requested_by?: string;
             /** @description The repositories (`owner/name`) it serves now, as far as the token may see them. */
             repositories: string[];
             /** @description Its runners by state (creating, booting, idle, busy, finished, failed), from its last heartbeat. */
@@ -1679,6 +1773,54 @@ export interface components {
              * @description When its agent first saw its process running.
              */
             running_since?: string;
+        };
+        /**
+         * @description The GitHub rate-limit budgets garo-server has seen.
+         * @example {
+         *       "mode": "app",
+         *       "budgets": [
+         *         {
+         *           "credential": "app",
+         *           "resource": "core",
+         *           "limit": 5000,
+         *           "remaining": 4987,
+         *           "used": 13,
+         *           "reset_at": "2026-11-23T15:00:00Z"
+         *         },
+         *         {
+         *           "credential": "installation/41",
+         *           "resource": "core",
+         *           "limit": 5000,
+         *           "remaining": 4120,
+         *           "used": 880,
+         *           "reset_at": "2026-11-23T14:31:07Z"
+         *         }
+         *       ]
+         *     }
+         */
+        GitHubRateLimits: {
+            /**
+             * @description The server's GitHub credential: a GitHub App, a personal access token, or none.
+             * @enum {string}
+             */
+            mode: "app" | "pat" | "none";
+            budgets: components["schemas"]["GitHubBudget"][];
+        };
+        /** @description One rate-limit budget as GitHub last reported it. */
+        GitHubBudget: {
+            /** @description What GitHub counts the calls against: `app`, `installation/<id>` or `pat`. Never a secret. */
+            credential: string;
+            /** @description GitHub's rate-limit resource (`X-RateLimit-Resource`): core, search, actions_runner_registration, ... */
+            resource: string;
+            limit: number;
+            remaining: number;
+            /** @description limit - remaining. */
+            used: number;
+            /**
+             * Format: date-time
+             * @description When GitHub renews the budget (`X-RateLimit-Reset`); absent when GitHub did not say.
+             */
+            reset_at?: string;
         };
         /** @description Every agent the filters select, oldest registration first (not paginated). */
         AgentList: {
@@ -1951,7 +2093,7 @@ export interface components {
             actor: string;
             actor_token_id: string;
             /** @enum {string} */
-            action: "policy.create" | "policy.replace" | "policy.patch" | "policy.delete" | "agent_group.create" | "agent_group.update" | "agent_group.delete" | "token.create" | "token.delete" | "agent_registration_token.create" | "agent_registration_token.delete" | "agent.register" | "agent.revoke";
+            action: "policy.create" | "policy.replace" | "policy.patch" | "policy.delete" | "agent_group.create" | "agent_group.update" | "agent_group.delete" | "token.create" | "token.delete" | "agent_registration_token.create" | "agent_registration_token.delete" | "agent.register" | "agent.revoke" | "agent.drain" | "agent.undrain";
             /** @enum {string} */
             resource_type: "policy" | "agent_group" | "token" | "agent" | "agent_registration_token";
             /** @description `owner/repo/name` (lower-cased) for a policy, the name of an agent group, the ID of a token, an agent or a registration token. */
@@ -3302,6 +3444,39 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    getGitHubRateLimits: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The budgets. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GitHubRateLimits"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     listAgentGroups: {
         parameters: {
             query?: never;
@@ -3611,6 +3786,82 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    drainAgent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /** @description The agent's ID (`id` of an Agent). */
+                id: components["parameters"]["AgentID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agent, with `draining` and `drain_requested_at`. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agent"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    undrainAgent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description An ID of your choice for this request, 1-64 characters of `A-Za-z0-9._:-`. The server
+                 *     echoes it in the response and records it in the audit trail; when it is absent or not
+                 *     of that form, the server makes one up instead (the request is not refused).
+                 */
+                "X-Request-ID"?: components["parameters"]["RequestID"];
+            };
+            path: {
+                /** @description The agent's ID (`id` of an Agent). */
+                id: components["parameters"]["AgentID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agent. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Agent"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

@@ -56,3 +56,14 @@ test("registration tokens of a team's agent group", async () => {
   await garo.deletePolicy(team, "api", "linux");
   await garo.deleteAgentGroup(team);
 });
+
+test("draining an unknown agent is a 404 naming it", async () => {
+  const garo = client();
+  for (const call of [() => garo.drainAgent("no-such-agent"), () => garo.undrainAgent("no-such-agent")]) {
+    const err = await call().then(
+      () => assert.fail("an unknown agent was drained"),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof GaroApiError && err.status === 404 && err.message.includes("no-such-agent"));
+  }
+});

@@ -104,6 +104,14 @@ function ago(iso) {
   if (s < 7200) return `${Math.round(s / 60)}m ago`;
   return `${Math.round(s / 3600)}h ago`;
 }
+function until(iso) {
+  if (!iso) return "-";
+  const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
+  if (s <= 0) return "now";
+  if (s < 120) return `in ${s}s`;
+  if (s < 7200) return `in ${Math.round(s / 60)}m`;
+  return `in ${Math.round(s / 3600)}h`;
+}
 function dur(ms) {
   if (!Number.isFinite(ms)) return "-";
   if (ms < 1000) return `${Math.round(ms)}ms`;
@@ -129,6 +137,7 @@ const routes = [
   [/^#\/jobs$/, jobsPage],
   [/^#\/jobs\/([^/]+)\/([^/]+)\/(\d+)$/, jobPage],
   [/^#\/agents$/, agentsPage],
+  [/^#\/agents\/([^/]+)$/, agentPage],
   [/^#\/audit$/, auditPage],
   [/^#\/tokens$/, tokensPage],
 ];
@@ -225,7 +234,8 @@ async function overview(view) {
   const cards = h("div", { class: "cards" });
   const chart = h("div");
   const groups = h("div");
-  append(view, [h("h1", { text: "Overview" }), cards, h("h2", { text: "Jobs received in the last hour" }), chart, groups]);
+  const rates = h("div", { id: "rates" });
+  append(view, [h("h1", { text: "Overview" }), cards, h("h2", { text: "Jobs received in the last hour" }), chart, groups, rates]);
   return async () => {
     const out = [card("Token", session.who.name, `scopes ${session.who.scopes.join(", ")}; ${session.who.owner_prefixes.length ? `owners ${session.who.owner_prefixes.join(", ")}` : "every owner"}`)];
     const groupRows = [];
@@ -250,11 +260,37 @@ async function overview(view) {
       const waits = jobs.map(onlineAfter).filter(Number.isFinite).sort((a, b) => a - b);
       out.push(card("Jobs in the last hour", String(jobs.length), `webhook → runner online: p50 ${dur(pct(waits, 50))}, p90 ${dur(pct(waits, 90))}, p99 ${dur(pct(waits, 99))} (${waits.length} jobs)`));
     }
-    out.push(card("GitHub rate limit", "-", "not offered by the API yet"));
+    // The budgets are the server's, shared by every owner: only a token without owner
+    // prefixes may read them (docs/security.md).
+    let budgets = null;
+    if (can("agents:read") && !session.who.owner_prefixes.length) {
+      const rl = (await api("/api/v1/github/rate-limit")).body;
+      budgets = rl.budgets;
+      out.push(rateCard(rl));
+    } else {
+      out.push(card("GitHub rate limit", "-", "needs agents:read and a token without owner prefixes"));
+    }
     cards.replaceChildren(...out);
+    rates.replaceChildren(...(budgets && budgets.length ? [h("h2", { text: "GitHub rate limit per credential" }), rateTable(budgets)] : []));
     chart.replaceChildren(can("policies:read") ? barChart(jobs) : h("p", { text: "Needs policies:read." }));
     groups.replaceChildren(...(groupRows.length ? [h("h2", { text: "Runners by agent group" }), table(["Group", "Runners"], groupRows)] : []));
   };
+}
+
+// rateCard sums up the GitHub budgets: the lowest share left of any of them.
+function rateCard(rl) {
+  if (rl.mode === "none") return card("GitHub rate limit", "-", "garo-server has no GitHub credentials");
+  if (!rl.budgets.length) return card("GitHub rate limit", "-", "no GitHub call yet");
+  const low = rl.budgets.reduce((a, b) => (b.remaining / Math.max(1, b.limit) < a.remaining / Math.max(1, a.limit) ? b : a));
+  return card("GitHub rate limit", `${low.remaining} / ${low.limit}`,
+    `lowest of ${rl.budgets.length} budget${rl.budgets.length === 1 ? "" : "s"}: ${low.credential} ${low.resource}, renewed ${until(low.reset_at)}`);
+}
+
+function rateTable(budgets) {
+  return table(["Credential", "Resource", "Remaining", "", "Used", "Renewed"], budgets.map((b) => [b.credential, b.resource, `${b.remaining} of ${b.limit}`,
+    h("meter", { min: 0, max: Math.max(1, b.limit), low: b.limit * 0.2, high: b.limit * 0.5, optimum: b.limit, value: b.remaining,
+      "aria-label": `${b.credential} ${b.resource}: ${b.remaining} of ${b.limit} left` }),
+    String(b.used), until(b.reset_at)]), "GitHub rate limit per credential");
 }
 
 function card(label, big, detail) {
@@ -359,11 +395,11 @@ async function policyPage(view, [owner, repo, name]) {
   let read;
   try { read = await api(path); } catch (err) { append(view, [h("h1", { text: name }), errorBox(err)]); return null; }
   const props = h("dl", { class: "props" });
-  const queue = h("div"), recent = h("div"), history = h("div");
+  const queue = h("div"), runners = h("div", { id: "runners" }), recent = h("div"), history = h("div");
   const yamlView = h("pre", { id: "yaml", class: "yaml", tabindex: "0", "aria-label": "The policy as YAML" });
   append(view, [h("p", {}, link("#/policies", "Policies"), ` / ${owner}/${repo}`), h("h1", { text: name }), props,
     h("h2", { text: "Edit" }), editForm(path, read, (r) => { read = r; showProps(); }),
-    h("h2", { text: "Queue" }), queue, h("h2", { text: "Recent jobs" }), recent,
+    h("h2", { text: "Queue" }), queue, h("h2", { text: "Runners" }), runners, h("h2", { text: "Recent jobs" }), recent,
     can("admin") ? h("h2", { text: "History" }) : null, history,
     h("h2", { text: "YAML" }), h("p", { text: "The policy as a document garoctl reads (garoctl apply -f, garoctl policy create -f):" }),
     yamlView]);
@@ -383,6 +419,9 @@ async function policyPage(view, [owner, repo, name]) {
     q.sort((a, b) => rank(a) - rank(b) || Date.parse(a.received_at) - Date.parse(b.received_at));
     queue.replaceChildren(h("p", { text: `${q.length} job${q.length === 1 ? "" : "s"} waiting.` }),
       table(["Position", "Job", "Waiting since", "Why"], q.map((j) => [j.queue_position ?? "-", jobLink(j), ago(j.received_at), agentStateText(j)]), "Queue"));
+    const rl = (await api(`${base}/runners${query({ policy: name })}`)).body;
+    runners.replaceChildren(runnerTable(rl, ["Runner", "State", "Job", "Agent", "GitHub id", "Age", "Reason"],
+      (x) => [x.name, runnerState(x), x.job_id ? String(x.job_id) : "-", agentLink(x.agent, x.agent_name), x.github_runner_id ? String(x.github_runner_id) : "-", ago(x.created_at), x.reason || "-"]));
     const r = (await api(`${base}/jobs${query({ policy: name, limit: 20 })}`)).body.items;
     recent.replaceChildren(table(["Job", "State", "Received", "Runner online after"], r.map((j) => [jobLink(j), j.state + (j.conclusion ? ` (${j.conclusion})` : ""), when(j.received_at), dur(onlineAfter(j))]), "Recent jobs"));
     if (can("admin")) {
@@ -437,14 +476,31 @@ function yamlItem(item, ind) {
 }
 
 function agentStateText(j) {
-  if (!j.agent_state) return "not reported by an agent yet";
-  const t = { waiting_for_capacity: "waiting for capacity (at max runners)", runner_requested: "runner requested", backing_off: "backing off: runners failed before taking a job", no_agent: "no live agent serves this policy" }[j.agent_state] || j.agent_state;
-  return t + (j.agent_reason ? `: ${j.agent_reason}` : "");
+  if (!j.agent_state) return j.wait && j.wait.reason ? `waiting: ${j.wait.reason}` : "not reported by an agent yet";
+  // The words say what the state is; why (a full quota, max_runners, a crash loop, GitHub's
+  // refusal) is the server's own sentence: the job's wait, else the agent's reason.
+  const t = { waiting_for_capacity: "waiting for capacity", runner_requested: "runner requested", backing_off: "backing off", no_agent: "no live agent serves this policy" }[j.agent_state] || j.agent_state;
+  const why = (j.wait && j.wait.reason) || j.agent_reason;
+  return t + (why ? `: ${why}` : "");
 }
 
 function jobLink(j) {
   const [o, r] = j.repository.split("/");
   return link(`#/jobs/${seg(o)}/${seg(r)}/${j.id}`, `${j.name} #${j.id}`);
+}
+
+function agentLink(id, name) { return can("agents:read") ? link(`#/agents/${seg(id)}`, name || id) : (name || id); }
+
+function runnerState(x) {
+  return h("span", { class: x.state === "failed" ? "bad" : x.state === "busy" || x.state === "idle" ? "ok" : "warn", text: x.state });
+}
+
+// runnerTable is a runner list with the columns cells makes, and a note when the server
+// listed fewer than matched.
+function runnerTable(list, headers, cells) {
+  const counts = count(list.items.map((x) => x.state));
+  return h("div", {}, h("p", { text: `${list.items.length} runner${list.items.length === 1 ? "" : "s"}${list.items.length ? ": " : "."}${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ")}${list.truncated ? " (more than the server lists)" : ""}` }),
+    table(headers, list.items.map(cells), "Runners"));
 }
 
 // editForm changes a policy with a merge patch under If-Match: the ETag of the read the form
@@ -572,13 +628,69 @@ async function agentsPage(view) {
   return async () => {
     const items = (await api("/api/v1/agents")).body.items;
     list.replaceChildren(table(["Agent", "Group", "Status", "Last seen", "Provider", "Version", "Repositories", "Runners", ""], items.map((a) => [
-      a.name, a.group, h("span", { class: a.status === "active" ? "ok" : a.status === "stale" ? "warn" : "bad", text: `${a.status}${a.state === "draining" ? " (draining)" : ""}` }),
-      ago(a.last_seen_at), a.provider, a.version, String(a.repositories.length), Object.entries(a.runners || {}).map(([k, n]) => `${n} ${k}`).join(", ") || "-",
-      can("agents:write") && a.status !== "revoked" ? h("button", { type: "button", class: "secondary", text: "Revoke", "aria-label": `Revoke agent ${a.name}`, onclick: async () => {
-        if (!confirm(`Revoke agent ${a.name}? It stops at its next call and must register again.`)) return;
-        try { await api(`/api/v1/agents/${seg(a.id)}`, { method: "DELETE" }); route(); } catch (err) { status(err.message); }
-      } }) : ""]), "Agents"));
+      link(`#/agents/${seg(a.id)}`, a.name), a.group, agentStatus(a),
+      ago(a.last_seen_at), a.provider, a.version, String(a.repositories.length), runnerCounts(a),
+      revokeButton(a) || ""]), "Agents"));
   };
+}
+
+function agentStatus(a) {
+  return h("span", { class: a.status === "active" ? "ok" : a.status === "stale" ? "warn" : "bad", text: `${a.status}${a.draining || a.state === "draining" ? " (draining)" : ""}` });
+}
+
+// drainButton drains an agent (PUT …/drain: it takes no new work, and its repositories
+// move to other agents of its group as their runners end) or lifts the request (DELETE).
+// Both are undone by the other, so neither asks for confirmation.
+function drainButton(a, done) {
+  if (!can("agents:write") || a.status === "revoked") return null;
+  const requested = Boolean(a.drain_requested_at);
+  return h("button", { type: "button", id: "drain", class: "secondary", text: requested ? "Undrain" : "Drain",
+    "aria-label": `${requested ? "Undrain" : "Drain"} agent ${a.name}`, onclick: async (e) => {
+      e.currentTarget.disabled = true;
+      try { await api(`/api/v1/agents/${seg(a.id)}/drain`, { method: requested ? "DELETE" : "PUT" }); await done(); } catch (err) { status(err.message); }
+    } });
+}
+
+function drainText(a) {
+  if (a.drain_requested_at) return `requested by ${a.drain_requested_by || "-"} ${ago(a.drain_requested_at)}: it takes no new work, and its repositories move to another live agent of ${a.group}, if there is one, as their runners end`;
+  return a.draining ? "stopping: it drains as it shuts down" : "no";
+}
+function runnerCounts(a) { return Object.entries(a.runners || {}).map(([k, n]) => `${n} ${k}`).join(", ") || "-"; }
+
+function revokeButton(a) {
+  if (!can("agents:write") || a.status === "revoked") return null;
+  return h("button", { type: "button", class: "secondary", text: "Revoke", "aria-label": `Revoke agent ${a.name}`, onclick: async () => {
+    if (!confirm(`Revoke agent ${a.name}? It stops at its next call and must register again.`)) return;
+    try { await api(`/api/v1/agents/${seg(a.id)}`, { method: "DELETE" }); route(); } catch (err) { status(err.message); }
+  } });
+}
+
+// agentPage is one agent: its settings, the repositories it serves and its runners (the
+// runner list needs policies:read, and shows only the repositories the token reaches).
+async function agentPage(view, [id]) {
+  const props = h("dl", { class: "props" }), actions = h("div", { class: "actions" }), runners = h("div", { id: "runners" });
+  const heading = h("h1", { text: id });
+  append(view, [h("p", {}, link("#/agents", "Agents"), " / agent"), heading, actions, props, h("h2", { text: "Runners" }), runners]);
+  const refresh = async () => {
+    const a = (await api(`/api/v1/agents/${seg(id)}`)).body;
+    heading.textContent = a.name;
+    props.replaceChildren(...[["ID", a.id], ["Group", a.group], ["Status", agentStatus(a)], ["Last seen", `${ago(a.last_seen_at)} (${when(a.last_seen_at)})`],
+      ["Provider", a.provider], ["Version", a.version], ["Registered", when(a.registered_at)], ["Draining", h("span", { id: "draining", text: drainText(a) })],
+      ["Repositories", a.repositories.length ? chips(a.repositories) : "none"],
+      ["Runners", runnerCounts(a)]].flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
+    actions.replaceChildren(...[drainButton(a, refresh), revokeButton(a)].filter(Boolean));
+    if (!can("policies:read")) {
+      runners.replaceChildren(h("p", { text: "Listing the runners needs policies:read." }));
+      return;
+    }
+    const rl = (await api(`/api/v1/runners${query({ agent: a.id })}`)).body;
+    runners.replaceChildren(runnerTable(rl, ["Runner", "Repository", "Policy", "State", "Job", "GitHub id", "Age", "Reason"], (x) => {
+      const [o, r] = x.repository.split("/");
+      return [x.name, x.repository, can("policies:read") ? link(`#/policies/${seg(o)}/${seg(r)}/${seg(x.policy)}`, x.policy) : x.policy, runnerState(x),
+        x.job_id ? String(x.job_id) : "-", x.github_runner_id ? String(x.github_runner_id) : "-", ago(x.created_at), x.reason || "-"];
+    }));
+  };
+  return refresh;
 }
 
 async function auditPage(view, _m, params) {

@@ -1,6 +1,8 @@
 // Command garo-chaos runs the chaos suite (package internal/chaos): `make chaos` runs the
-// small schedule, `make chaos CHAOS=full` the full one with 1,000 jobs. It exits 1 when
-// a job was lost or run twice, max_runners was exceeded or anything was left orphaned.
+// small schedule, `make chaos CHAOS=full` the full one with 1,000 jobs, `make chaos
+// CHAOS=outage` the 60 s outage with capacity to spare. It exits 1 when a job was lost or
+// run twice, max_runners was exceeded, anything was left orphaned, the job log disagreed
+// with GitHub after settling, or (outage) a recovery target was missed.
 package main
 
 import (
@@ -10,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/garo-dev/garo/internal/chaos"
 )
@@ -25,27 +26,25 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	schedule := flag.String("schedule", "small", "small (CI) or full")
+	schedule := flag.String("schedule", "small", "small (CI), full (1,000 jobs) or outage (the 60 s outage with capacity to spare, recovery targets checked)")
 	bin := flag.String("bin", "bin", "directory of the static garo-server, garo-agent, garo-githubsim and garo-stub-runner")
 	dockerfile := flag.String("dockerfile", "deployments/stub-runner/Dockerfile", "the stub runner's Dockerfile")
 	dir := flag.String("dir", "", "logs and configuration (default: a new temporary directory)")
-	jobs := flag.Int("jobs", 0, "jobs in the burst (default: 60 small, 1000 full)")
-	maxRunners := flag.Int("max-runners", 0, "the policy's max_runners (default: 5 small, 10 full)")
-	work := flag.Duration("work", 0, "each job's run time (default: 3s small, 2s full)")
+	jobs := flag.Int("jobs", 0, "jobs in the burst (default: 60 small, 1000 full, 10 outage)")
+	outageJobs := flag.Int("outage-jobs", 0, "jobs queued while both replicas are down (default: 20)")
+	maxRunners := flag.Int("max-runners", 0, "the policy's max_runners (default: 5 small, 10 full, 30 outage)")
+	work := flag.Duration("work", 0, "each job's run time (default: 3s small and outage, 2s full)")
 	flag.Parse()
 
-	sched, err := chaos.Schedule(*schedule)
+	o, err := chaos.Preset(*schedule)
 	if err != nil {
 		return err
 	}
-	o := chaos.Options{Schedule: sched, Jobs: *jobs, MaxRunners: *maxRunners, Work: *work, Bin: *bin}
-	if *schedule == "full" {
-		o.Jobs, o.MaxRunners = or(o.Jobs, 1000), or(o.MaxRunners, 10)
-		o.Deadline = 30 * time.Minute
-		if o.Work == 0 {
-			o.Work = 2 * time.Second
-		}
+	o.Jobs, o.OutageJobs, o.MaxRunners = or(*jobs, o.Jobs), or(*outageJobs, o.OutageJobs), or(*maxRunners, o.MaxRunners)
+	if *work != 0 {
+		o.Work = *work
 	}
+	o.Bin = *bin
 	if o.Dockerfile, err = os.ReadFile(*dockerfile); err != nil {
 		return err
 	}

@@ -2,7 +2,7 @@
 // and garo-agent on the local Docker engine, a burst of jobs, and a summary. `make demo`
 // builds the stub runner and runs it from the repository's root:
 //
-//	garo-demo --stub-runner bin/garo-stub-runner [--jobs 12] [--max-runners 4] [--work 2s]
+//	garo-demo --stub-runner bin/garo-stub-runner [--jobs 12] [--max-runners 4] [--work 2s] [--keep] [--burst-delay 20s]
 package main
 
 import (
@@ -41,7 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Work, "work", 2*time.Second, "how long each job runs")
 	fs.DurationVar(&o.IdleGrace, "idle-grace", 3*time.Second, "the policy's idle_grace")
 	fs.IntVar(&o.Plain, "plain-runs", 5, "plain docker runs of the same image, for comparison")
-	fs.BoolVar(&o.Keep, "keep", false, "after the summary, keep everything running until Ctrl-C, to look around with garoctl")
+	fs.BoolVar(&o.Keep, "keep", false, "after the summary, keep everything running until Ctrl-C, to look around with garoctl and the web console")
+	fs.DurationVar(&o.BurstDelay, "burst-delay", 0, "wait this long before the burst, to open the web console (default 20s with --keep, else 0)")
 	stubRunner := fs.String("stub-runner", "bin/garo-stub-runner", "the static garo-stub-runner binary (make bin/garo-stub-runner)")
 	dockerfile := fs.String("stub-dockerfile", "deployments/stub-runner/Dockerfile", "the stub runner image's Dockerfile")
 	dir := fs.String("dir", ".cache/demo", "working directory: database, agent state, demo.log (emptied first)")
@@ -52,6 +53,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.Keep && !flagSet(fs, "burst-delay") {
+		o.BurstDelay = 20 * time.Second
 	}
 	var err error
 	if o.StubRunner, err = os.ReadFile(*stubRunner); err != nil {
@@ -82,4 +86,11 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
