@@ -449,6 +449,18 @@ type Agent struct {
 	Runners map[string]int64 `json:"runners"`
 	// Jobs counts the jobs it reported in its last heartbeat by agent state.
 	Jobs map[string]int64 `json:"jobs"`
+	// Capacity is what the agent reported it may hold at once (its capacity.* keys);
+	// absent: no limit.
+	Capacity *AgentCapacity `json:"capacity,omitempty"`
+}
+
+// AgentCapacity is an agent's capacity: most runners, and the CPU and memory its
+// runners' policies may request in total (quantities as a runner spec's). A member left
+// out is no limit.
+type AgentCapacity struct {
+	MaxRunners int    `json:"max_runners,omitempty"`
+	CPU        string `json:"cpu,omitempty"`
+	Memory     string `json:"memory,omitempty"`
 }
 
 // AgentList is the list of agents, oldest registration first (not paginated).

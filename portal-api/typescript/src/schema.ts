@@ -1700,6 +1700,16 @@ export interface components {
             jobs: {
                 [key: string]: number;
             };
+            /**
+             * @description What the agent reported it may hold at once (its `capacity.*` keys): most runners,
+             *     and the CPU and memory its runners' policies request in total. A member left out
+             *     is no limit; absent: none at all. Hand-over of repositories weighs it.
+             */
+            capacity?: {
+                max_runners?: number;
+                cpu?: string;
+                memory?: string;
+            };
         };
         /** @description Runners, ordered by repository, policy and name, at most 5000. */
         RunnerList: {
@@ -3324,10 +3334,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageReport"];
-                    /**
-                     * @example day,owner_prefix,runners,runner_minutes,cpu_minutes,memory_gib_minutes
-                     *     2026-12-04,acme/team-a/,12,84.5,169,338
-                     */
                     "text/csv": string;
                 };
             };
