@@ -26,6 +26,7 @@ func jobTable(now time.Time, items []portalapi.Job) table {
 	t := table{
 		head:     []string{"REPOSITORY", "ID", "NAME", "STATE", "AGENT STATE", "POLICY", "AGE"},
 		wideHead: []string{"LABELS", "RUNNER", "CONCLUSION", "REASON", "WAITS FOR"},
+		ticking:  []int{6},
 	}
 	for _, j := range items {
 		as := orDash(j.AgentState)
