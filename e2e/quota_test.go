@@ -138,9 +138,7 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 			at := time.Now()
 			if err == nil {
 				mu.Lock()
-				for _, msg := range checkPlaces(list.Items, byID, at, maxWait) {
-					placeErrs = append(placeErrs, msg)
-				}
+				placeErrs = append(placeErrs, checkPlaces(list.Items, byID, at, maxWait)...)
 				for _, j := range list.Items {
 					if j.Wait != nil {
 						seenLimit[j.Wait.Limit] = true

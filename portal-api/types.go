@@ -535,8 +535,9 @@ type GitHubRateLimits struct {
 
 // GitHubBudget is one rate-limit budget.
 type GitHubBudget struct {
-	// Credential is what GitHub counts the calls against: "app" (the App's own JWT),
-	// "installation/<id>" (one installation of the App) or "pat". Never a secret.
+	// Credential is what GitHub counts the calls against: "app" (the App's own JWT;
+	// "app/<id>" per App when several are configured), "installation/<id>" (one
+	// installation of an App) or "pat". Never a secret.
 	Credential string `json:"credential"`
 	// Resource is GitHub's rate-limit resource: core, search, actions_runner_registration, ...
 	Resource  string `json:"resource"`
