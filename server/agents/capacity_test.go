@@ -28,7 +28,9 @@ func TestHandOverWeighsCapacity(t *testing.T) {
 			t.Fatalf("stored capacity = %+v, %v", row, err)
 		}
 		for i := 1; i <= 8; i++ {
-			addPolicy(t, st, fmt.Sprintf("acme/r%d", i), "linux", "default")
+			repo := fmt.Sprintf("acme/r%d", i)
+			addPolicy(t, st, repo, "linux", "default")
+			svc.PolicyChanged(t.Context(), repo, "default") // as the portal API does after a write
 		}
 		ns, nb := len(small.config(t).Repositories), len(big.config(t).Repositories)
 		if ns != 2 || nb != 6 {
