@@ -104,7 +104,7 @@ func TestReconcileChanged(t *testing.T) {
 	j := &in.Jobs.Jobs[len(in.Jobs.Jobs)-1]
 	var idle string
 	for name, r := range in.Records {
-		if r.State == protocol.RunnerIdle && r.Key.Repository == j.Repository {
+		if r.State == protocol.RunnerIdle && r.Repository == j.Repository {
 			idle = name
 			break
 		}

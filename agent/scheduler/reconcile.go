@@ -630,6 +630,9 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 			continue
 		}
 		switch {
+		case over > 0 && in.Draining:
+			r.Reason = "the agent is draining"
+			over--
 		case over > 0:
 			r.Reason = fmt.Sprintf("above max_runners (%d)", maxRunners)
 			over--

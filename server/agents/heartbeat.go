@@ -90,6 +90,7 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 	}
 	var rev int64
 	var rowsNow map[string]store.Runner
+	wrote := false
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
 		report := store.AgentReport{State: req.State, Version: req.Version, Inventory: inv, At: now,
 			Capacity: capacityOf(req.Capacity, func(string, string, ...any) {})} // validated
@@ -127,7 +128,7 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		if res.Wrote {
 			rev++
 		}
-		rowsNow = res.Rows
+		rowsNow, wrote = res.Rows, res.Wrote
 		for _, name := range res.Refused {
 			s.log.Warn("heartbeat reported a runner another agent holds: ignored", "agent_id", a.ID, "runner", name)
 		}
@@ -158,7 +159,9 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		a.Provider, a.Serves = req.Provider, protocol.PolicyProvider(req.Provider)
 		s.publish(ctx, TopicAgent(a.ID))
 	}
-	if !sameStanding {
+	// A draining agent whose runners changed may now hand a repository over (it runs no
+	// working runner of it any more): that is not for the memo to delay either.
+	if !sameStanding || (wrote && a.Draining()) {
 		if err := s.settleNow(ctx, a.AgentGroup); err != nil {
 			return nil, err
 		}

@@ -190,24 +190,40 @@ func TestConcurrentPollsNeverShareRepositories(t *testing.T) {
 			}
 			granted[repo][a.id] = true
 		}
+		written := make(chan struct{}) // closed once every policy is written
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer close(written)
 			for i := range repos {
 				addPolicy(t, st1, fmt.Sprintf("acme/c%02d", i), "linux", "default")
 				svc1.PolicyChanged(ctx, fmt.Sprintf("acme/c%02d", i), "default") // written through replica 1's API
 			}
 		}()
+		poll := func(a *agent, repo string) bool {
+			if _, _, err := a.svc.WaitConfig(ctx, a.auth(t), "", 0); err != nil {
+				t.Error(err)
+				return false
+			}
+			grant(a, repo)
+			return true
+		}
 		for _, a := range []*agent{x, y} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := range 3 * repos {
-					if _, _, err := a.svc.WaitConfig(ctx, a.auth(t), "", 0); err != nil {
-						t.Error(err)
+					if !poll(a, fmt.Sprintf("acme/c%02d", i%repos)) {
 						return
 					}
-					grant(a, fmt.Sprintf("acme/c%02d", i%repos))
+				}
+				// Under load these polls may all end before the writer added a policy; one
+				// more pass once every policy exists makes sure there was something to grant.
+				<-written
+				for i := range repos {
+					if !poll(a, fmt.Sprintf("acme/c%02d", i)) {
+						return
+					}
 				}
 			}()
 		}

@@ -80,11 +80,16 @@ func runOne(ctx context.Context, args []string, dir string, stdout, stderr io.Wr
 		if err != nil {
 			return err
 		}
-		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close() // nothing was written
 			return err
 		}
-		defer pprof.StopCPUProfile()
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(stderr, "garo-load: write %s: %v\n", *cpuProfile, err)
+			}
+		}()
 	}
 	o.Dir, o.Progress = dir, stderr
 	if o.Driver == "postgres" && o.DSN == "" {
