@@ -515,6 +515,11 @@ func TestDrainingBlockedAndUnknown(t *testing.T) {
 	p := scheduler.Reconcile(in)
 	equal(t, "draining creates", createdFor(p), nil)
 	equal(t, "draining reaps", reaped(p), []string{"gone", "i1"})
+	for _, r := range p.Reaps {
+		if r.Record.Name == "i1" && r.Record.Reason != "the agent is draining" {
+			t.Errorf("idle runner reaped while draining with reason %q", r.Record.Reason)
+		}
+	}
 
 	in = input(config(policy("small", 0, 5)), jobs(queued(2, "small", t0), queued(3, "small", t0)), nil, nil)
 	in.Blocked = map[scheduler.Key]scheduler.Hold{{Repository: repo, Policy: "small"}: {Until: t0.Add(time.Second), Reason: "no runner credentials"}}

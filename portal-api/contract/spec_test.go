@@ -58,6 +58,9 @@ var wireTypes = map[string]struct {
 	"RegistrationToken":        {reflect.TypeFor[portalapi.RegistrationToken](), true},
 	"CreatedRegistrationToken": {reflect.TypeFor[portalapi.CreatedRegistrationToken](), true},
 	"RegistrationTokenList":    {reflect.TypeFor[portalapi.RegistrationTokenList](), true},
+	"UsageReport":              {reflect.TypeFor[portalapi.UsageReport](), true},
+	"UsageRow":                 {reflect.TypeFor[portalapi.UsageRow](), true},
+	"UsageTotals":              {reflect.TypeFor[portalapi.UsageTotals](), true},
 }
 
 // scalarTypes are the named scalar schemas whose examples decode into Go values.

@@ -3,6 +3,7 @@ package garoctl
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ func agentTable(g *globals, items []portalapi.Agent) table {
 	t := table{
 		head:     []string{"ID", "NAME", "GROUP", "STATUS", "PROVIDER", "RUNNERS", "LAST SEEN"},
 		wideHead: []string{"VERSION", "STATE", "REPOSITORIES", "JOBS", "REGISTERED"},
+		ticking:  []int{6},
 	}
 	for _, a := range items {
 		status := a.Status
@@ -57,25 +59,40 @@ func agentTable(g *globals, items []portalapi.Agent) table {
 	return t
 }
 
+// statusDraining is the --status of agent list that the server does not know: agents
+// with draining set, whatever their status.
+const statusDraining = "draining"
+
 func agentListCommand(g *globals) *cobra.Command {
 	var (
 		q client.AgentQuery
 		w watchFlags
 	)
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List agents with their status, repositories and runner counts",
-		Example: "  garoctl agent list --group gpu --status offline\n  garoctl agent list --watch",
+		Use:   "list",
+		Short: "List agents with their status, repositories and runner counts",
+		Long: `list shows the agents the token may see. --status filters by status (active, stale,
+offline, revoked: the server's filter), or, with "draining", keeps the agents asked to
+drain whatever their status (garoctl's filter of the full list: a draining agent is still
+active, stale or offline until it is revoked).`,
+		Example: "  garoctl agent list --group gpu --status offline\n  garoctl agent list --status draining\n  garoctl agent list --watch",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
+			query, draining := q, q.Status == statusDraining
+			if draining {
+				query.Status = ""
+			}
 			return g.listOrWatch(cmd, w, func(ctx context.Context) (frame, error) {
-				l, err := c.ListAgents(ctx, q)
+				l, err := c.ListAgents(ctx, query)
 				if err != nil {
 					return frame{}, err
+				}
+				if draining {
+					l.Items = slices.DeleteFunc(l.Items, func(a portalapi.Agent) bool { return !a.Draining })
 				}
 				return frame{l, agentTable(g, l.Items)}, nil
 			})
@@ -83,10 +100,10 @@ func agentListCommand(g *globals) *cobra.Command {
 	}
 	w.bind(cmd)
 	cmd.Flags().StringVar(&q.Group, "group", "", "only agents of this agent group")
-	cmd.Flags().StringVar(&q.Status, "status", "", "only agents in this status: active, stale, offline or revoked")
+	cmd.Flags().StringVar(&q.Status, "status", "", "only agents in this status: active, stale, offline, revoked, or draining (asked to drain)")
 	_ = cmd.RegisterFlagCompletionFunc("group", g.completeGroups)
 	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(
-		[]string{"active", "stale", "offline", "revoked"}, cobra.ShellCompDirectiveNoFileComp))
+		[]string{"active", "stale", "offline", "revoked", statusDraining}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

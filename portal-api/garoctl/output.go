@@ -19,6 +19,9 @@ type table struct {
 	rows, wideRows [][]string
 	// after are lines printed below the columns (a job's timeline).
 	after []string
+	// ticking are the columns (indexes into head) that change with the clock alone, such
+	// as an age: --watch without a terminal does not take them for a change of the row.
+	ticking []int
 }
 
 // print writes v as -o asks: JSON or YAML of the API object, else t as aligned columns.

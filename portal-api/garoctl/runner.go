@@ -25,6 +25,7 @@ func runnerTable(now time.Time, items []portalapi.Runner) table {
 	t := table{
 		head:     []string{"REPOSITORY", "POLICY", "NAME", "STATE", "JOB", "AGENT", "AGE"},
 		wideHead: []string{"GROUP", "GITHUB ID", "INSTANCE", "REASON"},
+		ticking:  []int{6},
 	}
 	for _, r := range items {
 		job := "-"

@@ -27,7 +27,9 @@ var (
 
 // topView is one refresh of garoctl top (its -o json|yaml form).
 type topView struct {
-	Agents    map[string]int `json:"agents"`
+	Agents map[string]int `json:"agents"`
+	// Draining counts the agents asked to drain, whatever their status (revoked ones never are).
+	Draining  int            `json:"draining"`
 	Runners   map[string]int `json:"runners"`
 	Queues    []topQueue     `json:"queues"`
 	Truncated bool           `json:"truncated,omitempty"`
@@ -62,6 +64,9 @@ func readTop(ctx context.Context, c *client.Client) (topView, error) {
 	}
 	for _, a := range al.Items {
 		v.Agents[a.Status]++
+		if a.Draining {
+			v.Draining++
+		}
 		if a.Status == portalapi.AgentStatusRevoked || a.Status == portalapi.AgentStatusOffline {
 			continue
 		}
@@ -147,7 +152,11 @@ func summary(m map[string]int, order []string) string {
 // writeTop renders v as text: two summary lines, then the queue of each policy.
 func writeTop(w io.Writer, now time.Time, v topView) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "AGENTS    %s\n", summary(v.Agents, agentStatusOrder))
+	drain := ""
+	if v.Draining > 0 {
+		drain = fmt.Sprintf("   (%d draining)", v.Draining)
+	}
+	fmt.Fprintf(&b, "AGENTS    %s%s\n", summary(v.Agents, agentStatusOrder), drain)
 	fmt.Fprintf(&b, "RUNNERS   %s\n\n", summary(v.Runners, runnerStateOrder))
 	t := table{head: []string{"REPOSITORY", "POLICY", "QUEUED", "AT CAPACITY", "WAITING", "UNMATCHED", "OLDEST JOB", "OLDEST AGE"}}
 	for _, q := range v.Queues {
@@ -174,8 +183,8 @@ func topCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Live view of the fleet: agents by status, runners by state, each policy's queue",
-		Long: `top shows the agents by status, their runners by state (from the agents' last
-heartbeats; offline and revoked agents are not counted) and, per policy, how many jobs
+		Long: `top shows the agents by status (and how many of them are draining), their runners
+by state (from the agents' last heartbeats; offline and revoked agents are not counted) and, per policy, how many jobs
 are queued (and how many of those wait because the policy is at max_runners), waiting
 (held by GitHub, e.g. for an environment's reviewers) or unmatched, with the oldest
 waiting job and its age. It polls every --interval: on a terminal it redraws, else it

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,7 +33,7 @@ type watchFlags struct {
 }
 
 func (w *watchFlags) bind(cmd *cobra.Command) {
-	cmd.Flags().BoolVarP(&w.on, "watch", "w", false, "keep listing: redraw on a terminal, else print rows that are new or changed; Ctrl-C ends")
+	cmd.Flags().BoolVarP(&w.on, "watch", "w", false, "keep listing: redraw on a terminal, else print rows that are new or changed (an age alone is no change); Ctrl-C ends")
 	w.bindInterval(cmd)
 }
 
@@ -140,8 +141,8 @@ func (g *globals) after(d time.Duration) <-chan time.Time {
 	return time.After(d)
 }
 
-// lines renders t as aligned lines: the header, each row, and each row's cells as its
-// identity (what append mode compares across polls).
+// lines renders t as aligned lines: the header, each row, and each row's cells but the
+// ticking ones as its identity (what append mode compares across polls).
 func (t table) lines(wide bool) (head string, rows, keys []string) {
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 0, 3, ' ', 0)
@@ -154,7 +155,13 @@ func (t table) lines(wide bool) (head string, rows, keys []string) {
 		if wide && i < len(t.wideRows) {
 			r = append(append([]string{}, r...), t.wideRows[i]...)
 		}
-		keys = append(keys, strings.Join(r, "\t"))
+		var key []string
+		for c, cell := range r {
+			if !slices.Contains(t.ticking, c) {
+				key = append(key, cell)
+			}
+		}
+		keys = append(keys, strings.Join(key, "\t"))
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	_ = tw.Flush()
