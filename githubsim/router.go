@@ -109,19 +109,27 @@ func (c *call) int64Param(name string) (int64, bool) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// answered is called once, with the status, before any of the answer is written:
+	// a client that has its answer finds its call in Sim.Requests.
+	answered func(status int)
+}
+
+func (w *statusWriter) setStatus(code int) {
+	if w.status == 0 {
+		w.status = code
+		if w.answered != nil {
+			w.answered(code)
+		}
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.setStatus(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.setStatus(http.StatusOK)
 	return w.ResponseWriter.Write(b)
 }
 
@@ -147,14 +155,19 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.PathPrefix != "" {
 		h.Set("X-GitHub-Enterprise-Version", "3.17.0")
 	}
-	defer func() {
-		s.mu.Lock()
+	// The call is recorded before its answer leaves (when its status is written): recorded
+	// after the handler returned, a test that read Requests as soon as its client had the
+	// answer missed the last call (TestSimListOpenJobsSeesJobsOfRunningRuns on a loaded
+	// machine).
+	c.w.answered = func(status int) {
+		s.reqMu.Lock()
 		s.requests = append(s.requests, RequestRecord{
-			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Route: routePath(c.rt), Status: c.w.status, At: s.opts.Now(),
+			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Route: routePath(c.rt), Status: status, At: s.opts.Now(),
 			App: c.who.appID(), Installation: c.who.installationID(),
 		})
-		s.mu.Unlock()
-	}()
+		s.reqMu.Unlock()
+	}
+	defer c.w.setStatus(http.StatusOK) // a handler that wrote nothing answers 200
 
 	apiPath, inPrefix := strings.CutPrefix(r.URL.Path, s.opts.PathPrefix)
 	if inPrefix && strings.HasPrefix(apiPath, "/") {

@@ -202,13 +202,17 @@ type Sim struct {
 	jobs          map[int64]*jobState       // every job ever queued
 	runs          map[int64]*runState       // every workflow run
 	deliveries    map[int64]*deliveryRecord // by delivery id
-	requests      []RequestRecord
 	faults        []*faultState
 	rate          rateState
 	instRates     map[int64]*rateState // installations with a window of their own
 	labelIDs      map[string]int64     // by lower-case label name
 	changed       chan struct{}        // closed and replaced when jobs or runners change
 	delivered     chan struct{}        // closed and replaced when a delivery is recorded
+
+	// requests is guarded by reqMu, not mu: a call is recorded as its status is written,
+	// and a handler may write its answer while it holds mu.
+	reqMu    sync.Mutex
+	requests []RequestRecord
 }
 
 // simApp is one GitHub App: its key, its webhook and its JWT's own rate window.
@@ -663,8 +667,8 @@ func (s *Sim) ClearFaults() {
 
 // Requests returns every REST call answered so far, oldest first.
 func (s *Sim) Requests() []RequestRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
 	return slices.Clone(s.requests)
 }
 
