@@ -16,6 +16,7 @@ import (
 	"github.com/garo-dev/garo/agent/provider/memory"
 	"github.com/garo-dev/garo/internal/testkit/browsertest"
 	portalapi "github.com/garo-dev/garo/portal-api"
+	"github.com/garo-dev/garo/portal-api/client"
 	"github.com/garo-dev/garo/portal-api/garoctl"
 )
 
@@ -184,6 +185,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	// by garoctl policy create -f, and garoctl prints the copy as it prints the original.
 	do(t, b, "policy page for its YAML", chromedp.Navigate(e.server+"/ui/#/jobs"), chromedp.Navigate(e.server+"/ui/#/policies/acme/api/small"))
 	waitText(t, b, "#yaml", `max_runners: 2`)
+	// The history is the last part the page's first refresh draws: the page is whole.
+	waitText(t, b, "main", "policy.patch")
 	b.Screenshot(t, "console-policy-yaml")
 	doc, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector("#yaml").textContent`))
 	if err != nil {
@@ -228,6 +231,36 @@ func TestConsoleInABrowser(t *testing.T) {
 	b.Screenshot(t, "console-tokens")
 	if toks, err := e.portal.ListTokens(t.Context()); err != nil || !slices.ContainsFunc(toks.Items, func(tk portalapi.Token) bool { return tk.Name == "portal-web" }) {
 		t.Fatalf("the token made in the console is not listed by the API: %v", err)
+	}
+
+	// Drain the agent from its page, then undrain it: the page and the API say so each time.
+	do(t, b, "agents for the drain", chromedp.Navigate(e.server+"/ui/#/agents"))
+	waitText(t, b, "main table", "e2e-agent")
+	do(t, b, "the agent's page", chromedp.Click(chromedp.CSS(`main table a[href^="#/agents/"]`)))
+	waitText(t, b, "#drain", "Drain")
+	do(t, b, "drain", chromedp.Click(chromedp.CSS("#drain")))
+	waitText(t, b, "#drain", "Undrain")
+	waitText(t, b, "#draining", "requested by token:bootstrap-admin")
+	waitText(t, b, "main dl", "(draining)")
+	draining := func() bool {
+		l, err := e.portal.ListAgents(t.Context(), client.AgentQuery{})
+		if err != nil || len(l.Items) != 1 {
+			t.Fatalf("agents: %+v, %v", l, err)
+		}
+		return l.Items[0].DrainRequestedAt != nil
+	}
+	if !draining() {
+		t.Fatal("the agent drained in the console has no drain request in the API")
+	}
+	b.Screenshot(t, "console-agent-drained")
+	do(t, b, "undrain", chromedp.Click(chromedp.CSS("#drain")))
+	waitText(t, b, "#drain", "Drain")
+	// The button and the properties are drawn by the same refresh.
+	if txt, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector("#draining").textContent`)); err != nil || txt != "no" {
+		t.Fatalf("after undrain the page says draining %q (%v)", txt, err)
+	}
+	if draining() {
+		t.Fatal("the agent undrained in the console still has a drain request in the API")
 	}
 
 	// A read-only token sees the policy but cannot edit it, and has no agents or audit pages.

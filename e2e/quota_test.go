@@ -91,7 +91,19 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Runners wait at the start line until the whole burst is in: on a loaded machine the
+	// burst could arrive slower than the runners drain it, and the first jobs would be
+	// served before the later ones (of the other priority) are even there.
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	open := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(open)
 	prov := memory.New(func(ctx context.Context, r memory.Runner) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		return e.sim.RunRunner(ctx, r.JITConfig(), work)
 	})
 	t.Cleanup(prov.Close)
@@ -101,7 +113,8 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 	startAgent(t, e, cfg, prov, app.Options{})
 	testkit.Eventually(t, 30*time.Second, "the agent owns both repositories", func() bool {
 		agents, err := e.portal.ListAgents(ctx, client.AgentQuery{})
-		return err == nil && len(agents.Items) == 1 && len(agents.Items[0].Repositories) == 2
+		return err == nil && len(agents.Items) == 1 && len(agents.Items[0].Repositories) == 2 &&
+			agents.Items[0].Capacity != nil && agents.Items[0].Capacity.MaxRunners == 8 // as the agent reported it
 	})
 
 	// The burst: the batch jobs first, then the urgent ones, so that priority (not age)
@@ -122,6 +135,19 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 	}
 	queueJobs("batch", batchN)
 	queueJobs("urgent", urgentN)
+	testkit.Eventually(t, 30*time.Second, "the whole burst received", func() bool {
+		n := 0
+		for j, err := range e.portal.AllJobs(ctx, "acme", client.JobQuery{Limit: 500}) {
+			if err != nil {
+				return false
+			}
+			if byID[j.ID] != nil {
+				n++
+			}
+		}
+		return n == len(jobs)
+	})
+	open()
 
 	// While it drains: the places the portal gives the waiting jobs.
 	var (
@@ -138,9 +164,7 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 			at := time.Now()
 			if err == nil {
 				mu.Lock()
-				for _, msg := range checkPlaces(list.Items, byID, at, maxWait) {
-					placeErrs = append(placeErrs, msg)
-				}
+				placeErrs = append(placeErrs, checkPlaces(list.Items, byID, at, maxWait)...)
 				for _, j := range list.Items {
 					if j.Wait != nil {
 						seenLimit[j.Wait.Limit] = true
@@ -253,11 +277,19 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 			stats.Percentile(ws, 0.5).Round(time.Millisecond), stats.Percentile(ws, 0.9).Round(time.Millisecond),
 			stats.Percentile(ws, 0.99).Round(time.Millisecond), stats.Percentile(ws, 1).Round(time.Millisecond))
 	}
+	// Priority had its effect: urgent jobs went ahead of older batch jobs of their team.
 	for _, team := range []string{"acme/team-a", "acme/team-b"} {
-		u := waits[team+" priority 10 (urgent)"]
-		b := waits[team+" priority  0 (batch)"]
-		if stats.Percentile(u, 0.5) >= stats.Percentile(b, 0.5) {
-			t.Errorf("%s: urgent jobs waited %s at the median, batch jobs %s: priority did not show", team, stats.Percentile(u, 0.5), stats.Percentile(b, 0.5))
+		overtakes := 0
+		for _, u := range jobs {
+			for _, b := range jobs {
+				if u.team == team && b.team == team && u.priority > b.priority && b.received.Before(u.received) && u.started.Before(b.started) {
+					overtakes++
+				}
+			}
+		}
+		t.Logf("figure: %s: %d times an urgent job went ahead of an older batch job", team, overtakes)
+		if overtakes == 0 {
+			t.Errorf("%s: no urgent job went ahead of an older batch job: priority did not show", team)
 		}
 	}
 	mu.Lock()

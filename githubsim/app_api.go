@@ -12,20 +12,28 @@ import (
 
 // Handlers of the routes a GitHub App calls with its JWT.
 
+// Each App sees its own installations and its own webhook's deliveries only: what belongs
+// to another App is not found (404), as on GitHub, where an App's JWT reaches its own.
+
 func (s *Sim) getApp(c *call) {
+	writeJSON(c.w, http.StatusOK, s.appJSON(c.who.app, len(s.installationsOf(c.who.app))))
+}
+
+// installationsOf returns the installations of app.
+func (s *Sim) installationsOf(app *simApp) []*installState {
 	s.mu.Lock()
-	n := len(s.installations)
-	s.mu.Unlock()
-	writeJSON(c.w, http.StatusOK, s.appJSON(n))
+	defer s.mu.Unlock()
+	var all []*installState
+	for _, in := range s.installations {
+		if in.app == app {
+			all = append(all, in)
+		}
+	}
+	return all
 }
 
 func (s *Sim) listInstallations(c *call) {
-	s.mu.Lock()
-	all := make([]*installState, 0, len(s.installations))
-	for _, in := range s.installations {
-		all = append(all, in)
-	}
-	s.mu.Unlock()
+	all := s.installationsOf(c.who.app)
 	slices.SortFunc(all, func(a, b *installState) int { return cmpInt64(a.id, b.id) })
 	from, to := s.page(c, len(all))
 	out := make([]installationJSON, 0, to-from)
@@ -43,7 +51,7 @@ func (s *Sim) installationByParam(c *call) (*installState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in, ok := s.installations[id]
-	return in, ok
+	return in, ok && in.app == c.who.app
 }
 
 func (s *Sim) getInstallation(c *call) {
@@ -55,8 +63,18 @@ func (s *Sim) getInstallation(c *call) {
 	writeJSON(c.w, http.StatusOK, s.installationJSON(in))
 }
 
+// getRepoInstallation answers the calling App's installation on the repository's owner;
+// 404 when that App is not installed there ("Get a repository installation for the
+// authenticated app", https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app).
 func (s *Sim) getRepoInstallation(c *call) {
-	writeJSON(c.w, http.StatusOK, s.installationJSON(c.repo.owner.installation))
+	s.mu.Lock()
+	in := c.repo.owner.installOf(c.who.app)
+	s.mu.Unlock()
+	if in == nil {
+		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
+		return
+	}
+	writeJSON(c.w, http.StatusOK, s.installationJSON(in))
 }
 
 type accessTokenJSON struct {
@@ -227,7 +245,7 @@ func (s *Sim) listDeliveries(c *call) {
 	s.mu.Lock()
 	var all []deliveryItemJSON
 	for _, d := range s.deliveries {
-		if before != 0 && d.ID >= before {
+		if (before != 0 && d.ID >= before) || d.app != c.who.app {
 			continue
 		}
 		ok := d.StatusCode >= 200 && d.StatusCode < 300
@@ -259,7 +277,7 @@ func (s *Sim) deliveryByParam(c *call) (*deliveryRecord, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, ok := s.deliveries[id]
-	return d, ok
+	return d, ok && d.app == c.who.app
 }
 
 func (s *Sim) getDelivery(c *call) {
@@ -279,8 +297,8 @@ func (s *Sim) getDelivery(c *call) {
 }
 
 func (s *Sim) redeliver(c *call) {
-	id, ok := c.int64Param("delivery_id")
-	if !ok || !s.redeliverAsync(id) {
+	d, ok := s.deliveryByParam(c)
+	if !ok || !s.redeliverAsync(d.ID) {
 		s.writeError(c, http.StatusNotFound, "Not Found", c.doc())
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,15 @@ const (
 type caller struct {
 	kind  callerKind
 	token *tokenState // for callerInstallation
+	app   *simApp     // for callerApp and callerInstallation
+}
+
+// appID is the id of the App behind the call, 0 for none.
+func (c caller) appID() int64 {
+	if c.app == nil {
+		return 0
+	}
+	return c.app.id
 }
 
 func (c caller) installationID() int64 {
@@ -81,10 +91,11 @@ func (s *Sim) authenticate(c *call) bool {
 		if cred == "" {
 			return fail(http.StatusUnauthorized, "A JSON web token could not be decoded")
 		}
-		if msg := s.verifyJWT(cred); msg != "" {
+		app, msg := s.verifyJWT(cred)
+		if msg != "" {
 			return fail(http.StatusUnauthorized, msg)
 		}
-		c.who = caller{kind: callerApp}
+		c.who = caller{kind: callerApp, app: app}
 	case authRepo:
 		if cred == "" {
 			return fail(http.StatusUnauthorized, "Requires authentication")
@@ -99,10 +110,11 @@ func (s *Sim) authenticate(c *call) bool {
 		case cred == "":
 			c.who = caller{kind: callerAnonymous}
 		case looksLikeJWT(cred):
-			if msg := s.verifyJWT(cred); msg != "" {
+			app, msg := s.verifyJWT(cred)
+			if msg != "" {
 				return fail(http.StatusUnauthorized, msg)
 			}
-			c.who = caller{kind: callerApp}
+			c.who = caller{kind: callerApp, app: app}
 		default:
 			who, ok := s.tokenCaller(cred)
 			if !ok {
@@ -127,7 +139,8 @@ func (s *Sim) authenticate(c *call) bool {
 	if c.who.kind == callerInstallation {
 		t := c.who.token
 		// GitHub hides what a token may not see behind 404.
-		if t.installationID != repo.owner.installation.id || (t.repoIDs != nil && !t.repoIDs[repo.id]) {
+		if !slices.ContainsFunc(repo.owner.installs, func(in *installState) bool { return in.id == t.installationID }) ||
+			(t.repoIDs != nil && !t.repoIDs[repo.id]) {
 			return fail(http.StatusNotFound, "Not Found")
 		}
 		if c.rt.perm != "" && !permits(t.permissions[c.rt.perm], c.rt.level) {
@@ -180,7 +193,7 @@ func (s *Sim) tokenCaller(cred string) (caller, bool) {
 		if !ok || !s.opts.Now().Before(t.expires) {
 			return caller{}, false
 		}
-		return caller{kind: callerInstallation, token: t}, true
+		return caller{kind: callerInstallation, token: t, app: s.installations[t.installationID].app}, true
 	}
 	for _, pat := range s.opts.PATs {
 		if pat != "" && subtle.ConstantTimeCompare([]byte(pat), []byte(cred)) == 1 {
@@ -190,44 +203,68 @@ func (s *Sim) tokenCaller(cred string) (caller, bool) {
 	return caller{}, false
 }
 
-// verifyJWT checks an App JWT as GitHub does; it returns "" when the JWT is good and
-// GitHub's message when it is not.
-func (s *Sim) verifyJWT(raw string) string {
+// verifyJWT checks an App JWT as GitHub does: the App its issuer names, then the
+// signature with that App's key. It returns the App and "" when the JWT is good, GitHub's
+// message when it is not.
+func (s *Sim) verifyJWT(raw string) (*simApp, string) {
 	const undecodable = "A JSON web token could not be decoded"
-	tok, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return &s.key.PublicKey, nil },
+	// The issuer picks the App, whose key then checks the signature.
+	unverified, _, err := jwt.NewParser(jwt.WithJSONNumber()).ParseUnverified(raw, jwt.MapClaims{})
+	if err != nil {
+		return nil, undecodable
+	}
+	uclaims, _ := unverified.Claims.(jwt.MapClaims)
+	var app *simApp
+	switch iss := uclaims["iss"].(type) {
+	case json.Number:
+		if id, err := iss.Int64(); err == nil {
+			app = s.appByID(id)
+		}
+	case string:
+		for _, a := range s.apps {
+			if iss == strconv.FormatInt(a.id, 10) || iss == a.clientID {
+				app = a
+			}
+		}
+	default:
+		if iss != nil {
+			return nil, "'Issuer' claim ('iss') must be an Integer"
+		}
+	}
+	key := s.apps[0].key
+	if app != nil {
+		key = app.key
+	}
+	tok, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
 		jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation(), jwt.WithJSONNumber())
 	if err != nil || !tok.Valid {
-		return undecodable
+		return nil, undecodable
 	}
 	claims, ok := tok.Claims.(jwt.MapClaims)
 	if !ok {
-		return undecodable
+		return nil, undecodable
 	}
-	switch iss := claims["iss"].(type) {
-	case json.Number:
-		if id, err := iss.Int64(); err != nil || id != s.opts.AppID {
-			return "Integration not found"
-		}
-	case string:
-		if iss != strconv.FormatInt(s.opts.AppID, 10) && iss != s.clientID {
-			return "Integration not found"
+	switch claims["iss"].(type) {
+	case json.Number, string:
+		if app == nil {
+			return nil, "Integration not found"
 		}
 	default:
-		return "'Issuer' claim ('iss') must be an Integer"
+		return nil, "'Issuer' claim ('iss') must be an Integer"
 	}
 	iat, okIat := numericClaim(claims["iat"])
 	exp, okExp := numericClaim(claims["exp"])
 	now := s.opts.Now()
 	if !okIat || iat.After(now.Add(jwtClockSkew)) {
-		return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"
+		return nil, "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued"
 	}
 	if !okExp || !exp.After(now) {
-		return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires"
+		return nil, "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires"
 	}
 	if exp.Sub(iat) > jwtMaxLifetime || exp.After(now.Add(jwtMaxLifetime+jwtClockSkew)) {
-		return "'Expiration time' claim ('exp') is too far in the future"
+		return nil, "'Expiration time' claim ('exp') is too far in the future"
 	}
-	return ""
+	return app, ""
 }
 
 func numericClaim(v any) (time.Time, bool) {
@@ -253,7 +290,7 @@ func (s *Sim) authorizeOrg(c *call, fail func(int, string) bool) bool {
 	}
 	if c.who.kind == callerInstallation {
 		t := c.who.token
-		if o.installation == nil || t.installationID != o.installation.id {
+		if !slices.ContainsFunc(o.installs, func(in *installState) bool { return in.id == t.installationID }) {
 			return fail(http.StatusNotFound, "Not Found")
 		}
 		if c.rt.perm != "" && !permits(t.permissions[c.rt.perm], c.rt.level) {

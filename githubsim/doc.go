@@ -24,9 +24,16 @@
 //     administration:write, metadata:read.
 //   - A PAT listed in Options.PATs: every repository.
 //
+// Several Apps (Options.Apps) each have their own key, id, webhook (secret, hook id) and
+// installation on every owner they are installed on (AddRepository: all of them;
+// AddRepositoryFor: those named). An App's JWT sees its own installations and deliveries
+// only; an event is delivered by every App installed on the repository's owner.
+//
 // # Rate limit and faults
 //
-// One core window (limit 5000) is shared by every caller; every REST answer carries the
+// One core window (limit 5000) is shared by every caller, unless each installation and App
+// JWT has one of its own (several Apps, or Options.SeparateRateLimits), as GitHub counts
+// them; every REST answer carries the
 // X-RateLimit-* headers and X-GitHub-Request-Id. Each authenticated REST call but
 // GET /rate_limit spends one; at 0 the answer is 403 "API rate limit exceeded ..." until
 // the reset time (SetRateLimit) passes on Options.Now. AddFault makes the next matching

@@ -473,7 +473,10 @@ func (s *Sim) simRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	sc := t.runnerScope
 	if sc.org != nil && body.RunnerGroup != "" {
-		// config.sh --runnergroup NAME puts an organisation runner in that group.
+		// config.sh --runnergroup NAME puts an organisation runner in that group, and
+		// "The command will fail if the runner group doesn't exist: Could not find any
+		// self-hosted runner group named ..." ("Managing access to self-hosted runners
+		// using groups", docs.github.com).
 		g, ok := sc.org.groupNamedLocked(body.RunnerGroup)
 		if !ok {
 			s.mu.Unlock()

@@ -355,9 +355,9 @@ func (s *Sim) installationJSON(in *installState) installationJSON {
 		AccessTokensURL:     fmt.Sprintf("%s/app/installations/%d/access_tokens", api, in.id),
 		RepositoriesURL:     api + "/installation/repositories",
 		HTMLURL:             fmt.Sprintf("%s/organizations/%s/settings/installations/%d", web, in.owner.login, in.id),
-		AppID:               s.opts.AppID,
-		AppSlug:             appSlug,
-		ClientID:            s.clientID,
+		AppID:               in.app.id,
+		AppSlug:             in.app.slug(),
+		ClientID:            in.app.clientID,
 		TargetID:            in.owner.id,
 		TargetType:          "Organization",
 		Permissions:         installationPermissions,
@@ -368,18 +368,18 @@ func (s *Sim) installationJSON(in *installState) installationJSON {
 	}
 }
 
-func (s *Sim) appJSON(installations int) appJSON {
+func (s *Sim) appJSON(app *simApp, installations int) appJSON {
 	web := s.webRoot()
 	return appJSON{
-		ID:                 s.opts.AppID,
-		Slug:               appSlug,
-		ClientID:           s.clientID,
-		NodeID:             nodeID("Integration", s.opts.AppID),
+		ID:                 app.id,
+		Slug:               app.slug(),
+		ClientID:           app.clientID,
+		NodeID:             nodeID("Integration", app.id),
 		Owner:              s.user("garo-dev", 90000000, "Organization"),
 		Name:               "Garo (simulated)",
 		Description:        ptr("GitHub App of the Garo simulator"),
 		ExternalURL:        "https://github.com/garo-dev/garo",
-		HTMLURL:            web + "/apps/" + appSlug,
+		HTMLURL:            web + "/apps/" + app.slug(),
 		CreatedAt:          ts(s.created),
 		UpdatedAt:          ts(s.created),
 		Permissions:        installationPermissions,

@@ -109,19 +109,27 @@ func (c *call) int64Param(name string) (int64, bool) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// answered is called once, with the status, before any of the answer is written:
+	// a client that has its answer finds its call in Sim.Requests.
+	answered func(status int)
+}
+
+func (w *statusWriter) setStatus(code int) {
+	if w.status == 0 {
+		w.status = code
+		if w.answered != nil {
+			w.answered(code)
+		}
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.setStatus(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.setStatus(http.StatusOK)
 	return w.ResponseWriter.Write(b)
 }
 
@@ -147,13 +155,19 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.PathPrefix != "" {
 		h.Set("X-GitHub-Enterprise-Version", "3.17.0")
 	}
-	defer func() {
-		s.mu.Lock()
+	// The call is recorded before its answer leaves (when its status is written): recorded
+	// after the handler returned, a test that read Requests as soon as its client had the
+	// answer missed the last call (TestSimListOpenJobsSeesJobsOfRunningRuns on a loaded
+	// machine).
+	c.w.answered = func(status int) {
+		s.reqMu.Lock()
 		s.requests = append(s.requests, RequestRecord{
-			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Route: routePath(c.rt), Status: c.w.status, At: s.opts.Now(),
+			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Route: routePath(c.rt), Status: status, At: s.opts.Now(),
+			App: c.who.appID(), Installation: c.who.installationID(),
 		})
-		s.mu.Unlock()
-	}()
+		s.reqMu.Unlock()
+	}
+	defer c.w.setStatus(http.StatusOK) // a handler that wrote nothing answers 200
 
 	apiPath, inPrefix := strings.CutPrefix(r.URL.Path, s.opts.PathPrefix)
 	if inPrefix && strings.HasPrefix(apiPath, "/") {
@@ -308,16 +322,46 @@ func (s *Sim) refillLocked() {
 	}
 }
 
-// windowLocked is the window the caller spends: its installation's own, if it has one.
+// windowLocked is the window the caller spends: its installation's own, if it has one
+// (SetInstallationRateLimit, or every installation with SeparateRateLimits), and with
+// SeparateRateLimits an App's JWT its own too; else the shared one. GitHub counts each
+// installation apart ("Rate limits for the REST API": an installation access token uses
+// the installation's rate limit, at least 5,000 requests per hour,
+// https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api).
 func (s *Sim) windowLocked(c *call) *rateState {
-	if w := s.instRates[c.who.installationID()]; w != nil && c.who.kind == callerInstallation {
-		if now := s.opts.Now(); !now.Before(w.reset) {
-			w.remaining, w.reset = w.limit, now.Add(time.Hour)
+	var w *rateState
+	switch c.who.kind {
+	case callerInstallation:
+		id := c.who.installationID()
+		w = s.instRates[id]
+		if w == nil && s.opts.SeparateRateLimits {
+			w = s.freshWindow()
+			if s.instRates == nil {
+				s.instRates = map[int64]*rateState{}
+			}
+			s.instRates[id] = w
 		}
-		return w
+	case callerApp:
+		if s.opts.SeparateRateLimits {
+			if c.who.app.rate == nil {
+				c.who.app.rate = s.freshWindow()
+			}
+			w = c.who.app.rate
+		}
 	}
-	s.refillLocked()
-	return &s.rate
+	if w == nil {
+		s.refillLocked()
+		return &s.rate
+	}
+	if now := s.opts.Now(); !now.Before(w.reset) {
+		w.remaining, w.reset = w.limit, now.Add(time.Hour)
+	}
+	return w
+}
+
+// freshWindow is a full window of RateLimit calls, resetting in an hour.
+func (s *Sim) freshWindow() *rateState {
+	return &rateState{limit: s.opts.RateLimit, remaining: s.opts.RateLimit, reset: s.opts.Now().Add(time.Hour)}
 }
 
 // takeRate spends one call of the caller's window, or answers 403 when none is left.
@@ -339,7 +383,7 @@ func (s *Sim) takeRate(c *call) bool {
 	case callerPAT, callerAnonymous:
 		who = fmt.Sprintf("user ID %d", simUserID)
 	case callerApp:
-		who = fmt.Sprintf("app ID %d", s.opts.AppID)
+		who = fmt.Sprintf("app ID %d", c.who.appID())
 	}
 	s.writeError(c, http.StatusForbidden, fmt.Sprintf(
 		"API rate limit exceeded for %s. If you reach out to GitHub Support for help, please include the request ID %s and timestamp %s.",

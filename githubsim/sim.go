@@ -50,6 +50,25 @@ type Options struct {
 	// floor. GitHub grants an installation up to 12,500, and 15,000 on GitHub Enterprise
 	// Cloud ("Rate limits for the REST API", docs.github.com).
 	RateLimit int
+
+	// Apps are further GitHub Apps beside the first one (AppID, WebhookSecret), each with
+	// its own key, webhook and, on every owner, installation. With several Apps every
+	// credential counts against a window of its own (SeparateRateLimits).
+	Apps []AppOptions
+	// SeparateRateLimits gives each installation and each App's JWT a core window of
+	// RateLimit of its own, as GitHub counts them: "GitHub Apps authenticating with an
+	// installation access token use the installation's minimum rate limit of 5,000
+	// requests per hour" ("Rate limits for the REST API", Primary rate limit for GitHub
+	// App installations, https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api).
+	// Off (and one App): one window shared by every caller.
+	SeparateRateLimits bool
+}
+
+// AppOptions is one more GitHub App of the sim (Options.Apps): its id (unique, not 0) and
+// the secret its webhook signs deliveries with ("" sends no signature headers).
+type AppOptions struct {
+	ID            int64
+	WebhookSecret string
 }
 
 // Sentinel errors of the Go API.
@@ -63,13 +82,15 @@ var (
 	ErrDeliveryFailed    = errors.New("githubsim: webhook delivery failed")
 )
 
-// Repository is a repository the App is installed on.
+// Repository is a repository the App is installed on. InstallationID is the installation
+// of the first App installed on its owner; InstallationIDs has each App's (by App id).
 type Repository struct {
-	ID             int64
-	Owner          string
-	Name           string
-	FullName       string
-	InstallationID int64
+	ID              int64
+	Owner           string
+	Name            string
+	FullName        string
+	InstallationID  int64
+	InstallationIDs map[int64]int64
 }
 
 // Job is a snapshot of a workflow job. Status is queued, in_progress or completed;
@@ -145,19 +166,21 @@ type RequestRecord struct {
 	Route  string // the GitHub route template it matched, "" for unknown routes
 	Status int
 	At     time.Time
+	// App is the GitHub App whose credential made the call (its JWT or one of its
+	// installations' tokens); 0 for a PAT or no credential. Installation is the
+	// installation whose token made it, 0 for the App's JWT and the rest.
+	App          int64
+	Installation int64
 }
 
 // Sim is an in-memory fake of the parts of GitHub that Garo uses. It is safe for
 // concurrent use. Close it to stop redeliveries that are still under way.
 type Sim struct {
 	opts     Options
-	key      *rsa.PrivateKey
-	keyPEM   []byte
+	apps     []*simApp // the first is Options.AppID's
 	log      *slog.Logger
 	client   *http.Client
-	hookID   int64
 	hookshot string // the hex part of GitHub-Hookshot/<hex>
-	clientID string
 	created  time.Time
 	simMux   *http.ServeMux // the /_sim/ routes
 
@@ -179,28 +202,63 @@ type Sim struct {
 	jobs          map[int64]*jobState       // every job ever queued
 	runs          map[int64]*runState       // every workflow run
 	deliveries    map[int64]*deliveryRecord // by delivery id
-	requests      []RequestRecord
 	faults        []*faultState
 	rate          rateState
 	instRates     map[int64]*rateState // installations with a window of their own
 	labelIDs      map[string]int64     // by lower-case label name
 	changed       chan struct{}        // closed and replaced when jobs or runners change
 	delivered     chan struct{}        // closed and replaced when a delivery is recorded
+
+	// requests is guarded by reqMu, not mu: a call is recorded as its status is written,
+	// and a handler may write its answer while it holds mu.
+	reqMu    sync.Mutex
+	requests []RequestRecord
+}
+
+// simApp is one GitHub App: its key, its webhook and its JWT's own rate window.
+type simApp struct {
+	id       int64
+	key      *rsa.PrivateKey
+	keyPEM   []byte
+	secret   string // webhook secret
+	hookID   int64
+	clientID string
+	rate     *rateState // its JWT's window with SeparateRateLimits; nil until first used
+	firstID  int64      // the id of the sim's first App
+}
+
+// slug is the App's URL name: appSlug for the first App, appSlug-<id> for the others.
+func (a *simApp) slug() string {
+	if a.id == a.firstID {
+		return appSlug
+	}
+	return fmt.Sprintf("%s-%d", appSlug, a.id)
 }
 
 type ownerState struct {
-	id           int64
-	login        string
-	installation *installState
-	groups       []*runnerGroupState // beyond the Default group, in creation order
+	id       int64
+	login    string
+	installs []*installState     // one per App installed, in the Apps' order
+	groups   []*runnerGroupState // beyond the Default group, in creation order
 	// repoRunners is the organisation's setting for repository-level runners: "all"
 	// ("" too), "selected" (only repoRunnersFor) or "none" (see SetRepositoryRunners).
 	repoRunners    string
 	repoRunnersFor []string // lower-case full names
 }
 
+// installOf returns the installation of app on o, nil when app is not installed there.
+func (o *ownerState) installOf(app *simApp) *installState {
+	for _, in := range o.installs {
+		if in.app == app {
+			return in
+		}
+	}
+	return nil
+}
+
 type installState struct {
 	id      int64
+	app     *simApp
 	owner   *ownerState
 	created time.Time
 }
@@ -318,21 +376,31 @@ func New(opts Options) (*Sim, error) {
 	if opts.LeaseCheckEvery == 0 {
 		opts.LeaseCheckEvery = DefaultLeaseCheckEvery
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("githubsim: generate app key: %w", err)
+	if len(opts.Apps) > 0 {
+		opts.SeparateRateLimits = true
+	}
+	var apps []*simApp
+	for _, a := range append([]AppOptions{{ID: opts.AppID, WebhookSecret: opts.WebhookSecret}}, opts.Apps...) {
+		if a.ID <= 0 || slices.ContainsFunc(apps, func(b *simApp) bool { return b.id == a.ID }) {
+			return nil, fmt.Errorf("githubsim: app id %d: want a positive id, each App its own", a.ID)
+		}
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, fmt.Errorf("githubsim: generate the key of app %d: %w", a.ID, err)
+		}
+		apps = append(apps, &simApp{
+			id: a.ID, key: key, secret: a.WebhookSecret, hookID: 480000000 + a.ID, clientID: "Iv1." + randomHex(16), firstID: opts.AppID,
+			keyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+		})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	now := opts.Now()
 	s := &Sim{
 		opts:          opts,
-		key:           key,
-		keyPEM:        pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+		apps:          apps,
 		log:           opts.Log,
 		client:        opts.HTTPClient,
-		hookID:        480000000 + opts.AppID,
 		hookshot:      randomHex(7),
-		clientID:      "Iv1." + randomHex(16),
 		created:       now.Add(-30 * 24 * time.Hour).UTC().Truncate(time.Second),
 		ctx:           ctx,
 		cancel:        cancel,
@@ -366,11 +434,37 @@ func (s *Sim) Close() {
 	s.wg.Wait()
 }
 
-// PrivateKeyPEM returns the App's private key as GitHub hands it out: PKCS#1 PEM.
-func (s *Sim) PrivateKeyPEM() []byte { return slices.Clone(s.keyPEM) }
+// PrivateKeyPEM returns the (first) App's private key as GitHub hands it out: PKCS#1 PEM.
+func (s *Sim) PrivateKeyPEM() []byte { return slices.Clone(s.apps[0].keyPEM) }
 
-// AppID returns the App's id.
-func (s *Sim) AppID() int64 { return s.opts.AppID }
+// AppID returns the (first) App's id.
+func (s *Sim) AppID() int64 { return s.apps[0].id }
+
+// AppIDs returns the ids of every App, the first one first.
+func (s *Sim) AppIDs() []int64 {
+	out := make([]int64, 0, len(s.apps))
+	for _, a := range s.apps {
+		out = append(out, a.id)
+	}
+	return out
+}
+
+// AppPrivateKeyPEM returns the private key of App id (PKCS#1 PEM), nil for no such App.
+func (s *Sim) AppPrivateKeyPEM(id int64) []byte {
+	if a := s.appByID(id); a != nil {
+		return slices.Clone(a.keyPEM)
+	}
+	return nil
+}
+
+func (s *Sim) appByID(id int64) *simApp {
+	for _, a := range s.apps {
+		if a.id == id {
+			return a
+		}
+	}
+	return nil
+}
 
 // nextID hands out realistic ids: each kind counts up from a base of GitHub's magnitude.
 func (s *Sim) nextID(kind string) int64 {
@@ -399,26 +493,55 @@ func (s *Sim) broadcastLocked() {
 	s.changed = make(chan struct{})
 }
 
-// AddRepository registers owner/name and installs the App on it: one installation per
-// owner, repository selection "all". Adding a repository twice returns the first one.
-// It panics on a name that is not owner/name, as a test set-up error.
+// AddRepository registers owner/name and installs every App on its owner (when the owner
+// is new): one installation per owner and App, repository selection "all". Adding a
+// repository twice returns the first one. It panics on a name that is not owner/name, as
+// a test set-up error.
 func (s *Sim) AddRepository(fullName string) Repository {
+	return s.AddRepositoryFor(fullName)
+}
+
+// AddRepositoryFor is AddRepository installing only the Apps appIDs on the owner (none
+// given: every App); on an owner that exists already the Apps not yet installed there are
+// installed. It panics on an unknown App id, as a test set-up error.
+func (s *Sim) AddRepositoryFor(fullName string, appIDs ...int64) Repository {
 	owner, name, ok := strings.Cut(fullName, "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
 		panic(fmt.Sprintf("githubsim: repository %q is not owner/name", fullName))
 	}
+	apps := s.apps
+	if len(appIDs) > 0 {
+		apps = nil
+		for _, id := range appIDs {
+			a := s.appByID(id)
+			if a == nil {
+				panic(fmt.Sprintf("githubsim: no App %d", id))
+			}
+			apps = append(apps, a)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.repos[strings.ToLower(fullName)]; ok {
-		return r.public()
-	}
 	now := s.opts.Now().UTC().Truncate(time.Second)
 	o, ok := s.owners[strings.ToLower(owner)]
 	if !ok {
 		o = &ownerState{id: s.nextID("owner"), login: owner}
-		o.installation = &installState{id: s.nextID("install"), owner: o, created: now}
 		s.owners[strings.ToLower(owner)] = o
-		s.installations[o.installation.id] = o.installation
+	}
+	if !ok || len(appIDs) > 0 {
+		for _, a := range s.apps { // the Apps' order
+			if slices.Contains(apps, a) && o.installOf(a) == nil {
+				in := &installState{id: s.nextID("install"), app: a, owner: o, created: now}
+				o.installs = append(o.installs, in)
+				s.installations[in.id] = in
+			}
+		}
+		slices.SortFunc(o.installs, func(x, y *installState) int {
+			return slices.Index(s.apps, x.app) - slices.Index(s.apps, y.app)
+		})
+	}
+	if r, ok := s.repos[strings.ToLower(fullName)]; ok {
+		return r.public()
 	}
 	r := &repoState{
 		id:         s.nextID("repo"),
@@ -440,7 +563,14 @@ func (r *repoState) dequeueLocked(js *jobState) {
 }
 
 func (r *repoState) public() Repository {
-	return Repository{ID: r.id, Owner: r.owner.login, Name: r.name, FullName: r.fullName, InstallationID: r.owner.installation.id}
+	out := Repository{ID: r.id, Owner: r.owner.login, Name: r.name, FullName: r.fullName, InstallationIDs: map[int64]int64{}}
+	for _, in := range r.owner.installs {
+		out.InstallationIDs[in.app.id] = in.id
+	}
+	if len(r.owner.installs) > 0 {
+		out.InstallationID = r.owner.installs[0].id
+	}
+	return out
 }
 
 func (s *Sim) repoLocked(fullName string) (*repoState, bool) {
@@ -470,6 +600,26 @@ func (s *Sim) SetInstallationRateLimit(id int64, remaining int, reset time.Time)
 		s.instRates = map[int64]*rateState{}
 	}
 	s.instRates[id] = &rateState{limit: s.rate.limit, remaining: max(0, min(remaining, s.rate.limit)), reset: reset}
+}
+
+// InstallationRateLimit returns the core window installation id spends (its own one, or
+// the shared one): its limit, what is left and when it resets, as the X-RateLimit-*
+// headers of its next answer would say before that call is counted.
+func (s *Sim) InstallationRateLimit(id int64) (limit, remaining int, reset time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.instRates[id]
+	if w == nil {
+		if s.opts.SeparateRateLimits {
+			return s.opts.RateLimit, s.opts.RateLimit, time.Time{} // not used yet
+		}
+		s.refillLocked()
+		w = &s.rate
+	}
+	if now := s.opts.Now(); !now.Before(w.reset) {
+		return w.limit, w.limit, now.Add(time.Hour)
+	}
+	return w.limit, w.remaining, w.reset
 }
 
 // SetRateLimit sets the core rate limit's remaining calls and its reset time. The limit
@@ -517,8 +667,8 @@ func (s *Sim) ClearFaults() {
 
 // Requests returns every REST call answered so far, oldest first.
 func (s *Sim) Requests() []RequestRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.reqMu.Lock()
+	defer s.reqMu.Unlock()
 	return slices.Clone(s.requests)
 }
 

@@ -33,11 +33,13 @@ type Delivery struct {
 	Duration       time.Duration
 	InstallationID int64
 	RepositoryID   int64
+	AppID          int64 // the App whose webhook delivered it
 }
 
 // deliveryRecord is a Delivery with what the delivery API shows of request and response.
 type deliveryRecord struct {
 	Delivery
+	app         *simApp
 	url         string
 	reqHeaders  map[string]string
 	respHeaders map[string]string
@@ -122,8 +124,70 @@ func (s *Sim) losing(action string) bool {
 }
 
 // deliver POSTs payload to the webhook URL once, signed as GitHub signs it, and records
-// the attempt. It never retries: GitHub does not either.
+// the attempt. It never retries: GitHub does not either. The App whose installation the
+// payload names delivers it (the first App when it names none the sim knows); when
+// several Apps are installed on that installation's owner, every one of them delivers the
+// event through its own webhook, with its own installation in the payload, its own GUID
+// and signature, as each App subscribed to the event gets it ("Webhooks for GitHub Apps":
+// an App receives the events it subscribed to on the accounts it is installed on,
+// https://docs.github.com/en/apps/creating-github-apps/registering-a-github-app/using-webhooks-with-github-apps).
+// A redelivery is sent again by the App that delivered it only. The answer is the first
+// App's delivery; errors of all are joined.
 func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid string, redelivery bool) (Delivery, error) {
+	var meta struct {
+		Installation *struct {
+			ID int64 `json:"id"`
+		} `json:"installation"`
+	}
+	if err := json.Unmarshal(payload, &meta); err != nil {
+		return Delivery{}, fmt.Errorf("deliver %s: payload is not a JSON object: %w", event, err)
+	}
+	app := s.apps[0]
+	var others []*installState
+	if meta.Installation != nil {
+		s.mu.Lock()
+		if in := s.installations[meta.Installation.ID]; in != nil {
+			app = in.app
+			if !redelivery {
+				for _, o := range in.owner.installs {
+					if o != in {
+						others = append(others, o)
+					}
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+	out, err := s.deliverAs(ctx, app, event, payload, guid, redelivery)
+	errs := []error{err}
+	for _, in := range others {
+		p, perr := withInstallation(payload, in)
+		if perr != nil {
+			errs = append(errs, perr)
+			continue
+		}
+		_, err := s.deliverAs(ctx, in.app, event, p, newGUID(), false)
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
+}
+
+// withInstallation returns payload with its installation replaced by in.
+func withInstallation(payload []byte, in *installState) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil {
+		return nil, fmt.Errorf("payload is not a JSON object: %w", err)
+	}
+	lite, err := marshal(installationLite{ID: in.id, NodeID: nodeID("IntegrationInstallation", in.id)})
+	if err != nil {
+		return nil, err
+	}
+	fields["installation"] = lite
+	return marshal(fields)
+}
+
+// deliverAs is deliver through the webhook of app alone.
+func (s *Sim) deliverAs(ctx context.Context, app *simApp, event string, payload []byte, guid string, redelivery bool) (Delivery, error) {
 	var meta struct {
 		Action       *string `json:"action"`
 		Organization *struct {
@@ -151,7 +215,9 @@ func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid st
 			Redelivery:  redelivery,
 			DeliveredAt: s.opts.Now().UTC().Truncate(time.Second),
 			Payload:     slices.Clone(payload),
+			AppID:       app.id,
 		},
+		app:         app,
 		url:         s.opts.WebhookURL,
 		respHeaders: map[string]string{},
 	}
@@ -168,7 +234,7 @@ func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid st
 	if meta.Repository != nil {
 		rec.RepositoryID = meta.Repository.ID
 	}
-	targetID := s.opts.AppID
+	targetID := app.id
 	switch s.opts.HookTarget {
 	case "repository":
 		targetID = rec.RepositoryID
@@ -177,7 +243,7 @@ func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid st
 			targetID = meta.Organization.ID
 		}
 	}
-	rec.reqHeaders = s.hookHeaders(event, guid, targetID, payload)
+	rec.reqHeaders = s.hookHeaders(app, event, guid, targetID, payload)
 
 	var sendErr error
 	if s.opts.WebhookURL == "" {
@@ -190,7 +256,7 @@ func (s *Sim) deliver(ctx context.Context, event string, payload []byte, guid st
 	close(s.delivered)
 	s.delivered = make(chan struct{})
 	s.mu.Unlock()
-	s.log.Info("webhook delivered", "delivery_id", guid, "hook_delivery_id", rec.ID, "event", event, "action", rec.Action,
+	s.log.Info("webhook delivered", "app_id", app.id, "delivery_id", guid, "hook_delivery_id", rec.ID, "event", event, "action", rec.Action,
 		"status", rec.StatusCode, "redelivery", redelivery)
 	out := rec.Delivery
 	out.Payload = slices.Clone(payload)
@@ -212,21 +278,21 @@ func (s *Sim) hookTargetType() string {
 	return s.opts.HookTarget
 }
 
-// hookHeaders are the headers GitHub sends with a delivery.
-func (s *Sim) hookHeaders(event, guid string, targetID int64, payload []byte) map[string]string {
+// hookHeaders are the headers GitHub sends with a delivery of app's webhook.
+func (s *Sim) hookHeaders(app *simApp, event, guid string, targetID int64, payload []byte) map[string]string {
 	h := map[string]string{
 		"Accept":                                 "*/*",
 		"Content-Type":                           "application/json",
 		"User-Agent":                             "GitHub-Hookshot/" + s.hookshot,
 		"X-GitHub-Delivery":                      guid,
 		"X-GitHub-Event":                         event,
-		"X-GitHub-Hook-ID":                       strconv.FormatInt(s.hookID, 10),
+		"X-GitHub-Hook-ID":                       strconv.FormatInt(app.hookID, 10),
 		"X-GitHub-Hook-Installation-Target-ID":   strconv.FormatInt(targetID, 10),
 		"X-GitHub-Hook-Installation-Target-Type": s.hookTargetType(),
 	}
-	if s.opts.WebhookSecret != "" {
-		h["X-Hub-Signature"] = "sha1=" + Sign(sha1.New, s.opts.WebhookSecret, payload)
-		h["X-Hub-Signature-256"] = "sha256=" + Sign(sha256.New, s.opts.WebhookSecret, payload)
+	if app.secret != "" {
+		h["X-Hub-Signature"] = "sha1=" + Sign(sha1.New, app.secret, payload)
+		h["X-Hub-Signature-256"] = "sha256=" + Sign(sha256.New, app.secret, payload)
 	}
 	return h
 }
@@ -286,11 +352,11 @@ func (s *Sim) redeliverAsync(id int64) bool {
 	if s.ctx.Err() != nil {
 		return true // closed: accepted, never sent, like a GitHub outage
 	}
-	event, guid, payload := d.Event, d.GUID, slices.Clone(d.Payload)
+	app, event, guid, payload := d.app, d.Event, d.GUID, slices.Clone(d.Payload)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if _, err := s.deliver(s.ctx, event, payload, guid, true); err != nil {
+		if _, err := s.deliverAs(s.ctx, app, event, payload, guid, true); err != nil {
 			s.log.Info("redelivery not answered", "delivery_id", guid, "hook_delivery_id", id, "err", err)
 		}
 	}()
@@ -302,7 +368,7 @@ func (s *Sim) jobEvent(id int64, action string) ([]byte, Job) {
 	s.mu.Lock()
 	js := s.jobs[id]
 	repo := js.run.repo
-	in := repo.owner.installation
+	in := repo.owner.installs[0] // the first App's; deliver sends the others' too
 	ev := workflowJobEvent{
 		Action:       action,
 		WorkflowJob:  s.jobJSONLocked(js),

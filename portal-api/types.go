@@ -449,6 +449,18 @@ type Agent struct {
 	Runners map[string]int64 `json:"runners"`
 	// Jobs counts the jobs it reported in its last heartbeat by agent state.
 	Jobs map[string]int64 `json:"jobs"`
+	// Capacity is what the agent reported it may hold at once (its capacity.* keys);
+	// absent: no limit.
+	Capacity *AgentCapacity `json:"capacity,omitempty"`
+}
+
+// AgentCapacity is an agent's capacity: most runners, and the CPU and memory its
+// runners' policies may request in total (quantities as a runner spec's). A member left
+// out is no limit.
+type AgentCapacity struct {
+	MaxRunners int    `json:"max_runners,omitempty"`
+	CPU        string `json:"cpu,omitempty"`
+	Memory     string `json:"memory,omitempty"`
 }
 
 // AgentList is the list of agents, oldest registration first (not paginated).
@@ -535,8 +547,9 @@ type GitHubRateLimits struct {
 
 // GitHubBudget is one rate-limit budget.
 type GitHubBudget struct {
-	// Credential is what GitHub counts the calls against: "app" (the App's own JWT),
-	// "installation/<id>" (one installation of the App) or "pat". Never a secret.
+	// Credential is what GitHub counts the calls against: "app" (the App's own JWT;
+	// "app/<id>" per App when several are configured), "installation/<id>" (one
+	// installation of an App) or "pat". Never a secret.
 	Credential string `json:"credential"`
 	// Resource is GitHub's rate-limit resource: core, search, actions_runner_registration, ...
 	Resource  string `json:"resource"`

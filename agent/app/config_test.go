@@ -71,6 +71,10 @@ func TestInvalidValuesAreNamedByKey(t *testing.T) {
 		want []string
 	}{
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "ftp://x"}, want: []string{"server.url"}},
+		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_PROVIDER_TYPE": "docker"},
+			yaml: "capacity:\n  max_runners: -1\n  cpu: lots\n  memory: 1Zi\nscheduler:\n  quota_retry: 1ms\n",
+			want: []string{"capacity.max_runners: must be between 0", "capacity.cpu: cpu \"lots\" is not a positive quantity",
+				"capacity.memory: memory \"1Zi\"", "scheduler.quota_retry: must be between 100ms and 5m"}},
 		{env: map[string]string{}, want: []string{"server.url: must be set"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_SCHEDULER_INTERVAL": "10"}, want: []string{"scheduler.interval: want a duration"}},
 		{env: map[string]string{"GARO_AGENT_SERVER_URL": "http://127.0.0.1:1", "GARO_AGENT_SCHEDULER_PARALLEL": "many"}, want: []string{"scheduler.parallel: want an integer"}},

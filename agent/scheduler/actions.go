@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -194,13 +195,13 @@ func (s *Scheduler) reap(ctx context.Context, rp Reap) {
 			return
 		}
 	}
-	switch {
-	case rp.Lost:
-		if !s.deregisterLost(ctx, log, r) {
+	if rp.Lost || (!rp.Running && r.State == protocol.RunnerFailed) {
+		// Its registration would stay at GitHub, offline: the record is kept until the
+		// server confirms the removal, also while no server answers (the chaos suite's
+		// outage left one behind when this was a single best-effort call).
+		if !s.deregister(ctx, log, r) {
 			return
 		}
-	case !rp.Running && r.State == protocol.RunnerFailed:
-		s.forget(ctx, r)
 	}
 	log.Info("runner removed")
 	s.report(func(s *Scheduler) { delete(s.records, r.Name) })
@@ -256,35 +257,52 @@ func (s *Scheduler) forget(ctx context.Context, r Record) {
 	}
 }
 
-// lostDeregisterFor bounds how long the agent asks GitHub to remove a lost runner that
-// GitHub still calls busy: GitHub fails the job of a runner that stopped talking to it
-// within minutes, after which the removal succeeds.
-const lostDeregisterFor = time.Hour
+// refusedForGood is a 4xx answer that another attempt would get too: not busy (asked
+// again after its job), not unauthorized (the agent re-registers), not 408 or 429.
+func refusedForGood(err error) bool {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) || pe.Status < 400 || pe.Status >= 500 {
+		return false
+	}
+	return !errors.Is(err, protocol.ErrRunnerBusy) && !errors.Is(err, protocol.ErrUnauthorized) &&
+		pe.Status != http.StatusRequestTimeout && pe.Status != http.StatusTooManyRequests
+}
 
-// deregisterLost removes from GitHub a runner whose instance vanished while it ran a
-// job. It reports whether the record is done with: false means the record was kept for
+// deregisterFor bounds how long the agent asks GitHub to remove a runner that is gone:
+// GitHub fails the job of a runner that stopped talking to it within minutes, after
+// which the removal succeeds, and a server outage seldom lasts longer.
+const deregisterFor = time.Hour
+
+// deregister removes from GitHub a runner whose instance is gone: lost while it ran a
+// job, or failed before taking one (by name when the agent never learnt its GitHub id).
+// It reports whether the record is done with: false means the record was kept for
 // another attempt (GitHub still calls it busy, or the server could not be reached).
-func (s *Scheduler) deregisterLost(ctx context.Context, log *slog.Logger, r Record) bool {
+func (s *Scheduler) deregister(ctx context.Context, log *slog.Logger, r Record) bool {
 	err := s.opts.Server.RemoveRunner(ctx, protocol.RemoveRunnerRequest{
 		Repository: r.Repository, RunnerID: r.RunnerID, RunnerName: r.Name,
 	})
-	giveUp := s.opts.Now().Sub(r.Since) >= lostDeregisterFor
+	giveUp := s.opts.Now().Sub(r.Since) >= deregisterFor
 	switch {
 	case err == nil, errors.Is(err, protocol.ErrNotFound):
 		return true
 	case errors.Is(err, protocol.ErrNotOwner):
 		return true // its repository moved: the new owner's sweep has it
+	case refusedForGood(err):
+		// The server cannot name it (an orphan without a repository label, a duplicate
+		// name): asking again changes nothing.
+		log.Info("runner removal refused by the server: not asked again", "err", err)
+		return true
 	case giveUp:
-		log.Warn("lost runner still registered at GitHub: giving up", "err", err)
+		log.Warn("runner still registered at GitHub: giving up", "err", err)
 		return true
 	case errors.Is(err, protocol.ErrRunnerBusy):
-		log.Info("lost runner still busy at GitHub: removal retried later")
+		log.Info("runner still busy at GitHub: removal retried later")
 		s.keep(r.Name, s.opts.RefusedRetry)
 	default:
 		if errors.Is(err, protocol.ErrUnauthorized) {
 			s.setFatal(err)
 		}
-		log.Warn("lost runner not removed from GitHub: retrying later", "err", err)
+		log.Warn("runner not removed from GitHub: retrying later", "err", err)
 		s.retry(r.Name)
 	}
 	return false

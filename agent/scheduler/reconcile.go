@@ -47,6 +47,10 @@ type Input struct {
 	// used: the jitter is drawn from the policy and the count, so that Reconcile stays
 	// pure and policies that fail together still spread their retries.
 	CrashBackoff backoff.Policy
+	// Specs are the fingerprints (SpecOf) of the config's policies by policy id, worked out
+	// once per config (Specs) rather than every tick; a policy missing from it is
+	// fingerprinted here.
+	Specs map[string]string
 	// NewName returns a fresh runner name for a policy.
 	NewName func(Key) string
 	// MaxLifetime sets the expiry of new runners; 0 means none.
@@ -110,6 +114,9 @@ type Plan struct {
 	// Backoff is the crash-loop state of the policies whose runners failed before taking
 	// a job (the next Input.Backoff); a policy that works again is not in it.
 	Backoff map[Key]Backoff
+	// Changed: Records differ from Input.Records (a record changed, or one was added).
+	// Reconcile never drops a record.
+	Changed bool
 
 	demands []demand // what the policies ask of the agent's capacity, while planning
 }
@@ -135,44 +142,51 @@ type Hold struct {
 // before the hold ends, then one probe at a time until a runner takes a job; its queued
 // jobs that would get a runner are reported backing_off, with the reason and the time.
 func Reconcile(in Input) Plan {
-	p := Plan{Records: cloneRecords(in.Records), Queues: map[Key]int{}, Backoff: map[Key]Backoff{}}
-	if p.Records == nil {
-		p.Records = map[string]Record{}
-	}
-	// Maps are sized up front: with thousands of repositories, growing them was most of a
-	// tick's allocations (issue 15, BenchmarkReconcile).
-	var policies map[Key]protocol.Policy
+	// Records are copied into the plan as the loop below observes them, not cloned first:
+	// with thousands of runners, a clone and then a second write of every record was a
+	// good part of a tick (issue 15, BenchmarkReconcile). The same for the maps below:
+	// sized up front, and holding pointers into the input (never written through) rather
+	// than copies of jobs and instances.
+	p := Plan{Records: make(map[string]Record, len(in.Records)+len(in.Records)/2+8), Backoff: map[Key]Backoff{}}
+	var policies map[Key]*protocol.Policy
 	var owned map[string]bool
 	if in.Config != nil {
-		policies = make(map[Key]protocol.Policy, len(in.Config.Policies))
+		policies = make(map[Key]*protocol.Policy, len(in.Config.Policies))
 		owned = make(map[string]bool, len(in.Config.Repositories))
-		for _, pol := range in.Config.Policies {
+		for i := range in.Config.Policies {
+			pol := &in.Config.Policies[i]
 			policies[Key{pol.Repository, pol.Name}] = pol
 		}
 		for _, r := range in.Config.Repositories {
 			owned[r] = true
 		}
 	}
-	var busyJob map[string]protocol.Job // runner name → its in_progress job
-	queued := map[Key][]protocol.Job{}
+	// Jobs are taken oldest first (jobOrder): each policy's queue is sorted on its own,
+	// and of two in_progress jobs naming the same runner the later one counts.
+	var busyJob map[string]*protocol.Job // runner name → its in_progress job
+	queued := map[Key][]*protocol.Job{}
+	nqueued := 0
 	if in.Jobs != nil {
-		busyJob = make(map[string]protocol.Job, len(in.Jobs.Jobs))
-		jobs := slices.Clone(in.Jobs.Jobs)
-		slices.SortStableFunc(jobs, func(a, b protocol.Job) int {
-			return cmp.Or(a.ReceivedAt.Compare(b.ReceivedAt), cmp.Compare(a.ID, b.ID))
-		})
-		for _, j := range jobs {
+		busyJob = make(map[string]*protocol.Job, len(in.Jobs.Jobs))
+		for i := range in.Jobs.Jobs {
+			j := &in.Jobs.Jobs[i]
 			switch j.Status {
 			case jobInProgress:
 				if j.RunnerName != "" {
-					busyJob[j.RunnerName] = j
+					if had, ok := busyJob[j.RunnerName]; !ok || jobOrder(j, had) >= 0 {
+						busyJob[j.RunnerName] = j
+					}
 				}
 			case jobQueued:
 				k := Key{j.Repository, j.Policy}
 				if _, ok := policies[k]; ok && j.Policy != "" {
 					queued[k] = append(queued[k], j)
+					nqueued++
 				}
 			}
+		}
+		for _, q := range queued {
+			slices.SortStableFunc(q, jobOrder)
 		}
 	}
 
@@ -182,34 +196,32 @@ func Reconcile(in Input) Plan {
 	// the same provider (a shared Docker engine) for a repository of the same name, and
 	// their runners are none of our business. One without the label (an older agent's)
 	// is taken to be ours, as before.
-	mine := make(map[string]provider.Instance, len(in.Inventory))
+	mine := make(map[string]*provider.Instance, len(in.Inventory))
+	byID := make(map[string]*provider.Instance, len(in.Inventory))
 	var unknown []provider.Instance
-	for _, inst := range in.Inventory {
+	for i := range in.Inventory {
+		inst := &in.Inventory[i]
+		byID[inst.ID] = inst
 		if inst.State == provider.StateGone {
 			continue
 		}
 		l := inst.Labels
 		ours := l[provider.LabelAgentID] == in.AgentID ||
 			(in.Config != nil && owned[l[provider.LabelRepository]] &&
-				(l[provider.LabelPolicyID] == "" || l[provider.LabelPolicyID] == policies[Key{l[provider.LabelRepository], l[provider.LabelPolicy]}].ID))
+				(l[provider.LabelPolicyID] == "" || l[provider.LabelPolicyID] == policyID(policies[Key{l[provider.LabelRepository], l[provider.LabelPolicy]}])))
 		if !ours {
 			continue
 		}
 		name := inst.Labels[provider.LabelRunner]
 		if _, dup := mine[name]; dup || name == "" {
-			unknown = append(unknown, inst) // a second instance of a name is never ours
+			unknown = append(unknown, *inst) // a second instance of a name is never ours
 			continue
 		}
-		if r, ok := p.Records[name]; ok && r.ProviderID != "" && r.ProviderID != inst.ID {
-			unknown = append(unknown, inst)
+		if r, ok := in.Records[name]; ok && r.ProviderID != "" && r.ProviderID != inst.ID {
+			unknown = append(unknown, *inst)
 			continue
 		}
 		mine[name] = inst
-	}
-	byName := maps.Clone(mine)
-	byID := make(map[string]provider.Instance, len(in.Inventory))
-	for _, inst := range in.Inventory {
-		byID[inst.ID] = inst
 	}
 
 	// Each record's state from its instance and the jobs. A runner that fails now without
@@ -217,17 +229,21 @@ func Reconcile(in Input) Plan {
 	// job clears it.
 	failed := map[Key]string{}
 	took := map[Key]bool{}
-	for name, r := range p.Records {
-		inst, has := byName[name]
-		delete(byName, name)
+	for name, r := range in.Records {
+		orig := r
+		var inst provider.Instance
+		ip, has := mine[name]
+		if has {
+			inst = *ip
+		}
 		if has && r.ProviderID == "" && !r.Pending {
 			r.ProviderID = inst.ID
 		}
-		pol, hasPolicy := policies[r.Key]
-		if hasPolicy {
+		pol := policies[r.Key]
+		if pol != nil {
 			r.Ephemeral = pol.Ephemeral
 		}
-		next, provisioned := observe(in, r, inst, has, busyJob, queued[r.Key], pol, hasPolicy)
+		next, provisioned := observe(in, r, inst, has, busyJob, queued[r.Key], pol)
 		if provisioned {
 			p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
 		}
@@ -247,6 +263,7 @@ func Reconcile(in Input) Plan {
 			}
 		}
 		p.Records[name] = next
+		p.Changed = p.Changed || next != orig
 	}
 	for k, name := range failed {
 		failed[k] = name + ": " + p.Records[name].Reason
@@ -254,18 +271,24 @@ func Reconcile(in Input) Plan {
 	// Instances without a record: a busy one is adopted (a busy runner is never
 	// removed), and so is a runner another agent left on a repository this agent now
 	// serves; the others are orphans.
-	for _, inst := range byName {
+	for name, ip := range mine {
+		if _, ok := in.Records[name]; ok {
+			continue
+		}
+		inst := *ip
 		r, ok := fromInstance(inst, in.Now)
 		j, busy := busyJob[r.Name]
 		switch {
 		case ok && busy:
 			r.State, r.JobID, r.TookJob, r.Provisioned = protocol.RunnerBusy, j.ID, true, true
 			p.Records[r.Name] = r
+			p.Changed = true
 			took[r.Key] = true
 		case ok && inst.Labels[provider.LabelAgentID] != in.AgentID:
 			r.Provisioned = inst.State == provider.StateRunning
-			r, _ = observe(in, r, inst, true, busyJob, queued[r.Key], policies[r.Key], hasKey(policies, r.Key))
+			r, _ = observe(in, r, inst, true, busyJob, queued[r.Key], policies[r.Key])
 			p.Records[r.Name] = r
+			p.Changed = true
 		default:
 			unknown = append(unknown, inst)
 		}
@@ -289,6 +312,7 @@ func Reconcile(in Input) Plan {
 		}
 		r.Pending = true
 		p.Records[r.Name] = r
+		p.Changed = true
 		// Only an orphan the server can name (its repository, and its own runner name)
 		// is removed from GitHub first: for an unlabelled one, or a second instance of a
 		// name another record holds, the server refuses the request (or would remove the
@@ -299,26 +323,35 @@ func Reconcile(in Input) Plan {
 
 	// Each policy looks at its own records only: grouped once, so that a tick stays
 	// linear in the runners of an agent that serves thousands of repositories.
-	keys := map[Key]bool{}
+	// (Counted first, then laid out in one slice: appending per policy was most of the
+	// allocations left.)
+	count := make(map[Key]int, len(policies))
 	for k := range policies {
-		keys[k] = true
+		count[k] = 0
 	}
-	names := map[Key][]string{}
-	for name, r := range p.Records {
-		keys[r.Key] = true
-		names[r.Key] = append(names[r.Key], name)
+	for _, r := range p.Records {
+		count[r.Key]++
 	}
-	sorted := slices.SortedFunc(func(yield func(Key) bool) {
-		for k := range keys {
-			if !yield(k) {
-				return
-			}
-		}
-	}, func(a, b Key) int {
+	sorted := slices.SortedFunc(maps.Keys(count), func(a, b Key) int {
 		return cmp.Or(cmp.Compare(a.Repository, b.Repository), cmp.Compare(a.Policy, b.Policy))
 	})
+	flat := make([]string, len(p.Records))
+	names := make(map[Key][]string, len(count))
+	at := 0
 	for _, k := range sorted {
-		pol, ok := policies[k]
+		names[k] = flat[at : at : at+count[k]]
+		at += count[k]
+	}
+	for name, r := range p.Records {
+		names[r.Key] = append(names[r.Key], name) // within its own part of flat
+	}
+	p.Queues = make(map[Key]int, len(policies))
+	p.Jobs = make([]protocol.JobStatus, 0, nqueued)
+	p.demands = make([]demand, 0, len(sorted))
+	var sc scratch
+	for _, k := range sorted {
+		pol := policies[k]
+		ok := pol != nil
 		b := in.Backoff[k]
 		if took[k] {
 			b = Backoff{} // a runner of the policy took a job: it works
@@ -329,20 +362,21 @@ func Reconcile(in Input) Plan {
 		if ok && b.Failures > 0 {
 			p.Backoff[k] = b
 		}
-		p.schedule(in, k, pol, ok, queued[k], names[k], byID, b)
+		p.schedule(in, k, pol, queued[k], names[k], byID, b, &sc)
 	}
 	p.allocate(in)
 	for i := range p.demands {
-		p.emit(in, &p.demands[i])
+		p.emit(in, &p.demands[i], &sc)
 	}
 	p.demands = nil
+	p.Creates = sc.creates(in)
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
 	return p
 }
 
 // observe derives a record's state. provisioned reports the first sight of it running.
-func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[string]protocol.Job,
-	queued []protocol.Job, pol protocol.Policy, hasPolicy bool) (Record, bool) {
+func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[string]*protocol.Job,
+	queued []*protocol.Job, pol *protocol.Policy) (Record, bool) {
 	set := func(s protocol.RunnerState, reason string) {
 		if r.State != s {
 			r.State, r.Since = s, in.Now
@@ -403,7 +437,7 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 	}
 	age := in.Now.Sub(r.CreatedAt)
 	boot := time.Duration(0)
-	if hasPolicy {
+	if pol != nil {
 		boot = pol.BootstrapTimeout.D()
 	}
 	switch {
@@ -461,13 +495,14 @@ func suffix(reason string) string {
 }
 
 // schedule plans one policy: creations for queued jobs and min_idle, positions of the
-// jobs that wait, and reaps. names are the policy's records; insts holds the inventory
-// by provider id.
-func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, queued []protocol.Job, names []string,
-	insts map[string]provider.Instance, crash Backoff) {
+// jobs that wait, and reaps. pol is nil when the agent does not serve the policy (any
+// more); names are the policy's records; insts holds the inventory by provider id.
+func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protocol.Job, names []string,
+	insts map[string]*provider.Instance, crash Backoff, sc *scratch) {
 	var busy, avail, dying, untested int
-	var idle []Record
-	runnerFor := map[int64]string{} // job → runner created for it
+	idle := sc.idle[:0]
+	defer func() { sc.idle = idle[:0] }() // its buffer, for the next policy
+	var runnerFor map[int64]string        // job → runner created for it (made when there is one)
 	for _, name := range names {
 		r := p.Records[name]
 		switch {
@@ -479,6 +514,9 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 				untested++ // a probe of the back-off, not proven yet
 			}
 			if r.ForJob != 0 {
+				if runnerFor == nil {
+					runnerFor = map[int64]string{}
+				}
 				runnerFor[r.ForJob] = r.Name
 			}
 			if r.State == protocol.RunnerIdle && !r.Pending {
@@ -513,9 +551,10 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 	// now; busy ones finish their job first. Like an expired runner, one holds capacity
 	// until its removal is done, and its replacement comes after.
 	current := ""
-	if hasPolicy {
-		current = SpecOf(pol)
-		for _, r := range slices.Clone(idle) {
+	if pol != nil {
+		current = specOf(in, pol)
+		sc.outdated = append(sc.outdated[:0], idle...)
+		for _, r := range sc.outdated {
 			if r.Spec == "" || r.Spec == current || in.Now.Before(r.RetryAt) {
 				continue
 			}
@@ -526,7 +565,7 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 			p.reap(r.Name, r, insts)
 		}
 	}
-	if !hasPolicy {
+	if pol == nil {
 		// The policy is gone, or its repository moved to another agent: reap what is not
 		// busy. The server refuses (not_owner) a repository that moved, and then the
 		// runner stays for its new owner to adopt. Without a config nothing is known yet.
@@ -541,7 +580,7 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 		}
 		return
 	}
-	minIdle, err := EffectiveMinIdle(pol, in.Now)
+	minIdle, err := EffectiveMinIdle(*pol, in.Now)
 	if err != nil {
 		p.Warnings = append(p.Warnings, err)
 	}
@@ -628,9 +667,9 @@ func (p *Plan) schedule(in Input, k Key, pol protocol.Policy, hasPolicy bool, qu
 // queued[covered:covered+forJobs], and idle more for min_idle.
 type demand struct {
 	key                        Key
-	pol                        protocol.Policy
+	pol                        *protocol.Policy
 	spec                       string
-	queued                     []protocol.Job
+	queued                     []*protocol.Job
 	runnerFor                  map[int64]string
 	covered, forJobs, heldJobs int
 	hold                       Hold
@@ -639,6 +678,7 @@ type demand struct {
 	// idle runners, and the position of those the agent's capacity holds.
 	granted     map[int64]bool
 	grantedIdle int
+	grantAll    bool // every job and idle runner granted (no capacity set)
 	capPos      map[int64]int
 }
 
@@ -648,9 +688,17 @@ type demand struct {
 // so that a large job is not passed over for ever by small ones; the jobs it holds wait
 // with their place in that order. Without a capacity every demand fits.
 func (p *Plan) allocate(in Input) {
+	if in.Capacity == (Capacity{}) {
+		// Every demand fits: nothing to order or count (thousands of policies made a map
+		// or two each here, every tick).
+		for i := range p.demands {
+			p.demands[i].grantAll, p.demands[i].grantedIdle = true, p.demands[i].idle
+		}
+		return
+	}
 	type cand struct {
 		d   *demand
-		job protocol.Job
+		job *protocol.Job
 		e   queue.Entry
 	}
 	var jobs []cand
@@ -667,7 +715,7 @@ func (p *Plan) allocate(in Input) {
 	}
 	slices.SortFunc(jobs, func(a, b cand) int { return queue.Compare(a.e, b.e, in.Now, maxWait) })
 	use := p.capacityInUse(in)
-	fits := func(pol protocol.Policy) bool {
+	fits := func(pol *protocol.Policy) bool {
 		cpu, mem := guardrails.Requests(pol.Runner)
 		c := in.Capacity
 		switch {
@@ -718,7 +766,7 @@ func (p *Plan) capacityInUse(in Input) inUse {
 	}
 	specs := map[Key]protocol.Policy{}
 	for _, d := range p.demands {
-		specs[d.key] = d.pol
+		specs[d.key] = *d.pol
 	}
 	if in.Config != nil {
 		for _, pol := range in.Config.Policies {
@@ -742,15 +790,15 @@ func (p *Plan) capacityInUse(in Input) inUse {
 }
 
 // emit sets the states of d's queued jobs and plans the creations allocate granted.
-func (p *Plan) emit(in Input, d *demand) {
+func (p *Plan) emit(in Input, d *demand, sc *scratch) {
 	k, pol := d.key, d.pol
 	i0 := d.covered + d.forJobs + d.heldJobs // the first job the policy's max_runners holds
 	for i, j := range d.queued {
 		st := protocol.JobStatus{JobID: j.ID, State: protocol.JobRunnerRequested, Runner: d.runnerFor[j.ID]}
 		switch {
 		case i < d.covered:
-		case i < d.covered+d.forJobs && d.granted[j.ID]:
-			st.Runner = p.newRecord(in, k, pol, d.spec, j.ID).Name
+		case i < d.covered+d.forJobs && (d.grantAll || d.granted[j.ID]):
+			st.Runner = p.newRecord(in, sc, k, pol, d.spec, j.ID)
 		case i < d.covered+d.forJobs:
 			st.State, st.Limit, st.Position = protocol.JobWaitingForCapacity, protocol.LimitAgentCapacity, d.capPos[j.ID]
 			st.Runner = ""
@@ -768,40 +816,97 @@ func (p *Plan) emit(in Input, d *demand) {
 		p.Jobs = append(p.Jobs, st)
 	}
 	for range d.grantedIdle {
-		p.newRecord(in, k, pol, d.spec, 0)
+		p.newRecord(in, sc, k, pol, d.spec, 0)
 	}
 	if _, ok := p.Queues[k]; !ok {
 		p.Queues[k] = 0
 	}
 }
 
-// newRecord plans a new runner of policy pol, whose definition's fingerprint is spec.
-func (p *Plan) newRecord(in Input, k Key, pol protocol.Policy, spec string, job int64) Record {
+// newRecord plans a new runner of policy pol, whose definition's fingerprint is spec, and
+// returns its name. Its creation is collected in sc (scratch.creates).
+func (p *Plan) newRecord(in Input, sc *scratch, k Key, pol *protocol.Policy, spec string, job int64) string {
+	c := plannedCreate{name: in.NewName(k), k: k, pol: pol, spec: spec, job: job}
+	p.Records[c.name] = c.record(in)
+	p.Changed = true
+	sc.planned = append(sc.planned, c)
+	return c.name
+}
+
+// scratch holds a Reconcile's buffers that each policy's schedule reuses, and the
+// creations it planned.
+type scratch struct {
+	idle, outdated []Record
+	planned        []plannedCreate
+}
+
+// plannedCreate is a creation, small: Plan.Creates is made once at the end with its exact
+// size (appending Creates, with a policy each, was most of the bytes of a tick that creates
+// thousands of runners).
+type plannedCreate struct {
+	name string
+	k    Key
+	pol  *protocol.Policy
+	spec string
+	job  int64
+}
+
+// record is the new runner's record; the same for the same input.
+func (c plannedCreate) record(in Input) Record {
 	r := Record{
-		Name: in.NewName(k), Key: k, State: protocol.RunnerCreating, Ephemeral: pol.Ephemeral,
-		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: spec, PolicyID: pol.ID,
+		Name: c.name, Key: c.k, State: protocol.RunnerCreating, Ephemeral: c.pol.Ephemeral,
+		ForJob: c.job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: c.spec, PolicyID: c.pol.ID,
 	}
 	if in.MaxLifetime > 0 {
 		r.Expiry = in.Now.Add(in.MaxLifetime)
 	}
-	p.Records[r.Name] = r
-	p.Creates = append(p.Creates, Create{Record: r, Policy: pol})
 	return r
 }
 
-func (p *Plan) reap(name string, r Record, insts map[string]provider.Instance) {
-	inst, ok := insts[r.ProviderID]
+func (sc *scratch) creates(in Input) []Create {
+	if len(sc.planned) == 0 {
+		return nil
+	}
+	out := make([]Create, len(sc.planned))
+	for i, c := range sc.planned {
+		out[i] = Create{Record: c.record(in), Policy: *c.pol}
+	}
+	return out
+}
+
+func (p *Plan) reap(name string, r Record, insts map[string]*provider.Instance) {
+	var inst provider.Instance
+	ip, ok := insts[r.ProviderID]
+	if ok {
+		inst = *ip
+	}
 	r.Pending = true
 	p.Records[name] = r
+	p.Changed = true
 	running := ok && inst.State == provider.StateRunning
 	// A lost runner's instance is gone or has exited: deleted, then its registration
 	// removed at GitHub (a running one is removed there first, as any other).
 	p.Reaps = append(p.Reaps, Reap{Record: r, Running: running, Instance: inst, Lost: r.Lost && !running})
 }
 
-func hasKey(m map[Key]protocol.Policy, k Key) bool {
-	_, ok := m[k]
-	return ok
+// jobOrder orders jobs oldest first, then by id.
+func jobOrder(a, b *protocol.Job) int {
+	return cmp.Or(a.ReceivedAt.Compare(b.ReceivedAt), cmp.Compare(a.ID, b.ID))
+}
+
+func policyID(pol *protocol.Policy) string {
+	if pol == nil {
+		return ""
+	}
+	return pol.ID
+}
+
+// specOf is SpecOf(pol), from in.Specs when it is there.
+func specOf(in Input, pol *protocol.Policy) string {
+	if s, ok := in.Specs[pol.ID]; ok && pol.ID != "" {
+		return s
+	}
+	return SpecOf(*pol)
 }
 
 // Adopt returns records for the instances of the agent (its agent id in their labels)

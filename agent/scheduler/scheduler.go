@@ -119,8 +119,13 @@ type Scheduler struct {
 	warned     map[string]bool
 	lastPlan   Plan
 	lastWarned time.Time
+	specs      map[string]string // Specs(specsOf)
+	specsOf    *protocol.Config
 	journaled  []byte // what the journal holds
-	journalErr string // the last journal error logged
+	// journalDirty: the records may differ from what the journal holds (encoding
+	// thousands of records every tick to find they did not was most of a steady tick).
+	journalDirty bool
+	journalErr   string // the last journal error logged
 }
 
 // snapshot is the scheduler's state as of its last tick, for readers on other
@@ -349,6 +354,9 @@ func (s *Scheduler) apply() bool {
 	for _, f := range inbox {
 		f(s)
 	}
+	if len(inbox) > 0 {
+		s.journalDirty = true // a report may have changed a record
+	}
 	return len(inbox) > 0
 }
 
@@ -387,6 +395,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	}
 	s.health = ProviderHealth{OK: true, LastOK: now}
 	if !s.rebuilt {
+		s.journalDirty = true
 		s.restoreJournal(inv)
 		before := len(s.records)
 		s.records = Adopt(s.opts.AgentID, inv, s.records, now)
@@ -396,17 +405,23 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		}
 	}
 	cfg := s.cfg.Load()
+	if cfg != s.specsOf {
+		s.specs, s.specsOf = Specs(cfg), cfg
+	}
 	plan := Reconcile(Input{
 		Now: now, AgentID: s.opts.AgentID, Config: cfg, Jobs: s.jobs.Load(), Inventory: inv,
 		Records: s.records, Draining: s.draining.Load(), Blocked: s.blocked, Backoff: s.backoffs,
 		CrashBackoff: s.opts.CrashBackoff, NewName: s.opts.NewName, MaxLifetime: s.opts.MaxLifetime,
-		Capacity: s.opts.Capacity,
+		Capacity: s.opts.Capacity, Specs: s.specs,
 	})
 	for _, w := range plan.Warnings {
 		if !s.warned[w.Error()] {
 			s.warned[w.Error()] = true
 			s.log.Warn("schedule window skipped", "err", w)
 		}
+	}
+	if plan.Changed {
+		s.journalDirty = true
 	}
 	s.logTransitions(s.records, plan.Records)
 	s.logBackoff(s.backoffs, plan.Backoff, now)
@@ -448,11 +463,12 @@ func (s *Scheduler) restoreJournal(inv []provider.Instance) {
 // saveJournal writes the records to the journal when they changed since the last save.
 // A failed save is logged once per distinct error and tried again next tick.
 func (s *Scheduler) saveJournal() {
-	if s.opts.Journal == nil {
+	if s.opts.Journal == nil || !s.journalDirty {
 		return
 	}
 	b, err := encodeJournal(s.records)
 	if err == nil && bytes.Equal(b, s.journaled) {
+		s.journalDirty = false
 		return
 	}
 	if err == nil {
@@ -465,7 +481,7 @@ func (s *Scheduler) saveJournal() {
 		}
 		return
 	}
-	s.journaled, s.journalErr = b, ""
+	s.journaled, s.journalErr, s.journalDirty = b, "", false
 }
 
 // publish replaces the snapshot with the owner's state, as of at.

@@ -38,6 +38,22 @@ func SpecOf(pol protocol.Policy) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// Specs fingerprints every policy of cfg (SpecOf) by policy id, for Input.Specs: the
+// scheduler works them out once per config, not once per tick (thousands of policies
+// took a few milliseconds of every tick).
+func Specs(cfg *protocol.Config) map[string]string {
+	if cfg == nil {
+		return nil
+	}
+	out := make(map[string]string, len(cfg.Policies))
+	for _, pol := range cfg.Policies {
+		if pol.ID != "" {
+			out[pol.ID] = SpecOf(pol)
+		}
+	}
+	return out
+}
+
 // ErrConstraints wraps the refusal of a runner whose policy breaks its group's
 // constraints (Violations).
 var ErrConstraints = errors.New("the policy breaks its agent group's constraints")

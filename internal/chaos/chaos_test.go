@@ -168,3 +168,35 @@ func TestLogWatchLag(t *testing.T) {
 		t.Fatalf("completed 4 s late, then settled: %+v", w)
 	}
 }
+
+// The end table shows the outage's figures and its jobs, "never" for what did not happen,
+// and a lost-completion window's repair.
+func TestReportTable(t *testing.T) {
+	r := Report{Jobs: 30, Completed: 30, MaxRunners: 30, OutageJobs: 20, OutageWaiting: 20, AgentBack: -1,
+		OutageWorst: 2900 * time.Millisecond, OutageLogged: -1,
+		OutageRows: []OutageRow{{ID: 11, Outage: true, Runner: 1160 * time.Millisecond, Listed: -1, LogLag: 340 * time.Millisecond}, {ID: 1, Runner: -1, Listed: 60 * time.Millisecond}},
+		Faults:     []FaultResult{{Kind: LoseCompleted, At: 31 * time.Second, Lasted: 5 * time.Second, Recovery: -1, Note: "3 lost; the job log agreed with GitHub 11.2s after the window"}},
+		RSS:        map[string]int64{"agent": 30 << 20}}
+	var b strings.Builder
+	r.write(&b)
+	out := b.String()
+	for _, want := range []string{
+		"| 20 / 30 (capacity to spare: every job has a runner at once) |",
+		"agent's first call answered (target 5s) | never |",
+		"lists every job queued during it | never |",
+		"| 11 | queued during it | 1.16s | never | 340ms |",
+		"| 1 | running at its start | never | 60ms | 0s |",
+		"GitHub loses completed webhooks: 3 lost; the job log agreed with GitHub 11.2s after the window | 5s | no job waiting |",
+		"| agent | 30.0 MiB |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	r.OutageWaiting = 31
+	b.Reset()
+	r.write(&b)
+	if !strings.Contains(b.String(), "above max_runners") {
+		t.Errorf("a backlog above max_runners is not said so:\n%s", b.String())
+	}
+}

@@ -143,9 +143,9 @@ func (e *env) removeRunner(ctx context.Context, tr *tracker, busy bool) error {
 		if id == "" {
 			continue
 		}
-		if err := e.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); cerrdefs.IsNotFound(err) {
+		if err := e.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
 			tr.mu.Lock()
-			delete(tr.names, name+"\x00"+id) // gone by itself since the sample: pick another
+			delete(tr.names, name+"\x00"+id) // gone (or going: 409) by itself since the sample: pick another
 			tr.mu.Unlock()
 			continue
 		} else if err != nil {

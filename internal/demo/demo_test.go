@@ -39,14 +39,17 @@ func TestDemo(t *testing.T) {
 	defer cancel()
 	// With --keep, once the summary is out, what it prints works: garoctl's server and
 	// token see the jobs, and a job queued at the simulator runs; then Ctrl-C (cancel).
-	explored := make(chan error, 1)
-	go func() { explored <- explore(ctx, out, cancel) }()
+	// The Ctrl-C waits for the console's watch too: the page must see the queue empty on
+	// a refresh of its own before the server goes.
+	explored, watchDone := make(chan error, 1), make(chan struct{})
+	go func() { explored <- explore(ctx, out, func() { <-watchDone; cancel() }) }()
 	// The web console, signed in with the token the demo prints before its burst, shows
 	// the burst live: the policy's queue full, then empty, without a reload.
 	watched := make(chan consoleWatch, 1)
 	if b := browsertest.Optional(t); b != nil {
-		go func() { watched <- watchConsole(ctx, out, b) }()
+		go func() { defer close(watchDone); watched <- watchConsole(ctx, out, b) }()
 	} else {
+		close(watchDone)
 		watched <- consoleWatch{skipped: true}
 	}
 	sum, err := demo.Run(ctx, demo.Options{

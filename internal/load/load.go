@@ -29,12 +29,15 @@ import (
 
 // Options shape one load run. Zero values take the defaults of Defaults.
 type Options struct {
-	Dir      string // the hub's directory (SQLite database, keys); required
-	Driver   string // "sqlite" (default) or "postgres"
-	DSN      string // the PostgreSQL database when Driver is "postgres"
-	Agents   int    // simulated agents
-	Repos    int    // repositories, spread over the agents by the server
-	Policies int    // policies, spread round-robin over the repositories
+	Dir    string // the hub's directory (SQLite database, keys); required
+	Driver string // "sqlite" (default) or "postgres"
+	DSN    string // the PostgreSQL database when Driver is "postgres"
+	// DBPID is the postmaster of that database's cluster, when it runs on this machine:
+	// the CPU time of it and its backends is measured too (0: not measured).
+	DBPID    int
+	Agents   int // simulated agents
+	Repos    int // repositories, spread over the agents by the server
+	Policies int // policies, spread round-robin over the repositories
 	// Rate is the jobs per second sent (each job is three deliveries); 0 sends none.
 	Rate float64
 	// Duration is how long jobs are sent; the run then waits up to Drain for the last.

@@ -25,6 +25,7 @@ type Result struct {
 	Failures                       map[string]int
 	LastErrors                     map[string]string
 	CPU                            float64 // cores used by the process, averaged over Elapsed
+	DBCPU                          float64 // cores used by PostgreSQL (Options.DBPID), likewise
 	RSSMax, RSSEnd                 uint64
 	Unowned                        int // repositories no agent owned when an idle run began
 }
@@ -98,6 +99,14 @@ func (r *Result) Print(w io.Writer) {
 	row("policy change → agent", r.PolicyChange)
 	fmt.Fprintf(w, "  deliveries %d (%.0f/s); process CPU %.2f cores, RSS max %.0f MB\n",
 		r.Deliveries, r.DeliveryRate(), r.CPU, float64(r.RSSMax)/(1<<20))
+	if r.DBPID > 0 {
+		fmt.Fprintf(w, "  PostgreSQL CPU %.2f cores", r.DBCPU)
+		if r.Deliveries > 0 {
+			per := r.Elapsed.Seconds() * 1000 / float64(r.Deliveries)
+			fmt.Fprintf(w, "; CPU per delivery: process %.2f ms, PostgreSQL %.2f ms", r.CPU*per, r.DBCPU*per)
+		}
+		fmt.Fprintln(w)
+	}
 	kinds := make([]string, 0, len(r.Failures))
 	for k := range r.Failures {
 		kinds = append(kinds, k)

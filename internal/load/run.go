@@ -34,7 +34,7 @@ func (e *env) run(ctx context.Context) (*Result, error) {
 	fmt.Fprintf(e.o.Progress, "load: every repository owned after %s; sending for %s\n", time.Since(t0).Round(time.Millisecond), e.o.Duration)
 	res := &Result{Options: e.o, Unowned: e.unowned}
 	smp := startSampler(ctx, time.Second)
-	cpu0 := smp.cpu()
+	cpu0, db0 := smp.cpu(), treeCPU(e.o.DBPID)
 	start := time.Now()
 	sendCtx, stopSending := context.WithTimeout(ctx, e.o.Duration)
 	var wg sync.WaitGroup
@@ -54,6 +54,7 @@ func (e *env) run(ctx context.Context) (*Result, error) {
 	stopSending()
 	res.Elapsed = time.Since(start)
 	res.CPU = (smp.cpu() - cpu0).Seconds() / res.Elapsed.Seconds()
+	res.DBCPU = (treeCPU(e.o.DBPID) - db0).Seconds() / res.Elapsed.Seconds()
 	wg.Wait()
 	e.drain(ctx)
 	smp.stop()

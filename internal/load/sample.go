@@ -65,22 +65,67 @@ func (s *sampler) rss() (maxRSS, last uint64) {
 func (s *sampler) cpu() time.Duration { return processCPU() }
 
 func processCPU() time.Duration {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
+	st, ok := procStat("self")
+	if !ok {
 		return 0
+	}
+	return st.cpu
+}
+
+// stat is what procStat reads of /proc/<pid>/stat.
+type stat struct {
+	ppid     int
+	cpu      time.Duration // user + system
+	children time.Duration // of the children it waited for (cutime + cstime)
+}
+
+func procStat(pid string) (stat, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return stat{}, false
 	}
 	// The command name (field 2) may hold spaces: count fields after its ")".
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
-		return 0
+		return stat{}, false
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if len(f) < 15 {
+		return stat{}, false
+	}
+	n := func(k int) int64 { v, _ := strconv.ParseInt(f[k], 10, 64); return v }
+	tick := func(v int64) time.Duration { return time.Duration(v) * time.Second / clockTicks }
+	return stat{
+		ppid:     int(n(1)),           // field 4
+		cpu:      tick(n(11) + n(12)), // fields 14, 15
+		children: tick(n(13) + n(14)), // fields 16, 17
+	}, true
+}
+
+// treeCPU is the CPU time of process pid and its children (a PostgreSQL postmaster and its
+// backends), those that exited included; 0 when pid is 0 or /proc is missing.
+func treeCPU(pid int) time.Duration {
+	if pid <= 0 {
 		return 0
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	root, ok := procStat(strconv.Itoa(pid))
+	if !ok {
+		return 0
+	}
+	total := root.cpu + root.children
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return total
+	}
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		if st, ok := procStat(e.Name()); ok && st.ppid == pid {
+			total += st.cpu
+		}
+	}
+	return total
 }
 
 // rss is the process's resident set size in bytes, 0 where /proc is missing.

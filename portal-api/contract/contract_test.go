@@ -53,6 +53,7 @@ var routeTable = []struct {
 	{"GET", "/api/v1/repos/:owner/:repo/jobs", []int{200, 400, 401, 403}, false},
 	{"GET", "/api/v1/repos/:owner/:repo/jobs/:job_id", []int{200, 400, 401, 403, 404}, false},
 	{"GET", "/api/v1/runners", []int{200, 400, 401, 403}, false},
+	{"GET", "/api/v1/usage", []int{200, 400, 401, 403}, false},
 	{"GET", "/api/v1/repos/:owner/:repo/runners", []int{200, 400, 401, 403}, false},
 	{"GET", "/api/v1/agents", []int{200, 400, 401, 403}, false},
 	{"GET", "/api/v1/agents/:id", []int{200, 401, 403, 404}, false},
@@ -154,7 +155,7 @@ const (
 		"min_idle":1,"max_runners":5,"ephemeral":true,"idle_grace":"5m0s","bootstrap_timeout":"10m0s",
 		"agent_group":"default","enabled":true,"provider":"docker",
 		"runner":{"image":"ghcr.io/actions/actions-runner:latest","docker":{"network_mode":"bridge"}},"schedule":[],"registration_level":"repository",
-		"version":3,"created_at":"2026-11-01T10:00:00Z","updated_at":"2026-11-02T10:00:00.123456789+01:00"}`
+		"priority":0,"version":3,"created_at":"2026-11-01T10:00:00Z","updated_at":"2026-11-02T10:00:00.123456789+01:00"}`
 	goodRequest = `{"labels":["linux"],"max_runners":5,"provider":"docker","runner":{"image":"runner:1"}}`
 )
 

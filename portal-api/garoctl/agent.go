@@ -140,21 +140,9 @@ nothing.`,
 		Example:           "  garoctl agent drain 0b7f5c1e-...\n  garoctl agent list   # STATUS shows (draining); RUNNERS fall to zero",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeAgents,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			a, err := c.DrainAgent(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if g.output == "json" || g.output == "yaml" {
-				return g.print(cmd, a, table{})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "agent %s draining: it creates no runners; busy ones finish and its repositories move to other agents of group %s\n", a.ID, a.Group)
-			return err
-		},
+		RunE: g.agentDrainRun((*client.Client).DrainAgent, func(a *portalapi.Agent) string {
+			return fmt.Sprintf("agent %s draining: it creates no runners; busy ones finish and its repositories move to other agents of group %s", a.ID, a.Group)
+		}),
 	}
 }
 
@@ -169,21 +157,30 @@ changes nothing.`,
 		Example:           "  garoctl agent undrain 0b7f5c1e-...",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeAgents,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			a, err := c.UndrainAgent(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if g.output == "json" || g.output == "yaml" {
-				return g.print(cmd, a, table{})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "agent %s undrained: it takes work again from its next heartbeat\n", a.ID)
+		RunE: g.agentDrainRun((*client.Client).UndrainAgent, func(a *portalapi.Agent) string {
+			return fmt.Sprintf("agent %s undrained: it takes work again from its next heartbeat", a.ID)
+		}),
+	}
+}
+
+// agentDrainRun is the RunE of drain and undrain: call the route for the agent named by
+// the argument, then print the agent (-o json|yaml) or say what happens now.
+func (g *globals) agentDrainRun(call func(*client.Client, context.Context, string) (*portalapi.Agent, error),
+	say func(*portalapi.Agent) string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := g.client()
+		if err != nil {
 			return err
-		},
+		}
+		a, err := call(c, cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		if g.output == "json" || g.output == "yaml" {
+			return g.print(cmd, a, table{})
+		}
+		_, err = fmt.Fprintln(cmd.OutOrStdout(), say(a))
+		return err
 	}
 }
 

@@ -25,7 +25,7 @@ func jobCommand(g *globals) *cobra.Command {
 func jobTable(now time.Time, items []portalapi.Job) table {
 	t := table{
 		head:     []string{"REPOSITORY", "ID", "NAME", "STATE", "AGENT STATE", "POLICY", "AGE"},
-		wideHead: []string{"LABELS", "RUNNER", "CONCLUSION", "REASON"},
+		wideHead: []string{"LABELS", "RUNNER", "CONCLUSION", "REASON", "WAITS FOR"},
 		ticking:  []int{6},
 	}
 	for _, j := range items {
@@ -39,9 +39,24 @@ func jobTable(now time.Time, items []portalapi.Job) table {
 		}
 		t.rows = append(t.rows, []string{j.Repository, strconv.FormatInt(j.ID, 10), orDash(j.Name), j.State, as,
 			orDash(j.Policy), age(now, j.ReceivedAt)})
-		t.wideRows = append(t.wideRows, []string{join(j.Labels), orDash(j.RunnerName), orDash(j.Conclusion), orDash(reason)})
+		t.wideRows = append(t.wideRows, []string{join(j.Labels), orDash(j.RunnerName), orDash(j.Conclusion), orDash(reason), waitsFor(j.Wait)})
 	}
 	return t
+}
+
+// waitsFor is the limit that holds a queued job and its place: "team_quota acme/team-a #3".
+func waitsFor(w *portalapi.JobWait) string {
+	if w == nil {
+		return "-"
+	}
+	out := w.Limit
+	if w.QuotaSubject != "" {
+		out += " " + w.QuotaSubject
+	}
+	if w.Position > 0 {
+		out += " #" + strconv.Itoa(w.Position)
+	}
+	return out
 }
 
 func jobListCommand(g *globals) *cobra.Command {
@@ -60,7 +75,9 @@ those of every repository the token may read (--owner keeps one owner's). A queu
 agent_state waiting_for_capacity with its queue_position while its policy is at
 max_runners, runner_requested while a runner is being made for it, and backing_off
 with agent_reason and agent_retry_at while its policy is held back (its runners
-failed before taking a job); an unmatched one shows why no policy serves it.`,
+failed before taking a job); an unmatched one shows why no policy serves it. With -o wide,
+WAITS FOR names the limit that holds a queued job (max_runners, team_quota or group_quota
+with the quota's subject, agent_capacity) and its place behind it.`,
 		Example: `  garoctl job list acme/web --state queued
   garoctl job list acme/web --state unmatched --since 2h
   garoctl job list --owner acme --policy linux-small --all -o wide

@@ -35,3 +35,19 @@ func TestPolicyDocPriority(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitsFor(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		w    *portalapi.JobWait
+		want string
+	}{
+		{nil, "-"},
+		{&portalapi.JobWait{Limit: portalapi.WaitTeamQuota, QuotaSubject: "acme/team-a", Position: 3}, "team_quota acme/team-a #3"},
+		{&portalapi.JobWait{Limit: portalapi.WaitAgentCapacity, Position: 1}, "agent_capacity #1"},
+	} {
+		if got := waitsFor(tc.w); got != tc.want {
+			t.Errorf("waitsFor(%+v) = %q, want %q", tc.w, got, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package agents
 
 import (
+	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/store"
 	"github.com/garo-dev/garo/shared/guardrails"
 	"github.com/garo-dev/garo/shared/protocol"
@@ -60,4 +61,22 @@ func eq[T comparable](a, b *T) bool {
 		return a == nil && b == nil
 	}
 	return *a == *b
+}
+
+// capacityToAPI is a's reported capacity as the portal shows it (nil: no limit).
+func capacityToAPI(a *store.Agent) *portalapi.AgentCapacity {
+	var c portalapi.AgentCapacity
+	if a.CapacityMaxRunners != nil {
+		c.MaxRunners = *a.CapacityMaxRunners
+	}
+	if a.CapacityCPUMilli != nil {
+		c.CPU = guardrails.FormatMilliCPU(*a.CapacityCPUMilli)
+	}
+	if a.CapacityMemoryBytes != nil {
+		c.Memory = guardrails.FormatBytes(*a.CapacityMemoryBytes)
+	}
+	if c == (portalapi.AgentCapacity{}) {
+		return nil
+	}
+	return &c
 }

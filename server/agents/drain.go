@@ -39,14 +39,7 @@ func (s *Service) setDrain(ctx context.Context, p *auth.Principal, actor store.A
 	changed := false
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
 		var err error
-		if a, err = tx.GetAgent(ctx, id); err != nil {
-			return err
-		}
-		g, err := tx.GetAgentGroup(ctx, a.AgentGroup)
-		if err != nil {
-			return err
-		}
-		if err := p.AuthorizeAgent(id, g, verb); err != nil {
+		if a, err = s.authorizedAgent(ctx, tx, p, id, verb); err != nil {
 			return err
 		}
 		if a.RevokedAt != nil {
@@ -75,7 +68,7 @@ func (s *Service) setDrain(ctx context.Context, p *auth.Principal, actor store.A
 		s.log.Info("agent "+verb+"ed", "agent_id", id, "group", a.AgentGroup, "actor", actor.Name)
 		// Hand over what can move now; the drained agent learns it at its next
 		// heartbeat, and every heartbeat of the group settles again.
-		if err := s.settle(ctx, a.AgentGroup); err != nil {
+		if err := s.settleNow(ctx, a.AgentGroup); err != nil {
 			s.log.Warn("settling ownership after a drain change failed; the next heartbeat of the group does it",
 				"agent_id", id, "group", a.AgentGroup, "err", err)
 		}

@@ -79,10 +79,18 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		return nil, fmt.Errorf("heartbeat of agent %s: %w", a.ID, err)
 	}
 	// Settle first too: an agent's first heartbeat may come before it owns anything, and
-	// only runners of repositories it owns (or reported before) are recorded.
-	if err := s.settle(ctx, a.AgentGroup); err != nil {
+	// only runners of repositories it owns (or reported before) are recorded. A heartbeat
+	// that changes its agent's standing does not trust the settle memo.
+	settle := s.settleNow
+	if sameStanding {
+		settle = s.settle
+	}
+	if err := settle(ctx, a.AgentGroup); err != nil {
 		return nil, err
 	}
+	var rev int64
+	var rowsNow map[string]store.Runner
+	wrote := false
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
 		report := store.AgentReport{State: req.State, Version: req.Version, Inventory: inv, At: now,
 			Capacity: capacityOf(req.Capacity, func(string, string, ...any) {})} // validated
@@ -95,21 +103,33 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		if err := tx.RenewLeases(ctx, a.ID, now.Add(s.cfg.Offline)); err != nil {
 			return err
 		}
-		// The agent's rows, read once: for the claim check and for the diff that writes
-		// only what changed.
-		held, err := tx.RunnersOf(ctx, a.ID)
+		// The agent's rows, for the claim check and for the diff that writes only what
+		// changed: as this server's last heartbeat of the agent left them when nothing
+		// wrote them since, read once otherwise.
+		var err error
+		if rev, err = tx.RunnersRev(ctx, a.ID); err != nil {
+			return err
+		}
+		held, ok := s.inventories.get(a.ID, rev)
+		if !ok {
+			if held, err = tx.RunnersOf(ctx, a.ID); err != nil {
+				return err
+			}
+		}
+		owned := ownedOnce(ctx, tx, a.ID)
+		kept, err := s.claimable(ctx, tx, a, held, rows, owned)
 		if err != nil {
 			return err
 		}
-		kept, err := s.claimable(ctx, tx, a, held, rows)
+		res, err := tx.ReplaceRunnersOf(ctx, a.ID, held, kept)
 		if err != nil {
 			return err
 		}
-		refused, err := tx.ReplaceRunnersOf(ctx, a.ID, held, kept)
-		if err != nil {
-			return err
+		if res.Wrote {
+			rev++
 		}
-		for _, name := range refused {
+		rowsNow, wrote = res.Rows, res.Wrote
+		for _, name := range res.Refused {
 			s.log.Warn("heartbeat reported a runner another agent holds: ignored", "agent_id", a.ID, "runner", name)
 		}
 		// Reported runners are the agent's to remove: the sweep of unreported ones
@@ -118,15 +138,20 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 			return err
 		}
 		// A busy runner's job gets its runner_online step (the in_progress webhook stamps
-		// it too, from the last heartbeat, when it comes later).
-		if _, err := tx.MarkRunnersOnline(ctx, a.ID); err != nil {
-			return err
+		// it too, from the last heartbeat, when it comes later). Rows that did not change
+		// had theirs stamped by the heartbeat that wrote them.
+		if res.Wrote {
+			if _, err := tx.MarkRunnersOnline(ctx, a.ID); err != nil {
+				return err
+			}
 		}
-		return s.markJobs(ctx, tx, a, req.Jobs)
+		return s.markJobs(ctx, tx, a, req.Jobs, owned)
 	})
 	if err != nil {
+		s.inventories.drop(a.ID)
 		return nil, fmt.Errorf("heartbeat of agent %s: %w", a.ID, err)
 	}
+	s.inventories.put(a.ID, rev, rowsNow, now)
 	s.heartbeats.Inc()
 	if req.Provider != "" && req.Provider != a.Provider {
 		// Settling below releases what it owned for its former provider.
@@ -134,8 +159,10 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		a.Provider, a.Serves = req.Provider, protocol.PolicyProvider(req.Provider)
 		s.publish(ctx, TopicAgent(a.ID))
 	}
-	if !sameStanding {
-		if err := s.settle(ctx, a.AgentGroup); err != nil {
+	// A draining agent whose runners changed may now hand a repository over (it runs no
+	// working runner of it any more): that is not for the memo to delay either.
+	if !sameStanding || (wrote && a.Draining()) {
+		if err := s.settleNow(ctx, a.AgentGroup); err != nil {
 			return nil, err
 		}
 	}
@@ -155,24 +182,36 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 // Anything else is dropped: an agent must not take another group's runner rows. Rows of
 // other agents are guarded once more by the store (ReplaceRunners), and removal asks for
 // the server's own record of the runner (RemoveRunner), not for these rows.
-func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent, held map[string]store.Runner, rows []store.Runner) ([]store.Runner, error) {
-	owned, err := tx.OwnedBy(ctx, []string{a.ID}, time.Time{})
-	if err != nil {
-		return nil, err
+//
+// The ownership rows are read only when a runner is not one a reported before (a steady
+// inventory needs none), the minted ones only for runners of repositories a does not own.
+func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent, held map[string]store.Runner, rows []store.Runner,
+	owned func() (map[string]bool, error)) ([]store.Runner, error) {
+	keep := make([]bool, len(rows))
+	var unsure []string // neither reported before nor of a repository a owns
+	for i, r := range rows {
+		if h, reported := held[r.Name]; reported && h.RepoKey == r.RepoKey {
+			keep[i] = true
+			continue
+		}
+		ownedKeys, err := owned()
+		if err != nil {
+			return nil, err
+		}
+		if keep[i] = ownedKeys[r.RepoKey]; !keep[i] {
+			unsure = append(unsure, r.Name)
+		}
 	}
-	ownedKeys := make(map[string]bool, len(owned))
-	for _, o := range owned {
-		ownedKeys[o.RepoKey] = true
+	var minted map[string]store.MintedRunner
+	if len(unsure) > 0 {
+		var err error
+		if minted, err = tx.MintedFor(ctx, a.ID, unsure); err != nil {
+			return nil, err
+		}
 	}
-	minted, err := tx.MintedFor(ctx, a.ID)
-	if err != nil {
-		return nil, err
-	}
-	kept := rows[:0:0]
-	for _, r := range rows {
-		h, reported := held[r.Name]
-		m, mint := minted[r.Name]
-		if (reported && h.RepoKey == r.RepoKey) || (mint && m.RepoKey == r.RepoKey) || ownedKeys[r.RepoKey] {
+	kept := rows[:0] // in place: rows are the heartbeat's own, and kept[j] is written after rows[j] was read
+	for i, r := range rows {
+		if m, mint := minted[r.Name]; keep[i] || (mint && m.RepoKey == r.RepoKey) {
 			kept = append(kept, r)
 			continue
 		}
@@ -183,15 +222,8 @@ func (s *Service) claimable(ctx context.Context, tx *store.Store, a *store.Agent
 }
 
 // markJobs replaces a's view of jobs with reported, writing only what changed.
-func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent, reported []protocol.JobStatus) error {
-	owned, err := tx.OwnedBy(ctx, []string{a.ID}, time.Time{})
-	if err != nil {
-		return err
-	}
-	ownedKeys := make(map[string]bool, len(owned))
-	for _, o := range owned {
-		ownedKeys[o.RepoKey] = true
-	}
+func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent, reported []protocol.JobStatus,
+	owned func() (map[string]bool, error)) error {
 	ids := make([]int64, len(reported))
 	for i, j := range reported {
 		ids[i] = j.JobID
@@ -207,8 +239,15 @@ func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent,
 	want := make(map[int64]bool, len(reported))
 	for _, j := range reported {
 		m, ok := byID[j.JobID]
-		if !ok || !ownedKeys[m.RepoKey] || m.State == portalapi.JobCompleted {
-			continue // unknown, not ours (any more), or over: nothing to show
+		if !ok || m.State == portalapi.JobCompleted {
+			continue // unknown, or over: nothing to show
+		}
+		ownedKeys, err := owned()
+		if err != nil {
+			return err
+		}
+		if !ownedKeys[m.RepoKey] {
+			continue // not ours (any more)
 		}
 		want[j.JobID] = true
 		v := store.JobView{State: j.State, Position: j.Position, Reason: j.Reason, RetryAt: j.RetryAt, Limit: j.Limit}
@@ -226,6 +265,25 @@ func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent,
 		}
 	}
 	return tx.ClearJobMarks(ctx, stale)
+}
+
+// ownedOnce returns the repositories agentID owns, read in tx at the first call.
+func ownedOnce(ctx context.Context, tx *store.Store, agentID string) func() (map[string]bool, error) {
+	var keys map[string]bool
+	return func() (map[string]bool, error) {
+		if keys != nil {
+			return keys, nil
+		}
+		owned, err := tx.OwnedBy(ctx, []string{agentID}, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		keys = make(map[string]bool, len(owned))
+		for _, o := range owned {
+			keys[o.RepoKey] = true
+		}
+		return keys, nil
+	}
 }
 
 func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
@@ -260,9 +318,10 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 	// the agent would look silent and lose its repositories. It is dropped and named.
 	var ignored []string
 	names := make(map[string]bool, len(req.Runners))
+	checked := map[[2]string]string{} // (repository, policy) → its problem: runners share them
 	runners := req.Runners[:0]
 	for i, r := range req.Runners {
-		if problem := runnerProblem(r, names); problem != "" {
+		if problem := runnerProblem(r, names, checked); problem != "" {
 			ignored = append(ignored, fmt.Sprintf("runners[%d] (%q): %s", i, r.Name, problem))
 			continue
 		}
@@ -321,8 +380,8 @@ func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {
 }
 
 // runnerProblem says what is wrong with one reported runner, "" when nothing; names are
-// the names kept so far.
-func runnerProblem(r protocol.RunnerStatus, names map[string]bool) string {
+// the names kept so far, checked the problems of the (repository, policy) pairs seen so far.
+func runnerProblem(r protocol.RunnerStatus, names map[string]bool, checked map[[2]string]string) string {
 	switch {
 	case r.Name == "" || len(r.Name) > 255 || strings.IndexFunc(r.Name, unicode.IsControl) >= 0:
 		return "name must be 1-255 characters without control characters"
@@ -335,11 +394,16 @@ func runnerProblem(r protocol.RunnerStatus, names map[string]bool) string {
 	case r.RunnerID < 0 || r.JobID < 0:
 		return "runner_id and job_id must not be negative"
 	}
+	k := [2]string{r.Repository, r.Policy}
+	if problem, ok := checked[k]; ok {
+		return problem
+	}
+	problem := ""
 	if _, _, err := policy.ParseRepository(r.Repository); err != nil {
-		return "repository " + err.Error()
+		problem = "repository " + err.Error()
+	} else if err := policy.ValidateName(r.Policy); err != nil {
+		problem = "policy " + err.Error()
 	}
-	if err := policy.ValidateName(r.Policy); err != nil {
-		return "policy " + err.Error()
-	}
-	return ""
+	checked[k] = problem
+	return problem
 }

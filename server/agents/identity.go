@@ -198,6 +198,23 @@ func (s *Service) Unregister(ctx context.Context, a *store.Agent) error {
 	return nil
 }
 
+// authorizedAgent reads agent id and its group in tx and checks that p may verb it
+// (auth.ErrForbidden otherwise).
+func (s *Service) authorizedAgent(ctx context.Context, tx *store.Store, p *auth.Principal, id, verb string) (*store.Agent, error) {
+	a, err := tx.GetAgent(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	g, err := tx.GetAgentGroup(ctx, a.AgentGroup)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.AuthorizeAgent(id, g, verb); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // Revoke makes agent id's credential unusable (its next call gets 401, its held polls end
 // with 401) and lets its repositories go at once. Revoking a revoked agent changes
 // nothing. p must cover the agent's group (auth.ErrForbidden otherwise).
@@ -206,14 +223,7 @@ func (s *Service) Revoke(ctx context.Context, p *auth.Principal, actor store.Act
 	changed := false
 	err := s.st.Tx(ctx, func(tx *store.Store) error {
 		var err error
-		if a, err = tx.GetAgent(ctx, id); err != nil {
-			return err
-		}
-		g, err := tx.GetAgentGroup(ctx, a.AgentGroup)
-		if err != nil {
-			return err
-		}
-		if err := p.AuthorizeAgent(id, g, "revoke"); err != nil {
+		if a, err = s.authorizedAgent(ctx, tx, p, id, "revoke"); err != nil {
 			return err
 		}
 		now := s.now()

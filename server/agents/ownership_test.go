@@ -38,6 +38,7 @@ func TestOneAgentServesItsGroup(t *testing.T) {
 		addPolicy(t, st, "Acme/API", "linux", "default")
 		addPolicy(t, st, "acme/web", "cuda", "gpu") // another group's policy of the same repository
 		addPolicy(t, st, "acme/ml", "cuda", "gpu")
+		svc.PolicyChanged(ctx, "acme/web", "default") // as the portal API does after a write
 
 		cfg := a.config(t)
 		if got := strings.Join(cfg.Repositories, " "); got != "Acme/API acme/web" {
@@ -69,6 +70,7 @@ func TestOneAgentServesItsGroup(t *testing.T) {
 		if err := st.UpdatePolicy(ctx, p, p.Version); err != nil {
 			t.Fatal(err)
 		}
+		svc.PolicyChanged(ctx, "acme/api", "default")
 		if got := a.repos(t); got != "acme/web" {
 			t.Fatalf("repositories after disabling = %q", got)
 		}
@@ -127,6 +129,7 @@ func TestOwnershipMovesWhenAgentGoesSilent(t *testing.T) {
 			t.Fatalf("x came back with %q", got)
 		}
 		addPolicy(t, st, "acme/r5", "linux", "default")
+		svc.PolicyChanged(ctx, "acme/r5", "default") // as the portal API does after a write
 		if got := x.repos(t); got != "acme/r5" {
 			t.Fatalf("the new repository went to %q, want x (fewest)", got)
 		}
@@ -194,6 +197,7 @@ func TestConcurrentPollsNeverShareRepositories(t *testing.T) {
 			defer close(written)
 			for i := range repos {
 				addPolicy(t, st1, fmt.Sprintf("acme/c%02d", i), "linux", "default")
+				svc1.PolicyChanged(ctx, fmt.Sprintf("acme/c%02d", i), "default") // written through replica 1's API
 			}
 		}()
 		poll := func(a *agent, repo string) bool {
@@ -225,6 +229,8 @@ func TestConcurrentPollsNeverShareRepositories(t *testing.T) {
 		}
 		wg.Wait()
 
+		// Replica 2 learns of replica 1's writes within its settle memo.
+		clk.Advance(time.Second)
 		rx, ry := x.config(t).Repositories, y.config(t).Repositories
 		if len(rx)+len(ry) != repos || abs(len(rx)-len(ry)) > 1 {
 			t.Fatalf("x owns %d, y owns %d of %d", len(rx), len(ry), repos)
@@ -246,3 +252,38 @@ func TestConcurrentPollsNeverShareRepositories(t *testing.T) {
 }
 
 func abs(n int) int { return max(n, -n) }
+
+// TestSettleMemo: a group found settled is not checked again for a second by this server,
+// unless it announces a change itself: a policy written behind its back (another replica)
+// reaches the agent's config after at most that second, one written through it
+// (PolicyChanged, as the portal API does) at once.
+func TestSettleMemo(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		clk := newClock()
+		svc := newService(st, clk, nil, nil)
+		a := register(t, svc, "default", "x")
+		if got := a.repos(t); got != "" {
+			t.Fatalf("repositories before any policy = %q", got)
+		}
+		addPolicy(t, st, "acme/quiet", "linux", "default") // not announced
+		if got := a.repos(t); got != "" {
+			t.Fatalf("repositories within the memo = %q, want none yet", got)
+		}
+		clk.Advance(999 * time.Millisecond)
+		if got := a.repos(t); got != "" {
+			t.Fatalf("repositories just before the memo ends = %q, want none yet", got)
+		}
+		clk.Advance(time.Millisecond)
+		if got := a.repos(t); got != "acme/quiet" {
+			t.Fatalf("repositories after the memo = %q, want acme/quiet", got)
+		}
+		addPolicy(t, st, "acme/told", "linux", "default")
+		svc.PolicyChanged(ctx, "acme/told", "default")
+		if got := a.repos(t); got != "acme/quiet acme/told" {
+			t.Fatalf("repositories after an announced policy = %q", got)
+		}
+	})
+}

@@ -66,7 +66,12 @@ func (s *Service) WaitJobs(ctx context.Context, a *store.Agent, have string, wai
 // looking again: a poll that was not woken has nothing new to say.
 func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have string, wait time.Duration,
 	look func(ctx context.Context, sub *notify.Subscription) (string, error)) (bool, error) {
-	sub := s.notifier.Subscribe(TopicAgent(a.ID), TopicGroup(a.AgentGroup))
+	// The agent's and its group's topics wake it on a subscription of their own: such a
+	// change (on this replica or another) may need the group's ownership settled again, so
+	// it ends the group's settle memo before the look.
+	standing := s.notifier.Subscribe(TopicAgent(a.ID), TopicGroup(a.AgentGroup))
+	defer standing.Close()
+	sub := s.notifier.Subscribe()
 	defer sub.Close()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -90,6 +95,8 @@ func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have st
 		}
 		select {
 		case <-sub.C():
+		case <-standing.C():
+			s.forgetSettled(a.AgentGroup)
 		case <-timer.C:
 			return false, nil
 		case <-s.stop:

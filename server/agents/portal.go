@@ -168,6 +168,7 @@ func (s *Service) toAPI(a *store.Agent, now time.Time, repos []string, runners m
 	if len(a.Inventory) > 0 && json.Unmarshal(a.Inventory, &inv) == nil && inv.Jobs != nil {
 		out.Jobs = inv.Jobs
 	}
+	out.Capacity = capacityToAPI(a)
 	return out
 }
 

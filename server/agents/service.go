@@ -130,6 +130,9 @@ type Service struct {
 	violating                  *prometheus.GaugeVec
 	violatingMu                sync.Mutex
 	violatingN                 map[string]int // the gauge's values, by group
+	inventories                *inventories
+	settledMu                  sync.Mutex
+	settledAt                  map[string]time.Time // group → when it was last found settled (settle)
 }
 
 // New returns the service on st. rs mints and removes runners; without GitHub credentials
@@ -159,6 +162,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 	}
 	s := &Service{
 		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}), violatingN: map[string]int{},
+		inventories: newInventories(cfg.Offline), settledAt: map[string]time.Time{},
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_agent_polls_waiting",
 			Help: "Config and jobs long-polls of agents held by this server, by kind.",
@@ -230,8 +234,14 @@ func (s *Service) status(a *store.Agent, now time.Time) string {
 	return portalapi.AgentStatusActive
 }
 
-// publish wakes the held polls of topics.
+// publish wakes the held polls of topics. A group's topic ends its settle memo: what
+// changed may need its ownership settled again.
 func (s *Service) publish(ctx context.Context, topics ...string) {
+	for _, t := range topics {
+		if g, ok := strings.CutPrefix(t, TopicGroup("")); ok {
+			s.forgetSettled(g)
+		}
+	}
 	if len(topics) > 0 {
 		s.notifier.Publish(ctx, topics...)
 	}

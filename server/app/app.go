@@ -166,10 +166,11 @@ const usageMeterInterval = 15 * time.Second
 func build(cfg config.Config, st *store.Store, notifier notify.Notifier, gh gitHub, log *slog.Logger, reg *prometheus.Registry) (services, error) {
 	// Every change of the job log wakes the jobs polls of its repository's agent.
 	jobLog := agents.NotifyingJobLog(jobs.NewService(st, log, reg), notifier)
-	if len(webhookSecrets(cfg.GitHub)) == 0 {
+	secrets, secretApps := webhookSecrets(cfg.GitHub)
+	if len(secrets) == 0 {
 		log.Warn("github.webhook_secret is not set: webhooks are refused with 503")
 	}
-	hook := webhook.NewHandler(webhook.Config{Secrets: webhookSecrets(cfg.GitHub), MaxBody: cfg.GitHub.WebhookMaxBodyBytes}, jobLog, st, log, reg)
+	hook := webhook.NewHandler(webhook.Config{Secrets: secrets, SecretApps: secretApps, MaxBody: cfg.GitHub.WebhookMaxBodyBytes}, jobLog, st, log, reg)
 	agentSvc := agents.New(st, agents.Config{
 		Heartbeat: cfg.Agents.HeartbeatInterval, LongPoll: cfg.Agents.LongPollTimeout, Offline: cfg.Agents.OfflineAfter,
 		Unreported: cfg.Agents.UnreportedRunnerTimeout, GitHubURL: gitHubWebURL(cfg.GitHub.APIURL),
@@ -266,15 +267,13 @@ func storeConfig(d config.Database) store.Config {
 	return c
 }
 
-// webhookSecrets lists the accepted webhook secrets, the current one first.
-func webhookSecrets(g config.GitHub) [][]byte {
-	var out [][]byte
-	for _, s := range []string{g.WebhookSecret, g.WebhookSecretPrevious} {
-		if s != "" {
-			out = append(out, []byte(s))
-		}
+// webhookSecrets lists the accepted webhook secrets (per App the current one first) and,
+// by index, the App each belongs to.
+func webhookSecrets(g config.GitHub) (secrets [][]byte, apps []int64) {
+	for _, s := range g.WebhookSecrets() {
+		secrets, apps = append(secrets, []byte(s.Secret)), append(apps, s.AppID)
 	}
-	return out
+	return secrets, apps
 }
 
 // newGitHub builds the GitHub client from the github section, or githubapp.NotConfigured
@@ -285,28 +284,54 @@ func newGitHub(g config.GitHub, log *slog.Logger, reg prometheus.Registerer) (gi
 		log.Warn("no GitHub credentials (github.app_id or github.pat): catch-up loops and runner credentials are off")
 		return githubapp.NotConfigured{}, nil
 	}
-	key := []byte(g.PrivateKey)
-	if g.PrivateKeyFile != "" {
-		info, err := os.Stat(g.PrivateKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("github.private_key_file: %w", err)
+	cfg := githubapp.Config{APIURL: g.APIURL, PAT: g.PAT}
+	list := g.AppList()
+	for i, a := range list {
+		key := []byte(a.PrivateKey)
+		if a.PrivateKeyFile != "" {
+			var err error
+			if key, err = readKeyFile(a.PrivateKeyFile, log); err != nil {
+				return nil, fmt.Errorf("%s: %w", appKey(g, i, "private_key_file"), err)
+			}
 		}
-		if info.Mode().Perm()&0o077 != 0 {
-			log.Warn("the GitHub App private key file is readable by others: chmod 600 it", "file", g.PrivateKeyFile, "mode", info.Mode().Perm().String())
-		}
-		if key, err = os.ReadFile(g.PrivateKeyFile); err != nil {
-			return nil, fmt.Errorf("github.private_key_file: %w", err)
-		}
+		cfg.Apps = append(cfg.Apps, githubapp.App{ID: a.ID, PrivateKey: key})
 	}
-	gh, err := githubapp.New(githubapp.Config{APIURL: g.APIURL, AppID: g.AppID, PrivateKey: key, PAT: g.PAT}, log, reg)
+	if len(g.Apps) == 0 && len(cfg.Apps) == 1 { // the single-App keys, named as such in errors
+		cfg.AppID, cfg.PrivateKey, cfg.Apps = cfg.Apps[0].ID, cfg.Apps[0].PrivateKey, nil
+	}
+	gh, err := githubapp.New(cfg, log, reg)
 	if err != nil {
-		if g.PrivateKeyFile != "" {
-			return nil, fmt.Errorf("github.private_key_file %s: %w", g.PrivateKeyFile, err)
+		// A key that does not parse: name the file it came from.
+		for i, a := range list {
+			if a.PrivateKeyFile != "" && strings.Contains(err.Error(), appKey(g, i, "private_key")+":") {
+				return nil, fmt.Errorf("%s %s: %w", appKey(g, i, "private_key_file"), a.PrivateKeyFile, err)
+			}
 		}
 		return nil, err
 	}
-	log.Info("GitHub client ready", "mode", gh.Mode(), "api_url", g.APIURL)
+	log.Info("GitHub client ready", "mode", gh.Mode(), "apps", gh.Apps(), "api_url", g.APIURL)
 	return gh, nil
+}
+
+// appKey names key of the i-th App as its configuration spells it: github.apps[i].key, or
+// github.key for the single-App keys.
+func appKey(g config.GitHub, i int, key string) string {
+	if len(g.Apps) == 0 {
+		return "github." + key
+	}
+	return fmt.Sprintf("github.apps[%d].%s", i, key)
+}
+
+// readKeyFile reads a GitHub App private key file, warning when others may read it.
+func readKeyFile(path string, log *slog.Logger) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		log.Warn("the GitHub App private key file is readable by others: chmod 600 it", "file", path, "mode", info.Mode().Perm().String())
+	}
+	return os.ReadFile(path)
 }
 
 // MintAdminToken makes a new admin token named name on the configured database, on an

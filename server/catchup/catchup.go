@@ -1,5 +1,5 @@
 // Package catchup repairs what webhooks missed. GitHub does not redeliver a failed webhook
-// by itself, so one loop lists the App's recent deliveries and asks GitHub to redeliver the
+// by itself, so one loop lists each App's recent deliveries and asks GitHub to redeliver the
 // failed workflow_job ones; another walks the repositories with enabled policies and
 // reconciles the job log with GitHub's REST API: queued jobs Garo never heard of are added,
 // and jobs Garo thinks queued that GitHub has started or finished are moved on. Both are
@@ -25,9 +25,10 @@ import (
 type GitHub interface {
 	Mode() string
 	RateLimitFor(owner, repo string) githubapp.RateState
-	AppRateLimit() githubapp.RateState
-	ListDeliveriesPage(ctx context.Context, cursor string, perPage int) ([]githubapp.Delivery, string, error)
-	Redeliver(ctx context.Context, deliveryID int64) error
+	Apps() []int64
+	AppRateLimit(appID int64) githubapp.RateState
+	ListDeliveriesPage(ctx context.Context, appID int64, cursor string, perPage int) ([]githubapp.Delivery, string, error)
+	Redeliver(ctx context.Context, appID, deliveryID int64) error
 	ListOpenJobs(ctx context.Context, owner, repo string, budget int, afterRun int64) (githubapp.OpenJobs, error)
 	GetJob(ctx context.Context, owner, repo string, jobID int64) (*githubapp.Job, error)
 }
@@ -139,7 +140,7 @@ func (l *Loops) Run(ctx context.Context) {
 				more := false
 				_, err := l.st.WithLeaderLock(ctx, store.LockRedeliver, func(ctx context.Context) error {
 					rep, err := l.RedeliverOnce(ctx)
-					more = err == nil && !rep.WalkDone && rep.Skipped == ""
+					more = rep.More()
 					return err
 				})
 				return more, err

@@ -272,3 +272,39 @@ func TestReconcileStaysWithinItsCallBudget(t *testing.T) {
 		}
 	})
 }
+
+// TestLostCompletionIsLookedUpBehindABacklog: a repository with more open runs than a
+// cycle's budget covers still gets its in_progress jobs past the bound looked up in that
+// cycle: the listing leaves them a share (the chaos suite's full run: lost completions
+// repaired only once the backlog of queued runs was gone, minutes later).
+func TestLostCompletionIsLookedUpBehindABacklog(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		r := newRig(t, b)
+		ctx := t.Context()
+		r.gate.next = dropAction{next: r.gate.next, action: "completed"}
+		lost, err := r.sim.QueueJob(ctx, "acme/web", linux)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.runOne(t, "ra")
+		for range 12 { // the backlog: more queued runs than the budget lists
+			if _, err := r.sim.QueueJob(ctx, "acme/web", linux); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, _ := r.st.GetJob(ctx, lost.ID, false); got.State != portalapi.JobInProgress {
+			t.Fatalf("job %d = %s, want in_progress (completed delivery lost)", lost.ID, got.State)
+		}
+		cfg := catchup.Config{ReconcileMaxRepos: 10, ReconcileMaxCalls: 6, ReconcileMaxJobs: 5, ReconcileMinRemaining: 500,
+			InProgressCheck: 10 * time.Minute, QueuedGrace: time.Hour}
+		later := func() time.Time { return time.Now().Add(11 * time.Minute) }
+		rep, err := r.loopsWith(r.st, later, cfg).ReconcileOnce(ctx)
+		if err != nil || rep.Calls > 6 {
+			t.Fatalf("cycle = %+v, %v; budget 6", rep, err)
+		}
+		if got, _ := r.st.GetJob(ctx, lost.ID, false); got.State != portalapi.JobCompleted || rep.Lookups != 1 {
+			t.Fatalf("job %d = %s after one cycle (%+v); want completed by a look-up", lost.ID, got.State, rep)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package catchup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/garo-dev/garo/server/githubapp"
@@ -27,31 +28,73 @@ const walkOverlap = time.Minute
 // deliveriesPerPage is GitHub's maximum page size of the deliveries listing.
 const deliveriesPerPage = 100
 
-// RedeliverReport says what one redelivery cycle did.
+// RedeliverReport says what one redelivery cycle did: summed over the Apps, with each
+// App's own report in PerApp.
 type RedeliverReport struct {
 	Listed, Failed, Redelivered, Pages int
-	// WalkDone: the walk reached the last good time; LastGood is the new one.
+	// WalkDone: every App's walk reached its last good time; LastGood is the new one (the
+	// earliest of the Apps').
 	WalkDone bool
 	LastGood time.Time
-	Skipped  string
+	// Skipped says why the cycle did nothing: set when every App stood back.
+	Skipped string
+	PerApp  map[int64]RedeliverReport
+	more    bool
 }
 
-// RedeliverOnce walks the App's deliveries back from the newest to the stored last good
-// time (on a first start: RedeliverLookback ago; never beyond GitHub's 3-day window),
-// at most RedeliverMaxPages pages and RedeliverMax redeliveries per cycle, resuming where
-// the last cycle stopped (the stored cursor). Each workflow_job delivery whose newest
-// attempt failed and that Garo has not recorded is redelivered once per failure: the
-// replica claims its GUID in the database first, so replicas and restarts never ask
-// twice. When the walk is done the newest delivery seen becomes the last good time.
+// More reports whether some App has more of its walk to do and was not held back.
+func (r RedeliverReport) More() bool { return r.more }
+
+// RedeliverOnce runs one redelivery cycle for each App in turn (each has its own webhook,
+// deliveries and rate-limit budget): see redeliverApp. An App's failure does not stop the
+// others; the errors are joined.
 func (l *Loops) RedeliverOnce(ctx context.Context) (RedeliverReport, error) {
+	rep := RedeliverReport{WalkDone: true, PerApp: map[int64]RedeliverReport{}}
+	var errs []error
+	apps := l.gh.Apps()
+	skipped := 0
+	for _, app := range apps {
+		r, err := l.redeliverApp(ctx, app)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("app %d: %w", app, err))
+		}
+		rep.PerApp[app] = r
+		rep.Listed, rep.Failed, rep.Redelivered, rep.Pages = rep.Listed+r.Listed, rep.Failed+r.Failed, rep.Redelivered+r.Redelivered, rep.Pages+r.Pages
+		rep.WalkDone = rep.WalkDone && r.WalkDone
+		if r.WalkDone && (rep.LastGood.IsZero() || r.LastGood.Before(rep.LastGood)) {
+			rep.LastGood = r.LastGood
+		}
+		if r.Skipped != "" {
+			skipped++
+			if rep.Skipped == "" {
+				rep.Skipped = r.Skipped
+			}
+		}
+		rep.more = rep.more || (err == nil && !r.WalkDone && r.Skipped == "")
+	}
+	if skipped < len(apps) {
+		rep.Skipped = ""
+	}
+	return rep, errors.Join(errs...)
+}
+
+// redeliverApp walks the deliveries of App app back from the newest to the stored last
+// good time (on a first start: RedeliverLookback ago; never beyond GitHub's 3-day
+// window), at most RedeliverMaxPages pages and RedeliverMax redeliveries per cycle,
+// resuming where the last cycle stopped (the stored cursor). Each workflow_job delivery
+// whose newest attempt failed and that Garo has not recorded is redelivered once per
+// failure: the replica claims its GUID in the database first, so replicas and restarts
+// never ask twice. When the walk is done the newest delivery seen becomes the last good
+// time. It stands back while the App's own budget is low.
+func (l *Loops) redeliverApp(ctx context.Context, app int64) (RedeliverReport, error) {
 	var rep RedeliverReport
-	if reason := l.budgetLow(l.gh.AppRateLimit()); reason != "" {
+	if reason := l.budgetLow(l.gh.AppRateLimit(app)); reason != "" {
 		l.skipped.WithLabelValues("redeliver", "budget_low").Inc()
-		l.log.Info("redelivery cycle skipped", "reason", reason)
+		l.log.Info("redelivery cycle skipped", "app_id", app, "reason", reason)
 		rep.Skipped = reason
 		return rep, nil
 	}
-	p, err := l.st.GetProgress(ctx, store.ProgressRedeliver)
+	p, err := l.progress(ctx, app)
 	if err != nil {
 		return rep, err
 	}
@@ -70,7 +113,7 @@ func (l *Loops) RedeliverOnce(ctx context.Context) (RedeliverReport, error) {
 	}
 	seen := map[string]bool{} // GUIDs whose newest attempt this cycle has looked at
 	for rep.Pages < l.cfg.RedeliverMaxPages {
-		page, next, err := l.gh.ListDeliveriesPage(ctx, p.PageCursor, deliveriesPerPage)
+		page, next, err := l.gh.ListDeliveriesPage(ctx, app, p.PageCursor, deliveriesPerPage)
 		if err != nil {
 			if errors.Is(err, githubapp.ErrRateLimited) {
 				l.skipped.WithLabelValues("redeliver", "rate_limited").Inc()
@@ -102,7 +145,7 @@ func (l *Loops) RedeliverOnce(ctx context.Context) (RedeliverReport, error) {
 				l.skipped.WithLabelValues("redeliver", "max_per_cycle").Inc()
 				return rep, l.st.SaveProgress(ctx, p)
 			}
-			asked, err := l.redeliverOne(ctx, d)
+			asked, err := l.redeliverOne(ctx, app, d)
 			if err != nil {
 				return rep, errors.Join(err, l.st.SaveProgress(ctx, p))
 			}
@@ -124,7 +167,7 @@ func (l *Loops) RedeliverOnce(ctx context.Context) (RedeliverReport, error) {
 				return rep, err
 			}
 			if rep.Redelivered > 0 || rep.Pages > 1 {
-				l.log.Info("webhook deliveries examined back to the last good time",
+				l.log.Info("webhook deliveries examined back to the last good time", "app_id", app,
 					"from", from, "to", rep.LastGood, "pages", rep.Pages, "redelivered", rep.Redelivered)
 			}
 			return rep, nil
@@ -132,13 +175,30 @@ func (l *Loops) RedeliverOnce(ctx context.Context) (RedeliverReport, error) {
 		p.PageCursor = next
 	}
 	l.skipped.WithLabelValues("redeliver", "max_pages").Inc()
-	l.log.Info("redelivery walk goes on next cycle", "back_to", *p.WalkUntil, "pages", rep.Pages, "redelivered", rep.Redelivered)
+	l.log.Info("redelivery walk goes on next cycle", "app_id", app, "back_to", *p.WalkUntil, "pages", rep.Pages, "redelivered", rep.Redelivered)
 	return rep, l.st.SaveProgress(ctx, p)
 }
 
-// redeliverOne asks for one failed delivery unless Garo recorded it or another replica
-// (or an earlier cycle) claimed this failure; it reports whether it asked.
-func (l *Loops) redeliverOne(ctx context.Context, d githubapp.Delivery) (bool, error) {
+// progress returns where App app's walk stands. Each App has its own row
+// (store.ProgressRedeliverApp); a row not saved yet starts from the last good time of the
+// single-App row of earlier versions (store.ProgressRedeliver), so an upgrade walks on from
+// where it stood rather than RedeliverLookback back.
+func (l *Loops) progress(ctx context.Context, app int64) (store.CatchupProgress, error) {
+	p, err := l.st.GetProgress(ctx, store.ProgressRedeliverApp(app))
+	if err != nil || p.LastGoodAt != nil || p.WalkUntil != nil {
+		return p, err
+	}
+	old, err := l.st.GetProgress(ctx, store.ProgressRedeliver)
+	if err != nil {
+		return p, err
+	}
+	p.LastGoodAt = old.LastGoodAt
+	return p, nil
+}
+
+// redeliverOne asks App app for one failed delivery unless Garo recorded it or another
+// replica (or an earlier cycle) claimed this failure; it reports whether it asked.
+func (l *Loops) redeliverOne(ctx context.Context, app int64, d githubapp.Delivery) (bool, error) {
 	// Committed but answered too late for GitHub (or the answer was lost): nothing to do.
 	if _, err := l.st.GetDelivery(ctx, d.GUID); err == nil {
 		return false, nil
@@ -149,18 +209,18 @@ func (l *Loops) redeliverOne(ctx context.Context, d githubapp.Delivery) (bool, e
 	if err != nil || n == 0 {
 		return false, err
 	}
-	if err := l.gh.Redeliver(ctx, d.ID); err != nil {
+	if err := l.gh.Redeliver(ctx, app, d.ID); err != nil {
 		if errors.Is(err, githubapp.ErrRateLimited) {
 			l.skipped.WithLabelValues("redeliver", "rate_limited").Inc()
 			return false, err
 		}
-		l.log.Warn("redelivery failed", "delivery_id", d.GUID, "err", err)
+		l.log.Warn("redelivery failed", "app_id", app, "delivery_id", d.GUID, "err", err)
 		return false, nil
 	}
 	if n == maxAsksPerDelivery {
-		l.log.Warn("a webhook delivery keeps failing: this is the last redelivery Garo asks for", "delivery_id", d.GUID, "asks", n)
+		l.log.Warn("a webhook delivery keeps failing: this is the last redelivery Garo asks for", "app_id", app, "delivery_id", d.GUID, "asks", n)
 	}
 	l.redelivered.Inc()
-	l.log.Info("asked GitHub to redeliver a failed webhook", "delivery_id", d.GUID, "attempt", n, "status", d.StatusCode)
+	l.log.Info("asked GitHub to redeliver a failed webhook", "app_id", app, "delivery_id", d.GUID, "attempt", n, "status", d.StatusCode)
 	return true, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -56,10 +57,23 @@ type GitHub struct {
 	WebhookSecret         string `mapstructure:"webhook_secret" yaml:"webhook_secret"`
 	WebhookSecretPrevious string `mapstructure:"webhook_secret_previous" yaml:"webhook_secret_previous"`
 	WebhookMaxBodyBytes   int64  `mapstructure:"webhook_max_body_bytes" yaml:"webhook_max_body_bytes"`
+	// Apps are several GitHub Apps, instead of the single-App keys above (app_id,
+	// private_key_file, private_key, webhook_secret, webhook_secret_previous): see AppList.
+	Apps []App `mapstructure:"apps" yaml:"apps"`
 	// RegistrationTokensOnly makes every runner register with a registration token instead
 	// of a just-in-time configuration: for GitHub Enterprise Server versions without JIT.
 	RegistrationTokensOnly bool    `mapstructure:"registration_tokens_only" yaml:"registration_tokens_only"`
 	Catchup                Catchup `mapstructure:"catchup" yaml:"catchup"`
+}
+
+// App is one GitHub App of github.apps: its id, its private key (a file or inline) and the
+// secret it signs its webhooks with.
+type App struct {
+	ID                    int64  `mapstructure:"id" yaml:"id"`
+	PrivateKeyFile        string `mapstructure:"private_key_file" yaml:"private_key_file"`
+	PrivateKey            string `mapstructure:"private_key" yaml:"private_key"`
+	WebhookSecret         string `mapstructure:"webhook_secret" yaml:"webhook_secret"`
+	WebhookSecretPrevious string `mapstructure:"webhook_secret_previous" yaml:"webhook_secret_previous"`
 }
 
 // Catchup tunes the loops that repair what webhooks missed. An interval of 0 turns a loop off.
@@ -241,10 +255,16 @@ func (c Config) Redacted() Config {
 	if c.GitHub.APIURL != "" {
 		c.GitHub.APIURL = redactURL(c.GitHub.APIURL)
 	}
-	for _, secret := range []*string{
+	secrets := []*string{
 		&c.Auth.BootstrapAdminToken, &c.GitHub.PrivateKey, &c.GitHub.PAT,
 		&c.GitHub.WebhookSecret, &c.GitHub.WebhookSecretPrevious,
-	} {
+	}
+	c.GitHub.Apps = slices.Clone(c.GitHub.Apps) // leave the caller's list alone
+	for i := range c.GitHub.Apps {
+		a := &c.GitHub.Apps[i]
+		secrets = append(secrets, &a.PrivateKey, &a.WebhookSecret, &a.WebhookSecretPrevious)
+	}
+	for _, secret := range secrets {
 		if *secret != "" {
 			*secret = "<redacted>"
 		}

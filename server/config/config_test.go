@@ -234,6 +234,8 @@ func TestLoadRefusesInvalidValue(t *testing.T) {
 		{"max_body_bytes below 1024", "server:\n  max_body_bytes: 1023\n", "server.max_body_bytes"},
 		{"max_body_bytes above 64 MiB", "server:\n  max_body_bytes: 67108865\n", "server.max_body_bytes"},
 		{"max_body_bytes with unit", "server:\n  max_body_bytes: 1MB\n", "server.max_body_bytes"},
+		{"max_wait negative", "scheduling:\n  max_wait: -1s\n", "scheduling.max_wait"},
+		{"max_wait above 24h", "scheduling:\n  max_wait: 25h\n", "scheduling.max_wait"},
 		{"log level", "log:\n  level: verbose\n", "log.level"},
 		{"log format", "log:\n  format: xml\n", "log.format"},
 		{"short bootstrap token", "auth:\n  bootstrap_admin_token: " + strings.Repeat("x", 31) + "\n", "auth.bootstrap_admin_token"},

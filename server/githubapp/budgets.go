@@ -6,8 +6,8 @@ import (
 )
 
 // Budget is one rate-limit budget as the transport last saw it: the credential it is
-// counted against ("app", "pat", "installation/<id>"; never a secret) and GitHub's
-// X-RateLimit-* figures for one resource.
+// counted against ("app", "app/<id>" with several Apps, "pat", "installation/<id>"; never a
+// secret) and GitHub's X-RateLimit-* figures for one resource.
 type Budget struct {
 	Credential string
 	RateState

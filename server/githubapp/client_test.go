@@ -314,10 +314,10 @@ func TestPATMode(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].Auth != "Bearer "+f.pat {
 		t.Errorf("requests = %+v, want one with the PAT and no installation lookup", reqs)
 	}
-	if _, err := c.ListDeliveries(context.Background(), time.Time{}, 10); !errors.Is(err, errors.ErrUnsupported) {
+	if _, err := c.ListDeliveries(context.Background(), 1, time.Time{}, 10); !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("ListDeliveries in PAT mode: err = %v, want ErrUnsupported", err)
 	}
-	if err := c.Redeliver(context.Background(), 1); !errors.Is(err, errors.ErrUnsupported) {
+	if err := c.Redeliver(context.Background(), 1, 1); !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("Redeliver in PAT mode: err = %v, want ErrUnsupported", err)
 	}
 }
@@ -542,7 +542,7 @@ func TestDeliveries(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	got, err := h.c.ListDeliveries(ctx, base.Add(100*time.Minute), 1000)
+	got, err := h.c.ListDeliveries(ctx, testAppID, base.Add(100*time.Minute), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,18 +556,18 @@ func TestDeliveries(t *testing.T) {
 		t.Errorf("pages = %d, want 2 (cursor followed, stopped at since)", n)
 	}
 
-	few, err := h.c.ListDeliveries(ctx, time.Time{}, 5)
+	few, err := h.c.ListDeliveries(ctx, testAppID, time.Time{}, 5)
 	if err != nil || len(few) != 5 {
 		t.Errorf("max 5: %d deliveries, %v", len(few), err)
 	}
 
-	if err := h.c.Redeliver(ctx, 42); err != nil {
+	if err := h.c.Redeliver(ctx, testAppID, 42); err != nil {
 		t.Errorf("Redeliver (GitHub answers 202): %v", err)
 	}
 	if !slices.Equal(h.fake.redelivered, []int64{42}) {
 		t.Errorf("redelivered = %v", h.fake.redelivered)
 	}
-	if err := h.c.Redeliver(ctx, 4242); !errors.Is(err, ErrNotFound) {
+	if err := h.c.Redeliver(ctx, testAppID, 4242); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Redeliver of an unknown delivery: %v, want ErrNotFound", err)
 	}
 	if n := h.fake.count("POST", "/attempts"); n != 2 {

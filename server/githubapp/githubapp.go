@@ -10,6 +10,12 @@
 // access token (Config.PAT) is the second choice, for setups that cannot register an App;
 // it cannot read or redeliver webhook deliveries.
 //
+// Several Apps (Config.Apps). GitHub counts the rate limit of each installation apart, so
+// several Apps installed on the same organisations multiply the budget. The client finds a
+// repository's installations across every App and acts through the one whose "core"
+// budget, as the transport last saw it, is highest (see pick); webhook deliveries are
+// listed and redelivered per App.
+//
 // Rate limits and retries live in one place, a RoundTripper under go-github (see
 // rateTransport): it reads X-RateLimit-* on every answer, exports the budget as metrics,
 // waits out a rate limit when the wait is at most Config.MaxRateLimitWait (else
@@ -29,9 +35,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +69,9 @@ type Config struct {
 	// AppID and PrivateKey (PEM, RSA) select GitHub App mode, the preferred one.
 	AppID      int64
 	PrivateKey []byte
+	// Apps are several GitHub Apps, instead of AppID and PrivateKey; errors name them
+	// github.apps[i].
+	Apps []App
 	// PAT is a personal access token, used only when AppID is 0: the second choice,
 	// for setups without a GitHub App. It needs the repository "administration" scope
 	// (fine-grained) or "repo" (classic) to manage runners.
@@ -81,6 +92,12 @@ type Config struct {
 	After func(time.Duration) <-chan time.Time
 }
 
+// App is one GitHub App of Config.Apps: its id and PEM (RSA) private key.
+type App struct {
+	ID         int64
+	PrivateKey []byte
+}
+
 // Client talks to GitHub for garo-server. It is safe for concurrent use.
 type Client struct {
 	log   *slog.Logger
@@ -96,10 +113,8 @@ type Client struct {
 	// PAT mode: the one client.
 	pat *github.Client
 
-	// App mode.
-	appID int64
-	key   *rsa.PrivateKey
-	app   *github.Client // authenticated as the App (JWT)
+	// App mode: the Apps in their configured order.
+	apps []*appClient
 
 	mu       sync.Mutex
 	repos    map[string]repoInstall  // lower-case "owner/repo"
@@ -109,15 +124,26 @@ type Client struct {
 	listings singleflight.Group      // one listing of an organisation's runner groups at a time
 }
 
+// repoInstall is what the cache knows of a repository: its installations, one per App
+// installed there, in the Apps' order.
 type repoInstall struct {
-	id      int64
+	ids     []int64
 	expires time.Time
 }
 
-// installation is the go-github client acting as one installation of the App.
+// appClient is one GitHub App: its key and the go-github client acting as the App (JWT).
+type appClient struct {
+	id         int64
+	key        *rsa.PrivateKey
+	gh         *github.Client
+	credential string // its JWT's budget: "app" with one App, "app/<id>" with several
+}
+
+// installation is the go-github client acting as one installation of an App.
 type installation struct {
-	id int64
-	gh *github.Client
+	id  int64
+	app *appClient
+	gh  *github.Client
 }
 
 // New validates cfg and builds a Client. Errors name the configuration key at fault
@@ -182,11 +208,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Client, erro
 	}
 
 	if c.mode == "pat" {
-		c.pat = c.newGitHub(c.transport(patCredential)).WithAuthToken(cfg.PAT)
+		c.pat = c.newGitHub(c.transport(patCredential, appCredential)).WithAuthToken(cfg.PAT)
 	} else {
-		atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport(appCredential), c.appID, c.key)
-		atr.BaseURL = c.ghinstallationBaseURL()
-		c.app = c.newGitHub(atr)
+		for _, a := range c.apps {
+			atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport(a.credential, a.credential), a.id, a.key)
+			atr.BaseURL = c.ghinstallationBaseURL()
+			a.gh = c.newGitHub(atr)
+		}
 	}
 	log.Debug("github client ready", "mode", c.mode, "api_url", c.api.String())
 	return c, nil
@@ -222,6 +250,9 @@ func (c *Client) setURLs(raw string) error {
 }
 
 func (c *Client) setCredentials(cfg Config) error {
+	if len(cfg.Apps) > 0 {
+		return c.setApps(cfg)
+	}
 	switch {
 	case cfg.AppID < 0:
 		return fmt.Errorf("github.app_id %d: must be a positive GitHub App id", cfg.AppID)
@@ -236,7 +267,8 @@ func (c *Client) setCredentials(cfg Config) error {
 			// The parser's message never quotes the key; still, keep only its verdict.
 			return fmt.Errorf("github.private_key: not a PEM-encoded RSA private key (%v)", err)
 		}
-		c.mode, c.appID, c.key = "app", cfg.AppID, key
+		c.mode = "app"
+		c.apps = []*appClient{{id: cfg.AppID, key: key, credential: appCredential}}
 		return nil
 	case len(cfg.PrivateKey) != 0:
 		return fmt.Errorf("github.private_key is set but github.app_id is not: set the App's id")
@@ -246,6 +278,36 @@ func (c *Client) setCredentials(cfg Config) error {
 		return fmt.Errorf("github.pat: contains white space; paste the token alone")
 	}
 	c.mode = "pat"
+	return nil
+}
+
+// setApps takes the several Apps of cfg.Apps.
+func (c *Client) setApps(cfg Config) error {
+	if cfg.AppID != 0 || len(cfg.PrivateKey) != 0 || cfg.PAT != "" {
+		return fmt.Errorf("github.apps: set several Apps, or github.app_id with github.private_key, or github.pat: only one of them")
+	}
+	seen := map[int64]bool{}
+	for i, a := range cfg.Apps {
+		switch {
+		case a.ID <= 0:
+			return fmt.Errorf("github.apps[%d].id %d: must be a positive GitHub App id", i, a.ID)
+		case seen[a.ID]:
+			return fmt.Errorf("github.apps[%d].id %d: App listed twice", i, a.ID)
+		case len(a.PrivateKey) == 0:
+			return fmt.Errorf("github.apps[%d].private_key: required (the App's PEM private key)", i)
+		}
+		seen[a.ID] = true
+		key, err := jwt.ParseRSAPrivateKeyFromPEM(a.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("github.apps[%d].private_key: not a PEM-encoded RSA private key (%v)", i, err)
+		}
+		cred := appCredential
+		if len(cfg.Apps) > 1 {
+			cred = fmt.Sprintf("%s/%d", appCredential, a.ID)
+		}
+		c.apps = append(c.apps, &appClient{id: a.ID, key: key, credential: cred})
+	}
+	c.mode = "app"
 	return nil
 }
 
@@ -261,9 +323,10 @@ func defaultTransport() http.RoundTripper {
 	return tr
 }
 
-// transport returns the rate transport for one credential.
-func (c *Client) transport(credential string) http.RoundTripper {
-	return &rateTransport{base: c.base, lim: c.lim, credential: credential, basePath: c.api.Path}
+// transport returns the rate transport for one credential; requests under /app/ (a
+// token refresh) count against app, the credential of the App's JWT.
+func (c *Client) transport(credential, app string) http.RoundTripper {
+	return &rateTransport{base: c.base, lim: c.lim, credential: credential, app: app, basePath: c.api.Path}
 }
 
 // ghinstallationBaseURL is the API root as ghinstallation wants it: no trailing slash.
@@ -283,10 +346,10 @@ func (c *Client) newGitHub(rt http.RoundTripper) *github.Client {
 // Mode returns "app" or "pat".
 func (c *Client) Mode() string { return c.mode }
 
-// RateLimitFor returns the "core" budget of the credential that acts on owner/repo: its
-// installation's (once the installation is known), or the PAT's. GitHub counts each
-// installation apart, so one organisation's spent budget says nothing of another's. The
-// zero RateState means not known yet.
+// RateLimitFor returns the "core" budget of the credential that acts on owner/repo next:
+// the installation pick chooses among the repository's (once they are known), or the
+// PAT's. GitHub counts each installation apart, so one organisation's spent budget says
+// nothing of another's. The zero RateState means not known yet.
 func (c *Client) RateLimitFor(owner, repo string) RateState {
 	cred := patCredential
 	if c.mode != "pat" {
@@ -299,9 +362,34 @@ func (c *Client) RateLimitFor(owner, repo string) RateState {
 	return c.lim.budget(budgetKey{cred, "core"})
 }
 
-// AppRateLimit returns the "core" budget of the App itself (its JWT: installations,
-// hook deliveries); the zero RateState means not known yet.
-func (c *Client) AppRateLimit() RateState { return c.lim.budget(budgetKey{appCredential, "core"}) }
+// Apps returns the ids of the configured GitHub Apps in their configured order (none in
+// PAT mode).
+func (c *Client) Apps() []int64 {
+	out := make([]int64, 0, len(c.apps))
+	for _, a := range c.apps {
+		out = append(out, a.id)
+	}
+	return out
+}
+
+// AppRateLimit returns the "core" budget of App appID itself (its JWT: installations,
+// hook deliveries); the zero RateState means not known yet (or no such App).
+func (c *Client) AppRateLimit(appID int64) RateState {
+	a := c.appByID(appID)
+	if a == nil {
+		return RateState{}
+	}
+	return c.lim.budget(budgetKey{a.credential, "core"})
+}
+
+func (c *Client) appByID(id int64) *appClient {
+	for _, a := range c.apps {
+		if a.id == id {
+			return a
+		}
+	}
+	return nil
+}
 
 // Credential names of the rate-limit budgets.
 const (
@@ -336,46 +424,140 @@ func (c *Client) forRepo(ctx context.Context, owner, repo string) (*github.Clien
 	return inst.gh, inst.id, nil
 }
 
-// cached returns the installation of a repository while its cache entry is fresh.
+// cached returns the installation that acts on a repository next (see pick) while the
+// repository's cache entry is fresh.
 func (c *Client) cached(key string) *installation {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ri, ok := c.repos[key]; ok && c.now().Before(ri.expires) {
-		return c.installs[ri.id]
+	ri, ok := c.repos[key]
+	var insts []*installation
+	if ok && c.now().Before(ri.expires) {
+		for _, id := range ri.ids {
+			if inst := c.installs[id]; inst != nil {
+				insts = append(insts, inst)
+			}
+		}
 	}
-	return nil
+	c.mu.Unlock()
+	if len(insts) == 0 {
+		return nil
+	}
+	return insts[c.pick(insts)]
 }
 
-// lookup finds the App's installation on owner/repo and caches it.
+// pick chooses among the installations of a repository (in the Apps' order) the one with
+// the most of its "core" budget left, as the transport last saw it, less the requests
+// under way on it (so that a burst of concurrent calls spreads before their answers
+// come back): a budget never seen counts as full (nothing was spent yet), one whose reset
+// has passed as its whole limit. Ties go to the earlier App, so the choice is
+// deterministic. A spent budget (0 left,
+// reset ahead) loses to any with calls left; when all are spent, the one that resets
+// first wins (the transport then waits for it or reports ErrRateLimited).
+func (c *Client) pick(insts []*installation) int {
+	now := c.now()
+	best, bestLeft := 0, -1
+	var bestReset time.Time
+	for i, inst := range insts {
+		cred := installationCredential(inst.id)
+		st := c.lim.budget(budgetKey{cred, "core"})
+		left := st.Remaining
+		switch {
+		case st.Limit == 0:
+			left = math.MaxInt
+		case !st.Reset.After(now):
+			left = st.Limit
+		}
+		if left > 0 {
+			left = max(left-c.lim.underWay(cred), 1) // spent only when GitHub says so
+		}
+		if left > bestLeft || (left == 0 && bestLeft == 0 && st.Reset.Before(bestReset)) {
+			best, bestLeft, bestReset = i, left, st.Reset
+		}
+	}
+	return best
+}
+
+// partialTTL bounds how long a repository's installations are cached when an App could
+// not answer whether it is installed there (rate-limited, unreachable): that App is asked
+// again soon.
+const partialTTL = time.Minute
+
+// lookup finds the installations of every App on owner/repo, caches them and returns the
+// one to act through. A repository no App is installed on is ErrNotInstalled.
 func (c *Client) lookup(ctx context.Context, owner, repo string) (*installation, error) {
-	found, _, err := c.app.Apps.FindRepositoryInstallation(ctx, owner, repo)
-	if err != nil {
-		err = classify(err, c.now())
-		if errors.Is(err, ErrNotFound) {
+	type found struct {
+		app *appClient
+		id  int64
+	}
+	var hits []found
+	var errs []error
+	for _, a := range c.apps {
+		inst, _, err := a.gh.Apps.FindRepositoryInstallation(ctx, owner, repo)
+		if err != nil {
+			err = classify(err, c.now())
+			if !errors.Is(err, ErrNotFound) {
+				errs = append(errs, fmt.Errorf("app %d: %w", a.id, err))
+			}
+			continue
+		}
+		if inst.GetID() == 0 {
+			errs = append(errs, fmt.Errorf("app %d: answer without an installation id", a.id))
+			continue
+		}
+		hits = append(hits, found{a, inst.GetID()})
+	}
+	if len(hits) == 0 {
+		if len(errs) == 0 {
 			return nil, fmt.Errorf("find app installation of %s/%s: %w", owner, repo, ErrNotInstalled)
 		}
-		return nil, fmt.Errorf("find app installation of %s/%s: %w", owner, repo, err)
+		return nil, fmt.Errorf("find app installation of %s/%s: %w", owner, repo, errors.Join(errs...))
 	}
-	id := found.GetID()
-	if id == 0 {
-		return nil, fmt.Errorf("find app installation of %s/%s: answer without an installation id", owner, repo)
+	ttl := c.ttl
+	if len(errs) > 0 {
+		ttl = min(ttl, partialTTL)
+		c.log.Warn("github app installation lookup incomplete; using the Apps that answered", "repo", owner+"/"+repo, "err", errors.Join(errs...))
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	inst := c.installs[id]
-	if inst == nil {
-		// Each installation gets its own AppsTransport: ghinstallation's token refresh
-		// writes fields of the AppsTransport it was built from, so sharing one between
-		// installations would race.
-		atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport(installationCredential(id)), c.appID, c.key)
-		atr.BaseURL = c.ghinstallationBaseURL()
-		itr := ghinstallation.NewFromAppsTransport(atr, id)
-		inst = &installation{id: id, gh: c.newGitHub(itr)}
-		c.installs[id] = inst
+	ri := repoInstall{expires: c.now().Add(ttl)}
+	insts := make([]*installation, 0, len(hits))
+	for _, h := range hits {
+		inst := c.installs[h.id]
+		if inst == nil {
+			// Each installation gets its own AppsTransport: ghinstallation's token refresh
+			// writes fields of the AppsTransport it was built from, so sharing one between
+			// installations would race.
+			atr := ghinstallation.NewAppsTransportFromPrivateKey(c.transport(installationCredential(h.id), h.app.credential), h.app.id, h.app.key)
+			atr.BaseURL = c.ghinstallationBaseURL()
+			itr := ghinstallation.NewFromAppsTransport(atr, h.id)
+			inst = &installation{id: h.id, app: h.app, gh: c.newGitHub(itr)}
+			c.installs[h.id] = inst
+		}
+		ri.ids = append(ri.ids, h.id)
+		insts = append(insts, inst)
 	}
-	c.repos[repoKey(owner, repo)] = repoInstall{id: id, expires: c.now().Add(c.ttl)}
-	c.log.Debug("github app installation found", "repo", owner+"/"+repo, "installation_id", id)
-	return inst, nil
+	c.repos[repoKey(owner, repo)] = ri
+	c.mu.Unlock()
+	for _, inst := range insts {
+		c.log.Debug("github app installation found", "repo", owner+"/"+repo, "app_id", inst.app.id, "installation_id", inst.id)
+	}
+	return insts[c.pick(insts)], nil
+}
+
+// elsewhere reports whether a call for owner/repo that failed with err through
+// installation id (its attempt-th try) may go again through another App's installation
+// there: GitHub refused it for its rate limit, which means it did not act on it, and the
+// installation pick now chooses (its budget seen spent) is another one. At most one try
+// per App.
+func (c *Client) elsewhere(owner, repo string, id int64, err error, attempt int) bool {
+	if attempt >= len(c.apps) || !errors.Is(err, ErrRateLimited) {
+		return false
+	}
+	next := c.cached(repoKey(owner, repo))
+	if next == nil || next.id == id {
+		return false
+	}
+	c.log.Info("github installation rate-limited; trying another App's", "repo", owner+"/"+repo,
+		"installation_id", id, "next_installation_id", next.id, "app_id", next.app.id)
+	return true
 }
 
 // done classifies the error of a call made for owner/repo through installation id and
@@ -412,7 +594,7 @@ func (c *Client) forgetInstallation(id int64) {
 	defer c.mu.Unlock()
 	delete(c.installs, id)
 	for k, ri := range c.repos {
-		if ri.id == id {
+		if slices.Contains(ri.ids, id) {
 			delete(c.repos, k)
 		}
 	}

@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_github_rate_limit_remaining",
-			Help: "Requests left in GitHub's rate-limit window, as last reported by GitHub, per credential (app, pat, installation/<id>) and resource.",
+			Help: "Requests left in GitHub's rate-limit window, as last reported by GitHub, per credential (app, or app/<id> with several Apps; pat; installation/<id>) and resource.",
 		}, []string{"credential", "resource"}),
 		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_github_rate_limit_limit",

@@ -26,21 +26,24 @@ func (NotConfigured) Mode() string { return ModeNone }
 // RateLimitFor returns the zero RateState: not known.
 func (NotConfigured) RateLimitFor(string, string) RateState { return RateState{} }
 
+// Apps returns none.
+func (NotConfigured) Apps() []int64 { return nil }
+
 // AppRateLimit returns the zero RateState: not known.
-func (NotConfigured) AppRateLimit() RateState { return RateState{} }
+func (NotConfigured) AppRateLimit(int64) RateState { return RateState{} }
 
 // ListDeliveries answers ErrNotConfigured.
-func (NotConfigured) ListDeliveries(context.Context, time.Time, int) ([]Delivery, error) {
+func (NotConfigured) ListDeliveries(context.Context, int64, time.Time, int) ([]Delivery, error) {
 	return nil, notConfigured("list webhook deliveries")
 }
 
 // ListDeliveriesPage answers ErrNotConfigured.
-func (NotConfigured) ListDeliveriesPage(context.Context, string, int) ([]Delivery, string, error) {
+func (NotConfigured) ListDeliveriesPage(context.Context, int64, string, int) ([]Delivery, string, error) {
 	return nil, "", notConfigured("list webhook deliveries")
 }
 
 // Redeliver answers ErrNotConfigured.
-func (NotConfigured) Redeliver(context.Context, int64) error {
+func (NotConfigured) Redeliver(context.Context, int64, int64) error {
 	return notConfigured("redeliver a webhook delivery")
 }
 

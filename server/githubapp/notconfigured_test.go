@@ -26,13 +26,13 @@ func TestNotConfigured(t *testing.T) {
 	if b := gh.RateLimits(); len(b) != 0 {
 		t.Errorf("RateLimits = %+v, want none", b)
 	}
-	if s := gh.AppRateLimit(); s != (githubapp.RateState{}) {
+	if s := gh.AppRateLimit(1); s != (githubapp.RateState{}) {
 		t.Errorf("AppRateLimit = %+v, want the zero (unknown) state", s)
 	}
 	ctx := context.Background()
 	calls := map[string]func() (any, error){
-		"list webhook deliveries": func() (any, error) { return gh.ListDeliveries(ctx, time.Now(), 10) },
-		"redeliver":               func() (any, error) { return nil, gh.Redeliver(ctx, 1) },
+		"list webhook deliveries": func() (any, error) { return gh.ListDeliveries(ctx, 1, time.Now(), 10) },
+		"redeliver":               func() (any, error) { return nil, gh.Redeliver(ctx, 1, 1) },
 		"list open jobs":          func() (any, error) { return gh.ListOpenJobs(ctx, "acme", "web", 10, 0) },
 		"get a job":               func() (any, error) { return gh.GetJob(ctx, "acme", "web", 1) },
 		"mint a JIT":              func() (any, error) { return gh.GenerateJITConfig(ctx, "acme", "web", githubapp.JITRequest{Name: "r"}) },

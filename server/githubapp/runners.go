@@ -107,21 +107,28 @@ func (c *Client) GenerateJITConfig(ctx context.Context, owner, repo string, req 
 	if req.WorkFolder == "" {
 		req.WorkFolder = "_work"
 	}
-	gh, id, err := c.forRepo(ctx, owner, repo)
-	if err != nil {
-		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: %w", owner, repo, req.Name, err)
-	}
-	res, _, err := gh.Actions.GenerateRepoJITConfig(ctx, owner, repo, &github.GenerateJITConfigRequest{
-		Name:          req.Name,
-		RunnerGroupID: req.RunnerGroupID,
-		WorkFolder:    github.String(req.WorkFolder),
-		Labels:        req.Labels,
-	})
-	if err != nil {
+	var res *github.JITRunnerConfig
+	for attempt := 1; ; attempt++ {
+		gh, id, err := c.forRepo(ctx, owner, repo)
+		if err != nil {
+			return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: %w", owner, repo, req.Name, err)
+		}
+		res, _, err = gh.Actions.GenerateRepoJITConfig(ctx, owner, repo, &github.GenerateJITConfigRequest{
+			Name:          req.Name,
+			RunnerGroupID: req.RunnerGroupID,
+			WorkFolder:    github.String(req.WorkFolder),
+			Labels:        req.Labels,
+		})
+		if err == nil {
+			break
+		}
 		if statusOf(err) == http.StatusConflict {
 			err = fmt.Errorf("%w: %w", ErrRunnerExists, err)
 		}
-		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: %w", owner, repo, req.Name, repoRunnersRefused(owner, repo, c.done(owner, repo, id, err)))
+		if err = c.done(owner, repo, id, err); c.elsewhere(owner, repo, id, err, attempt) {
+			continue
+		}
+		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: %w", owner, repo, req.Name, repoRunnersRefused(owner, repo, err))
 	}
 	if res.GetEncodedJITConfig() == "" || res.GetRunner().GetID() == 0 {
 		return nil, fmt.Errorf("generate jit config for %s/%s, runner %s: answer without a config or runner id", owner, repo, req.Name)
@@ -137,13 +144,19 @@ func (c *Client) GenerateJITConfig(ctx context.Context, owner, repo string, req 
 // RegistrationToken creates a runner registration token for owner/repo (valid one hour),
 // for non-ephemeral runners and for GitHub Enterprise Server versions without JIT.
 func (c *Client) RegistrationToken(ctx context.Context, owner, repo string) (*RegistrationToken, error) {
-	gh, id, err := c.forRepo(ctx, owner, repo)
-	if err != nil {
-		return nil, fmt.Errorf("create registration token for %s/%s: %w", owner, repo, err)
-	}
-	tok, _, err := gh.Actions.CreateRegistrationToken(ctx, owner, repo)
-	if err != nil {
-		return nil, fmt.Errorf("create registration token for %s/%s: %w", owner, repo, repoRunnersRefused(owner, repo, c.done(owner, repo, id, err)))
+	var tok *github.RegistrationToken
+	for attempt := 1; ; attempt++ {
+		gh, id, err := c.forRepo(ctx, owner, repo)
+		if err != nil {
+			return nil, fmt.Errorf("create registration token for %s/%s: %w", owner, repo, err)
+		}
+		if tok, _, err = gh.Actions.CreateRegistrationToken(ctx, owner, repo); err == nil {
+			break
+		}
+		if err = c.done(owner, repo, id, err); c.elsewhere(owner, repo, id, err, attempt) {
+			continue
+		}
+		return nil, fmt.Errorf("create registration token for %s/%s: %w", owner, repo, repoRunnersRefused(owner, repo, err))
 	}
 	if tok.GetToken() == "" {
 		return nil, fmt.Errorf("create registration token for %s/%s: answer without a token", owner, repo)
@@ -158,13 +171,19 @@ func (c *Client) RegistrationToken(ctx context.Context, owner, repo string) (*Re
 // reports ErrNotInstalled). A runner that is running a job (422) is not removed: the
 // error wraps ErrRunnerBusy and the request is not repeated.
 func (c *Client) RemoveRunner(ctx context.Context, owner, repo string, runnerID int64) error {
-	gh, id, err := c.forRepo(ctx, owner, repo)
-	if err != nil {
-		return fmt.Errorf("remove runner %d from %s/%s: %w", runnerID, owner, repo, err)
+	var code int
+	var err error
+	for attempt := 1; ; attempt++ {
+		gh, id, ferr := c.forRepo(ctx, owner, repo)
+		if ferr != nil {
+			return fmt.Errorf("remove runner %d from %s/%s: %w", runnerID, owner, repo, ferr)
+		}
+		_, err = gh.Actions.RemoveRunner(ctx, owner, repo, runnerID)
+		code = statusOf(err)
+		if err = c.done(owner, repo, id, err); !c.elsewhere(owner, repo, id, err, attempt) {
+			break
+		}
 	}
-	_, err = gh.Actions.RemoveRunner(ctx, owner, repo, runnerID)
-	code := statusOf(err)
-	err = c.done(owner, repo, id, err)
 	switch {
 	case err == nil:
 		c.log.Info("github runner removed", "repo", owner+"/"+repo, "runner_id", runnerID)

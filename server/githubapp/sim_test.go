@@ -237,14 +237,14 @@ func TestSimQueuedJobsAndDeliveries(t *testing.T) {
 	if len(recorded) != 2 {
 		t.Fatalf("simulator recorded %d deliveries, want 2", len(recorded))
 	}
-	dels, err := e.c.ListDeliveries(ctx, start, 10)
+	dels, err := e.c.ListDeliveries(ctx, e.sim.AppID(), start, 10)
 	if err != nil {
 		t.Fatalf("ListDeliveries: %v", err)
 	}
 	if len(dels) != 2 || dels[0].ID != recorded[1].ID || dels[0].Event != "workflow_job" || dels[0].Action != "queued" || dels[0].GUID == "" {
 		t.Fatalf("deliveries = %+v, want the two workflow_job queued, newest first", dels)
 	}
-	if err := e.c.Redeliver(ctx, dels[1].ID); err != nil {
+	if err := e.c.Redeliver(ctx, e.sim.AppID(), dels[1].ID); err != nil {
 		t.Fatalf("Redeliver: %v", err)
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -256,7 +256,7 @@ func TestSimQueuedJobsAndDeliveries(t *testing.T) {
 	if last := all[len(all)-1]; !last.Redelivery || last.GUID != dels[1].GUID {
 		t.Errorf("redelivery = %+v, want GUID %s redelivered", last, dels[1].GUID)
 	}
-	if err := e.c.Redeliver(ctx, 987654321); !errors.Is(err, ErrNotFound) {
+	if err := e.c.Redeliver(ctx, e.sim.AppID(), 987654321); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Redeliver of an unknown delivery: %v, want ErrNotFound", err)
 	}
 }

@@ -63,6 +63,31 @@ type limiter struct {
 
 	mu      sync.Mutex
 	budgets map[budgetKey]RateState
+	sending map[string]int // requests under way per credential, not yet counted in budgets
+}
+
+// send counts a request of credential under way until the returned func is called.
+func (l *limiter) send(credential string) func() {
+	l.mu.Lock()
+	if l.sending == nil {
+		l.sending = map[string]int{}
+	}
+	l.sending[credential]++
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		if l.sending[credential]--; l.sending[credential] <= 0 {
+			delete(l.sending, credential)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// underWay returns how many requests of credential are under way.
+func (l *limiter) underWay(credential string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sending[credential]
 }
 
 // sleep waits d on the injectable timer, or until ctx ends.
@@ -187,16 +212,21 @@ func peekSecondaryLimit(resp *http.Response) bool {
 type rateTransport struct {
 	base http.RoundTripper
 	lim  *limiter
-	// credential names the budget this transport's requests draw on ("app", "pat",
-	// "installation/<id>"); requests under /app/ always use the App's JWT budget.
+	// credential names the budget this transport's requests draw on ("app", "app/<id>",
+	// "pat", "installation/<id>"); requests under /app/ always use app, the budget of the
+	// App's JWT.
 	credential string
+	app        string
 	basePath   string // the API's path prefix, "/" or "/api/v3/"
 }
 
 func (t *rateTransport) credentialFor(req *http.Request) string {
 	rel := strings.TrimPrefix(req.URL.Path, t.basePath)
 	if rel == "app" || strings.HasPrefix(rel, "app/") {
-		return "app" // e.g. ghinstallation's token refresh under an installation transport
+		if t.app == "" {
+			return appCredential
+		}
+		return t.app // e.g. ghinstallation's token refresh under an installation transport
 	}
 	return t.credential
 }
@@ -237,6 +267,7 @@ func (t *rateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody()
 		return nil, err
 	}
+	defer t.lim.send(key.credential)()
 	rateRetries, failures := 0, 0
 	for attempt := 0; ; attempt++ {
 		out := req

@@ -103,16 +103,16 @@ func NewService(st *store.Store, log *slog.Logger, reg prometheus.Registerer) *S
 func (s *Service) HandleDelivery(ctx context.Context, d Delivery, ev Event) (string, *store.WorkflowJob, error) {
 	var outcome string
 	var job *store.WorkflowJob
+	// The delivery is recorded last, with its outcome: one statement fewer than recording
+	// it first and its outcome after (issue 15). A concurrent duplicate then fails on
+	// that insert, and its transaction, whatever it applied, rolls back.
 	err := s.retryCreateRace(ctx, func(tx *store.Store) error {
-		if err := tx.RecordDelivery(ctx, &store.WebhookDelivery{GUID: d.GUID, Event: d.Event, Action: d.Action, JobID: ev.JobID, Outcome: "processing"}); err != nil {
-			return err
-		}
 		var err error
 		outcome, job, err = s.apply(ctx, tx, ev)
 		if err != nil {
 			return err
 		}
-		return tx.SetDeliveryOutcome(ctx, d.GUID, outcome)
+		return tx.RecordDelivery(ctx, &store.WebhookDelivery{GUID: d.GUID, Event: d.Event, Action: d.Action, JobID: ev.JobID, Outcome: outcome})
 	})
 	if errors.Is(err, store.ErrAlreadyExists) && s.isDuplicate(ctx, d.GUID) {
 		s.events.WithLabelValues(ev.Action, ev.Source, OutcomeDuplicate).Inc()

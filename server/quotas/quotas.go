@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -214,29 +213,10 @@ func toAPI(q *store.Quota, use portalapi.QuotaUsage) portalapi.Quota {
 		InUse: use, CreatedAt: q.CreatedAt.UTC(), UpdatedAt: q.UpdatedAt.UTC(),
 	}
 	if q.MaxCPUMilli != nil {
-		out.CPU = formatMilli(*q.MaxCPUMilli)
+		out.CPU = guardrails.FormatMilliCPU(*q.MaxCPUMilli)
 	}
 	if q.MaxMemoryBytes != nil {
-		out.Memory = formatBytes(*q.MaxMemoryBytes)
+		out.Memory = guardrails.FormatBytes(*q.MaxMemoryBytes)
 	}
 	return out
-}
-
-func formatMilli(v int64) string {
-	if v%1000 == 0 {
-		return strconv.FormatInt(v/1000, 10)
-	}
-	return strconv.FormatInt(v, 10) + "m"
-}
-
-func formatBytes(v int64) string {
-	for _, u := range []struct {
-		suffix string
-		factor int64
-	}{{"Ti", 1 << 40}, {"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
-		if v%u.factor == 0 {
-			return strconv.FormatInt(v/u.factor, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(v, 10)
 }

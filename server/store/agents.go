@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -48,6 +49,8 @@ type Agent struct {
 	CapacityMaxRunners  *int
 	CapacityCPUMilli    *int64
 	CapacityMemoryBytes *int64
+	// RunnersRev moves with every write of the agent's runner rows (ReplaceRunnersOf).
+	RunnersRev int64
 }
 
 // AgentCapacity is an agent's reported capacity; a nil field is no limit.
@@ -154,6 +157,35 @@ func (s *Store) ReportAgent(ctx context.Context, id string, r AgentReport) error
 	}
 	if res.RowsAffected == 0 {
 		return fmt.Errorf("report agent %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// RunnersRev returns the revision of agent id's runner rows (Agent.RunnersRev). Read
+// after ReportAgent in the same Tx, it stays what it is until the Tx ends: every writer
+// of the agent's rows moves it, and the agent's row is locked (PostgreSQL) or the
+// database is (SQLite).
+func (s *Store) RunnersRev(ctx context.Context, id string) (int64, error) {
+	var revs []int64
+	if err := s.conn(ctx).Model(&Agent{}).Where("id = ?", id).Pluck("runners_rev", &revs).Error; err != nil {
+		return 0, fmt.Errorf("runner revision of agent %s: %w", id, err)
+	}
+	if len(revs) == 0 {
+		return 0, fmt.Errorf("runner revision of agent %s: %w", id, ErrNotFound)
+	}
+	return revs[0], nil
+}
+
+// bumpRunnersRev moves the runner revision of the agents ids (sorted: the same order of
+// locks in every transaction).
+func (s *Store) bumpRunnersRev(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.conn(ctx).Model(&Agent{}).Where("id IN ?", ids).
+		UpdateColumn("runners_rev", gorm.Expr("runners_rev + 1")).Error
+	if err != nil {
+		return fmt.Errorf("move the runner revision of agents %v: %w", ids, err)
 	}
 	return nil
 }

@@ -16,6 +16,10 @@ const (
 	ProgressReconcile = "reconcile"
 )
 
+// ProgressRedeliverApp names the redelivery progress of one GitHub App: each App has its
+// own webhook and deliveries. ProgressRedeliver is the single-App row of earlier versions.
+func ProgressRedeliverApp(appID int64) string { return fmt.Sprintf("%s/%d", ProgressRedeliver, appID) }
+
 // CatchupProgress is where a catch-up loop stands (table catchup_progress; see migration
 // 0014 for what each column means to each loop).
 type CatchupProgress struct {

@@ -98,3 +98,77 @@ func sameRow(a, b store.Runner) bool {
 	a.CreatedAt, a.UpdatedAt, a.RunningSince = b.CreatedAt, b.UpdatedAt, b.RunningSince
 	return times && a == b
 }
+
+// TestReplaceRunnersOfRevision: every ReplaceRunnersOf that writes a row of the agent moves
+// its runner revision by one, and one that writes nothing leaves it (and returns the rows
+// it was given); the rows it returns are what RunnersOf reads afterwards.
+func TestReplaceRunnersOfRevision(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		if err := st.CreateAgent(ctx, newAgent("a1", "default")); err != nil {
+			t.Fatal(err)
+		}
+		rev := func() int64 {
+			t.Helper()
+			n, err := st.RunnersRev(ctx, "a1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		replace := func(rs ...store.Runner) store.Replaced {
+			t.Helper()
+			var res store.Replaced
+			if err := st.Tx(ctx, func(tx *store.Store) error {
+				old, err := tx.RunnersOf(ctx, "a1")
+				if err != nil {
+					return err
+				}
+				res, err = tx.ReplaceRunnersOf(ctx, "a1", old, rs)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.RunnersOf(ctx, "a1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(res.Rows) {
+				t.Fatalf("returned rows %v; RunnersOf reads %v", res.Rows, got)
+			}
+			for name, r := range got {
+				if !sameRow(r, res.Rows[name]) {
+					t.Errorf("returned row %s = %+v; RunnersOf reads %+v", name, res.Rows[name], r)
+				}
+			}
+			return res
+		}
+		r1 := store.Runner{Name: "r1", RepoKey: "acme/web", Policy: "linux", State: "idle", CreatedAt: t0, UpdatedAt: t0}
+		r2 := store.Runner{Name: "r2", RepoKey: "acme/web", Policy: "linux", State: "busy", JobID: 3, CreatedAt: t0, UpdatedAt: t0}
+		if got := rev(); got != 0 {
+			t.Fatalf("revision of a new agent = %d", got)
+		}
+		steps := []struct {
+			name  string
+			rs    []store.Runner
+			wrote bool
+			rev   int64
+		}{
+			{"first report", []store.Runner{r1, r2}, true, 1},
+			{"the same again", []store.Runner{r1, r2}, false, 1},
+			{"one changed", []store.Runner{r1, func() store.Runner { r := r2; r.State, r.JobID = "idle", 0; return r }()}, true, 2},
+			{"one gone", []store.Runner{r1}, true, 3},
+			{"unchanged", []store.Runner{r1}, false, 3},
+		}
+		for _, s := range steps {
+			if res := replace(s.rs...); res.Wrote != s.wrote {
+				t.Errorf("%s: wrote = %v, want %v", s.name, res.Wrote, s.wrote)
+			}
+			if got := rev(); got != s.rev {
+				t.Errorf("%s: revision %d, want %d", s.name, got, s.rev)
+			}
+		}
+	})
+}

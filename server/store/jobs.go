@@ -221,11 +221,3 @@ func (s *Store) ReposWithEnabledPolicies(ctx context.Context) ([]RepoRef, error)
 	}
 	return out, nil
 }
-
-// SetDeliveryOutcome records what a delivery did.
-func (s *Store) SetDeliveryOutcome(ctx context.Context, guid, outcome string) error {
-	if err := s.conn(ctx).Model(&WebhookDelivery{}).Where("guid = ?", guid).Update("outcome", outcome).Error; err != nil {
-		return fmt.Errorf("delivery %s outcome: %w", guid, err)
-	}
-	return nil
-}

@@ -54,15 +54,18 @@ func (s *Store) GetMinted(ctx context.Context, name string) (*MintedRunner, erro
 	return &m, nil
 }
 
-// MintedFor returns the records of the runners minted for agentID, by name.
-func (s *Store) MintedFor(ctx context.Context, agentID string) (map[string]MintedRunner, error) {
-	var rows []MintedRunner
-	if err := s.conn(ctx).Where("agent_id = ?", agentID).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("runners minted for agent %s: %w", agentID, err)
-	}
-	out := make(map[string]MintedRunner, len(rows))
-	for _, m := range rows {
-		out[m.Name] = m
+// MintedFor returns the records of the runners names minted for agentID, by name (those
+// the server minted nothing for under that name for agentID are missing).
+func (s *Store) MintedFor(ctx context.Context, agentID string, names []string) (map[string]MintedRunner, error) {
+	out := make(map[string]MintedRunner, len(names))
+	for chunk := range slices.Chunk(names, chunkSize) {
+		var rows []MintedRunner
+		if err := s.conn(ctx).Where("agent_id = ? AND name IN ?", agentID, chunk).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("runners minted for agent %s: %w", agentID, err)
+		}
+		for _, m := range rows {
+			out[m.Name] = m
+		}
 	}
 	return out, nil
 }

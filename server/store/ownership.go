@@ -119,12 +119,17 @@ const candidateAgent = "a.revoked_at IS NULL AND a.state NOT IN (?, ?) AND a.dra
 // locked reassignment. A policy that no agent can serve does not unsettle the group:
 // there is nothing to assign it to.
 func (s *Store) OwnershipSettled(ctx context.Context, group string, at, liveSince time.Time) (bool, error) {
+	// Uncorrelated NOT IN / IN: each subquery runs once, into a hash (PostgreSQL) or an
+	// ephemeral index (SQLite). The correlated NOT EXISTS it replaces was planned as a
+	// nested loop over the group's ownership rows for every policy whenever the planner
+	// had no statistics yet (a fresh or fast-growing database): quadratic in the policies,
+	// 28 ms for 500 (issue 15). The columns are NOT NULL, so NOT IN means what it says.
 	var orphans int64
 	err := s.conn(ctx).Model(&Policy{}).
 		Where("agent_group = ? AND enabled = ?", group, true).
-		Where("NOT EXISTS (SELECT 1 FROM repository_ownership o WHERE o.repo_key = policies.repo_key AND o.agent_group = policies.agent_group AND o.provider = policies.provider AND o.lease_expires_at > ?)", at.UTC()).
-		Where("EXISTS (SELECT 1 FROM agents a WHERE a.agent_group = policies.agent_group AND a.serves = policies.provider AND "+candidateAgent+")",
-			AgentOffline, AgentDraining, liveSince.UTC()).
+		Where("(repo_key, provider) NOT IN (SELECT o.repo_key, o.provider FROM repository_ownership o WHERE o.agent_group = ? AND o.lease_expires_at > ?)", group, at.UTC()).
+		Where("provider IN (SELECT a.serves FROM agents a WHERE a.agent_group = ? AND "+candidateAgent+")",
+			group, AgentOffline, AgentDraining, liveSince.UTC()).
 		Count(&orphans).Error
 	if err != nil {
 		return false, fmt.Errorf("check ownership of %s: %w", group, err)
@@ -135,11 +140,13 @@ func (s *Store) OwnershipSettled(ctx context.Context, group string, at, liveSinc
 	if pending, err := s.handOverPending(ctx, group, liveSince); err != nil || pending {
 		return false, err
 	}
+	// The same for the rows that name what the group no longer serves (PostgreSQL: 11.9 ms
+	// correlated, 0.7 ms uncorrelated, for 200 rows and 500 policies without statistics).
 	var stale int64
 	err = s.conn(ctx).Model(&Ownership{}).
 		Where("agent_group = ?", group).
-		Where("NOT EXISTS (SELECT 1 FROM policies p WHERE p.repo_key = repository_ownership.repo_key AND p.agent_group = repository_ownership.agent_group AND p.provider = repository_ownership.provider AND p.enabled = ?) "+
-			"OR EXISTS (SELECT 1 FROM agents a WHERE a.id = repository_ownership.agent_id AND a.serves <> repository_ownership.provider)", true).
+		Where("(repo_key, provider) NOT IN (SELECT p.repo_key, p.provider FROM policies p WHERE p.agent_group = ? AND p.enabled = ?) "+
+			"OR EXISTS (SELECT 1 FROM agents a WHERE a.id = repository_ownership.agent_id AND a.serves <> repository_ownership.provider)", group, true).
 		Count(&stale).Error
 	if err != nil {
 		return false, fmt.Errorf("check ownership of %s: %w", group, err)

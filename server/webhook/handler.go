@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,10 +40,14 @@ type pinger interface {
 
 // Config of the webhook receiver.
 type Config struct {
-	// Secrets are the webhook secrets accepted: the current one first, then a previous one
-	// during a rotation. None configured: every delivery is answered 503.
+	// Secrets are the webhook secrets accepted: per App, the current one first, then a
+	// previous one during a rotation. None configured: every delivery is answered 503.
 	Secrets [][]byte
-	MaxBody int64
+	// SecretApps names, by index, the GitHub App whose webhook signs with Secrets[i] (0 or
+	// missing: none, a webhook set up by hand). The App of a delivery is logged (app_id)
+	// and counted in garo_webhook_app_deliveries_total.
+	SecretApps []int64
+	MaxBody    int64
 }
 
 // Handler is the webhook endpoint.
@@ -52,6 +57,7 @@ type Handler struct {
 	db         pinger
 	log        *slog.Logger
 	deliveries *prometheus.CounterVec
+	byApp      *prometheus.CounterVec
 	latency    prometheus.Histogram
 	now        func() time.Time
 }
@@ -67,6 +73,10 @@ func NewHandler(cfg Config, jobs jobLog, db pinger, log *slog.Logger, reg promet
 			Name: "garo_webhook_deliveries_total",
 			Help: "Webhook deliveries received, by event and outcome.",
 		}, []string{"event", "outcome"}),
+		byApp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "garo_webhook_app_deliveries_total",
+			Help: "Webhook deliveries whose signature checked, by the GitHub App whose secret signed them (app_id; 0 for a webhook of no App).",
+		}, []string{"app_id"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "garo_webhook_answer_duration_seconds",
 			Help:    "Time from receiving a webhook to answering it (GitHub gives up after 10 s).",
@@ -74,7 +84,7 @@ func NewHandler(cfg Config, jobs jobLog, db pinger, log *slog.Logger, reg promet
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(h.deliveries, h.latency)
+		reg.MustRegister(h.deliveries, h.byApp, h.latency)
 	}
 	return h
 }
@@ -90,20 +100,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
 	event := r.Header.Get("X-GitHub-Event")
 	guid := r.Header.Get("X-GitHub-Delivery")
-	status, outcome := h.serve(w, r, event, guid)
+	status, outcome, app := h.serve(w, r, event, guid)
 	h.latency.Observe(h.now().Sub(start).Seconds())
 	h.deliveries.WithLabelValues(metricEvent(event), outcome).Inc()
+	attrs := []any{"delivery_id", guid, "event", event, "status", status, "outcome", outcome}
+	if app >= 0 {
+		h.byApp.WithLabelValues(strconv.FormatInt(app, 10)).Inc()
+		attrs = append(attrs, "app_id", app)
+	}
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
 	} else if status >= 400 {
 		level = slog.LevelWarn
 	}
-	h.log.Log(r.Context(), level, "webhook delivery", "delivery_id", guid, "event", event, "status", status, "outcome", outcome)
+	h.log.Log(r.Context(), level, "webhook delivery", attrs...)
 }
 
-// serve handles one delivery and returns the status it answered and the outcome label.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, guid string) (int, string) {
+// serve handles one delivery and returns the status it answered, the outcome label and
+// the App whose secret signed it (-1 before the signature checked, 0 for no App).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, guid string) (int, string, int64) {
+	app := int64(-1)
+	status, outcome := h.serveSigned(w, r, event, guid, &app)
+	return status, outcome, app
+}
+
+// serveSigned is serve; it sets *app once the signature checked.
+func (h *Handler) serveSigned(w http.ResponseWriter, r *http.Request, event, guid string, app *int64) (int, string) {
 	if len(h.cfg.Secrets) == 0 {
 		return writeError(w, http.StatusServiceUnavailable, portalapi.CodeUnavailable,
 			"webhooks are not configured on this server: set github.webhook_secret"), "not_configured"
@@ -128,8 +151,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, event, guid stri
 	if err != nil {
 		return writeError(w, http.StatusBadRequest, portalapi.CodeInvalidRequest, "read webhook body: "+err.Error()), "bad_request"
 	}
-	if err := Verify(r.Header.Get("X-Hub-Signature-256"), body, h.cfg.Secrets); err != nil {
+	i, err := Match(r.Header.Get("X-Hub-Signature-256"), body, h.cfg.Secrets)
+	if err != nil {
 		return writeError(w, http.StatusUnauthorized, portalapi.CodeUnauthorized, err.Error()), "bad_signature"
+	}
+	*app = 0
+	if i < len(h.cfg.SecretApps) {
+		*app = h.cfg.SecretApps[i]
 	}
 	if event == "" || guid == "" {
 		return writeError(w, http.StatusBadRequest, portalapi.CodeInvalidRequest,

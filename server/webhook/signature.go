@@ -42,18 +42,30 @@ func CheckHeader(header, sha1Header string) ([]byte, error) {
 // time. Only the SHA-256 signature counts: GitHub also sends a SHA-1 X-Hub-Signature, and a
 // request carrying only that one is refused.
 func Verify(header string, body []byte, secrets [][]byte) error {
+	_, err := Match(header, body, secrets)
+	return err
+}
+
+// Match is Verify that also says which secret signed body: its index in secrets. Every
+// secret is tried, each in constant time, whichever matches, so the time taken does not
+// tell which one did (or how far down the list it is).
+func Match(header string, body []byte, secrets [][]byte) (int, error) {
 	got, err := CheckHeader(header, "")
 	if err != nil {
-		return err
+		return -1, err
 	}
-	for _, secret := range secrets {
+	found := -1
+	for i, secret := range secrets {
 		mac := hmac.New(sha256.New, secret)
 		mac.Write(body)
-		if hmac.Equal(got, mac.Sum(nil)) {
-			return nil
+		if hmac.Equal(got, mac.Sum(nil)) && found < 0 {
+			found = i
 		}
 	}
-	return ErrBadSignature
+	if found < 0 {
+		return -1, ErrBadSignature
+	}
+	return found, nil
 }
 
 // Sign returns the X-Hub-Signature-256 value of body with secret, as GitHub computes it.

@@ -37,8 +37,11 @@ type Options struct {
 
 // Load fills dst, a pointer to a struct whose fields carry mapstructure tags, over the
 // values it already holds (its defaults). Field types: string, bool, int, int64,
-// time.Duration (a string with a unit: a bare number is refused, "30" is not 30 ns), and
-// []string (a YAML list, or in the environment one comma-separated string).
+// time.Duration (a string with a unit: a bare number is refused, "30" is not 30 ns),
+// []string (a YAML list, or in the environment one comma-separated string), and a slice of
+// structs of those scalar types (a YAML list of mappings, or in the environment the same
+// list in YAML flow or JSON form; each item's keys are checked as the file's are, and an
+// error names the item: "github.apps[1].id").
 func Load(dst any, o Options) error {
 	v := viper.New()
 	all := leaves(dst)
@@ -66,7 +69,7 @@ func Load(dst any, o Options) error {
 	}
 	var errs []error
 	for _, l := range all {
-		if err := decode(v, l); err != nil {
+		if err := decode(l.key, v.Get(l.key), l.field); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -147,10 +150,12 @@ func readFile(v *viper.Viper, path string, all []leaf) error {
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-// decode converts the value of l's key into its field, naming the key on failure.
-func decode(v *viper.Viper, l leaf) error {
-	raw := v.Get(l.key)
+// decode converts raw, the value of key, into field, naming the key on failure.
+func decode(key string, raw any, field reflect.Value) error {
+	l := leaf{key: key, field: field}
 	switch {
+	case l.field.Kind() == reflect.Slice && l.field.Type().Elem().Kind() == reflect.Struct:
+		return decodeItems(key, raw, field)
 	case l.field.Type() == durationType:
 		d, err := toDuration(raw)
 		if err != nil {
@@ -184,6 +189,70 @@ func decode(v *viper.Viper, l leaf) error {
 	default:
 		return fmt.Errorf("%s: unsupported field type %s", l.key, l.field.Type())
 	}
+	return nil
+}
+
+// decodeItems fills field, a slice of structs, from raw: a list of mappings (from the
+// file), or a string holding such a list in YAML flow or JSON form (from the environment).
+// Each item's keys are matched against the struct's mapstructure tags, case-insensitively;
+// an unknown one is an error, as in the file.
+func decodeItems(key string, raw any, field reflect.Value) error {
+	if s, ok := raw.(string); ok {
+		if strings.TrimSpace(s) == "" {
+			raw = nil
+		} else if err := yaml.Unmarshal([]byte(s), &raw); err != nil {
+			return fmt.Errorf("%s: want a list of mappings (in the environment: YAML or JSON), got a string that does not parse", key)
+		}
+	}
+	if raw == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(raw); v.Type() == field.Type() {
+		field.Set(v) // the default
+		return nil
+	}
+	items, ok := raw.([]any)
+	if !ok {
+		return fmt.Errorf("%s: want a list of mappings, got %T", key, raw)
+	}
+	out := reflect.MakeSlice(field.Type(), len(items), len(items))
+	var errs []error
+	for i, item := range items {
+		itemKey := fmt.Sprintf("%s[%d]", key, i)
+		m, ok := item.(map[string]any)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: want a mapping, got %T", itemKey, item))
+			continue
+		}
+		values := make(map[string]any, len(m))
+		for k, v := range m {
+			values[strings.ToLower(k)] = v
+		}
+		fields := leaves(out.Index(i).Addr().Interface())
+		known := map[string]bool{}
+		for _, f := range fields {
+			known[f.key] = true
+			if v, ok := values[f.key]; ok {
+				if err := decode(itemKey+"."+f.key, v, f.field); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		var unknown []string
+		for k := range values {
+			if !known[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		sort.Strings(unknown)
+		for _, k := range unknown {
+			errs = append(errs, fmt.Errorf("%s.%s: unknown key", itemKey, k))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	field.Set(out)
 	return nil
 }
 

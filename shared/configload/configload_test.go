@@ -106,3 +106,54 @@ func TestStringLists(t *testing.T) {
 		t.Fatalf("a list of non-strings: %v", err)
 	}
 }
+
+type item struct {
+	ID   int64         `mapstructure:"id"`
+	Name string        `mapstructure:"name"`
+	Wait time.Duration `mapstructure:"wait"`
+}
+
+type itemsConf struct {
+	Items []item `mapstructure:"items"`
+}
+
+func TestStructLists(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("items:\n  - id: 1\n    name: a\n    wait: 2s\n  - ID: 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := itemsConf{Items: []item{{ID: 9}}}
+	if err := configload.Load(&c, configload.Options{EnvPrefix: "TESTI", File: file}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Items) != 2 || c.Items[0] != (item{ID: 1, Name: "a", Wait: 2 * time.Second}) || c.Items[1] != (item{ID: 2}) {
+		t.Fatalf("from YAML: %+v", c.Items)
+	}
+	// The environment holds the list in JSON (or YAML flow) form, and wins over the file.
+	t.Setenv("TESTI_ITEMS", `[{"id": 3, "name": "env"}]`)
+	if err := configload.Load(&c, configload.Options{EnvPrefix: "TESTI", File: file}); err != nil || len(c.Items) != 1 || c.Items[0] != (item{ID: 3, Name: "env"}) {
+		t.Fatalf("from the environment: %+v, %v", c.Items, err)
+	}
+	// Without file or variable the default stays.
+	if err := os.Unsetenv("TESTI_ITEMS"); err != nil {
+		t.Fatal(err)
+	}
+	c = itemsConf{Items: []item{{ID: 9}}}
+	if err := configload.Load(&c, configload.Options{EnvPrefix: "TESTI"}); err != nil || len(c.Items) != 1 || c.Items[0].ID != 9 {
+		t.Fatalf("default: %+v, %v", c.Items, err)
+	}
+	// Errors name the item and its key.
+	if err := os.WriteFile(file, []byte("items:\n  - id: x\n  - nmae: typo\n  - plain\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := configload.Load(&c, configload.Options{EnvPrefix: "TESTI", File: file})
+	for _, want := range []string{"items[0].id: want an integer", "items[1].nmae: unknown key", "items[2]: want a mapping"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	t.Setenv("TESTI_ITEMS", `[{"id": 3`)
+	if err := configload.Load(&c, configload.Options{EnvPrefix: "TESTI"}); err == nil || !strings.Contains(err.Error(), "items: want a list of mappings") {
+		t.Errorf("unparsable variable: %v", err)
+	}
+}

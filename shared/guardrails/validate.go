@@ -91,6 +91,29 @@ func Requests(r spec.RunnerSpec) (cpuMilli, memoryBytes int64) {
 	return cpuMilli, memoryBytes
 }
 
+// FormatMilliCPU writes thousandths of a CPU as a quantity MilliCPU reads back: "16",
+// "500m".
+func FormatMilliCPU(v int64) string {
+	if v%1000 == 0 {
+		return strconv.FormatInt(v/1000, 10)
+	}
+	return strconv.FormatInt(v, 10) + "m"
+}
+
+// FormatBytes writes bytes as a quantity MemoryBytes reads back, in the largest binary
+// unit that divides it: "64Gi", "1536Mi", "1000".
+func FormatBytes(v int64) string {
+	for _, u := range []struct {
+		suffix string
+		factor int64
+	}{{"Ti", 1 << 40}, {"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
+		if v%u.factor == 0 {
+			return strconv.FormatInt(v/u.factor, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(v, 10)
+}
+
 // MilliCPU reads a CPU quantity ("2", "0.5", "500m") in thousandths of a CPU.
 func MilliCPU(q string) (int64, error) {
 	num, scale := q, 1000.0

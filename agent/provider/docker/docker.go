@@ -28,6 +28,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -73,6 +74,9 @@ type Provider struct {
 	cfg  Config
 	auth RegistryAuth
 	log  *slog.Logger
+
+	imagesMu sync.Mutex
+	images   map[string]time.Time // image → when it was last found on the engine (ensureImage)
 }
 
 // New returns the provider of runners on eng as cfg says; zero fields of cfg take the
@@ -117,6 +121,14 @@ func (p *Provider) Create(ctx context.Context, req provider.RunnerRequest) (prov
 		return provider.Instance{}, fmt.Errorf("docker: create %s: %w", req.Name, err)
 	}
 	created, err := p.eng.ContainerCreate(ctx, cfg, host, nil, nil, containerName(req.Name))
+	if cerrdefs.IsNotFound(err) && p.imagePresent(cfg.Image) {
+		// The image went since it was last seen (ensureImage took it as present).
+		p.markImage(cfg.Image, false)
+		if err := p.ensureImage(ctx, cfg.Image); err != nil {
+			return provider.Instance{}, fmt.Errorf("docker: create %s: %w", req.Name, err)
+		}
+		created, err = p.eng.ContainerCreate(ctx, cfg, host, nil, nil, containerName(req.Name))
+	}
 	if err != nil {
 		return provider.Instance{}, fmt.Errorf("docker: create container for %s: %w", req.Name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
@@ -34,6 +36,10 @@ type stubEngine struct {
 	fail     error
 	startErr error
 	logs     string // ContainerLogs answers it on stdout, multiplexed as the engine does
+	// createErrs are the answers of the next ContainerCreate calls, one each, before fail;
+	// imageErr, when set, is ImageInspect's.
+	createErrs []error
+	imageErr   error
 
 	mu    sync.Mutex
 	calls []string
@@ -57,7 +63,13 @@ func (e *stubEngine) called() []string {
 }
 
 func (e *stubEngine) ContainerCreate(ctx context.Context, _ *container.Config, _ *container.HostConfig, _ *network.NetworkingConfig, _ *ocispec.Platform, _ string) (container.CreateResponse, error) {
-	return container.CreateResponse{ID: "c1"}, e.call(ctx, "ContainerCreate")
+	err := e.call(ctx, "ContainerCreate")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.createErrs) > 0 && err == nil {
+		err, e.createErrs = e.createErrs[0], e.createErrs[1:]
+	}
+	return container.CreateResponse{ID: "c1"}, err
 }
 
 func (e *stubEngine) ContainerStart(ctx context.Context, _ string, _ container.StartOptions) error {
@@ -95,7 +107,12 @@ func (e *stubEngine) ContainerLogs(ctx context.Context, _ string, _ container.Lo
 }
 
 func (e *stubEngine) ImageInspect(ctx context.Context, _ string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
-	return image.InspectResponse{}, e.call(ctx, "ImageInspect")
+	if err := e.call(ctx, "ImageInspect"); err != nil {
+		return image.InspectResponse{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return image.InspectResponse{}, e.imageErr
 }
 
 func (e *stubEngine) ImagePull(ctx context.Context, _ string, _ image.PullOptions) (io.ReadCloser, error) {
@@ -234,5 +251,46 @@ func TestConfigValidate(t *testing.T) {
 		if _, err := New(nil, c, nil, nil); err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s: New = %v, want the validation error", key, err)
 		}
+	}
+}
+
+// A burst's creations ask the engine for the image once, not once each; a create that
+// finds the image gone after all asks again, and fails as the pull policy says (here:
+// never pull, ErrImageMissing) rather than with the engine's bare "no such image".
+func TestImageFoundOnce(t *testing.T) {
+	t.Parallel()
+	eng := &stubEngine{}
+	p, err := New(eng, Config{PullPolicy: PullNever}, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inspects := func() int {
+		n := 0
+		for _, c := range eng.called() {
+			if c == "ImageInspect" {
+				n++
+			}
+		}
+		return n
+	}
+	for range 3 {
+		// (The stub's containers vanish after their start: Create fails after it.)
+		if _, err := p.Create(t.Context(), stubRequest()); err == nil || errors.Is(err, ErrImageMissing) {
+			t.Fatalf("create = %v, want it past the image and the container's creation", err)
+		}
+	}
+	if n := inspects(); n != 1 {
+		t.Fatalf("image inspected %d times for 3 creations, want 1 (calls %v)", n, eng.called())
+	}
+	gone := fmt.Errorf("no such image: runner:1: %w", cerrdefs.ErrNotFound)
+	eng.mu.Lock()
+	eng.createErrs, eng.imageErr = []error{gone}, gone
+	eng.mu.Unlock()
+	_, err = p.Create(t.Context(), stubRequest())
+	if !errors.Is(err, ErrImageMissing) {
+		t.Fatalf("create after the image went = %v, want %v", err, ErrImageMissing)
+	}
+	if n := inspects(); n != 2 {
+		t.Errorf("image inspected %d times, want 2 (once more after the create found it gone)", n)
 	}
 }

@@ -6,17 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
 )
 
+// imagePresentFor is how long an image found on the engine is taken to stay there: a
+// burst's creations do not each ask the engine first (one call fewer on the path from a
+// job to its runner, issue 15). A create that finds it gone after all forgets it and
+// tries once more (Create).
+const imagePresentFor = time.Minute
+
 // ensureImage makes ref present on the engine as the pull policy says.
 func (p *Provider) ensureImage(ctx context.Context, ref string) error {
 	if p.cfg.PullPolicy != PullAlways {
+		if p.imagePresent(ref) {
+			return nil
+		}
 		_, err := p.eng.ImageInspect(ctx, ref)
 		switch {
 		case err == nil:
+			p.markImage(ref, true)
 			return nil
 		case !cerrdefs.IsNotFound(err):
 			return fmt.Errorf("inspect image %s: %w", ref, err)
@@ -30,7 +41,31 @@ func (p *Provider) ensureImage(ctx context.Context, ref string) error {
 		}
 		return fmt.Errorf("%w: %s (pull policy %q): %w", ErrPull, ref, p.cfg.PullPolicy, err)
 	}
+	if p.cfg.PullPolicy != PullAlways {
+		p.markImage(ref, true)
+	}
 	return nil
+}
+
+func (p *Provider) imagePresent(ref string) bool {
+	p.imagesMu.Lock()
+	defer p.imagesMu.Unlock()
+	at, ok := p.images[ref]
+	return ok && time.Since(at) < imagePresentFor
+}
+
+// markImage records ref as found on the engine now (present), or forgets it.
+func (p *Provider) markImage(ref string, present bool) {
+	p.imagesMu.Lock()
+	defer p.imagesMu.Unlock()
+	if !present {
+		delete(p.images, ref)
+		return
+	}
+	if p.images == nil {
+		p.images = map[string]time.Time{}
+	}
+	p.images[ref] = time.Now()
 }
 
 // pull pulls ref and reads the progress stream to its end: the engine reports a failed

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Func("runner-group", "an organisation runner group, ORG/NAME=VISIBILITY[:OWNER/REPO,...] (visibility all, selected or private; repeatable)", func(v string) error {
 		g, err := parseRunnerGroup(v)
 		groups = append(groups, g)
+		return err
+	})
+	var apps []appFlag
+	fs.Func("app", "another GitHub App, ID:KEY_FILE[:WEBHOOK_SECRET]: its private key is written to KEY_FILE (mode 0600), its webhook signs with WEBHOOK_SECRET; installed on every repository of --repos (repeatable)", func(v string) error {
+		a, err := parseApp(v)
+		apps = append(apps, a)
 		return err
 	})
 	var repoRunners []repoRunnersFlag
@@ -116,6 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 		RunnerLostAfter: *lostAfter,
 		RateLimit:       *rateLimit,
+		Apps:            appOptions(apps),
 	})
 	if err != nil {
 		return err
@@ -126,10 +134,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	for _, a := range apps {
+		if err := writeKey(a.keyFile, sim.AppPrivateKeyPEM(a.id)); err != nil {
+			return fmt.Errorf("--app %d: %w", a.id, err)
+		}
+	}
 	fmt.Fprintf(stdout, "garo-githubsim listening on %s (REST API %s%s, app id %d)\n", base, base, *pathPrefix, sim.AppID())
 	for _, name := range repoNames {
 		r := sim.AddRepository(name)
-		fmt.Fprintf(stdout, "repository %s: id %d, installation id %d\n", r.FullName, r.ID, r.InstallationID)
+		more := ""
+		for _, a := range apps {
+			more += fmt.Sprintf(", app %d installation id %d", a.id, r.InstallationIDs[a.id])
+		}
+		fmt.Fprintf(stdout, "repository %s: id %d, installation id %d%s\n", r.FullName, r.ID, r.InstallationID, more)
 	}
 	for _, g := range groups {
 		rg := sim.AddRunnerGroup(g.org, g.name, g.visibility, g.repos...)
@@ -189,6 +206,34 @@ func writeKey(path string, pem []byte) error {
 	return nil
 }
 
+// appFlag is one --app.
+type appFlag struct {
+	id      int64
+	keyFile string
+	secret  string
+}
+
+func parseApp(v string) (appFlag, error) {
+	parts := strings.SplitN(v, ":", 3)
+	id, err := strconv.ParseInt(parts[0], 10, 64)
+	if len(parts) < 2 || err != nil || id <= 0 || parts[1] == "" {
+		return appFlag{}, fmt.Errorf("%q: want ID:KEY_FILE[:WEBHOOK_SECRET] with a positive id", v)
+	}
+	a := appFlag{id: id, keyFile: parts[1]}
+	if len(parts) == 3 {
+		a.secret = parts[2]
+	}
+	return a, nil
+}
+
+func appOptions(apps []appFlag) []githubsim.AppOptions {
+	var out []githubsim.AppOptions
+	for _, a := range apps {
+		out = append(out, githubsim.AppOptions{ID: a.id, WebhookSecret: a.secret})
+	}
+	return out
+}
+
 // runnerGroupFlag is one --runner-group.
 type runnerGroupFlag struct {
 	org, name, visibility string
@@ -226,7 +271,7 @@ func parseRepoRunners(v string) (repoRunnersFlag, error) {
 	r := repoRunnersFlag{org: org, enabled: enabled, repos: splitList(list)}
 	switch {
 	case !ok || org == "":
-		return r, fmt.Errorf("%q: want ORG=all|none|selected:OWNER/REPO,...", v)
+		return r, fmt.Errorf("%q: want ORG=all, ORG=none or ORG=selected:OWNER/REPO,OWNER/REPO", v)
 	case enabled != "all" && enabled != "none" && enabled != "selected":
 		return r, fmt.Errorf("%q: %q is not all, none or selected", v, enabled)
 	case enabled != "selected" && len(r.repos) > 0:

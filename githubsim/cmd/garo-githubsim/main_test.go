@@ -132,3 +132,42 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// --app adds a GitHub App with its own key file and installation on every repository.
+func TestRunWithAnotherApp(t *testing.T) {
+	t.Parallel()
+	keyFile := filepath.Join(t.TempDir(), "app-2.pem")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--repos", "acme/api", "--app", "2:" + keyFile + ":secret:with:colons", "--log-level", "warn"}, pw, io.Discard)
+		_ = pw.Close()
+	}()
+	out := bufio.NewReader(pr)
+	if _, err := out.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	line, err := out.ReadString('\n')
+	if err != nil || !regexp.MustCompile(`^repository acme/api: id \d+, installation id \d+, app 2 installation id \d+\n$`).MatchString(line) {
+		t.Fatalf("repository line %q, %v", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	pemBytes, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jwt.ParseRSAPrivateKeyFromPEM(pemBytes); err != nil {
+		t.Fatalf("key file of app 2: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"2", "x:k.pem", "0:k.pem", "2:"} {
+		if err := run(context.Background(), []string{"--app", bad, "--listen", "127.0.0.1:0"}, io.Discard, io.Discard); err == nil {
+			t.Errorf("--app %q: no error", bad)
+		}
+	}
+}

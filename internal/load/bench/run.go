@@ -105,7 +105,7 @@ func runLoad(ctx context.Context, o Options, name string, lo load.Options, pg *t
 		if err != nil {
 			return nil, err
 		}
-		lo.DSN = db.DSN
+		lo.DSN, lo.DBPID = db.DSN, pg.PID()
 	}
 	fmt.Fprintf(o.Out, "--- %s\n", name)
 	lo.Progress = o.Out
@@ -152,6 +152,16 @@ func intakeScenario(ctx context.Context, o Options, sc scale, pg *testdb.Cluster
 		t.Add(Figure{Name: "webhook intake (" + driver + ")", Unit: "deliveries/s", Measured: res.DeliveryRate(), Target: "≥ 2,000",
 			Note: "16 senders, each delivery a new matched job, committed before the answer"})
 		t.Add(Figure{Name: "webhook intake answer, p99 (" + driver + ")", Unit: "ms", Measured: load.P(res.Answer, .99), Target: "< 50"})
+		if res.Deliveries > 0 {
+			// CPU time per delivery: what bounds the intake of a machine with n cores at
+			// n / (process + PostgreSQL) deliveries per second, whatever else runs on it.
+			per := res.Elapsed.Seconds() * 1000 / float64(res.Deliveries)
+			note := "server + simulator + 16 senders in one process"
+			if driver == "postgres" {
+				note += fmt.Sprintf("; PostgreSQL's backends %.2f ms more", res.DBCPU*per)
+			}
+			t.Add(Figure{Name: "webhook intake CPU per delivery (" + driver + ")", Unit: "ms", Measured: res.CPU * per, Note: note})
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 )
@@ -10,17 +11,20 @@ func TestParseBench(t *testing.T) {
 	out := []byte(`goos: linux
 BenchmarkHeartbeat/sqlite-2         	       3	 179123456 ns/op	      5000 runners	 1234 B/op	 12 allocs/op
 BenchmarkHeartbeat/postgres-2       	       3	 132000000 ns/op
-BenchmarkReconcile/repos=3000-2     	      20	  70400000 ns/op	     15000 runners
+BenchmarkReconcile/repos=3000-2     	      20	  70400000 ns/op	        21.50 cpu-ms/op	     15000 runners
 PASS
 `)
 	got := parseBench(out)
-	want := map[string]float64{"BenchmarkHeartbeat/sqlite": 179123456, "BenchmarkHeartbeat/postgres": 132000000, "BenchmarkReconcile/repos=3000": 70400000}
+	nan := math.NaN()
+	want := map[string]benchResult{"BenchmarkHeartbeat/sqlite": {179123456, nan}, "BenchmarkHeartbeat/postgres": {132000000, nan},
+		"BenchmarkReconcile/repos=3000": {70400000, 21.5}}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
+	same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
 	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s: got %v, want %v", k, got[k], v)
+		if !same(got[k].ns, v.ns) || !same(got[k].cpuMS, v.cpuMS) {
+			t.Errorf("%s: got %+v, want %+v", k, got[k], v)
 		}
 	}
 }

@@ -469,9 +469,9 @@ export interface paths {
          * @description Every GitHub rate-limit budget garo-server has seen, one per credential and
          *     resource, as GitHub last reported it in the `X-RateLimit-*` headers of its answers
          *     (nothing is asked of GitHub to answer this). The credential is `app` (the GitHub
-         *     App's own JWT: installations, webhook deliveries), `installation/<id>` (one
-         *     installation of the App: the calls for the repositories it covers) or `pat` (a
-         *     personal access token). A budget appears after its first call; the list is empty
+         *     App's own JWT: installations, webhook deliveries; `app/<id>` for each App when
+         *     several are configured), `installation/<id>` (one installation of an App: the calls
+         *     for the repositories it covers) or `pat` (a personal access token). A budget appears after its first call; the list is empty
          *     after a restart until GitHub is called, and always with `mode: none` (no GitHub
          *     credentials). Ordered by credential, then resource. The budgets are shared by every
          *     owner, so a token with owner prefixes is refused (403). Needs scope `agents:read`.
@@ -1700,6 +1700,16 @@ export interface components {
             jobs: {
                 [key: string]: number;
             };
+            /**
+             * @description What the agent reported it may hold at once (its `capacity.*` keys): most runners,
+             *     and the CPU and memory its runners' policies request in total. A member left out
+             *     is no limit; absent: none at all. Hand-over of repositories weighs it.
+             */
+            capacity?: {
+                max_runners?: number;
+                cpu?: string;
+                memory?: string;
+            };
         };
         /** @description Runners, ordered by repository, policy and name, at most 5000. */
         RunnerList: {
@@ -1798,7 +1808,7 @@ export interface components {
         };
         /** @description One rate-limit budget as GitHub last reported it. */
         GitHubBudget: {
-            /** @description What GitHub counts the calls against: `app`, `installation/<id>` or `pat`. Never a secret. */
+            /** @description What GitHub counts the calls against: `app` (`app/<id>` with several Apps), `installation/<id>` or `pat`. Never a secret. */
             credential: string;
             /** @description GitHub's rate-limit resource (`X-RateLimit-Resource`): core, search, actions_runner_registration, ... */
             resource: string;
@@ -3324,10 +3334,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageReport"];
-                    /**
-                     * @example day,owner_prefix,runners,runner_minutes,cpu_minutes,memory_gib_minutes
-                     *     2026-12-04,acme/team-a/,12,84.5,169,338
-                     */
                     "text/csv": string;
                 };
             };

@@ -476,9 +476,12 @@ function yamlItem(item, ind) {
 }
 
 function agentStateText(j) {
-  if (!j.agent_state) return "not reported by an agent yet";
-  const t = { waiting_for_capacity: "waiting for capacity (at max runners)", runner_requested: "runner requested", backing_off: "backing off: runners failed before taking a job", no_agent: "no live agent serves this policy" }[j.agent_state] || j.agent_state;
-  return t + (j.agent_reason ? `: ${j.agent_reason}` : "");
+  if (!j.agent_state) return j.wait && j.wait.reason ? `waiting: ${j.wait.reason}` : "not reported by an agent yet";
+  // The words say what the state is; why (a full quota, max_runners, a crash loop, GitHub's
+  // refusal) is the server's own sentence: the job's wait, else the agent's reason.
+  const t = { waiting_for_capacity: "waiting for capacity", runner_requested: "runner requested", backing_off: "backing off", no_agent: "no live agent serves this policy" }[j.agent_state] || j.agent_state;
+  const why = (j.wait && j.wait.reason) || j.agent_reason;
+  return t + (why ? `: ${why}` : "");
 }
 
 function jobLink(j) {
@@ -632,7 +635,25 @@ async function agentsPage(view) {
 }
 
 function agentStatus(a) {
-  return h("span", { class: a.status === "active" ? "ok" : a.status === "stale" ? "warn" : "bad", text: `${a.status}${a.state === "draining" ? " (draining)" : ""}` });
+  return h("span", { class: a.status === "active" ? "ok" : a.status === "stale" ? "warn" : "bad", text: `${a.status}${a.draining || a.state === "draining" ? " (draining)" : ""}` });
+}
+
+// drainButton drains an agent (PUT …/drain: it takes no new work, and its repositories
+// move to other agents of its group as their runners end) or lifts the request (DELETE).
+// Both are undone by the other, so neither asks for confirmation.
+function drainButton(a, done) {
+  if (!can("agents:write") || a.status === "revoked") return null;
+  const requested = Boolean(a.drain_requested_at);
+  return h("button", { type: "button", id: "drain", class: "secondary", text: requested ? "Undrain" : "Drain",
+    "aria-label": `${requested ? "Undrain" : "Drain"} agent ${a.name}`, onclick: async (e) => {
+      e.currentTarget.disabled = true;
+      try { await api(`/api/v1/agents/${seg(a.id)}/drain`, { method: requested ? "DELETE" : "PUT" }); await done(); } catch (err) { status(err.message); }
+    } });
+}
+
+function drainText(a) {
+  if (a.drain_requested_at) return `requested by ${a.drain_requested_by || "-"} ${ago(a.drain_requested_at)}: it takes no new work, and its repositories move to another live agent of ${a.group}, if there is one, as their runners end`;
+  return a.draining ? "stopping: it drains as it shuts down" : "no";
 }
 function runnerCounts(a) { return Object.entries(a.runners || {}).map(([k, n]) => `${n} ${k}`).join(", ") || "-"; }
 
@@ -650,13 +671,14 @@ async function agentPage(view, [id]) {
   const props = h("dl", { class: "props" }), actions = h("div", { class: "actions" }), runners = h("div", { id: "runners" });
   const heading = h("h1", { text: id });
   append(view, [h("p", {}, link("#/agents", "Agents"), " / agent"), heading, actions, props, h("h2", { text: "Runners" }), runners]);
-  return async () => {
+  const refresh = async () => {
     const a = (await api(`/api/v1/agents/${seg(id)}`)).body;
     heading.textContent = a.name;
     props.replaceChildren(...[["ID", a.id], ["Group", a.group], ["Status", agentStatus(a)], ["Last seen", `${ago(a.last_seen_at)} (${when(a.last_seen_at)})`],
-      ["Provider", a.provider], ["Version", a.version], ["Registered", when(a.registered_at)], ["Repositories", a.repositories.length ? chips(a.repositories) : "none"],
+      ["Provider", a.provider], ["Version", a.version], ["Registered", when(a.registered_at)], ["Draining", h("span", { id: "draining", text: drainText(a) })],
+      ["Repositories", a.repositories.length ? chips(a.repositories) : "none"],
       ["Runners", runnerCounts(a)]].flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
-    actions.replaceChildren(...[revokeButton(a)].filter(Boolean));
+    actions.replaceChildren(...[drainButton(a, refresh), revokeButton(a)].filter(Boolean));
     if (!can("policies:read")) {
       runners.replaceChildren(h("p", { text: "Listing the runners needs policies:read." }));
       return;
@@ -668,6 +690,7 @@ async function agentPage(view, [id]) {
         x.job_id ? String(x.job_id) : "-", x.github_runner_id ? String(x.github_runner_id) : "-", ago(x.created_at), x.reason || "-"];
     }));
   };
+  return refresh;
 }
 
 async function auditPage(view, _m, params) {

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -70,8 +71,25 @@ func runOne(ctx context.Context, args []string, dir string, stdout, stderr io.Wr
 	fs.DurationVar(&o.Heartbeat, "heartbeat", o.Heartbeat, "agents' heartbeat interval")
 	fs.IntVar(&o.PolicyChanges, "policy-changes", 0, "policy changes timed until the owning agent sees them")
 	fsync := fs.Bool("fsync", true, "the throw-away PostgreSQL cluster runs with fsync on")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server, simulator and load) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close() // nothing was written
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(stderr, "garo-load: write %s: %v\n", *cpuProfile, err)
+			}
+		}()
 	}
 	o.Dir, o.Progress = dir, stderr
 	if o.Driver == "postgres" && o.DSN == "" {
@@ -84,7 +102,7 @@ func runOne(ctx context.Context, args []string, dir string, stdout, stderr io.Wr
 		if err != nil {
 			return err
 		}
-		o.DSN = db.DSN
+		o.DSN, o.DBPID = db.DSN, pg.PID()
 	}
 	res, err := load.Run(ctx, o)
 	if err != nil {

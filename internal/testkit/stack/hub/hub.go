@@ -58,6 +58,15 @@ type Options struct {
 	AdminToken string
 	// WebhookSecret signs the simulator's deliveries; "" makes a random one.
 	WebhookSecret string
+	// Apps are further GitHub Apps of the simulator (githubsim.Options.Apps), installed on
+	// every repository of Repositories; with any, the server is configured with github.apps
+	// (each App's key in Dir, its own webhook secret).
+	Apps []githubsim.AppOptions
+	// RateLimit, when set, is the simulator's core budget per window
+	// (githubsim.Options.RateLimit), and each installation and App JWT has a window of its
+	// own (githubsim.Options.SeparateRateLimits), as GitHub counts them; 0 means GitHub's
+	// 5000 in one shared window.
+	RateLimit int
 	// ServerCAs, when Server turns TLS on (server.tls.cert_file), are the CAs of the
 	// server's certificate: the portal client and the webhook forwarder trust them.
 	ServerCAs *x509.CertPool
@@ -172,7 +181,7 @@ func (s *Hub) startSim(o Options, hookURL string) error {
 	base := "http://" + ln.Addr().String()
 	sim, err := githubsim.New(githubsim.Options{
 		WebhookURL: hookURL, WebhookSecret: o.WebhookSecret, PathPrefix: "/api/v3", BaseURL: base,
-		Log: s.Log.With("side", "githubsim"),
+		Log: s.Log.With("side", "githubsim"), Apps: o.Apps, RateLimit: o.RateLimit, SeparateRateLimits: o.RateLimit > 0,
 	})
 	if err != nil {
 		ln.Close()
@@ -204,9 +213,20 @@ func (s *Hub) serverConfig(o Options) (config.Config, error) {
 	cfg.Auth.BootstrapAdminToken = o.AdminToken
 	cfg.Auth.AdminTokenFile = filepath.Join(o.Dir, "admin.token")
 	cfg.GitHub.APIURL = s.SimURL + "/api/v3/"
-	cfg.GitHub.AppID = s.Sim.AppID()
-	cfg.GitHub.PrivateKeyFile = keyFile
-	cfg.GitHub.WebhookSecret = o.WebhookSecret
+	if len(o.Apps) == 0 {
+		cfg.GitHub.AppID = s.Sim.AppID()
+		cfg.GitHub.PrivateKeyFile = keyFile
+		cfg.GitHub.WebhookSecret = o.WebhookSecret
+	} else {
+		cfg.GitHub.Apps = []config.App{{ID: s.Sim.AppID(), PrivateKeyFile: keyFile, WebhookSecret: o.WebhookSecret}}
+		for _, a := range o.Apps {
+			file := filepath.Join(o.Dir, fmt.Sprintf("app-%d.pem", a.ID))
+			if err := os.WriteFile(file, s.Sim.AppPrivateKeyPEM(a.ID), 0o600); err != nil {
+				return config.Config{}, fmt.Errorf("hub: %w", err)
+			}
+			cfg.GitHub.Apps = append(cfg.GitHub.Apps, config.App{ID: a.ID, PrivateKeyFile: file, WebhookSecret: a.WebhookSecret})
+		}
+	}
 	cfg.Agents.HeartbeatInterval = time.Second
 	cfg.Agents.LongPollTimeout = 10 * time.Second
 	cfg.Agents.OfflineAfter = 10 * time.Second
