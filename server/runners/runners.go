@@ -181,7 +181,7 @@ func (s *Service) FindByName(ctx context.Context, owner, repo, name string) (*gi
 	return findNamed(list, err, name)
 }
 
-// The organisation-level counterparts of Remove, List, Get and FindByName, for runners of
+// The organisation-level counterparts of Remove, Get and FindByName, for runners of
 // organisation-level policies: owner is the organisation, owner/repo the repository whose
 // installation makes the calls.
 
@@ -192,11 +192,6 @@ func (s *Service) RemoveOrg(ctx context.Context, owner, repo string, runnerID in
 		return fmt.Errorf("remove runner %d of organisation %s: %w", runnerID, owner, ErrRunnerBusy)
 	}
 	return err
-}
-
-// ListOrg returns the organisation's self-hosted runners.
-func (s *Service) ListOrg(ctx context.Context, owner, repo string) ([]githubapp.Runner, error) {
-	return s.gh.ListOrgRunners(ctx, owner, repo)
 }
 
 // GetOrg returns one runner of the organisation; githubapp.ErrNotFound when unknown.
