@@ -48,10 +48,11 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		s.log.Warn("heartbeat entries ignored", "agent_id", a.ID, "count", len(ignored), "first", ignored[0])
 	}
 	now := s.now()
+	capacity := capacityOf(req.Capacity, func(string, string, ...any) {}) // validated
 	// An agent that was live and reports the same state and provider changes nothing that
 	// settling after the heartbeat would see: the settle before it is enough.
 	sameStanding := a.State == req.State && (req.Provider == "" || req.Provider == a.Provider) &&
-		sameCapacity(a, capacityOf(req.Capacity, func(string, string, ...any) {})) &&
+		sameCapacity(a, capacity) &&
 		a.LastSeenAt.After(now.Add(-s.cfg.Offline))
 	summary := inventory{Runners: map[string]int64{}, Jobs: map[string]int64{}}
 	rows := make([]store.Runner, len(req.Runners))
@@ -93,7 +94,7 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 	wrote := false
 	err = s.st.Tx(ctx, func(tx *store.Store) error {
 		report := store.AgentReport{State: req.State, Version: req.Version, Inventory: inv, At: now,
-			Capacity: capacityOf(req.Capacity, func(string, string, ...any) {})} // validated
+			Capacity: capacity}
 		if req.Provider != "" && req.Provider != a.Provider {
 			report.Provider, report.Serves = req.Provider, protocol.PolicyProvider(req.Provider)
 		}
