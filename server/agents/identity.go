@@ -88,7 +88,7 @@ func (s *Service) RegisterWithClientKey(ctx context.Context, req protocol.Regist
 	}
 	s.log.Info("agent registered", "agent_id", a.ID, "agent_name", a.Name, "group", a.AgentGroup, "provider", a.Provider, "version", a.Version,
 		"client_key_sha256", clientKey)
-	s.publish(ctx, TopicGroup(a.AgentGroup))
+	s.publish(ctx, TopicSettle(a.AgentGroup))
 	return &protocol.RegisterResponse{AgentID: a.ID, Credential: credential, Group: a.AgentGroup, Intervals: s.Intervals()}, nil
 }
 
@@ -194,7 +194,7 @@ func (s *Service) Unregister(ctx context.Context, a *store.Agent) error {
 		return fmt.Errorf("unregister agent %s: %w", a.ID, err)
 	}
 	s.log.Info("agent unregistered", "agent_id", a.ID, "group", a.AgentGroup, "repositories_released", len(released))
-	s.publish(ctx, TopicAgent(a.ID), TopicGroup(a.AgentGroup))
+	s.publish(ctx, TopicAgent(a.ID), TopicSettle(a.AgentGroup))
 	return nil
 }
 
@@ -247,7 +247,7 @@ func (s *Service) Revoke(ctx context.Context, p *auth.Principal, actor store.Act
 	}
 	if changed {
 		s.log.Info("agent revoked", "agent_id", id, "group", a.AgentGroup, "actor", actor.Name)
-		s.publish(ctx, TopicAgent(id), TopicGroup(a.AgentGroup))
+		s.publish(ctx, TopicAgent(id), TopicSettle(a.AgentGroup))
 	}
 	return nil
 }
