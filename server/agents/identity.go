@@ -146,9 +146,16 @@ func (s *Service) Authenticate(ctx context.Context, authorization string) (*stor
 	if a.RevokedAt != nil {
 		return nil, revokedError(a)
 	}
+	// last_seen_at is written at most once a heartbeat interval by a call that is not a
+	// heartbeat (which writes it anyway): what reads it (stale after 3 intervals, offline
+	// after offline_after) does not need it finer, and a write per long-poll of every idle
+	// agent was most of an idle server's work (issue 15). The row just read says whether
+	// the write is due, without asking the database again.
 	now := s.now()
-	if err := s.st.TouchAgent(ctx, a.ID, now, touchGranularity); err != nil {
-		return nil, fmt.Errorf("authenticate agent: %w", err)
+	if now.Sub(a.LastSeenAt) >= s.cfg.Heartbeat {
+		if err := s.st.TouchAgent(ctx, a.ID, now, 0); err != nil { // 0: never backwards
+			return nil, fmt.Errorf("authenticate agent: %w", err)
+		}
 	}
 	if now.After(a.LastSeenAt) {
 		a.LastSeenAt = now

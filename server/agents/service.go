@@ -59,8 +59,6 @@ const (
 )
 
 const (
-	// touchGranularity: last_seen_at is written at most this often per agent.
-	touchGranularity = time.Second
 	// staleHeartbeats: an agent that missed this many heartbeats is stale.
 	staleHeartbeats = 3
 	// maxSnapshotJobs bounds a jobs snapshot.
