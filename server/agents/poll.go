@@ -219,6 +219,35 @@ func (s *Service) watchSettle(ctx context.Context, group string) (release func()
 	}
 }
 
+// watching reports whether a goroutine of watchSettle settles group on its settle topic.
+func (g *groupSettlers) watching(group string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.groups[group] != nil
+}
+
+// forgetSettledUnwatched ends the settle memo of group ("": of every group) unless a
+// goroutine of watchSettle settles it on its settle topic, which a change publishes: the
+// looks of the polls that the change wakes then use the memo instead of checking the group
+// again beside that settle (the owner's answer to a policy change waited for two checks of
+// a group of 5,000 policies, issue 15); an agent whose repositories the settle changes is
+// woken on its own topic, which ends the memo (hold).
+func (s *Service) forgetSettledUnwatched(group string) {
+	if group != "" {
+		if !s.settlers.watching(group) {
+			s.forgetSettled(group)
+		}
+		return
+	}
+	s.settledMu.Lock()
+	defer s.settledMu.Unlock()
+	for g := range s.settledAt {
+		if !s.settlers.watching(g) {
+			delete(s.settledAt, g)
+		}
+	}
+}
+
 // settleOnWake settles group after each wake-up of sub, until ctx ends or the polls stop.
 // A failure is logged: the next look of a poll of the group settles it again.
 func (s *Service) settleOnWake(ctx context.Context, group string, sub *notify.Subscription) {

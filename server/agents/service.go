@@ -234,14 +234,15 @@ func (s *Service) status(a *store.Agent, now time.Time) string {
 	return portalapi.AgentStatusActive
 }
 
-// publish wakes the held polls of topics. A group's topic or settle topic ends its settle
-// memo: what changed may need its ownership settled again.
+// publish wakes the held polls of topics. A group's topic ends its settle memo, and so does
+// its settle topic unless this server settles the group on it anyway (watchSettle): what
+// changed may need its ownership settled again.
 func (s *Service) publish(ctx context.Context, topics ...string) {
 	for _, t := range topics {
 		if g, ok := strings.CutPrefix(t, TopicGroup("")); ok {
 			s.forgetSettled(g)
 		} else if g, ok := strings.CutPrefix(t, TopicSettle("")); ok {
-			s.forgetSettled(g)
+			s.forgetSettledUnwatched(g)
 		}
 	}
 	if len(topics) > 0 {

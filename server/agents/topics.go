@@ -98,7 +98,7 @@ func (l *JobLog) changed(ctx context.Context, outcome string, job *store.Workflo
 // PolicyChanged wakes the polls that a write of a policy of repoKey concerns; groups are
 // the agent groups the policy names, as far as the writer knows.
 func (s *Service) PolicyChanged(ctx context.Context, repoKey string, groups ...string) {
-	s.forgetSettled("") // a policy's group may be one the writer does not know of (it moved)
+	s.forgetSettledUnwatched("") // a policy's group may be one the writer does not know of (it moved)
 	s.publish(ctx, PolicyTopics(repoKey, groups...)...)
 	for _, g := range groups {
 		s.recountViolations(ctx, g, false)
