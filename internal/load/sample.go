@@ -59,12 +59,13 @@ func (s *sampler) stop() {
 }
 
 // rss returns the largest and the last sample, and the process's peak RSS so far (the
-// kernel's high-water mark, setup included), in bytes.
+// kernel's high-water mark, setup included, which the kernel updates lazily: never below
+// the largest sample), in bytes.
 func (s *sampler) rss() (maxRSS, last, peak uint64) {
 	_, peak = memory(s.pid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.max, s.last, peak
+	return s.max, s.last, max(peak, s.max)
 }
 
 // cpu is the process's CPU time so far (user + system), 0 where /proc is missing.
