@@ -217,11 +217,16 @@ func openHub(ctx context.Context, c HubConfig, command []string, logs io.Writer)
 			_ = stdin.Close()
 			t := time.NewTimer(hubStopTimeout)
 			defer t.Stop()
+			var err error
 			select {
-			case <-exited:
+			case err = <-exited:
 			case <-t.C:
 				_ = cmd.Process.Signal(syscall.SIGKILL)
-				<-exited
+				err = <-exited
+				err = fmt.Errorf("killed after %s: %w", hubStopTimeout, err)
+			}
+			if err != nil {
+				fmt.Fprintf(logs, "load: the hub (pid %d) stopped with an error: %v\n", cmd.Process.Pid, err)
 			}
 		})
 	}
@@ -245,9 +250,9 @@ func openHub(ctx context.Context, c HubConfig, command []string, logs io.Writer)
 			return nil, fmt.Errorf("load: hub said %q: %w", line, err)
 		}
 	case err := <-exited:
-		exited <- err // for stop
+		exited <- nil // for stop: the error is this one's
 		stop()
-		return nil, fmt.Errorf("load: hub exited before it was up: %v", err)
+		return nil, fmt.Errorf("load: hub exited before it was up: %w", err)
 	case <-wait.Done():
 		stop()
 		return nil, fmt.Errorf("load: hub not up: %w", context.Cause(wait))
