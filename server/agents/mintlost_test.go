@@ -223,3 +223,42 @@ func TestSweepRemovesTheRegistrationOfALostMint(t *testing.T) {
 		}
 	})
 }
+
+// The server asks GitHub for one runner name's credentials a bounded number of times,
+// however often its agent asks again after lost answers: then it refuses the name
+// (conflict: the agent takes another) without asking GitHub.
+func TestMintsOfOneNameAreBounded(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		clk := newClock()
+		gh := &conflicting{ghRunners: newGHRunners(), lose: 1000}
+		svc := agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Unreported: 30 * time.Minute, Now: clk.Now},
+			nil, gh, testkit.Discard(), nil)
+		x := register(t, svc, "default", "x")
+		addPolicy(t, st, "acme/web", "linux", "default")
+		x.config(t)
+		req := protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "unlucky"}
+		var last error
+		for range 20 {
+			_, last = svc.Credentials(ctx, x.auth(t), req)
+			if last == nil {
+				t.Fatal("credentials whose answers are all lost: no error")
+			}
+		}
+		if !errors.Is(last, store.ErrAlreadyExists) {
+			t.Errorf("the last ask: %v, want a refusal of the name (ErrAlreadyExists)", last)
+		}
+		if n := gh.calls(); n != 8 {
+			t.Errorf("mint calls = %d, want 8 (the bound)", n)
+		}
+		// Another name is minted as ever.
+		gh.mu.Lock()
+		gh.lose = 0
+		gh.mu.Unlock()
+		if _, err := svc.Credentials(ctx, x.auth(t), protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "lucky"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

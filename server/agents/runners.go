@@ -62,6 +62,11 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	if err := s.admit(ctx, a, p, key, req.RunnerName, req.JobID, fresh); err != nil {
 		return nil, err
 	}
+	if !fresh { // the reservation of a fresh name counts its first mint
+		if err := s.countMint(ctx, req.RunnerName); err != nil {
+			return nil, err
+		}
+	}
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)
 	if errors.Is(err, githubapp.ErrRunnerExists) && m != nil && m.RepoKey == key {
 		// A name on record for this agent here: the agent asks again for a runner whose
@@ -145,7 +150,32 @@ func (s *Service) mintAgain(ctx context.Context, a *store.Agent, p *store.Policy
 		s.log.Info("unanswered registration of a runner removed: minting it again", "agent_id", a.ID, "repo", m.RepoKey,
 			"policy", p.Name, "runner", m.Name, "runner_id", found.ID)
 	}
+	if err := s.countMint(ctx, m.Name); err != nil {
+		return nil, err
+	}
 	return s.runners.Credentials(ctx, p, m.Name)
+}
+
+// maxMintsPerName bounds the requests to GitHub for the credentials of one runner name
+// that GitHub did not answer with credentials (lost answers, 5xx, conflicts), whatever its
+// agent asks: a name asked for again after a lost answer costs up to two (mintAgain). The
+// agent bounds its own attempts whose answer it lost after the server minted
+// (agent/client credentialAttempts).
+const maxMintsPerName = 8
+
+// countMint counts one more request to GitHub for runner name's credentials, and refuses
+// it (store.ErrAlreadyExists: the agent takes another name) past maxMintsPerName.
+func (s *Service) countMint(ctx context.Context, name string) error {
+	ok, err := s.st.NoteMintAttempt(ctx, name, maxMintsPerName)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		s.credentials.WithLabelValues("refused").Inc()
+		return fmt.Errorf("runner %s is not minted again: %d unanswered mints of that name already, or its record went: ask with another name: %w",
+			name, maxMintsPerName, store.ErrAlreadyExists)
+	}
+	return nil
 }
 
 // RemoveRunner removes a runner from GitHub for an agent that may remove it: the server
