@@ -237,13 +237,13 @@ func (c *Client) poll(ctx context.Context, path, version string, wait time.Durat
 }
 
 // credentialAttempts bounds the attempts of one credentials call that the server may have
-// carried out (it timed out or broke off after it was sent, or a 500). Each may have
+// carried out (it timed out or broke off after it was sent, or a 500): each may have
 // registered the runner at GitHub, and the next one, with the same name, makes the
-// server replace that registration (two mints at most): a runner costs at most
-// 1 + 2×(credentialAttempts-1) mints before the scheduler fails it and backs its policy
-// off. A server that is not there, or answers 502, 503 or 504 (GitHub unavailable, or no
-// database), is asked again within ReconnectCap as any call is, within the scheduler's
-// bound of one action (scheduler.Options.ActionTimeout).
+// server replace that registration (two mints at most), after which the scheduler fails
+// the runner and backs its policy off. A server that is not there, or answers 502, 503
+// or 504 (GitHub unavailable, or no database), is asked again within ReconnectCap as any
+// call is, within the scheduler's bound of one action (scheduler.Options.ActionTimeout);
+// the server bounds the mints GitHub did not answer of one name itself.
 const credentialAttempts = 4
 
 // Credentials asks for what a new runner needs to join GitHub: a secret.

@@ -95,7 +95,8 @@ func runnerFrom(r *github.Runner) Runner {
 // GenerateJITConfig registers a just-in-time runner in owner/repo and returns its config
 // (POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig). The call is not retried
 // on 5xx or network errors: GitHub may have registered the runner; a retry by the caller
-// with the same name then meets ErrRunnerExists.
+// with the same name then meets ErrRunnerExists (server/agents removes such a
+// registration of a name it minted and mints again).
 func (c *Client) GenerateJITConfig(ctx context.Context, owner, repo string, req JITRequest) (*JITConfig, error) {
 	if req.Name == "" {
 		return nil, fmt.Errorf("generate jit config for %s/%s: runner name is required", owner, repo)
