@@ -262,3 +262,40 @@ func TestMintsOfOneNameAreBounded(t *testing.T) {
 		}
 	})
 }
+
+// The unanswered registration of an organisation-level runner is looked up and removed
+// through the organisation's routes, where it registered.
+func TestRetriedOrgMintReplacesTheUnansweredRegistration(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		clk := newClock()
+		gh := &conflicting{ghRunners: newGHRunners(), lose: 1}
+		svc := agents.New(st, agents.Config{Heartbeat: heartbeat, LongPoll: 5 * time.Second, Offline: offline, Unreported: 30 * time.Minute, Now: clk.Now},
+			nil, gh, testkit.Discard(), nil)
+		x := register(t, svc, "default", "x")
+		p := addPolicy(t, st, "acme/web", "linux", "default")
+		p.RegistrationLevel, p.RunnerGroup = store.LevelOrganization, "Default"
+		if err := st.UpdatePolicy(ctx, p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		x.config(t)
+		req := protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "org-retry"}
+		if _, err := svc.Credentials(ctx, x.auth(t), req); err == nil {
+			t.Fatal("credentials whose answer was lost: no error")
+		}
+		if _, err := svc.Credentials(ctx, x.auth(t), req); err != nil {
+			t.Fatalf("credentials asked again with the same name: %v", err)
+		}
+		registered, removed := gh.state()
+		if !slices.Equal(registered, []string{"org-retry"}) || !slices.Equal(removed, []string{"org-retry"}) {
+			t.Fatalf("at GitHub: registered %v, removed %v", registered, removed)
+		}
+		gh.ghRunners.mu.Lock()
+		defer gh.ghRunners.mu.Unlock()
+		if gh.orgCalls != 1 {
+			t.Errorf("removals through the organisation's routes = %d, want 1", gh.orgCalls)
+		}
+	})
+}
