@@ -142,6 +142,10 @@ func (s *Service) mintAgain(ctx context.Context, a *store.Agent, p *store.Policy
 	case found != nil && m.RunnerID != 0 && found.ID != m.RunnerID:
 		return nil, fmt.Errorf("runner %s of %s has GitHub id %d, not the %d minted: %w", m.Name, m.RepoKey, found.ID, m.RunnerID, conflict)
 	case found != nil:
+		if err := ctx.Err(); err != nil {
+			// This agent gave up on this request too: a newer one may have minted the name.
+			return nil, err
+		}
 		if err := at.remove(ctx, p.Owner, p.Repo, found.ID); errors.Is(err, runners.ErrRunnerBusy) {
 			return nil, fmt.Errorf("runner %s of %s took a job: %w", m.Name, m.RepoKey, conflict)
 		} else if err != nil {
