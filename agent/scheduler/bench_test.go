@@ -39,7 +39,7 @@ func bigInput(repos int) scheduler.Input {
 	now := t0
 	cfg := &protocol.Config{Version: "c", AgentID: agentID}
 	js := &protocol.JobsSnapshot{Version: "j"}
-	recs := map[string]scheduler.Record{}
+	recs := map[string]*scheduler.Record{}
 	var inv []provider.Instance
 	jobID := int64(1)
 	for i := range repos {
@@ -64,7 +64,7 @@ func bigInput(repos int) scheduler.Input {
 				js.Jobs = append(js.Jobs, protocol.Job{ID: jobID, Repository: repo, Policy: "ci", Status: "in_progress", RunnerName: name, ReceivedAt: now.Add(-2 * time.Minute)})
 				jobID++
 			}
-			recs[name] = rec
+			recs[name] = &rec
 			inv = append(inv, provider.Instance{ID: rec.ProviderID, Name: name, State: provider.StateRunning, CreatedAt: rec.CreatedAt, Labels: scheduler.Labels(agentID, rec)})
 		}
 		for range 2 {
@@ -91,10 +91,10 @@ func TestReconcileChanged(t *testing.T) {
 	// The same input with the plan's records, their creations done and running: steady.
 	in.Records = p.Records
 	for _, c := range p.Creates {
-		r := in.Records[c.Record.Name]
+		r := *in.Records[c.Record.Name]
 		r.Pending, r.ProviderID, r.State, r.Provisioned = false, "id-"+r.Name, protocol.RunnerIdle, true
 		r.RunningSince = in.Now
-		in.Records[r.Name] = r
+		in.Records[r.Name] = &r
 		in.Inventory = append(in.Inventory, provider.Instance{ID: r.ProviderID, Name: r.Name, State: provider.StateRunning, CreatedAt: r.CreatedAt, Labels: scheduler.Labels(agentID, r)})
 	}
 	if p := scheduler.Reconcile(in); p.Changed || len(p.Creates) != 0 || len(p.Reaps) != 0 {

@@ -31,10 +31,10 @@ type journalFile struct {
 
 // encodeJournal returns the records as the journal stores them, sorted by name so that
 // the same records always give the same bytes.
-func encodeJournal(records map[string]Record) ([]byte, error) {
+func encodeJournal(records map[string]*Record) ([]byte, error) {
 	recs := make([]Record, 0, len(records))
 	for _, r := range records {
-		recs = append(recs, r)
+		recs = append(recs, *r)
 	}
 	slices.SortFunc(recs, func(a, b Record) int { return strings.Compare(a.Name, b.Name) })
 	b, err := json.Marshal(journalFile{Version: journalVersion, Records: recs})
@@ -49,7 +49,7 @@ func encodeJournal(records map[string]Record) ([]byte, error) {
 // is not in inv went while the agent was down: Lost, so that its registration is removed
 // at GitHub (by name when its GitHub id was not known yet), retried while GitHub calls
 // it busy, like a runner whose instance vanished while the agent watched.
-func restore(b []byte, records map[string]Record, inv []provider.Instance) (map[string]Record, int, error) {
+func restore(b []byte, records map[string]*Record, inv []provider.Instance) (map[string]*Record, int, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return records, 0, nil
 	}
@@ -70,10 +70,11 @@ func restore(b []byte, records map[string]Record, inv []provider.Instance) (map[
 	}
 	out := cloneRecords(records)
 	if out == nil {
-		out = map[string]Record{}
+		out = map[string]*Record{}
 	}
 	n := 0
-	for _, r := range f.Records {
+	for i := range f.Records {
+		r := &f.Records[i]
 		if _, have := out[r.Name]; have || r.Name == "" {
 			continue
 		}

@@ -32,8 +32,8 @@ type Input struct {
 	Jobs *protocol.JobsSnapshot
 	// Inventory is what the provider lists with Garo's managed-by label.
 	Inventory []provider.Instance
-	// Records are the agent's runners, by name.
-	Records map[string]Record
+	// Records are the agent's runners, by name (never written through: see Plan.Records).
+	Records map[string]*Record
 	// Draining: create nothing, let busy runners finish, reap the rest.
 	Draining bool
 	// Blocked holds, per policy, a time before which no runner is created, and why
@@ -70,10 +70,10 @@ type Capacity struct {
 }
 
 // Create asks for one new runner. Its record is already in Plan.Records (state creating,
-// pending).
+// pending): Record is that one, and Policy points into Input.Config; neither is written.
 type Create struct {
-	Record Record
-	Policy protocol.Policy
+	Record *Record
+	Policy *protocol.Policy
 }
 
 // Reap asks to remove one runner. Running means its process may be running: the server
@@ -98,7 +98,10 @@ type Provisioned struct {
 
 // Plan is what Reconcile decided.
 type Plan struct {
-	Records map[string]Record
+	// Records are the records' new states: the input's own pointers for those that did
+	// not change, new ones for those that did. No record reached through Input.Records
+	// or Plan.Records is ever written; change a copy and put that in.
+	Records map[string]*Record
 	Creates []Create
 	Reaps   []Reap
 	// Jobs is the per-job state for heartbeats: runner_requested, or waiting_for_capacity
@@ -142,32 +145,38 @@ type Hold struct {
 // before the hold ends, then one probe at a time until a runner takes a job; its queued
 // jobs that would get a runner are reported backing_off, with the reason and the time.
 func Reconcile(in Input) Plan {
-	// Records are copied into the plan as the loop below observes them, not cloned first:
-	// with thousands of runners, a clone and then a second write of every record was a
-	// good part of a tick (issue 15, BenchmarkReconcile). The same for the maps below:
-	// sized up front, and holding pointers into the input (never written through) rather
-	// than copies of jobs and instances.
-	p := Plan{Records: make(map[string]Record, len(in.Records)+len(in.Records)/2+8), Backoff: map[Key]Backoff{}}
-	var policies map[Key]*protocol.Policy
+	// A tick at 3,000 repositories (issue 15, BenchmarkReconcile) handles some twenty
+	// thousand records, instances and jobs, so: the plan's records start as the input's
+	// pointers (a record that changes gets a new one; none is written through), each
+	// policy's jobs and records are laid out in one slice (group) found through one
+	// index, and the maps below are sized up front and hold pointers into the input
+	// (never written through) rather than copies.
+	p := Plan{Records: maps.Clone(in.Records), Backoff: map[Key]Backoff{}}
+	if p.Records == nil {
+		p.Records = map[string]*Record{}
+	}
 	var owned map[string]bool
+	ix := groupIndex{at: map[Key]int32{}}
 	if in.Config != nil {
-		policies = make(map[Key]*protocol.Policy, len(in.Config.Policies))
+		ix.at = make(map[Key]int32, len(in.Config.Policies))
+		ix.groups = make([]group, 0, len(in.Config.Policies))
 		owned = make(map[string]bool, len(in.Config.Repositories))
 		for i := range in.Config.Policies {
 			pol := &in.Config.Policies[i]
-			policies[Key{pol.Repository, pol.Name}] = pol
+			ix.of(Key{pol.Repository, pol.Name}).pol = pol // of two of the same key, the last
 		}
 		for _, r := range in.Config.Repositories {
 			owned[r] = true
 		}
 	}
+	npolicies := len(ix.groups)
 	// Jobs are taken oldest first (jobOrder): each policy's queue is sorted on its own,
 	// and of two in_progress jobs naming the same runner the later one counts.
 	var busyJob map[string]*protocol.Job // runner name → its in_progress job
-	queued := map[Key][]*protocol.Job{}
 	nqueued := 0
 	if in.Jobs != nil {
 		busyJob = make(map[string]*protocol.Job, len(in.Jobs.Jobs))
+		var queued []member[*protocol.Job]
 		for i := range in.Jobs.Jobs {
 			j := &in.Jobs.Jobs[i]
 			switch j.Status {
@@ -178,15 +187,15 @@ func Reconcile(in Input) Plan {
 					}
 				}
 			case jobQueued:
-				k := Key{j.Repository, j.Policy}
-				if _, ok := policies[k]; ok && j.Policy != "" {
-					queued[k] = append(queued[k], j)
-					nqueued++
+				if g, ok := ix.at[Key{j.Repository, j.Policy}]; ok && j.Policy != "" {
+					queued = append(queued, member[*protocol.Job]{g, j})
 				}
 			}
 		}
-		for _, q := range queued {
-			slices.SortStableFunc(q, jobOrder)
+		nqueued = len(queued)
+		layOut(ix.groups, queued, func(g *group) *[]*protocol.Job { return &g.queued })
+		for i := range ix.groups {
+			slices.SortStableFunc(ix.groups[i].queued, jobOrder)
 		}
 	}
 
@@ -208,7 +217,7 @@ func Reconcile(in Input) Plan {
 		l := inst.Labels
 		ours := l[provider.LabelAgentID] == in.AgentID ||
 			(in.Config != nil && owned[l[provider.LabelRepository]] &&
-				(l[provider.LabelPolicyID] == "" || l[provider.LabelPolicyID] == policyID(policies[Key{l[provider.LabelRepository], l[provider.LabelPolicy]}])))
+				(l[provider.LabelPolicyID] == "" || l[provider.LabelPolicyID] == policyID(ix.policy(Key{l[provider.LabelRepository], l[provider.LabelPolicy]}))))
 		if !ours {
 			continue
 		}
@@ -227,10 +236,9 @@ func Reconcile(in Input) Plan {
 	// Each record's state from its instance and the jobs. A runner that fails now without
 	// having taken a job is evidence against its policy (crash loop); one that takes a
 	// job clears it.
-	failed := map[Key]string{}
-	took := map[Key]bool{}
-	for name, r := range in.Records {
-		orig := r
+	recs := make([]member[*Record], 0, len(in.Records)+len(unknown)+8)
+	for name, orig := range in.Records {
+		r := *orig
 		var inst provider.Instance
 		ip, has := mine[name]
 		if has {
@@ -239,11 +247,12 @@ func Reconcile(in Input) Plan {
 		if has && r.ProviderID == "" && !r.Pending {
 			r.ProviderID = inst.ID
 		}
-		pol := policies[r.Key]
-		if pol != nil {
-			r.Ephemeral = pol.Ephemeral
+		gi := ix.index(r.Key)
+		g := &ix.groups[gi]
+		if g.pol != nil {
+			r.Ephemeral = g.pol.Ephemeral
 		}
-		next, provisioned := observe(in, r, inst, has, busyJob, queued[r.Key], pol)
+		next, provisioned := observe(in, r, inst, has, busyJob, g.queued, g.pol)
 		if provisioned {
 			p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
 		}
@@ -254,19 +263,27 @@ func Reconcile(in Input) Plan {
 		}
 		switch {
 		case next.TookJob && !r.TookJob, next.State == protocol.RunnerFinished && r.State != protocol.RunnerFinished:
-			took[r.Key] = true // it took a job, or exited cleanly after one the agent did not see
+			g.took = true // it took a job, or exited cleanly after one the agent did not see
 		case next.State == protocol.RunnerFailed && r.State != protocol.RunnerFailed && !next.TookJob:
 			// (A runner that took a job and then lost its instance says nothing about its
 			// policy's image or network.)
-			if _, seen := failed[r.Key]; !seen || name < failed[r.Key] {
-				failed[r.Key] = name // the first by name: the same plan for the same input
+			if !g.hasFailed || name < g.failed {
+				g.failed, g.hasFailed = name, true // the first by name: the same plan for the same input
 			}
 		}
-		p.Records[name] = next
-		p.Changed = p.Changed || next != orig
+		cur := orig
+		if next != *orig {
+			cur = new(Record)
+			*cur = next
+			p.Records[name] = cur
+			p.Changed = true
+		}
+		recs = append(recs, member[*Record]{gi, cur})
 	}
-	for k, name := range failed {
-		failed[k] = name + ": " + p.Records[name].Reason
+	for i := range ix.groups {
+		if g := &ix.groups[i]; g.hasFailed {
+			g.failed += ": " + p.Records[g.failed].Reason
+		}
 	}
 	// Instances without a record: a busy one is adopted (a busy runner is never
 	// removed), and so is a runner another agent left on a repository this agent now
@@ -281,14 +298,14 @@ func Reconcile(in Input) Plan {
 		switch {
 		case ok && busy:
 			r.State, r.JobID, r.TookJob, r.Provisioned = protocol.RunnerBusy, j.ID, true, true
-			p.Records[r.Name] = r
-			p.Changed = true
-			took[r.Key] = true
+			gi := ix.index(r.Key)
+			ix.groups[gi].took = true
+			recs = append(recs, member[*Record]{gi, p.add(r)})
 		case ok && inst.Labels[provider.LabelAgentID] != in.AgentID:
 			r.Provisioned = inst.State == provider.StateRunning
-			r, _ = observe(in, r, inst, true, busyJob, queued[r.Key], policies[r.Key])
-			p.Records[r.Name] = r
-			p.Changed = true
+			gi := ix.index(r.Key)
+			r, _ = observe(in, r, inst, true, busyJob, ix.groups[gi].queued, ix.groups[gi].pol)
+			recs = append(recs, member[*Record]{gi, p.add(r)})
 		default:
 			unknown = append(unknown, inst)
 		}
@@ -311,8 +328,7 @@ func Reconcile(in Input) Plan {
 			}
 		}
 		r.Pending = true
-		p.Records[r.Name] = r
-		p.Changed = true
+		recs = append(recs, member[*Record]{ix.index(r.Key), p.add(r)})
 		// Only an orphan the server can name (its repository, and its own runner name)
 		// is removed from GitHub first: for an unlabelled one, or a second instance of a
 		// name another record holds, the server refuses the request (or would remove the
@@ -321,57 +337,120 @@ func Reconcile(in Input) Plan {
 		p.Reaps = append(p.Reaps, Reap{Record: r, Running: named && inst.State == provider.StateRunning, Orphan: true, Instance: inst})
 	}
 
-	// Each policy looks at its own records only: grouped once, so that a tick stays
-	// linear in the runners of an agent that serves thousands of repositories.
-	// (Counted first, then laid out in one slice: appending per policy was most of the
-	// allocations left.)
-	count := make(map[Key]int, len(policies))
-	for k := range policies {
-		count[k] = 0
+	// Each policy looks at its own records only: laid out per group once, so that a tick
+	// stays linear in the runners of an agent that serves thousands of repositories.
+	layOut(ix.groups, recs, func(g *group) *[]*Record { return &g.recs })
+	order := make([]int32, len(ix.groups))
+	for i := range order {
+		order[i] = int32(i)
 	}
-	for _, r := range p.Records {
-		count[r.Key]++
-	}
-	sorted := slices.SortedFunc(maps.Keys(count), func(a, b Key) int {
-		return cmp.Or(cmp.Compare(a.Repository, b.Repository), cmp.Compare(a.Policy, b.Policy))
+	slices.SortFunc(order, func(a, b int32) int {
+		ka, kb := ix.groups[a].key, ix.groups[b].key
+		return cmp.Or(cmp.Compare(ka.Repository, kb.Repository), cmp.Compare(ka.Policy, kb.Policy))
 	})
-	flat := make([]string, len(p.Records))
-	names := make(map[Key][]string, len(count))
-	at := 0
-	for _, k := range sorted {
-		names[k] = flat[at : at : at+count[k]]
-		at += count[k]
-	}
-	for name, r := range p.Records {
-		names[r.Key] = append(names[r.Key], name) // within its own part of flat
-	}
-	p.Queues = make(map[Key]int, len(policies))
+	p.Queues = make(map[Key]int, npolicies)
 	p.Jobs = make([]protocol.JobStatus, 0, nqueued)
-	p.demands = make([]demand, 0, len(sorted))
+	p.demands = make([]demand, 0, len(order))
 	var sc scratch
-	for _, k := range sorted {
-		pol := policies[k]
-		ok := pol != nil
+	for _, i := range order {
+		g := &ix.groups[i]
+		k := g.key
 		b := in.Backoff[k]
-		if took[k] {
+		if g.took {
 			b = Backoff{} // a runner of the policy took a job: it works
 		}
-		if reason, ok := failed[k]; ok {
-			b = b.Failed(in.Now, reason, in.CrashBackoff, in.AgentID+"/"+k.String())
+		if g.hasFailed {
+			b = b.Failed(in.Now, g.failed, in.CrashBackoff, in.AgentID+"/"+k.String())
 		}
-		if ok && b.Failures > 0 {
+		if g.pol != nil && b.Failures > 0 {
 			p.Backoff[k] = b
 		}
-		p.schedule(in, k, pol, queued[k], names[k], byID, b, &sc)
+		p.schedule(in, g, byID, b, &sc)
 	}
 	p.allocate(in)
 	for i := range p.demands {
 		p.emit(in, &p.demands[i], &sc)
 	}
 	p.demands = nil
-	p.Creates = sc.creates(in)
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
 	return p
+}
+
+// group is what Reconcile knows of one policy (or of the key of records whose policy the
+// agent does not serve: pol nil).
+type group struct {
+	key       Key
+	pol       *protocol.Policy
+	queued    []*protocol.Job // its queued jobs, oldest first
+	recs      []*Record       // its records, after observe (the plan's until schedule reaps)
+	failed    string          // the first of its runners (by name) that failed before taking a job, and why
+	hasFailed bool
+	took      bool // one of its runners took a job
+}
+
+// groupIndex holds the groups of one Reconcile, by key.
+type groupIndex struct {
+	at     map[Key]int32
+	groups []group
+}
+
+// index returns the index of k's group, which it adds when there is none.
+func (ix *groupIndex) index(k Key) int32 {
+	if i, ok := ix.at[k]; ok {
+		return i
+	}
+	i := int32(len(ix.groups))
+	ix.at[k] = i
+	ix.groups = append(ix.groups, group{key: k})
+	return i
+}
+
+func (ix *groupIndex) of(k Key) *group { return &ix.groups[ix.index(k)] }
+
+// policy is k's policy, nil when the agent does not serve it.
+func (ix *groupIndex) policy(k Key) *protocol.Policy {
+	if i, ok := ix.at[k]; ok {
+		return ix.groups[i].pol
+	}
+	return nil
+}
+
+// member is one element of a group's slice.
+type member[T any] struct {
+	g int32
+	v T
+}
+
+// layOut sets each group's slice (field) to its members, in their order, all in one
+// backing array: counted first, then laid out (appending per policy was most of the
+// allocations of a tick).
+func layOut[T any](groups []group, ms []member[T], field func(*group) *[]T) {
+	if len(ms) == 0 {
+		return
+	}
+	count := make([]int32, len(groups))
+	for _, m := range ms {
+		count[m.g]++
+	}
+	flat := make([]T, len(ms))
+	at := int32(0)
+	for i := range groups {
+		*field(&groups[i]) = flat[at : at : at+count[i]]
+		at += count[i]
+	}
+	for _, m := range ms {
+		s := field(&groups[m.g])
+		*s = append(*s, m.v) // within its own part of flat
+	}
+}
+
+// add puts a new record into the plan and returns it.
+func (p *Plan) add(r Record) *Record {
+	np := new(Record)
+	*np = r
+	p.Records[r.Name] = np
+	p.Changed = true
+	return np
 }
 
 // observe derives a record's state. provisioned reports the first sight of it running.
@@ -494,17 +573,16 @@ func suffix(reason string) string {
 	return ": " + reason
 }
 
-// schedule plans one policy: creations for queued jobs and min_idle, positions of the
-// jobs that wait, and reaps. pol is nil when the agent does not serve the policy (any
-// more); names are the policy's records; insts holds the inventory by provider id.
-func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protocol.Job, names []string,
-	insts map[string]*provider.Instance, crash Backoff, sc *scratch) {
+// schedule plans one policy (g): creations for queued jobs and min_idle, positions of
+// the jobs that wait, and reaps. g.pol is nil when the agent does not serve the policy
+// (any more); insts holds the inventory by provider id.
+func (p *Plan) schedule(in Input, g *group, insts map[string]*provider.Instance, crash Backoff, sc *scratch) {
+	k, pol, queued := g.key, g.pol, g.queued
 	var busy, avail, dying, untested int
 	idle := sc.idle[:0]
 	defer func() { sc.idle = idle[:0] }() // its buffer, for the next policy
 	var runnerFor map[int64]string        // job → runner created for it (made when there is one)
-	for _, name := range names {
-		r := p.Records[name]
+	for _, r := range g.recs {
 		switch {
 		case r.State == protocol.RunnerBusy:
 			busy++
@@ -529,8 +607,9 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 		}
 	}
 	// Finished and failed runners go; so does anything past its expiry that is not busy.
-	for _, name := range names {
-		r := p.Records[name]
+	// (Each record is reaped once at most: g.recs[i] is the plan's record until then.)
+	for _, rp := range g.recs {
+		r, name := *rp, rp.Name
 		if r.Pending || in.Now.Before(r.RetryAt) {
 			continue
 		}
@@ -541,7 +620,7 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 				r.Reason = "expired"
 				avail--
 				dying++
-				idle = slices.DeleteFunc(idle, func(x Record) bool { return x.Name == name })
+				idle = slices.DeleteFunc(idle, func(x *Record) bool { return x.Name == name })
 			}
 			p.reap(name, r, insts)
 		}
@@ -554,14 +633,15 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 	if pol != nil {
 		current = specOf(in, pol)
 		sc.outdated = append(sc.outdated[:0], idle...)
-		for _, r := range sc.outdated {
-			if r.Spec == "" || r.Spec == current || in.Now.Before(r.RetryAt) {
+		for _, rp := range sc.outdated {
+			if rp.Spec == "" || rp.Spec == current || in.Now.Before(rp.RetryAt) {
 				continue
 			}
+			r := *rp
 			r.Reason = "outdated: its policy's runner definition changed"
 			avail--
 			dying++
-			idle = slices.DeleteFunc(idle, func(x Record) bool { return x.Name == r.Name })
+			idle = slices.DeleteFunc(idle, func(x *Record) bool { return x.Name == r.Name })
 			p.reap(r.Name, r, insts)
 		}
 	}
@@ -570,10 +650,11 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 		// busy. The server refuses (not_owner) a repository that moved, and then the
 		// runner stays for its new owner to adopt. Without a config nothing is known yet.
 		if in.Config != nil {
-			for _, r := range idle {
-				if in.Now.Before(r.RetryAt) {
+			for _, rp := range idle {
+				if in.Now.Before(rp.RetryAt) {
 					continue // a refused or failed removal: not yet again
 				}
+				r := *rp
 				r.Reason = "its policy is no longer served"
 				p.reap(r.Name, r, insts)
 			}
@@ -621,14 +702,15 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 	if in.Draining {
 		over = surplus // draining: idle runners go at once
 	}
-	slices.SortFunc(idle, func(a, b Record) int { return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Name, b.Name)) })
-	for _, r := range idle {
+	slices.SortFunc(idle, func(a, b *Record) int { return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Name, b.Name)) })
+	for _, rp := range idle {
 		if surplus <= 0 {
 			break
 		}
-		if in.Now.Before(r.RetryAt) {
+		if in.Now.Before(rp.RetryAt) {
 			continue
 		}
+		r := *rp
 		switch {
 		case over > 0 && in.Draining:
 			r.Reason = "the agent is draining"
@@ -798,7 +880,7 @@ func (p *Plan) emit(in Input, d *demand, sc *scratch) {
 		switch {
 		case i < d.covered:
 		case i < d.covered+d.forJobs && (d.grantAll || d.granted[j.ID]):
-			st.Runner = p.newRecord(in, sc, k, pol, d.spec, j.ID)
+			st.Runner = p.newRecord(in, k, pol, d.spec, j.ID)
 		case i < d.covered+d.forJobs:
 			st.State, st.Limit, st.Position = protocol.JobWaitingForCapacity, protocol.LimitAgentCapacity, d.capPos[j.ID]
 			st.Runner = ""
@@ -816,7 +898,7 @@ func (p *Plan) emit(in Input, d *demand, sc *scratch) {
 		p.Jobs = append(p.Jobs, st)
 	}
 	for range d.grantedIdle {
-		p.newRecord(in, sc, k, pol, d.spec, 0)
+		p.newRecord(in, k, pol, d.spec, 0)
 	}
 	if _, ok := p.Queues[k]; !ok {
 		p.Queues[k] = 0
@@ -824,54 +906,22 @@ func (p *Plan) emit(in Input, d *demand, sc *scratch) {
 }
 
 // newRecord plans a new runner of policy pol, whose definition's fingerprint is spec, and
-// returns its name. Its creation is collected in sc (scratch.creates).
-func (p *Plan) newRecord(in Input, sc *scratch, k Key, pol *protocol.Policy, spec string, job int64) string {
-	c := plannedCreate{name: in.NewName(k), k: k, pol: pol, spec: spec, job: job}
-	p.Records[c.name] = c.record(in)
-	p.Changed = true
-	sc.planned = append(sc.planned, c)
-	return c.name
-}
-
-// scratch holds a Reconcile's buffers that each policy's schedule reuses, and the
-// creations it planned.
-type scratch struct {
-	idle, outdated []Record
-	planned        []plannedCreate
-}
-
-// plannedCreate is a creation, small: Plan.Creates is made once at the end with its exact
-// size (appending Creates, with a policy each, was most of the bytes of a tick that creates
-// thousands of runners).
-type plannedCreate struct {
-	name string
-	k    Key
-	pol  *protocol.Policy
-	spec string
-	job  int64
-}
-
-// record is the new runner's record; the same for the same input.
-func (c plannedCreate) record(in Input) Record {
+// returns its name.
+func (p *Plan) newRecord(in Input, k Key, pol *protocol.Policy, spec string, job int64) string {
 	r := Record{
-		Name: c.name, Key: c.k, State: protocol.RunnerCreating, Ephemeral: c.pol.Ephemeral,
-		ForJob: c.job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: c.spec, PolicyID: c.pol.ID,
+		Name: in.NewName(k), Key: k, State: protocol.RunnerCreating, Ephemeral: pol.Ephemeral,
+		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: spec, PolicyID: pol.ID,
 	}
 	if in.MaxLifetime > 0 {
 		r.Expiry = in.Now.Add(in.MaxLifetime)
 	}
-	return r
+	p.Creates = append(p.Creates, Create{Record: p.add(r), Policy: pol})
+	return r.Name
 }
 
-func (sc *scratch) creates(in Input) []Create {
-	if len(sc.planned) == 0 {
-		return nil
-	}
-	out := make([]Create, len(sc.planned))
-	for i, c := range sc.planned {
-		out[i] = Create{Record: c.record(in), Policy: *c.pol}
-	}
-	return out
+// scratch holds the buffers of a Reconcile that each policy's schedule reuses.
+type scratch struct {
+	idle, outdated []*Record
 }
 
 func (p *Plan) reap(name string, r Record, insts map[string]*provider.Instance) {
@@ -881,7 +931,7 @@ func (p *Plan) reap(name string, r Record, insts map[string]*provider.Instance) 
 		inst = *ip
 	}
 	r.Pending = true
-	p.Records[name] = r
+	p.Records[name] = &r
 	p.Changed = true
 	running := ok && inst.State == provider.StateRunning
 	// A lost runner's instance is gone or has exited: deleted, then its registration
@@ -912,10 +962,10 @@ func specOf(in Input, pol *protocol.Policy) string {
 // Adopt returns records for the instances of the agent (its agent id in their labels)
 // that records lacks: what a restarted agent learns again from its provider. Instances
 // whose labels do not say enough are left out; Reconcile sweeps them as orphans.
-func Adopt(agentID string, inventory []provider.Instance, records map[string]Record, now time.Time) map[string]Record {
+func Adopt(agentID string, inventory []provider.Instance, records map[string]*Record, now time.Time) map[string]*Record {
 	out := cloneRecords(records)
 	if out == nil {
-		out = map[string]Record{}
+		out = map[string]*Record{}
 	}
 	for _, inst := range inventory {
 		if inst.State == provider.StateGone || inst.Labels[provider.LabelAgentID] != agentID {
@@ -926,7 +976,7 @@ func Adopt(agentID string, inventory []provider.Instance, records map[string]Rec
 			continue
 		}
 		r.Provisioned = inst.State == provider.StateRunning
-		out[r.Name] = r
+		out[r.Name] = &r
 	}
 	return out
 }
