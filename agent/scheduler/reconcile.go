@@ -205,7 +205,9 @@ func Reconcile(in Input) Plan {
 	// the same provider (a shared Docker engine) for a repository of the same name, and
 	// their runners are none of our business. One without the label (an older agent's)
 	// is taken to be ours, as before.
-	mine := make(map[string]*provider.Instance, len(in.Inventory))
+	mine := make(map[string]int32, len(in.Inventory)) // → its index in the inventory
+	// Per instance: ours (1), and ours with a record (2).
+	status := make([]uint8, len(in.Inventory))
 	byID := make(map[string]*provider.Instance, len(in.Inventory))
 	var unknown []provider.Instance
 	for i := range in.Inventory {
@@ -230,7 +232,7 @@ func Reconcile(in Input) Plan {
 			unknown = append(unknown, *inst)
 			continue
 		}
-		mine[name] = inst
+		mine[name], status[i] = int32(i), 1
 	}
 
 	// Each record's state from its instance and the jobs. A runner that fails now without
@@ -239,20 +241,21 @@ func Reconcile(in Input) Plan {
 	recs := make([]member[*Record], 0, len(in.Records)+len(unknown)+8)
 	for name, orig := range in.Records {
 		r := *orig
-		var inst provider.Instance
-		ip, has := mine[name]
+		ip := &noInstance
+		i, has := mine[name]
 		if has {
-			inst = *ip
+			ip, status[i] = &in.Inventory[i], 2
 		}
 		if has && r.ProviderID == "" && !r.Pending {
-			r.ProviderID = inst.ID
+			r.ProviderID = ip.ID
 		}
 		gi := ix.index(r.Key)
 		g := &ix.groups[gi]
 		if g.pol != nil {
 			r.Ephemeral = g.pol.Ephemeral
 		}
-		next, provisioned := observe(in, r, inst, has, busyJob, g.queued, g.pol)
+		next := r
+		provisioned := observe(&in, &next, ip, has, busyJob, g.queued, g.pol)
 		if provisioned {
 			p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
 		}
@@ -288,11 +291,11 @@ func Reconcile(in Input) Plan {
 	// Instances without a record: a busy one is adopted (a busy runner is never
 	// removed), and so is a runner another agent left on a repository this agent now
 	// serves; the others are orphans.
-	for name, ip := range mine {
-		if _, ok := in.Records[name]; ok {
+	for i := range in.Inventory {
+		if status[i] != 1 {
 			continue
 		}
-		inst := *ip
+		inst := in.Inventory[i]
 		r, ok := fromInstance(inst, in.Now)
 		j, busy := busyJob[r.Name]
 		switch {
@@ -304,7 +307,7 @@ func Reconcile(in Input) Plan {
 		case ok && inst.Labels[provider.LabelAgentID] != in.AgentID:
 			r.Provisioned = inst.State == provider.StateRunning
 			gi := ix.index(r.Key)
-			r, _ = observe(in, r, inst, true, busyJob, ix.groups[gi].queued, ix.groups[gi].pol)
+			observe(&in, &r, &inst, true, busyJob, ix.groups[gi].queued, ix.groups[gi].pol)
 			recs = append(recs, member[*Record]{gi, p.add(r)})
 		default:
 			unknown = append(unknown, inst)
@@ -375,6 +378,9 @@ func Reconcile(in Input) Plan {
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
 	return p
 }
+
+// noInstance is the instance of a record that has none (never written).
+var noInstance provider.Instance
 
 // group is what Reconcile knows of one policy (or of the key of records whose policy the
 // agent does not serve: pol nil).
@@ -453,9 +459,10 @@ func (p *Plan) add(r Record) *Record {
 	return np
 }
 
-// observe derives a record's state. provisioned reports the first sight of it running.
-func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[string]*protocol.Job,
-	queued []*protocol.Job, pol *protocol.Policy) (Record, bool) {
+// observe derives a record's state (r, a copy: Reconcile's own), from its instance (the
+// zero one when it has none). It reports the first sight of it running.
+func observe(in *Input, r *Record, inst *provider.Instance, has bool, busyJob map[string]*protocol.Job,
+	queued []*protocol.Job, pol *protocol.Policy) bool {
 	set := func(s protocol.RunnerState, reason string) {
 		if r.State != s {
 			r.State, r.Since = s, in.Now
@@ -463,10 +470,10 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		r.Reason = reason
 	}
 	if r.State == protocol.RunnerCreating && r.Pending {
-		return r, false // the create action reports back
+		return false // the create action reports back
 	}
 	if r.State == protocol.RunnerFailed || r.State == protocol.RunnerFinished {
-		return r, false // on its way out
+		return false // on its way out
 	}
 	provisioned := false
 	if has && inst.State == provider.StateRunning && !r.Provisioned {
@@ -481,7 +488,7 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		// heartbeat says which job it was running when it went.
 		r.JobID, r.TookJob, r.Lost = j.ID, true, true
 		set(protocol.RunnerFailed, fmt.Sprintf("the instance disappeared while running job %d", j.ID))
-		return r, provisioned
+		return provisioned
 	}
 	if busy && has && inst.State == provider.StateExited && inst.ExitCode != 0 {
 		// Killed while GitHub still gives it its job (`docker rm -f` caught between kill
@@ -490,12 +497,12 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		// left 4 such registrations.
 		r.JobID, r.TookJob, r.Lost = j.ID, true, true
 		set(protocol.RunnerFailed, fmt.Sprintf("exited with code %d while running job %d%s", inst.ExitCode, j.ID, suffix(inst.Reason)))
-		return r, provisioned
+		return provisioned
 	}
 	if busy && (!has || inst.State != provider.StateExited) {
 		r.JobID, r.TookJob = j.ID, true
 		set(protocol.RunnerBusy, "")
-		return r, provisioned
+		return provisioned
 	}
 	if r.TookJob && !has && r.State == protocol.RunnerBusy && r.ProviderID != "" {
 		// Busy when last seen, and gone before the agent saw its job close: it may
@@ -504,15 +511,15 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		r.Lost = true
 	}
 	if in.Jobs == nil && has && inst.State == provider.StateRunning && (r.TookJob || r.State == protocol.RunnerIdle) {
-		return r, provisioned // without the jobs, a running runner stays as it was
+		return provisioned // without the jobs, a running runner stays as it was
 	}
 	if r.TookJob { // its job is no longer open (or the process ended): done
 		if r.Ephemeral || !has || inst.State != provider.StateRunning {
 			set(protocol.RunnerFinished, "")
-			return r, provisioned
+			return provisioned
 		}
 		set(protocol.RunnerIdle, "")
-		return r, provisioned
+		return provisioned
 	}
 	age := in.Now.Sub(r.CreatedAt)
 	boot := time.Duration(0)
@@ -556,7 +563,7 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 			}
 		}
 	}
-	return r, provisioned
+	return provisioned
 }
 
 func later(a, b time.Time) time.Time {
