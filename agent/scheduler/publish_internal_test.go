@@ -1,7 +1,10 @@
 package scheduler
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -44,6 +47,42 @@ func TestPublishKeepsOrder(t *testing.T) {
 			if s.records[r.Name] != r {
 				t.Fatalf("step %d: published %s is not the current record", step, r.Name)
 			}
+		}
+	}
+}
+
+// TestJournalCoder: the journal encoded from the last encoding's parts is, after every
+// change, the one encoding/json writes of all the records.
+func TestJournalCoder(t *testing.T) {
+	t.Parallel()
+	var c journalCoder
+	rng := rand.New(rand.NewPCG(3, 4))
+	recs := map[string]*Record{}
+	size := 0
+	for step := range 300 {
+		name := fmt.Sprintf("r%02d", rng.IntN(40))
+		switch rng.IntN(3) {
+		case 0:
+			delete(recs, name)
+		default: // a new record, or a changed one (a new pointer)
+			recs[name] = &Record{Name: name, Key: Key{"acme/a", "x"}, State: "idle", Since: time.Unix(int64(step), 0).UTC(), Reason: `"quoted" <b>`}
+		}
+		sorted := slices.SortedFunc(maps.Values(recs), func(a, b *Record) int { return strings.Compare(a.Name, b.Name) })
+		got, err := c.encode(sorted, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size = len(got)
+		vals := make([]Record, 0, len(sorted))
+		for _, r := range sorted {
+			vals = append(vals, *r)
+		}
+		want, err := json.Marshal(journalFile{Version: journalVersion, Records: vals})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("step %d:\n got %s\nwant %s", step, got, want)
 		}
 	}
 }

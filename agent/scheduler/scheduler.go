@@ -123,6 +123,7 @@ type Scheduler struct {
 	specs      map[string]string // Specs(specsOf)
 	specsOf    *protocol.Config
 	journaled  []byte // what the journal holds
+	journal    journalCoder
 	// journalDirty: the records may differ from what the journal holds (encoding
 	// thousands of records every tick to find they did not was most of a steady tick).
 	journalDirty bool
@@ -467,7 +468,8 @@ func (s *Scheduler) saveJournal() {
 	if s.opts.Journal == nil || !s.journalDirty {
 		return
 	}
-	b, err := encodeJournal(s.records)
+	// The snapshot publish just made holds the records, sorted.
+	b, err := s.journal.encode(s.snap.Load().records, len(s.journaled))
 	if err == nil && bytes.Equal(b, s.journaled) {
 		s.journalDirty = false
 		return
