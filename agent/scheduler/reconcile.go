@@ -205,6 +205,15 @@ func Reconcile(in Input) Plan {
 	// the same provider (a shared Docker engine) for a repository of the same name, and
 	// their runners are none of our business. One without the label (an older agent's)
 	// is taken to be ours, as before.
+	// Each record's state from its instance and the jobs (look, below): of those that
+	// have an instance, as the instance is found (looking the name up once more for each
+	// record was the largest cost of a tick with 15,000 runners: the names' strings are
+	// all over the heap); then of the others.
+	recs := make([]member[*Record], 0, len(in.Records)+8)
+	look := func(name string, orig *Record, ip *provider.Instance, has bool) {
+		g, r := p.look(&in, &ix, name, orig, ip, has, busyJob)
+		recs = append(recs, member[*Record]{g, r})
+	}
 	mine := make(map[string]int32, len(in.Inventory)) // → its index in the inventory
 	// Per instance: ours (1), and ours with a record (2).
 	status := make([]uint8, len(in.Inventory))
@@ -228,61 +237,25 @@ func Reconcile(in Input) Plan {
 			unknown = append(unknown, *inst) // a second instance of a name is never ours
 			continue
 		}
-		if r, ok := in.Records[name]; ok && r.ProviderID != "" && r.ProviderID != inst.ID {
+		r, ok := in.Records[name]
+		if ok && r.ProviderID != "" && r.ProviderID != inst.ID {
 			unknown = append(unknown, *inst)
 			continue
 		}
 		mine[name], status[i] = int32(i), 1
+		if ok {
+			status[i] = 2
+			look(name, r, inst, true)
+		}
 	}
-
-	// Each record's state from its instance and the jobs. A runner that fails now without
-	// having taken a job is evidence against its policy (crash loop); one that takes a
-	// job clears it.
-	recs := make([]member[*Record], 0, len(in.Records)+len(unknown)+8)
-	for name, orig := range in.Records {
-		r := *orig
-		ip := &noInstance
-		i, has := mine[name]
-		if has {
-			ip, status[i] = &in.Inventory[i], 2
-		}
-		if has && r.ProviderID == "" && !r.Pending {
-			r.ProviderID = ip.ID
-		}
-		gi := ix.index(r.Key)
-		g := &ix.groups[gi]
-		if g.pol != nil {
-			r.Ephemeral = g.pol.Ephemeral
-		}
-		next := r
-		provisioned := observe(&in, &next, ip, has, busyJob, g.queued, g.pol)
-		if provisioned {
-			p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
-		}
-		if r.Pending && next.State != r.State && (next.State == protocol.RunnerFailed || next.State == protocol.RunnerFinished) {
-			// Being removed: its instance stops and goes, which is no failure of the
-			// runner; the removal reports back.
-			next.State, next.Since, next.Reason = r.State, r.Since, r.Reason
-		}
-		switch {
-		case next.TookJob && !r.TookJob, next.State == protocol.RunnerFinished && r.State != protocol.RunnerFinished:
-			g.took = true // it took a job, or exited cleanly after one the agent did not see
-		case next.State == protocol.RunnerFailed && r.State != protocol.RunnerFailed && !next.TookJob:
-			// (A runner that took a job and then lost its instance says nothing about its
-			// policy's image or network.)
-			if !g.hasFailed || name < g.failed {
-				g.failed, g.hasFailed = name, true // the first by name: the same plan for the same input
+	if len(recs) < len(in.Records) {
+		for name, r := range in.Records {
+			if _, has := mine[name]; !has {
+				look(name, r, &noInstance, false)
 			}
 		}
-		cur := orig
-		if next != *orig {
-			cur = new(Record)
-			*cur = next
-			p.Records[name] = cur
-			p.Changed = true
-		}
-		recs = append(recs, member[*Record]{gi, cur})
 	}
+
 	for i := range ix.groups {
 		if g := &ix.groups[i]; g.hasFailed {
 			g.failed += ": " + p.Records[g.failed].Reason
@@ -377,6 +350,50 @@ func Reconcile(in Input) Plan {
 	p.demands = nil
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
 	return p
+}
+
+// look derives the state of one record (orig, of the input) from its instance (ip, the
+// zero one when it has none) and the jobs, puts it into the plan when it changed, notes
+// what it says of its policy (it took a job, or failed before taking one: crash loop)
+// and returns its group and its plan's record.
+func (p *Plan) look(in *Input, ix *groupIndex, name string, orig *Record, ip *provider.Instance, has bool,
+	busyJob map[string]*protocol.Job) (int32, *Record) {
+	r := *orig
+	if has && r.ProviderID == "" && !r.Pending {
+		r.ProviderID = ip.ID
+	}
+	gi := ix.index(r.Key)
+	g := &ix.groups[gi]
+	if g.pol != nil {
+		r.Ephemeral = g.pol.Ephemeral
+	}
+	next := r
+	if observe(in, &next, ip, has, busyJob, g.queued, g.pol) {
+		p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
+	}
+	if r.Pending && next.State != r.State && (next.State == protocol.RunnerFailed || next.State == protocol.RunnerFinished) {
+		// Being removed: its instance stops and goes, which is no failure of the
+		// runner; the removal reports back.
+		next.State, next.Since, next.Reason = r.State, r.Since, r.Reason
+	}
+	switch {
+	case next.TookJob && !r.TookJob, next.State == protocol.RunnerFinished && r.State != protocol.RunnerFinished:
+		g.took = true // it took a job, or exited cleanly after one the agent did not see
+	case next.State == protocol.RunnerFailed && r.State != protocol.RunnerFailed && !next.TookJob:
+		// (A runner that took a job and then lost its instance says nothing about its
+		// policy's image or network.)
+		if !g.hasFailed || name < g.failed {
+			g.failed, g.hasFailed = name, true // the first by name: the same plan for the same input
+		}
+	}
+	if next == *orig {
+		return gi, orig
+	}
+	cur := new(Record)
+	*cur = next
+	p.Records[name] = cur
+	p.Changed = true
+	return gi, cur
 }
 
 // noInstance is the instance of a record that has none (never written).
