@@ -217,11 +217,10 @@ func Reconcile(in Input) Plan {
 	mine := make(map[string]int32, len(in.Inventory)) // → its index in the inventory
 	// Per instance: ours (1), and ours with a record (2).
 	status := make([]uint8, len(in.Inventory))
-	byID := make(map[string]*provider.Instance, len(in.Inventory))
+	byID := &instances{inv: in.Inventory}
 	var unknown []provider.Instance
 	for i := range in.Inventory {
 		inst := &in.Inventory[i]
-		byID[inst.ID] = inst
 		if inst.State == provider.StateGone {
 			continue
 		}
@@ -394,6 +393,24 @@ func (p *Plan) look(in *Input, ix *groupIndex, name string, orig *Record, ip *pr
 	p.Records[name] = cur
 	p.Changed = true
 	return gi, cur
+}
+
+// instances finds the inventory's instances by provider id. Its map is made when it is
+// first needed: a tick where no runner is on its way out needs none.
+type instances struct {
+	inv []provider.Instance
+	ids map[string]*provider.Instance
+}
+
+func (x *instances) byID(id string) (*provider.Instance, bool) {
+	if x.ids == nil {
+		x.ids = make(map[string]*provider.Instance, len(x.inv))
+		for i := range x.inv {
+			x.ids[x.inv[i].ID] = &x.inv[i]
+		}
+	}
+	inst, ok := x.ids[id]
+	return inst, ok
 }
 
 // noInstance is the instance of a record that has none (never written).
@@ -600,7 +617,7 @@ func suffix(reason string) string {
 // schedule plans one policy (g): creations for queued jobs and min_idle, positions of
 // the jobs that wait, and reaps. g.pol is nil when the agent does not serve the policy
 // (any more); insts holds the inventory by provider id.
-func (p *Plan) schedule(in Input, g *group, insts map[string]*provider.Instance, crash Backoff, sc *scratch) {
+func (p *Plan) schedule(in Input, g *group, insts *instances, crash Backoff, sc *scratch) {
 	k, pol, queued := g.key, g.pol, g.queued
 	var busy, avail, dying, untested int
 	idle := sc.idle[:0]
@@ -625,7 +642,7 @@ func (p *Plan) schedule(in Input, g *group, insts map[string]*provider.Instance,
 				idle = append(idle, r)
 			}
 		default:
-			if inst, ok := insts[r.ProviderID]; ok && inst.State != provider.StateExited && inst.State != provider.StateGone {
+			if inst, ok := insts.byID(r.ProviderID); ok && inst.State != provider.StateExited && inst.State != provider.StateGone {
 				dying++ // failed or finished but still running: it holds capacity
 			}
 		}
@@ -948,9 +965,9 @@ type scratch struct {
 	idle, outdated []*Record
 }
 
-func (p *Plan) reap(name string, r Record, insts map[string]*provider.Instance) {
+func (p *Plan) reap(name string, r Record, insts *instances) {
 	var inst provider.Instance
-	ip, ok := insts[r.ProviderID]
+	ip, ok := insts.byID(r.ProviderID)
 	if ok {
 		inst = *ip
 	}

@@ -425,7 +425,9 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	if plan.Changed {
 		s.journalDirty = true
 	}
-	s.logTransitions(s.records, plan.Records)
+	if plan.Changed { // (otherwise every record is the one it was)
+		s.logTransitions(s.records, plan.Records)
+	}
 	s.logBackoff(s.backoffs, plan.Backoff, now)
 	s.records, s.backoffs, s.lastPlan = plan.Records, plan.Backoff, plan
 	s.publish(now)
