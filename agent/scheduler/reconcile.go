@@ -217,7 +217,7 @@ func Reconcile(in Input) Plan {
 	mine := make(map[string]int32, len(in.Inventory)) // → its index in the inventory
 	// Per instance: ours (1), and ours with a record (2).
 	status := make([]uint8, len(in.Inventory))
-	byID := &instances{inv: in.Inventory}
+	insts := &instances{inv: in.Inventory}
 	var unknown []provider.Instance
 	for i := range in.Inventory {
 		inst := &in.Inventory[i]
@@ -340,7 +340,7 @@ func Reconcile(in Input) Plan {
 		if g.pol != nil && b.Failures > 0 {
 			p.Backoff[k] = b
 		}
-		p.schedule(in, g, byID, b, &sc)
+		p.schedule(in, g, insts, b, &sc)
 	}
 	p.allocate(in)
 	for i := range p.demands {
@@ -393,95 +393,6 @@ func (p *Plan) look(in *Input, ix *groupIndex, name string, orig *Record, ip *pr
 	p.Records[name] = cur
 	p.Changed = true
 	return gi, cur
-}
-
-// instances finds the inventory's instances by provider id. Its map is made when it is
-// first needed: a tick where no runner is on its way out needs none.
-type instances struct {
-	inv []provider.Instance
-	ids map[string]*provider.Instance
-}
-
-func (x *instances) byID(id string) (*provider.Instance, bool) {
-	if x.ids == nil {
-		x.ids = make(map[string]*provider.Instance, len(x.inv))
-		for i := range x.inv {
-			x.ids[x.inv[i].ID] = &x.inv[i]
-		}
-	}
-	inst, ok := x.ids[id]
-	return inst, ok
-}
-
-// noInstance is the instance of a record that has none (never written).
-var noInstance provider.Instance
-
-// group is what Reconcile knows of one policy (or of the key of records whose policy the
-// agent does not serve: pol nil).
-type group struct {
-	key       Key
-	pol       *protocol.Policy
-	queued    []*protocol.Job // its queued jobs, oldest first
-	recs      []*Record       // its records, after observe (the plan's until schedule reaps)
-	failed    string          // the first of its runners (by name) that failed before taking a job, and why
-	hasFailed bool
-	took      bool // one of its runners took a job
-}
-
-// groupIndex holds the groups of one Reconcile, by key.
-type groupIndex struct {
-	at     map[Key]int32
-	groups []group
-}
-
-// index returns the index of k's group, which it adds when there is none.
-func (ix *groupIndex) index(k Key) int32 {
-	if i, ok := ix.at[k]; ok {
-		return i
-	}
-	i := int32(len(ix.groups))
-	ix.at[k] = i
-	ix.groups = append(ix.groups, group{key: k})
-	return i
-}
-
-func (ix *groupIndex) of(k Key) *group { return &ix.groups[ix.index(k)] }
-
-// policy is k's policy, nil when the agent does not serve it.
-func (ix *groupIndex) policy(k Key) *protocol.Policy {
-	if i, ok := ix.at[k]; ok {
-		return ix.groups[i].pol
-	}
-	return nil
-}
-
-// member is one element of a group's slice.
-type member[T any] struct {
-	g int32
-	v T
-}
-
-// layOut sets each group's slice (field) to its members, in their order, all in one
-// backing array: counted first, then laid out (appending per policy was most of the
-// allocations of a tick).
-func layOut[T any](groups []group, ms []member[T], field func(*group) *[]T) {
-	if len(ms) == 0 {
-		return
-	}
-	count := make([]int32, len(groups))
-	for _, m := range ms {
-		count[m.g]++
-	}
-	flat := make([]T, len(ms))
-	at := int32(0)
-	for i := range groups {
-		*field(&groups[i]) = flat[at : at : at+count[i]]
-		at += count[i]
-	}
-	for _, m := range ms {
-		s := field(&groups[m.g])
-		*s = append(*s, m.v) // within its own part of flat
-	}
 }
 
 // add puts a new record into the plan and returns it.
