@@ -96,3 +96,40 @@ func (x *instances) byID(id string) (*provider.Instance, bool) {
 
 // noInstance is the instance of a record that has none (never written).
 var noInstance provider.Instance
+
+// Scratch is memory that Reconcile uses again: the indexes it builds on every tick and
+// drops at its end, which were most of the bytes a tick allocated with thousands of
+// runners, and so most of the collector's work. A caller that reconciles again and
+// again (the scheduler's loop) keeps one and passes it in each Input, to one Reconcile
+// at a time; a plan keeps nothing of it, and it holds nothing of a tick once that
+// Reconcile returned. The zero value is ready.
+type Scratch struct {
+	busyJob map[string]*protocol.Job
+	mine    map[string]int32
+	at      map[Key]int32
+	owned   map[string]bool
+	groups  []group
+	queued  []member[*protocol.Job]
+	recs    []member[*Record]
+}
+
+// done empties sc at the end of a Reconcile, keeping its memory: nothing of the tick
+// (records, jobs, policies) stays reachable from it.
+func (sc *Scratch) done() {
+	clear(sc.busyJob)
+	clear(sc.mine)
+	clear(sc.at)
+	clear(sc.owned)
+	clear(sc.groups)
+	clear(sc.queued)
+	clear(sc.recs)
+	sc.groups, sc.queued, sc.recs = sc.groups[:0], sc.queued[:0], sc.recs[:0]
+}
+
+// reuse returns *m, empty, made with room for n when there is none.
+func reuse[K comparable, V any](m *map[K]V, n int) map[K]V {
+	if *m == nil {
+		*m = make(map[K]V, n)
+	}
+	return *m
+}

@@ -11,18 +11,22 @@ import (
 // TestReconcileRandomInputs checks over random ticks (randomInput) what must hold for
 // any input: Reconcile changes nothing in its input (records are shared by pointer with
 // the plan), the same input gives the same plan, no busy runner is reaped, and no policy
-// (nor the agent's capacity) gets a creation that takes it past its maximum.
+// (nor the agent's capacity) gets a creation that takes it past its maximum. The ticks
+// share one Scratch, as the scheduler's do; the plans are compared with those of ticks
+// that have their own.
 func TestReconcileRandomInputs(t *testing.T) {
 	t.Parallel()
+	var mem Scratch
 	for seed := range uint64(3000) {
 		in := randomInput(seed)
+		in.Scratch = &mem
 		before := inputDump(t, in)
 		p := Reconcile(in)
 		if after := inputDump(t, in); after != before {
 			t.Fatalf("seed %d: Reconcile changed its input:\n%s\nwas\n%s", seed, after, before)
 		}
 		if again := Reconcile(randomInput(seed)); canonicalPlan(again) != canonicalPlan(p) {
-			t.Fatalf("seed %d: the same input gave another plan", seed)
+			t.Fatalf("seed %d: the same input gave another plan (with a fresh Scratch)", seed)
 		}
 		for _, rp := range p.Reaps {
 			if r := p.Records[rp.Record.Name]; r == nil || r.State == protocol.RunnerBusy || !r.Pending {

@@ -59,6 +59,8 @@ type Input struct {
 	// the queued jobs of all policies get runners in the order of shared/queue, with
 	// Config.Scheduling.MaxWait as its bound.
 	Capacity Capacity
+	// Scratch is memory to use again (nil: Reconcile makes its own).
+	Scratch *Scratch
 }
 
 // Capacity is the agent's capacity: most runners, and the CPU (millicores) and memory
@@ -155,12 +157,16 @@ func Reconcile(in Input) Plan {
 	if p.Records == nil {
 		p.Records = map[string]*Record{}
 	}
+	mem := in.Scratch
+	if mem == nil {
+		mem = &Scratch{}
+	}
+	defer mem.done()
 	var owned map[string]bool
-	ix := groupIndex{at: map[Key]int32{}}
+	ix := groupIndex{at: reuse(&mem.at, 0), groups: mem.groups[:0]}
 	if in.Config != nil {
-		ix.at = make(map[Key]int32, len(in.Config.Policies))
-		ix.groups = make([]group, 0, len(in.Config.Policies))
-		owned = make(map[string]bool, len(in.Config.Repositories))
+		ix.at = reuse(&mem.at, len(in.Config.Policies))
+		owned = reuse(&mem.owned, len(in.Config.Repositories))
 		for i := range in.Config.Policies {
 			pol := &in.Config.Policies[i]
 			ix.of(Key{pol.Repository, pol.Name}).pol = pol // of two of the same key, the last
@@ -175,8 +181,8 @@ func Reconcile(in Input) Plan {
 	var busyJob map[string]*protocol.Job // runner name → its in_progress job
 	nqueued := 0
 	if in.Jobs != nil {
-		busyJob = make(map[string]*protocol.Job, len(in.Jobs.Jobs))
-		var queued []member[*protocol.Job]
+		busyJob = reuse(&mem.busyJob, len(in.Jobs.Jobs))
+		queued := mem.queued[:0]
 		for i := range in.Jobs.Jobs {
 			j := &in.Jobs.Jobs[i]
 			switch j.Status {
@@ -192,7 +198,7 @@ func Reconcile(in Input) Plan {
 				}
 			}
 		}
-		nqueued = len(queued)
+		nqueued, mem.queued = len(queued), queued
 		layOut(ix.groups, queued, func(g *group) *[]*protocol.Job { return &g.queued })
 		for i := range ix.groups {
 			slices.SortStableFunc(ix.groups[i].queued, jobOrder)
@@ -209,12 +215,12 @@ func Reconcile(in Input) Plan {
 	// have an instance, as the instance is found (looking the name up once more for each
 	// record was the largest cost of a tick with 15,000 runners: the names' strings are
 	// all over the heap); then of the others.
-	recs := make([]member[*Record], 0, len(in.Records)+8)
+	recs := mem.recs[:0]
 	look := func(name string, orig *Record, ip *provider.Instance, has bool) {
 		g, r := p.look(&in, &ix, name, orig, ip, has, busyJob)
 		recs = append(recs, member[*Record]{g, r})
 	}
-	mine := make(map[string]int32, len(in.Inventory)) // → its index in the inventory
+	mine := reuse(&mem.mine, len(in.Inventory)) // → its index in the inventory
 	// Per instance: ours (1), and ours with a record (2).
 	status := make([]uint8, len(in.Inventory))
 	insts := &instances{inv: in.Inventory}
@@ -314,6 +320,7 @@ func Reconcile(in Input) Plan {
 
 	// Each policy looks at its own records only: laid out per group once, so that a tick
 	// stays linear in the runners of an agent that serves thousands of repositories.
+	mem.recs, mem.groups = recs, ix.groups
 	layOut(ix.groups, recs, func(g *group) *[]*Record { return &g.recs })
 	order := make([]int32, len(ix.groups))
 	for i := range order {

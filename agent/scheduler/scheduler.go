@@ -124,6 +124,7 @@ type Scheduler struct {
 	specsOf    *protocol.Config
 	journaled  []byte // what the journal holds
 	journal    journalCoder
+	scratch    Scratch // Reconcile's
 	// journalDirty: the records may differ from what the journal holds (encoding
 	// thousands of records every tick to find they did not was most of a steady tick).
 	journalDirty bool
@@ -414,7 +415,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		Now: now, AgentID: s.opts.AgentID, Config: cfg, Jobs: s.jobs.Load(), Inventory: inv,
 		Records: s.records, Draining: s.draining.Load(), Blocked: s.blocked, Backoff: s.backoffs,
 		CrashBackoff: s.opts.CrashBackoff, NewName: s.opts.NewName, MaxLifetime: s.opts.MaxLifetime,
-		Capacity: s.opts.Capacity, Specs: s.specs,
+		Capacity: s.opts.Capacity, Specs: s.specs, Scratch: &s.scratch,
 	})
 	for _, w := range plan.Warnings {
 		if !s.warned[w.Error()] {
