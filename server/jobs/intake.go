@@ -41,8 +41,11 @@ const batchTimeout = 10 * time.Second
 type intake struct {
 	mu    sync.Mutex
 	queue []*pending // queue[0] leads, or is about to
-	// hold, when set (tests), is called by a leader before it takes its batch.
-	hold func()
+	// Seams of the tests: hold, when set, is called by a leader before it takes its
+	// batch; beforeWrites inside the batch's transaction, after its reads and updates,
+	// before its inserts (an error fails the transaction).
+	hold         func()
+	beforeWrites func(ctx context.Context, tx *store.Store) error
 }
 
 // pending is one delivery in the queue and, once done, its result.
@@ -225,6 +228,11 @@ func (s *Service) applyInTx(ctx context.Context, tx *store.Store, batch []*pendi
 		seen[p.d.GUID] = true
 		p.outcome, p.job, p.err = outcome, job, nil
 		deliveries = append(deliveries, store.WebhookDelivery{GUID: p.d.GUID, Event: p.d.Event, Action: p.d.Action, JobID: p.ev.JobID, Outcome: outcome})
+	}
+	if hook := s.intake.beforeWrites; hook != nil {
+		if err := hook(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if err := view.flush(ctx); err != nil {
 		return err
