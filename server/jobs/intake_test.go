@@ -46,7 +46,9 @@ func newIntakeEnv(t *testing.T, b testdb.Backend) *intakeEnv {
 }
 
 // fellBack reports whether a batch failed and was applied one delivery at a time.
-func (e *intakeEnv) fellBack() bool { return strings.Contains(e.logs.String(), "applying them one by one") }
+func (e *intakeEnv) fellBack() bool {
+	return strings.Contains(e.logs.String(), "applying them one by one")
+}
 
 // noFallBack fails the test when a batch fell back: what it checks must hold in the
 // batch's own transaction, not only one delivery at a time.
