@@ -103,16 +103,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, outcome, app := h.serve(w, r, event, guid)
 	h.latency.Observe(h.now().Sub(start).Seconds())
 	h.deliveries.WithLabelValues(metricEvent(event), outcome).Inc()
-	attrs := []any{"delivery_id", guid, "event", event, "status", status, "outcome", outcome}
 	if app >= 0 {
 		h.byApp.WithLabelValues(strconv.FormatInt(app, 10)).Inc()
-		attrs = append(attrs, "app_id", app)
 	}
-	level := slog.LevelInfo
+	// An answered delivery is Debug: the access log has it already (http request), the
+	// job log its job (job recorded), and thousands a second would drown the log.
+	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelError
 	} else if status >= 400 {
 		level = slog.LevelWarn
+	}
+	if !h.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []any{"delivery_id", guid, "event", event, "status", status, "outcome", outcome}
+	if app >= 0 {
+		attrs = append(attrs, "app_id", app)
 	}
 	h.log.Log(r.Context(), level, "webhook delivery", attrs...)
 }
