@@ -38,7 +38,7 @@ func TestLostMintAnswer(t *testing.T) {
 				t.Errorf("hijack the simulator's connection: %v", err)
 				return
 			}
-			conn.Close()
+			_ = conn.Close() // the answer is lost: nothing to report
 		}},
 		{"bad gateway", func(_ *testing.T, w http.ResponseWriter) { w.WriteHeader(http.StatusBadGateway) }},
 	} {

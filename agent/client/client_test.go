@@ -577,7 +577,7 @@ func TestTimedOutCredentialAttemptsAreBounded(t *testing.T) {
 	t.Parallel()
 	f, srv := newFake(t)
 	var hits atomic.Int32
-	f.on("/runners/credentials", func(w http.ResponseWriter, r *http.Request) {
+	f.on("/runners/credentials", func(_ http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		<-r.Context().Done() // never answers: the attempt's own deadline ends it
 	})

@@ -51,10 +51,10 @@ func (s *Store) RecordMinted(ctx context.Context, m MintedRunner) error {
 }
 
 // NoteMintAttempt counts one more request to GitHub for the credentials of runner name
-// and reports whether it was within max: false when max requests were counted since the
+// and reports whether it was within limit: false when limit requests were counted since the
 // last one GitHub answered, or the server has no record of name (nothing is counted then).
-func (s *Store) NoteMintAttempt(ctx context.Context, name string, max int) (bool, error) {
-	res := s.conn(ctx).Model(&MintedRunner{}).Where("name = ? AND mint_attempts < ?", name, max).
+func (s *Store) NoteMintAttempt(ctx context.Context, name string, limit int) (bool, error) {
+	res := s.conn(ctx).Model(&MintedRunner{}).Where("name = ? AND mint_attempts < ?", name, limit).
 		UpdateColumn("mint_attempts", gorm.Expr("mint_attempts + 1"))
 	if res.Error != nil {
 		return false, fmt.Errorf("count a mint of runner %s: %w", name, classifyWrite(res.Error))
