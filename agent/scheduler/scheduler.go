@@ -503,7 +503,8 @@ func (s *Scheduler) publish(at time.Time) {
 		}
 	}
 	s.snap.Store(&snapshot{
-		at: at, records: recs, jobs: slices.Clone(s.lastPlan.Jobs), queues: maps.Clone(s.lastPlan.Queues),
+		// The plan's jobs and queues are its own and never written: shared, not copied.
+		at: at, records: recs, jobs: s.lastPlan.Jobs, queues: s.lastPlan.Queues,
 		holds: holds, health: s.health,
 	})
 }
