@@ -97,6 +97,7 @@ func Run(ctx context.Context, o Options) (*Table, error) {
 		}
 	}
 	microBenchmarks(ctx, o, sc, t)
+	agentMemory(ctx, o, t)
 	dockerFigures(ctx, o, t)
 	return t, errors.Join(errs...)
 }
