@@ -98,3 +98,56 @@ func BenchmarkHeartbeat(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkJobsPoll is one answer of a jobs poll of an agent that owns 10 repositories
+// (500 agents of 5,000 policies each own as many) with open jobs queued in them, as the
+// agent's poll asks after a job of its repositories changed: cpu-ms/op and allocations
+// per answer.
+func BenchmarkJobsPoll(b *testing.B) {
+	testdb.EachB(b, func(b *testing.B, be testdb.Backend) {
+		ctx := b.Context()
+		st := testdb.Open(b, be)
+		clk := newClock()
+		svc := newService(st, clk, nil, nil)
+		x := register(b, svc, "default", "x")
+		log := jobs.NewService(st, testkit.Discard(), nil)
+		const repos = 10
+		for i := range repos {
+			addPolicy(b, st, fmt.Sprintf("acme/repo-%d", i), "linux", "default")
+		}
+		a, err := svc.Authenticate(ctx, "Bearer "+x.credential)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := svc.WaitConfig(ctx, a, "", 0); err != nil { // takes the repositories
+			b.Fatal(err)
+		}
+		jobID := int64(1)
+		queue := func(n int) {
+			for range n {
+				ev := jobs.Event{Action: "queued", JobID: jobID, RunID: jobID, Owner: "acme", Repo: fmt.Sprintf("repo-%d", jobID%repos),
+					Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}
+				if _, _, err := log.Apply(ctx, ev); err != nil {
+					b.Fatal(err)
+				}
+				jobID++
+			}
+		}
+		open := 0
+		for _, n := range []int{10, 100, 1000} {
+			queue(n - open)
+			open = n
+			b.Run(fmt.Sprintf("open=%d", n), func(b *testing.B) {
+				b.ReportAllocs()
+				cpu := testkit.StartCPU()
+				for b.Loop() {
+					snap, _, err := svc.WaitJobs(ctx, a, "", 0)
+					if err != nil || len(snap.Jobs) != n {
+						b.Fatalf("snapshot of %d jobs, want %d: %v", len(snap.Jobs), n, err)
+					}
+				}
+				cpu.Report(b)
+			})
+		}
+	})
+}

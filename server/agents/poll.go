@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,11 +47,19 @@ func (s *Service) WaitConfig(ctx context.Context, a *store.Agent, have string, w
 func (s *Service) WaitJobs(ctx context.Context, a *store.Agent, have string, wait time.Duration) (*protocol.JobsSnapshot, bool, error) {
 	var snap *protocol.JobsSnapshot
 	changed, err := s.hold(ctx, PollJobs, a, have, wait, func(ctx context.Context, sub *notify.Subscription) (string, error) {
+		if s.snapshots.unchanged(a.ID, have, sub, s.now()) {
+			return have, nil // the agent has what it would read: only a change ends the hold
+		}
+		// The memo's subscription starts before the read, as the hold's does.
+		memo := s.notifier.Subscribe(TopicAgent(a.ID), TopicGroup(a.AgentGroup))
+		var topics []string
 		var err error
-		snap, err = s.jobs(ctx, a.ID, sub)
+		snap, topics, err = s.jobs(ctx, a.ID, sub, memo)
 		if err != nil {
+			memo.Close()
 			return "", err
 		}
+		s.snapshots.put(a.ID, snap, topics, memo, s.now())
 		return snap.Version, nil
 	})
 	if err != nil || !changed {
@@ -116,36 +125,38 @@ func (s *Service) countWaiting(kind string, delta int64) {
 	s.waiting.WithLabelValues(kind).Add(float64(delta))
 }
 
-// owned settles the group of agent id and returns the agent and the repositories it owns.
-// The topics of those repositories (from topic) join sub before anything about them is read.
-func (s *Service) owned(ctx context.Context, id string, sub *notify.Subscription, topic func(string) string) (*store.Agent, []string, error) {
+// owned settles the group of agent id and returns the agent, the repositories it owns and
+// their topics (from topic). The topics join subs before anything about them is read.
+func (s *Service) owned(ctx context.Context, id string, topic func(string) string, subs ...*notify.Subscription) (*store.Agent, []string, []string, error) {
 	a, err := s.current(ctx, id)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := s.settle(ctx, a.AgentGroup); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	rows, err := s.st.OwnedBy(ctx, []string{a.ID}, time.Time{})
+	keys, err := s.st.OwnedRepos(ctx, a.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	keys := make([]string, len(rows))
-	topics := make([]string, len(rows))
-	for i, o := range rows {
-		keys[i], topics[i] = o.RepoKey, topic(o.RepoKey)
+	slices.Sort(keys)
+	topics := make([]string, len(keys))
+	for i, k := range keys {
+		topics[i] = topic(k)
 	}
-	if sub != nil {
-		sub.Add(topics...)
+	for _, sub := range subs {
+		if sub != nil {
+			sub.Add(topics...)
+		}
 	}
-	return a, keys, nil
+	return a, keys, topics, nil
 }
 
 // config computes the config of agent id: the enabled policies of its group and of the
 // provider it serves for the repositories it owns, but those that break the group's
 // constraints, and the constraints themselves.
 func (s *Service) config(ctx context.Context, id string, sub *notify.Subscription) (*protocol.Config, error) {
-	a, keys, err := s.owned(ctx, id, sub, TopicPolicies)
+	a, keys, _, err := s.owned(ctx, id, TopicPolicies, sub)
 	if err != nil {
 		return nil, err
 	}
@@ -197,15 +208,16 @@ func toWirePolicy(p *store.Policy) (protocol.Policy, error) {
 
 // jobs computes the jobs snapshot of agent id: the open jobs of the repositories it owns
 // that are matched to an enabled policy of its group and of the provider it serves,
-// oldest first.
-func (s *Service) jobs(ctx context.Context, id string, sub *notify.Subscription) (*protocol.JobsSnapshot, error) {
-	a, keys, err := s.owned(ctx, id, sub, TopicJobs)
+// oldest first. It returns the job-log topics of those repositories too, which joined
+// subs before the jobs were read.
+func (s *Service) jobs(ctx context.Context, id string, subs ...*notify.Subscription) (*protocol.JobsSnapshot, []string, error) {
+	a, keys, topics, err := s.owned(ctx, id, TopicJobs, subs...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err := s.st.JobsServedBy(ctx, a.AgentGroup, a.Serves, keys, []string{portalapi.JobCompleted}, maxSnapshotJobs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(rows) == maxSnapshotJobs {
 		s.log.Warn("jobs snapshot truncated", "agent_id", a.ID, "jobs", len(rows))
@@ -223,7 +235,7 @@ func (s *Service) jobs(ctx context.Context, id string, sub *notify.Subscription)
 		})
 	}
 	snap.Version, err = version(snap)
-	return snap, err
+	return snap, topics, err
 }
 
 // version hashes v (whose Version field is still empty): equal content, equal version, on

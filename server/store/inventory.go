@@ -469,21 +469,34 @@ func (s *Store) ClearAgentJobMarks(ctx context.Context, agentID string, repoKeys
 // columns an agent's jobs snapshot shows are read (id, owner, repo, policy_name, labels,
 // github_status, runner_name, received_at): every answer of a jobs poll reads them all.
 func (s *Store) JobsServedBy(ctx context.Context, group, provider string, repoKeys, closed []string, limit int) ([]WorkflowJob, error) {
-	var out []WorkflowJob
+	out := []WorkflowJob{}
 	if len(repoKeys) == 0 {
 		return out, nil
 	}
-	err := s.conn(ctx).Model(&WorkflowJob{}).Select("workflow_jobs.id, workflow_jobs.owner, workflow_jobs.repo, workflow_jobs.policy_name, "+
-		"workflow_jobs.labels, workflow_jobs.github_status, workflow_jobs.runner_name, workflow_jobs.received_at").
-		Joins("JOIN policies ON policies.id = workflow_jobs.policy_id").
-		Where("workflow_jobs.repo_key IN ? AND workflow_jobs.state NOT IN ?", repoKeys, closed).
+	// Scanned by hand: gorm's reflection cost more than the query for a snapshot of a few
+	// hundred jobs (issue 15).
+	rows, err := s.conn(ctx).Raw(`SELECT j.id, j.owner, j.repo, j.policy_name, j.labels, j.github_status, j.runner_name, j.received_at
+		FROM workflow_jobs j JOIN policies p ON p.id = j.policy_id
+		WHERE j.repo_key IN ? AND j.state NOT IN ?
+		AND p.repo_key IN ? AND p.agent_group = ? AND p.provider = ? AND p.enabled = ?
+		ORDER BY j.received_at, j.id LIMIT ?`,
 		// The policies of those repositories only: without it, a planner without statistics
 		// (a young database) looped over every policy of the group for each answer, 51 ms
 		// instead of 0.5 ms for 500 policies (issue 15, EXPLAIN ANALYZE). A job's policy is
 		// one of its repository's.
-		Where("policies.repo_key IN ? AND policies.agent_group = ? AND policies.provider = ? AND policies.enabled = ?", repoKeys, group, provider, true).
-		Order("workflow_jobs.received_at, workflow_jobs.id").Limit(limit).Find(&out).Error
+		repoKeys, closed, repoKeys, group, provider, true, limit).Rows()
 	if err != nil {
+		return nil, fmt.Errorf("jobs served by %s: %w", group, err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var j WorkflowJob
+		if err := rows.Scan(&j.ID, &j.Owner, &j.Repo, &j.PolicyName, &j.Labels, &j.GitHubStatus, &j.RunnerName, &j.ReceivedAt); err != nil {
+			return nil, fmt.Errorf("jobs served by %s: %w", group, err)
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("jobs served by %s: %w", group, err)
 	}
 	return out, nil
