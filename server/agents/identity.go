@@ -147,8 +147,11 @@ func (s *Service) Authenticate(ctx context.Context, authorization string) (*stor
 		return nil, revokedError(a)
 	}
 	now := s.now()
-	if err := s.st.TouchAgent(ctx, a.ID, now, touchGranularity); err != nil {
-		return nil, fmt.Errorf("authenticate agent: %w", err)
+	// The row just read says whether the write is due: no statement when it is not.
+	if a.LastSeenAt.Before(now.Add(-touchGranularity)) {
+		if err := s.st.TouchAgent(ctx, a.ID, now, touchGranularity); err != nil {
+			return nil, fmt.Errorf("authenticate agent: %w", err)
+		}
 	}
 	if now.After(a.LastSeenAt) {
 		a.LastSeenAt = now

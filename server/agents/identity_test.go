@@ -129,7 +129,13 @@ func TestAuthenticate(t *testing.T) {
 		a.auth(t)
 		row, _ := st.GetAgent(ctx, a.id)
 		seen := row.LastSeenAt
+		// Within the granularity (5 s) a request writes nothing; after it, it does.
 		clk.Advance(2 * time.Second)
+		a.auth(t)
+		if row, _ = st.GetAgent(ctx, a.id); !row.LastSeenAt.Equal(seen) {
+			t.Fatalf("last seen %s after 2 s, want %s unchanged", row.LastSeenAt, seen)
+		}
+		clk.Advance(5 * time.Second)
 		a.auth(t)
 		row, _ = st.GetAgent(ctx, a.id)
 		if !row.LastSeenAt.Equal(clk.Now()) || !row.LastSeenAt.After(seen) {

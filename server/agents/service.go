@@ -59,8 +59,12 @@ const (
 )
 
 const (
-	// touchGranularity: last_seen_at is written at most this often per agent.
-	touchGranularity = time.Second
+	// touchGranularity: last_seen_at is written at most this often per agent by its
+	// requests (heartbeats write it every time). Every poll, credentials and removal
+	// request authenticates: at one second, nearly each of them was a write and a commit
+	// on the agent's row, which its heartbeat's transaction holds (issue 15). Liveness
+	// is counted in heartbeats (stale after three) and minutes (offline).
+	touchGranularity = 5 * time.Second
 	// staleHeartbeats: an agent that missed this many heartbeats is stale.
 	staleHeartbeats = 3
 	// maxSnapshotJobs bounds a jobs snapshot.
