@@ -76,6 +76,8 @@ type Service struct {
 	log       *slog.Logger
 	unmatched prometheus.Counter
 	events    *prometheus.CounterVec
+	batches   prometheus.Histogram
+	intake    intake
 }
 
 // NewService returns the job service; its metrics are registered with reg.
@@ -91,16 +93,22 @@ func NewService(st *store.Store, log *slog.Logger, reg prometheus.Registerer) *S
 			Name: "garo_jobs_events_total",
 			Help: "workflow_job events applied to the job log, by action, source and outcome.",
 		}, []string{"action", "source", "outcome"}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "garo_jobs_delivery_batch_size",
+			Help:    "Webhook deliveries committed together in one transaction (group commit).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(s.unmatched, s.events)
+		reg.MustRegister(s.unmatched, s.events, s.batches)
 	}
 	return s
 }
 
-// HandleDelivery applies ev and records the delivery, in one transaction: when it returns
-// nil, both are committed. A delivery seen before changes nothing (OutcomeDuplicate).
-func (s *Service) HandleDelivery(ctx context.Context, d Delivery, ev Event) (string, *store.WorkflowJob, error) {
+// handleOne applies ev and records the delivery, in a transaction of their own: when it
+// returns nil, both are committed. A delivery seen before changes nothing
+// (OutcomeDuplicate).
+func (s *Service) handleOne(ctx context.Context, d Delivery, ev Event) (string, *store.WorkflowJob, error) {
 	var outcome string
 	var job *store.WorkflowJob
 	// The delivery is recorded last, with its outcome: one statement fewer than recording
@@ -108,7 +116,7 @@ func (s *Service) HandleDelivery(ctx context.Context, d Delivery, ev Event) (str
 	// that insert, and its transaction, whatever it applied, rolls back.
 	err := s.retryCreateRace(ctx, func(tx *store.Store) error {
 		var err error
-		outcome, job, err = s.apply(ctx, tx, ev)
+		outcome, job, err = s.apply(ctx, txLog{tx}, ev)
 		if err != nil {
 			return err
 		}
@@ -131,7 +139,7 @@ func (s *Service) Apply(ctx context.Context, ev Event) (string, *store.WorkflowJ
 	var job *store.WorkflowJob
 	err := s.retryCreateRace(ctx, func(tx *store.Store) error {
 		var err error
-		outcome, job, err = s.apply(ctx, tx, ev)
+		outcome, job, err = s.apply(ctx, txLog{tx}, ev)
 		return err
 	})
 	if err != nil {
@@ -159,8 +167,31 @@ func (s *Service) isDuplicate(ctx context.Context, guid string) bool {
 	return err == nil
 }
 
+// jobLog is what apply reads and writes: a transaction (txLog), or a batch of deliveries
+// applied in one (batchLog).
+type jobLog interface {
+	Now() time.Time
+	GetJob(ctx context.Context, id int64, forUpdate bool) (*store.WorkflowJob, error)
+	// EnabledPolicies are the enabled policies of the repository repoKey.
+	EnabledPolicies(ctx context.Context, repoKey string) ([]store.Policy, error)
+	CreateJob(ctx context.Context, j *store.WorkflowJob) error
+	SaveJob(ctx context.Context, j *store.WorkflowJob) error
+	MarkRan(ctx context.Context, name, repoKey string) error
+	GetRunner(ctx context.Context, name string) (*store.Runner, error)
+	EndUsageIfGone(ctx context.Context, names []string) error
+}
+
+// txLog is the job log of a transaction.
+type txLog struct{ *store.Store }
+
+func (t txLog) EnabledPolicies(ctx context.Context, repoKey string) ([]store.Policy, error) {
+	enabled := true
+	policies, _, err := t.ListPolicies(ctx, store.PolicyFilter{RepoKey: repoKey, Enabled: &enabled, Limit: 500})
+	return policies, err
+}
+
 // apply moves the job of ev forward in tx.
-func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string, *store.WorkflowJob, error) {
+func (s *Service) apply(ctx context.Context, tx jobLog, ev Event) (string, *store.WorkflowJob, error) {
 	if !KnownAction(ev.Action) {
 		return "", nil, fmt.Errorf("%w: unknown workflow_job action %q", ErrInvalidEvent, ev.Action)
 	}
@@ -217,7 +248,7 @@ func (s *Service) apply(ctx context.Context, tx *store.Store, ev Event) (string,
 
 // runnerSeen records what a job event says of its runner: when it came online, and that
 // it ran (struck off the runners the server minted but never saw started, issue 14).
-func runnerSeen(ctx context.Context, tx *store.Store, job *store.WorkflowJob) error {
+func runnerSeen(ctx context.Context, tx jobLog, job *store.WorkflowJob) error {
 	if job.RunnerName != "" && (job.GitHubStatus == "in_progress" || job.GitHubStatus == "completed") {
 		if err := tx.MarkRan(ctx, job.RunnerName, job.RepoKey); err != nil {
 			return err
@@ -228,7 +259,7 @@ func runnerSeen(ctx context.Context, tx *store.Store, job *store.WorkflowJob) er
 
 // runnerOnline stamps the runner_online step of a job that a runner has taken, from when
 // the runner's agent first saw it running (its last heartbeat), when the runner is known.
-func runnerOnline(ctx context.Context, tx *store.Store, job *store.WorkflowJob) error {
+func runnerOnline(ctx context.Context, tx jobLog, job *store.WorkflowJob) error {
 	if job.RunnerName == "" || job.RunnerOnlineAt != nil || job.InProgressAt == nil {
 		return nil
 	}
@@ -246,10 +277,9 @@ func runnerOnline(ctx context.Context, tx *store.Store, job *store.WorkflowJob) 
 }
 
 // newJob builds the log entry of a job seen for the first time, matched to a policy.
-func (s *Service) newJob(ctx context.Context, tx *store.Store, ev Event, now time.Time) (*store.WorkflowJob, error) {
+func (s *Service) newJob(ctx context.Context, tx jobLog, ev Event, now time.Time) (*store.WorkflowJob, error) {
 	key := store.RepoKey(ev.Owner, ev.Repo)
-	enabled := true
-	policies, _, err := tx.ListPolicies(ctx, store.PolicyFilter{RepoKey: key, Enabled: &enabled, Limit: 500})
+	policies, err := tx.EnabledPolicies(ctx, key)
 	if err != nil {
 		return nil, err
 	}

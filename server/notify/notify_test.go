@@ -2,6 +2,8 @@ package notify_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,6 +146,44 @@ func TestPostgresAcrossReplicas(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("replica one hears nothing after its listener was killed")
+		}
+	}
+}
+
+// TestPostgresBurst: a burst of publications from many goroutines (a webhook delivery
+// each), coalesced into few NOTIFY statements, wakes the other replica on every topic;
+// what is queued when the notifier closes is still sent.
+func TestPostgresBurst(t *testing.T) {
+	b := testdb.Postgres(t)
+	ctx := t.Context()
+	one, err := notify.StartPostgres(ctx, b.DSN, testkit.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := notify.StartPostgres(ctx, b.DSN, testkit.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer two.Close()
+	const n = 50
+	subs := make([]*notify.Subscription, n)
+	for i := range subs {
+		subs[i] = two.Subscribe(fmt.Sprintf("jobs:acme/r%d", i))
+		defer subs[i].Close()
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			one.Publish(ctx, fmt.Sprintf("jobs:acme/r%d", i), "jobs:acme/shared")
+		}()
+	}
+	wg.Wait()
+	one.Close() // sends what is still queued
+	for i, sub := range subs {
+		if !woken(sub, 10*time.Second) {
+			t.Fatalf("topic %d did not reach the other replica", i)
 		}
 	}
 }

@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/garo-dev/garo/internal/testkit"
 	"github.com/garo-dev/garo/internal/testkit/testdb"
 )
 
 // BenchmarkWebhookDeliveries posts signed workflow_job deliveries (each a new job, matched
 // to a policy and committed before the answer) from 16 concurrent senders over loopback
-// HTTP, and reports deliveries per second and the p50/p99 answer time.
+// HTTP, and reports deliveries per second, the p50/p99 answer time and the CPU time of
+// the process (server and senders) per delivery.
 // Run: go test -run '^$' -bench WebhookDeliveries -benchtime 3000x ./server/webhook/
 func BenchmarkWebhookDeliveries(b *testing.B) {
 	testdb.EachB(b, func(b *testing.B, be testdb.Backend) {
@@ -27,6 +29,7 @@ func BenchmarkWebhookDeliveries(b *testing.B) {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 		b.SetParallelism(8) // 8 x GOMAXPROCS(2) = 16 senders
 		b.ResetTimer()
+		cpu := testkit.StartCPU()
 		start := time.Now()
 		b.RunParallel(func(pb *testing.PB) {
 			var mine []time.Duration
@@ -56,6 +59,7 @@ func BenchmarkWebhookDeliveries(b *testing.B) {
 			mu.Unlock()
 		})
 		elapsed := time.Since(start)
+		cpu.Report(b) // server and senders; PostgreSQL's backends are other processes
 		b.StopTimer()
 		sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 		if n := len(latencies); n > 0 {

@@ -103,16 +103,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, outcome, app := h.serve(w, r, event, guid)
 	h.latency.Observe(h.now().Sub(start).Seconds())
 	h.deliveries.WithLabelValues(metricEvent(event), outcome).Inc()
-	attrs := []any{"delivery_id", guid, "event", event, "status", status, "outcome", outcome}
 	if app >= 0 {
 		h.byApp.WithLabelValues(strconv.FormatInt(app, 10)).Inc()
-		attrs = append(attrs, "app_id", app)
 	}
-	level := slog.LevelInfo
+	// An answered delivery is Debug: the access log has it already (http request), the
+	// job log its job (job recorded), and thousands a second would drown the log.
+	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelError
 	} else if status >= 400 {
 		level = slog.LevelWarn
+	}
+	if !h.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []any{"delivery_id", guid, "event", event, "status", status, "outcome", outcome}
+	if app >= 0 {
+		attrs = append(attrs, "app_id", app)
 	}
 	h.log.Log(r.Context(), level, "webhook delivery", attrs...)
 }
@@ -202,48 +209,70 @@ func (h *Handler) databaseDown(ctx context.Context) bool {
 	return h.db.Ping(ctx) != nil
 }
 
+// workflowJobPayload is what Garo reads of a workflow_job payload (GitHub's webhook
+// schema, as go-github's WorkflowJobEvent spells it): decoding only these fields spares
+// the rest of the payload (repository, sender, installation: most of its bytes) the
+// allocations of go-github's structs.
+type workflowJobPayload struct {
+	Action      *string `json:"action"`
+	WorkflowJob *struct {
+		ID              *int64            `json:"id"`
+		RunID           int64             `json:"run_id"`
+		Status          string            `json:"status"`
+		Conclusion      string            `json:"conclusion"`
+		Name            string            `json:"name"`
+		WorkflowName    string            `json:"workflow_name"`
+		Labels          *[]string         `json:"labels"`
+		RunnerID        int64             `json:"runner_id"`
+		RunnerName      string            `json:"runner_name"`
+		RunnerGroupName string            `json:"runner_group_name"`
+		HTMLURL         string            `json:"html_url"`
+		CreatedAt       *github.Timestamp `json:"created_at"`
+	} `json:"workflow_job"`
+	Repository *struct {
+		Name     string `json:"name"`
+		FullName string `json:"full_name"`
+		Owner    struct {
+			Login string `json:"login"`
+		} `json:"owner"`
+	} `json:"repository"`
+}
+
 // parseWorkflowJob reads a workflow_job payload into a job event.
 func parseWorkflowJob(body []byte) (jobs.Event, error) {
-	var p github.WorkflowJobEvent
+	var p workflowJobPayload
 	if err := json.Unmarshal(body, &p); err != nil {
 		return jobs.Event{}, fmt.Errorf("workflow_job payload is not valid JSON: %w", err)
 	}
-	j, repo := p.GetWorkflowJob(), p.GetRepo()
-	if p.Action == nil || p.WorkflowJob == nil || j.ID == nil || repo == nil {
+	j, repo := p.WorkflowJob, p.Repository
+	if p.Action == nil || j == nil || j.ID == nil || repo == nil {
 		return jobs.Event{}, errors.New("workflow_job payload lacks action, workflow_job.id or repository")
 	}
-	if j.GetID() <= 0 {
-		return jobs.Event{}, fmt.Errorf("workflow_job.id must be positive, got %d", j.GetID())
+	if *j.ID <= 0 {
+		return jobs.Event{}, fmt.Errorf("workflow_job.id must be positive, got %d", *j.ID)
 	}
 	// GitHub's schema requires workflow_job.labels, an array of strings. null (or no
 	// labels at all) is refused: stored as [], it would match every policy.
-	var raw struct {
-		WorkflowJob struct {
-			Labels json.RawMessage `json:"labels"`
-		} `json:"workflow_job"`
-	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return jobs.Event{}, fmt.Errorf("workflow_job payload is not valid JSON: %w", err)
-	}
-	if l := strings.TrimSpace(string(raw.WorkflowJob.Labels)); l == "" || l == "null" {
+	if j.Labels == nil {
 		return jobs.Event{}, errors.New("workflow_job.labels must be an array of strings, got null or nothing")
 	}
-	labels := j.Labels
-	if labels == nil {
-		labels = []string{} // [] as sent: a job asking for no label (matches no policy's runners by itself)
-	}
-	owner, name, ok := strings.Cut(repo.GetFullName(), "/")
+	labels := *j.Labels // [] as sent (never nil): a job asking for no label
+	owner, name, ok := strings.Cut(repo.FullName, "/")
 	if !ok {
-		owner, name = repo.GetOwner().GetLogin(), repo.GetName()
+		owner, name = repo.Owner.Login, repo.Name
 	}
 	if owner == "" || name == "" {
 		return jobs.Event{}, errors.New("workflow_job payload lacks repository.full_name")
 	}
+	var created time.Time
+	if j.CreatedAt != nil {
+		created = j.CreatedAt.Time
+	}
 	return jobs.Event{
-		Action: p.GetAction(), Status: j.GetStatus(), JobID: j.GetID(), RunID: j.GetRunID(), Owner: owner, Repo: name,
-		Name: j.GetName(), WorkflowName: j.GetWorkflowName(), Labels: labels, RunnerGroup: j.GetRunnerGroupName(), Conclusion: j.GetConclusion(),
-		RunnerName: j.GetRunnerName(), RunnerID: j.GetRunnerID(), HTMLURL: j.GetHTMLURL(),
-		CreatedAt: j.GetCreatedAt().Time, Source: jobs.SourceWebhook,
+		Action: *p.Action, Status: j.Status, JobID: *j.ID, RunID: j.RunID, Owner: owner, Repo: name,
+		Name: j.Name, WorkflowName: j.WorkflowName, Labels: labels, RunnerGroup: j.RunnerGroupName, Conclusion: j.Conclusion,
+		RunnerName: j.RunnerName, RunnerID: j.RunnerID, HTMLURL: j.HTMLURL,
+		CreatedAt: created, Source: jobs.SourceWebhook,
 	}, nil
 }
 
