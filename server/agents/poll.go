@@ -390,14 +390,20 @@ func (s *Service) jobs(ctx context.Context, id string, fresh *store.Agent, subs 
 		s.log.Warn("jobs snapshot truncated", "agent_id", a.ID, "jobs", len(rows))
 	}
 	snap := &protocol.JobsSnapshot{Jobs: make([]protocol.Job, 0, len(rows))}
+	repos := map[[2]string]string{} // "owner/name" once per repository
 	for i := range rows {
 		j := &rows[i]
 		labels := []string(j.Labels)
 		if labels == nil {
 			labels = []string{}
 		}
+		repo, ok := repos[[2]string{j.Owner, j.Repo}]
+		if !ok {
+			repo = j.Repository()
+			repos[[2]string{j.Owner, j.Repo}] = repo
+		}
 		snap.Jobs = append(snap.Jobs, protocol.Job{
-			ID: j.ID, Repository: j.Repository(), Policy: j.PolicyName, Labels: labels,
+			ID: j.ID, Repository: repo, Policy: j.PolicyName, Labels: labels,
 			Status: j.GitHubStatus, RunnerName: j.RunnerName, ReceivedAt: j.ReceivedAt.UTC(),
 		})
 	}

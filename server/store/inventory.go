@@ -468,6 +468,7 @@ func (s *Store) ClearAgentJobMarks(ctx context.Context, agentID string, repoKeys
 // whose matched policy is an enabled policy of group and provider, oldest first. Only the
 // columns an agent's jobs snapshot shows are read (id, owner, repo, policy_name, labels,
 // github_status, runner_name, received_at): every answer of a jobs poll reads them all.
+// Jobs with the same labels share one Labels slice: callers must not change it.
 func (s *Store) JobsServedBy(ctx context.Context, group, provider string, repoKeys, closed []string, limit int) ([]WorkflowJob, error) {
 	out := []WorkflowJob{}
 	if len(repoKeys) == 0 {
@@ -489,11 +490,23 @@ func (s *Store) JobsServedBy(ctx context.Context, group, provider string, repoKe
 		return nil, fmt.Errorf("jobs served by %s: %w", group, err)
 	}
 	defer func() { _ = rows.Close() }()
+	// The jobs of a policy mostly carry the same labels: each set is decoded once, and
+	// the jobs that carry it share it (callers must not change a job's Labels).
+	labels := map[string]StringList{}
 	for rows.Next() {
 		var j WorkflowJob
-		if err := rows.Scan(&j.ID, &j.Owner, &j.Repo, &j.PolicyName, &j.Labels, &j.GitHubStatus, &j.RunnerName, &j.ReceivedAt); err != nil {
+		var raw sql.RawBytes
+		if err := rows.Scan(&j.ID, &j.Owner, &j.Repo, &j.PolicyName, &raw, &j.GitHubStatus, &j.RunnerName, &j.ReceivedAt); err != nil {
 			return nil, fmt.Errorf("jobs served by %s: %w", group, err)
 		}
+		l, ok := labels[string(raw)]
+		if !ok {
+			if err := l.Scan([]byte(raw)); err != nil {
+				return nil, fmt.Errorf("jobs served by %s: job %d: %w", group, j.ID, err)
+			}
+			labels[string(raw)] = l
+		}
+		j.Labels = l
 		out = append(out, j)
 	}
 	if err := rows.Err(); err != nil {
