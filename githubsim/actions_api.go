@@ -99,7 +99,15 @@ func (s *Sim) generateJITConfig(c *call) {
 }
 
 // writeJITRunner registers the JIT runner of body in sc and answers 201 with its config,
-// or 409 when the name is taken there.
+// or 409 when the name is taken there. GitHub's REST description lists 409 "Conflict"
+// (a basic-error body) for both generate-jitconfig routes
+// (docs.github.com/rest/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-a-repository,
+// githubspec/data/openapi); the message is GitHub's answer to a taken name as clients quote it,
+// "409 - Already exists - A runner with the name … already exists." (the spec of
+// ubicloud/ubicloud's GitHub runner, spec/prog/vm/github_runner_spec.rb, which removes the
+// runner it finds by that name and registers it again, as garo-server does for a name
+// it minted: server/agents/runners.go mintAgain). The registration is made or not as a
+// whole: a 409 leaves the runner that has the name as it was.
 func (s *Sim) writeJITRunner(c *call, sc runnerScope, body jitRequest) {
 	s.mu.Lock()
 	rs, ok := s.createRunnerLocked(sc, body.Name, body.Labels, true)

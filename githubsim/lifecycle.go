@@ -488,6 +488,7 @@ func (s *Sim) simRegister(w http.ResponseWriter, r *http.Request) {
 	rs, ok := s.createRunnerLocked(sc, body.Name, registeredLabels(body.OS, body.Arch, body.NoDefaultLabels, body.Labels), body.Ephemeral)
 	if !ok {
 		s.mu.Unlock()
+		// The answer of generate-jitconfig to a taken name (writeJITRunner cites it).
 		simError(w, http.StatusConflict, fmt.Sprintf("Already exists - A runner with the name %s already exists.", body.Name))
 		return
 	}

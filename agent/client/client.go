@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -235,12 +236,23 @@ func (c *Client) poll(ctx context.Context, path, version string, wait time.Durat
 	return status == http.StatusOK, nil
 }
 
+// credentialAttempts bounds the attempts of one credentials call that the server may have
+// carried out (it timed out or broke off after it was sent, or a 500): each may have
+// registered the runner at GitHub, and the next one, with the same name, makes the
+// server replace that registration (two mints at most), after which the scheduler fails
+// the runner and backs its policy off. A server that is not there, or answers 502, 503
+// or 504 (GitHub unavailable, or no database), is asked again within ReconnectCap as any
+// call is, within the scheduler's bound of one action (scheduler.Options.ActionTimeout);
+// the server bounds the mints GitHub did not answer of one name itself.
+const credentialAttempts = 4
+
 // Credentials asks for what a new runner needs to join GitHub: a secret.
 // protocol.ErrNotOwner when the agent does not serve req.Repository, protocol.ErrNotFound
-// when the policy is missing or disabled.
+// when the policy is missing or disabled. A timeout, a network error, a 5xx, 408 or 429
+// is tried again with the same runner name (see credentialAttempts).
 func (c *Client) Credentials(ctx context.Context, req protocol.CredentialsRequest) (protocol.Credentials, error) {
 	var out protocol.Credentials
-	_, err := c.call(ctx, call{method: http.MethodPost, path: "/runners/credentials", body: req, out: &out, want: http.StatusCreated})
+	_, err := c.call(ctx, call{method: http.MethodPost, path: "/runners/credentials", body: req, out: &out, want: http.StatusCreated, attempts: credentialAttempts})
 	if err != nil {
 		return out, fmt.Errorf("runner credentials for %s on %s: %w", req.RunnerName, req.Repository, err)
 	}
@@ -282,6 +294,9 @@ type call struct {
 	notModified  bool // 304 is success too
 	anonymous    bool // no Authorization (register)
 	timeout      time.Duration
+	// attempts bounds the attempts that may have been carried out by the server (see
+	// retryable.served); 0: until the call succeeds, fails for good or ctx ends.
+	attempts int
 }
 
 // retryable is an attempt's failure that a later attempt may not have.
@@ -293,12 +308,18 @@ type retryable struct {
 	// a server without its database): retried within ReconnectCap, so that the agent is
 	// back within seconds of the server's return (issue 14, finding 5).
 	unreachable bool
+	// served: the server may have carried the request out (it timed out or broke off
+	// after it was sent, or the server answered a 5xx of its own), unlike a request
+	// that never reached a server (no connection) or that a proxy or a server without
+	// its database refused (502, 503, 504).
+	served bool
 }
 
 func (r *retryable) Error() string { return r.err.Error() }
 func (r *retryable) Unwrap() error { return r.err }
 
-// call runs c until it succeeds, fails for good, or ctx ends. It returns the status.
+// call runs c until it succeeds, fails for good, ctx ends or, with c.attempts set, that
+// many attempts that the server may have carried out failed. It returns the status.
 func (c *Client) call(ctx context.Context, cl call) (int, error) {
 	var body []byte
 	if cl.body != nil {
@@ -310,6 +331,7 @@ func (c *Client) call(ctx context.Context, cl call) (int, error) {
 	if cl.timeout <= 0 {
 		cl.timeout = c.opts.Timeout
 	}
+	served := 0
 	for attempt := 0; ; attempt++ {
 		status, err := c.attempt(ctx, cl, body)
 		var r *retryable
@@ -318,6 +340,12 @@ func (c *Client) call(ctx context.Context, cl call) (int, error) {
 		}
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), r.err)
+		}
+		if r.served {
+			served++
+		}
+		if cl.attempts > 0 && served >= cl.attempts {
+			return 0, fmt.Errorf("%w (gave up after %d attempts)", r.err, attempt+1)
 		}
 		// Full jitter may draw a delay near zero; a floor keeps a run of such draws
 		// from turning into a hot loop.
@@ -388,7 +416,9 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error)
 		}
 		// Network errors and the attempt's own timeout: the server may be back soon.
 		// url.Error carries the URL; net/http replaces a password in it with "***".
-		return 0, &retryable{err: fmt.Errorf("%s %s: %w", cl.method, cl.path, err), unreachable: true}
+		var op *net.OpError
+		dial := errors.As(err, &op) && op.Op == "dial"
+		return 0, &retryable{err: fmt.Errorf("%s %s: %w", cl.method, cl.path, err), unreachable: true, served: !dial}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBodySize))
@@ -418,7 +448,7 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) (int, error)
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout,
 		resp.StatusCode >= 500:
 		after, ok := backoff.RetryAfter(resp.Header, c.opts.Now())
-		return 0, &retryable{err: e, retryAfter: after, hasAfter: ok, unreachable: gone}
+		return 0, &retryable{err: e, retryAfter: after, hasAfter: ok, unreachable: gone, served: resp.StatusCode >= 500 && !gone}
 	}
 	return 0, e
 }

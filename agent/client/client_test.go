@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -529,5 +530,68 @@ func TestReconnectWakesWaitingCalls(t *testing.T) {
 	}
 	if reqs, _ := f.requests(); len(reqs) != 3 {
 		t.Fatalf("%d requests, want 3 (502, the other call, the woken retry)", len(reqs))
+	}
+}
+
+// TestCredentialAttemptsAreBounded: a credentials call whose attempts the server may
+// have carried out (a 500 here; a timeout or a connection cut after sending too) gives up
+// after four of them, with the server's error: each may cost the server a GitHub mint. A
+// 503 (GitHub unavailable, a server without its database) is asked again like any call,
+// until the caller's context ends.
+func TestCredentialAttemptsAreBounded(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		want   int32 // requests; 0: until the context ends
+	}{{500, 4}, {503, 0}} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			t.Parallel()
+			f, srv := newFake(t)
+			var hits atomic.Int32
+			f.on("/runners/credentials", func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				apiErr(tc.status, "unavailable")(w, r)
+			})
+			ctx, cancel := context.WithCancel(t.Context())
+			s := &sleeper{limit: 10, cancel: cancel}
+			c := newClient(t, srv, s, nil)
+			_, err := c.Credentials(ctx, protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "garo-linux-1"})
+			var pe *protocol.Error
+			switch {
+			case tc.want == 0 && !errors.Is(err, context.Canceled):
+				t.Fatalf("err = %v, want context.Canceled once the caller gives up", err)
+			case tc.want == 0 && hits.Load() != 10:
+				t.Errorf("%d requests, want 10: one per wait until the caller gave up", hits.Load())
+			case tc.want > 0 && (!errors.As(err, &pe) || pe.Status != tc.status):
+				t.Fatalf("err = %v, want the server's %d", err, tc.status)
+			case tc.want > 0 && hits.Load() != tc.want:
+				t.Errorf("%d requests, want %d", hits.Load(), tc.want)
+			}
+		})
+	}
+}
+
+// TestTimedOutCredentialAttemptsAreBounded: an attempt that timed out after it was sent
+// counts against the bound too (the server may have minted the runner meanwhile).
+func TestTimedOutCredentialAttemptsAreBounded(t *testing.T) {
+	t.Parallel()
+	f, srv := newFake(t)
+	var hits atomic.Int32
+	f.on("/runners/credentials", func(_ http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		<-r.Context().Done() // never answers: the attempt's own deadline ends it
+	})
+	s := &sleeper{}
+	c, err := client.New(client.Options{BaseURL: srv.URL, Sleep: s.sleep, Timeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetCredential("agent-1", cred)
+	_, err = c.Credentials(t.Context(), protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "garo-linux-1"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the attempts' deadline", err)
+	}
+	if n := hits.Load(); n != 4 {
+		t.Errorf("%d requests, want 4", n)
 	}
 }

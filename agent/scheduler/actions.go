@@ -46,12 +46,12 @@ func credentialEnv(c protocol.Credentials) map[string]string {
 // reason, and the policy is held back like after a failed creation, the reason visible
 // in the heartbeat's job states.
 func (s *Scheduler) create(ctx context.Context, cfg *protocol.Config, c Create) {
-	r := c.Record
+	r := *c.Record
 	log := s.log.With("repo", r.Repository, "policy", r.Policy, "runner", r.Name)
 	if r.ForJob != 0 {
 		log = log.With("job_id", r.ForJob)
 	}
-	if err := Violations(cfg, c.Policy); err != nil {
+	if err := Violations(cfg, *c.Policy); err != nil {
 		s.createFailed(r, "refused", err, false)
 		return
 	}
@@ -227,11 +227,13 @@ func (s *Scheduler) retry(name string) {
 	})
 }
 
-// update changes one record, if it still exists. Only the owner calls it, from a report.
+// update changes one record, if it still exists: a copy of it, which replaces it (a
+// published record is never written). Only the owner calls it, from a report.
 func (s *Scheduler) update(name string, f func(*Record)) {
-	if r, ok := s.records[name]; ok {
+	if old, ok := s.records[name]; ok {
+		r := *old
 		f(&r)
-		s.records[name] = r
+		s.records[name] = &r
 	}
 }
 

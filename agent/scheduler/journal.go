@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
+	"strconv"
 
 	"github.com/garo-dev/garo/agent/provider"
 )
@@ -29,19 +28,44 @@ type journalFile struct {
 	Records []Record `json:"records"`
 }
 
-// encodeJournal returns the records as the journal stores them, sorted by name so that
-// the same records always give the same bytes.
-func encodeJournal(records map[string]Record) ([]byte, error) {
-	recs := make([]Record, 0, len(records))
-	for _, r := range records {
-		recs = append(recs, r)
+// journalCoder encodes the journal: the records sorted by name, so that the same records
+// always give the same bytes, each as encoding/json writes it. It keeps each record's
+// encoding from the last time, as a part of that journal: a record is never written (a
+// change replaces it), so the same pointer has the same encoding. Encoding every record
+// on every tick that changed one was a tick's largest cost with thousands of runners
+// (15,000 records: 35 ms and 21 MB).
+type journalCoder struct {
+	done map[*Record][]byte // parts of the last journal
+}
+
+func (c *journalCoder) encode(sorted []*Record, sizeHint int) ([]byte, error) {
+	buf := make([]byte, 0, sizeHint+sizeHint/8+64)
+	buf = append(buf, `{"version":`...)
+	buf = strconv.AppendInt(buf, journalVersion, 10)
+	buf = append(buf, `,"records":[`...)
+	at := make([]int, 2*len(sorted)) // where each record's part starts and ends
+	for i, r := range sorted {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		at[2*i] = len(buf)
+		b, ok := c.done[r]
+		if !ok {
+			var err error
+			if b, err = json.Marshal(r); err != nil {
+				return nil, fmt.Errorf("runner journal: %w", err)
+			}
+		}
+		buf = append(buf, b...)
+		at[2*i+1] = len(buf)
 	}
-	slices.SortFunc(recs, func(a, b Record) int { return strings.Compare(a.Name, b.Name) })
-	b, err := json.Marshal(journalFile{Version: journalVersion, Records: recs})
-	if err != nil {
-		return nil, fmt.Errorf("runner journal: %w", err)
+	buf = append(buf, "]}"...)
+	done := make(map[*Record][]byte, len(sorted))
+	for i, r := range sorted {
+		done[r] = buf[at[2*i]:at[2*i+1]:at[2*i+1]]
 	}
-	return b, nil
+	c.done = done
+	return buf, nil
 }
 
 // restore returns records with the journal's records added that records lacks. An
@@ -49,7 +73,7 @@ func encodeJournal(records map[string]Record) ([]byte, error) {
 // is not in inv went while the agent was down: Lost, so that its registration is removed
 // at GitHub (by name when its GitHub id was not known yet), retried while GitHub calls
 // it busy, like a runner whose instance vanished while the agent watched.
-func restore(b []byte, records map[string]Record, inv []provider.Instance) (map[string]Record, int, error) {
+func restore(b []byte, records map[string]*Record, inv []provider.Instance) (map[string]*Record, int, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return records, 0, nil
 	}
@@ -70,10 +94,11 @@ func restore(b []byte, records map[string]Record, inv []provider.Instance) (map[
 	}
 	out := cloneRecords(records)
 	if out == nil {
-		out = map[string]Record{}
+		out = map[string]*Record{}
 	}
 	n := 0
-	for _, r := range f.Records {
+	for i := range f.Records {
+		r := &f.Records[i]
 		if _, have := out[r.Name]; have || r.Name == "" {
 			continue
 		}

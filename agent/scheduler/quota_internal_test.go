@@ -26,8 +26,8 @@ func TestQuotaFullHoldsWithoutFailure(t *testing.T) {
 	s := New(Options{AgentID: "agent-1", Provider: mem, Server: &quotaServer{}})
 	pol := protocol.Policy{ID: "p", Repository: "acme/api", Name: "small", MaxRunners: 1}
 	r := Record{Name: "r1", Key: Key{"acme/api", "small"}, Pending: true}
-	s.records = map[string]Record{r.Name: r}
-	s.create(t.Context(), &protocol.Config{Policies: []protocol.Policy{pol}}, Create{Record: r, Policy: pol})
+	s.records = map[string]*Record{r.Name: &r}
+	s.create(t.Context(), &protocol.Config{Policies: []protocol.Policy{pol}}, Create{Record: &r, Policy: &pol})
 	(<-s.results)(s)
 	h := s.blocked[r.Key]
 	if !strings.HasPrefix(h.Reason, "waiting for quota: ") || !strings.Contains(h.Reason, "max_runners") {

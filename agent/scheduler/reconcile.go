@@ -32,8 +32,8 @@ type Input struct {
 	Jobs *protocol.JobsSnapshot
 	// Inventory is what the provider lists with Garo's managed-by label.
 	Inventory []provider.Instance
-	// Records are the agent's runners, by name.
-	Records map[string]Record
+	// Records are the agent's runners, by name (never written through: see Plan.Records).
+	Records map[string]*Record
 	// Draining: create nothing, let busy runners finish, reap the rest.
 	Draining bool
 	// Blocked holds, per policy, a time before which no runner is created, and why
@@ -59,6 +59,8 @@ type Input struct {
 	// the queued jobs of all policies get runners in the order of shared/queue, with
 	// Config.Scheduling.MaxWait as its bound.
 	Capacity Capacity
+	// Scratch is memory to use again (nil: Reconcile makes its own).
+	Scratch *Scratch
 }
 
 // Capacity is the agent's capacity: most runners, and the CPU (millicores) and memory
@@ -70,10 +72,10 @@ type Capacity struct {
 }
 
 // Create asks for one new runner. Its record is already in Plan.Records (state creating,
-// pending).
+// pending): Record is that one, and Policy points into Input.Config; neither is written.
 type Create struct {
-	Record Record
-	Policy protocol.Policy
+	Record *Record
+	Policy *protocol.Policy
 }
 
 // Reap asks to remove one runner. Running means its process may be running: the server
@@ -98,7 +100,10 @@ type Provisioned struct {
 
 // Plan is what Reconcile decided.
 type Plan struct {
-	Records map[string]Record
+	// Records are the records' new states: the input's own pointers for those that did
+	// not change, new ones for those that did. No record reached through Input.Records
+	// or Plan.Records is ever written; change a copy and put that in.
+	Records map[string]*Record
 	Creates []Create
 	Reaps   []Reap
 	// Jobs is the per-job state for heartbeats: runner_requested, or waiting_for_capacity
@@ -142,32 +147,42 @@ type Hold struct {
 // before the hold ends, then one probe at a time until a runner takes a job; its queued
 // jobs that would get a runner are reported backing_off, with the reason and the time.
 func Reconcile(in Input) Plan {
-	// Records are copied into the plan as the loop below observes them, not cloned first:
-	// with thousands of runners, a clone and then a second write of every record was a
-	// good part of a tick (issue 15, BenchmarkReconcile). The same for the maps below:
-	// sized up front, and holding pointers into the input (never written through) rather
-	// than copies of jobs and instances.
-	p := Plan{Records: make(map[string]Record, len(in.Records)+len(in.Records)/2+8), Backoff: map[Key]Backoff{}}
-	var policies map[Key]*protocol.Policy
+	// A tick at 3,000 repositories (issue 15, BenchmarkReconcile) handles some twenty
+	// thousand records, instances and jobs, so: the plan's records start as the input's
+	// pointers (a record that changes gets a new one; none is written through), each
+	// policy's jobs and records are laid out in one slice (group) found through one
+	// index, and the maps below are sized up front and hold pointers into the input
+	// (never written through) rather than copies.
+	p := Plan{Records: maps.Clone(in.Records), Backoff: map[Key]Backoff{}}
+	if p.Records == nil {
+		p.Records = map[string]*Record{}
+	}
+	mem := in.Scratch
+	if mem == nil {
+		mem = &Scratch{}
+	}
+	defer mem.done()
 	var owned map[string]bool
+	ix := groupIndex{at: reuse(&mem.at, 0), groups: mem.groups[:0]}
 	if in.Config != nil {
-		policies = make(map[Key]*protocol.Policy, len(in.Config.Policies))
-		owned = make(map[string]bool, len(in.Config.Repositories))
+		ix.at = reuse(&mem.at, len(in.Config.Policies))
+		owned = reuse(&mem.owned, len(in.Config.Repositories))
 		for i := range in.Config.Policies {
 			pol := &in.Config.Policies[i]
-			policies[Key{pol.Repository, pol.Name}] = pol
+			ix.of(Key{pol.Repository, pol.Name}).pol = pol // of two of the same key, the last
 		}
 		for _, r := range in.Config.Repositories {
 			owned[r] = true
 		}
 	}
+	npolicies := len(ix.groups)
 	// Jobs are taken oldest first (jobOrder): each policy's queue is sorted on its own,
 	// and of two in_progress jobs naming the same runner the later one counts.
 	var busyJob map[string]*protocol.Job // runner name → its in_progress job
-	queued := map[Key][]*protocol.Job{}
 	nqueued := 0
 	if in.Jobs != nil {
-		busyJob = make(map[string]*protocol.Job, len(in.Jobs.Jobs))
+		busyJob = reuse(&mem.busyJob, len(in.Jobs.Jobs))
+		queued := mem.queued[:0]
 		for i := range in.Jobs.Jobs {
 			j := &in.Jobs.Jobs[i]
 			switch j.Status {
@@ -178,15 +193,15 @@ func Reconcile(in Input) Plan {
 					}
 				}
 			case jobQueued:
-				k := Key{j.Repository, j.Policy}
-				if _, ok := policies[k]; ok && j.Policy != "" {
-					queued[k] = append(queued[k], j)
-					nqueued++
+				if g, ok := ix.at[Key{j.Repository, j.Policy}]; ok && j.Policy != "" {
+					queued = append(queued, member[*protocol.Job]{g, j})
 				}
 			}
 		}
-		for _, q := range queued {
-			slices.SortStableFunc(q, jobOrder)
+		nqueued, mem.queued = len(queued), queued
+		layOut(ix.groups, queued, func(g *group) *[]*protocol.Job { return &g.queued })
+		for i := range ix.groups {
+			slices.SortStableFunc(ix.groups[i].queued, jobOrder)
 		}
 	}
 
@@ -196,19 +211,29 @@ func Reconcile(in Input) Plan {
 	// the same provider (a shared Docker engine) for a repository of the same name, and
 	// their runners are none of our business. One without the label (an older agent's)
 	// is taken to be ours, as before.
-	mine := make(map[string]*provider.Instance, len(in.Inventory))
-	byID := make(map[string]*provider.Instance, len(in.Inventory))
+	// Each record's state from its instance and the jobs (look, below): of those that
+	// have an instance, as the instance is found (looking the name up once more for each
+	// record was the largest cost of a tick with 15,000 runners: the names' strings are
+	// all over the heap); then of the others.
+	recs := mem.recs[:0]
+	look := func(name string, orig *Record, ip *provider.Instance, has bool) {
+		g, r := p.look(&in, &ix, name, orig, ip, has, busyJob)
+		recs = append(recs, member[*Record]{g, r})
+	}
+	mine := reuse(&mem.mine, len(in.Inventory)) // → its index in the inventory
+	// Per instance: ours (1), and ours with a record (2).
+	status := make([]uint8, len(in.Inventory))
+	insts := &instances{inv: in.Inventory}
 	var unknown []provider.Instance
 	for i := range in.Inventory {
 		inst := &in.Inventory[i]
-		byID[inst.ID] = inst
 		if inst.State == provider.StateGone {
 			continue
 		}
 		l := inst.Labels
 		ours := l[provider.LabelAgentID] == in.AgentID ||
 			(in.Config != nil && owned[l[provider.LabelRepository]] &&
-				(l[provider.LabelPolicyID] == "" || l[provider.LabelPolicyID] == policyID(policies[Key{l[provider.LabelRepository], l[provider.LabelPolicy]}])))
+				(l[provider.LabelPolicyID] == "" || l[provider.LabelPolicyID] == policyID(ix.policy(Key{l[provider.LabelRepository], l[provider.LabelPolicy]}))))
 		if !ours {
 			continue
 		}
@@ -217,78 +242,51 @@ func Reconcile(in Input) Plan {
 			unknown = append(unknown, *inst) // a second instance of a name is never ours
 			continue
 		}
-		if r, ok := in.Records[name]; ok && r.ProviderID != "" && r.ProviderID != inst.ID {
+		r, ok := in.Records[name]
+		if ok && r.ProviderID != "" && r.ProviderID != inst.ID {
 			unknown = append(unknown, *inst)
 			continue
 		}
-		mine[name] = inst
+		mine[name], status[i] = int32(i), 1
+		if ok {
+			status[i] = 2
+			look(name, r, inst, true)
+		}
 	}
-
-	// Each record's state from its instance and the jobs. A runner that fails now without
-	// having taken a job is evidence against its policy (crash loop); one that takes a
-	// job clears it.
-	failed := map[Key]string{}
-	took := map[Key]bool{}
-	for name, r := range in.Records {
-		orig := r
-		var inst provider.Instance
-		ip, has := mine[name]
-		if has {
-			inst = *ip
-		}
-		if has && r.ProviderID == "" && !r.Pending {
-			r.ProviderID = inst.ID
-		}
-		pol := policies[r.Key]
-		if pol != nil {
-			r.Ephemeral = pol.Ephemeral
-		}
-		next, provisioned := observe(in, r, inst, has, busyJob, queued[r.Key], pol)
-		if provisioned {
-			p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
-		}
-		if r.Pending && next.State != r.State && (next.State == protocol.RunnerFailed || next.State == protocol.RunnerFinished) {
-			// Being removed: its instance stops and goes, which is no failure of the
-			// runner; the removal reports back.
-			next.State, next.Since, next.Reason = r.State, r.Since, r.Reason
-		}
-		switch {
-		case next.TookJob && !r.TookJob, next.State == protocol.RunnerFinished && r.State != protocol.RunnerFinished:
-			took[r.Key] = true // it took a job, or exited cleanly after one the agent did not see
-		case next.State == protocol.RunnerFailed && r.State != protocol.RunnerFailed && !next.TookJob:
-			// (A runner that took a job and then lost its instance says nothing about its
-			// policy's image or network.)
-			if _, seen := failed[r.Key]; !seen || name < failed[r.Key] {
-				failed[r.Key] = name // the first by name: the same plan for the same input
+	if len(recs) < len(in.Records) {
+		for name, r := range in.Records {
+			if _, has := mine[name]; !has {
+				look(name, r, &noInstance, false)
 			}
 		}
-		p.Records[name] = next
-		p.Changed = p.Changed || next != orig
 	}
-	for k, name := range failed {
-		failed[k] = name + ": " + p.Records[name].Reason
+
+	for i := range ix.groups {
+		if g := &ix.groups[i]; g.hasFailed {
+			g.failed += ": " + p.Records[g.failed].Reason
+		}
 	}
 	// Instances without a record: a busy one is adopted (a busy runner is never
 	// removed), and so is a runner another agent left on a repository this agent now
 	// serves; the others are orphans.
-	for name, ip := range mine {
-		if _, ok := in.Records[name]; ok {
+	for i := range in.Inventory {
+		if status[i] != 1 {
 			continue
 		}
-		inst := *ip
+		inst := in.Inventory[i]
 		r, ok := fromInstance(inst, in.Now)
 		j, busy := busyJob[r.Name]
 		switch {
 		case ok && busy:
 			r.State, r.JobID, r.TookJob, r.Provisioned = protocol.RunnerBusy, j.ID, true, true
-			p.Records[r.Name] = r
-			p.Changed = true
-			took[r.Key] = true
+			gi := ix.index(r.Key)
+			ix.groups[gi].took = true
+			recs = append(recs, member[*Record]{gi, p.add(r)})
 		case ok && inst.Labels[provider.LabelAgentID] != in.AgentID:
 			r.Provisioned = inst.State == provider.StateRunning
-			r, _ = observe(in, r, inst, true, busyJob, queued[r.Key], policies[r.Key])
-			p.Records[r.Name] = r
-			p.Changed = true
+			gi := ix.index(r.Key)
+			observe(&in, &r, &inst, true, busyJob, ix.groups[gi].queued, ix.groups[gi].pol)
+			recs = append(recs, member[*Record]{gi, p.add(r)})
 		default:
 			unknown = append(unknown, inst)
 		}
@@ -311,8 +309,7 @@ func Reconcile(in Input) Plan {
 			}
 		}
 		r.Pending = true
-		p.Records[r.Name] = r
-		p.Changed = true
+		recs = append(recs, member[*Record]{ix.index(r.Key), p.add(r)})
 		// Only an orphan the server can name (its repository, and its own runner name)
 		// is removed from GitHub first: for an unlabelled one, or a second instance of a
 		// name another record holds, the server refuses the request (or would remove the
@@ -321,62 +318,103 @@ func Reconcile(in Input) Plan {
 		p.Reaps = append(p.Reaps, Reap{Record: r, Running: named && inst.State == provider.StateRunning, Orphan: true, Instance: inst})
 	}
 
-	// Each policy looks at its own records only: grouped once, so that a tick stays
-	// linear in the runners of an agent that serves thousands of repositories.
-	// (Counted first, then laid out in one slice: appending per policy was most of the
-	// allocations left.)
-	count := make(map[Key]int, len(policies))
-	for k := range policies {
-		count[k] = 0
+	// Each policy looks at its own records only: laid out per group once, so that a tick
+	// stays linear in the runners of an agent that serves thousands of repositories.
+	mem.recs, mem.groups = recs, ix.groups
+	layOut(ix.groups, recs, func(g *group) *[]*Record { return &g.recs })
+	order := make([]int32, len(ix.groups))
+	for i := range order {
+		order[i] = int32(i)
 	}
-	for _, r := range p.Records {
-		count[r.Key]++
-	}
-	sorted := slices.SortedFunc(maps.Keys(count), func(a, b Key) int {
-		return cmp.Or(cmp.Compare(a.Repository, b.Repository), cmp.Compare(a.Policy, b.Policy))
+	slices.SortFunc(order, func(a, b int32) int {
+		ka, kb := ix.groups[a].key, ix.groups[b].key
+		return cmp.Or(cmp.Compare(ka.Repository, kb.Repository), cmp.Compare(ka.Policy, kb.Policy))
 	})
-	flat := make([]string, len(p.Records))
-	names := make(map[Key][]string, len(count))
-	at := 0
-	for _, k := range sorted {
-		names[k] = flat[at : at : at+count[k]]
-		at += count[k]
-	}
-	for name, r := range p.Records {
-		names[r.Key] = append(names[r.Key], name) // within its own part of flat
-	}
-	p.Queues = make(map[Key]int, len(policies))
+	p.Queues = make(map[Key]int, npolicies)
 	p.Jobs = make([]protocol.JobStatus, 0, nqueued)
-	p.demands = make([]demand, 0, len(sorted))
+	p.demands = make([]demand, 0, len(order))
 	var sc scratch
-	for _, k := range sorted {
-		pol := policies[k]
-		ok := pol != nil
+	for _, i := range order {
+		g := &ix.groups[i]
+		k := g.key
 		b := in.Backoff[k]
-		if took[k] {
+		if g.took {
 			b = Backoff{} // a runner of the policy took a job: it works
 		}
-		if reason, ok := failed[k]; ok {
-			b = b.Failed(in.Now, reason, in.CrashBackoff, in.AgentID+"/"+k.String())
+		if g.hasFailed {
+			b = b.Failed(in.Now, g.failed, in.CrashBackoff, in.AgentID+"/"+k.String())
 		}
-		if ok && b.Failures > 0 {
+		if g.pol != nil && b.Failures > 0 {
 			p.Backoff[k] = b
 		}
-		p.schedule(in, k, pol, queued[k], names[k], byID, b, &sc)
+		p.schedule(in, g, insts, b, &sc)
 	}
 	p.allocate(in)
 	for i := range p.demands {
 		p.emit(in, &p.demands[i], &sc)
 	}
 	p.demands = nil
-	p.Creates = sc.creates(in)
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
 	return p
 }
 
-// observe derives a record's state. provisioned reports the first sight of it running.
-func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[string]*protocol.Job,
-	queued []*protocol.Job, pol *protocol.Policy) (Record, bool) {
+// look derives the state of one record (orig, of the input) from its instance (ip, the
+// zero one when it has none) and the jobs, puts it into the plan when it changed, notes
+// what it says of its policy (it took a job, or failed before taking one: crash loop)
+// and returns its group and its plan's record.
+func (p *Plan) look(in *Input, ix *groupIndex, name string, orig *Record, ip *provider.Instance, has bool,
+	busyJob map[string]*protocol.Job) (int32, *Record) {
+	r := *orig
+	if has && r.ProviderID == "" && !r.Pending {
+		r.ProviderID = ip.ID
+	}
+	gi := ix.index(r.Key)
+	g := &ix.groups[gi]
+	if g.pol != nil {
+		r.Ephemeral = g.pol.Ephemeral
+	}
+	next := r
+	if observe(in, &next, ip, has, busyJob, g.queued, g.pol) {
+		p.Provisioned = append(p.Provisioned, Provisioned{Key: r.Key, After: in.Now.Sub(r.CreatedAt)})
+	}
+	if r.Pending && next.State != r.State && (next.State == protocol.RunnerFailed || next.State == protocol.RunnerFinished) {
+		// Being removed: its instance stops and goes, which is no failure of the
+		// runner; the removal reports back.
+		next.State, next.Since, next.Reason = r.State, r.Since, r.Reason
+	}
+	switch {
+	case next.TookJob && !r.TookJob, next.State == protocol.RunnerFinished && r.State != protocol.RunnerFinished:
+		g.took = true // it took a job, or exited cleanly after one the agent did not see
+	case next.State == protocol.RunnerFailed && r.State != protocol.RunnerFailed && !next.TookJob:
+		// (A runner that took a job and then lost its instance says nothing about its
+		// policy's image or network.)
+		if !g.hasFailed || name < g.failed {
+			g.failed, g.hasFailed = name, true // the first by name: the same plan for the same input
+		}
+	}
+	if next == *orig {
+		return gi, orig
+	}
+	cur := new(Record)
+	*cur = next
+	p.Records[name] = cur
+	p.Changed = true
+	return gi, cur
+}
+
+// add puts a new record into the plan and returns it.
+func (p *Plan) add(r Record) *Record {
+	np := new(Record)
+	*np = r
+	p.Records[r.Name] = np
+	p.Changed = true
+	return np
+}
+
+// observe derives a record's state (r, a copy: Reconcile's own), from its instance (the
+// zero one when it has none). It reports the first sight of it running.
+func observe(in *Input, r *Record, inst *provider.Instance, has bool, busyJob map[string]*protocol.Job,
+	queued []*protocol.Job, pol *protocol.Policy) bool {
 	set := func(s protocol.RunnerState, reason string) {
 		if r.State != s {
 			r.State, r.Since = s, in.Now
@@ -384,10 +422,10 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		r.Reason = reason
 	}
 	if r.State == protocol.RunnerCreating && r.Pending {
-		return r, false // the create action reports back
+		return false // the create action reports back
 	}
 	if r.State == protocol.RunnerFailed || r.State == protocol.RunnerFinished {
-		return r, false // on its way out
+		return false // on its way out
 	}
 	provisioned := false
 	if has && inst.State == provider.StateRunning && !r.Provisioned {
@@ -402,7 +440,7 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		// heartbeat says which job it was running when it went.
 		r.JobID, r.TookJob, r.Lost = j.ID, true, true
 		set(protocol.RunnerFailed, fmt.Sprintf("the instance disappeared while running job %d", j.ID))
-		return r, provisioned
+		return provisioned
 	}
 	if busy && has && inst.State == provider.StateExited && inst.ExitCode != 0 {
 		// Killed while GitHub still gives it its job (`docker rm -f` caught between kill
@@ -411,12 +449,12 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		// left 4 such registrations.
 		r.JobID, r.TookJob, r.Lost = j.ID, true, true
 		set(protocol.RunnerFailed, fmt.Sprintf("exited with code %d while running job %d%s", inst.ExitCode, j.ID, suffix(inst.Reason)))
-		return r, provisioned
+		return provisioned
 	}
 	if busy && (!has || inst.State != provider.StateExited) {
 		r.JobID, r.TookJob = j.ID, true
 		set(protocol.RunnerBusy, "")
-		return r, provisioned
+		return provisioned
 	}
 	if r.TookJob && !has && r.State == protocol.RunnerBusy && r.ProviderID != "" {
 		// Busy when last seen, and gone before the agent saw its job close: it may
@@ -425,15 +463,15 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 		r.Lost = true
 	}
 	if in.Jobs == nil && has && inst.State == provider.StateRunning && (r.TookJob || r.State == protocol.RunnerIdle) {
-		return r, provisioned // without the jobs, a running runner stays as it was
+		return provisioned // without the jobs, a running runner stays as it was
 	}
 	if r.TookJob { // its job is no longer open (or the process ended): done
 		if r.Ephemeral || !has || inst.State != provider.StateRunning {
 			set(protocol.RunnerFinished, "")
-			return r, provisioned
+			return provisioned
 		}
 		set(protocol.RunnerIdle, "")
-		return r, provisioned
+		return provisioned
 	}
 	age := in.Now.Sub(r.CreatedAt)
 	boot := time.Duration(0)
@@ -477,7 +515,7 @@ func observe(in Input, r Record, inst provider.Instance, has bool, busyJob map[s
 			}
 		}
 	}
-	return r, provisioned
+	return provisioned
 }
 
 func later(a, b time.Time) time.Time {
@@ -494,17 +532,16 @@ func suffix(reason string) string {
 	return ": " + reason
 }
 
-// schedule plans one policy: creations for queued jobs and min_idle, positions of the
-// jobs that wait, and reaps. pol is nil when the agent does not serve the policy (any
-// more); names are the policy's records; insts holds the inventory by provider id.
-func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protocol.Job, names []string,
-	insts map[string]*provider.Instance, crash Backoff, sc *scratch) {
+// schedule plans one policy (g): creations for queued jobs and min_idle, positions of
+// the jobs that wait, and reaps. g.pol is nil when the agent does not serve the policy
+// (any more); insts holds the inventory by provider id.
+func (p *Plan) schedule(in Input, g *group, insts *instances, crash Backoff, sc *scratch) {
+	k, pol, queued := g.key, g.pol, g.queued
 	var busy, avail, dying, untested int
 	idle := sc.idle[:0]
 	defer func() { sc.idle = idle[:0] }() // its buffer, for the next policy
 	var runnerFor map[int64]string        // job → runner created for it (made when there is one)
-	for _, name := range names {
-		r := p.Records[name]
+	for _, r := range g.recs {
 		switch {
 		case r.State == protocol.RunnerBusy:
 			busy++
@@ -523,14 +560,15 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 				idle = append(idle, r)
 			}
 		default:
-			if inst, ok := insts[r.ProviderID]; ok && inst.State != provider.StateExited && inst.State != provider.StateGone {
+			if inst, ok := insts.byID(r.ProviderID); ok && inst.State != provider.StateExited && inst.State != provider.StateGone {
 				dying++ // failed or finished but still running: it holds capacity
 			}
 		}
 	}
 	// Finished and failed runners go; so does anything past its expiry that is not busy.
-	for _, name := range names {
-		r := p.Records[name]
+	// (Each record is reaped once at most: g.recs[i] is the plan's record until then.)
+	for _, rp := range g.recs {
+		r, name := *rp, rp.Name
 		if r.Pending || in.Now.Before(r.RetryAt) {
 			continue
 		}
@@ -541,7 +579,7 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 				r.Reason = "expired"
 				avail--
 				dying++
-				idle = slices.DeleteFunc(idle, func(x Record) bool { return x.Name == name })
+				idle = slices.DeleteFunc(idle, func(x *Record) bool { return x.Name == name })
 			}
 			p.reap(name, r, insts)
 		}
@@ -554,14 +592,15 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 	if pol != nil {
 		current = specOf(in, pol)
 		sc.outdated = append(sc.outdated[:0], idle...)
-		for _, r := range sc.outdated {
-			if r.Spec == "" || r.Spec == current || in.Now.Before(r.RetryAt) {
+		for _, rp := range sc.outdated {
+			if rp.Spec == "" || rp.Spec == current || in.Now.Before(rp.RetryAt) {
 				continue
 			}
+			r := *rp
 			r.Reason = "outdated: its policy's runner definition changed"
 			avail--
 			dying++
-			idle = slices.DeleteFunc(idle, func(x Record) bool { return x.Name == r.Name })
+			idle = slices.DeleteFunc(idle, func(x *Record) bool { return x.Name == r.Name })
 			p.reap(r.Name, r, insts)
 		}
 	}
@@ -570,10 +609,11 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 		// busy. The server refuses (not_owner) a repository that moved, and then the
 		// runner stays for its new owner to adopt. Without a config nothing is known yet.
 		if in.Config != nil {
-			for _, r := range idle {
-				if in.Now.Before(r.RetryAt) {
+			for _, rp := range idle {
+				if in.Now.Before(rp.RetryAt) {
 					continue // a refused or failed removal: not yet again
 				}
+				r := *rp
 				r.Reason = "its policy is no longer served"
 				p.reap(r.Name, r, insts)
 			}
@@ -621,14 +661,15 @@ func (p *Plan) schedule(in Input, k Key, pol *protocol.Policy, queued []*protoco
 	if in.Draining {
 		over = surplus // draining: idle runners go at once
 	}
-	slices.SortFunc(idle, func(a, b Record) int { return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Name, b.Name)) })
-	for _, r := range idle {
+	slices.SortFunc(idle, func(a, b *Record) int { return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Name, b.Name)) })
+	for _, rp := range idle {
 		if surplus <= 0 {
 			break
 		}
-		if in.Now.Before(r.RetryAt) {
+		if in.Now.Before(rp.RetryAt) {
 			continue
 		}
+		r := *rp
 		switch {
 		case over > 0 && in.Draining:
 			r.Reason = "the agent is draining"
@@ -798,7 +839,7 @@ func (p *Plan) emit(in Input, d *demand, sc *scratch) {
 		switch {
 		case i < d.covered:
 		case i < d.covered+d.forJobs && (d.grantAll || d.granted[j.ID]):
-			st.Runner = p.newRecord(in, sc, k, pol, d.spec, j.ID)
+			st.Runner = p.newRecord(in, k, pol, d.spec, j.ID)
 		case i < d.covered+d.forJobs:
 			st.State, st.Limit, st.Position = protocol.JobWaitingForCapacity, protocol.LimitAgentCapacity, d.capPos[j.ID]
 			st.Runner = ""
@@ -816,7 +857,7 @@ func (p *Plan) emit(in Input, d *demand, sc *scratch) {
 		p.Jobs = append(p.Jobs, st)
 	}
 	for range d.grantedIdle {
-		p.newRecord(in, sc, k, pol, d.spec, 0)
+		p.newRecord(in, k, pol, d.spec, 0)
 	}
 	if _, ok := p.Queues[k]; !ok {
 		p.Queues[k] = 0
@@ -824,64 +865,32 @@ func (p *Plan) emit(in Input, d *demand, sc *scratch) {
 }
 
 // newRecord plans a new runner of policy pol, whose definition's fingerprint is spec, and
-// returns its name. Its creation is collected in sc (scratch.creates).
-func (p *Plan) newRecord(in Input, sc *scratch, k Key, pol *protocol.Policy, spec string, job int64) string {
-	c := plannedCreate{name: in.NewName(k), k: k, pol: pol, spec: spec, job: job}
-	p.Records[c.name] = c.record(in)
-	p.Changed = true
-	sc.planned = append(sc.planned, c)
-	return c.name
-}
-
-// scratch holds a Reconcile's buffers that each policy's schedule reuses, and the
-// creations it planned.
-type scratch struct {
-	idle, outdated []Record
-	planned        []plannedCreate
-}
-
-// plannedCreate is a creation, small: Plan.Creates is made once at the end with its exact
-// size (appending Creates, with a policy each, was most of the bytes of a tick that creates
-// thousands of runners).
-type plannedCreate struct {
-	name string
-	k    Key
-	pol  *protocol.Policy
-	spec string
-	job  int64
-}
-
-// record is the new runner's record; the same for the same input.
-func (c plannedCreate) record(in Input) Record {
+// returns its name.
+func (p *Plan) newRecord(in Input, k Key, pol *protocol.Policy, spec string, job int64) string {
 	r := Record{
-		Name: c.name, Key: c.k, State: protocol.RunnerCreating, Ephemeral: c.pol.Ephemeral,
-		ForJob: c.job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: c.spec, PolicyID: c.pol.ID,
+		Name: in.NewName(k), Key: k, State: protocol.RunnerCreating, Ephemeral: pol.Ephemeral,
+		ForJob: job, CreatedAt: in.Now, Since: in.Now, Pending: true, Spec: spec, PolicyID: pol.ID,
 	}
 	if in.MaxLifetime > 0 {
 		r.Expiry = in.Now.Add(in.MaxLifetime)
 	}
-	return r
+	p.Creates = append(p.Creates, Create{Record: p.add(r), Policy: pol})
+	return r.Name
 }
 
-func (sc *scratch) creates(in Input) []Create {
-	if len(sc.planned) == 0 {
-		return nil
-	}
-	out := make([]Create, len(sc.planned))
-	for i, c := range sc.planned {
-		out[i] = Create{Record: c.record(in), Policy: *c.pol}
-	}
-	return out
+// scratch holds the buffers of a Reconcile that each policy's schedule reuses.
+type scratch struct {
+	idle, outdated []*Record
 }
 
-func (p *Plan) reap(name string, r Record, insts map[string]*provider.Instance) {
+func (p *Plan) reap(name string, r Record, insts *instances) {
 	var inst provider.Instance
-	ip, ok := insts[r.ProviderID]
+	ip, ok := insts.byID(r.ProviderID)
 	if ok {
 		inst = *ip
 	}
 	r.Pending = true
-	p.Records[name] = r
+	p.Records[name] = &r
 	p.Changed = true
 	running := ok && inst.State == provider.StateRunning
 	// A lost runner's instance is gone or has exited: deleted, then its registration
@@ -912,10 +921,10 @@ func specOf(in Input, pol *protocol.Policy) string {
 // Adopt returns records for the instances of the agent (its agent id in their labels)
 // that records lacks: what a restarted agent learns again from its provider. Instances
 // whose labels do not say enough are left out; Reconcile sweeps them as orphans.
-func Adopt(agentID string, inventory []provider.Instance, records map[string]Record, now time.Time) map[string]Record {
+func Adopt(agentID string, inventory []provider.Instance, records map[string]*Record, now time.Time) map[string]*Record {
 	out := cloneRecords(records)
 	if out == nil {
-		out = map[string]Record{}
+		out = map[string]*Record{}
 	}
 	for _, inst := range inventory {
 		if inst.State == provider.StateGone || inst.Labels[provider.LabelAgentID] != agentID {
@@ -926,7 +935,7 @@ func Adopt(agentID string, inventory []provider.Instance, records map[string]Rec
 			continue
 		}
 		r.Provisioned = inst.State == provider.StateRunning
-		out[r.Name] = r
+		out[r.Name] = &r
 	}
 	return out
 }

@@ -64,10 +64,10 @@ func rec(name, pol string, st protocol.RunnerState, since time.Time) scheduler.R
 	return r
 }
 
-func records(rs ...scheduler.Record) map[string]scheduler.Record {
-	m := map[string]scheduler.Record{}
+func records(rs ...scheduler.Record) map[string]*scheduler.Record {
+	m := map[string]*scheduler.Record{}
 	for _, r := range rs {
-		m[r.Name] = r
+		m[r.Name] = &r
 	}
 	return m
 }
@@ -80,7 +80,7 @@ func names() func(scheduler.Key) string {
 	}
 }
 
-func input(cfg *protocol.Config, js *protocol.JobsSnapshot, inv []provider.Instance, recs map[string]scheduler.Record) scheduler.Input {
+func input(cfg *protocol.Config, js *protocol.JobsSnapshot, inv []provider.Instance, recs map[string]*scheduler.Record) scheduler.Input {
 	return scheduler.Input{Now: t0, AgentID: agentID, Config: cfg, Jobs: js, Inventory: inv, Records: recs, NewName: names()}
 }
 
@@ -271,11 +271,11 @@ func TestIdleGraceAndSurplus(t *testing.T) {
 	in.Now = t0.Add(-6 * time.Minute)
 	equal(t, "reaped before grace", reaped(scheduler.Reconcile(in)), nil)
 	// A pending or refused one is left alone.
-	refused := recs["i1"]
+	refused := *recs["i1"]
 	refused.RetryAt = t0.Add(time.Minute)
-	pending := recs["i2"]
+	pending := *recs["i2"]
 	pending.Pending = true
-	p = scheduler.Reconcile(input(config(policy("small", 1, 10)), js, inv, records(refused, pending, recs["i3"], recs["b1"])))
+	p = scheduler.Reconcile(input(config(policy("small", 1, 10)), js, inv, records(refused, pending, *recs["i3"], *recs["b1"])))
 	equal(t, "reaped with one refused and one pending", reaped(p), nil)
 }
 
@@ -466,7 +466,7 @@ func TestAnotherInstallationsRunnersAreLeftAlone(t *testing.T) {
 	}
 	// The runners this agent makes carry their policy's id, so that others can tell.
 	p = scheduler.Reconcile(input(config(pol), jobs(queued(1, "small", t0)), nil, nil))
-	if len(p.Creates) != 1 || scheduler.Labels(agentID, p.Creates[0].Record)[provider.LabelPolicyID] != pol.ID {
+	if len(p.Creates) != 1 || scheduler.Labels(agentID, *p.Creates[0].Record)[provider.LabelPolicyID] != pol.ID {
 		t.Errorf("creates %+v: want one with the label %s=%s", p.Creates, provider.LabelPolicyID, pol.ID)
 	}
 }
@@ -574,9 +574,9 @@ func TestExpiry(t *testing.T) {
 func TestReconcileDoesNotChangeItsInput(t *testing.T) {
 	t.Parallel()
 	recs := records(rec("i1", "small", protocol.RunnerIdle, t0.Add(-time.Hour)))
-	before := recs["i1"]
+	before := *recs["i1"]
 	p := scheduler.Reconcile(input(config(policy("small", 0, 5)), jobs(), []provider.Instance{inst("i1", "small", provider.StateRunning)}, recs))
-	if len(p.Reaps) != 1 || recs["i1"] != before {
+	if len(p.Reaps) != 1 || *recs["i1"] != before {
 		t.Fatalf("reaps %v; input record now %+v", p.Reaps, recs["i1"])
 	}
 }

@@ -136,7 +136,7 @@ func fromInstance(in provider.Instance, now time.Time) (Record, bool) {
 	return r, true
 }
 
-func cloneRecords(in map[string]Record) map[string]Record { return maps.Clone(in) }
+func cloneRecords(in map[string]*Record) map[string]*Record { return maps.Clone(in) }
 
 // String describes the record for logs and test failures (Key's String would be promoted
 // otherwise).

@@ -72,7 +72,7 @@ func TestOutdatedIdleRunnersAreReplaced(t *testing.T) {
 	delete(recs, "i-old")
 	p = scheduler.Reconcile(input(config(cur), js, inv[1:], recs))
 	equal(t, "creates after the removal", createdFor(p), []int64{0})
-	c := p.Creates[0].Record
+	c := *p.Creates[0].Record
 	if c.Spec != scheduler.SpecOf(cur) || scheduler.Labels(agentID, c)[provider.LabelSpec] != c.Spec {
 		t.Errorf("new record spec %q, labels %v; want %q", c.Spec, scheduler.Labels(agentID, c), scheduler.SpecOf(cur))
 	}

@@ -9,9 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/garo-dev/garo/internal/testkit/stack/hub"
 	portalapi "github.com/garo-dev/garo/portal-api"
-	"github.com/garo-dev/garo/server/config"
 )
 
 // policyCreators bounds the concurrent policy creations of the setup.
@@ -20,7 +18,7 @@ const policyCreators = 8
 // env is one run's hub, its agents and what they record.
 type env struct {
 	o      Options
-	hub    *hub.Hub
+	hub    *hubProcess
 	secret string
 	repos  []string
 	// labels[i] are the policy labels of repos[i] (each with "self-hosted").
@@ -33,29 +31,20 @@ type env struct {
 }
 
 func startEnv(ctx context.Context, o Options) (*env, error) {
-	e := &env{o: o, secret: randomHex(16), rec: newRecorder(),
+	e := &env{o: o, rec: newRecorder(),
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024}}}
 	for i := range o.Repos {
-		e.repos = append(e.repos, fmt.Sprintf("load/repo-%d", i))
+		e.repos = append(e.repos, repoName(i))
 	}
-	h, err := hub.Start(ctx, hub.Options{
-		Dir: o.Dir, Repositories: e.repos, Log: o.Log, WebhookSecret: e.secret,
-		Server: func(c *config.Config) {
-			if o.Driver == "postgres" {
-				c.Database.Driver, c.Database.DSN = "postgres", o.DSN
-			}
-			c.Agents.HeartbeatInterval = o.Heartbeat
-			c.Agents.LongPollTimeout = o.LongPoll
-			c.Agents.OfflineAfter = 10 * o.Heartbeat
-			// Our jobs are not in the simulator: the catch-up loops would close them.
-			c.GitHub.Catchup.RedeliverInterval = 0
-			c.GitHub.Catchup.ReconcileInterval = 0
-			c.Log.Level = "warn"
-		},
-	})
+	h, err := openHub(ctx, HubConfig{Dir: o.Dir, Driver: o.Driver, DSN: o.DSN, Repos: o.Repos,
+		Heartbeat: o.Heartbeat, LongPoll: o.LongPoll, Pprof: o.HubPprof}, o.HubCommand, o.Progress)
 	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+		return nil, err
 	}
+	if h.PprofURL != "" {
+		fmt.Fprintf(o.Progress, "load: hub (pid %d) serves pprof at %s\n", h.PID, h.PprofURL)
+	}
+	e.secret = h.WebhookSecret
 	e.hub = h
 	t0 := time.Now()
 	if err := e.createPolicies(ctx); err != nil {
@@ -82,7 +71,7 @@ func (e *env) createPolicies(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for r := range reqs {
-				_, err := e.hub.Portal.CreatePolicy(ctx, r.repo, portalapi.PolicyRequest{
+				_, err := e.hub.portal.CreatePolicy(ctx, r.repo, portalapi.PolicyRequest{
 					Name: r.name, Labels: []string{r.name}, MaxRunners: 1000,
 					Provider: portalapi.ProviderDocker, Runner: portalapi.RunnerSpec{Image: "garo-load:none"},
 				})
@@ -120,7 +109,7 @@ func (e *env) close() {
 	for _, a := range e.agents {
 		a.stop()
 	}
-	e.hub.Close()
+	e.hub.close()
 }
 
 func randomHex(n int) string {

@@ -1,8 +1,9 @@
 // Package load drives a real garo-server at scale and measures it: the load harness of
 // `make bench` and of cmd/garo-load (docs/performance.md).
 //
-// It starts the in-process hub (package hub: the GitHub simulator and garo-server, on
-// SQLite or on the PostgreSQL database Options.DSN names), registers Options.Agents
+// It starts the hub (package hub: the GitHub simulator and garo-server, on SQLite or on the
+// PostgreSQL database Options.DSN names) in a child process (Options.HubCommand: garo-load's
+// own hidden hub subcommand, ServeHub), and in this process registers Options.Agents
 // simulated agents that speak the real agent protocol through the agent's own client
 // package (agent/client): register, heartbeat with a runner inventory, the config and jobs
 // long-polls, credential requests and removals. It creates Options.Policies policies over
@@ -11,9 +12,11 @@
 // job, as GitHub sends them, plus deliveries of hosted jobs that no policy matches), and
 // records per job when the webhook was answered (the job is matched and committed before
 // the answer), when the owning agent's jobs poll offered it and when its runner's
-// credentials were minted, and per delivery the answer time. The process's CPU and RSS
-// are sampled once a second: the server, the simulator and the load generator share the
-// process, so they are an upper bound of the server's own.
+// credentials were minted, and per delivery the answer time. The hub's CPU time and RSS
+// are sampled once a second from /proc: they are the server's and the simulator's, which
+// does little when no job runs (idle and intake runs); the load generator's own CPU time
+// is measured apart. Without Options.HubCommand the hub runs in this process, and its
+// figures include the load generator's.
 //
 // Test support only: no production binary imports it.
 package load
@@ -23,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 )
 
@@ -61,7 +63,12 @@ type Options struct {
 	// PolicyChanges is how many policy changes are made during the run, one at a time,
 	// each timed until the owning agent's held config poll returns.
 	PolicyChanges int
-	Log           *slog.Logger // the hub's components' logs; nil discards
+	// HubCommand runs the hub in a child process: its argv, to which the hub's flags are
+	// appended (garo-load: its own executable and "hub"; ServeHub). Empty runs the hub in
+	// this process.
+	HubCommand []string
+	// HubPprof, when set, is a loopback address where the hub serves net/http/pprof.
+	HubPprof string
 	// Progress receives a line at each step of the run's setup; nil discards.
 	Progress io.Writer
 }
@@ -100,9 +107,6 @@ func (o *Options) fill() error {
 	}
 	if o.LongPoll <= 0 {
 		o.LongPoll = d.LongPoll
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard

@@ -24,10 +24,17 @@ type Result struct {
 	Removals                       int
 	Failures                       map[string]int
 	LastErrors                     map[string]string
-	CPU                            float64 // cores used by the process, averaged over Elapsed
-	DBCPU                          float64 // cores used by PostgreSQL (Options.DBPID), likewise
-	RSSMax, RSSEnd                 uint64
-	Unowned                        int // repositories no agent owned when an idle run began
+	// HubPID is the hub's process: a child, or this process without Options.HubCommand.
+	HubPID int
+	// CPU is the cores the hub's process used (the server and the simulator; with the hub in
+	// this process, the load generator too), averaged over Elapsed.
+	CPU     float64
+	LoadCPU float64 // cores this process (the load generator) used, likewise
+	DBCPU   float64 // cores used by PostgreSQL (Options.DBPID), likewise
+	// The hub's RSS: the largest and the last of the samples taken from the sending window's
+	// start to the end of the drain, and its peak since it started (setup included).
+	RSSMax, RSSEnd, RSSPeak uint64
+	Unowned                 int // repositories no agent owned when an idle run began
 }
 
 func (e *env) collect(res *Result) {
@@ -64,6 +71,11 @@ func (e *env) collect(res *Result) {
 	}
 }
 
+// InProcess reports whether the hub ran in the load generator's process.
+func (r *Result) InProcess() bool { return len(r.HubCommand) == 0 }
+
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
 // DeliveryRate is the deliveries answered per second of the sending window.
 func (r *Result) DeliveryRate() float64 {
 	if r.Elapsed <= 0 {
@@ -97,14 +109,25 @@ func (r *Result) Print(w io.Writer) {
 	row("webhook sent → credentials minted", r.ToMinted)
 	row("heartbeat round trip", r.Heartbeats)
 	row("policy change → agent", r.PolicyChange)
-	fmt.Fprintf(w, "  deliveries %d (%.0f/s); process CPU %.2f cores, RSS max %.0f MB\n",
-		r.Deliveries, r.DeliveryRate(), r.CPU, float64(r.RSSMax)/(1<<20))
+	fmt.Fprintf(w, "  deliveries %d (%.0f/s)\n", r.Deliveries, r.DeliveryRate())
+	if r.InProcess() {
+		fmt.Fprintf(w, "  process (hub and load generator) CPU %.2f cores, RSS max %.0f MB, peak %.0f MB\n",
+			r.CPU, mb(r.RSSMax), mb(r.RSSPeak))
+	} else {
+		fmt.Fprintf(w, "  hub (pid %d: server + simulator) CPU %.2f cores, RSS max %.0f MB, last %.0f MB, peak %.0f MB; load generator CPU %.2f cores\n",
+			r.HubPID, r.CPU, mb(r.RSSMax), mb(r.RSSEnd), mb(r.RSSPeak), r.LoadCPU)
+	}
 	if r.DBPID > 0 {
 		fmt.Fprintf(w, "  PostgreSQL CPU %.2f cores", r.DBCPU)
-		if r.Deliveries > 0 {
-			per := r.Elapsed.Seconds() * 1000 / float64(r.Deliveries)
-			fmt.Fprintf(w, "; CPU per delivery: process %.2f ms, PostgreSQL %.2f ms", r.CPU*per, r.DBCPU*per)
+	}
+	if r.Deliveries > 0 {
+		per := r.Elapsed.Seconds() * 1000 / float64(r.Deliveries)
+		fmt.Fprintf(w, "  CPU per delivery: hub %.2f ms, load generator %.2f ms", r.CPU*per, r.LoadCPU*per)
+		if r.DBPID > 0 {
+			fmt.Fprintf(w, ", PostgreSQL %.2f ms", r.DBCPU*per)
 		}
+	}
+	if r.DBPID > 0 || r.Deliveries > 0 {
 		fmt.Fprintln(w)
 	}
 	kinds := make([]string, 0, len(r.Failures))

@@ -32,9 +32,9 @@ func (e *env) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	fmt.Fprintf(e.o.Progress, "load: every repository owned after %s; sending for %s\n", time.Since(t0).Round(time.Millisecond), e.o.Duration)
-	res := &Result{Options: e.o, Unowned: e.unowned}
-	smp := startSampler(ctx, time.Second)
-	cpu0, db0 := smp.cpu(), treeCPU(e.o.DBPID)
+	res := &Result{Options: e.o, Unowned: e.unowned, HubPID: e.hub.PID}
+	smp := startSampler(ctx, e.hub.PID, time.Second)
+	cpu0, self0, db0 := smp.cpu(), selfCPU(), treeCPU(e.o.DBPID)
 	start := time.Now()
 	sendCtx, stopSending := context.WithTimeout(ctx, e.o.Duration)
 	var wg sync.WaitGroup
@@ -54,11 +54,12 @@ func (e *env) run(ctx context.Context) (*Result, error) {
 	stopSending()
 	res.Elapsed = time.Since(start)
 	res.CPU = (smp.cpu() - cpu0).Seconds() / res.Elapsed.Seconds()
+	res.LoadCPU = (selfCPU() - self0).Seconds() / res.Elapsed.Seconds()
 	res.DBCPU = (treeCPU(e.o.DBPID) - db0).Seconds() / res.Elapsed.Seconds()
 	wg.Wait()
 	e.drain(ctx)
 	smp.stop()
-	res.RSSMax, res.RSSEnd = smp.rss()
+	res.RSSMax, res.RSSEnd, res.RSSPeak = smp.rss()
 	e.collect(res)
 	return res, nil
 }
@@ -69,7 +70,7 @@ func (e *env) startAgents(ctx context.Context) error {
 	var tokens []string
 	for left := e.o.Agents; left > 0; left -= uses {
 		n := min(left, uses)
-		tok, err := e.hub.Portal.CreateRegistrationToken(ctx, portalapi.DefaultAgentGroup, portalapi.RegistrationTokenRequest{Uses: &n})
+		tok, err := e.hub.portal.CreateRegistrationToken(ctx, portalapi.DefaultAgentGroup, portalapi.RegistrationTokenRequest{Uses: &n})
 		if err != nil {
 			return fmt.Errorf("load: registration token: %w", err)
 		}
@@ -157,7 +158,7 @@ func (e *env) changePolicies(ctx, sending context.Context) {
 		ri := (i * 7919) % len(e.repos)
 		repo := e.repos[ri]
 		e.rec.policyChanged(repo, time.Now())
-		if _, err := e.hub.Portal.PatchPolicy(ctx, repo, e.labels[ri][0], map[string]any{"max_runners": 1000 - i - 1}, ""); err != nil {
+		if _, err := e.hub.portal.PatchPolicy(ctx, repo, e.labels[ri][0], map[string]any{"max_runners": 1000 - i - 1}, ""); err != nil {
 			e.rec.fail(ctx, "policy change", err)
 		}
 	}

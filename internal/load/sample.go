@@ -9,11 +9,12 @@ import (
 	"time"
 )
 
-// clockTicks is USER_HZ, the unit of /proc/self/stat's CPU times (100 on Linux).
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on Linux).
 const clockTicks = 100
 
-// sampler samples this process's RSS every interval; CPU time is read on demand.
+// sampler samples a process's RSS every interval; CPU time is read on demand.
 type sampler struct {
+	pid    string // "self" or a number
 	cancel context.CancelFunc
 	done   chan struct{}
 	mu     sync.Mutex
@@ -21,9 +22,12 @@ type sampler struct {
 	last   uint64
 }
 
-func startSampler(ctx context.Context, every time.Duration) *sampler {
+func startSampler(ctx context.Context, pid int, every time.Duration) *sampler {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &sampler{cancel: cancel, done: make(chan struct{})}
+	s := &sampler{pid: strconv.Itoa(pid), cancel: cancel, done: make(chan struct{})}
+	if pid == os.Getpid() {
+		s.pid = "self"
+	}
 	s.sample()
 	go func() {
 		defer close(s.done)
@@ -42,7 +46,7 @@ func startSampler(ctx context.Context, every time.Duration) *sampler {
 }
 
 func (s *sampler) sample() {
-	r := rss()
+	r, _ := memory(s.pid)
 	s.mu.Lock()
 	s.last, s.max = r, max(s.max, r)
 	s.mu.Unlock()
@@ -54,21 +58,25 @@ func (s *sampler) stop() {
 	s.sample()
 }
 
-// rss returns the largest and the last sample, in bytes.
-func (s *sampler) rss() (maxRSS, last uint64) {
+// rss returns the largest and the last sample, and the process's peak RSS so far (the
+// kernel's high-water mark, setup included, which the kernel updates lazily: never below
+// the largest sample), in bytes.
+func (s *sampler) rss() (maxRSS, last, peak uint64) {
+	_, peak = memory(s.pid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.max, s.last
+	return s.max, s.last, max(peak, s.max)
 }
 
 // cpu is the process's CPU time so far (user + system), 0 where /proc is missing.
-func (s *sampler) cpu() time.Duration { return processCPU() }
+func (s *sampler) cpu() time.Duration {
+	st, _ := procStat(s.pid)
+	return st.cpu
+}
 
-func processCPU() time.Duration {
-	st, ok := procStat("self")
-	if !ok {
-		return 0
-	}
+// selfCPU is this process's CPU time so far.
+func selfCPU() time.Duration {
+	st, _ := procStat("self")
 	return st.cpu
 }
 
@@ -128,16 +136,28 @@ func treeCPU(pid int) time.Duration {
 	return total
 }
 
-// rss is the process's resident set size in bytes, 0 where /proc is missing.
-func rss() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
+// memory is the resident set size of process pid and its high-water mark (VmRSS and
+// VmHWM of /proc/<pid>/status), in bytes; 0 where /proc is missing.
+func memory(pid string) (rss, hwm uint64) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		f := strings.Fields(v) // "123456 kB"
+		if len(f) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseUint(f[0], 10, 64)
+		if k == "VmRSS" {
+			rss = n << 10
+		} else {
+			hwm = n << 10
+		}
 	}
-	pages, _ := strconv.ParseUint(f[1], 10, 64)
-	return pages * uint64(os.Getpagesize())
+	return rss, hwm
 }

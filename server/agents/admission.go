@@ -33,7 +33,7 @@ func (s *Service) admit(ctx context.Context, a *store.Agent, p *store.Policy, ke
 		if !fresh {
 			return nil
 		}
-		if err := tx.RecordMinted(ctx, store.MintedRunner{Name: name, RepoKey: key, Policy: p.Name, AgentID: a.ID, MintedAt: now, RegistrationLevel: p.RegistrationLevel}); err != nil {
+		if err := tx.RecordMinted(ctx, store.MintedRunner{Name: name, RepoKey: key, Policy: p.Name, AgentID: a.ID, MintedAt: now, RegistrationLevel: p.RegistrationLevel, MintAttempts: 1}); err != nil {
 			return err
 		}
 		// Its usage runs from now until it no longer counts against quotas.

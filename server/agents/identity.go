@@ -88,7 +88,7 @@ func (s *Service) RegisterWithClientKey(ctx context.Context, req protocol.Regist
 	}
 	s.log.Info("agent registered", "agent_id", a.ID, "agent_name", a.Name, "group", a.AgentGroup, "provider", a.Provider, "version", a.Version,
 		"client_key_sha256", clientKey)
-	s.publish(ctx, TopicGroup(a.AgentGroup))
+	s.publish(ctx, TopicSettle(a.AgentGroup))
 	return &protocol.RegisterResponse{AgentID: a.ID, Credential: credential, Group: a.AgentGroup, Intervals: s.Intervals()}, nil
 }
 
@@ -146,9 +146,16 @@ func (s *Service) Authenticate(ctx context.Context, authorization string) (*stor
 	if a.RevokedAt != nil {
 		return nil, revokedError(a)
 	}
+	// last_seen_at is written at most once a heartbeat interval by a call that is not a
+	// heartbeat (which writes it anyway): what reads it (stale after 3 intervals, offline
+	// after offline_after) does not need it finer, and a write per long-poll of every idle
+	// agent was most of an idle server's work (issue 15). The row just read says whether
+	// the write is due, without asking the database again.
 	now := s.now()
-	if err := s.st.TouchAgent(ctx, a.ID, now, touchGranularity); err != nil {
-		return nil, fmt.Errorf("authenticate agent: %w", err)
+	if now.Sub(a.LastSeenAt) >= s.cfg.Heartbeat {
+		if err := s.st.TouchAgent(ctx, a.ID, now, 0); err != nil { // 0: never backwards
+			return nil, fmt.Errorf("authenticate agent: %w", err)
+		}
 	}
 	if now.After(a.LastSeenAt) {
 		a.LastSeenAt = now
@@ -194,7 +201,7 @@ func (s *Service) Unregister(ctx context.Context, a *store.Agent) error {
 		return fmt.Errorf("unregister agent %s: %w", a.ID, err)
 	}
 	s.log.Info("agent unregistered", "agent_id", a.ID, "group", a.AgentGroup, "repositories_released", len(released))
-	s.publish(ctx, TopicAgent(a.ID), TopicGroup(a.AgentGroup))
+	s.publish(ctx, TopicAgent(a.ID), TopicSettle(a.AgentGroup))
 	return nil
 }
 
@@ -247,7 +254,7 @@ func (s *Service) Revoke(ctx context.Context, p *auth.Principal, actor store.Act
 	}
 	if changed {
 		s.log.Info("agent revoked", "agent_id", id, "group", a.AgentGroup, "actor", actor.Name)
-		s.publish(ctx, TopicAgent(id), TopicGroup(a.AgentGroup))
+		s.publish(ctx, TopicAgent(id), TopicSettle(a.AgentGroup))
 	}
 	return nil
 }

@@ -16,6 +16,14 @@ type levelRunners struct {
 	get        func(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
 }
 
+// level returns the routes of the organisation level (org) or of the repository level.
+func (s *Service) level(org bool) levelRunners {
+	if org {
+		return levelRunners{remove: s.runners.RemoveOrg, findByName: s.runners.FindByNameOrg, get: s.runners.GetOrg}
+	}
+	return levelRunners{remove: s.runners.Remove, findByName: s.runners.FindByName, get: s.runners.Get}
+}
+
 // runnersFor returns the routes of the level where the minted runner m registered: the
 // level recorded with it (migration 0020), so that a runner of a policy since deleted or
 // moved to the other level is still removed where it is. Records older than that carry
@@ -24,8 +32,7 @@ type levelRunners struct {
 // reconciliation of unreported runners leaves to GitHub's own clean-up of offline
 // runners).
 func (s *Service) runnersFor(ctx context.Context, m *store.MintedRunner) (levelRunners, error) {
-	repoLevel := levelRunners{remove: s.runners.Remove, findByName: s.runners.FindByName, get: s.runners.Get}
-	orgLevel := levelRunners{remove: s.runners.RemoveOrg, findByName: s.runners.FindByNameOrg, get: s.runners.GetOrg}
+	repoLevel, orgLevel := s.level(false), s.level(true)
 	switch {
 	case m == nil:
 		return repoLevel, nil

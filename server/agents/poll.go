@@ -7,7 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/notify"
@@ -28,9 +32,9 @@ const (
 // gets ErrUnauthenticated, also while its poll is held.
 func (s *Service) WaitConfig(ctx context.Context, a *store.Agent, have string, wait time.Duration) (*protocol.Config, bool, error) {
 	var cfg *protocol.Config
-	changed, err := s.hold(ctx, PollConfig, a, have, wait, func(ctx context.Context, sub *notify.Subscription) (string, error) {
+	changed, err := s.hold(ctx, PollConfig, a, have, wait, func(ctx context.Context, fresh *store.Agent, sub *notify.Subscription) (string, error) {
 		var err error
-		cfg, err = s.config(ctx, a.ID, sub)
+		cfg, err = s.config(ctx, a.ID, fresh, sub)
 		if err != nil {
 			return "", err
 		}
@@ -45,9 +49,9 @@ func (s *Service) WaitConfig(ctx context.Context, a *store.Agent, have string, w
 // WaitJobs is WaitConfig for the jobs snapshot.
 func (s *Service) WaitJobs(ctx context.Context, a *store.Agent, have string, wait time.Duration) (*protocol.JobsSnapshot, bool, error) {
 	var snap *protocol.JobsSnapshot
-	changed, err := s.hold(ctx, PollJobs, a, have, wait, func(ctx context.Context, sub *notify.Subscription) (string, error) {
+	changed, err := s.hold(ctx, PollJobs, a, have, wait, func(ctx context.Context, fresh *store.Agent, sub *notify.Subscription) (string, error) {
 		var err error
-		snap, err = s.jobs(ctx, a.ID, sub)
+		snap, err = s.jobs(ctx, a.ID, fresh, sub)
 		if err != nil {
 			return "", err
 		}
@@ -63,14 +67,23 @@ func (s *Service) WaitJobs(ctx context.Context, a *store.Agent, have string, wai
 // subscription, for at most wait. The subscription starts before the first look, and look
 // adds the topics of the repositories it finds before reading them, so no change that
 // look could miss goes unannounced. At the end of the hold it answers unchanged without
-// looking again: a poll that was not woken has nothing new to say.
+// looking again: a poll that was not woken has nothing new to say. The first look uses a,
+// which the caller has just authenticated; later looks read the agent again.
 func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have string, wait time.Duration,
-	look func(ctx context.Context, sub *notify.Subscription) (string, error)) (bool, error) {
+	look func(ctx context.Context, a *store.Agent, sub *notify.Subscription) (string, error)) (bool, error) {
 	// The agent's and its group's topics wake it on a subscription of their own: such a
 	// change (on this replica or another) may need the group's ownership settled again, so
 	// it ends the group's settle memo before the look.
 	standing := s.notifier.Subscribe(TopicAgent(a.ID), TopicGroup(a.AgentGroup))
 	defer standing.Close()
+	// The group's settle topic (a policy written, an agent come or gone) asks only for the
+	// group's ownership to be settled: one goroutine of this server does that for all its
+	// held polls of the group (watchSettle), and the settle wakes on TopicAgent the agents
+	// whose set changed. The poll itself does not look: what it serves changed only if that
+	// settle says so, or a topic of its repositories does.
+	if wait > 0 {
+		defer s.watchSettle(ctx, a.AgentGroup)()
+	}
 	sub := s.notifier.Subscribe()
 	defer sub.Close()
 	timer := time.NewTimer(wait)
@@ -81,8 +94,9 @@ func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have st
 			s.countWaiting(kind, -1)
 		}
 	}()
-	for {
-		version, err := look(ctx, sub)
+	for fresh := a; ; fresh = nil {
+		s.polls.looked(kind)
+		version, err := look(ctx, fresh, sub)
 		if err != nil {
 			return false, err
 		}
@@ -95,7 +109,9 @@ func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have st
 		}
 		select {
 		case <-sub.C():
+			s.polls.woke(kind, "repository")
 		case <-standing.C():
+			s.polls.woke(kind, "agent_or_group")
 			s.forgetSettled(a.AgentGroup)
 		case <-timer.C:
 			return false, nil
@@ -103,6 +119,149 @@ func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have st
 			return false, nil
 		case <-ctx.Done():
 			return false, fmt.Errorf("%s poll of agent %s: %w", kind, a.ID, ctx.Err())
+		}
+	}
+}
+
+// pollMetrics count what held polls do: a change that makes many of them look shows here.
+type pollMetrics struct {
+	looks, settles atomic.Int64
+	looksBy        *prometheus.CounterVec
+	wakeupsBy      *prometheus.CounterVec
+	settlesC       prometheus.Counter
+}
+
+func newPollMetrics() *pollMetrics {
+	return &pollMetrics{
+		looksBy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "garo_agent_poll_looks_total",
+			Help: "Reads of an agent's config or jobs by its long-polls (the first of each poll and one per wake-up that may change it), by kind.",
+		}, []string{"kind"}),
+		wakeupsBy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "garo_agent_poll_wakeups_total",
+			Help: "Wake-ups of held agent long-polls, by kind and cause (repository: a policy or job of its repositories; agent_or_group: its ownership, revocation, its group's constraints).",
+		}, []string{"kind", "cause"}),
+		settlesC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "garo_agent_group_settles_on_change_total",
+			Help: "Settles of a group's ownership that this server ran because a change asked for one (a policy written, an agent come or gone), one per change however many polls of the group it holds.",
+		}),
+	}
+}
+
+func (m *pollMetrics) looked(kind string) {
+	m.looks.Add(1)
+	m.looksBy.WithLabelValues(kind).Inc()
+}
+
+func (m *pollMetrics) woke(kind, cause string) { m.wakeupsBy.WithLabelValues(kind, cause).Inc() }
+
+func (m *pollMetrics) settled() {
+	m.settles.Add(1)
+	m.settlesC.Inc()
+}
+
+// PollLooks counts the looks of every poll so far (garo_agent_poll_looks_total), and the
+// settles that changes asked for (garo_agent_group_settles_on_change_total).
+func (s *Service) PollLooks() (looks, settles int64) {
+	return s.polls.looks.Load(), s.polls.settles.Load()
+}
+
+// groupSettlers are the goroutines that settle a group when its settle topic is
+// published, one per group with a poll held on this server. The zero value is ready.
+type groupSettlers struct {
+	mu     sync.Mutex
+	groups map[string]*groupSettler
+}
+
+type groupSettler struct {
+	refs   int
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// watchSettle makes sure that a goroutine settles group whenever its settle topic is
+// published, until the returned release is called (by every caller, once). Wake-ups
+// during a settle make one more settle after it, however many polls of the group are held.
+func (s *Service) watchSettle(ctx context.Context, group string) (release func()) {
+	g := &s.settlers
+	g.mu.Lock()
+	w := g.groups[group]
+	if w == nil {
+		if g.groups == nil {
+			g.groups = map[string]*groupSettler{}
+		}
+		// The goroutine outlives the poll that starts it (a later poll of the group may
+		// still be held): the last release cancels it.
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		w = &groupSettler{cancel: cancel, done: make(chan struct{})}
+		g.groups[group] = w
+		sub := s.notifier.Subscribe(TopicSettle(group))
+		go func() {
+			defer close(w.done)
+			defer sub.Close()
+			s.settleOnWake(wctx, group, sub)
+		}()
+	}
+	w.refs++
+	g.mu.Unlock()
+	return func() {
+		g.mu.Lock()
+		w.refs--
+		last := w.refs == 0
+		if last {
+			delete(g.groups, group)
+		}
+		g.mu.Unlock()
+		if last {
+			w.cancel()
+			<-w.done
+		}
+	}
+}
+
+// watching reports whether a goroutine of watchSettle settles group on its settle topic.
+func (g *groupSettlers) watching(group string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.groups[group] != nil
+}
+
+// forgetSettledUnwatched ends the settle memo of group ("": of every group) unless a
+// goroutine of watchSettle settles it on its settle topic, which a change publishes: the
+// looks of the polls that the change wakes then use the memo instead of checking the group
+// again beside that settle (the owner's answer to a policy change waited for two checks of
+// a group of 5,000 policies, issue 15); an agent whose repositories the settle changes is
+// woken on its own topic, which ends the memo (hold).
+func (s *Service) forgetSettledUnwatched(group string) {
+	if group != "" {
+		if !s.settlers.watching(group) {
+			s.forgetSettled(group)
+		}
+		return
+	}
+	s.settledMu.Lock()
+	defer s.settledMu.Unlock()
+	for g := range s.settledAt {
+		if !s.settlers.watching(g) {
+			delete(s.settledAt, g)
+		}
+	}
+}
+
+// settleOnWake settles group after each wake-up of sub, until ctx ends or the polls stop.
+// A failure is logged: the next look of a poll of the group settles it again.
+func (s *Service) settleOnWake(ctx context.Context, group string, sub *notify.Subscription) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.stop:
+			return
+		case <-sub.C():
+		}
+		s.polls.settled()
+		if err := s.settleNow(ctx, group); err != nil && ctx.Err() == nil {
+			s.log.Warn("settle ownership after a change failed", "group", group, "err", err)
 		}
 	}
 }
@@ -117,11 +276,15 @@ func (s *Service) countWaiting(kind string, delta int64) {
 }
 
 // owned settles the group of agent id and returns the agent and the repositories it owns.
-// The topics of those repositories (from topic) join sub before anything about them is read.
-func (s *Service) owned(ctx context.Context, id string, sub *notify.Subscription, topic func(string) string) (*store.Agent, []string, error) {
-	a, err := s.current(ctx, id)
-	if err != nil {
-		return nil, nil, err
+// The topics of those repositories (from topics) join sub before anything about them is
+// read. fresh, when not nil, is agent id as just read (authenticated); else it is read.
+func (s *Service) owned(ctx context.Context, id string, fresh *store.Agent, sub *notify.Subscription, topics ...func(string) string) (*store.Agent, []string, error) {
+	a := fresh
+	if a == nil {
+		var err error
+		if a, err = s.current(ctx, id); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := s.settle(ctx, a.AgentGroup); err != nil {
 		return nil, nil, err
@@ -131,12 +294,15 @@ func (s *Service) owned(ctx context.Context, id string, sub *notify.Subscription
 		return nil, nil, err
 	}
 	keys := make([]string, len(rows))
-	topics := make([]string, len(rows))
+	names := make([]string, 0, len(rows)*len(topics))
 	for i, o := range rows {
-		keys[i], topics[i] = o.RepoKey, topic(o.RepoKey)
+		keys[i] = o.RepoKey
+		for _, topic := range topics {
+			names = append(names, topic(o.RepoKey))
+		}
 	}
 	if sub != nil {
-		sub.Add(topics...)
+		sub.Add(names...)
 	}
 	return a, keys, nil
 }
@@ -144,8 +310,8 @@ func (s *Service) owned(ctx context.Context, id string, sub *notify.Subscription
 // config computes the config of agent id: the enabled policies of its group and of the
 // provider it serves for the repositories it owns, but those that break the group's
 // constraints, and the constraints themselves.
-func (s *Service) config(ctx context.Context, id string, sub *notify.Subscription) (*protocol.Config, error) {
-	a, keys, err := s.owned(ctx, id, sub, TopicPolicies)
+func (s *Service) config(ctx context.Context, id string, fresh *store.Agent, sub *notify.Subscription) (*protocol.Config, error) {
+	a, keys, err := s.owned(ctx, id, fresh, sub, TopicPolicies)
 	if err != nil {
 		return nil, err
 	}
@@ -197,9 +363,10 @@ func toWirePolicy(p *store.Policy) (protocol.Policy, error) {
 
 // jobs computes the jobs snapshot of agent id: the open jobs of the repositories it owns
 // that are matched to an enabled policy of its group and of the provider it serves,
-// oldest first.
-func (s *Service) jobs(ctx context.Context, id string, sub *notify.Subscription) (*protocol.JobsSnapshot, error) {
-	a, keys, err := s.owned(ctx, id, sub, TopicJobs)
+// oldest first. A write of a policy of those repositories (TopicPolicies) may add or drop
+// jobs of it as well as a change of their job log.
+func (s *Service) jobs(ctx context.Context, id string, fresh *store.Agent, sub *notify.Subscription) (*protocol.JobsSnapshot, error) {
+	a, keys, err := s.owned(ctx, id, fresh, sub, TopicJobs, TopicPolicies)
 	if err != nil {
 		return nil, err
 	}

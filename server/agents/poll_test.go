@@ -1,7 +1,10 @@
 package agents_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,9 +33,31 @@ func held(t *testing.T, svc *agents.Service, kind string, n int64) {
 
 type pollResult struct {
 	version string
+	repos   []string // of a config that changed
 	changed bool
 	err     error
 	took    time.Duration
+}
+
+// pollOnce runs one poll of kind held for up to a minute.
+func pollOnce(ctx context.Context, svc *agents.Service, row *store.Agent, kind, have string) pollResult {
+	start := time.Now()
+	var r pollResult
+	if kind == agents.PollConfig {
+		var c *protocol.Config
+		c, r.changed, r.err = svc.WaitConfig(ctx, row, have, time.Minute)
+		if c != nil {
+			r.version, r.repos = c.Version, c.Repositories
+		}
+	} else {
+		var s *protocol.JobsSnapshot
+		s, r.changed, r.err = svc.WaitJobs(ctx, row, have, time.Minute)
+		if s != nil {
+			r.version = s.Version
+		}
+	}
+	r.took = time.Since(start)
+	return r
 }
 
 // TestPollsWakeUp: a held config poll answers when a policy of its repositories changes
@@ -56,26 +81,7 @@ func TestPollsWakeUp(t *testing.T) {
 
 		poll := func(kind, have string) <-chan pollResult {
 			out := make(chan pollResult, 1)
-			row := a.auth(t)
-			go func() {
-				start := time.Now()
-				var r pollResult
-				if kind == agents.PollConfig {
-					var c *protocol.Config
-					c, r.changed, r.err = svc.WaitConfig(ctx, row, have, time.Minute)
-					if c != nil {
-						r.version = c.Version
-					}
-				} else {
-					var s *protocol.JobsSnapshot
-					s, r.changed, r.err = svc.WaitJobs(ctx, row, have, time.Minute)
-					if s != nil {
-						r.version = s.Version
-					}
-				}
-				r.took = time.Since(start)
-				out <- r
-			}()
+			go func() { out <- pollOnce(ctx, svc, a.auth(t), kind, have) }()
 			return out
 		}
 
@@ -178,6 +184,103 @@ func TestConfigCarriesSchedule(t *testing.T) {
 		w := cfg.Policies[0].Schedule[0]
 		if w.TimeZone != "Europe/Berlin" || w.End != "24:00" || len(w.Days) != 2 {
 			t.Fatalf("window = %+v", w)
+		}
+	})
+}
+
+// TestPolicyWriteWakesOnlyItsOwner: a policy write asks for one settle of its group, not a
+// look of every held poll of it: only the owner's polls look again (its jobs poll too: a
+// policy may add or drop jobs) and only its config poll answers. A policy of a new
+// repository gets it an owner through that settle, whose config poll then answers with it.
+func TestPolicyWriteWakesOnlyItsOwner(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		st := testdb.Open(t, b)
+		svc := newService(st, newClock(), notify.NewLocal(), nil)
+		const n = 3
+		var as []*agent
+		for i := range n {
+			as = append(as, register(t, svc, "default", fmt.Sprintf("a%d", i)))
+			addPolicy(t, st, fmt.Sprintf("acme/r%d", i), "linux", "default")
+			svc.PolicyChanged(ctx, fmt.Sprintf("acme/r%d", i), "default")
+		}
+		type answer struct {
+			agent int
+			kind  string
+			pollResult
+		}
+		answers := make(chan answer, 2*n+1)
+		start := func(i int, kind, have string) {
+			row := as[i].auth(t)
+			go func() { answers <- answer{i, kind, pollOnce(ctx, svc, row, kind, have)} }()
+		}
+		owner := -1
+		versions := make([]string, n)
+		for i, a := range as {
+			cfg := a.config(t)
+			versions[i] = cfg.Version
+			if slices.Contains(cfg.Repositories, "acme/r0") {
+				owner = i
+			}
+			snap, _, err := svc.WaitJobs(ctx, a.auth(t), "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start(i, agents.PollConfig, cfg.Version)
+			start(i, agents.PollJobs, snap.Version)
+		}
+		if owner < 0 {
+			t.Fatal("no agent owns acme/r0")
+		}
+		held(t, svc, agents.PollConfig, n)
+		held(t, svc, agents.PollJobs, n)
+		looks0, settles0 := svc.PollLooks()
+
+		p, err := st.GetPolicy(ctx, "acme/r0", "linux", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.MaxRunners = 9
+		if err := st.UpdatePolicy(ctx, p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		svc.PolicyChanged(ctx, "acme/r0", "default")
+		if r := <-answers; r.agent != owner || r.kind != agents.PollConfig || r.err != nil || !r.changed {
+			t.Fatalf("first answer after the write = %+v, want agent %d's config", r, owner)
+		}
+		// The group is settled once; the owner's config and jobs polls look once each.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			looks, settles := svc.PollLooks()
+			if looks-looks0 == 2 && settles-settles0 == 1 {
+				break
+			}
+			if time.Now().After(deadline) || looks-looks0 > 2 || settles-settles0 > 1 {
+				t.Fatalf("after the write: %d looks (want 2), %d settles (want 1)", looks-looks0, settles-settles0)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		select {
+		case r := <-answers:
+			t.Fatalf("another poll answered: %+v", r)
+		default:
+		}
+
+		// A new repository: the shared settle gives it to one agent, whose config answers.
+		start(owner, agents.PollConfig, as[owner].config(t).Version) // two looks: this one and the poll's first
+		held(t, svc, agents.PollConfig, n)
+		addPolicy(t, st, "acme/new", "linux", "default")
+		svc.PolicyChanged(ctx, "acme/new", "default")
+		r := <-answers
+		if r.kind != agents.PollConfig || r.err != nil || !r.changed || !slices.Contains(r.repos, "acme/new") {
+			t.Fatalf("answer after a new repository's policy = %+v", r)
+		}
+		// 2 of the first write, 2 to restart the poll, and the new owner's config and jobs
+		// polls on its agent topic.
+		if looks, _ := svc.PollLooks(); looks-looks0 > 2+2+2 {
+			t.Fatalf("%d looks after the two writes, want at most 6", looks-looks0)
 		}
 	})
 }

@@ -50,18 +50,29 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 	// The server's record of a runner is the proof its agent removes it with: a name on
 	// record for another agent is not minted again, which would take that record over.
 	fresh := false
-	if m, err := s.st.GetMinted(ctx, req.RunnerName); err == nil && m.AgentID != a.ID {
+	m, err := s.st.GetMinted(ctx, req.RunnerName)
+	if err == nil && m.AgentID != a.ID {
 		s.credentials.WithLabelValues("refused").Inc()
 		return nil, fmt.Errorf("runner name %s is taken by another runner: %w", req.RunnerName, store.ErrAlreadyExists)
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	} else if err != nil {
-		fresh = true
+		fresh, m = true, nil
 	}
 	if err := s.admit(ctx, a, p, key, req.RunnerName, req.JobID, fresh); err != nil {
 		return nil, err
 	}
+	if !fresh { // the reservation of a fresh name counts its first mint
+		if err := s.countMint(ctx, req.RunnerName); err != nil {
+			return nil, err
+		}
+	}
 	c, err := s.runners.Credentials(ctx, p, req.RunnerName)
+	if errors.Is(err, githubapp.ErrRunnerExists) && m != nil && m.RepoKey == key {
+		// A name on record for this agent here: the agent asks again for a runner whose
+		// first answer it never got.
+		c, err = s.mintAgain(ctx, a, p, m, err)
+	}
 	s.noteRefusal(ctx, p, err)
 	if err != nil {
 		s.credentials.WithLabelValues("failed").Inc()
@@ -104,6 +115,71 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 		out.RepositoryURL = s.cfg.GitHubURL + p.Repository()
 	}
 	return out, nil
+}
+
+// mintAgain mints runner m once more after GitHub answered conflict (409, "Already exists":
+// a runner of that name is registered where p registers its runners) to an agent that
+// asks again for a name the server minted, or began to mint, for it in that repository.
+// That is the registration of an earlier request whose answer never reached the agent:
+// its call timed out or met a 5xx (GitHub's answer lost, or the server's), and the
+// agent's client asks again with the same name. Nobody holds that registration's JIT
+// config (it was never answered, and the server keeps no copy), so nothing can ever run
+// it: it is removed and the runner minted again, once, so that a request costs at most
+// two mints, one lookup by name and one removal. A registration GitHub calls busy or
+// online runs with its config after all, and one with another GitHub id than the record
+// holds is not the one the server minted: those keep conflict. The earlier request is
+// over by then: the server's context of a request ends when its agent gives up on it.
+func (s *Service) mintAgain(ctx context.Context, a *store.Agent, p *store.Policy, m *store.MintedRunner, conflict error) (*runners.Credentials, error) {
+	at := s.level(p.AtOrganization())
+	found, err := at.findByName(ctx, p.Owner, p.Repo, m.Name)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("find runner %s of %s after a conflict: %w", m.Name, m.RepoKey, err)
+	case found != nil && found.Busy:
+		return nil, fmt.Errorf("runner %s of %s is busy at GitHub: %w", m.Name, m.RepoKey, conflict)
+	case found != nil && found.Status == "online":
+		return nil, fmt.Errorf("runner %s of %s is online at GitHub: %w", m.Name, m.RepoKey, conflict)
+	case found != nil && m.RunnerID != 0 && found.ID != m.RunnerID:
+		return nil, fmt.Errorf("runner %s of %s has GitHub id %d, not the %d minted: %w", m.Name, m.RepoKey, found.ID, m.RunnerID, conflict)
+	case found != nil:
+		if err := ctx.Err(); err != nil {
+			// This agent gave up on this request too: a newer one may have minted the name.
+			return nil, err
+		}
+		if err := at.remove(ctx, p.Owner, p.Repo, found.ID); errors.Is(err, runners.ErrRunnerBusy) {
+			return nil, fmt.Errorf("runner %s of %s took a job: %w", m.Name, m.RepoKey, conflict)
+		} else if err != nil {
+			return nil, fmt.Errorf("remove the unanswered registration of runner %s of %s: %w", m.Name, m.RepoKey, err)
+		}
+		s.log.Info("unanswered registration of a runner removed: minting it again", "agent_id", a.ID, "repo", m.RepoKey,
+			"policy", p.Name, "runner", m.Name, "runner_id", found.ID)
+	}
+	if err := s.countMint(ctx, m.Name); err != nil {
+		return nil, err
+	}
+	return s.runners.Credentials(ctx, p, m.Name)
+}
+
+// maxMintsPerName bounds the requests to GitHub for the credentials of one runner name
+// that GitHub did not answer with credentials (lost answers, 5xx, conflicts), whatever its
+// agent asks: a name asked for again after a lost answer costs up to two (mintAgain). The
+// agent bounds its own attempts whose answer it lost after the server minted
+// (agent/client credentialAttempts).
+const maxMintsPerName = 8
+
+// countMint counts one more request to GitHub for runner name's credentials, and refuses
+// it (store.ErrAlreadyExists: the agent takes another name) past maxMintsPerName.
+func (s *Service) countMint(ctx context.Context, name string) error {
+	ok, err := s.st.NoteMintAttempt(ctx, name, maxMintsPerName)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		s.credentials.WithLabelValues("refused").Inc()
+		return fmt.Errorf("runner %s is not minted again: %d unanswered mints of that name already, or its record went: ask with another name: %w",
+			name, maxMintsPerName, store.ErrAlreadyExists)
+	}
+	return nil
 }
 
 // RemoveRunner removes a runner from GitHub for an agent that may remove it: the server

@@ -59,8 +59,6 @@ const (
 )
 
 const (
-	// touchGranularity: last_seen_at is written at most this often per agent.
-	touchGranularity = time.Second
 	// staleHeartbeats: an agent that missed this many heartbeats is stale.
 	staleHeartbeats = 3
 	// maxSnapshotJobs bounds a jobs snapshot.
@@ -133,6 +131,8 @@ type Service struct {
 	inventories                *inventories
 	settledMu                  sync.Mutex
 	settledAt                  map[string]time.Time // group → when it was last found settled (settle)
+	settlers                   groupSettlers        // settle a group on its settle topic (hold)
+	polls                      *pollMetrics
 }
 
 // New returns the service on st. rs mints and removes runners; without GitHub credentials
@@ -162,7 +162,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 	}
 	s := &Service{
 		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}), violatingN: map[string]int{},
-		inventories: newInventories(cfg.Offline), settledAt: map[string]time.Time{},
+		inventories: newInventories(cfg.Offline), settledAt: map[string]time.Time{}, polls: newPollMetrics(),
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_agent_polls_waiting",
 			Help: "Config and jobs long-polls of agents held by this server, by kind.",
@@ -189,7 +189,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 		Help: "Policies that break the constraints of their agent group (tightened after they were written), served by no agent, by group; counted at the first config answer to an agent of the group and when the group or one of its policies changes.",
 	}, []string{"agent_group"})
 	if reg != nil {
-		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries, s.violating)
+		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries, s.violating, s.polls.looksBy, s.polls.wakeupsBy, s.polls.settlesC)
 	}
 	return s
 }
@@ -234,12 +234,15 @@ func (s *Service) status(a *store.Agent, now time.Time) string {
 	return portalapi.AgentStatusActive
 }
 
-// publish wakes the held polls of topics. A group's topic ends its settle memo: what
+// publish wakes the held polls of topics. A group's topic ends its settle memo, and so does
+// its settle topic unless this server settles the group on it anyway (watchSettle): what
 // changed may need its ownership settled again.
 func (s *Service) publish(ctx context.Context, topics ...string) {
 	for _, t := range topics {
 		if g, ok := strings.CutPrefix(t, TopicGroup("")); ok {
 			s.forgetSettled(g)
+		} else if g, ok := strings.CutPrefix(t, TopicSettle("")); ok {
+			s.forgetSettledUnwatched(g)
 		}
 	}
 	if len(topics) > 0 {

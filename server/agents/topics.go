@@ -9,15 +9,21 @@ import (
 )
 
 // Topics of wake-ups (see server/notify). Held config polls listen on their agent, their
-// group and the policies of the repositories they own; held jobs polls on their agent,
-// their group and the job log of the repositories they own.
+// group, their group's settle topic and the policies of the repositories they own; held
+// jobs polls on the same and on the job log of the repositories they own.
 
 // TopicAgent is published when the agent's ownership changes or it is revoked.
 func TopicAgent(id string) string { return "agent:" + id }
 
-// TopicGroup is published when a policy of the group is written (a repository may need an
-// owner) and when an agent of the group lets its repositories go.
+// TopicGroup is published when what every agent of the group is served may change (its
+// constraints): every held poll of the group looks again.
 func TopicGroup(group string) string { return "group:" + group }
+
+// TopicSettle is published when the ownership of the group's repositories may need
+// settling: a policy of the group was written (a repository may need an owner), an agent
+// of the group registered, or one let its repositories go (unregistered, revoked). The held
+// polls of the group settle it once (hold) and do not look unless it moved something.
+func TopicSettle(group string) string { return "settle:" + group }
 
 // TopicPolicies is published when a policy of the repository is written.
 func TopicPolicies(repoKey string) string { return "policies:" + repoKey }
@@ -28,14 +34,14 @@ func TopicJobs(repoKey string) string { return "jobs:" + repoKey }
 // PolicyTopics are the topics a write of a policy of repoKey publishes; groups are the
 // agent groups the policy names before and after the write, as far as the writer knows.
 // The owner of the repository listens on TopicPolicies, so a policy that leaves its group
-// still reaches it.
+// still reaches it; the groups' settle topics find the repository an owner if it needs one.
 func PolicyTopics(repoKey string, groups ...string) []string {
 	out := []string{TopicPolicies(repoKey)}
 	seen := map[string]bool{}
 	for _, g := range groups {
 		if g != "" && !seen[g] {
 			seen[g] = true
-			out = append(out, TopicGroup(g))
+			out = append(out, TopicSettle(g))
 		}
 	}
 	return out
@@ -92,7 +98,7 @@ func (l *JobLog) changed(ctx context.Context, outcome string, job *store.Workflo
 // PolicyChanged wakes the polls that a write of a policy of repoKey concerns; groups are
 // the agent groups the policy names, as far as the writer knows.
 func (s *Service) PolicyChanged(ctx context.Context, repoKey string, groups ...string) {
-	s.forgetSettled("") // a policy's group may be one the writer does not know of (it moved)
+	s.forgetSettledUnwatched("") // a policy's group may be one the writer does not know of (it moved)
 	s.publish(ctx, PolicyTopics(repoKey, groups...)...)
 	for _, g := range groups {
 		s.recountViolations(ctx, g, false)

@@ -66,7 +66,7 @@ func (g *ghRunners) FindByName(_ context.Context, _, _, name string) (*githubapp
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if id, ok := g.byName[name]; ok {
-		return &githubapp.Runner{ID: id, Name: name}, nil
+		return &githubapp.Runner{ID: id, Name: name, Busy: g.busy[name]}, nil
 	}
 	return nil, nil
 }

@@ -93,9 +93,14 @@ func TestRunnerCredentialsAgainstSimulator(t *testing.T) {
 		if err != nil || logged.RunnerRequestedAt == nil {
 			t.Fatalf("job after the credentials = %+v, %v", logged, err)
 		}
-		// The same name again: GitHub has it already.
-		if ans := a.do(http.MethodPost, "/runners/credentials", protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "garo-linux-1"}); ans.status != http.StatusConflict {
-			t.Errorf("a second runner of the same name = %d %s", ans.status, ans.body)
+		// The same name again: GitHub has it already (409), and it is this agent's, not
+		// yet online: the server takes it for an ask whose answer was lost, removes that
+		// registration and mints the runner again.
+		first := creds.RunnerID
+		a.must(http.StatusCreated, http.MethodPost, "/runners/credentials",
+			protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "garo-linux-1", JobID: job.ID}, &creds)
+		if rs := sim.Runners("acme/web"); creds.RunnerID == first || len(rs) != 1 || rs[0].ID != creds.RunnerID {
+			t.Fatalf("the same name again: runner id %d (first %d), GitHub has %+v; want the first registration replaced", creds.RunnerID, first, rs)
 		}
 
 		// The runner takes the job; removing it now is refused.
@@ -104,6 +109,10 @@ func TestRunnerCredentialsAgainstSimulator(t *testing.T) {
 		}
 		simPost(t, gitHub.Srv.URL+"/_sim/runners/connect", "", map[string]any{"jit_config": creds.JITConfig}, &connected)
 		simPost(t, fmt.Sprintf("%s/_sim/runners/%d/acquire?wait=5s", gitHub.Srv.URL, creds.RunnerID), connected.SessionToken, nil, nil)
+		// Its name again now: the registration runs, it stays, and so does the conflict.
+		if ans := a.do(http.MethodPost, "/runners/credentials", protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: "garo-linux-1"}); ans.status != http.StatusConflict || ans.errorCode() != protocol.CodeConflict {
+			t.Errorf("the name of a runner that runs a job = %d %s", ans.status, ans.body)
+		}
 		remove := protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerID: creds.RunnerID, RunnerName: "garo-linux-1"}
 		if ans := a.do(http.MethodPost, "/runners/remove", remove); ans.status != http.StatusConflict || ans.errorCode() != protocol.CodeRunnerBusy {
 			t.Fatalf("remove a busy runner = %d %s", ans.status, ans.body)

@@ -106,9 +106,14 @@ func (NotConfigured) RemoveOrgRunner(_ context.Context, owner, _ string, _ int64
 	return notConfigured("remove a runner of organisation " + owner)
 }
 
-// ListOrgRunners answers ErrNotConfigured.
-func (NotConfigured) ListOrgRunners(_ context.Context, owner, _ string) ([]Runner, error) {
-	return nil, notConfigured("list the runners of organisation " + owner)
+// FindOrgRunner answers ErrNotConfigured.
+func (NotConfigured) FindOrgRunner(_ context.Context, owner, _, name string) (*Runner, error) {
+	return nil, notConfigured("find runner " + name + " of organisation " + owner)
+}
+
+// FindRunner answers ErrNotConfigured.
+func (NotConfigured) FindRunner(_ context.Context, owner, repo, name string) (*Runner, error) {
+	return nil, notConfigured("find runner " + name + " of " + owner + "/" + repo)
 }
 
 // GetOrgRunner answers ErrNotConfigured.

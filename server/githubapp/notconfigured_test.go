@@ -40,6 +40,7 @@ func TestNotConfigured(t *testing.T) {
 		"remove a runner":         func() (any, error) { return nil, gh.RemoveRunner(ctx, "acme", "web", 1) },
 		"list the runners":        func() (any, error) { return gh.ListRunners(ctx, "acme", "web") },
 		"get a runner":            func() (any, error) { return gh.GetRunner(ctx, "acme", "web", 1) },
+		"find runner":             func() (any, error) { return gh.FindRunner(ctx, "acme", "web", "r") },
 	}
 	for op, call := range calls {
 		out, err := call()

@@ -99,32 +99,19 @@ func (c *Client) RemoveOrgRunner(ctx context.Context, owner, repo string, runner
 	return fmt.Errorf("remove runner %d from organisation %s: %w", runnerID, owner, c.done(owner, repo, id, err))
 }
 
-// maxOrgRunnerPages bounds ListOrgRunners (100 runners a page).
-const maxOrgRunnerPages = 200
-
-// ListOrgRunners returns the self-hosted runners of organisation owner
-// (GET /orgs/{org}/actions/runners), every page up to maxOrgRunnerPages.
-func (c *Client) ListOrgRunners(ctx context.Context, owner, repo string) ([]Runner, error) {
+// FindOrgRunner returns the runner of organisation owner called name, nil when it has
+// none: one request, GitHub filtering by name (GET /orgs/{org}/actions/runners?name=,
+// "List self-hosted runners for an organization"), as FindRunner.
+func (c *Client) FindOrgRunner(ctx context.Context, owner, repo, name string) (*Runner, error) {
 	gh, id, err := c.forRepo(ctx, owner, repo)
 	if err != nil {
-		return nil, fmt.Errorf("list runners of organisation %s: %w", owner, err)
+		return nil, fmt.Errorf("find runner %s of organisation %s: %w", name, owner, err)
 	}
-	var out []Runner
-	opts := &github.ListOptions{PerPage: 100}
-	for range maxOrgRunnerPages {
-		page, resp, err := gh.Actions.ListOrganizationRunners(ctx, owner, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list runners of organisation %s (page %d): %w", owner, max(opts.Page, 1), c.done(owner, repo, id, err))
-		}
-		for _, r := range page.Runners {
-			out = append(out, runnerFrom(r))
-		}
-		if resp.NextPage == 0 || resp.NextPage == opts.Page {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
+	r, err := findNamed(ctx, gh, fmt.Sprintf("orgs/%s/actions/runners", owner), name)
+	if err != nil {
+		return nil, fmt.Errorf("find runner %s of organisation %s: %w", name, owner, c.done(owner, repo, id, err))
 	}
-	return nil, fmt.Errorf("list runners of organisation %s: more than %d pages", owner, maxOrgRunnerPages)
+	return r, nil
 }
 
 // GetOrgRunner returns one runner of organisation owner

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -93,7 +95,8 @@ func runnerFrom(r *github.Runner) Runner {
 // GenerateJITConfig registers a just-in-time runner in owner/repo and returns its config
 // (POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig). The call is not retried
 // on 5xx or network errors: GitHub may have registered the runner; a retry by the caller
-// with the same name then meets ErrRunnerExists.
+// with the same name then meets ErrRunnerExists (server/agents removes such a
+// registration of a name it minted and mints again).
 func (c *Client) GenerateJITConfig(ctx context.Context, owner, repo string, req JITRequest) (*JITConfig, error) {
 	if req.Name == "" {
 		return nil, fmt.Errorf("generate jit config for %s/%s: runner name is required", owner, repo)
@@ -219,6 +222,55 @@ func (c *Client) ListRunners(ctx context.Context, owner, repo string) ([]Runner,
 		}
 		opts.Page = resp.NextPage
 	}
+}
+
+// FindRunner returns the runner of owner/repo called name, nil when GitHub has none: one
+// request, GitHub filtering by name (GET /repos/{owner}/{repo}/actions/runners?name=,
+// "List self-hosted runners for a repository", whose query parameter name is "The name
+// of a self-hosted runner"), where listing every page would cost a request per hundred
+// runners.
+func (c *Client) FindRunner(ctx context.Context, owner, repo, name string) (*Runner, error) {
+	gh, id, err := c.forRepo(ctx, owner, repo)
+	if err != nil {
+		return nil, fmt.Errorf("find runner %s of %s/%s: %w", name, owner, repo, err)
+	}
+	r, err := findNamed(ctx, gh, fmt.Sprintf("repos/%s/%s/actions/runners", owner, repo), name)
+	if err != nil {
+		return nil, fmt.Errorf("find runner %s of %s/%s: %w", name, owner, repo, c.done(owner, repo, id, err))
+	}
+	return r, nil
+}
+
+// maxNamedPages bounds findNamed: GitHub's name filter leaves one runner, or none.
+const maxNamedPages = 10
+
+// findNamed lists the runners of a runners route (path, relative to the API's root)
+// called name, following pages up to maxNamedPages, and returns the one of exactly that
+// name, nil when there is none.
+func findNamed(ctx context.Context, gh *github.Client, path, name string) (*Runner, error) {
+	q := url.Values{"name": {name}, "per_page": {"100"}}
+	for page := 1; page <= maxNamedPages; page++ {
+		q.Set("page", strconv.Itoa(page))
+		req, err := gh.NewRequest(http.MethodGet, path+"?"+q.Encode(), nil)
+		if err != nil {
+			return nil, err
+		}
+		var list github.Runners
+		resp, err := gh.Do(ctx, req, &list)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range list.Runners {
+			if r.GetName() == name {
+				out := runnerFrom(r)
+				return &out, nil
+			}
+		}
+		if resp.NextPage == 0 || resp.NextPage <= page {
+			return nil, nil
+		}
+	}
+	return nil, fmt.Errorf("runners named %s: more than %d pages", name, maxNamedPages)
 }
 
 // GetRunner returns one runner of owner/repo; ErrNotFound when GitHub does not know it.

@@ -376,3 +376,58 @@ func TestSimPATAndNotInstalled(t *testing.T) {
 		t.Errorf("repository without the App: %v, want ErrNotInstalled", err)
 	}
 }
+
+// TestSimFindRunner: a runner is found by name with one request that GitHub filters by
+// its name query parameter, at the repository's and the organisation's level; a name
+// nobody has is nil, and a runner whose name only starts with it is not taken for it.
+func TestSimFindRunner(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, "", nil)
+	ctx := context.Background()
+	var want int64
+	for _, name := range []string{"garo-a", "garo-ab", "garo-b"} {
+		jit, err := e.c.GenerateJITConfig(ctx, "acme", "api", JITRequest{Name: name, Labels: []string{"self-hosted"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "garo-a" {
+			want = jit.RunnerID
+		}
+	}
+	before := e.calls("GET", "/repos/{owner}/{repo}/actions/runners")
+	r, err := e.c.FindRunner(ctx, "acme", "api", "garo-a")
+	if err != nil || r == nil || r.ID != want || r.Name != "garo-a" {
+		t.Fatalf("FindRunner(garo-a) = %+v, %v; want id %d", r, err, want)
+	}
+	if n := e.calls("GET", "/repos/{owner}/{repo}/actions/runners") - before; n != 1 {
+		t.Errorf("list requests = %d, want 1", n)
+	}
+	named := false
+	for _, rq := range e.sim.Requests() {
+		if rq.Route == "/repos/{owner}/{repo}/actions/runners" && strings.Contains(rq.Query, "name=garo-a") {
+			named = true
+		}
+	}
+	if !named {
+		t.Error("no list request carried the name query parameter")
+	}
+	if r, err := e.c.FindRunner(ctx, "acme", "api", "garo-z"); err != nil || r != nil {
+		t.Fatalf("FindRunner(garo-z) = %+v, %v; want nil", r, err)
+	}
+
+	e.sim.AddRunnerGroup("acme", "gpu", "all")
+	g, err := e.c.ResolveRunnerGroup(ctx, "acme", "api", "gpu", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jit, err := e.c.GenerateOrgJITConfig(ctx, "acme", "api", "gpu", JITRequest{Name: "o1", Labels: []string{"self-hosted"}, RunnerGroupID: g.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := e.c.FindOrgRunner(ctx, "acme", "api", "o1"); err != nil || r == nil || r.ID != jit.RunnerID {
+		t.Fatalf("FindOrgRunner(o1) = %+v, %v; want id %d", r, err, jit.RunnerID)
+	}
+	if r, err := e.c.FindOrgRunner(ctx, "acme", "api", "garo-a"); err != nil || r != nil {
+		t.Fatalf("FindOrgRunner(garo-a), a repository's runner = %+v, %v; want nil", r, err)
+	}
+}

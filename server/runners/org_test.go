@@ -21,8 +21,13 @@ type orgGitHub struct {
 	removed []int64
 }
 
-func (g *orgGitHub) ListOrgRunners(context.Context, string, string) ([]githubapp.Runner, error) {
-	return g.runners, nil
+func (g *orgGitHub) FindOrgRunner(_ context.Context, _, _, name string) (*githubapp.Runner, error) {
+	for i := range g.runners {
+		if g.runners[i].Name == name {
+			return &g.runners[i], nil
+		}
+	}
+	return nil, nil
 }
 
 func (g *orgGitHub) RemoveOrgRunner(_ context.Context, _, _ string, id int64) error {

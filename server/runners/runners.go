@@ -36,11 +36,12 @@ type GitHub interface {
 	RemoveRunner(ctx context.Context, owner, repo string, runnerID int64) error
 	ListRunners(ctx context.Context, owner, repo string) ([]githubapp.Runner, error)
 	GetRunner(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
+	FindRunner(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error)
 	// Organisation level (policies with registration_level "organization").
 	ResolveRunnerGroup(ctx context.Context, owner, repo, name string, public bool) (githubapp.RunnerGroup, error)
 	GenerateOrgJITConfig(ctx context.Context, owner, repo, groupName string, req githubapp.JITRequest) (*githubapp.JITConfig, error)
 	RemoveOrgRunner(ctx context.Context, owner, repo string, runnerID int64) error
-	ListOrgRunners(ctx context.Context, owner, repo string) ([]githubapp.Runner, error)
+	FindOrgRunner(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error)
 	GetOrgRunner(ctx context.Context, owner, repo string, id int64) (*githubapp.Runner, error)
 }
 
@@ -177,8 +178,7 @@ func (s *Service) Get(ctx context.Context, owner, repo string, id int64) (*githu
 
 // FindByName returns the repository's runner called name, or nil when GitHub has none.
 func (s *Service) FindByName(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
-	list, err := s.gh.ListRunners(ctx, owner, repo)
-	return findNamed(list, err, name)
+	return s.gh.FindRunner(ctx, owner, repo, name)
 }
 
 // The organisation-level counterparts of Remove, Get and FindByName, for runners of
@@ -201,20 +201,5 @@ func (s *Service) GetOrg(ctx context.Context, owner, repo string, id int64) (*gi
 
 // FindByNameOrg returns the organisation's runner called name, or nil when it has none.
 func (s *Service) FindByNameOrg(ctx context.Context, owner, repo, name string) (*githubapp.Runner, error) {
-	list, err := s.gh.ListOrgRunners(ctx, owner, repo)
-	return findNamed(list, err, name)
-}
-
-// findNamed returns the runner of list called name, nil when none; err from the listing
-// passes through.
-func findNamed(list []githubapp.Runner, err error, name string) (*githubapp.Runner, error) {
-	if err != nil {
-		return nil, err
-	}
-	for i := range list {
-		if list[i].Name == name {
-			return &list[i], nil
-		}
-	}
-	return nil, nil
+	return s.gh.FindOrgRunner(ctx, owner, repo, name)
 }

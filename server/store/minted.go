@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -27,21 +28,38 @@ type MintedRunner struct {
 	// RegistrationLevel is where the runner registered: LevelRepository or
 	// LevelOrganization, "" for records older than migration 0020.
 	RegistrationLevel string
+	// MintAttempts counts the requests to GitHub for this name's credentials since the
+	// last one GitHub answered (NoteMintAttempt; migration 0026): the reservation of a
+	// name counts its first, RecordMinted of a minted runner starts again at 0.
+	MintAttempts int
 }
 
-// RecordMinted remembers a runner whose credentials were just minted; a second minting
-// under the same name replaces the row (and makes it unreported again).
+// RecordMinted remembers a runner whose credentials were just minted (or reserves the
+// name before they are); a second minting under the same name replaces the row (and
+// makes it unreported again, its MintAttempts as m says).
 func (s *Store) RecordMinted(ctx context.Context, m MintedRunner) error {
 	m.MintedAt = m.MintedAt.UTC()
 	m.ReportedAt = nil
 	err := s.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "name"}},
-		DoUpdates: clause.AssignmentColumns([]string{"repo_key", "policy", "agent_id", "runner_id", "minted_at", "reported_at", "registration_level"}),
+		DoUpdates: clause.AssignmentColumns([]string{"repo_key", "policy", "agent_id", "runner_id", "minted_at", "reported_at", "registration_level", "mint_attempts"}),
 	}).Create(&m).Error
 	if err != nil {
 		return fmt.Errorf("record minted runner %s: %w", m.Name, classifyWrite(err))
 	}
 	return nil
+}
+
+// NoteMintAttempt counts one more request to GitHub for the credentials of runner name
+// and reports whether it was within limit: false when limit requests were counted since the
+// last one GitHub answered, or the server has no record of name (nothing is counted then).
+func (s *Store) NoteMintAttempt(ctx context.Context, name string, limit int) (bool, error) {
+	res := s.conn(ctx).Model(&MintedRunner{}).Where("name = ? AND mint_attempts < ?", name, limit).
+		UpdateColumn("mint_attempts", gorm.Expr("mint_attempts + 1"))
+	if res.Error != nil {
+		return false, fmt.Errorf("count a mint of runner %s: %w", name, classifyWrite(res.Error))
+	}
+	return res.RowsAffected == 1, nil
 }
 
 // GetMinted returns the record of the runner name, ErrNotFound when the server minted

@@ -4,7 +4,10 @@
 //	garo-load run   [--driver postgres] [--agents 500 --repos 1000 --policies 5000 --rate 200 --duration 5m ...]
 //	garo-load bench [--quick] [--duration 5m] [--stub-runner bin/garo-stub-runner]
 //
-// `make bench` runs the bench; docs/performance.md explains the figures.
+// Both run the hub (the GitHub simulator and garo-server) in a child process, this binary
+// again with the hidden subcommand `garo-load hub` (load.ServeHub), so that the server's CPU
+// and RSS are measured apart from the load generator's. `make bench` runs the bench;
+// docs/performance.md explains the figures.
 package main
 
 import (
@@ -39,6 +42,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("usage: garo-load run|bench [flags]")
 	}
 	raiseFileLimit()
+	if args[0] == "hub" {
+		return load.ServeHub(ctx, args[1:], os.Stdin, stdout, stderr)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	hubCommand := []string{self, "hub"}
 	dir, err := os.MkdirTemp("", "garo-load-")
 	if err != nil {
 		return err
@@ -46,15 +57,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(dir)
 	switch args[0] {
 	case "run":
-		return runOne(ctx, args[1:], dir, stdout, stderr)
+		return runOne(ctx, args[1:], dir, hubCommand, stdout, stderr)
 	case "bench":
-		return runBench(ctx, args[1:], dir, stdout, stderr)
+		return runBench(ctx, args[1:], dir, hubCommand, stdout, stderr)
 	default:
 		return fmt.Errorf("unknown command %q: want run or bench", args[0])
 	}
 }
 
-func runOne(ctx context.Context, args []string, dir string, stdout, stderr io.Writer) error {
+func runOne(ctx context.Context, args []string, dir string, hubCommand []string, stdout, stderr io.Writer) error {
 	o := load.Defaults()
 	fs := flag.NewFlagSet("garo-load run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -71,7 +82,9 @@ func runOne(ctx context.Context, args []string, dir string, stdout, stderr io.Wr
 	fs.DurationVar(&o.Heartbeat, "heartbeat", o.Heartbeat, "agents' heartbeat interval")
 	fs.IntVar(&o.PolicyChanges, "policy-changes", 0, "policy changes timed until the owning agent sees them")
 	fsync := fs.Bool("fsync", true, "the throw-away PostgreSQL cluster runs with fsync on")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server, simulator and load) to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generator; with --in-process the whole run) to this file")
+	fs.StringVar(&o.HubPprof, "hub-pprof", "", "the hub process serves net/http/pprof on this loopback address (e.g. 127.0.0.1:6060)")
+	inProcess := fs.Bool("in-process", false, "run the hub in this process (its CPU and RSS then include the load generator's)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,6 +105,9 @@ func runOne(ctx context.Context, args []string, dir string, stdout, stderr io.Wr
 		}()
 	}
 	o.Dir, o.Progress = dir, stderr
+	if !*inProcess {
+		o.HubCommand = hubCommand
+	}
 	if o.Driver == "postgres" && o.DSN == "" {
 		pg, err := testdb.StartCluster(ctx, *fsync)
 		if err != nil {
@@ -112,8 +128,8 @@ func runOne(ctx context.Context, args []string, dir string, stdout, stderr io.Wr
 	return nil
 }
 
-func runBench(ctx context.Context, args []string, dir string, stdout, stderr io.Writer) error {
-	o := bench.Options{Dir: dir, Out: stderr}
+func runBench(ctx context.Context, args []string, dir string, hubCommand []string, stdout, stderr io.Writer) error {
+	o := bench.Options{Dir: dir, Out: stderr, HubCommand: hubCommand}
 	fs := flag.NewFlagSet("garo-load bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.Quick, "quick", false, "the small variant CI runs")
@@ -141,7 +157,7 @@ func stopCluster(ctx context.Context, pg *testdb.Cluster) {
 }
 
 // raiseFileLimit lifts the soft open-file limit to the hard one: every simulated agent
-// holds two long-polls and a heartbeat connection, both ends in this process.
+// holds two long-polls and a heartbeat connection, one end in each process.
 func raiseFileLimit() {
 	var l syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
