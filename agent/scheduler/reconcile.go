@@ -351,7 +351,7 @@ func Reconcile(in Input) Plan {
 	}
 	p.allocate(in)
 	for i := range p.demands {
-		p.emit(in, &p.demands[i], &sc)
+		p.emit(in, &p.demands[i])
 	}
 	p.demands = nil
 	slices.SortFunc(p.Reaps, func(a, b Reap) int { return cmp.Compare(a.Record.Name, b.Record.Name) })
@@ -831,7 +831,7 @@ func (p *Plan) capacityInUse(in Input) inUse {
 }
 
 // emit sets the states of d's queued jobs and plans the creations allocate granted.
-func (p *Plan) emit(in Input, d *demand, sc *scratch) {
+func (p *Plan) emit(in Input, d *demand) {
 	k, pol := d.key, d.pol
 	i0 := d.covered + d.forJobs + d.heldJobs // the first job the policy's max_runners holds
 	for i, j := range d.queued {
