@@ -111,3 +111,46 @@ func restore(b []byte, records map[string]*Record, inv []provider.Instance) (map
 	}
 	return out, n, nil
 }
+
+// restoreJournal adds the journal's records to the records (first tick only).
+func (s *Scheduler) restoreJournal(inv []provider.Instance) {
+	if s.opts.Journal == nil {
+		return
+	}
+	b, err := s.opts.Journal.Load()
+	if err == nil {
+		var n int
+		if s.records, n, err = restore(b, s.records, inv); n > 0 {
+			s.log.Info("runners restored from the journal", "runners", n)
+		}
+	}
+	if err != nil {
+		s.log.Warn("runner journal not restored: runners whose instances went while the agent was down may stay registered at GitHub", "err", err)
+	}
+	s.journaled = b
+}
+
+// saveJournal writes the records to the journal when they changed since the last save.
+// A failed save is logged once per distinct error and tried again next tick.
+func (s *Scheduler) saveJournal() {
+	if s.opts.Journal == nil || !s.journalDirty {
+		return
+	}
+	// The snapshot publish just made holds the records, sorted.
+	b, err := s.journal.encode(s.snap.Load().records, len(s.journaled))
+	if err == nil && bytes.Equal(b, s.journaled) {
+		s.journalDirty = false
+		return
+	}
+	if err == nil {
+		err = s.opts.Journal.Save(b)
+	}
+	if err != nil {
+		if err.Error() != s.journalErr {
+			s.journalErr = err.Error()
+			s.log.Warn("runner journal not saved", "err", err)
+		}
+		return
+	}
+	s.journaled, s.journalErr, s.journalDirty = b, "", false
+}

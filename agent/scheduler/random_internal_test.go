@@ -21,7 +21,7 @@ import (
 func randomInput(seed uint64) Input {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	now := time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC)
-	ago := func(max time.Duration) time.Time { return now.Add(-time.Duration(rng.Int64N(int64(max)))) }
+	ago := func(upTo time.Duration) time.Time { return now.Add(-time.Duration(rng.Int64N(int64(upTo)))) }
 	pick := func(n int) int { return rng.IntN(n) }
 	const agent = "agent-1"
 	repos := []string{"acme/a", "acme/b", "acme/c"}[:1+pick(3)]

@@ -82,3 +82,11 @@ func Violations(cfg *protocol.Config, pol protocol.Policy) error {
 	}
 	return fmt.Errorf("%w: %s", ErrConstraints, strings.Join(parts, "; "))
 }
+
+// specOf is SpecOf(pol), from in.Specs when it is there.
+func specOf(in Input, pol *protocol.Policy) string {
+	if s, ok := in.Specs[pol.ID]; ok && pol.ID != "" {
+		return s
+	}
+	return SpecOf(*pol)
+}

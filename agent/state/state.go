@@ -131,11 +131,3 @@ func writeAtomic(path string, b []byte) error {
 	}
 	return nil
 }
-
-// Remove deletes the state file (after an unregister); a missing file is success.
-func Remove(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("agent state: %w", err)
-	}
-	return nil
-}

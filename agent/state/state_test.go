@@ -60,12 +60,6 @@ func TestSaveLoad(t *testing.T) {
 	if !got.SameServer("HTTPS://GARO.example.com") || got.SameServer("https://other.example.com") {
 		t.Error("SameServer")
 	}
-	if err := state.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	if err := state.Remove(path); err != nil {
-		t.Fatalf("second remove: %v", err)
-	}
 }
 
 func TestLoadRefusesBadFiles(t *testing.T) {

@@ -98,3 +98,100 @@ func BenchmarkHeartbeat(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkJobsPoll is one answer of a jobs poll of an agent that owns 10 repositories
+// (500 agents of 5,000 policies each own as many) with open jobs queued in them, as the
+// agent's poll asks after a job of its repositories changed: cpu-ms/op and allocations
+// per answer.
+func BenchmarkJobsPoll(b *testing.B) {
+	testdb.EachB(b, func(b *testing.B, be testdb.Backend) {
+		ctx := b.Context()
+		st := testdb.Open(b, be)
+		clk := newClock()
+		svc := newService(st, clk, nil, nil)
+		x := register(b, svc, "default", "x")
+		log := jobs.NewService(st, testkit.Discard(), nil)
+		const repos = 10
+		for i := range repos {
+			addPolicy(b, st, fmt.Sprintf("acme/repo-%d", i), "linux", "default")
+		}
+		a, err := svc.Authenticate(ctx, "Bearer "+x.credential)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := svc.WaitConfig(ctx, a, "", 0); err != nil { // takes the repositories
+			b.Fatal(err)
+		}
+		jobID := int64(1)
+		queue := func(n int) {
+			for range n {
+				ev := jobs.Event{Action: "queued", JobID: jobID, RunID: jobID, Owner: "acme", Repo: fmt.Sprintf("repo-%d", jobID%repos),
+					Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}
+				if _, _, err := log.Apply(ctx, ev); err != nil {
+					b.Fatal(err)
+				}
+				jobID++
+			}
+		}
+		open := 0
+		for _, n := range []int{10, 100, 1000} {
+			queue(n - open)
+			open = n
+			b.Run(fmt.Sprintf("open=%d", n), func(b *testing.B) {
+				b.ReportAllocs()
+				cpu := testkit.StartCPU()
+				for b.Loop() {
+					snap, _, err := svc.WaitJobs(ctx, a, "", 0)
+					if err != nil || len(snap.Jobs) != n {
+						b.Fatalf("snapshot of %d jobs, want %d: %v", len(snap.Jobs), n, err)
+					}
+				}
+				cpu.Report(b)
+			})
+		}
+	})
+}
+
+// BenchmarkCredentials is one runner credentials request of an agent that owns the
+// repository, for a queued job, as the server handles it before and after GitHub's
+// answer (here the test's minter): the ownership check, admission, the minted record and
+// the job's runner_requested step. cpu-ms/op is the test process's CPU per request.
+func BenchmarkCredentials(b *testing.B) {
+	testdb.EachB(b, func(b *testing.B, be testdb.Backend) {
+		ctx := b.Context()
+		st := testdb.Open(b, be)
+		clk := newClock()
+		svc := newService(st, clk, nil, &minter{})
+		x := register(b, svc, "default", "x")
+		log := jobs.NewService(st, testkit.Discard(), nil)
+		const repos = 10
+		for i := range repos {
+			addPolicy(b, st, fmt.Sprintf("acme/repo-%d", i), "linux", "default")
+		}
+		a, err := svc.Authenticate(ctx, "Bearer "+x.credential)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := svc.WaitConfig(ctx, a, "", 0); err != nil { // takes the repositories
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		cpu := testkit.StartCPU()
+		i := int64(0)
+		for b.Loop() {
+			i++
+			b.StopTimer()
+			repo := fmt.Sprintf("repo-%d", i%repos)
+			ev := jobs.Event{Action: "queued", JobID: i, RunID: i, Owner: "acme", Repo: repo, Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}
+			if _, _, err := log.Apply(ctx, ev); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if _, err := svc.Credentials(ctx, a, protocol.CredentialsRequest{Repository: "acme/" + repo, Policy: "linux",
+				RunnerName: fmt.Sprintf("garo-linux-%d", i), JobID: i}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu.Report(b)
+	})
+}

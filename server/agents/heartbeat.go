@@ -89,6 +89,10 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 	if err := settle(ctx, a.AgentGroup); err != nil {
 		return nil, err
 	}
+	// The repositories a owns are wanted for a runner a did not report before and for
+	// the jobs it reports; then they come with the renewal of its leases. A steady
+	// inventory without jobs needs none (read in the Tx when the copy was stale).
+	mayClaim := len(req.Jobs) > 0 || !s.inventories.covers(a.ID, rows)
 	var rev int64
 	var rowsNow map[string]store.Runner
 	wrote := false
@@ -98,26 +102,32 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		if req.Provider != "" && req.Provider != a.Provider {
 			report.Provider, report.Serves = req.Provider, protocol.PolicyProvider(req.Provider)
 		}
-		if err := tx.ReportAgent(ctx, a.ID, report); err != nil {
+		// The revision of the agent's rows, and the repositories it owns, come back from
+		// the statements that write the agent's row and renew its leases (issue 15: every
+		// round trip of this transaction counts under load).
+		var err error
+		if rev, err = tx.ReportAgent(ctx, a.ID, report); err != nil {
 			return err
 		}
-		if err := tx.RenewLeases(ctx, a.ID, now.Add(s.cfg.Offline)); err != nil {
+		owned := ownedOnce(ctx, tx, a.ID)
+		if mayClaim {
+			keys, err := tx.RenewLeasesOwned(ctx, a.ID, now.Add(s.cfg.Offline))
+			if err != nil {
+				return err
+			}
+			owned = ownedFrom(keys)
+		} else if err := tx.RenewLeases(ctx, a.ID, now.Add(s.cfg.Offline)); err != nil {
 			return err
 		}
 		// The agent's rows, for the claim check and for the diff that writes only what
 		// changed: as this server's last heartbeat of the agent left them when nothing
 		// wrote them since, read once otherwise.
-		var err error
-		if rev, err = tx.RunnersRev(ctx, a.ID); err != nil {
-			return err
-		}
 		held, ok := s.inventories.get(a.ID, rev)
 		if !ok {
 			if held, err = tx.RunnersOf(ctx, a.ID); err != nil {
 				return err
 			}
 		}
-		owned := ownedOnce(ctx, tx, a.ID)
 		kept, err := s.claimable(ctx, tx, a, held, rows, owned)
 		if err != nil {
 			return err
@@ -141,8 +151,8 @@ func (s *Service) Heartbeat(ctx context.Context, a *store.Agent, req protocol.He
 		// A busy runner's job gets its runner_online step (the in_progress webhook stamps
 		// it too, from the last heartbeat, when it comes later). Rows that did not change
 		// had theirs stamped by the heartbeat that wrote them.
-		if res.Wrote {
-			if _, err := tx.MarkRunnersOnline(ctx, a.ID); err != nil {
+		if len(res.Online) > 0 {
+			if _, err := tx.MarkRunnersOnline(ctx, a.ID, res.Online); err != nil {
 				return err
 			}
 		}
@@ -270,21 +280,32 @@ func (s *Service) markJobs(ctx context.Context, tx *store.Store, a *store.Agent,
 
 // ownedOnce returns the repositories agentID owns, read in tx at the first call.
 func ownedOnce(ctx context.Context, tx *store.Store, agentID string) func() (map[string]bool, error) {
-	var keys map[string]bool
+	var set map[string]bool
 	return func() (map[string]bool, error) {
-		if keys != nil {
-			return keys, nil
+		if set != nil {
+			return set, nil
 		}
-		owned, err := tx.OwnedBy(ctx, []string{agentID}, time.Time{})
+		keys, err := tx.OwnedRepos(ctx, agentID)
 		if err != nil {
 			return nil, err
 		}
-		keys = make(map[string]bool, len(owned))
-		for _, o := range owned {
-			keys[o.RepoKey] = true
-		}
-		return keys, nil
+		set = keySet(keys)
+		return set, nil
 	}
+}
+
+// ownedFrom is ownedOnce for repositories already read.
+func ownedFrom(keys []string) func() (map[string]bool, error) {
+	set := keySet(keys)
+	return func() (map[string]bool, error) { return set, nil }
+}
+
+func keySet(keys []string) map[string]bool {
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
+	}
+	return set
 }
 
 func validateHeartbeat(req *protocol.HeartbeatRequest) ([]string, error) {

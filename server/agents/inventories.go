@@ -42,6 +42,24 @@ func (c *inventories) get(agentID string, rev int64) (map[string]store.Runner, b
 	return e.rows, true
 }
 
+// covers reports whether this server's copy of agentID's rows, at whatever revision,
+// holds every runner of rows under its name in its repository: a heartbeat of those
+// most likely claims nothing new (see claimable).
+func (c *inventories) covers(agentID string, rows []store.Runner) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[agentID]
+	if !ok {
+		return false
+	}
+	for _, r := range rows {
+		if h, ok := e.rows[r.Name]; !ok || h.RepoKey != r.RepoKey {
+			return false
+		}
+	}
+	return true
+}
+
 // put keeps agentID's rows at rev, as of now (after the commit that left them), and
 // drops the copies of agents not heard from within ttl.
 func (c *inventories) put(agentID string, rev int64, rows map[string]store.Runner, now time.Time) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,11 +51,19 @@ func (s *Service) WaitConfig(ctx context.Context, a *store.Agent, have string, w
 func (s *Service) WaitJobs(ctx context.Context, a *store.Agent, have string, wait time.Duration) (*protocol.JobsSnapshot, bool, error) {
 	var snap *protocol.JobsSnapshot
 	changed, err := s.hold(ctx, PollJobs, a, have, wait, func(ctx context.Context, fresh *store.Agent, sub *notify.Subscription) (string, error) {
+		if s.snapshots.unchanged(a.ID, have, sub, s.now()) {
+			return have, nil // the agent has what it would read: only a change ends the hold
+		}
+		// The memo's subscription starts before the read, as the hold's does.
+		memo := s.notifier.Subscribe(TopicAgent(a.ID), TopicGroup(a.AgentGroup))
+		var topics []string
 		var err error
-		snap, err = s.jobs(ctx, a.ID, fresh, sub)
+		snap, topics, err = s.jobs(ctx, a.ID, fresh, sub, memo)
 		if err != nil {
+			memo.Close()
 			return "", err
 		}
+		s.snapshots.put(a.ID, snap, topics, memo, s.now())
 		return snap.Version, nil
 	})
 	if err != nil || !changed {
@@ -305,15 +314,16 @@ func (s *Service) countWaiting(kind string, delta int64) {
 	s.waiting.WithLabelValues(kind).Add(float64(delta))
 }
 
-// owned settles the group of agent id and returns the agent and the repositories it owns.
-// The topics of those repositories (from topics) join sub before anything about them is
-// read. fresh, when not nil, is agent id as just read (authenticated); else it is read.
-func (s *Service) owned(ctx context.Context, id string, fresh *store.Agent, sub *notify.Subscription, topics ...func(string) string) (*store.Agent, []string, error) {
+// owned settles the group of agent id and returns the agent, the repositories it owns
+// and their topics (from topics, per repository). The topics join subs before anything
+// about them is read. fresh, when not nil, is agent id as just read (authenticated); else
+// it is read.
+func (s *Service) owned(ctx context.Context, id string, fresh *store.Agent, subs []*notify.Subscription, topics ...func(string) string) (*store.Agent, []string, []string, error) {
 	a := fresh
 	if a == nil {
 		var err error
 		if a, err = s.current(ctx, id); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	// A change woke this look and the group's settler together: when the memo ran out, the
@@ -325,31 +335,32 @@ func (s *Service) owned(ctx context.Context, id string, fresh *store.Agent, sub 
 		}
 	}
 	if err := s.settle(ctx, a.AgentGroup); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	rows, err := s.st.OwnedBy(ctx, []string{a.ID}, time.Time{})
+	keys, err := s.st.OwnedRepos(ctx, a.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	keys := make([]string, len(rows))
-	names := make([]string, 0, len(rows)*len(topics))
-	for i, o := range rows {
-		keys[i] = o.RepoKey
+	slices.Sort(keys)
+	names := make([]string, 0, len(keys)*len(topics))
+	for _, k := range keys {
 		for _, topic := range topics {
-			names = append(names, topic(o.RepoKey))
+			names = append(names, topic(k))
 		}
 	}
-	if sub != nil {
-		sub.Add(names...)
+	for _, sub := range subs {
+		if sub != nil {
+			sub.Add(names...)
+		}
 	}
-	return a, keys, nil
+	return a, keys, names, nil
 }
 
 // config computes the config of agent id: the enabled policies of its group and of the
 // provider it serves for the repositories it owns, but those that break the group's
 // constraints, and the constraints themselves.
 func (s *Service) config(ctx context.Context, id string, fresh *store.Agent, sub *notify.Subscription) (*protocol.Config, error) {
-	a, keys, err := s.owned(ctx, id, fresh, sub, TopicPolicies)
+	a, keys, _, err := s.owned(ctx, id, fresh, []*notify.Subscription{sub}, TopicPolicies)
 	if err != nil {
 		return nil, err
 	}
@@ -402,33 +413,40 @@ func toWirePolicy(p *store.Policy) (protocol.Policy, error) {
 // jobs computes the jobs snapshot of agent id: the open jobs of the repositories it owns
 // that are matched to an enabled policy of its group and of the provider it serves,
 // oldest first. A write of a policy of those repositories (TopicPolicies) may add or drop
-// jobs of it as well as a change of their job log.
-func (s *Service) jobs(ctx context.Context, id string, fresh *store.Agent, sub *notify.Subscription) (*protocol.JobsSnapshot, error) {
-	a, keys, err := s.owned(ctx, id, fresh, sub, TopicJobs, TopicPolicies)
+// jobs of it as well as a change of their job log. It returns those topics of its
+// repositories too, which joined subs before the jobs were read.
+func (s *Service) jobs(ctx context.Context, id string, fresh *store.Agent, subs ...*notify.Subscription) (*protocol.JobsSnapshot, []string, error) {
+	a, keys, topics, err := s.owned(ctx, id, fresh, subs, TopicJobs, TopicPolicies)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err := s.st.JobsServedBy(ctx, a.AgentGroup, a.Serves, keys, []string{portalapi.JobCompleted}, maxSnapshotJobs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(rows) == maxSnapshotJobs {
 		s.log.Warn("jobs snapshot truncated", "agent_id", a.ID, "jobs", len(rows))
 	}
 	snap := &protocol.JobsSnapshot{Jobs: make([]protocol.Job, 0, len(rows))}
+	repos := map[[2]string]string{} // "owner/name" once per repository
 	for i := range rows {
 		j := &rows[i]
 		labels := []string(j.Labels)
 		if labels == nil {
 			labels = []string{}
 		}
+		repo, ok := repos[[2]string{j.Owner, j.Repo}]
+		if !ok {
+			repo = j.Repository()
+			repos[[2]string{j.Owner, j.Repo}] = repo
+		}
 		snap.Jobs = append(snap.Jobs, protocol.Job{
-			ID: j.ID, Repository: j.Repository(), Policy: j.PolicyName, Labels: labels,
+			ID: j.ID, Repository: repo, Policy: j.PolicyName, Labels: labels,
 			Status: j.GitHubStatus, RunnerName: j.RunnerName, ReceivedAt: j.ReceivedAt.UTC(),
 		})
 	}
 	snap.Version, err = version(snap)
-	return snap, err
+	return snap, topics, err
 }
 
 // version hashes v (whose Version field is still empty): equal content, equal version, on

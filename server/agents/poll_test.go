@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -184,6 +185,78 @@ func TestConfigCarriesSchedule(t *testing.T) {
 		w := cfg.Policies[0].Schedule[0]
 		if w.TimeZone != "Europe/Berlin" || w.End != "24:00" || len(w.Days) != 2 {
 			t.Fatalf("window = %+v", w)
+		}
+	})
+}
+
+// TestJobsSnapshotMemo: a jobs poll that has the snapshot this server computed last is
+// answered from the memo (no read) while nothing was published; a change published on
+// the job log ends it at once, and the answer then equals a full read by another server;
+// an unpublished change (a lost wake-up) is seen once the memo runs out.
+func TestJobsSnapshotMemo(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		n := notify.NewLocal()
+		clk := newClock()
+		svc := newService(st, clk, n, nil)
+		other := newService(st, clk, notify.NewLocal(), nil) // a replica that never heard of the memo
+		a := register(t, svc, "default", "a")
+		addPolicy(t, st, "acme/web", "linux", "default")
+		addPolicy(t, st, "acme/api", "linux", "default")
+		a.config(t)
+		row := a.auth(t)
+		look := func(svc *agents.Service, have string) (*protocol.JobsSnapshot, bool) {
+			t.Helper()
+			snap, changed, err := svc.WaitJobs(ctx, row, have, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return snap, changed
+		}
+		queue := func(log interface {
+			Apply(context.Context, jobs.Event) (string, *store.WorkflowJob, error)
+		}, id int64, repo string) {
+			t.Helper()
+			ev := jobs.Event{Action: "queued", JobID: id, RunID: id, Owner: "acme", Repo: repo, Labels: []string{"self-hosted", "linux"}, Source: jobs.SourceWebhook}
+			if _, _, err := log.Apply(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plain := jobs.NewService(st, testkit.Discard(), nil)
+		notifying := agents.NotifyingJobLog(plain, n)
+
+		queue(notifying, 1, "web")
+		v1, _ := look(svc, "")
+		if len(v1.Jobs) != 1 {
+			t.Fatalf("first snapshot = %+v", v1)
+		}
+		// Unpublished: the memo answers unchanged, until it runs out.
+		queue(plain, 2, "api")
+		if _, changed := look(svc, v1.Version); changed {
+			t.Fatal("a poll within the memo read the jobs again")
+		}
+		if full, _ := look(other, ""); len(full.Jobs) != 2 {
+			t.Fatalf("full read = %+v", full)
+		}
+		clk.Advance(time.Second)
+		v2, changed := look(svc, v1.Version)
+		if !changed || len(v2.Jobs) != 2 {
+			t.Fatalf("after the memo = %v, %+v", changed, v2)
+		}
+		// Published: seen at once, and the same as a full read.
+		for i, repo := range []string{"web", "api", "web"} {
+			queue(notifying, int64(10+i), repo)
+			next, changed := look(svc, v2.Version)
+			full, _ := look(other, "")
+			if !changed || next.Version != full.Version || !reflect.DeepEqual(next.Jobs, full.Jobs) || len(next.Jobs) != 3+i {
+				t.Fatalf("after job %d: %v, %+v; full read %+v", 10+i, changed, next, full)
+			}
+			if _, changed := look(svc, next.Version); changed {
+				t.Fatalf("after job %d: the snapshot changed without a change", 10+i)
+			}
+			v2 = next
 		}
 	})
 }

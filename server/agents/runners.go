@@ -73,8 +73,8 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 		// first answer it never got.
 		c, err = s.mintAgain(ctx, a, p, m, err)
 	}
-	s.noteRefusal(ctx, p, err)
 	if err != nil {
+		s.noteRefusal(ctx, p, err)
 		s.credentials.WithLabelValues("failed").Inc()
 		// Give the runner's room back: nothing was born. A name on record before this
 		// call keeps its record, and so does one whose answer may have been lost (GitHub
@@ -89,22 +89,38 @@ func (s *Service) Credentials(ctx context.Context, a *store.Agent, req protocol.
 		return nil, fmt.Errorf("credentials for runner %s of %s/%s: %w", req.RunnerName, key, p.Name, err)
 	}
 	s.credentials.WithLabelValues("minted").Inc()
-	if err := s.st.RecordMinted(ctx, store.MintedRunner{
-		Name: c.RunnerName, RepoKey: key, Policy: p.Name, AgentID: a.ID, RunnerID: c.RunnerID, MintedAt: s.now(),
-		RegistrationLevel: p.RegistrationLevel,
-	}); err != nil {
-		// The runner is registered at GitHub already: failing now would leave it without
-		// an agent too. Without its record the server sweeps it not, nor lets the agent
-		// remove it; GitHub drops it once it is offline long enough.
-		s.log.Warn("record minted runner failed", "runner", c.RunnerName, "repo", key, "err", err)
-	}
 	attrs := []any{"agent_id", a.ID, "repo", key, "policy", p.Name, "runner", c.RunnerName, "kind", c.Kind, "runner_id", c.RunnerID}
 	if req.JobID > 0 {
 		attrs = append(attrs, "job_id", req.JobID)
-		if _, err := s.st.MarkRunnerRequested(ctx, req.JobID, key, s.now()); err != nil {
-			// The runner is minted; the latency record is not worth failing it for.
-			s.log.Warn("record runner request on the job failed", "job_id", req.JobID, "repo", key, "err", err)
+	}
+	// What the mint leaves is written in one transaction (one commit, one fsync of
+	// PostgreSQL instead of three: issue 15), also when the request was cut off: the
+	// runner is registered at GitHub already.
+	wctx := context.WithoutCancel(ctx)
+	err = s.st.Tx(wctx, func(tx *store.Store) error {
+		// A runner minted clears the policy's refusal (noteRefusal).
+		if err := tx.ClearRefusal(wctx, p.ID); err != nil {
+			return err
 		}
+		if err := tx.RecordMinted(wctx, store.MintedRunner{
+			Name: c.RunnerName, RepoKey: key, Policy: p.Name, AgentID: a.ID, RunnerID: c.RunnerID, MintedAt: s.now(),
+			RegistrationLevel: p.RegistrationLevel,
+		}); err != nil {
+			return err
+		}
+		if req.JobID > 0 {
+			if _, err := tx.MarkRunnerRequested(wctx, req.JobID, key, s.now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The runner is registered at GitHub already: failing now would leave it without
+		// an agent too. Without its record (with its GitHub id) the server sweeps it not,
+		// nor lets the agent remove it; GitHub drops it once it is offline long enough. The
+		// job's runner_requested step is a latency record, not worth failing it for.
+		s.log.Warn("record minted runner failed", "runner", c.RunnerName, "repo", key, "job_id", req.JobID, "err", err)
 	}
 	s.log.Info("runner credentials minted", attrs...)
 	out := &protocol.Credentials{

@@ -12,12 +12,12 @@ import (
 )
 
 // Group commit of webhook deliveries. Every delivery must be committed before it is
-// answered, and with fsync on a commit waits for the disk: one transaction per delivery
-// caps the intake at what the disk flushes per second, and spends a handful of round
-// trips on each. Deliveries that arrive while a transaction is being written are queued
-// and applied together in the next one, with one read of their jobs and one of their
-// repositories' policies, and one multi-row INSERT of the new jobs and one of the
-// deliveries.
+// answered; one transaction per delivery spends six round trips and a commit (a WAL
+// flush, with fsync on) on each, and most of the intake's CPU, the database's and the
+// server's, went there (issue 15: 5 statements a delivery, 0.27 ms of PostgreSQL's CPU).
+// Deliveries that arrive while a transaction is being written are queued and applied
+// together in the next one, with one read of their jobs and one of their repositories'
+// policies, and one multi-row INSERT of the new jobs and one of the deliveries.
 //
 // The queue has no goroutine of its own (no loop to start, stop or drain): the first
 // delivery of the queue leads. It takes what is queued when it starts (at most
@@ -26,9 +26,10 @@ import (
 // that arrived meanwhile. A server that shuts down waits for its requests, and so for
 // every batch, as it does for a single delivery.
 //
-// A batch whose transaction fails (a GUID or a job created meanwhile by another server
-// replica, a database error) is applied again one delivery at a time, each in its own
-// transaction as without batching, so that one bad delivery fails alone.
+// A batch whose transaction fails (a GUID recorded before, a job created meanwhile by
+// reconciliation or another server replica, a database error) is applied again one
+// delivery at a time, each in its own transaction as without batching, so that one bad
+// delivery fails alone and a duplicate is told as one.
 
 // maxBatch bounds the deliveries of one transaction.
 const maxBatch = 128

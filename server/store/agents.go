@@ -143,22 +143,27 @@ type AgentReport struct {
 	Capacity AgentCapacity
 }
 
-// ReportAgent stores what a heartbeat says about the agent itself.
-func (s *Store) ReportAgent(ctx context.Context, id string, r AgentReport) error {
-	cols := map[string]any{"state": r.State, "version": r.Version, "inventory": r.Inventory, "last_seen_at": r.At.UTC(),
-		"capacity_max_runners": r.Capacity.MaxRunners, "capacity_cpu_milli": r.Capacity.CPUMilli,
-		"capacity_memory_bytes": r.Capacity.MemoryBytes}
+// ReportAgent stores what a heartbeat says about the agent itself and returns the
+// revision of its runner rows (Agent.RunnersRev), read in the same statement: inside a
+// Tx it stays what it is until the Tx ends (see RunnersRev).
+func (s *Store) ReportAgent(ctx context.Context, id string, r AgentReport) (int64, error) {
+	// One statement and no reflection: every heartbeat writes it (issue 15).
+	set := "state = ?, version = ?, inventory = ?, last_seen_at = ?, capacity_max_runners = ?, capacity_cpu_milli = ?, capacity_memory_bytes = ?"
+	args := []any{r.State, r.Version, r.Inventory, r.At.UTC(), r.Capacity.MaxRunners, r.Capacity.CPUMilli, r.Capacity.MemoryBytes}
 	if r.Provider != "" && r.Serves != "" {
-		cols["provider"], cols["serves"] = r.Provider, r.Serves
+		set += ", provider = ?, serves = ?"
+		args = append(args, r.Provider, r.Serves)
 	}
-	res := s.conn(ctx).Model(&Agent{}).Where("id = ? AND revoked_at IS NULL", id).Updates(cols)
-	if res.Error != nil {
-		return fmt.Errorf("report agent %s: %w", id, res.Error)
+	var revs []int64
+	err := s.conn(ctx).Raw("UPDATE agents SET "+set+" WHERE id = ? AND revoked_at IS NULL RETURNING runners_rev", append(args, id)...).
+		Scan(&revs).Error
+	if err != nil {
+		return 0, fmt.Errorf("report agent %s: %w", id, err)
 	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("report agent %s: %w", id, ErrNotFound)
+	if len(revs) == 0 {
+		return 0, fmt.Errorf("report agent %s: %w", id, ErrNotFound)
 	}
-	return nil
+	return revs[0], nil
 }
 
 // RunnersRev returns the revision of agent id's runner rows (Agent.RunnersRev). Read

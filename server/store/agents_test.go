@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -95,6 +96,17 @@ func TestOwnershipRows(t *testing.T) {
 		}
 		if err := st.RenewLeases(ctx, o.AgentID, t0.Add(3*time.Minute)); err != nil {
 			t.Fatal(err)
+		}
+		// RenewLeasesOwned renews too, and returns what the agent owns, as OwnedRepos does.
+		for _, id := range []string{o.AgentID, "nobody"} {
+			want, err := st.OwnedRepos(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := st.RenewLeasesOwned(ctx, id, t0.Add(3*time.Minute))
+			if err != nil || !slices.Equal(keys, want) || len(want) != map[string]int{o.AgentID: 1}[id] {
+				t.Fatalf("renewed leases of %s = %v, %v; owned %v", id, keys, err, want)
+			}
 		}
 		if ok, _ := st.ClaimRepo(ctx, own(other, t0.Add(4*time.Minute)), o.AgentID, t0.Add(2*time.Minute)); ok {
 			t.Fatal("a renewed lease was taken")

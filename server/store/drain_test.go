@@ -36,7 +36,7 @@ func TestAgentDrainRows(t *testing.T) {
 			t.Fatalf("drained agent: %+v %v", a, err)
 		}
 		// A heartbeat's report leaves the request alone.
-		if err := st.ReportAgent(ctx, "a", store.AgentReport{State: store.AgentActive, At: at}); err != nil {
+		if _, err := st.ReportAgent(ctx, "a", store.AgentReport{State: store.AgentActive, At: at}); err != nil {
 			t.Fatal(err)
 		}
 		if a, _ := st.GetAgent(ctx, "a"); a.DrainRequestedAt == nil {
@@ -149,7 +149,7 @@ func TestOwnershipSettledWithDrainingOwner(t *testing.T) {
 		if !settled() {
 			t.Error("unsettled with an undrained owner")
 		}
-		if err := st.ReportAgent(ctx, "a", store.AgentReport{State: store.AgentDraining, At: t0}); err != nil {
+		if _, err := st.ReportAgent(ctx, "a", store.AgentReport{State: store.AgentDraining, At: t0}); err != nil {
 			t.Fatal(err)
 		}
 		if settled() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -59,6 +60,9 @@ type Replaced struct {
 	Rows map[string]Runner
 	// Wrote: a row of agentID was written or deleted, and its runner revision moved by one.
 	Wrote bool
+	// Online are the jobs of the rows written busy with a running_since: the only ones
+	// that may lack their runner_online step now (MarkRunnersOnline).
+	Online []int64
 }
 
 // ReplaceRunnersOf is ReplaceRunners for a caller that has agentID's rows, old: read in
@@ -98,7 +102,11 @@ func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[st
 	slices.Sort(gone) // the same order of locks from one heartbeat to the next
 	wrote := len(gone) > 0
 	for chunk := range slices.Chunk(gone, chunkSize) {
-		if err := s.conn(ctx).Where("agent_id = ? AND name IN ?", agentID, chunk).Delete(&Runner{}).Error; err != nil {
+		// By name (the primary key): "agent_id || ''" keeps both planners off the
+		// agent_id index, which without statistics (a young database; SQLite has none)
+		// they chose, scanning all 5,000 rows of the agent for 50 names (issue 15,
+		// EXPLAIN ANALYZE). agent_id still guards the rows of other agents.
+		if err := s.conn(ctx).Exec("DELETE FROM runners WHERE name IN ? AND agent_id || '' = ?", chunk, agentID).Error; err != nil {
 			return fail(err)
 		}
 	}
@@ -158,12 +166,18 @@ func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[st
 	}
 	if len(fresh) > 0 {
 		wrote = true
-		if err := s.conn(ctx).CreateInBatches(fresh, 100).Error; err != nil {
+		if err := s.insertRunners(ctx, fresh); err != nil {
 			return fail(classifyWrite(err))
 		}
 	}
 	if !wrote {
 		return Replaced{Refused: refused, Rows: old}, nil
+	}
+	var online []int64
+	for _, r := range fresh {
+		if r.State == "busy" && r.JobID > 0 && r.RunningSince != nil {
+			online = append(online, r.JobID)
+		}
 	}
 	if err := s.bumpRunnersRev(ctx, []string{agentID}); err != nil {
 		return Replaced{}, err
@@ -177,7 +191,38 @@ func (s *Store) ReplaceRunnersOf(ctx context.Context, agentID string, old map[st
 	for _, r := range fresh {
 		rows[r.Name] = r
 	}
-	return Replaced{Refused: refused, Rows: rows, Wrote: true}, nil
+	return Replaced{Refused: refused, Rows: rows, Wrote: true, Online: online}, nil
+}
+
+// runnerColumns are the columns of a runner row, in the order insertRunners writes them.
+const runnerColumns = "name, repo_key, policy, agent_id, provider_id, runner_id, state, job_id, reason, created_at, updated_at, running_since"
+
+// insertRunners writes rows with multi-row INSERTs built by hand: gorm's reflection of
+// each row cost more than the statement (issue 15).
+func (s *Store) insertRunners(ctx context.Context, rows []Runner) error {
+	const perStatement = 200 // 12 parameters each: far below both stores' limits
+	for chunk := range slices.Chunk(rows, perStatement) {
+		var q strings.Builder
+		q.WriteString("INSERT INTO runners (" + runnerColumns + ") VALUES ")
+		args := make([]any, 0, 12*len(chunk))
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			var since *time.Time
+			if r.RunningSince != nil {
+				at := r.RunningSince.UTC()
+				since = &at
+			}
+			args = append(args, r.Name, r.RepoKey, r.Policy, r.AgentID, r.ProviderID, r.RunnerID, r.State, r.JobID, r.Reason,
+				r.CreatedAt.UTC(), r.UpdatedAt.UTC(), since)
+		}
+		if err := s.conn(ctx).Exec(q.String(), args...).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sameRunner reports whether row a, as stored, records what b reports, updated_at aside.
@@ -423,41 +468,74 @@ func (s *Store) ClearAgentJobMarks(ctx context.Context, agentID string, repoKeys
 // whose matched policy is an enabled policy of group and provider, oldest first. Only the
 // columns an agent's jobs snapshot shows are read (id, owner, repo, policy_name, labels,
 // github_status, runner_name, received_at): every answer of a jobs poll reads them all.
+// Jobs with the same labels share one Labels slice: callers must not change it.
 func (s *Store) JobsServedBy(ctx context.Context, group, provider string, repoKeys, closed []string, limit int) ([]WorkflowJob, error) {
-	var out []WorkflowJob
+	out := []WorkflowJob{}
 	if len(repoKeys) == 0 {
 		return out, nil
 	}
-	err := s.conn(ctx).Model(&WorkflowJob{}).Select("workflow_jobs.id, workflow_jobs.owner, workflow_jobs.repo, workflow_jobs.policy_name, "+
-		"workflow_jobs.labels, workflow_jobs.github_status, workflow_jobs.runner_name, workflow_jobs.received_at").
-		Joins("JOIN policies ON policies.id = workflow_jobs.policy_id").
-		Where("workflow_jobs.repo_key IN ? AND workflow_jobs.state NOT IN ?", repoKeys, closed).
+	// Scanned by hand: gorm's reflection cost more than the query for a snapshot of a few
+	// hundred jobs (issue 15).
+	rows, err := s.conn(ctx).Raw(`SELECT j.id, j.owner, j.repo, j.policy_name, j.labels, j.github_status, j.runner_name, j.received_at
+		FROM workflow_jobs j JOIN policies p ON p.id = j.policy_id
+		WHERE j.repo_key IN ? AND j.state NOT IN ?
+		AND p.repo_key IN ? AND p.agent_group = ? AND p.provider = ? AND p.enabled = ?
+		ORDER BY j.received_at, j.id LIMIT ?`,
 		// The policies of those repositories only: without it, a planner without statistics
 		// (a young database) looped over every policy of the group for each answer, 51 ms
 		// instead of 0.5 ms for 500 policies (issue 15, EXPLAIN ANALYZE). A job's policy is
 		// one of its repository's.
-		Where("policies.repo_key IN ? AND policies.agent_group = ? AND policies.provider = ? AND policies.enabled = ?", repoKeys, group, provider, true).
-		Order("workflow_jobs.received_at, workflow_jobs.id").Limit(limit).Find(&out).Error
+		repoKeys, closed, repoKeys, group, provider, true, limit).Rows()
 	if err != nil {
+		return nil, fmt.Errorf("jobs served by %s: %w", group, err)
+	}
+	defer func() { _ = rows.Close() }()
+	// The jobs of a policy mostly carry the same labels: each set is decoded once, and
+	// the jobs that carry it share it (callers must not change a job's Labels).
+	labels := map[string]StringList{}
+	for rows.Next() {
+		var j WorkflowJob
+		var raw sql.RawBytes
+		if err := rows.Scan(&j.ID, &j.Owner, &j.Repo, &j.PolicyName, &raw, &j.GitHubStatus, &j.RunnerName, &j.ReceivedAt); err != nil {
+			return nil, fmt.Errorf("jobs served by %s: %w", group, err)
+		}
+		l, ok := labels[string(raw)]
+		if !ok {
+			if err := l.Scan([]byte(raw)); err != nil {
+				return nil, fmt.Errorf("jobs served by %s: job %d: %w", group, j.ID, err)
+			}
+			labels[string(raw)] = l
+		}
+		j.Labels = l
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("jobs served by %s: %w", group, err)
 	}
 	return out, nil
 }
 
-// MarkRunnersOnline gives the jobs that agentID's busy runners run (as its last report
-// says) their runner_online step, the runner's running_since, where they lack it: one
-// statement for the whole inventory. It returns how many jobs it changed.
-func (s *Store) MarkRunnersOnline(ctx context.Context, agentID string) (int64, error) {
-	res := s.conn(ctx).Exec(`UPDATE workflow_jobs SET runner_online_at = (
-			SELECT MIN(r.running_since) FROM runners r
-			WHERE r.agent_id = ? AND r.state = 'busy' AND r.job_id = workflow_jobs.id AND r.repo_key = workflow_jobs.repo_key)
-		WHERE runner_online_at IS NULL AND id IN (
-			SELECT job_id FROM runners WHERE agent_id = ? AND state = 'busy' AND job_id > 0 AND running_since IS NOT NULL)`,
-		agentID, agentID)
-	if res.Error != nil {
-		return 0, fmt.Errorf("mark runners online for agent %s: %w", agentID, res.Error)
+// MarkRunnersOnline gives the jobs jobIDs that agentID's busy runners run (as its last
+// report says) their runner_online step, the runner's running_since, where they lack it.
+// The heartbeat passes the jobs of the rows it wrote (Replaced.Online): a row it did not
+// write had its job stamped by the heartbeat that wrote it, and the in_progress webhook
+// stamps a job that comes after its runner's row. It returns how many jobs it changed.
+func (s *Store) MarkRunnersOnline(ctx context.Context, agentID string, jobIDs []int64) (int64, error) {
+	var n int64
+	for chunk := range slices.Chunk(jobIDs, chunkSize) {
+		res := s.conn(ctx).Exec(`UPDATE workflow_jobs SET runner_online_at = (
+				SELECT MIN(r.running_since) FROM runners r
+				WHERE r.job_id = workflow_jobs.id AND r.agent_id = ? AND r.state = 'busy' AND r.repo_key = workflow_jobs.repo_key)
+			WHERE runner_online_at IS NULL AND id IN ? AND EXISTS (
+				SELECT 1 FROM runners r WHERE r.job_id = workflow_jobs.id AND r.agent_id = ? AND r.state = 'busy'
+				AND r.repo_key = workflow_jobs.repo_key AND r.running_since IS NOT NULL)`,
+			agentID, chunk, agentID)
+		if res.Error != nil {
+			return n, fmt.Errorf("mark runners online for agent %s: %w", agentID, res.Error)
+		}
+		n += res.RowsAffected
 	}
-	return res.RowsAffected, nil
+	return n, nil
 }
 
 // MarkRunnerRequested records when a runner was first requested for job id of repoKey. It

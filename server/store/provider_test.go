@@ -127,7 +127,7 @@ func TestOwnershipSettledPerProvider(t *testing.T) {
 		if !settled() {
 			t.Error("not settled with an owner of each provider")
 		}
-		if err := st.ReportAgent(ctx, "k", store.AgentReport{State: store.AgentActive, Provider: "docker", Serves: "docker", At: t0}); err != nil {
+		if _, err := st.ReportAgent(ctx, "k", store.AgentReport{State: store.AgentActive, Provider: "docker", Serves: "docker", At: t0}); err != nil {
 			t.Fatal(err)
 		}
 		if settled() {

@@ -102,7 +102,7 @@ func measureAgent(ctx context.Context, o Options, n int, sample time.Duration) (
 	m.provider = "memory"
 	cli, ref, why := stubImage(ctx, o, n)
 	if cli != nil {
-		defer cli.Close()
+		defer func() { _ = cli.Close() }()
 		defer func() {
 			rm, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
@@ -135,7 +135,7 @@ func measureAgent(ctx context.Context, o Options, n int, sample time.Duration) (
 	if err != nil {
 		return m, fmt.Errorf("bench: %w", err)
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	cmd := exec.Command(bin, "run", "--status-listen=")
 	cmd.Env = append(os.Environ(),
 		"GARO_AGENT_SERVER_URL="+h.ServerURL, "GARO_AGENT_REGISTRATION_TOKEN="+tok,
@@ -146,8 +146,10 @@ func measureAgent(ctx context.Context, o Options, n int, sample time.Duration) (
 	if err := cmd.Start(); err != nil {
 		return m, fmt.Errorf("start garo-agent: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed when the agent has exited, with waitErr set.
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	agentID := ""
 	defer func() {
 		// SIGTERM: the agent drains (removes its idle runners) and unregisters; then
@@ -181,9 +183,8 @@ func measureAgent(ctx context.Context, o Options, n int, sample time.Duration) (
 			}
 		}
 		select {
-		case err := <-exited:
-			exited <- err // for the deferred stop
-			return m, fmt.Errorf("garo-agent exited: %v (its log: %s)", err, logFile.Name())
+		case <-exited:
+			return m, fmt.Errorf("garo-agent exited: %v (its log: %s)", waitErr, logFile.Name())
 		case <-ctx.Done():
 			return m, ctx.Err()
 		case <-time.After(500 * time.Millisecond):
@@ -230,14 +231,14 @@ func stubImage(ctx context.Context, o Options, n int) (*dockerclient.Client, str
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(pctx); err != nil {
-		cli.Close()
+		_ = cli.Close()
 		return nil, "", "no Docker engine: " + err.Error()
 	}
 	ref := fmt.Sprintf("garo-bench/stub-runner:%d", time.Now().UnixNano())
 	if err := imagebuild.Build(ctx, cli, ref,
 		imagebuild.File{Name: "Dockerfile", Mode: 0o644, Data: df},
 		imagebuild.File{Name: "garo-stub-runner", Mode: 0o755, Data: bin}); err != nil {
-		cli.Close()
+		_ = cli.Close()
 		return nil, "", err.Error()
 	}
 	fmt.Fprintf(o.Out, "stub runner image %s built; %d containers on the Docker engine\n", ref, n)
@@ -277,7 +278,7 @@ func procMemory(pid int) (rss, hwm uint64, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("agent memory: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
