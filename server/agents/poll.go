@@ -331,7 +331,7 @@ func (s *Service) owned(ctx context.Context, id string, fresh *store.Agent, subs
 	// group a second time beside it.
 	if !s.settledRecently(a.AgentGroup, s.now()) {
 		if err := s.settlers.await(ctx, a.AgentGroup); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if err := s.settle(ctx, a.AgentGroup); err != nil {
