@@ -33,14 +33,22 @@ const (
 // gets ErrUnauthenticated, also while its poll is held.
 func (s *Service) WaitConfig(ctx context.Context, a *store.Agent, have string, wait time.Duration) (*protocol.Config, bool, error) {
 	var cfg *protocol.Config
+	m := memoized{s: s, kind: PollConfig, memo: s.configs, a: a, have: have}
 	changed, err := s.hold(ctx, PollConfig, a, have, wait, func(ctx context.Context, fresh *store.Agent, sub *notify.Subscription) (string, error) {
+		if m.unchanged(sub) {
+			return have, nil // the agent has what it would read: only a change ends the hold
+		}
+		memo := m.subscribe()
+		var topics []string
 		var err error
-		cfg, err = s.config(ctx, a.ID, fresh, sub)
+		cfg, topics, err = s.config(ctx, a.ID, fresh, sub, memo)
 		if err != nil {
+			memo.Close()
 			return "", err
 		}
+		m.put(cfg.Version, topics, memo)
 		return cfg.Version, nil
-	})
+	}, m.quiet)
 	if err != nil || !changed {
 		return nil, false, err
 	}
@@ -50,12 +58,12 @@ func (s *Service) WaitConfig(ctx context.Context, a *store.Agent, have string, w
 // WaitJobs is WaitConfig for the jobs snapshot.
 func (s *Service) WaitJobs(ctx context.Context, a *store.Agent, have string, wait time.Duration) (*protocol.JobsSnapshot, bool, error) {
 	var snap *protocol.JobsSnapshot
+	m := memoized{s: s, kind: PollJobs, memo: s.snapshots, a: a, have: have}
 	changed, err := s.hold(ctx, PollJobs, a, have, wait, func(ctx context.Context, fresh *store.Agent, sub *notify.Subscription) (string, error) {
-		if s.snapshots.unchanged(a.ID, have, sub, s.now()) {
+		if m.unchanged(sub) {
 			return have, nil // the agent has what it would read: only a change ends the hold
 		}
-		// The memo's subscription starts before the read, as the hold's does.
-		memo := s.notifier.Subscribe(TopicAgent(a.ID), TopicGroup(a.AgentGroup))
+		memo := m.subscribe()
 		var topics []string
 		var err error
 		snap, topics, err = s.jobs(ctx, a.ID, fresh, sub, memo)
@@ -63,23 +71,71 @@ func (s *Service) WaitJobs(ctx context.Context, a *store.Agent, have string, wai
 			memo.Close()
 			return "", err
 		}
-		s.snapshots.put(a.ID, snap, topics, memo, s.now())
+		m.put(snap.Version, topics, memo)
 		return snap.Version, nil
-	})
+	}, m.quiet)
 	if err != nil || !changed {
 		return nil, false, err
 	}
 	return snap, true, nil
 }
 
+// memoized is one poll's use of its kind's memo (snapshots): what the poll's looks found,
+// and the topics of its repositories as the last of them knew them.
+type memoized struct {
+	s      *Service
+	kind   string
+	memo   *snapshots
+	a      *store.Agent
+	have   string
+	topics []string
+	known  bool // topics are those of the version have
+}
+
+func (m *memoized) unchanged(sub *notify.Subscription) bool {
+	topics, ok := m.memo.unchanged(m.a.ID, m.have, sub, m.s.now())
+	if ok {
+		m.topics, m.known = topics, true
+	}
+	return ok
+}
+
+// subscribe starts the memo's subscription of a look, before it reads.
+func (m *memoized) subscribe() *notify.Subscription {
+	m.s.polls.looked(m.kind)
+	return m.s.notifier.Subscribe(TopicAgent(m.a.ID), TopicGroup(m.a.AgentGroup))
+}
+
+func (m *memoized) put(version string, topics []string, sub *notify.Subscription) {
+	m.memo.put(m.a.ID, version, topics, sub, m.s.now())
+	m.topics, m.known = topics, version == m.have
+}
+
+// quiet is called at the end of a hold that nothing woke (held reports whether that is
+// still so): the agent's version is current, and the poll it sends next, at once, is
+// answered from the memo. The memo's subscription starts before held is asked, so no
+// change falls between the two.
+func (m *memoized) quiet(held func() bool) {
+	if !m.known {
+		return
+	}
+	sub := m.s.notifier.Subscribe(append([]string{TopicAgent(m.a.ID), TopicGroup(m.a.AgentGroup)}, m.topics...)...)
+	if !held() {
+		sub.Close()
+		return
+	}
+	m.memo.put(m.a.ID, m.have, m.topics, sub, m.s.now())
+}
+
 // hold runs look until the version it returns differs from have, waking up on the
 // subscription, for at most wait. The subscription starts before the first look, and look
 // adds the topics of the repositories it finds before reading them, so no change that
 // look could miss goes unannounced. At the end of the hold it answers unchanged without
-// looking again: a poll that was not woken has nothing new to say. The first look uses a,
-// which the caller has just authenticated; later looks read the agent again.
+// looking again: a poll that was not woken has nothing new to say, and quiet hears so
+// (with a check that it still holds) before the hold's subscriptions end. The first look
+// uses a, which the caller has just authenticated; later looks read the agent again.
 func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have string, wait time.Duration,
-	look func(ctx context.Context, a *store.Agent, sub *notify.Subscription) (string, error)) (bool, error) {
+	look func(ctx context.Context, a *store.Agent, sub *notify.Subscription) (string, error), quiet func(held func() bool)) (bool, error) {
 	// The agent's and its group's topics wake it on a subscription of their own: such a
 	// change (on this replica or another) may need the group's ownership settled again, so
 	// it ends the group's settle memo before the look.
@@ -104,7 +160,6 @@ func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have st
 		}
 	}()
 	for fresh := a; ; fresh = nil {
-		s.polls.looked(kind)
 		version, err := look(ctx, fresh, sub)
 		if err != nil {
 			return false, err
@@ -123,6 +178,16 @@ func (s *Service) hold(ctx context.Context, kind string, a *store.Agent, have st
 			s.polls.woke(kind, "agent_or_group")
 			s.forgetSettled(a.AgentGroup)
 		case <-timer.C:
+			quiet(func() bool {
+				select {
+				case <-sub.C():
+					return false
+				case <-standing.C():
+					return false
+				default:
+					return true
+				}
+			})
 			return false, nil
 		case <-s.stop:
 			return false, nil
@@ -144,7 +209,7 @@ func newPollMetrics() *pollMetrics {
 	return &pollMetrics{
 		looksBy: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "garo_agent_poll_looks_total",
-			Help: "Reads of an agent's config or jobs by its long-polls (the first of each poll and one per wake-up that may change it), by kind.",
+			Help: "Reads of an agent's config or jobs by its long-polls (one per wake-up that may change it, and the first of a poll the memo does not answer), by kind.",
 		}, []string{"kind"}),
 		wakeupsBy: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "garo_agent_poll_wakeups_total",
@@ -358,19 +423,20 @@ func (s *Service) owned(ctx context.Context, id string, fresh *store.Agent, subs
 
 // config computes the config of agent id: the enabled policies of its group and of the
 // provider it serves for the repositories it owns, but those that break the group's
-// constraints, and the constraints themselves.
-func (s *Service) config(ctx context.Context, id string, fresh *store.Agent, sub *notify.Subscription) (*protocol.Config, error) {
-	a, keys, _, err := s.owned(ctx, id, fresh, []*notify.Subscription{sub}, TopicPolicies)
+// constraints, and the constraints themselves; and the topics of those repositories,
+// which join subs before they are read.
+func (s *Service) config(ctx context.Context, id string, fresh *store.Agent, subs ...*notify.Subscription) (*protocol.Config, []string, error) {
+	a, keys, topics, err := s.owned(ctx, id, fresh, subs, TopicPolicies)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	policies, err := s.st.PoliciesServedBy(ctx, a.AgentGroup, a.Serves, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	g, err := s.st.GetAgentGroup(ctx, a.AgentGroup)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.countOnce(ctx, a.AgentGroup)
 	cfg := &protocol.Config{AgentID: a.ID, Group: a.AgentGroup, Repositories: []string{}, Policies: make([]protocol.Policy, 0, len(policies)), Constraints: g.Constraints,
@@ -380,7 +446,7 @@ func (s *Service) config(ctx context.Context, id string, fresh *store.Agent, sub
 		// A policy that breaks the group's constraints (tightened since it was written)
 		// is not served (guardrails.go).
 		if vs, err := policy.Violations(g, p); err != nil {
-			return nil, err
+			return nil, nil, err
 		} else if len(vs) > 0 {
 			continue
 		}
@@ -389,12 +455,12 @@ func (s *Service) config(ctx context.Context, id string, fresh *store.Agent, sub
 		}
 		wire, err := toWirePolicy(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cfg.Policies = append(cfg.Policies, wire)
 	}
 	cfg.Version, err = version(cfg)
-	return cfg, err
+	return cfg, topics, err
 }
 
 func toWirePolicy(p *store.Policy) (protocol.Policy, error) {

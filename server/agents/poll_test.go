@@ -40,19 +40,19 @@ type pollResult struct {
 	took    time.Duration
 }
 
-// pollOnce runs one poll of kind held for up to a minute.
-func pollOnce(ctx context.Context, svc *agents.Service, row *store.Agent, kind, have string) pollResult {
+// pollOnce runs one poll of kind held for up to wait.
+func pollOnce(ctx context.Context, svc *agents.Service, row *store.Agent, kind, have string, wait time.Duration) pollResult {
 	start := time.Now()
 	var r pollResult
 	if kind == agents.PollConfig {
 		var c *protocol.Config
-		c, r.changed, r.err = svc.WaitConfig(ctx, row, have, time.Minute)
+		c, r.changed, r.err = svc.WaitConfig(ctx, row, have, wait)
 		if c != nil {
 			r.version, r.repos = c.Version, c.Repositories
 		}
 	} else {
 		var s *protocol.JobsSnapshot
-		s, r.changed, r.err = svc.WaitJobs(ctx, row, have, time.Minute)
+		s, r.changed, r.err = svc.WaitJobs(ctx, row, have, wait)
 		if s != nil {
 			r.version = s.Version
 		}
@@ -82,7 +82,7 @@ func TestPollsWakeUp(t *testing.T) {
 
 		poll := func(kind, have string) <-chan pollResult {
 			out := make(chan pollResult, 1)
-			go func() { out <- pollOnce(ctx, svc, a.auth(t), kind, have) }()
+			go func() { out <- pollOnce(ctx, svc, a.auth(t), kind, have, time.Minute) }()
 			return out
 		}
 
@@ -287,7 +287,7 @@ func TestPolicyWriteWakesOnlyItsOwner(t *testing.T) {
 		answers := make(chan answer, 2*n+1)
 		start := func(i int, kind, have string) {
 			row := as[i].auth(t)
-			go func() { answers <- answer{i, kind, pollOnce(ctx, svc, row, kind, have)} }()
+			go func() { answers <- answer{i, kind, pollOnce(ctx, svc, row, kind, have, time.Minute)} }()
 		}
 		owner := -1
 		versions := make([]string, n)
@@ -354,6 +354,62 @@ func TestPolicyWriteWakesOnlyItsOwner(t *testing.T) {
 		// polls on its agent topic.
 		if looks, _ := svc.PollLooks(); looks-looks0 > 2+2+2 {
 			t.Fatalf("%d looks after the two writes, want at most 6", looks-looks0)
+		}
+	})
+}
+
+// TestIdleRepollReadsNothing: a poll held to its end without a wake-up leaves its version
+// in the memo, so the agent's next poll at once reads neither its config nor its jobs;
+// a change announced between the two polls is read all the same.
+func TestIdleRepollReadsNothing(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
+		t.Parallel()
+		ctx := t.Context()
+		st := testdb.Open(t, b)
+		clk := newClock()
+		svc := newService(st, clk, notify.NewLocal(), nil)
+		a := register(t, svc, "default", "a")
+		addPolicy(t, st, "acme/web", "linux", "default")
+		svc.PolicyChanged(ctx, "acme/web", "default")
+		cfg := a.config(t)
+		snap, _, err := svc.WaitJobs(ctx, a.auth(t), "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Second) // the memos of those answers ran out
+		row := a.auth(t)
+		looks0, _ := svc.PollLooks()
+		for _, kind := range []string{agents.PollConfig, agents.PollJobs} {
+			have := cfg.Version
+			if kind == agents.PollJobs {
+				have = snap.Version
+			}
+			// Held to its end (200 ms of real time, two seconds of the clock's), then asked
+			// again at once, twice.
+			for range 3 {
+				got := make(chan pollResult, 1)
+				go func() { got <- pollOnce(ctx, svc, row, kind, have, 200*time.Millisecond) }()
+				held(t, svc, kind, 1)
+				clk.Advance(2 * time.Second)
+				if r := <-got; r.err != nil || r.changed {
+					t.Fatalf("%s poll = %+v, want unchanged", kind, r)
+				}
+			}
+		}
+		if looks, _ := svc.PollLooks(); looks-looks0 != 2 {
+			t.Fatalf("%d reads for three polls of each kind held to their end, want 2 (the first of each)", looks-looks0)
+		}
+		p, err := st.GetPolicy(ctx, "acme/web", "linux", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.MaxRunners = 9
+		if err := st.UpdatePolicy(ctx, p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		svc.PolicyChanged(ctx, "acme/web", "default") // while no poll is held
+		if r := pollOnce(ctx, svc, row, agents.PollConfig, cfg.Version, 10*time.Millisecond); r.err != nil || !r.changed {
+			t.Fatalf("config poll after a change between polls = %+v, want changed", r)
 		}
 	})
 }

@@ -129,7 +129,8 @@ type Service struct {
 	violatingMu                sync.Mutex
 	violatingN                 map[string]int // the gauge's values, by group
 	inventories                *inventories
-	snapshots                  *snapshots
+	snapshots                  *snapshots // jobs snapshots (WaitJobs)
+	configs                    *snapshots // configs (WaitConfig)
 	settledMu                  sync.Mutex
 	settledAt                  map[string]time.Time // group → when it was last found settled (settle)
 	settlers                   groupSettlers        // settle a group on its settle topic (hold)
@@ -163,7 +164,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 	}
 	s := &Service{
 		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}), violatingN: map[string]int{},
-		inventories: newInventories(cfg.Offline), snapshots: newSnapshots(), settledAt: map[string]time.Time{}, polls: newPollMetrics(),
+		inventories: newInventories(cfg.Offline), snapshots: newSnapshots(), configs: newSnapshots(), settledAt: map[string]time.Time{}, polls: newPollMetrics(),
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_agent_polls_waiting",
 			Help: "Config and jobs long-polls of agents held by this server, by kind.",
