@@ -158,7 +158,7 @@ func intakeScenario(ctx context.Context, o Options, sc scale, pg *testdb.Cluster
 			return err
 		}
 		t.Add(Figure{Name: "webhook intake (" + driver + ")", Unit: "deliveries/s", Measured: res.DeliveryRate(), Target: "≥ 2,000",
-			Note: "16 senders, each delivery a new matched job, committed before the answer"})
+			Note: "16 closed-loop senders, each of a new matched job's queued, in_progress and completed in turn, each committed before its answer"})
 		t.Add(Figure{Name: "webhook intake answer, p99 (" + driver + ")", Unit: "ms", Measured: load.P(res.Answer, .99), Target: "< 50"})
 		if res.Deliveries > 0 {
 			// CPU time per delivery: what bounds the intake of a machine with n cores at
