@@ -37,7 +37,7 @@ func startEnv(ctx context.Context, o Options) (*env, error) {
 		e.repos = append(e.repos, repoName(i))
 	}
 	h, err := openHub(ctx, HubConfig{Dir: o.Dir, Driver: o.Driver, DSN: o.DSN, Repos: o.Repos,
-		Heartbeat: o.Heartbeat, LongPoll: o.LongPoll, Pprof: o.HubPprof}, o.HubCommand, o.Progress)
+		Heartbeat: o.Heartbeat, LongPoll: o.LongPoll, Pprof: o.HubPprof, GitHubRateLimit: o.GitHubRateLimit}, o.HubCommand, o.Progress)
 	if err != nil {
 		return nil, err
 	}

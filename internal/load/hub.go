@@ -38,6 +38,9 @@ type HubConfig struct {
 	LongPoll  time.Duration
 	// Pprof, when set, is a loopback address where the hub serves net/http/pprof.
 	Pprof string
+	// GitHubRateLimit is the simulator's budget of REST calls per hour, per installation
+	// and App JWT (hub.Options.RateLimit); 0 is GitHub's 5,000 in one shared window.
+	GitHubRateLimit int
 }
 
 // HubInfo is what a running hub tells the load generator: the hub subcommand prints it as
@@ -62,7 +65,7 @@ func startHub(ctx context.Context, c HubConfig) (*hub.Hub, string, error) {
 	}
 	secret := randomHex(16)
 	h, err := hub.Start(ctx, hub.Options{
-		Dir: c.Dir, Repositories: repos, WebhookSecret: secret,
+		Dir: c.Dir, Repositories: repos, WebhookSecret: secret, RateLimit: c.GitHubRateLimit,
 		Server: func(cfg *config.Config) {
 			if c.Driver == "postgres" {
 				cfg.Database.Driver, cfg.Database.DSN = "postgres", c.DSN
@@ -91,11 +94,15 @@ func (c HubConfig) args() []string {
 	if c.Pprof != "" {
 		a = append(a, "--pprof", c.Pprof)
 	}
+	if c.GitHubRateLimit > 0 {
+		a = append(a, "--github-rate-limit", strconv.Itoa(c.GitHubRateLimit))
+	}
 	return a
 }
 
 // ServeHub is the hub subcommand (`garo-load hub --dir D --driver sqlite|postgres [--dsn
-// DSN] --repos N --heartbeat 15s --long-poll 25s [--pprof 127.0.0.1:6060]`): it starts the
+// DSN] --repos N --heartbeat 15s --long-poll 25s [--pprof 127.0.0.1:6060]
+// [--github-rate-limit N]`): it starts the
 // simulator and garo-server, prints their HubInfo as one JSON line on stdout and serves
 // until stdin closes or ctx ends (garo-load's ctx ends at SIGTERM), then stops them.
 func ServeHub(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -109,6 +116,7 @@ func ServeHub(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 5*time.Second, "agents.heartbeat_interval")
 	fs.DurationVar(&c.LongPoll, "long-poll", 25*time.Second, "agents.long_poll_timeout")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve net/http/pprof on this loopback address")
+	fs.IntVar(&c.GitHubRateLimit, "github-rate-limit", 0, "the simulator's REST calls per hour per installation (0: GitHub's 5,000, one window)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -217,11 +225,16 @@ func openHub(ctx context.Context, c HubConfig, command []string, logs io.Writer)
 			_ = stdin.Close()
 			t := time.NewTimer(hubStopTimeout)
 			defer t.Stop()
+			var err error
 			select {
-			case <-exited:
+			case err = <-exited:
 			case <-t.C:
 				_ = cmd.Process.Signal(syscall.SIGKILL)
-				<-exited
+				err = <-exited
+				err = fmt.Errorf("killed after %s: %w", hubStopTimeout, err)
+			}
+			if err != nil {
+				fmt.Fprintf(logs, "load: the hub (pid %d) stopped with an error: %v\n", cmd.Process.Pid, err)
 			}
 		})
 	}
@@ -245,9 +258,9 @@ func openHub(ctx context.Context, c HubConfig, command []string, logs io.Writer)
 			return nil, fmt.Errorf("load: hub said %q: %w", line, err)
 		}
 	case err := <-exited:
-		exited <- err // for stop
+		exited <- nil // for stop: the error is this one's
 		stop()
-		return nil, fmt.Errorf("load: hub exited before it was up: %v", err)
+		return nil, fmt.Errorf("load: hub exited before it was up: %w", err)
 	case <-wait.Done():
 		stop()
 		return nil, fmt.Errorf("load: hub not up: %w", context.Cause(wait))

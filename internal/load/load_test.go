@@ -72,6 +72,9 @@ func TestSmallLoad(t *testing.T) {
 		if res.HubPID == os.Getpid() || res.HubPID == 0 {
 			t.Errorf("hub pid %d, test %d: want a child of its own", res.HubPID, os.Getpid())
 		}
+		if res.GitHubCalls < res.Minted {
+			t.Errorf("GitHub calls %d for %d jobs minted: want at least one each (a JIT config)", res.GitHubCalls, res.Minted)
+		}
 		if res.CPU <= 0 || res.LoadCPU <= 0 {
 			t.Errorf("CPU: hub %.3f, load generator %.3f cores; want both measured", res.CPU, res.LoadCPU)
 		}

@@ -35,6 +35,9 @@ type Result struct {
 	// start to the end of the drain, and its peak since it started (setup included).
 	RSSMax, RSSEnd, RSSPeak uint64
 	Unowned                 int // repositories no agent owned when an idle run began
+	// GitHubCalls is how many calls the server made to GitHub's API (the simulator) from
+	// the sending window's start to the end of the drain (garo_github_requests_total).
+	GitHubCalls int
 }
 
 func (e *env) collect(res *Result) {
@@ -69,6 +72,14 @@ func (e *env) collect(res *Result) {
 		res.Failures[k] = v
 		res.LastErrors[k] = r.lastErr[k]
 	}
+}
+
+// CallsPerJob is the server's GitHub calls per job minted.
+func (r *Result) CallsPerJob() float64 {
+	if r.Minted == 0 {
+		return 0
+	}
+	return float64(r.GitHubCalls) / float64(r.Minted)
 }
 
 // InProcess reports whether the hub ran in the load generator's process.
@@ -109,7 +120,11 @@ func (r *Result) Print(w io.Writer) {
 	row("webhook sent → credentials minted", r.ToMinted)
 	row("heartbeat round trip", r.Heartbeats)
 	row("policy change → agent", r.PolicyChange)
-	fmt.Fprintf(w, "  deliveries %d (%.0f/s)\n", r.Deliveries, r.DeliveryRate())
+	fmt.Fprintf(w, "  deliveries %d (%.0f/s); GitHub calls %d", r.Deliveries, r.DeliveryRate(), r.GitHubCalls)
+	if r.Minted > 0 {
+		fmt.Fprintf(w, " (%.2f per job minted)", r.CallsPerJob())
+	}
+	fmt.Fprintln(w)
 	if r.InProcess() {
 		fmt.Fprintf(w, "  process (hub and load generator) CPU %.2f cores, RSS max %.0f MB, peak %.0f MB\n",
 			r.CPU, mb(r.RSSMax), mb(r.RSSPeak))

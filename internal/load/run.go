@@ -35,6 +35,7 @@ func (e *env) run(ctx context.Context) (*Result, error) {
 	res := &Result{Options: e.o, Unowned: e.unowned, HubPID: e.hub.PID}
 	smp := startSampler(ctx, e.hub.PID, time.Second)
 	cpu0, self0, db0 := smp.cpu(), selfCPU(), treeCPU(e.o.DBPID)
+	calls0, callsErr := e.githubCalls(ctx)
 	start := time.Now()
 	sendCtx, stopSending := context.WithTimeout(ctx, e.o.Duration)
 	var wg sync.WaitGroup
@@ -58,6 +59,11 @@ func (e *env) run(ctx context.Context) (*Result, error) {
 	res.DBCPU = (treeCPU(e.o.DBPID) - db0).Seconds() / res.Elapsed.Seconds()
 	wg.Wait()
 	e.drain(ctx)
+	if calls1, err := e.githubCalls(ctx); err == nil && callsErr == nil {
+		res.GitHubCalls = int(calls1 - calls0)
+	} else {
+		e.rec.fail(ctx, "metrics", errors.Join(callsErr, err))
+	}
 	smp.stop()
 	res.RSSMax, res.RSSEnd, res.RSSPeak = smp.rss()
 	e.collect(res)

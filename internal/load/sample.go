@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -136,28 +137,38 @@ func treeCPU(pid int) time.Duration {
 	return total
 }
 
-// memory is the resident set size of process pid and its high-water mark (VmRSS and
-// VmHWM of /proc/<pid>/status), in bytes; 0 where /proc is missing.
+// memory is ProcessMemory of pid ("self" or a number), 0 where /proc is missing.
 func memory(pid string) (rss, hwm uint64) {
+	rss, hwm, _ = processMemory(pid)
+	return rss, hwm
+}
+
+// ProcessMemory is the resident set size of process pid and its high-water mark (VmRSS
+// and VmHWM of /proc/<pid>/status), in bytes.
+func ProcessMemory(pid int) (rss, hwm uint64, err error) { return processMemory(strconv.Itoa(pid)) }
+
+func processMemory(pid string) (rss, hwm uint64, err error) {
 	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
-		return 0, 0
+		return 0, 0, fmt.Errorf("process memory: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok || (k != "VmRSS" && k != "VmHWM") {
 			continue
 		}
-		f := strings.Fields(v) // "123456 kB"
-		if len(f) == 0 {
-			continue
+		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("process memory: %s of %s: %w", k, pid, err)
 		}
-		n, _ := strconv.ParseUint(f[0], 10, 64)
 		if k == "VmRSS" {
-			rss = n << 10
+			rss = kb << 10
 		} else {
-			hwm = n << 10
+			hwm = kb << 10
 		}
 	}
-	return rss, hwm
+	if rss == 0 {
+		return 0, 0, fmt.Errorf("process memory: no VmRSS in /proc/%s/status", pid)
+	}
+	return rss, hwm, nil
 }

@@ -182,9 +182,10 @@ type groupSettlers struct {
 }
 
 type groupSettler struct {
-	refs   int
-	cancel context.CancelFunc
-	done   chan struct{}
+	refs    int
+	cancel  context.CancelFunc
+	done    chan struct{}
+	running chan struct{} // closed when the settle in progress ends; nil between settles
 }
 
 // watchSettle makes sure that a goroutine settles group whenever its settle topic is
@@ -207,7 +208,7 @@ func (s *Service) watchSettle(ctx context.Context, group string) (release func()
 		go func() {
 			defer close(w.done)
 			defer sub.Close()
-			s.settleOnWake(wctx, group, sub)
+			s.settleOnWake(wctx, group, w, sub)
 		}()
 	}
 	w.refs++
@@ -224,6 +225,25 @@ func (s *Service) watchSettle(ctx context.Context, group string) (release func()
 			w.cancel()
 			<-w.done
 		}
+	}
+}
+
+// await waits for the settle of group in progress, if any, by its watchSettle goroutine.
+func (g *groupSettlers) await(ctx context.Context, group string) error {
+	g.mu.Lock()
+	var running chan struct{}
+	if w := g.groups[group]; w != nil {
+		running = w.running
+	}
+	g.mu.Unlock()
+	if running == nil {
+		return nil
+	}
+	select {
+	case <-running:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("settle ownership of group %s: %w", group, ctx.Err())
 	}
 }
 
@@ -258,7 +278,8 @@ func (s *Service) forgetSettledUnwatched(group string) {
 
 // settleOnWake settles group after each wake-up of sub, until ctx ends or the polls stop.
 // A failure is logged: the next look of a poll of the group settles it again.
-func (s *Service) settleOnWake(ctx context.Context, group string, sub *notify.Subscription) {
+func (s *Service) settleOnWake(ctx context.Context, group string, w *groupSettler, sub *notify.Subscription) {
+	g := &s.settlers
 	for {
 		select {
 		case <-ctx.Done():
@@ -268,7 +289,16 @@ func (s *Service) settleOnWake(ctx context.Context, group string, sub *notify.Su
 		case <-sub.C():
 		}
 		s.polls.settled()
-		if err := s.settleNow(ctx, group); err != nil && ctx.Err() == nil {
+		running := make(chan struct{})
+		g.mu.Lock()
+		w.running = running
+		g.mu.Unlock()
+		err := s.settleNow(ctx, group)
+		g.mu.Lock()
+		w.running = nil
+		g.mu.Unlock()
+		close(running)
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("settle ownership after a change failed", "group", group, "err", err)
 		}
 	}
@@ -292,6 +322,14 @@ func (s *Service) owned(ctx context.Context, id string, fresh *store.Agent, subs
 	if a == nil {
 		var err error
 		if a, err = s.current(ctx, id); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	// A change woke this look and the group's settler together: when the memo ran out, the
+	// settler's settle, once done, leaves it fresh, so that the look does not check the
+	// group a second time beside it.
+	if !s.settledRecently(a.AgentGroup, s.now()) {
+		if err := s.settlers.await(ctx, a.AgentGroup); err != nil {
 			return nil, nil, nil, err
 		}
 	}

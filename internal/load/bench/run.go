@@ -133,13 +133,16 @@ func jobsScenario(ctx context.Context, o Options, sc scale, pg *testdb.Cluster, 
 	if err != nil {
 		return err
 	}
-	at := fmt.Sprintf("%.0f jobs/s for %s, %d agents, %d policies, PostgreSQL fsync on", sc.rate, sc.window, sc.agents, sc.policies)
+	at := fmt.Sprintf("%.0f jobs/s for %s, %d agents, %d policies, PostgreSQL fsync on; simulator's rate limit lifted (GitHub allows one installation 5,000–15,000 calls/h)",
+		sc.rate, sc.window, sc.agents, sc.policies)
 	t.Add(Figure{Name: "webhook → credentials minted, p50", Unit: "ms", Measured: load.P(res.ToMinted, .5), Target: "≤ 20",
 		Anchor: "GARM 7,300–38,000 to its provider's create call (measured, issue 15); ARC 20,000–30,000 listener → worker pod (reported, actions/actions-runner-controller#3534)", Note: at})
 	t.Add(Figure{Name: "webhook → credentials minted, p99", Unit: "ms", Measured: load.P(res.ToMinted, .99), Target: "≤ 100", Note: at})
 	t.Add(Figure{Name: "webhook → offered to the owning agent, p50", Unit: "ms", Measured: load.P(res.ToOffered, .5), Note: at})
 	t.Add(Figure{Name: "webhook → offered to the owning agent, p99", Unit: "ms", Measured: load.P(res.ToOffered, .99), Note: at})
 	t.Add(Figure{Name: "jobs minted / sent", Unit: "%", Measured: pct(res.Minted, res.Jobs), Target: "100", Note: failures(res)})
+	t.Add(Figure{Name: "GitHub calls per job", Unit: "calls", Measured: res.CallsPerJob(),
+		Note: fmt.Sprintf("%d calls of the server to GitHub's API for %d jobs minted (garo_github_requests_total): jobs per hour per installation ≈ its budget / this", res.GitHubCalls, res.Minted)})
 	t.Add(Figure{Name: "delivery answer under that load, p99", Unit: "ms", Measured: load.P(res.Answer, .99), Note: fmt.Sprintf("%d deliveries incl. hosted jobs", res.Deliveries)})
 	t.Add(Figure{Name: "heartbeat round trip under that load, p99", Unit: "ms", Measured: load.P(res.Heartbeats, .99), Note: "runners of in-flight jobs"})
 	t.Add(Figure{Name: fmt.Sprintf("policy change → agent, p99 (%d changes)", len(res.PolicyChange)), Unit: "ms", Measured: load.P(res.PolicyChange, .99), Target: "≤ 100",

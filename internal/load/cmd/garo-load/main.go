@@ -83,6 +83,7 @@ func runOne(ctx context.Context, args []string, dir string, hubCommand []string,
 	fs.IntVar(&o.PolicyChanges, "policy-changes", 0, "policy changes timed until the owning agent sees them")
 	fsync := fs.Bool("fsync", true, "the throw-away PostgreSQL cluster runs with fsync on")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generator; with --in-process the whole run) to this file")
+	fs.IntVar(&o.GitHubRateLimit, "github-rate-limit", o.GitHubRateLimit, "the simulator's REST calls per hour per installation (0: GitHub's 5,000 in one window, which 200 jobs/s spend in seconds)")
 	fs.StringVar(&o.HubPprof, "hub-pprof", "", "the hub process serves net/http/pprof on this loopback address (e.g. 127.0.0.1:6060)")
 	inProcess := fs.Bool("in-process", false, "run the hub in this process (its CPU and RSS then include the load generator's)")
 	if err := fs.Parse(args); err != nil {
