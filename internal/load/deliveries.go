@@ -63,14 +63,16 @@ func (e *env) send(window, ctx context.Context) {
 		case <-t.C:
 		}
 		el := time.Since(start).Seconds()
-		for ; float64(jobs) < el*e.o.Rate; jobs++ {
+		// A full sem blocks spawn: the window is checked at each job, so that a server that
+		// falls behind is not sent the backlog after the window.
+		for ; float64(jobs) < el*e.o.Rate && window.Err() == nil; jobs++ {
 			next++
 			ri := int(next) % len(e.repos)
 			ls := e.labels[ri]
 			j := jobRef{ID: next, Repository: e.repos[ri], Labels: []string{"self-hosted", ls[int(next/int64(len(e.repos)))%len(ls)]}}
 			e.spawn(ctx, sem, &wg, func() { e.sendQueued(ctx, j) })
 		}
-		for ; float64(hosted) < el*e.o.Rate*e.o.Hosted; hosted++ {
+		for ; float64(hosted) < el*e.o.Rate*e.o.Hosted && window.Err() == nil; hosted++ {
 			next++
 			j := jobRef{ID: next, Repository: e.repos[int(next)%len(e.repos)], Labels: []string{"ubuntu-latest"}}
 			e.spawn(ctx, sem, &wg, func() { e.sendHosted(ctx, j) })
