@@ -63,14 +63,16 @@ func (e *env) send(window, ctx context.Context) {
 		case <-t.C:
 		}
 		el := time.Since(start).Seconds()
-		for ; float64(jobs) < el*e.o.Rate; jobs++ {
+		// A full sem blocks spawn: the window is checked at each job, so that a server that
+		// falls behind is not sent the backlog after the window.
+		for ; float64(jobs) < el*e.o.Rate && window.Err() == nil; jobs++ {
 			next++
 			ri := int(next) % len(e.repos)
 			ls := e.labels[ri]
 			j := jobRef{ID: next, Repository: e.repos[ri], Labels: []string{"self-hosted", ls[int(next/int64(len(e.repos)))%len(ls)]}}
 			e.spawn(ctx, sem, &wg, func() { e.sendQueued(ctx, j) })
 		}
-		for ; float64(hosted) < el*e.o.Rate*e.o.Hosted; hosted++ {
+		for ; float64(hosted) < el*e.o.Rate*e.o.Hosted && window.Err() == nil; hosted++ {
 			next++
 			j := jobRef{ID: next, Repository: e.repos[int(next)%len(e.repos)], Labels: []string{"ubuntu-latest"}}
 			e.spawn(ctx, sem, &wg, func() { e.sendHosted(ctx, j) })
@@ -78,8 +80,10 @@ func (e *env) send(window, ctx context.Context) {
 	}
 }
 
-// saturate runs o.Senders closed-loop senders of new jobs' queued deliveries until window
-// ends.
+// saturate runs o.Senders closed-loop senders until window ends. Each sends a new matched
+// job's deliveries as GitHub sends them, one after the other: queued, in_progress (a
+// runner of GitHub's own took it) and completed. So the open jobs stay about as many as
+// the senders, as in a steady organisation, and every delivery answered counts.
 func (e *env) saturate(window, ctx context.Context) {
 	var next atomic.Int64
 	next.Store(firstJobID)
@@ -92,7 +96,13 @@ func (e *env) saturate(window, ctx context.Context) {
 				id := next.Add(1)
 				ri := int(id) % len(e.repos)
 				j := jobRef{ID: id, Repository: e.repos[ri], Labels: []string{"self-hosted", e.labels[ri][0]}}
-				e.sendQueued(ctx, j)
+				if !e.sendQueued(ctx, j) {
+					continue
+				}
+				runner := fmt.Sprintf("load-runner-%d", id)
+				if e.deliver(ctx, j, "in_progress", runner, id) && e.deliver(ctx, j, "completed", runner, id) {
+					e.rec.completed(j.ID, time.Now())
+				}
 			}
 		}()
 	}
@@ -113,12 +123,16 @@ func (e *env) spawn(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, 
 	}()
 }
 
-func (e *env) sendQueued(ctx context.Context, j jobRef) {
+// sendQueued sends j's queued delivery and records when it was sent and answered; false
+// when it failed.
+func (e *env) sendQueued(ctx context.Context, j jobRef) bool {
 	t0 := time.Now()
 	e.rec.sent(j.ID, t0)
-	if e.deliver(ctx, j, "queued", "", 0) {
-		e.rec.answered(j.ID, time.Now())
+	if !e.deliver(ctx, j, "queued", "", 0) {
+		return false
 	}
+	e.rec.answered(j.ID, time.Now())
+	return true
 }
 
 // sendHosted sends the three deliveries of a job that no policy matches.

@@ -56,9 +56,10 @@ type Options struct {
 	Heartbeat time.Duration
 	// LongPoll is how long the server holds a poll (agents.long_poll_timeout).
 	LongPoll time.Duration
-	// Senders, when set, replaces the rate with a closed loop: that many senders post
-	// queued deliveries of new jobs back to back for Duration, to measure the webhook
-	// intake; the agents then only record the offers and mint nothing.
+	// Senders, when set, replaces the rate with a closed loop: that many senders post the
+	// deliveries of new jobs (queued, in_progress, completed, each after the last was
+	// answered) back to back for Duration, to measure the webhook intake; the agents then
+	// only record the offers and mint nothing.
 	Senders int
 	// PolicyChanges is how many policy changes are made during the run, one at a time,
 	// each timed until the owning agent's held config poll returns.

@@ -102,7 +102,7 @@ func P(ds []time.Duration, p float64) float64 { return ms(stats.Percentile(ds, p
 func (r *Result) Print(w io.Writer) {
 	sending := fmt.Sprintf("%.0f jobs/s (+%.1f hosted each)", r.Rate, r.Hosted)
 	if r.Senders > 0 {
-		sending = fmt.Sprintf("%d closed-loop senders of queued deliveries", r.Senders)
+		sending = fmt.Sprintf("%d closed-loop senders of jobs' deliveries (queued, in_progress, completed)", r.Senders)
 	}
 	fmt.Fprintf(w, "load: %s, %d agents, %d policies over %d repositories, %s for %s\n",
 		r.Driver, r.Agents, r.Policies, r.Repos, sending, r.Elapsed.Round(time.Millisecond))

@@ -200,7 +200,7 @@ func (e *env) drain(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if e.o.Senders > 0 {
-			return // nothing completes in an intake run
+			return // an intake run's senders completed their jobs
 		}
 		e.rec.mu.Lock()
 		open := 0

@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/notify"
 	"github.com/garo-dev/garo/server/policy"
 	"github.com/garo-dev/garo/server/store"
@@ -486,7 +485,7 @@ func (s *Service) jobs(ctx context.Context, id string, fresh *store.Agent, subs 
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := s.st.JobsServedBy(ctx, a.AgentGroup, a.Serves, keys, []string{portalapi.JobCompleted}, maxSnapshotJobs)
+	rows, err := s.st.JobsServedBy(ctx, a.AgentGroup, a.Serves, keys, maxSnapshotJobs)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -140,7 +140,9 @@ func jobsScenario(ctx context.Context, o Options, sc scale, pg *testdb.Cluster, 
 	t.Add(Figure{Name: "webhook → credentials minted, p99", Unit: "ms", Measured: load.P(res.ToMinted, .99), Target: "≤ 100", Note: at})
 	t.Add(Figure{Name: "webhook → offered to the owning agent, p50", Unit: "ms", Measured: load.P(res.ToOffered, .5), Note: at})
 	t.Add(Figure{Name: "webhook → offered to the owning agent, p99", Unit: "ms", Measured: load.P(res.ToOffered, .99), Note: at})
-	t.Add(Figure{Name: "jobs minted / sent", Unit: "%", Measured: pct(res.Minted, res.Jobs), Target: "100", Note: failures(res)})
+	sent := fmt.Sprintf("%d jobs sent, %.0f/s of the %.0f/s asked (a server that falls behind is sent fewer); %s",
+		res.Jobs, float64(res.Jobs)/sc.window.Seconds(), sc.rate, failures(res))
+	t.Add(Figure{Name: "jobs minted / sent", Unit: "%", Measured: pct(res.Minted, res.Jobs), Target: "100", Note: sent})
 	t.Add(Figure{Name: "GitHub calls per job", Unit: "calls", Measured: res.CallsPerJob(),
 		Note: fmt.Sprintf("%d calls of the server to GitHub's API for %d jobs minted (garo_github_requests_total): jobs per hour per installation ≈ its budget / this", res.GitHubCalls, res.Minted)})
 	t.Add(Figure{Name: "delivery answer under that load, p99", Unit: "ms", Measured: load.P(res.Answer, .99), Note: fmt.Sprintf("%d deliveries incl. hosted jobs", res.Deliveries)})
@@ -161,7 +163,7 @@ func intakeScenario(ctx context.Context, o Options, sc scale, pg *testdb.Cluster
 			return err
 		}
 		t.Add(Figure{Name: "webhook intake (" + driver + ")", Unit: "deliveries/s", Measured: res.DeliveryRate(), Target: "≥ 2,000",
-			Note: "16 senders, each delivery a new matched job, committed before the answer"})
+			Note: "16 closed-loop senders, each of a new matched job's queued, in_progress and completed in turn, each committed before its answer"})
 		t.Add(Figure{Name: "webhook intake answer, p99 (" + driver + ")", Unit: "ms", Measured: load.P(res.Answer, .99), Target: "< 50"})
 		if res.Deliveries > 0 {
 			// CPU time per delivery: what bounds the intake of a machine with n cores at

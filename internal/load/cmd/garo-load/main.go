@@ -75,7 +75,7 @@ func runOne(ctx context.Context, args []string, dir string, hubCommand []string,
 	fs.IntVar(&o.Repos, "repos", o.Repos, "repositories")
 	fs.IntVar(&o.Policies, "policies", o.Policies, "policies (round-robin over the repositories)")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "jobs per second (three deliveries each)")
-	fs.IntVar(&o.Senders, "senders", 0, "instead of --rate: closed-loop senders of queued deliveries (webhook intake)")
+	fs.IntVar(&o.Senders, "senders", 0, "instead of --rate: closed-loop senders of new jobs' queued, in_progress and completed deliveries (webhook intake)")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long jobs are sent")
 	fs.Float64Var(&o.Hosted, "hosted", o.Hosted, "hosted jobs (unmatched) per job")
 	fs.DurationVar(&o.Work, "work", o.Work, "how long a job runs")
