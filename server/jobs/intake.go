@@ -256,7 +256,7 @@ type batchLog struct {
 	loaded   []string // the repositories whose policies were read (sorted)
 }
 
-func (b *batchLog) GetJob(ctx context.Context, id int64, _ bool) (*store.WorkflowJob, error) {
+func (b *batchLog) GetJob(_ context.Context, id int64, _ bool) (*store.WorkflowJob, error) {
 	j := b.created[id]
 	if j == nil {
 		j = b.jobs[id]
