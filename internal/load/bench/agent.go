@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 
 	"github.com/garo-dev/garo/agent/provider"
 	"github.com/garo-dev/garo/internal/imagebuild"
+	"github.com/garo-dev/garo/internal/load"
 	"github.com/garo-dev/garo/internal/testkit/stack/hub"
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/portal-api/client"
@@ -199,7 +197,7 @@ func measureAgent(ctx context.Context, o Options, n int, sample time.Duration) (
 	}
 	end := time.Now().Add(sample)
 	for time.Now().Before(end) {
-		rss, hwm, err := procMemory(cmd.Process.Pid)
+		rss, hwm, err := load.ProcessMemory(cmd.Process.Pid)
 		if err != nil {
 			return m, err
 		}
@@ -270,36 +268,4 @@ func removeContainers(ctx context.Context, cli *dockerclient.Client, agentID str
 	for _, c := range list {
 		_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
 	}
-}
-
-// procMemory reads a process's VmRSS and VmHWM (bytes) from /proc/<pid>/status.
-func procMemory(pid int) (rss, hwm uint64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("agent memory: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("agent memory: %s: %w", k, err)
-		}
-		if k == "VmRSS" {
-			rss = kb << 10
-		} else {
-			hwm = kb << 10
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, 0, fmt.Errorf("agent memory: %w", err)
-	}
-	if rss == 0 {
-		return 0, 0, fmt.Errorf("agent memory: no VmRSS in /proc/%d/status", pid)
-	}
-	return rss, hwm, nil
 }
