@@ -233,6 +233,12 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 		}
 		return err
 	}
+	if gone, err := s.unregisteredByGitHub(ctx, m); err != nil {
+		return err
+	} else if gone {
+		s.log.Debug("runner removal: GitHub unregistered the runner after its job", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", m.RunnerID)
+		return s.forgetRemoved(ctx, req.RunnerName)
+	}
 	at, err := s.runnersFor(ctx, m)
 	if err != nil {
 		return err
@@ -259,6 +265,23 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 	}
 	s.log.Info("runner removed from GitHub", "agent_id", a.ID, "repo", key, "runner", req.RunnerName, "runner_id", id)
 	return s.forgetRemoved(ctx, req.RunnerName)
+}
+
+// unregisteredByGitHub reports whether GitHub has unregistered runner m itself, so that
+// removing it would only be answered 404: a JIT runner (one with a GitHub id: the server
+// mints JIT configs for ephemeral policies only) whose job the job log holds completed.
+// An ephemeral runner "is automatically unregistered" after its job (GitHub changelog
+// 2021-09-20, "GitHub Actions: Ephemeral self-hosted runners & new webhooks for auto-
+// scaling"; actions/runner#660: "the service will remove the runner registration after
+// the job finish"). Under any other reading the DELETE is only a tidy-up GitHub does
+// itself: "an ephemeral self-hosted runner is automatically removed from GitHub if it has
+// not connected to GitHub Actions for more than 1 day" ("Removing self-hosted runners",
+// GitHub Docs), and the runner's process has ended with its job.
+func (s *Service) unregisteredByGitHub(ctx context.Context, m *store.MintedRunner) (bool, error) {
+	if m.RunnerID == 0 {
+		return false, nil
+	}
+	return s.st.RanJobToCompletion(ctx, m.RepoKey, m.Name)
 }
 
 // errNoRecord: the server has no record of the runner a removal names.

@@ -27,6 +27,8 @@ type ghRunners struct {
 	byName  map[string]int64
 	busy    map[string]bool
 	removed []string
+	// removeCalls counts the removals asked of GitHub, answered or not.
+	removeCalls int
 	// orgCalls counts the calls through the organisation routes.
 	orgCalls int
 }
@@ -49,6 +51,7 @@ func (g *ghRunners) Credentials(_ context.Context, p *store.Policy, name string)
 func (g *ghRunners) Remove(_ context.Context, _, _ string, id int64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.removeCalls++
 	for name, have := range g.byName {
 		if have != id {
 			continue
@@ -87,6 +90,12 @@ func (g *ghRunners) gone(name string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.byName, name)
+}
+
+func (g *ghRunners) removals() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.removeCalls
 }
 
 func (g *ghRunners) state() (registered, removed []string) {
