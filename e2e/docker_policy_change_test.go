@@ -51,6 +51,16 @@ func TestDockerPolicyChangeReplacesIdleRunners(t *testing.T) {
 	})
 	t.Logf("runner env and volumes changed → idle runners %v replaced by %v in %s (idle_grace 1m: not waited for)",
 		before, after, time.Since(changed).Round(time.Millisecond))
+	// idleRunners reads the engine on its own: the sampler may not have inspected the
+	// newest container yet (its list runs every 10 ms), so wait for its record.
+	testkit.Eventually(t, 10*time.Second, "the sampler's inspection of the new runners", func() bool {
+		for _, name := range after {
+			if sc, ok := smp.container(name); !ok || sc.env == nil {
+				return false
+			}
+		}
+		return true
+	})
 	for _, name := range after {
 		sc, ok := smp.container(name)
 		env := sc.env
