@@ -195,10 +195,11 @@ func TestRunnersOwnAgentMayRemove(t *testing.T) {
 }
 
 // TestRemovalOfARunnerGitHubUnregistered: a JIT runner whose job the job log holds
-// completed was unregistered by GitHub after its job; the agent's removal of it (its
-// container gone before the agent saw the job close) forgets the record without asking
-// GitHub. A JIT runner with no completed job, and a registration-token runner, are removed
-// from GitHub as before.
+// completed with success was unregistered by GitHub after its job; the agent's removal of
+// it (its container gone before the agent saw the job close) forgets the record without
+// asking GitHub. A JIT runner whose job is still running, one whose job failed (a runner
+// lost in the middle of its job stays registered, offline), and a registration-token
+// runner are removed from GitHub as before.
 func TestRemovalOfARunnerGitHubUnregistered(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, b testdb.Backend) {
 		t.Parallel()
@@ -210,21 +211,18 @@ func TestRemovalOfARunnerGitHubUnregistered(t *testing.T) {
 		a := register(t, svc, "default", "a1")
 		addPolicy(t, st, "acme/web", "linux", "default")
 		a.config(t)
-		for _, name := range []string{"web-done", "web-running", "reg-done"} {
+		for _, name := range []string{"web-done", "web-running", "web-lost", "reg-done"} {
 			if _, err := svc.Credentials(ctx, a.auth(t), protocol.CredentialsRequest{Repository: "acme/web", Policy: "linux", RunnerName: name}); err != nil {
 				t.Fatalf("credentials %s: %v", name, err)
 			}
 		}
-		for i, j := range []struct{ runner, state string }{
-			{"web-done", "completed"}, {"web-running", "in_progress"}, {"reg-done", "completed"},
-			{"web-running", "completed"}, // of another repository: not this runner's job
+		for i, j := range []struct{ runner, state, conclusion, repo string }{
+			{"web-done", "completed", "success", "web"}, {"web-running", "in_progress", "", "web"},
+			{"web-lost", "completed", "failure", "web"}, {"reg-done", "completed", "success", "web"},
+			{"web-running", "completed", "success", "api"}, // of another repository: not this runner's job
 		} {
-			repo := "web"
-			if i == 3 {
-				repo = "api"
-			}
-			job := &store.WorkflowJob{ID: int64(1000 + i), Owner: "acme", Repo: repo, RepoKey: store.RepoKey("acme", repo),
-				State: j.state, GitHubStatus: j.state, RunnerName: j.runner}
+			job := &store.WorkflowJob{ID: int64(1000 + i), Owner: "acme", Repo: j.repo, RepoKey: store.RepoKey("acme", j.repo),
+				State: j.state, GitHubStatus: j.state, Conclusion: j.conclusion, RunnerName: j.runner}
 			if err := st.CreateJob(ctx, job); err != nil {
 				t.Fatal(err)
 			}
@@ -237,15 +235,15 @@ func TestRemovalOfARunnerGitHubUnregistered(t *testing.T) {
 		if n := gh.removals(); n != 0 {
 			t.Errorf("removing a JIT runner whose job completed asked GitHub %d times, want 0", n)
 		}
-		for _, name := range []string{"web-running", "reg-done"} {
+		for _, name := range []string{"web-running", "web-lost", "reg-done"} {
 			if err := svc.RemoveRunner(ctx, a.auth(t), protocol.RemoveRunnerRequest{Repository: "acme/web", RunnerName: name}); err != nil {
 				t.Fatalf("remove %s: %v", name, err)
 			}
 		}
-		if registered, removed := gh.state(); len(registered) != 0 || !slices.Equal(removed, []string{"reg-done", "web-running"}) {
-			t.Errorf("GitHub: registered %v, removed %v; want none registered, reg-done and web-running removed", registered, removed)
+		if registered, removed := gh.state(); len(registered) != 0 || !slices.Equal(removed, []string{"reg-done", "web-lost", "web-running"}) {
+			t.Errorf("GitHub: registered %v, removed %v; want none registered, reg-done, web-lost and web-running removed", registered, removed)
 		}
-		for _, name := range []string{"web-done", "web-running", "reg-done"} {
+		for _, name := range []string{"web-done", "web-running", "web-lost", "reg-done"} {
 			if _, err := st.GetMinted(ctx, name); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("record of %s after its removal: %v, want ErrNotFound", name, err)
 			}

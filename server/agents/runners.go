@@ -269,19 +269,20 @@ func (s *Service) RemoveRunner(ctx context.Context, a *store.Agent, req protocol
 
 // unregisteredByGitHub reports whether GitHub has unregistered runner m itself, so that
 // removing it would only be answered 404: a JIT runner (one with a GitHub id: the server
-// mints JIT configs for ephemeral policies only) whose job the job log holds completed.
-// An ephemeral runner "is automatically unregistered" after its job (GitHub changelog
-// 2021-09-20, "GitHub Actions: Ephemeral self-hosted runners & new webhooks for auto-
-// scaling"; actions/runner#660: "the service will remove the runner registration after
-// the job finish"). Under any other reading the DELETE is only a tidy-up GitHub does
-// itself: "an ephemeral self-hosted runner is automatically removed from GitHub if it has
-// not connected to GitHub Actions for more than 1 day" ("Removing self-hosted runners",
-// GitHub Docs), and the runner's process has ended with its job.
+// mints JIT configs for ephemeral policies only) whose job the job log holds completed
+// with success. An ephemeral runner "is automatically unregistered" after its job (GitHub
+// changelog 2021-09-20, "GitHub Actions: Ephemeral self-hosted runners & new webhooks for
+// auto-scaling"; actions/runner#660: "the service will remove the runner registration
+// after the job finish"). A runner lost in the middle of its job (its container removed,
+// its host gone) has its job failed by GitHub ("lost communication with the server",
+// actions/runner#1546) and stays registered, offline, until GitHub drops offline
+// ephemeral runners after a day ("Removing self-hosted runners", GitHub Docs): any other
+// conclusion is removed as before, and a 404 there is success too.
 func (s *Service) unregisteredByGitHub(ctx context.Context, m *store.MintedRunner) (bool, error) {
 	if m.RunnerID == 0 {
 		return false, nil
 	}
-	return s.st.RanJobToCompletion(ctx, m.RepoKey, m.Name)
+	return s.st.RanJobToSuccess(ctx, m.RepoKey, m.Name)
 }
 
 // errNoRecord: the server has no record of the runner a removal names.

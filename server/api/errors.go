@@ -114,6 +114,12 @@ func (s *server) classify(err error, c echo.Context) errorAnswer {
 		return s.classifyEcho(herr, c)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: "the request was cancelled or timed out"}
+	case c.Request().Context().Err() != nil:
+		// The client went away mid-request and what failed next says so only indirectly:
+		// database/sql rolls a transaction back when its context ends, and the next
+		// statement in it fails with sql.ErrTxDone (seen under load, issue 15). The
+		// cancellation is the cause, not a bug of the server.
+		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: "the request was cancelled or timed out"}
 	}
 	// By the error itself first: a restart of the database is often over before a ping
 	// could tell (issue 14, finding 4); the ping is for what the error does not say.

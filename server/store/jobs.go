@@ -86,14 +86,16 @@ func (s *Store) GetJob(ctx context.Context, id int64, forUpdate bool) (*Workflow
 	return &j, nil
 }
 
-// RanJobToCompletion reports whether the job log holds a completed job of repository
-// repoKey that runner name ran (its in_progress or completed delivery named the runner).
-func (s *Store) RanJobToCompletion(ctx context.Context, repoKey, name string) (bool, error) {
+// RanJobToSuccess reports whether the job log holds a job of repository repoKey that
+// runner name ran (its in_progress or completed delivery named the runner) and that
+// completed with conclusion success: the runner finished it itself. A runner lost in
+// the middle of its job leaves it completed with failure.
+func (s *Store) RanJobToSuccess(ctx context.Context, repoKey, name string) (bool, error) {
 	var n int64
 	err := s.conn(ctx).Raw(`SELECT COUNT(*) FROM (SELECT 1 FROM workflow_jobs
-		WHERE runner_name = ? AND repo_key = ? AND state = 'completed' LIMIT 1) AS j`, name, repoKey).Scan(&n).Error
+		WHERE runner_name = ? AND repo_key = ? AND state = 'completed' AND conclusion = 'success' LIMIT 1) AS j`, name, repoKey).Scan(&n).Error
 	if err != nil {
-		return false, fmt.Errorf("completed job of runner %s of %s: %w", name, repoKey, err)
+		return false, fmt.Errorf("successful job of runner %s of %s: %w", name, repoKey, err)
 	}
 	return n > 0, nil
 }
