@@ -202,6 +202,7 @@ type pollMetrics struct {
 	looksBy        *prometheus.CounterVec
 	wakeupsBy      *prometheus.CounterVec
 	settlesC       prometheus.Counter
+	checksC        prometheus.Counter
 }
 
 func newPollMetrics() *pollMetrics {
@@ -217,6 +218,10 @@ func newPollMetrics() *pollMetrics {
 		settlesC: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "garo_agent_group_settles_on_change_total",
 			Help: "Settles of a group's ownership that this server ran because a change asked for one (a policy written, an agent come or gone), one per change however many polls of the group it holds.",
+		}),
+		checksC: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "garo_agent_ownership_checks_total",
+			Help: "Checks of a group's ownership against its policies and live agents (two counts over them in the database): the looks and heartbeats that find the settle memo run out share one.",
 		}),
 	}
 }
@@ -337,6 +342,7 @@ func (s *Service) forgetSettledUnwatched(group string) {
 	for g := range s.settledAt {
 		if !s.settlers.watching(g) {
 			delete(s.settledAt, g)
+			s.settleGen[g]++
 		}
 	}
 }

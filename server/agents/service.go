@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	portalapi "github.com/garo-dev/garo/portal-api"
 	"github.com/garo-dev/garo/server/githubapp"
@@ -133,6 +134,8 @@ type Service struct {
 	configs                    *snapshots // configs (WaitConfig)
 	settledMu                  sync.Mutex
 	settledAt                  map[string]time.Time // group → when it was last found settled (settle)
+	settleGen                  map[string]uint64    // group → how often its memo was ended (settle's flights)
+	settleFlights              singleflight.Group   // one check of a group at a time per generation (settle)
 	settlers                   groupSettlers        // settle a group on its settle topic (hold)
 	polls                      *pollMetrics
 }
@@ -164,7 +167,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 	}
 	s := &Service{
 		st: st, cfg: cfg, notifier: n, runners: rs, log: log, stop: make(chan struct{}), violatingN: map[string]int{},
-		inventories: newInventories(cfg.Offline), snapshots: newSnapshots(), configs: newSnapshots(), settledAt: map[string]time.Time{}, polls: newPollMetrics(),
+		inventories: newInventories(cfg.Offline), snapshots: newSnapshots(), configs: newSnapshots(), settledAt: map[string]time.Time{}, settleGen: map[string]uint64{}, polls: newPollMetrics(),
 		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "garo_agent_polls_waiting",
 			Help: "Config and jobs long-polls of agents held by this server, by kind.",
@@ -191,7 +194,7 @@ func New(st *store.Store, cfg Config, n notify.Notifier, rs RunnerMinter, log *s
 		Help: "Policies that break the constraints of their agent group (tightened after they were written), served by no agent, by group; counted at the first config answer to an agent of the group and when the group or one of its policies changes.",
 	}, []string{"agent_group"})
 	if reg != nil {
-		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries, s.violating, s.polls.looksBy, s.polls.wakeupsBy, s.polls.settlesC)
+		reg.MustRegister(s.waiting, s.heartbeats, s.credentials, s.swept, s.ignoredEntries, s.violating, s.polls.looksBy, s.polls.wakeupsBy, s.polls.settlesC, s.polls.checksC)
 	}
 	return s
 }
