@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -184,9 +185,15 @@ func (a *agent) dropRunner(name string) {
 	a.mu.Unlock()
 }
 
+// heartbeatLoop sends a heartbeat at once, as garo-agent does at its start, and then
+// every interval with garo-agent's jitter (±10 %, agent/app). The first wait is a random
+// part of the interval: a fleet's agents started at different times, so their
+// heartbeats are spread over the interval. Without it the harness's agents, registered
+// within a second, sent theirs in one burst every interval (500 transactions in about a
+// second), which a real fleet does not.
 func (a *agent) heartbeatLoop(ctx context.Context) {
-	t := time.NewTicker(a.e.o.Heartbeat)
-	defer t.Stop()
+	iv := a.e.o.Heartbeat
+	wait := time.Duration(rand.Int64N(int64(iv)) + 1)
 	for {
 		a.mu.Lock()
 		req := protocol.HeartbeatRequest{State: protocol.AgentActive, Provider: protocol.ProviderMemory,
@@ -201,10 +208,13 @@ func (a *agent) heartbeatLoop(ctx context.Context) {
 			return
 		}
 		a.e.rec.heartbeat(time.Since(t0))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
+		wait = iv + time.Duration((rand.Float64()*0.2-0.1)*float64(iv))
 	}
 }
