@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +17,7 @@ import (
 // statement): 503, not a 500 logged as a bug.
 func TestClassifyCancelledRequest(t *testing.T) {
 	t.Parallel()
-	s := &server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &server{log: slog.New(slog.DiscardHandler)}
 	err := fmt.Errorf("admit runner: %w", sql.ErrTxDone)
 
 	ctx, cancel := context.WithCancel(context.Background())
