@@ -100,7 +100,11 @@ func (s *Service) settleState(group string, now time.Time) (uint64, bool) {
 	s.settledMu.Lock()
 	defer s.settledMu.Unlock()
 	at, ok := s.settledAt[group]
-	return s.settleGen[group], ok && !now.Before(at) && now.Sub(at) < settleMemo
+	gen, known := s.settleGen[group]
+	if !known {
+		s.settleGen[group] = 0 // known from now: forgetSettled("") moves it too
+	}
+	return gen, ok && !now.Before(at) && now.Sub(at) < settleMemo
 }
 
 func (s *Service) markSettled(group string, now time.Time) {
@@ -114,7 +118,8 @@ func (s *Service) forgetSettled(group string) {
 	s.settledMu.Lock()
 	defer s.settledMu.Unlock()
 	if group == "" {
-		for g := range s.settledAt {
+		// Every group ever looked at, also one whose check is in flight (not in settledAt).
+		for g := range s.settleGen {
 			s.settleGen[g]++
 		}
 		clear(s.settledAt)

@@ -339,7 +339,8 @@ func (s *Service) forgetSettledUnwatched(group string) {
 	}
 	s.settledMu.Lock()
 	defer s.settledMu.Unlock()
-	for g := range s.settledAt {
+	// Every group ever looked at (settleState), also one whose check is in flight.
+	for g := range s.settleGen {
 		if !s.settlers.watching(g) {
 			delete(s.settledAt, g)
 			s.settleGen[g]++

@@ -62,5 +62,17 @@ func TestSettleLooksShareOneCheck(t *testing.T) {
 		if n := checks(); n != 3 {
 			t.Errorf("a look after the memo was ended: %v checks in all, want 3", n)
 		}
+		// A change of every group moves the generation of a group without a memo too (its
+		// check may be in flight, which a look after the change must not join).
+		svc.forgetSettled("default")
+		before, fresh := svc.settleState("default", clk.Now())
+		if fresh {
+			t.Fatal("memo fresh after it ran out")
+		}
+		svc.forgetSettled("")
+		svc.forgetSettledUnwatched("")
+		if after, _ := svc.settleState("default", clk.Now()); after != before+2 {
+			t.Errorf("generation %d after two changes of every group, want %d", after, before+2)
+		}
 	})
 }
