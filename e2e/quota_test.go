@@ -107,16 +107,6 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 		return e.sim.RunRunner(ctx, r.JITConfig(), work)
 	})
 	t.Cleanup(prov.Close)
-	cfg := e.agentConfig(e.registrationToken(t))
-	cfg.Scheduler.QuotaRetry = 200 * time.Millisecond
-	cfg.Capacity.MaxRunners = 8 // reported to the server; the quotas are what binds here
-	startAgent(t, e, cfg, prov, app.Options{})
-	testkit.Eventually(t, 30*time.Second, "the agent owns both repositories", func() bool {
-		agents, err := e.portal.ListAgents(ctx, client.AgentQuery{})
-		return err == nil && len(agents.Items) == 1 && len(agents.Items[0].Repositories) == 2 &&
-			agents.Items[0].Capacity != nil && agents.Items[0].Capacity.MaxRunners == 8 // as the agent reported it
-	})
-
 	// The burst: the batch jobs first, then the urgent ones, so that priority (not age)
 	// must put the urgent ones ahead.
 	var jobs []*burstJob
@@ -147,6 +137,20 @@ func TestQuotaBurstTwoTeamsWithPriorities(t *testing.T) {
 		}
 		return n == len(jobs)
 	})
+	// The agent starts once the whole burst is in: an agent already running claimed the
+	// quotas' first runners for the batch jobs, which came first, and on a slow machine
+	// the next ones found every batch job past max_wait (then only age counts), so that
+	// priority could not show (CI, 2026-12-07).
+	cfg := e.agentConfig(e.registrationToken(t))
+	cfg.Scheduler.QuotaRetry = 200 * time.Millisecond
+	cfg.Capacity.MaxRunners = 8 // reported to the server; the quotas are what binds here
+	startAgent(t, e, cfg, prov, app.Options{})
+	testkit.Eventually(t, 30*time.Second, "the agent owns both repositories", func() bool {
+		agents, err := e.portal.ListAgents(ctx, client.AgentQuery{})
+		return err == nil && len(agents.Items) == 1 && len(agents.Items[0].Repositories) == 2 &&
+			agents.Items[0].Capacity != nil && agents.Items[0].Capacity.MaxRunners == 8 // as the agent reported it
+	})
+
 	open()
 
 	// While it drains: the places the portal gives the waiting jobs.
