@@ -112,13 +112,11 @@ func (s *server) classify(err error, c echo.Context) errorAnswer {
 		return errorAnswer{status: http.StatusConflict, code: portalapi.CodeConflict, msg: err.Error()}
 	case errors.As(err, &herr):
 		return s.classifyEcho(herr, c)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: "the request was cancelled or timed out"}
-	case c.Request().Context().Err() != nil:
-		// The client went away mid-request and what failed next says so only indirectly:
-		// database/sql rolls a transaction back when its context ends, and the next
-		// statement in it fails with sql.ErrTxDone (seen under load, issue 15). The
-		// cancellation is the cause, not a bug of the server.
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		// The client went away mid-request, and what failed next may say so only
+		// indirectly: database/sql rolls a transaction back when its context ends, and the
+		// next statement in it fails with sql.ErrTxDone (seen under load, issue 15).
+		c.Request().Context().Err() != nil:
 		return errorAnswer{status: http.StatusServiceUnavailable, code: portalapi.CodeUnavailable, msg: "the request was cancelled or timed out"}
 	}
 	// By the error itself first: a restart of the database is often over before a ping
